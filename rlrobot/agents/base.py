@@ -1,0 +1,337 @@
+"""``BaseAgent``: the SB3-like API every rlrobot agent shares (learn, predict, save, load).
+
+Subclasses (one level: ``OnPolicyAgent``/``OffPolicyAgent``, then the algorithms) implement
+``_setup`` (networks, optimizers, normalisers), ``_predict_actions`` and ``learn``; the base
+class handles envs, seeding, devices, observation conversion, action post-processing,
+checkpoints and training state for resume.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, TypeVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+import rlrobot
+from rlrobot.common.checkpoint import (
+    CheckpointError,
+    check_spaces_match,
+    load_checkpoint,
+    pack_state,
+    save_checkpoint,
+    space_from_dict,
+    space_to_dict,
+    unpack_state,
+)
+from rlrobot.common.config import BaseConfig
+from rlrobot.common.env_util import EnvSpec, make_vec_env
+from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
+from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
+
+AgentT = TypeVar("AgentT", bound="BaseAgent")
+Observation = np.ndarray | dict[str, np.ndarray]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Return CUDA for ``"auto"`` when available, else CPU; other values pass through."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def should_show_progress(progress_bar: bool) -> bool:
+    """Show a progress bar only on a terminal and outside CI."""
+    return progress_bar and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class BaseAgent(ABC):
+    """Common machinery of all agents.
+
+    Args:
+        env: Env id, env instance, env factory or ``SAME_STEP`` vector env; ``None`` only when
+            ``observation_space`` and ``action_space`` are given (a predict-only agent).
+        n_envs: Number of parallel envs.
+        vec_env: ``"sync"`` or ``"async"``.
+        env_kwargs: Keyword arguments for ``gym.make``.
+        seed: Seeds the global RNGs, the network initialisation and the envs.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``….
+        config: A config dataclass; keyword hyperparameters override its fields.
+        observation_space: Used when ``env`` is None.
+        action_space: Used when ``env`` is None.
+        **hyperparameters: Any field of the algorithm's config dataclass.
+    """
+
+    algorithm: ClassVar[str] = ""
+    config_class: ClassVar[type[BaseConfig]] = BaseConfig
+
+    def __init__(
+        self,
+        env: EnvSpec | gym.vector.VectorEnv | None = None,
+        *,
+        n_envs: int = 1,
+        vec_env: str = "sync",
+        env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        config: BaseConfig | None = None,
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+        **hyperparameters: Any,
+    ) -> None:
+        base_values = config.to_dict() if config is not None else {}
+        self.config = self.config_class.from_dict({**base_values, **hyperparameters})
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.env_id = env if isinstance(env, str) else None
+        self.num_timesteps = 0
+        self.obs_normalizer: ObservationNormalizer | None = None
+        self.reward_normalizer: RewardNormalizer | None = None
+        if seed is not None:
+            set_seed(seed)
+        self.env: gym.vector.VectorEnv | None = None
+        if env is not None:
+            self.env = make_vec_env(env, n_envs, vec_env, seed, env_kwargs)
+            observation_space = self.env.single_observation_space
+            action_space = self.env.single_action_space
+            n_envs = self.env.num_envs
+        elif observation_space is None or action_space is None:
+            raise ValueError("give an env, or both observation_space and action_space")
+        self.observation_space: gym.Space = observation_space
+        self.action_space: gym.Space = action_space
+        self.n_envs = n_envs
+        self._setup()
+
+    # -- to implement -------------------------------------------------------------------------
+    @abstractmethod
+    def _setup(self) -> None:
+        """Build networks, optimizers and normalisers from ``self.config`` and the spaces."""
+
+    @abstractmethod
+    def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
+        """Return raw actions ``(batch, *action_shape)`` for preprocessed observations."""
+
+    @abstractmethod
+    def learn(
+        self,
+        total_timesteps: int,
+        progress_bar: bool = False,
+        logger: Any = None,
+        callback: Any = None,
+        reset_num_timesteps: bool = False,
+    ) -> BaseAgent:
+        """Train for ``total_timesteps`` more env steps."""
+
+    @abstractmethod
+    def modules(self) -> dict[str, nn.Module]:
+        """Return the networks whose weights go into checkpoints, by name."""
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Return the optimizers whose state goes into checkpoints, by name."""
+        return {}
+
+    # -- observations and actions -------------------------------------------------------------
+    def _is_batched(self, observations: Observation) -> bool:
+        space = self.observation_space
+        if isinstance(space, gym.spaces.Dict):
+            key = next(iter(space.spaces))
+            return np.ndim(observations[key]) > len(space[key].shape)
+        return np.ndim(observations) > len(space.shape)
+
+    def _check_observation_shape(self, observations: Observation, batched: bool) -> None:
+        spaces = (
+            self.observation_space.spaces
+            if isinstance(self.observation_space, gym.spaces.Dict)
+            else {None: self.observation_space}
+        )
+        for key, space in spaces.items():
+            value = observations if key is None else observations.get(key)
+            if value is None:
+                raise ValueError(f"observation is missing key {key!r}")
+            shape = np.shape(value)[1:] if batched else np.shape(value)
+            if tuple(shape) != tuple(space.shape):
+                name = "observation" if key is None else f"observation[{key!r}]"
+                raise ValueError(
+                    f"{name} has shape {tuple(shape)}, expected {tuple(space.shape)} "
+                    f"(or a batch of them) for {space}"
+                )
+
+    def obs_to_tensor(self, observations: Observation) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Normalise (if enabled) batched observations and move them to the device."""
+        if self.obs_normalizer is not None:
+            observations = self.obs_normalizer.normalize(observations)
+        if isinstance(observations, dict):
+            return {
+                k: torch.as_tensor(np.asarray(v), device=self.device)
+                for k, v in observations.items()
+            }
+        return torch.as_tensor(np.asarray(observations), device=self.device)
+
+    def actions_to_env(self, actions: np.ndarray) -> np.ndarray:
+        """Map raw policy outputs to valid env actions (Box: clipped to bounds)."""
+        if isinstance(self.action_space, gym.spaces.Box):
+            return np.clip(actions, self.action_space.low, self.action_space.high)
+        if isinstance(self.action_space, gym.spaces.Discrete) and self.action_space.start != 0:
+            return actions + self.action_space.start
+        return actions
+
+    def predict(
+        self,
+        observation: Observation,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, Any]:
+        """Return actions for an observation or a batch of them (SB3's signature).
+
+        Args:
+            observation: One observation or a batch ``(batch, *obs_shape)`` (dicts for ``Dict``).
+            state: Recurrent state; unused (feed-forward policies), returned unchanged.
+            episode_start: Unused, for SB3 compatibility.
+            deterministic: Take the most likely action instead of sampling.
+
+        Returns:
+            ``(actions, state)``; actions have shape ``action_shape`` or ``(batch, *action_shape)``.
+        """
+        batched = self._is_batched(observation)
+        self._check_observation_shape(observation, batched)
+        if not batched:
+            if isinstance(observation, dict):
+                observation = {k: np.asarray(v)[None] for k, v in observation.items()}
+            else:
+                observation = np.asarray(observation)[None]
+        with torch.inference_mode():
+            actions = self._predict_actions(self.obs_to_tensor(observation), deterministic)
+        actions = self.actions_to_env(actions.cpu().numpy())
+        return (actions if batched else actions[0]), state
+
+    # -- training state and checkpoints -------------------------------------------------------
+    def normalizers(self) -> dict[str, ObservationNormalizer | RewardNormalizer]:
+        """Return the active normalisers by name."""
+        found = {"obs_normalizer": self.obs_normalizer, "reward_normalizer": self.reward_normalizer}
+        return {name: value for name, value in found.items() if value is not None}
+
+    def get_training_state(self) -> dict[str, Any]:
+        """Return everything needed to resume training besides the weights.
+
+        Holds ``num_timesteps``, optimizer state dicts, normaliser statistics and the global
+        RNG states (tensors, arrays and JSON values only).
+        """
+        return {
+            "num_timesteps": self.num_timesteps,
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
+            "normalizers": {name: n.state_dict() for name, n in self.normalizers().items()},
+            "rng": get_rng_state(),
+        }
+
+    def set_training_state(self, state: dict[str, Any], restore_rng: bool = True) -> None:
+        """Restore a state returned by ``get_training_state`` (normalisers always restored)."""
+        self.num_timesteps = int(state["num_timesteps"])
+        for name, optimizer in self.optimizers().items():
+            if name in state.get("optimizers", {}):
+                optimizer.load_state_dict(state["optimizers"][name])
+        for name, normalizer in self.normalizers().items():
+            if name not in state.get("normalizers", {}):
+                raise CheckpointError(f"checkpoint has no statistics for {name}")
+            normalizer.load_state_dict(
+                {k: np.asarray(v) for k, v in state["normalizers"][name].items()}
+            )
+        if restore_rng and "rng" in state:
+            set_rng_state(state["rng"])
+
+    def save(self, path: str | os.PathLike, include_training_state: bool = True) -> None:
+        """Save weights, normalisers, config and spaces (and optimizer/RNG state) to ``path``.
+
+        The checkpoint is a directory with ``model.safetensors`` and ``metadata.json``.
+        """
+        tensors: dict[str, torch.Tensor] = {}
+        for name, module in self.modules().items():
+            tensors.update({f"{name}/{k}": v for k, v in module.state_dict().items()})
+        state = self.get_training_state()
+        if not include_training_state:
+            state = {"num_timesteps": state["num_timesteps"], "normalizers": state["normalizers"]}
+        state_tensors, state_tree = pack_state(state, prefix="state")
+        tensors.update(state_tensors)
+        metadata = {
+            "algorithm": self.algorithm,
+            "config": self.config.to_dict(),
+            "env_id": self.env_id,
+            "n_envs": self.n_envs,
+            "observation_space": space_to_dict(self.observation_space),
+            "action_space": space_to_dict(self.action_space),
+            "state": state_tree,
+            "versions": {"rlrobot": rlrobot.__version__, "torch": torch.__version__},
+        }
+        save_checkpoint(path, tensors, metadata)
+
+    @classmethod
+    def load(
+        cls: type[AgentT],
+        path: str | os.PathLike,
+        env: EnvSpec | gym.vector.VectorEnv | None = None,
+        device: str | torch.device = "auto",
+        *,
+        n_envs: int = 1,
+        vec_env: str = "sync",
+        env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        **hyperparameters: Any,
+    ) -> AgentT:
+        """Load an agent saved with ``save``.
+
+        Args:
+            path: The checkpoint directory.
+            env: Env to keep training in; ``None`` gives a predict-only agent (``learn`` needs
+                an env). Its spaces must equal the checkpoint's.
+            device: Where to put the networks.
+            n_envs: Number of envs for ``env``.
+            vec_env: ``"sync"`` or ``"async"``.
+            env_kwargs: Keyword arguments for ``gym.make``.
+            seed: Seed for the new envs (the RNG state of the checkpoint is restored otherwise).
+            **hyperparameters: Config fields to change (e.g. ``learning_rate``).
+
+        Raises:
+            CheckpointError: Missing/corrupt checkpoint, another algorithm, other spaces.
+        """
+        tensors, metadata = load_checkpoint(path, expected_algorithm=cls.algorithm or None)
+        if not cls.algorithm:
+            from rlrobot.agents import ALGORITHMS
+
+            cls = ALGORITHMS[metadata["algorithm"]]
+        try:
+            observation_space = space_from_dict(metadata["observation_space"])
+            action_space = space_from_dict(metadata["action_space"])
+            config = cls.config_class.from_dict({**metadata["config"], **hyperparameters})
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
+        if env is not None:
+            vector = make_vec_env(env, n_envs, vec_env, seed, env_kwargs)
+            check_spaces_match(observation_space, vector.single_observation_space, "observation")
+            check_spaces_match(action_space, vector.single_action_space, "action")
+            agent = cls(vector, seed=seed, device=device, config=config)
+            agent.env_id = env if isinstance(env, str) else metadata.get("env_id")
+        else:
+            agent = cls(
+                None,
+                n_envs=metadata.get("n_envs", 1),
+                device=device,
+                config=config,
+                observation_space=observation_space,
+                action_space=action_space,
+            )
+            agent.env_id = metadata.get("env_id")
+        for name, module in agent.modules().items():
+            prefix = f"{name}/"
+            weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            try:
+                module.load_state_dict(weights)
+            except RuntimeError as error:
+                raise CheckpointError(f"checkpoint {path}: weights of {name} do not fit") from error
+        state = unpack_state(metadata["state"], tensors)
+        agent.set_training_state(state, restore_rng=seed is None)
+        return agent

@@ -1,0 +1,1 @@
+"""Shared building blocks of the agents: returns, networks, distributions, checkpoints, logging."""

@@ -1,0 +1,144 @@
+"""Config dataclasses with strict validation: unknown keys, wrong types and bad ranges are errors.
+
+Each algorithm declares ``@dataclass class PPOConfig(BaseConfig)`` with fields made by
+``option(default, "help text")``. ``from_dict`` rejects unknown keys (suggesting close matches)
+and values of the wrong type (naming the key); ``validate`` checks ranges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+ConfigT = TypeVar("ConfigT", bound="BaseConfig")
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, has the wrong type, or its value is out of range."""
+
+
+def option(default: Any, help: str) -> Any:
+    """Declare a config field with a default and a help string (shown by the CLI)."""
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(
+            default_factory=lambda: type(default)(default), metadata={"help": help}
+        )
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _convert(key: str, value: Any, annotation: Any) -> Any:
+    """Return ``value`` checked (and losslessly converted) against a type annotation."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(key, value, arg)
+            except ConfigError:
+                continue
+        raise ConfigError(f"config key {key!r}: expected {_type_name(annotation)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"config key {key!r}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r}: expected a list, got {value!r}")
+        item_type = args[0] if args else Any
+        items = [_convert(key, item, item_type) for item in value]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r}: expected a mapping, got {value!r}")
+        return dict(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # YAML 1.1 reads "3e-4" as a string; accept numeric strings for float fields.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(annotation, type) and isinstance(value, annotation):
+        return value
+    raise ConfigError(
+        f"config key {key!r}: expected {_type_name(annotation)}, got {type(value).__name__} "
+        f"{value!r}"
+    )
+
+
+@dataclasses.dataclass
+class BaseConfig:
+    """Base of every algorithm config: strict ``from_dict``, ``to_dict`` and ``validate``."""
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Return the names of all fields."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        """Return ``{field: help text}``."""
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls: type[ConfigT], values: dict[str, Any]) -> ConfigT:
+        """Build a config from a dict, checking keys, types and ranges.
+
+        Raises:
+            ConfigError: For an unknown key (with close matches), a wrong type or a bad value.
+        """
+        names = cls.field_names()
+        hints = get_type_hints(cls)
+        converted = {}
+        for key, value in values.items():
+            if key not in names:
+                close = difflib.get_close_matches(key, names, n=3)
+                hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+                raise ConfigError(f"unknown config key {key!r} for {cls.__name__}{hint}")
+            converted[key] = _convert(key, value, hints[key])
+        config = cls(**converted)
+        config.validate()
+        return config
+
+    def replace(self: ConfigT, **changes: Any) -> ConfigT:
+        """Return a validated copy with some fields changed."""
+        return type(self).from_dict({**self.to_dict(), **changes})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON/YAML-friendly dict (tuples become lists)."""
+        result = {}
+        for name in self.field_names():
+            value = getattr(self, name)
+            result[name] = list(value) if isinstance(value, tuple) else value
+        return result
+
+    def validate(self) -> None:
+        """Check value ranges; subclasses extend it and raise ``ConfigError``."""
+
+    def _require(self, condition: bool, key: str, message: str) -> None:
+        if not condition:
+            raise ConfigError(f"config key {key!r}: {message}, got {getattr(self, key)!r}")

@@ -1,0 +1,107 @@
+"""SB3-style logger: ``record(key, value)`` values, then ``dump(step)`` them to every output.
+
+Outputs: stdout (a table), ``progress.csv`` and TensorBoard events in a run folder. Key names
+follow SB3 (``rollout/ep_rew_mean``, ``train/policy_loss``, ``time/fps`` …) so runs can be
+compared side by side.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+
+class Logger:
+    """Collect scalar values and write them out once per ``dump``.
+
+    Args:
+        folder: Run folder for ``progress.csv`` and TensorBoard events; ``None`` for none.
+        outputs: Any of ``"stdout"``, ``"csv"``, ``"tensorboard"``.
+        stream: Where ``"stdout"`` writes.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike | None = None,
+        outputs: tuple[str, ...] = ("stdout", "csv", "tensorboard"),
+        stream: TextIO | None = None,
+    ) -> None:
+        unknown = set(outputs) - {"stdout", "csv", "tensorboard"}
+        if unknown:
+            raise ValueError(f"unknown logger outputs {sorted(unknown)}")
+        self.folder = Path(folder) if folder is not None else None
+        self.outputs = outputs
+        self.stream = stream if stream is not None else sys.stdout
+        self.values: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []
+        self._csv_keys: list[str] = []
+        self._writer = None
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if "tensorboard" in outputs:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(log_dir=str(self.folder))
+
+    @property
+    def csv_path(self) -> Path | None:
+        """Path of ``progress.csv`` (None without a folder or CSV output)."""
+        if self.folder is None or "csv" not in self.outputs:
+            return None
+        return self.folder / "progress.csv"
+
+    def record(self, key: str, value: Any) -> None:
+        """Set ``key`` to a scalar for the next ``dump`` (a later value replaces an earlier one)."""
+        self.values[key] = float(value)
+
+    def dump(self, step: int) -> dict[str, float]:
+        """Write the recorded values at env step ``step`` to every output and clear them."""
+        if not self.values:
+            return {}
+        values = dict(sorted(self.values.items()))
+        self.values = {}
+        self.history.append({"step": float(step), **values})
+        if "stdout" in self.outputs:
+            self._write_stdout(values)
+        if self.csv_path is not None:
+            self._write_csv(step, values)
+        if self._writer is not None:
+            for key, value in values.items():
+                self._writer.add_scalar(key, value, step)
+            self._writer.flush()
+        return values
+
+    def _write_stdout(self, values: dict[str, float]) -> None:
+        width = max(len(key) for key in values)
+        lines = ["-" * (width + 16)]
+        lines += [f"| {key:<{width}} | {value:>10.4g} |" for key, value in values.items()]
+        lines.append("-" * (width + 16))
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+
+    def _write_csv(self, step: int, values: dict[str, float]) -> None:
+        path = self.csv_path
+        row = {"step": step, **values}
+        new_keys = [key for key in row if key not in self._csv_keys]
+        if new_keys:
+            # A new key extends the header: rewrite the file with the wider header (SB3 does too).
+            old_rows = []
+            if path.exists() and self._csv_keys:
+                with path.open(newline="") as file:
+                    old_rows = list(csv.DictReader(file))
+            self._csv_keys += new_keys
+            with path.open("w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=self._csv_keys)
+                writer.writeheader()
+                writer.writerows(old_rows)
+        with path.open("a", newline="") as file:
+            csv.DictWriter(file, fieldnames=self._csv_keys).writerow(row)
+
+    def close(self) -> None:
+        """Close the TensorBoard writer."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -1,0 +1,277 @@
+"""Network building blocks: MLPs and feature extractors for Box, Dict and image observations.
+
+A feature extractor is an ``nn.Module`` with a ``features_dim`` attribute that maps a batch of
+observations (a tensor, or a dict of tensors for ``Dict`` spaces) to ``(batch, features_dim)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+
+def get_activation(name: str | type[nn.Module]) -> type[nn.Module]:
+    """Return the activation class for a name such as ``"tanh"`` or ``"relu"``."""
+    if not isinstance(name, str):
+        return name
+    try:
+        return ACTIVATIONS[name.lower()]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
+        ) from None
+
+
+def mlp(
+    in_dim: int,
+    hidden_sizes: Sequence[int],
+    out_dim: int | None,
+    activation: str | type[nn.Module] = "tanh",
+    output_activation: str | type[nn.Module] | None = None,
+) -> nn.Sequential:
+    """Build a multilayer perceptron ``in_dim → hidden_sizes… → out_dim``.
+
+    Args:
+        in_dim: Input features.
+        hidden_sizes: Width of each hidden layer (may be empty).
+        out_dim: Output features, or ``None`` to end after the last hidden activation.
+        activation: Hidden activation (name or class).
+        output_activation: Optional activation after the output layer.
+
+    Returns:
+        The network, mapping ``(batch, in_dim)`` to ``(batch, out_dim)``.
+    """
+    activation_class = get_activation(activation)
+    layers: list[nn.Module] = []
+    last = in_dim
+    for size in hidden_sizes:
+        layers += [nn.Linear(last, size), activation_class()]
+        last = size
+    if out_dim is not None:
+        layers.append(nn.Linear(last, out_dim))
+        if output_activation is not None:
+            layers.append(get_activation(output_activation)())
+    return nn.Sequential(*layers)
+
+
+def mlp_output_dim(in_dim: int, hidden_sizes: Sequence[int], out_dim: int | None) -> int:
+    """Return the output width of ``mlp(in_dim, hidden_sizes, out_dim)``."""
+    if out_dim is not None:
+        return out_dim
+    return hidden_sizes[-1] if hidden_sizes else in_dim
+
+
+def is_image_space(space: gym.Space) -> bool:
+    """Return True for uint8 ``Box`` spaces of rank 3 (HWC or CHW images)."""
+    return isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
+
+
+def is_channels_last(shape: Sequence[int]) -> bool:
+    """Guess whether an image shape is HWC (True) or CHW (False)."""
+    return shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4)
+
+
+class FlattenExtractor(nn.Module):
+    """Flatten a ``Box`` observation to ``(batch, prod(shape))`` float features."""
+
+    def __init__(self, observation_space: gym.spaces.Box) -> None:
+        super().__init__()
+        self.features_dim = int(np.prod(observation_space.shape))
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, *shape)`` to ``(batch, features_dim)``."""
+        return observations.reshape(observations.shape[0], -1).float()
+
+
+class ImagePreprocess(nn.Module):
+    """Convert uint8 images ``(batch, H, W, C)`` or ``(batch, C, H, W)`` to float CHW in [0, 1]."""
+
+    def __init__(self, channels_last: bool) -> None:
+        super().__init__()
+        self.channels_last = channels_last
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Return ``(batch, C, H, W)`` floats scaled by 1/255."""
+        images = images.float() / 255.0
+        return images.permute(0, 3, 1, 2) if self.channels_last else images
+
+
+class NatureCNN(nn.Module):
+    """The DQN convolutional encoder (Mnih et al., 2015) for uint8 images.
+
+    Args:
+        observation_space: uint8 ``Box`` of shape ``(H, W, C)`` or ``(C, H, W)``; images should be
+            at least 36×36 pixels.
+        features_dim: Output features.
+    """
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 512) -> None:
+        super().__init__()
+        channels_last = is_channels_last(observation_space.shape)
+        self.preprocess = ImagePreprocess(channels_last)
+        n_channels = observation_space.shape[-1] if channels_last else observation_space.shape[0]
+        self.cnn = nn.Sequential(
+            nn.Conv2d(n_channels, 32, kernel_size=8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, kernel_size=3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            sample = torch.as_tensor(observation_space.sample()[None])
+            n_flatten = self.cnn(self.preprocess(sample)).shape[1]
+        self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), nn.ReLU())
+        self.features_dim = features_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Map uint8 images ``(batch, H, W, C)`` to ``(batch, features_dim)``."""
+        return self.linear(self.cnn(self.preprocess(images)))
+
+
+def encoder_features_dim(encoder: nn.Module) -> int:
+    """Return an encoder's output width from its ``features_dim`` or ``out_dim`` attribute."""
+    for name in ("features_dim", "out_dim"):
+        value = getattr(encoder, name, None)
+        if isinstance(value, int):
+            return value
+    raise TypeError(
+        f"{type(encoder).__name__} needs an int attribute `features_dim` or `out_dim` "
+        "to be used as an image encoder"
+    )
+
+
+class EncoderExtractor(nn.Module):
+    """Wrap any image encoder (e.g. a pretrained one) as a feature extractor.
+
+    Args:
+        encoder: Module mapping float ``(batch, C, H, W)`` images in [0, 1] to
+            ``(batch, features_dim)``; must have ``features_dim`` or ``out_dim``.
+        observation_space: The uint8 image space, to know whether images arrive as HWC.
+        freeze: Keep the encoder weights fixed (no gradients, eval mode).
+    """
+
+    def __init__(
+        self, encoder: nn.Module, observation_space: gym.spaces.Box, freeze: bool = False
+    ) -> None:
+        super().__init__()
+        self.preprocess = ImagePreprocess(is_channels_last(observation_space.shape))
+        self.encoder = encoder
+        self.features_dim = encoder_features_dim(encoder)
+        self.freeze = freeze
+        if freeze:
+            encoder.requires_grad_(False)
+            encoder.eval()
+
+    def train(self, mode: bool = True) -> EncoderExtractor:
+        """Set training mode, keeping a frozen encoder in eval mode."""
+        super().train(mode)
+        if self.freeze:
+            self.encoder.eval()
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Map uint8 images to ``(batch, features_dim)``."""
+        return self.encoder(self.preprocess(images))
+
+
+class DictExtractor(nn.Module):
+    """Encode each key of a ``Dict`` observation and concatenate them in sorted key order.
+
+    Image keys use the CNN (or the given encoder), every other key is flattened.
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Dict,
+        image_encoder: nn.Module | None = None,
+        freeze_encoder: bool = False,
+        cnn_features_dim: int = 512,
+    ) -> None:
+        super().__init__()
+        self.keys = sorted(observation_space.spaces)
+        self.extractors = nn.ModuleDict(
+            {
+                key: make_features_extractor(
+                    observation_space[key], image_encoder, freeze_encoder, cnn_features_dim
+                )
+                for key in self.keys
+            }
+        )
+        self.features_dim = sum(self.extractors[key].features_dim for key in self.keys)
+
+    def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Map a dict of ``(batch, *shape_k)`` tensors to ``(batch, features_dim)``."""
+        return torch.cat([self.extractors[key](observations[key]) for key in self.keys], dim=1)
+
+
+def make_features_extractor(
+    observation_space: gym.Space,
+    image_encoder: nn.Module | None = None,
+    freeze_encoder: bool = False,
+    cnn_features_dim: int = 512,
+) -> nn.Module:
+    """Build the feature extractor that suits an observation space.
+
+    Args:
+        observation_space: ``Box`` (vector or uint8 image), ``Discrete`` or ``Dict`` of those.
+        image_encoder: Replaces ``NatureCNN`` for image observations (any module with
+            ``features_dim``/``out_dim`` that takes float CHW images in [0, 1]).
+        freeze_encoder: Keep ``image_encoder``'s weights fixed.
+        cnn_features_dim: Output width of the default ``NatureCNN``.
+
+    Returns:
+        A module with a ``features_dim`` attribute.
+    """
+    if isinstance(observation_space, gym.spaces.Dict):
+        return DictExtractor(observation_space, image_encoder, freeze_encoder, cnn_features_dim)
+    if is_image_space(observation_space):
+        if image_encoder is not None:
+            return EncoderExtractor(image_encoder, observation_space, freeze_encoder)
+        return NatureCNN(observation_space, cnn_features_dim)
+    if isinstance(observation_space, gym.spaces.Box):
+        return FlattenExtractor(observation_space)
+    if isinstance(observation_space, gym.spaces.Discrete):
+        return OneHotExtractor(observation_space)
+    raise TypeError(
+        f"unsupported observation space {observation_space}; "
+        "use Box, Discrete, uint8 images or a Dict of those"
+    )
+
+
+class OneHotExtractor(nn.Module):
+    """One-hot encode a ``Discrete`` observation to ``(batch, n)``."""
+
+    def __init__(self, observation_space: gym.spaces.Discrete) -> None:
+        super().__init__()
+        self.n = int(observation_space.n)
+        self.start = int(observation_space.start)
+        self.features_dim = self.n
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch,)`` integer observations to ``(batch, n)``."""
+        indices = (observations.reshape(-1).long() - self.start).clamp(0, self.n - 1)
+        return nn.functional.one_hot(indices, self.n).float()
+
+
+def orthogonal_init(module: nn.Module, gain: float = np.sqrt(2)) -> None:
+    """Orthogonally initialise the weights of every Linear/Conv layer and zero their biases."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            nn.init.orthogonal_(layer.weight, gain=gain)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
