@@ -1,0 +1,32 @@
+"""Registration of every rlrobot env id with Gymnasium (`rlrobot/<Name>-v0`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+# id → (entry point, max_episode_steps, fixed kwargs)
+_ENV_SPECS: dict[str, tuple[str, int, dict[str, Any]]] = {
+    "rlrobot/CartPole-v0": ("rlrobot.envs.cartpole:CartPoleEnv", 500, {}),
+    "rlrobot/CartPoleContinuous-v0": (
+        "rlrobot.envs.cartpole:CartPoleEnv",
+        500,
+        {"continuous": True},
+    ),
+    "rlrobot/Reach-v0": ("rlrobot.envs.reach:ReachEnv", 50, {}),
+}
+
+ENV_IDS: list[str] = list(_ENV_SPECS)
+
+
+def register_envs() -> None:
+    """Register all rlrobot envs with Gymnasium (idempotent)."""
+    for env_id, (entry_point, max_episode_steps, kwargs) in _ENV_SPECS.items():
+        if env_id not in gym.registry:
+            gym.register(
+                id=env_id,
+                entry_point=entry_point,
+                max_episode_steps=max_episode_steps,
+                kwargs=kwargs,
+            )

@@ -1,0 +1,482 @@
+"""The PyBullet facade: one physics client per instance, bodies addressed by name."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pybullet
+import pybullet_data
+
+CONNECTION_MODES = ("direct", "gui")
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A camera looking at `target` (m) from `distance` (m), angles in degrees."""
+
+    target: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    distance: float = 1.5
+    yaw: float = 45.0
+    pitch: float = -30.0
+    roll: float = 0.0
+    fov: float = 60.0
+    near: float = 0.01
+    far: float = 100.0
+
+
+def display_available() -> bool:
+    """Whether a GUI window can be opened (an X display on Linux; always elsewhere)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+class Simulation:
+    """One PyBullet physics client, with bodies named instead of integer ids.
+
+    Every call passes `physicsClientId`, so several simulations live side by side in one
+    process and none touches PyBullet's implicit default client.
+
+    Args:
+        connection_mode: "direct" (headless, default) or "gui" (a window; needs a display).
+        timestep: Physics timestep in s.
+        n_substeps: `stepSimulation` calls per `step()`; the control period is
+            `timestep * n_substeps` s.
+        gravity: Gravity along z in m/s².
+    """
+
+    def __init__(
+        self,
+        connection_mode: str = "direct",
+        timestep: float = 1.0 / 240.0,
+        n_substeps: int = 1,
+        gravity: float = -9.81,
+    ) -> None:
+        if connection_mode not in CONNECTION_MODES:
+            raise ValueError(
+                f"connection_mode must be one of {CONNECTION_MODES}, got {connection_mode!r}"
+            )
+        if timestep <= 0 or n_substeps < 1:
+            raise ValueError(
+                f"timestep must be > 0 and n_substeps >= 1, got {timestep} and {n_substeps}"
+            )
+        if connection_mode == "gui" and not display_available():
+            # PyBullet's GUI aborts the whole process without a display; fail politely first.
+            raise RuntimeError(
+                "PyBullet GUI needs a display (DISPLAY is unset); use render_mode='rgb_array' "
+                "for headless rendering or run under xvfb-run."
+            )
+        mode = pybullet.GUI if connection_mode == "gui" else pybullet.DIRECT
+        self.client_id: int = pybullet.connect(mode)
+        if self.client_id < 0:
+            raise RuntimeError(f"could not connect to PyBullet in {connection_mode} mode")
+        self.connection_mode = connection_mode
+        self.timestep = timestep
+        self.n_substeps = n_substeps
+        self._bodies: dict[str, int] = {}
+        self._call(pybullet.setAdditionalSearchPath, pybullet_data.getDataPath())
+        self._call(pybullet.setTimeStep, timestep)
+        self._call(pybullet.setGravity, 0.0, 0.0, gravity)
+        if connection_mode == "gui":
+            self._call(pybullet.configureDebugVisualizer, pybullet.COV_ENABLE_GUI, 0)
+
+    def _call(self, function, *args, **kwargs):
+        """Call a PyBullet function on this client."""
+        return function(*args, physicsClientId=self.client_id, **kwargs)
+
+    @property
+    def dt(self) -> float:
+        """Control period in s: the simulated time that one `step()` advances."""
+        return self.timestep * self.n_substeps
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the physics client is still connected."""
+        return self.client_id >= 0 and bool(
+            pybullet.getConnectionInfo(physicsClientId=self.client_id)["isConnected"]
+        )
+
+    def close(self) -> None:
+        """Disconnect the physics client (idempotent)."""
+        if self.is_connected:
+            pybullet.disconnect(physicsClientId=self.client_id)
+        self._bodies.clear()
+
+    def step(self) -> None:
+        """Advance the physics by one control period (`n_substeps` timesteps)."""
+        for _ in range(self.n_substeps):
+            pybullet.stepSimulation(physicsClientId=self.client_id)
+
+    # ----------------------------------------------------------------------------- bodies
+    def body_id(self, name: str) -> int:
+        """The PyBullet id of the body called `name`."""
+        try:
+            return self._bodies[name]
+        except KeyError:
+            raise KeyError(f"no body named {name!r}; bodies: {sorted(self._bodies)}") from None
+
+    @property
+    def body_names(self) -> list[str]:
+        """Names of the bodies in this simulation."""
+        return list(self._bodies)
+
+    def _add_body(self, name: str, body_id: int) -> int:
+        if name in self._bodies:
+            raise ValueError(f"a body named {name!r} already exists")
+        self._bodies[name] = body_id
+        return body_id
+
+    def load_urdf(
+        self,
+        name: str,
+        file_name: str,
+        base_position: Sequence[float] = (0.0, 0.0, 0.0),
+        base_orientation: Sequence[float] = (0.0, 0.0, 0.0, 1.0),
+        use_fixed_base: bool = False,
+        flags: int = 0,
+        global_scaling: float = 1.0,
+    ) -> int:
+        """Load a URDF (path relative to pybullet_data or absolute) as body `name`."""
+        body_id = self._call(
+            pybullet.loadURDF,
+            file_name,
+            basePosition=base_position,
+            baseOrientation=base_orientation,
+            useFixedBase=use_fixed_base,
+            flags=flags,
+            globalScaling=global_scaling,
+        )
+        return self._add_body(name, body_id)
+
+    def load_mjcf(self, name: str, file_name: str) -> int:
+        """Load the first body of an MJCF file as body `name`."""
+        body_ids = self._call(pybullet.loadMJCF, file_name)
+        return self._add_body(name, body_ids[0])
+
+    def create_box(
+        self,
+        name: str,
+        half_extents: Sequence[float],
+        mass: float,
+        position: Sequence[float],
+        rgba: Sequence[float] = (0.8, 0.8, 0.8, 1.0),
+        ghost: bool = False,
+        lateral_friction: float | None = None,
+    ) -> int:
+        """Create a box of `half_extents` (m) and `mass` (kg); ghosts have no collision."""
+        visual = self._call(
+            pybullet.createVisualShape, pybullet.GEOM_BOX, halfExtents=half_extents, rgbaColor=rgba
+        )
+        collision = (
+            -1
+            if ghost
+            else self._call(
+                pybullet.createCollisionShape, pybullet.GEOM_BOX, halfExtents=half_extents
+            )
+        )
+        return self._create_body(name, mass, position, visual, collision, lateral_friction)
+
+    def create_sphere(
+        self,
+        name: str,
+        radius: float,
+        mass: float,
+        position: Sequence[float],
+        rgba: Sequence[float] = (0.9, 0.1, 0.1, 1.0),
+        ghost: bool = False,
+    ) -> int:
+        """Create a sphere of `radius` (m) and `mass` (kg); ghosts have no collision."""
+        visual = self._call(
+            pybullet.createVisualShape, pybullet.GEOM_SPHERE, radius=radius, rgbaColor=rgba
+        )
+        collision = (
+            -1
+            if ghost
+            else self._call(pybullet.createCollisionShape, pybullet.GEOM_SPHERE, radius=radius)
+        )
+        return self._create_body(name, mass, position, visual, collision, None)
+
+    def _create_body(
+        self,
+        name: str,
+        mass: float,
+        position: Sequence[float],
+        visual: int,
+        collision: int,
+        lateral_friction: float | None,
+    ) -> int:
+        body_id = self._call(
+            pybullet.createMultiBody,
+            baseMass=mass,
+            baseCollisionShapeIndex=collision,
+            baseVisualShapeIndex=visual,
+            basePosition=position,
+        )
+        if lateral_friction is not None:
+            self._call(pybullet.changeDynamics, body_id, -1, lateralFriction=lateral_friction)
+        return self._add_body(name, body_id)
+
+    # ------------------------------------------------------------------------ base state
+    def get_base_position(self, name: str) -> np.ndarray:
+        """Base position (x, y, z) in m, shape (3,)."""
+        position, _ = self._call(pybullet.getBasePositionAndOrientation, self.body_id(name))
+        return np.asarray(position, dtype=np.float64)
+
+    def get_base_orientation(self, name: str) -> np.ndarray:
+        """Base orientation quaternion (x, y, z, w), shape (4,)."""
+        _, orientation = self._call(pybullet.getBasePositionAndOrientation, self.body_id(name))
+        return np.asarray(orientation, dtype=np.float64)
+
+    def get_base_velocity(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Base linear (m/s) and angular (rad/s) velocity, each shape (3,)."""
+        linear, angular = self._call(pybullet.getBaseVelocity, self.body_id(name))
+        return np.asarray(linear, dtype=np.float64), np.asarray(angular, dtype=np.float64)
+
+    def set_base_pose(
+        self,
+        name: str,
+        position: Sequence[float],
+        orientation: Sequence[float] = (0.0, 0.0, 0.0, 1.0),
+    ) -> None:
+        """Teleport a body's base to `position` (m) and `orientation` (quaternion xyzw)."""
+        self._call(
+            pybullet.resetBasePositionAndOrientation, self.body_id(name), position, orientation
+        )
+
+    # ---------------------------------------------------------------------------- joints
+    def get_num_joints(self, name: str) -> int:
+        """Number of joints of body `name`."""
+        return self._call(pybullet.getNumJoints, self.body_id(name))
+
+    def get_joint_info(self, name: str, joint: int) -> tuple:
+        """PyBullet's raw `getJointInfo` tuple for one joint."""
+        return self._call(pybullet.getJointInfo, self.body_id(name), joint)
+
+    def get_joint_states(self, name: str, joints: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (rad or m) and velocities of `joints` in one call, each shape (n,)."""
+        states = self._call(pybullet.getJointStates, self.body_id(name), list(joints))
+        positions = np.fromiter((s[0] for s in states), dtype=np.float64, count=len(states))
+        velocities = np.fromiter((s[1] for s in states), dtype=np.float64, count=len(states))
+        return positions, velocities
+
+    def reset_joint_states(
+        self,
+        name: str,
+        joints: Sequence[int],
+        positions: Sequence[float],
+        velocities: Sequence[float] | None = None,
+    ) -> None:
+        """Teleport `joints` to `positions` (and `velocities`, default zero)."""
+        body = self.body_id(name)
+        if velocities is None:
+            velocities = [0.0] * len(joints)
+        for joint, position, velocity in zip(joints, positions, velocities, strict=True):
+            self._call(
+                pybullet.resetJointState,
+                body,
+                joint,
+                targetValue=float(position),
+                targetVelocity=float(velocity),
+            )
+
+    def disable_joint_motors(self, name: str, joints: Sequence[int]) -> None:
+        """Switch off PyBullet's default velocity motors so joints move freely."""
+        self._call(
+            pybullet.setJointMotorControlArray,
+            self.body_id(name),
+            list(joints),
+            pybullet.VELOCITY_CONTROL,
+            forces=[0.0] * len(joints),
+        )
+
+    def set_joint_forces(self, name: str, joints: Sequence[int], forces: Sequence[float]) -> None:
+        """Apply `forces` (N or N·m) to `joints` for the next steps (torque control)."""
+        self._call(
+            pybullet.setJointMotorControlArray,
+            self.body_id(name),
+            list(joints),
+            pybullet.TORQUE_CONTROL,
+            forces=list(forces),
+        )
+
+    def set_joint_positions_target(
+        self,
+        name: str,
+        joints: Sequence[int],
+        target_positions: Sequence[float],
+        forces: Sequence[float],
+    ) -> None:
+        """Drive `joints` towards `target_positions` with PD position control."""
+        self._call(
+            pybullet.setJointMotorControlArray,
+            self.body_id(name),
+            list(joints),
+            pybullet.POSITION_CONTROL,
+            targetPositions=list(target_positions),
+            forces=list(forces),
+        )
+
+    def set_joint_velocities_target(
+        self,
+        name: str,
+        joints: Sequence[int],
+        target_velocities: Sequence[float],
+        forces: Sequence[float],
+    ) -> None:
+        """Drive `joints` at `target_velocities` with velocity control."""
+        self._call(
+            pybullet.setJointMotorControlArray,
+            self.body_id(name),
+            list(joints),
+            pybullet.VELOCITY_CONTROL,
+            targetVelocities=list(target_velocities),
+            forces=list(forces),
+        )
+
+    # ----------------------------------------------------------------------------- links
+    def get_link_position(self, name: str, link: int) -> np.ndarray:
+        """World position (m) of a link frame, shape (3,)."""
+        state = self._call(pybullet.getLinkState, self.body_id(name), link)
+        return np.asarray(state[4], dtype=np.float64)
+
+    def get_link_velocity(self, name: str, link: int) -> np.ndarray:
+        """World linear velocity (m/s) of a link frame, shape (3,)."""
+        state = self._call(pybullet.getLinkState, self.body_id(name), link, computeLinkVelocity=1)
+        return np.asarray(state[6], dtype=np.float64)
+
+    def get_link_positions(self, name: str, links: Sequence[int]) -> np.ndarray:
+        """World positions (m) of several link frames in one call, shape (n, 3)."""
+        states = self._call(pybullet.getLinkStates, self.body_id(name), list(links))
+        return np.asarray([state[4] for state in states], dtype=np.float64)
+
+    def inverse_kinematics(
+        self,
+        name: str,
+        link: int,
+        position: Sequence[float],
+        orientation: Sequence[float] | None = None,
+    ) -> np.ndarray:
+        """Joint positions that bring `link` to `position` (m), optionally `orientation`."""
+        kwargs = {} if orientation is None else {"targetOrientation": orientation}
+        solution = self._call(
+            pybullet.calculateInverseKinematics, self.body_id(name), link, position, **kwargs
+        )
+        return np.asarray(solution, dtype=np.float64)
+
+    def change_dynamics(self, name: str, link: int = -1, **dynamics: float) -> None:
+        """Change dynamics of a link (e.g. `mass`, `lateralFriction`); link -1 is the base."""
+        self._call(pybullet.changeDynamics, self.body_id(name), link, **dynamics)
+
+    def get_dynamics_info(self, name: str, link: int = -1) -> tuple:
+        """PyBullet's raw `getDynamicsInfo` tuple (mass first, lateral friction second)."""
+        return self._call(pybullet.getDynamicsInfo, self.body_id(name), link)
+
+    def set_color(self, name: str, rgba: Sequence[float], link: int = -1) -> None:
+        """Set a link's colour (RGBA in [0, 1])."""
+        self._call(pybullet.changeVisualShape, self.body_id(name), link, rgbaColor=list(rgba))
+
+    def ray_test_batch(
+        self, ray_from: np.ndarray, ray_to: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cast rays (n, 3) → (hit fraction in [0, 1], hit body id or -1), each shape (n,)."""
+        results = self._call(pybullet.rayTestBatch, ray_from.tolist(), ray_to.tolist())
+        fractions = np.fromiter((r[2] for r in results), dtype=np.float64, count=len(results))
+        bodies = np.fromiter((r[0] for r in results), dtype=np.int64, count=len(results))
+        return fractions, bodies
+
+    def get_contact_bodies(self, name: str) -> set[int]:
+        """Ids of the bodies touching `name` now."""
+        return {c[2] for c in self._call(pybullet.getContactPoints, bodyA=self.body_id(name))}
+
+    # ---------------------------------------------------------------------- save/restore
+    def save_state(self) -> int:
+        """Snapshot the whole simulation in memory; returns a state id."""
+        return self._call(pybullet.saveState)
+
+    def restore_state(self, state_id: int) -> None:
+        """Restore a snapshot taken by `save_state`."""
+        self._call(pybullet.restoreState, stateId=state_id)
+
+    def remove_state(self, state_id: int) -> None:
+        """Free a snapshot taken by `save_state`."""
+        self._call(pybullet.removeState, state_id)
+
+    # --------------------------------------------------------------------------- render
+    def render(self, width: int, height: int, camera: Camera) -> np.ndarray:
+        """Render an RGB image with the TinyRenderer (headless), uint8 shape (height, width, 3)."""
+        view = self._call(
+            pybullet.computeViewMatrixFromYawPitchRoll,
+            cameraTargetPosition=camera.target,
+            distance=camera.distance,
+            yaw=camera.yaw,
+            pitch=camera.pitch,
+            roll=camera.roll,
+            upAxisIndex=2,
+        )
+        projection = self._call(
+            pybullet.computeProjectionMatrixFOV,
+            fov=camera.fov,
+            aspect=width / height,
+            nearVal=camera.near,
+            farVal=camera.far,
+        )
+        return self.render_from_matrices(width, height, view, projection)
+
+    def render_from_matrices(
+        self, width: int, height: int, view: Sequence[float], projection: Sequence[float]
+    ) -> np.ndarray:
+        """Render with explicit view/projection matrices, uint8 shape (height, width, 3)."""
+        _, _, rgba, _, _ = self._call(
+            pybullet.getCameraImage,
+            width=width,
+            height=height,
+            viewMatrix=view,
+            projectionMatrix=projection,
+            renderer=pybullet.ER_TINY_RENDERER,
+            flags=pybullet.ER_NO_SEGMENTATION_MASK,
+        )
+        return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
+
+    def compute_view_matrix(
+        self, eye: Sequence[float], target: Sequence[float], up: Sequence[float]
+    ) -> tuple:
+        """A view matrix from an eye position looking at a target (for robot-mounted cameras)."""
+        return self._call(
+            pybullet.computeViewMatrix,
+            cameraEyePosition=eye,
+            cameraTargetPosition=target,
+            cameraUpVector=up,
+        )
+
+    def compute_projection_matrix(
+        self, fov: float, aspect: float, near: float, far: float
+    ) -> tuple:
+        """A perspective projection matrix (fov in degrees)."""
+        return self._call(
+            pybullet.computeProjectionMatrixFOV, fov=fov, aspect=aspect, nearVal=near, farVal=far
+        )
+
+    def reset_debug_camera(self, camera: Camera) -> None:
+        """Point the GUI window's camera (no effect headless)."""
+        if self.connection_mode == "gui":
+            self._call(
+                pybullet.resetDebugVisualizerCamera,
+                cameraDistance=camera.distance,
+                cameraYaw=camera.yaw,
+                cameraPitch=camera.pitch,
+                cameraTargetPosition=camera.target,
+            )
+
+    @staticmethod
+    def quaternion_from_euler(euler: Sequence[float]) -> np.ndarray:
+        """Quaternion (x, y, z, w) from roll, pitch, yaw in rad."""
+        return np.asarray(pybullet.getQuaternionFromEuler(euler), dtype=np.float64)
+
+    @staticmethod
+    def euler_from_quaternion(quaternion: Sequence[float]) -> np.ndarray:
+        """Roll, pitch, yaw in rad from a quaternion (x, y, z, w)."""
+        return np.asarray(pybullet.getEulerFromQuaternion(quaternion), dtype=np.float64)
