@@ -1,0 +1,461 @@
+"""The on-policy loop shared by REINFORCE, A2C and PPO: collect rollout → advantages → update.
+
+The three algorithms differ only in ``compute_advantages`` (REINFORCE: Monte Carlo reward-to-go)
+and ``train`` (the update). Rollouts are stored in preallocated NumPy arrays of shape
+``(n_steps, n_envs, …)``; one batched forward pass per env step, no per-step tensor rebuilding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from rlrobot.agents.base import BaseAgent, should_show_progress
+from rlrobot.common.config import BaseConfig, option
+from rlrobot.common.distributions import make_action_head
+from rlrobot.common.env_util import EpisodeTracker, get_final_observations
+from rlrobot.common.logger import Logger
+from rlrobot.common.networks import make_features_extractor, mlp, orthogonal_init
+from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
+from rlrobot.common.returns import gae
+
+Callback = Callable[[BaseAgent], bool | None]
+
+
+@dataclass
+class OnPolicyConfig(BaseConfig):
+    """Hyperparameters shared by the on-policy agents."""
+
+    learning_rate: float = option(3e-4, "Adam/RMSprop step size")
+    lr_schedule: Literal["constant", "linear"] = option(
+        "constant", "learning-rate schedule over each learn() call: constant or linear to 0"
+    )
+    n_steps: int = option(2048, "env steps per env per rollout (rollout = n_steps × n_envs)")
+    gamma: float = option(0.99, "discount factor γ in (0, 1]")
+    gae_lambda: float = option(0.95, "GAE λ in [0, 1]: 1 = Monte Carlo, 0 = one-step TD")
+    ent_coef: float = option(0.0, "weight of the entropy bonus")
+    vf_coef: float = option(0.5, "weight of the value loss")
+    max_grad_norm: float = option(0.5, "clip the global gradient norm to this value")
+    normalize_advantage: bool = option(True, "standardise advantages per (mini)batch")
+    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the actor and the critic")
+    activation: str = option("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
+    ortho_init: bool = option(True, "orthogonal initialisation (as in SB3/OpenAI baselines)")
+    log_std_init: float = option(0.0, "initial log standard deviation of Gaussian actions")
+    optimizer: Literal["adam", "rmsprop"] = option("adam", "optimizer")
+    optimizer_eps: float = option(1e-5, "epsilon of the optimizer")
+    normalize_observations: bool = option(False, "running mean/std observation normalisation")
+    normalize_rewards: bool = option(False, "scale rewards by the std of the discounted return")
+    clip_observations: float = option(10.0, "clip normalised observations to ±this")
+    log_interval: int = option(1, "log every this many rollouts")
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        self._require(self.learning_rate > 0, "learning_rate", "must be > 0")
+        self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
+        self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
+        self._require(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")
+        self._require(self.ent_coef >= 0, "ent_coef", "must be >= 0")
+        self._require(self.vf_coef >= 0, "vf_coef", "must be >= 0")
+        self._require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
+        self._require(self.optimizer_eps > 0, "optimizer_eps", "must be > 0")
+        self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
+        self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
+
+
+class ActorCriticPolicy(nn.Module):
+    """Shared feature extractor → separate actor and critic MLPs → action head and value.
+
+    Args:
+        observation_space: The env's observation space.
+        action_space: ``Discrete`` or 1-D ``Box``.
+        config: Network fields of ``OnPolicyConfig``.
+        image_encoder: Optional image encoder replacing ``NatureCNN``.
+        freeze_encoder: Keep ``image_encoder`` fixed.
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        config: OnPolicyConfig,
+        image_encoder: nn.Module | None = None,
+        freeze_encoder: bool = False,
+    ) -> None:
+        super().__init__()
+        self.features_extractor = make_features_extractor(
+            observation_space, image_encoder, freeze_encoder
+        )
+        features_dim = self.features_extractor.features_dim
+        self.actor = mlp(features_dim, config.net_arch, None, config.activation)
+        self.critic = mlp(features_dim, config.net_arch, None, config.activation)
+        latent_dim = config.net_arch[-1] if config.net_arch else features_dim
+        self.action_head = make_action_head(action_space, latent_dim, config.log_std_init)
+        self.value_head = nn.Linear(latent_dim, 1)
+        if config.ortho_init:
+            if image_encoder is None:
+                orthogonal_init(self.features_extractor, gain=np.sqrt(2))
+            orthogonal_init(self.actor, gain=np.sqrt(2))
+            orthogonal_init(self.critic, gain=np.sqrt(2))
+            orthogonal_init(self.action_head, gain=0.01)
+            orthogonal_init(self.value_head, gain=1.0)
+
+    def forward(self, observations: Any) -> tuple[Any, torch.Tensor]:
+        """Return the action distribution and values ``(batch,)``."""
+        features = self.features_extractor(observations)
+        distribution = self.action_head(self.actor(features))
+        values = self.value_head(self.critic(features)).squeeze(-1)
+        return distribution, values
+
+    def act(
+        self, observations: Any, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(actions, values, log_prob)`` for a batch of observations."""
+        distribution, values = self(observations)
+        actions = distribution.mode() if deterministic else distribution.sample()
+        return actions, values, distribution.log_prob(actions)
+
+    def evaluate_actions(
+        self, observations: Any, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(log_prob, entropy, values)``, each ``(batch,)``, for taken actions."""
+        distribution, values = self(observations)
+        return distribution.log_prob(actions), distribution.entropy(), values
+
+    def predict_values(self, observations: Any) -> torch.Tensor:
+        """Return ``V(s)`` of shape ``(batch,)``."""
+        return self.value_head(self.critic(self.features_extractor(observations))).squeeze(-1)
+
+
+class RolloutBuffer:
+    """Preallocated storage of one rollout, ``(n_steps, n_envs, …)`` NumPy arrays.
+
+    ``next_values[t]`` holds ``V(s_{t+1})`` of the real next observation: the value of the next
+    stored observation, of the real final observation after a truncation, or of the
+    observation after the last step.
+    """
+
+    def __init__(
+        self, n_steps: int, n_envs: int, observation_space: gym.Space, action_space: gym.Space
+    ) -> None:
+        self.n_steps, self.n_envs = n_steps, n_envs
+
+        def zeros(space: gym.Space) -> np.ndarray:
+            return np.zeros((n_steps, n_envs, *space.shape), dtype=space.dtype)
+
+        if isinstance(observation_space, gym.spaces.Dict):
+            self.observations: Any = {k: zeros(s) for k, s in observation_space.spaces.items()}
+        else:
+            self.observations = zeros(observation_space)
+        action_dtype = np.int64 if isinstance(action_space, gym.spaces.Discrete) else np.float32
+        self.actions = np.zeros((n_steps, n_envs, *action_space.shape), dtype=action_dtype)
+        shape = (n_steps, n_envs)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.episode_ends = np.zeros(shape, dtype=bool)
+        self.values = np.zeros(shape, dtype=np.float32)
+        self.next_values = np.zeros(shape, dtype=np.float32)
+        self.log_probs = np.zeros(shape, dtype=np.float32)
+        self.advantages = np.zeros(shape, dtype=np.float32)
+        self.returns = np.zeros(shape, dtype=np.float32)
+
+    def store_observations(self, step: int, observations: Any) -> None:
+        """Copy a batch of (normalised) observations into row ``step``."""
+        if isinstance(self.observations, dict):
+            for key, array in self.observations.items():
+                array[step] = observations[key]
+        else:
+            self.observations[step] = observations
+
+    def flatten(self, device: torch.device) -> dict[str, Any]:
+        """Return the rollout as ``(n_steps * n_envs, …)`` tensors on ``device``."""
+
+        def flat(array: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(array.reshape(-1, *array.shape[2:]), device=device)
+
+        observations = (
+            {k: flat(v) for k, v in self.observations.items()}
+            if isinstance(self.observations, dict)
+            else flat(self.observations)
+        )
+        return {
+            "observations": observations,
+            "actions": flat(self.actions),
+            "values": flat(self.values),
+            "log_probs": flat(self.log_probs),
+            "advantages": flat(self.advantages),
+            "returns": flat(self.returns),
+        }
+
+
+def index_observations(observations: Any, indices: torch.Tensor) -> Any:
+    """Select rows of a batch of observations (tensor or dict of tensors)."""
+    if isinstance(observations, dict):
+        return {k: v[indices] for k, v in observations.items()}
+    return observations[indices]
+
+
+class OnPolicyAgent(BaseAgent):
+    """Base of REINFORCE, A2C and PPO: rollout collection, advantages, logging, checkpoints.
+
+    Subclasses implement ``train(batch) -> dict[str, float]`` (one update on a rollout). Extra
+    keyword ``image_encoder``/``freeze_encoder`` plug a (pretrained) image encoder in.
+    """
+
+    config_class = OnPolicyConfig
+    config: OnPolicyConfig
+
+    def __init__(
+        self,
+        env: Any = None,
+        *,
+        image_encoder: nn.Module | None = None,
+        freeze_encoder: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self._image_encoder, self._freeze_encoder = image_encoder, freeze_encoder
+        super().__init__(env, **kwargs)
+
+    def _setup(self) -> None:
+        config = self.config
+        self.policy = ActorCriticPolicy(
+            self.observation_space,
+            self.action_space,
+            config,
+            self._image_encoder,
+            self._freeze_encoder,
+        ).to(self.device)
+        parameters = [p for p in self.policy.parameters() if p.requires_grad]
+        if config.optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                parameters, lr=config.learning_rate, eps=config.optimizer_eps
+            )
+        else:
+            self.optimizer = torch.optim.RMSprop(
+                parameters, lr=config.learning_rate, alpha=0.99, eps=config.optimizer_eps
+            )
+        if config.normalize_observations:
+            self.obs_normalizer = ObservationNormalizer(
+                self.observation_space, clip=config.clip_observations
+            )
+        if config.normalize_rewards:
+            self.reward_normalizer = RewardNormalizer(self.n_envs, config.gamma)
+        self.buffer: RolloutBuffer | None = None
+        self._last_observations: Any = None
+        self.episode_tracker = EpisodeTracker(self.n_envs)
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Return ``{"policy": ActorCriticPolicy}``."""
+        return {"policy": self.policy}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Return ``{"optimizer": …}``."""
+        return {"optimizer": self.optimizer}
+
+    def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
+        distribution, _ = self.policy(observations)
+        return distribution.mode() if deterministic else distribution.sample()
+
+    # -- rollout ------------------------------------------------------------------------------
+    def collect_rollout(self) -> None:
+        """Run the policy for ``n_steps`` steps in every env and fill ``self.buffer``."""
+        env, buffer, config = self.env, self.buffer, self.config
+        observations = self._last_observations
+        self.policy.eval()
+        for step in range(config.n_steps):
+            model_observations = (
+                self.obs_normalizer.normalize(observations)
+                if self.obs_normalizer is not None
+                else observations
+            )
+            with torch.inference_mode():
+                actions, values, log_probs = self.policy.act(self._to_tensor(model_observations))
+            actions_np = actions.cpu().numpy()
+            next_observations, rewards, terminated, truncated, infos = env.step(
+                self.actions_to_env(actions_np)
+            )
+            episode_ends = terminated | truncated
+            self.episode_tracker.update(rewards, episode_ends, infos)
+            if self.reward_normalizer is not None:
+                self.reward_normalizer.update(rewards, episode_ends)
+                rewards = self.reward_normalizer.normalize(rewards)
+            buffer.store_observations(step, model_observations)
+            buffer.actions[step] = actions_np
+            buffer.rewards[step] = rewards
+            buffer.terminated[step] = terminated
+            buffer.episode_ends[step] = episode_ends
+            buffer.values[step] = values.cpu().numpy()
+            buffer.log_probs[step] = log_probs.cpu().numpy()
+            if truncated.any():
+                # Bootstrap time-limit cut-offs from the value of the real final observation.
+                final_observations, _ = get_final_observations(next_observations, infos)
+                buffer.next_values[step] = self._predict_values(final_observations)
+            if self.obs_normalizer is not None:
+                self.obs_normalizer.update(next_observations)
+            observations = next_observations
+        self._last_observations = observations
+        # next_values[t] = values[t + 1] except after truncations (set above) and the last step.
+        continuing = ~buffer.episode_ends[:-1]
+        buffer.next_values[:-1][continuing] = buffer.values[1:][continuing]
+        buffer.next_values[-1] = self._predict_values(observations, normalized=False)
+        self.num_timesteps += config.n_steps * self.n_envs
+
+    def _to_tensor(self, observations: Any) -> Any:
+        if isinstance(observations, dict):
+            return {k: torch.as_tensor(v, device=self.device) for k, v in observations.items()}
+        return torch.as_tensor(observations, device=self.device)
+
+    def _predict_values(self, observations: Any, normalized: bool = False) -> np.ndarray:
+        if self.obs_normalizer is not None and not normalized:
+            observations = self.obs_normalizer.normalize(observations)
+        with torch.inference_mode():
+            return self.policy.predict_values(self._to_tensor(observations)).cpu().numpy()
+
+    def compute_advantages(self) -> None:
+        """Fill ``buffer.advantages`` and ``buffer.returns`` with GAE(λ)."""
+        buffer = self.buffer
+        buffer.advantages[:], buffer.returns[:] = gae(
+            buffer.rewards,
+            buffer.values,
+            buffer.next_values,
+            buffer.terminated,
+            buffer.episode_ends,
+            self.config.gamma,
+            self.config.gae_lambda,
+        )
+
+    # -- update -------------------------------------------------------------------------------
+    def train(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Update the policy on one flattened rollout; return ``train/…`` statistics."""
+        raise NotImplementedError
+
+    def current_progress_remaining(self) -> float:
+        """Fraction of the current ``learn`` call still to go, from 1 to 0."""
+        done = self.num_timesteps - self._learn_start
+        return max(0.0, 1.0 - done / max(1, self._learn_total))
+
+    def _update_learning_rate(self) -> float:
+        learning_rate = self.config.learning_rate
+        if self.config.lr_schedule == "linear":
+            learning_rate *= self.current_progress_remaining()
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
+        return learning_rate
+
+    def _gradient_step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+
+    def policy_gradient_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One vanilla actor-critic gradient step on the whole rollout (REINFORCE and A2C).
+
+        ``loss = −mean(A·log π(a|s)) + vf_coef·mean((G − V(s))²) − ent_coef·mean(H[π])``.
+        """
+        log_prob, entropy, values = self.policy.evaluate_actions(
+            batch["observations"], batch["actions"]
+        )
+        advantages = batch["advantages"]
+        if self.config.normalize_advantage and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy_loss = -(advantages * log_prob).mean()
+        value_loss = F.mse_loss(values, batch["returns"])
+        entropy_loss = -entropy.mean()
+        loss = policy_loss + self.config.ent_coef * entropy_loss + self.config.vf_coef * value_loss
+        self._gradient_step(loss)
+        return {
+            "train/policy_loss": policy_loss.detach(),
+            "train/value_loss": value_loss.detach(),
+            "train/entropy_loss": entropy_loss.detach(),
+        }
+
+    # -- main loop ----------------------------------------------------------------------------
+    def learn(
+        self,
+        total_timesteps: int,
+        progress_bar: bool = False,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+        reset_num_timesteps: bool = False,
+    ) -> OnPolicyAgent:
+        """Train for ``total_timesteps`` more env steps (rounded up to whole rollouts).
+
+        Args:
+            total_timesteps: Env steps to add (over all envs).
+            progress_bar: Show a tqdm bar (only on a terminal and outside CI).
+            logger: Where statistics go; default: none kept beyond ``self.logger``.
+            callback: ``callback(agent)`` after every rollout+update; returning False stops.
+            reset_num_timesteps: Start ``num_timesteps`` from 0 instead of continuing.
+
+        Returns:
+            ``self``.
+        """
+        if self.env is None:
+            raise RuntimeError("this agent has no env; load it with env=… to train it")
+        if total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        self.logger = logger if logger is not None else Logger(outputs=())
+        if self.buffer is None:
+            self.buffer = RolloutBuffer(
+                self.config.n_steps, self.n_envs, self.observation_space, self.action_space
+            )
+        if self._last_observations is None:
+            self._last_observations, _ = self.env.reset(seed=self.seed)
+            if self.obs_normalizer is not None:
+                self.obs_normalizer.update(self._last_observations)
+        self._learn_start, self._learn_total = self.num_timesteps, total_timesteps
+        end = self.num_timesteps + total_timesteps
+        bar = None
+        if should_show_progress(progress_bar):
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total_timesteps, unit="step", dynamic_ncols=True)
+        start_time, start_steps, iteration = time.perf_counter(), self.num_timesteps, 0
+        try:
+            while self.num_timesteps < end:
+                learning_rate = self._update_learning_rate()
+                self.collect_rollout()
+                self.compute_advantages()
+                self.policy.train()
+                stats = self.train(self.buffer.flatten(self.device))
+                iteration += 1
+                if bar is not None:
+                    bar.update(self.config.n_steps * self.n_envs)
+                    summary = self.episode_tracker.summary()
+                    if summary:
+                        bar.set_postfix(ep_rew_mean=f"{summary['rollout/ep_rew_mean']:.3g}")
+                if iteration % self.config.log_interval == 0:
+                    elapsed = max(time.perf_counter() - start_time, 1e-9)
+                    for key, value in self.episode_tracker.summary().items():
+                        self.logger.record(key, value)
+                    for key, value in stats.items():
+                        self.logger.record(key, value)
+                    self.logger.record("train/learning_rate", learning_rate)
+                    self.logger.record("time/fps", (self.num_timesteps - start_steps) / elapsed)
+                    self.logger.record("time/total_timesteps", self.num_timesteps)
+                    self.logger.record("time/iterations", iteration)
+                    self.logger.dump(self.num_timesteps)
+                if callback is not None and callback(self) is False:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        return self
+
+
+def stats_to_floats(stats: dict[str, torch.Tensor | float]) -> dict[str, float]:
+    """Convert tensor statistics to floats with one device synchronisation."""
+    keys = list(stats)
+    tensors = [torch.as_tensor(stats[k], dtype=torch.float32).reshape(()) for k in keys]
+    values = torch.stack(tensors).cpu().tolist() if tensors else []
+    return dict(zip(keys, values, strict=True))

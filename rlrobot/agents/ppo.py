@@ -1,0 +1,157 @@
+"""Proximal Policy Optimization (Schulman et al., 2017) with the clipped surrogate objective.
+
+Rollout and GAE come from ``OnPolicyAgent``; this file is the PPO update: ``n_epochs`` passes
+over the rollout in shuffled minibatches of ``batch_size``, maximising
+``min(ratio·A, clip(ratio, 1 − ε, 1 + ε)·A)`` with ``ratio = π(a|s) / π_old(a|s)``, plus an
+(optionally clipped) value loss and an entropy bonus, with gradient-norm clipping and an
+optional early stop when the approximate KL divergence exceeds ``1.5 · target_kl``.
+
+Delayed rewards (a reward only at the end of the episode): the signal has to travel back
+through every step, so keep ``gamma`` close to 1 (``gamma ≥ 1 − 1/episode_length``, e.g.
+0.99–0.999), use ``gae_lambda`` 0.95–1.0 (λ = 1 is Monte Carlo and carries the final reward
+back undiminished by a poor early critic), and make the rollout long enough to contain whole
+episodes (``n_steps · n_envs`` several times the episode length). Normalising rewards helps when
+the final reward is large.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch.nn import functional as F
+
+from rlrobot.agents.on_policy import (
+    OnPolicyAgent,
+    OnPolicyConfig,
+    index_observations,
+    stats_to_floats,
+)
+from rlrobot.common.config import option
+
+
+@dataclass
+class PPOConfig(OnPolicyConfig):
+    """PPO hyperparameters (defaults as in SB3)."""
+
+    batch_size: int = option(64, "minibatch size")
+    n_epochs: int = option(10, "passes over each rollout")
+    clip_range: float = option(0.2, "clipping ε of the probability ratio")
+    clip_range_schedule: Literal["constant", "linear"] = option(
+        "constant", "schedule of clip_range over each learn() call"
+    )
+    clip_range_vf: float | None = option(
+        None, "clip value predictions to ±this around the old values (None: no clipping)"
+    )
+    target_kl: float | None = option(
+        None, "stop the epoch loop when approx. KL exceeds 1.5·target_kl (None: never)"
+    )
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        super().validate()
+        self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
+        self._require(self.n_epochs >= 1, "n_epochs", "must be >= 1")
+        self._require(self.clip_range > 0, "clip_range", "must be > 0")
+        if self.clip_range_vf is not None:
+            self._require(self.clip_range_vf > 0, "clip_range_vf", "must be > 0 or None")
+        if self.target_kl is not None:
+            self._require(self.target_kl > 0, "target_kl", "must be > 0 or None")
+
+
+class PPO(OnPolicyAgent):
+    """PPO with the clipped surrogate objective; see the module docstring.
+
+    Example:
+        >>> agent = PPO("CartPole-v1", n_envs=8, seed=0, n_steps=32)
+        >>> agent.learn(total_timesteps=50_000)
+    """
+
+    algorithm = "ppo"
+    config_class = PPOConfig
+    config: PPOConfig
+
+    def _setup(self) -> None:
+        super()._setup()
+        rollout_size = self.config.n_steps * self.n_envs
+        if self.config.batch_size > rollout_size:
+            from rlrobot.common.config import ConfigError
+
+            raise ConfigError(
+                f"config key 'batch_size': {self.config.batch_size} is larger than the rollout "
+                f"(n_steps × n_envs = {rollout_size})"
+            )
+
+    def train(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Run ``n_epochs`` of minibatch updates on one rollout; return ``train/…`` stats."""
+        config = self.config
+        clip_range = config.clip_range
+        if config.clip_range_schedule == "linear":
+            clip_range *= self.current_progress_remaining()
+        rollout_size = batch["advantages"].shape[0]
+        policy_losses, value_losses, entropy_losses, clip_fractions, approx_kls = [], [], [], [], []
+        stop = False
+        for _ in range(config.n_epochs):
+            permutation = torch.randperm(rollout_size, device=self.device)
+            for start in range(0, rollout_size, config.batch_size):
+                indices = permutation[start : start + config.batch_size]
+                observations = index_observations(batch["observations"], indices)
+                old_log_prob = batch["log_probs"][indices]
+                old_values = batch["values"][indices]
+                returns = batch["returns"][indices]
+                advantages = batch["advantages"][indices]
+                if config.normalize_advantage and advantages.numel() > 1:
+                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+                log_prob, entropy, values = self.policy.evaluate_actions(
+                    observations, batch["actions"][indices]
+                )
+                log_ratio = log_prob - old_log_prob
+                ratio = log_ratio.exp()
+                surrogate = advantages * ratio
+                clipped_surrogate = advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
+                policy_loss = -torch.min(surrogate, clipped_surrogate).mean()
+                if config.clip_range_vf is not None:
+                    values = old_values + (values - old_values).clamp(
+                        -config.clip_range_vf, config.clip_range_vf
+                    )
+                value_loss = F.mse_loss(values, returns)
+                entropy_loss = -entropy.mean()
+                loss = policy_loss + config.ent_coef * entropy_loss + config.vf_coef * value_loss
+
+                with torch.no_grad():
+                    approx_kl = ((ratio - 1.0) - log_ratio).mean()
+                    clip_fractions.append(((ratio - 1.0).abs() > clip_range).float().mean())
+                approx_kls.append(approx_kl)
+                # Only a target_kl needs the KL on the host now; otherwise avoid the sync.
+                if config.target_kl is not None and approx_kl.item() > 1.5 * config.target_kl:
+                    stop = True
+                    break
+                self._gradient_step(loss)
+                policy_losses.append(policy_loss.detach())
+                value_losses.append(value_loss.detach())
+                entropy_losses.append(entropy_loss.detach())
+            if stop:
+                break
+
+        def mean(values: list[torch.Tensor]) -> torch.Tensor:
+            return torch.stack(values).mean() if values else torch.tensor(float("nan"))
+
+        return stats_to_floats(
+            {
+                "train/policy_loss": mean(policy_losses),
+                "train/value_loss": mean(value_losses),
+                "train/entropy_loss": mean(entropy_losses),
+                "train/approx_kl": mean(approx_kls),
+                "train/clip_fraction": mean(clip_fractions),
+                "train/clip_range": clip_range,
+                "train/explained_variance": explained_variance(batch["values"], batch["returns"]),
+            }
+        )
+
+
+def explained_variance(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Return ``1 − Var[targets − predictions] / Var[targets]`` (1 is perfect, ≤ 0 useless)."""
+    variance = targets.var()
+    return 1.0 - (targets - predictions).var() / variance if variance > 0 else variance * 0
