@@ -1,0 +1,84 @@
+"""The ``rlrobot`` command: one entry point, one sub-command per everyday task.
+
+Each module in ``SUBCOMMAND_MODULES`` defines ``add_subcommand(subparsers) -> None``, which adds
+its parser(s) with ``parser.set_defaults(func=handler)``; ``handler(args)`` returns an exit code
+(``None`` means 0). Modules keep heavy imports (torch, pybullet) inside their handlers so that
+``rlrobot --help`` stays fast. Handlers raise ``CommandError`` for mistakes a user can fix; the
+message is printed without a traceback.
+
+Run ``python -m rlrobot.cli --help`` (or ``rlrobot --help`` once installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# The order here is the order of the commands in ``rlrobot --help``.
+SUBCOMMAND_MODULES: list[str] = []
+
+EPILOG = """\
+quick start (each step writes into the run folder runs/cartpole):
+  rlrobot train --env rlrobot/CartPole-v0 --algo ppo --seed 0 --steps 50000 --out runs/cartpole
+  rlrobot eval runs/cartpole --episodes 20 --deterministic
+  rlrobot record runs/cartpole --episodes 4 --out runs/cartpole/rollout.gif
+  rlrobot plot runs/cartpole runs/cartpole-seed1 --out curves.png
+  rlrobot demo                      # all of the above in about a minute
+
+change hyperparameters:
+  rlrobot train --env rlrobot/Reach-v0 --algo sac --set learning_rate=1e-3 --set batch_size=256 \\
+      --seed 0 --steps 20000 --out runs/reach
+  (defaults come from configs/<algo>.yaml, keyed by env id; the resolved config is saved as
+  runs/reach/config.yaml; see `rlrobot train --help`)
+
+Every command has its own --help, e.g. `rlrobot train --help`.
+"""
+
+
+class CommandError(Exception):
+    """A mistake the user can fix (bad path, bad option); printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``rlrobot`` parser with the sub-commands of every ``SUBCOMMAND_MODULES`` entry."""
+    parser = argparse.ArgumentParser(
+        prog="rlrobot",
+        description="Robot reinforcement learning: train agents on PyBullet robot envs, "
+        "evaluate them, record videos and plot learning curves.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from rlrobot import __version__
+
+    parser.add_argument("--version", action="version", version=f"rlrobot {__version__}")
+    subparsers = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).add_subcommand(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen command, return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "func", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    from rlrobot.common.config import ConfigError
+
+    try:
+        result = handler(args)
+    except (CommandError, ConfigError) as error:
+        print(f"rlrobot {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    return 0 if result is None else int(result)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
