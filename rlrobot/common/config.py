@@ -90,6 +90,13 @@ def _convert(key: str, value: Any, annotation: Any) -> Any:
     )
 
 
+def unknown_key_error(key: str, known: list[str], owner: str) -> ConfigError:
+    """Return the error for an unknown ``key``, suggesting up to three close ``known`` keys."""
+    close = difflib.get_close_matches(key, known, n=3)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return ConfigError(f"unknown config key {key!r} for {owner}{hint}")
+
+
 @dataclasses.dataclass
 class BaseConfig:
     """Base of every algorithm config: strict ``from_dict``, ``to_dict`` and ``validate``."""
@@ -116,9 +123,7 @@ class BaseConfig:
         converted = {}
         for key, value in values.items():
             if key not in names:
-                close = difflib.get_close_matches(key, names, n=3)
-                hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-                raise ConfigError(f"unknown config key {key!r} for {cls.__name__}{hint}")
+                raise unknown_key_error(key, names, cls.__name__)
             converted[key] = _convert(key, value, hints[key])
         config = cls(**converted)
         config.validate()

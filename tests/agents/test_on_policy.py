@@ -1,0 +1,204 @@
+"""On-policy agents: API, save/load, spaces, SB3 compatibility and small real learning runs."""
+
+import copy
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from rlrobot.agents import A2C, ALGORITHMS, PPO, REINFORCE
+from rlrobot.common.checkpoint import CheckpointError
+from rlrobot.common.config import ConfigError
+from rlrobot.common.logger import Logger
+
+ON_POLICY = [REINFORCE, A2C, PPO]
+SMALL = {"n_steps": 16, "batch_size": 16}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+def small_kwargs(cls):
+    return {k: v for k, v in SMALL.items() if k in cls.config_class.field_names()}
+
+
+class DictImageEnv(gym.Env):
+    """Tiny goal-conditioned env with an image, a vector and a goal; 5-step episodes."""
+
+    def __init__(self, discrete: bool = False, image: bool = True):
+        spaces = {
+            "observation": gym.spaces.Box(-1, 1, (3,), np.float32),
+            "desired_goal": gym.spaces.Box(-1, 1, (2,), np.float32),
+        }
+        if image:
+            spaces["camera"] = gym.spaces.Box(0, 255, (36, 36, 3), np.uint8)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self.action_space = (
+            gym.spaces.Discrete(3) if discrete else gym.spaces.Box(-2, 2, (2,), np.float32)
+        )
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        assert self.action_space.contains(np.asarray(action, dtype=self.action_space.dtype))
+        self.steps += 1
+        reward = 1.0 if self.steps == 5 else 0.0  # delayed reward at the end
+        return self.observation_space.sample(), reward, self.steps == 5, False, {"is_success": 1.0}
+
+
+def test_registry():
+    assert ALGORITHMS["ppo"] is PPO and ALGORITHMS["a2c"] is A2C
+    assert ALGORITHMS["reinforce"] is REINFORCE
+
+
+@pytest.mark.parametrize("cls", ON_POLICY)
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_save_load_gives_identical_deterministic_actions(cls, env_id, tmp_path):
+    agent = cls(env_id, n_envs=2, seed=0, normalize_observations=True, **small_kwargs(cls))
+    agent.learn(64)
+    observations = np.stack([agent.observation_space.sample() for _ in range(8)])
+    actions, _ = agent.predict(observations, deterministic=True)
+    agent.save(tmp_path / "model")
+    loaded = cls.load(tmp_path / "model")
+    assert loaded.num_timesteps == agent.num_timesteps == 64
+    assert loaded.config == agent.config
+    np.testing.assert_array_equal(loaded.predict(observations, deterministic=True)[0], actions)
+    single, _ = loaded.predict(observations[0], deterministic=True)
+    np.testing.assert_allclose(single, actions[0], rtol=1e-5)  # batch of 1 vs 8: ulp noise
+    assert agent.action_space.contains(np.asarray(single, dtype=agent.action_space.dtype))
+
+
+@pytest.mark.parametrize("cls", ON_POLICY)
+def test_evaluate_policy_from_sb3_accepts_our_agents(cls):
+    agent = cls("CartPole-v1", seed=0, **small_kwargs(cls))
+    mean, std = evaluate_policy(agent, gym.make("CartPole-v1"), n_eval_episodes=2, warn=False)
+    assert mean > 0 and std >= 0
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_dict_and_image_observations(discrete, tmp_path):
+    agent = PPO(
+        lambda: DictImageEnv(discrete),
+        n_envs=2,
+        seed=0,
+        n_steps=8,
+        batch_size=8,
+        n_epochs=1,
+        normalize_observations=True,
+        normalize_rewards=True,
+    )
+    logger = Logger(outputs=())
+    agent.learn(16, logger=logger)
+    assert logger.history[-1]["rollout/success_rate"] == 1.0
+    assert logger.history[-1]["rollout/ep_len_mean"] == 5.0
+    observation = agent.observation_space.sample()
+    action, _ = agent.predict(observation, deterministic=True)
+    agent.save(tmp_path / "model")
+    loaded = PPO.load(tmp_path / "model", env=lambda: DictImageEnv(discrete))
+    np.testing.assert_array_equal(loaded.predict(observation, deterministic=True)[0], action)
+    loaded.learn(16)
+    assert loaded.num_timesteps == 32
+
+
+def test_loading_into_an_env_with_other_spaces_fails_clearly(tmp_path):
+    PPO("CartPole-v1", seed=0, **SMALL).save(tmp_path / "model")
+    with pytest.raises(CheckpointError, match=r"observation space .* differs from the checkpoint"):
+        PPO.load(tmp_path / "model", env="Acrobot-v1")
+    with pytest.raises(CheckpointError, match="holds a 'ppo' agent, not 'a2c'"):
+        A2C.load(tmp_path / "model")
+
+
+def test_predict_rejects_wrong_observation_shape():
+    agent = PPO("CartPole-v1", seed=0, **SMALL)
+    with pytest.raises(ValueError, match=r"shape \(3,\), expected \(4,\)"):
+        agent.predict(np.zeros(3))
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match="did you mean 'gae_lambda'"):
+        PPO("CartPole-v1", gae_lamda=0.9)
+    with pytest.raises(ConfigError, match="'gamma'"):
+        PPO("CartPole-v1", gamma=1.5)
+    with pytest.raises(ConfigError, match=r"'batch_size'.*larger than the rollout"):
+        PPO("CartPole-v1", n_steps=8, batch_size=64)
+
+
+def test_training_state_resume_continues_identically(tmp_path):
+    kwargs = {"n_envs": 2, "seed": 1, "n_steps": 16, "batch_size": 16, "n_epochs": 2}
+    agent = PPO("CartPole-v1", **kwargs)
+    agent.learn(32)
+    agent.save(tmp_path / "model")
+    state = copy.deepcopy(agent.get_training_state())
+    weights = {k: v.clone() for k, v in agent.policy.state_dict().items()}
+    agent.learn(32)
+    resumed = PPO.load(tmp_path / "model", env="CartPole-v1", n_envs=2)
+    assert resumed.num_timesteps == 32
+    for name, value in state["optimizers"]["optimizer"]["state"][0].items():
+        torch.testing.assert_close(resumed.optimizer.state_dict()["state"][0][name], value)
+    for key, value in weights.items():
+        torch.testing.assert_close(resumed.policy.state_dict()[key], value)
+    resumed.learn(32)
+    assert resumed.num_timesteps == 64
+
+
+def test_callback_stops_and_async_vector_env_works():
+    agent = A2C("CartPole-v1", n_envs=2, vec_env="async", seed=0)
+    calls = []
+    agent.learn(1000, callback=lambda a: calls.append(a.num_timesteps) or len(calls) < 3)
+    assert calls == [10, 20, 30]
+    agent.env.close()
+
+
+def test_same_seed_same_result():
+    def train():
+        agent = A2C("CartPole-v1", seed=5, n_envs=2)
+        agent.learn(100)
+        return [p.detach().clone() for p in agent.policy.parameters()]
+
+    for first, second in zip(train(), train(), strict=True):
+        torch.testing.assert_close(first, second, rtol=0, atol=0)
+
+
+LEARNING = {
+    PPO: (
+        {
+            "n_envs": 8,
+            "n_steps": 32,
+            "batch_size": 256,
+            "n_epochs": 20,
+            "gamma": 0.98,
+            "gae_lambda": 0.8,
+            "learning_rate": 1e-3,
+        },
+        15_000,
+        200.0,
+    ),
+    A2C: (
+        {
+            "n_envs": 8,
+            "n_steps": 8,
+            "learning_rate": 1e-3,
+            "optimizer": "adam",
+            "normalize_advantage": True,
+        },
+        25_000,
+        100.0,
+    ),
+    REINFORCE: ({"n_envs": 4, "n_steps": 250, "learning_rate": 3e-3}, 25_000, 100.0),
+}
+
+
+@pytest.mark.parametrize("cls", ON_POLICY)
+def test_learns_cartpole(cls):
+    kwargs, steps, threshold = LEARNING[cls]
+    agent = cls("CartPole-v1", seed=0, **kwargs).learn(steps)
+    mean, _ = evaluate_policy(agent, gym.make("CartPole-v1"), n_eval_episodes=5, warn=False)
+    assert mean >= threshold, f"{cls.__name__} reached only {mean} (random policy: ~22)"
