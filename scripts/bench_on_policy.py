@@ -84,6 +84,14 @@ def sb3_kwargs(algo: str, config: Any) -> dict[str, Any]:
 
 
 def run_trial(trial: dict[str, Any]) -> dict[str, Any]:
+    """Run ``train_and_evaluate``; a failing trial is reported, not fatal to the benchmark."""
+    try:
+        return train_and_evaluate(trial)
+    except Exception as error:
+        return {**trial, "error": f"{type(error).__name__}: {error}"}
+
+
+def train_and_evaluate(trial: dict[str, Any]) -> dict[str, Any]:
     """Train and evaluate one (library, algo, env, seed); return scores and the learning curve."""
     import gymnasium as gym
     import torch
@@ -158,7 +166,13 @@ def confidence_interval(values: list[float]) -> float:
     return t_values.get(len(values) - 1, 2.0) * float(np.std(values, ddof=1)) / np.sqrt(len(values))
 
 
-def write_report(results: list[dict[str, Any]], out_dir: Path, quick: bool, wall: float) -> Path:
+def write_report(
+    results: list[dict[str, Any]],
+    out_dir: Path,
+    quick: bool,
+    wall: float,
+    failures: list[dict[str, Any]] | None = None,
+) -> Path:
     """Write the markdown table and the learning-curve PNG; return the markdown path."""
     import matplotlib
 
@@ -252,6 +266,12 @@ def write_report(results: list[dict[str, Any]], out_dir: Path, quick: bool, wall
         "",
         f"Geometric-mean speed-up over SB3: **{geo_mean:.2f}×**.",
         "",
+        *(
+            f"- Failed trial: {f['library']} {f['algo']} {f['env_id']} seed {f['seed']}: "
+            f"`{f['error']}`"
+            for f in failures or []
+        ),
+        "",
         "![learning curves](on_policy.png)",
         "",
         "## Settings for delayed rewards",
@@ -278,6 +298,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds)")
     parser.add_argument("--workers", type=int, default=2, help="parallel trial processes")
     parser.add_argument("--out", type=Path, default=None, help="report folder")
+    parser.add_argument("--envs", nargs="+", default=ENV_IDS, help="env ids to run")
     args = parser.parse_args(argv)
     out_dir = args.out or (
         Path(tempfile.mkdtemp(prefix="bench_on_policy_"))
@@ -286,7 +307,7 @@ def main(argv: list[str] | None = None) -> Path:
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     trials = []
-    envs = ENV_IDS[:1] if args.quick else ENV_IDS
+    envs = args.envs[:1] if args.quick else args.envs
     seeds = SEEDS[:1] if args.quick else SEEDS
     for env_id in envs:
         for algo in ALGOS:
@@ -308,8 +329,15 @@ def main(argv: list[str] | None = None) -> Path:
     start = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.workers, maxtasksperchild=1) as pool:
-        results = []
+        results, failures = [], []
         for result in pool.imap_unordered(run_trial, trials):
+            if "error" in result:
+                failures.append(result)
+                print(
+                    f"FAILED {result['library']} {result['algo']} {result['env_id']}: "
+                    f"{result['error']}"
+                )
+                continue
             results.append(result)
             print(
                 f"[{len(results)}/{len(trials)}] {result['library']:8s} {result['algo']:9s} "
@@ -321,7 +349,7 @@ def main(argv: list[str] | None = None) -> Path:
     results.sort(
         key=lambda r: (ENV_IDS.index(r["env_id"]), ALGOS.index(r["algo"]), r["library"], r["seed"])
     )
-    markdown = write_report(results, out_dir, args.quick, time.perf_counter() - start)
+    markdown = write_report(results, out_dir, args.quick, time.perf_counter() - start, failures)
     print(f"wrote {markdown}")
     return markdown
 
