@@ -17,7 +17,9 @@ import sys
 from collections.abc import Sequence
 
 # The order here is the order of the commands in ``rlrobot --help``.
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = [
+    "rlrobot.benchmark.cli",  # bench, sweep
+]
 
 EPILOG = """\
 quick start (each step writes into the run folder runs/cartpole):

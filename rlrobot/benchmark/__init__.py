@@ -1,0 +1,29 @@
+"""Side-by-side benchmarks against Stable-Baselines3, sweeps, and the statistics behind them.
+
+- ``stats``: bootstrap confidence intervals, IQM, probability of improvement, steps to a return.
+- ``sb3``: ``to_sb3`` (our config → SB3 kwargs, field by field) and ``make_sb3_agent``.
+- ``trial``: ``TrialSpec`` (cache key), ``evaluate_policy`` (shared evaluation), ``run_trial``.
+- ``runner``: ``run_trials`` on a local process pool or Ray, with caching and one retry.
+- ``report`` / ``bench`` / ``sweep``: ``rlrobot bench`` and ``rlrobot sweep`` (see ``cli``).
+"""
+
+from rlrobot.benchmark.runner import TrialStore, run_trials
+from rlrobot.benchmark.stats import (
+    bootstrap_ci,
+    interquartile_mean,
+    probability_of_improvement,
+    steps_to_threshold,
+)
+from rlrobot.benchmark.trial import TrialSpec, evaluate_policy, run_trial
+
+__all__ = [
+    "TrialSpec",
+    "TrialStore",
+    "bootstrap_ci",
+    "evaluate_policy",
+    "interquartile_mean",
+    "probability_of_improvement",
+    "run_trial",
+    "run_trials",
+    "steps_to_threshold",
+]

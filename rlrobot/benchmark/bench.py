@@ -1,0 +1,177 @@
+"""``rlrobot bench``: the trials of a side-by-side comparison, run and reported.
+
+For each env × algo × seed there is one trial of ours and, when the algorithm has an SB3
+counterpart and the baseline is on, one of SB3's with the same resolved config, env, number
+of envs, seed, budget and evaluation schedule. ``DIR/bench.json`` records the settings so that
+``--report-only`` can rebuild the report from ``DIR/trials/*.json`` alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlrobot.benchmark.report import write_report
+from rlrobot.benchmark.runner import Log, TrialStore, run_trials
+from rlrobot.benchmark.sb3 import SB3_ALGORITHMS
+from rlrobot.benchmark.trial import TrialSpec
+
+RUN_INFO_FILE = "bench.json"
+
+
+@dataclass
+class ResolvedTrialConfig:
+    """Hyperparameters and env settings of one env × algo, as a trial needs them."""
+
+    config: dict[str, Any]
+    n_envs: int
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def split_overrides(overrides: Sequence[str], algo: str) -> list[str]:
+    """Return the ``key=value`` overrides that apply to ``algo``.
+
+    ``key=value`` applies to every algorithm; ``algo:key=value`` only to ``algo``.
+    """
+    selected = []
+    for text in overrides:
+        prefix, separator, rest = text.partition(":")
+        if separator and "=" not in prefix:
+            if prefix == algo:
+                selected.append(rest)
+        else:
+            selected.append(text)
+    return selected
+
+
+def resolve_trial_config(
+    algo: str,
+    env_id: str,
+    overrides: Sequence[str] = (),
+    n_envs: int | None = None,
+    config_dir: str | None = None,
+) -> ResolvedTrialConfig:
+    """Resolve hyperparameters as ``rlrobot train`` does: defaults, configs/<algo>.yaml, --set.
+
+    Args:
+        algo: Algorithm name.
+        env_id: Env id (selects the entry of ``configs/<algo>.yaml``).
+        overrides: ``key=value`` strings for this algorithm.
+        n_envs: Overrides the number of envs when given.
+        config_dir: Folder of the per-algorithm YAML files (default ``configs/``).
+
+    Raises:
+        ConfigError: Unknown key, wrong type or bad value.
+    """
+    from rlrobot.run.config import resolve_config
+
+    resolved = resolve_config(
+        algo,
+        env_id,
+        overrides=list(overrides),
+        explicit={"n_envs": n_envs},
+        config_dir=config_dir,
+    )
+    return ResolvedTrialConfig(
+        resolved.algorithm.to_dict(), resolved.run.n_envs, dict(resolved.run.env_kwargs)
+    )
+
+
+def build_bench_specs(
+    env_ids: Sequence[str],
+    algos: Sequence[str],
+    seeds: Sequence[int],
+    steps: int,
+    baseline: str | None = "sb3",
+    overrides: Sequence[str] = (),
+    n_envs: int | None = None,
+    eval_interval: int | None = None,
+    eval_episodes: int = 5,
+    config_dir: str | None = None,
+) -> list[TrialSpec]:
+    """Return the trials of a bench: env × algo × seed × (ours, SB3 where it exists).
+
+    Args:
+        env_ids: Gymnasium ids.
+        algos: Our algorithm names.
+        seeds: Seeds, one trial per framework each.
+        steps: Training budget per trial (env steps).
+        baseline: ``"sb3"`` or None (ours only).
+        overrides: ``key=value`` / ``algo:key=value`` hyperparameter overrides.
+        n_envs: Number of envs for every trial (default: from the configs).
+        eval_interval: Env steps between evaluations (default: ``steps / 10``).
+        eval_episodes: Deterministic episodes per evaluation.
+        config_dir: Folder of the per-algorithm YAML files.
+    """
+    interval = eval_interval or max(1, steps // 10)
+    specs = []
+    for env_id in env_ids:
+        for algo in algos:
+            resolved = resolve_trial_config(
+                algo, env_id, split_overrides(overrides, algo), n_envs, config_dir
+            )
+            frameworks = ["rlrobot"]
+            if baseline == "sb3" and algo in SB3_ALGORITHMS:
+                frameworks.append("sb3")
+            for seed in seeds:
+                for framework in frameworks:
+                    specs.append(
+                        TrialSpec(
+                            env_id=env_id,
+                            algo=algo,
+                            seed=seed,
+                            steps=steps,
+                            framework=framework,
+                            config=resolved.config,
+                            env_kwargs=resolved.env_kwargs,
+                            n_envs=resolved.n_envs,
+                            eval_interval=interval,
+                            eval_episodes=eval_episodes,
+                        )
+                    )
+    return specs
+
+
+def run_bench(
+    specs: Sequence[TrialSpec],
+    out: str | Path,
+    backend: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    settings: dict[str, Any] | None = None,
+    log: Log = print,
+) -> Path:
+    """Run the trials (cached ones are skipped), then write the report; return its path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_info = {
+        "command": shlex.join(["rlrobot", *sys.argv[1:]]) if sys.argv else "",
+        "settings": {**(settings or {}), "backend": backend},
+        "keys": [spec.key for spec in specs],
+    }
+    (out / RUN_INFO_FILE).write_text(json.dumps(run_info, indent=1))
+    store = TrialStore(out)
+    results = run_trials(list(specs), store, backend, workers, ray_address, log=log)
+    return write_report(out, results, run_info)
+
+
+def rebuild_report(out: str | Path) -> Path:
+    """Rebuild ``report.md`` and the plots from the stored trial results only."""
+    out = Path(out)
+    store = TrialStore(out)
+    info_path = out / RUN_INFO_FILE
+    run_info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    results = store.load_all()
+    if not results:
+        raise FileNotFoundError(f"no trial results in {store.directory}")
+    keys = run_info.get("keys")
+    if keys:
+        # Only this bench's trials (a folder may also hold trials of an earlier, larger run).
+        by_key = {result["key"]: result for result in results}
+        results = [by_key[key] for key in dict.fromkeys(keys) if key in by_key]
+    return write_report(out, results, run_info)

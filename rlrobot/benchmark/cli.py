@@ -1,0 +1,224 @@
+"""``rlrobot bench`` and ``rlrobot sweep`` (registered through ``rlrobot.cli.SUBCOMMAND_MODULES``).
+
+Heavy imports (torch, SB3, Ray) stay inside the handlers so that ``rlrobot --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+BENCH_EPILOG = """\
+examples:
+  rlrobot bench --envs rlrobot/CartPole-v0 CartPole-v1 --algos ppo a2c --seeds 3 \\
+      --steps 50000 --out runs/bench
+  rlrobot bench --report-only runs/bench          # rebuild report.md from the saved JSON
+  rlrobot bench --envs rlrobot/Reach-v0 --algos ppo --seeds 5 --steps 30000 \\
+      --backend ray --ray-address auto --out runs/bench-ray
+Hyperparameters come from configs/<algo>.yaml (keyed by env id), then --set key=value (all
+algorithms) or --set ppo:key=value (one algorithm); SB3 gets the same values through one
+mapping (rlrobot.benchmark.sb3.to_sb3). Finished trials are cached in OUT/trials/ and not rerun.
+"""
+
+SWEEP_EPILOG = """\
+examples:
+  rlrobot sweep --env CartPole-v1 --algo ppo --param 'learning_rate=[3e-4, 1e-3]' \\
+      --param 'n_epochs=[4, 10]' --seeds 2 --steps 30000 --out runs/sweep
+  rlrobot sweep --env rlrobot/Reach-v0 --algo ppo --search random --trials 20 \\
+      --param 'learning_rate=loguniform(1e-4, 3e-3)' --param 'gae_lambda=uniform(0.9, 1.0)' \\
+      --seeds 3 --steps 30000 --backend ray --out runs/sweep-reach
+"""
+
+
+def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options bench and sweep share: budget, evaluation, hyperparameters, backend."""
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0 … N-1)")
+    parser.add_argument("--steps", type=int, default=50_000, help="env steps per trial")
+    parser.add_argument("--n-envs", type=int, default=None, help="envs per trial (default: config)")
+    parser.add_argument(
+        "--eval-interval", type=int, default=None, help="env steps between evaluations (steps/10)"
+    )
+    parser.add_argument(
+        "--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation"
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="[ALGO:]KEY=VALUE"
+    )
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--ray-address", default=None, help="existing Ray cluster (e.g. auto)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="parallel trials (default: CPU cores)"
+    )
+    parser.add_argument("--out", required=True, help="output folder (results, report, plots)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="rebuild the report from OUT without training"
+    )
+
+
+def add_subcommand(subparsers: Any) -> None:
+    """Add the ``bench`` and ``sweep`` sub-commands."""
+    bench = subparsers.add_parser(
+        "bench",
+        help="train our agents and their SB3 counterparts side by side and compare them",
+        description="Train our agents and Stable-Baselines3's with matched hyperparameters, "
+        "the same envs, seeds and budgets, then report returns (mean, IQM, 95% CIs), sample "
+        "efficiency and speed in OUT/report.md with learning-curve plots.",
+        epilog=BENCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("--envs", nargs="+", default=[], metavar="ID", help="Gymnasium env ids")
+    bench.add_argument("--algos", nargs="+", default=["ppo"], metavar="ALGO")
+    bench.add_argument(
+        "--baseline", choices=("sb3", "none"), default="sb3", help="also train SB3's agents"
+    )
+    _add_execution_arguments(bench)
+    bench.set_defaults(func=bench_command)
+
+    sweep = subparsers.add_parser(
+        "sweep",
+        help="grid or random search over config keys (local pool or Ray)",
+        description="Try configs of one algorithm on one env, each with several seeds, and rank "
+        "them by mean final return in OUT/sweep.md.",
+        epilog=SWEEP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("--env", required=False, metavar="ID")
+    sweep.add_argument("--algo", default="ppo")
+    sweep.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUES")
+    sweep.add_argument("--search", choices=("grid", "random"), default="grid")
+    sweep.add_argument("--trials", type=int, default=10, help="random search: configs to draw")
+    sweep.add_argument("--sweep-seed", type=int, default=0, help="random search: sampler seed")
+    _add_execution_arguments(sweep)
+    sweep.set_defaults(func=sweep_command)
+
+
+def _check_positive(**values: int | None) -> None:
+    from rlrobot.cli import CommandError
+
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Run (or only report) a bench; return 0, or 1 when some trial failed."""
+    from rlrobot.benchmark.bench import build_bench_specs, rebuild_report, run_bench
+    from rlrobot.cli import CommandError
+
+    if args.report_only:
+        try:
+            path = rebuild_report(args.out)
+        except FileNotFoundError as error:
+            raise CommandError(str(error)) from None
+        print(f"report: {path}")
+        return 0
+    if not args.envs:
+        raise CommandError("give --envs ID … (or --report-only)")
+    _check_positive(seeds=args.seeds, steps=args.steps, n_envs=args.n_envs, workers=args.workers)
+    _check_positive(eval_interval=args.eval_interval, eval_episodes=args.eval_episodes)
+    _check_algorithms(args.algos)
+    specs = build_bench_specs(
+        args.envs,
+        args.algos,
+        range(args.seeds),
+        args.steps,
+        baseline=None if args.baseline == "none" else args.baseline,
+        overrides=args.overrides,
+        n_envs=args.n_envs,
+        eval_interval=args.eval_interval,
+        eval_episodes=args.eval_episodes,
+    )
+    settings = {
+        "seeds": args.seeds,
+        "steps": args.steps,
+        "eval interval": specs[0].eval_interval,
+        "eval episodes": args.eval_episodes,
+        "baseline": args.baseline,
+    }
+    print(f"bench: {len(specs)} trials ({args.backend} backend) → {args.out}")
+    path = run_bench(specs, args.out, args.backend, args.workers, args.ray_address, settings)
+    print(f"report: {path}")
+    return _exit_code(args.out, [spec.key for spec in specs])
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """Run (or only report) a sweep; return 0, or 1 when some trial failed."""
+    from rlrobot.benchmark.bench import resolve_trial_config, split_overrides
+    from rlrobot.benchmark.sweep import (
+        build_sweep_specs,
+        candidate_configs,
+        parse_parameter,
+        run_sweep,
+        write_sweep_report,
+    )
+    from rlrobot.cli import CommandError
+
+    if args.report_only:
+        try:
+            path = write_sweep_report(args.out)
+        except FileNotFoundError as error:
+            raise CommandError(f"no sweep in {args.out}: {error}") from None
+        print(f"report: {path}")
+        return 0
+    if not args.env or not args.params:
+        raise CommandError("give --env ID and at least one --param KEY=VALUES (or --report-only)")
+    _check_positive(seeds=args.seeds, steps=args.steps, trials=args.trials, n_envs=args.n_envs)
+    _check_positive(eval_interval=args.eval_interval, eval_episodes=args.eval_episodes)
+    _check_algorithms([args.algo])
+    parameters = [parse_parameter(text) for text in args.params]
+    candidates = candidate_configs(parameters, args.search, args.trials, args.sweep_seed)
+    resolved = resolve_trial_config(
+        args.algo, args.env, split_overrides(args.overrides, args.algo), args.n_envs
+    )
+    interval = args.eval_interval or max(1, args.steps // 10)
+    groups = build_sweep_specs(
+        args.env,
+        args.algo,
+        candidates,
+        resolved.config,
+        range(args.seeds),
+        args.steps,
+        resolved.n_envs,
+        resolved.env_kwargs,
+        interval,
+        args.eval_episodes,
+    )
+    info = {
+        "env_id": args.env,
+        "algo": args.algo,
+        "keys": [p.key for p in parameters],
+        "fixed": {"n_envs": resolved.n_envs},
+        "settings": {
+            "search": args.search,
+            "configs": len(candidates),
+            "seeds": args.seeds,
+            "steps": args.steps,
+            "backend": args.backend,
+        },
+    }
+    print(f"sweep: {len(candidates)} configs × {args.seeds} seeds ({args.backend}) → {args.out}")
+    path = run_sweep(
+        groups, candidates, args.out, info, args.backend, args.workers, args.ray_address
+    )
+    print(f"report: {path}")
+    return _exit_code(args.out, [spec.key for group in groups for spec in group])
+
+
+def _check_algorithms(algos: Sequence[str]) -> None:
+    from rlrobot.agents import ALGORITHMS
+    from rlrobot.cli import CommandError
+
+    unknown = [algo for algo in algos if algo not in ALGORITHMS]
+    if unknown:
+        raise CommandError(f"unknown algorithm(s) {unknown}; choose from {sorted(ALGORITHMS)}")
+
+
+def _exit_code(out: str, keys: Sequence[str]) -> int:
+    from rlrobot.benchmark.runner import TrialStore
+
+    store = TrialStore(out)
+    failed = [key for key in keys if (store.load(key) or {}).get("status") != "ok"]
+    if failed:
+        print(f"{len(failed)} trial(s) failed; see the report")
+    return 1 if failed else 0

@@ -1,0 +1,296 @@
+"""Turn trial results into ``report.md`` and learning-curve PNGs (ours against SB3).
+
+Everything here reads only the JSON results, so ``rlrobot bench --report-only DIR`` rebuilds
+the report without training. Per env × algo it gives, across seeds: the final return's mean
+with a 95 % bootstrap CI and its IQM, the probability that our run beats an SB3 run, the
+steps each needs to reach SB3's final mean return, training speed and wall time, and ours/SB3
+ratios.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlrobot.benchmark.stats import (
+    bootstrap_ci,
+    interquartile_mean,
+    probability_of_improvement,
+    safe_ratio,
+    steps_to_threshold,
+)
+
+OURS, BASELINE = "rlrobot", "sb3"
+
+
+def mean_curve(results: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(steps, returns)`` of the checkpoints all runs share, returns ``(n_runs, k)``."""
+    shared = set.intersection(*({c["step"] for c in r["curve"]} for r in results))
+    steps = np.array(sorted(shared), dtype=np.int64)
+    returns = np.array(
+        [[{c["step"]: c["mean_return"] for c in r["curve"]}[s] for s in steps] for r in results]
+    )
+    return steps, returns
+
+
+def summarize_framework(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Return the statistics of one framework's runs (one per seed) on one env × algo."""
+    finals = np.array([r["final_return"] for r in results])
+    steps, returns = mean_curve(results)
+    summary: dict[str, Any] = {
+        "n_runs": len(results),
+        "finals": finals.tolist(),
+        "mean": float(finals.mean()),
+        "ci": bootstrap_ci(finals),
+        "iqm": interquartile_mean(finals),
+        "iqm_ci": bootstrap_ci(finals, statistic="iqm"),
+        "steps_per_second": float(np.mean([r["steps_per_second"] for r in results])),
+        "wall_time_s": float(np.mean([r["wall_time_s"] for r in results])),
+        "train_time_s": float(np.mean([r["train_time_s"] for r in results])),
+        "curve_steps": steps.tolist(),
+        "curve_returns": returns.tolist(),
+    }
+    successes = [r["curve"][-1].get("success_rate") for r in results]
+    if all(s is not None for s in successes):
+        summary["success_rate"] = float(np.mean(successes))
+    return summary
+
+
+def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group successful results by env × algo and compare the frameworks.
+
+    Returns:
+        One row per env × algo: ``env_id``, ``algo``, ``rlrobot`` and (when present) ``sb3``
+        summaries, and the comparisons ``threshold`` (SB3's final mean), ``steps_to_threshold``
+        per framework, ``probability_of_improvement`` and ratios ours/SB3.
+    """
+    groups: dict[tuple[str, str], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for result in results:
+        if result.get("status") == "ok":
+            spec = result["spec"]
+            groups[(spec["env_id"], spec["algo"])][spec["framework"]].append(result)
+    rows = []
+    for (env_id, algo), by_framework in groups.items():
+        row: dict[str, Any] = {"env_id": env_id, "algo": algo}
+        for framework, runs in by_framework.items():
+            runs.sort(key=lambda r: r["spec"]["seed"])
+            row[framework] = summarize_framework(runs)
+        ours, baseline = row.get(OURS), row.get(BASELINE)
+        if ours and baseline:
+            threshold = baseline["mean"]
+            row["threshold"] = threshold
+            row["steps_to_threshold"] = {
+                name: steps_to_threshold(
+                    summary["curve_steps"], np.mean(summary["curve_returns"], axis=0), threshold
+                )
+                for name, summary in ((OURS, ours), (BASELINE, baseline))
+            }
+            row["probability_of_improvement"] = probability_of_improvement(
+                ours["finals"], baseline["finals"]
+            )
+            row["ratios"] = {
+                "return": safe_ratio(ours["mean"], baseline["mean"]),
+                "steps_to_threshold": safe_ratio(
+                    row["steps_to_threshold"][OURS], row["steps_to_threshold"][BASELINE] or None
+                ),
+                "steps_per_second": safe_ratio(
+                    ours["steps_per_second"], baseline["steps_per_second"]
+                ),
+                "wall_time": safe_ratio(ours["wall_time_s"], baseline["wall_time_s"]),
+            }
+        rows.append(row)
+    rows.sort(key=lambda r: (r["env_id"], r["algo"]))
+    return rows
+
+
+def plot_curves(row: dict[str, Any], path: Path) -> None:
+    """Plot the mean evaluation return vs env steps with a 95 % bootstrap band per framework."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
+    for framework, label, color in ((OURS, "rlrobot", "tab:blue"), (BASELINE, "SB3", "tab:orange")):
+        summary = row.get(framework)
+        if summary is None:
+            continue
+        steps = np.array(summary["curve_steps"])
+        returns = np.array(summary["curve_returns"])
+        bands = np.array([bootstrap_ci(returns[:, i], n_resamples=2000) for i in range(len(steps))])
+        axis.plot(steps, returns.mean(axis=0), color=color, label=f"{label} ({len(returns)} seeds)")
+        axis.fill_between(steps, bands[:, 0], bands[:, 1], color=color, alpha=0.2)
+    axis.set_xlabel("environment steps")
+    axis.set_ylabel("evaluation return (deterministic)")
+    axis.set_title(f"{row['algo'].upper()} on {row['env_id']}")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}g}"
+
+
+def _interval(summary: dict[str, Any] | None, key: str = "mean", ci_key: str = "ci") -> str:
+    if summary is None:
+        return "—"
+    low, high = summary[ci_key]
+    return f"{_number(summary[key])} [{_number(low)}, {_number(high)}]"
+
+
+def _steps(value: int | None) -> str:
+    return "not reached" if value is None else f"{value:,}"
+
+
+def plot_file_name(row: dict[str, Any]) -> str:
+    """Return the PNG name of a row's learning curves, e.g. ``curves_ppo_rlrobot-Reach-v0.png``."""
+    safe_env = row["env_id"].replace("/", "-")
+    return f"curves_{row['algo']}_{safe_env}.png"
+
+
+def render_markdown(
+    rows: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]], run_info: dict[str, Any]
+) -> str:
+    """Return the report's Markdown (tables, plot links, failures, machine and versions)."""
+    lines = ["# rlrobot vs Stable-Baselines3", ""]
+    settings = run_info.get("settings", {})
+    if settings:
+        lines += ["Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()), ""]
+    if run_info.get("command"):
+        lines += [f"Command: `{run_info['command']}`", ""]
+    lines += [
+        "Final return = deterministic evaluation return at the last checkpoint, one value per "
+        "seed; mean and IQM with 95 % percentile-bootstrap CIs across seeds. "
+        "P(ours > SB3) = probability that a random run of ours beats a random SB3 run. "
+        "Ratios are ours / SB3 (return ratios only when both are positive).",
+        "",
+        "## Return",
+        "",
+        "| env | algo | seeds | ours: mean [95% CI] | SB3: mean [95% CI] | ours: IQM [95% CI] "
+        "| SB3: IQM [95% CI] | ours − SB3 | ratio | P(ours > SB3) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ours, baseline = row.get(OURS), row.get(BASELINE)
+        seeds = "/".join(str(s["n_runs"]) for s in (ours, baseline) if s)
+        difference = ours["mean"] - baseline["mean"] if ours and baseline else None
+        ratios = row.get("ratios", {})
+        lines.append(
+            f"| {row['env_id']} | {row['algo']} | {seeds} | {_interval(ours)} "
+            f"| {_interval(baseline)} | {_interval(ours, 'iqm', 'iqm_ci')} "
+            f"| {_interval(baseline, 'iqm', 'iqm_ci')} | {_number(difference)} "
+            f"| {_number(ratios.get('return'))} "
+            f"| {_number(row.get('probability_of_improvement'))} |"
+        )
+    lines += [
+        "",
+        "## Sample efficiency and speed",
+        "",
+        "Steps to reach SB3's final mean return, read off the seed-mean learning curves "
+        "(first checkpoint at or above it). Training steps/s leave evaluation time out; wall "
+        "time is the whole trial (set-up, training, evaluation). One torch thread per trial.",
+        "",
+        "| env | algo | SB3 final (target) | steps: ours | steps: SB3 | ratio "
+        "| train steps/s: ours | SB3 | ratio | wall s: ours | SB3 | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ours, baseline = row.get(OURS), row.get(BASELINE)
+        if not (ours and baseline):
+            speed = f"{ours['steps_per_second']:.0f}" if ours else "—"
+            wall = f"{ours['wall_time_s']:.0f}" if ours else "—"
+            lines.append(
+                f"| {row['env_id']} | {row['algo']} | — | — | — | — | {speed} | — | — "
+                f"| {wall} | — | — |"
+            )
+            continue
+        reached, ratios = row["steps_to_threshold"], row["ratios"]
+        lines.append(
+            f"| {row['env_id']} | {row['algo']} | {_number(row['threshold'])} "
+            f"| {_steps(reached[OURS])} | {_steps(reached[BASELINE])} "
+            f"| {_number(ratios['steps_to_threshold'], 2)} "
+            f"| {ours['steps_per_second']:.0f} | {baseline['steps_per_second']:.0f} "
+            f"| {_number(ratios['steps_per_second'], 2)} "
+            f"| {ours['wall_time_s']:.0f} | {baseline['wall_time_s']:.0f} "
+            f"| {_number(ratios['wall_time'], 2)} |"
+        )
+    successes = [
+        r for r in rows if any("success_rate" in (r.get(f) or {}) for f in (OURS, BASELINE))
+    ]
+    if successes:
+        lines += ["", "Success rate at the last checkpoint (mean over seeds):", ""]
+        for row in successes:
+            rates = [
+                f"{name} {_number((row.get(framework) or {}).get('success_rate'), 2)}"
+                for framework, name in ((OURS, "ours"), (BASELINE, "SB3"))
+            ]
+            lines.append(f"- {row['env_id']} {row['algo']}: " + ", ".join(rates))
+    lines += ["", "## Learning curves", ""]
+    for row in rows:
+        lines.append(f"![{row['algo']} on {row['env_id']}]({plot_file_name(row)})")
+    failed = [r for r in results if r.get("status") != "ok"]
+    lines += ["", "## Failed trials", ""]
+    if failed:
+        for result in failed:
+            spec = result["spec"]
+            last_line = result.get("error", "").strip().splitlines()[-1:] or ["?"]
+            lines.append(
+                f"- {spec['algo']}/{spec['framework']} {spec['env_id']} seed {spec['seed']} "
+                f"(key {result['key']}, {result.get('attempts', 1)} attempt(s)): `{last_line[0]}`"
+            )
+    else:
+        lines.append("None.")
+    lines += _environment_section(results)
+    return "\n".join(lines) + "\n"
+
+
+def _environment_section(results: Sequence[dict[str, Any]]) -> list[str]:
+    done = [r for r in results if r.get("status") == "ok"]
+    if not done:
+        return []
+    machine, versions = done[0]["machine"], done[0]["versions"]
+    threads = sorted({r["torch_threads"] for r in done})
+    lines = [
+        "",
+        "## Machine and versions",
+        "",
+        f"- machine: {machine['hostname']}, {machine['platform']}, {machine['processor']}, "
+        f"{machine['cpu_count']} cores",
+        f"- torch threads per trial: {', '.join(map(str, threads))}",
+        "- versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()),
+    ]
+    mixed = {tuple(sorted(r["versions"].items())) for r in done}
+    if len(mixed) > 1:
+        lines.append("- warning: the trials ran with different package versions")
+    return lines
+
+
+def write_report(
+    directory: str | Path, results: Sequence[dict[str, Any]], run_info: dict[str, Any]
+) -> Path:
+    """Write ``report.md``, ``summary.json`` and one PNG per env × algo into ``directory``.
+
+    Returns:
+        The path of ``report.md``.
+    """
+    import json
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = summarize(results)
+    for row in rows:
+        plot_curves(row, directory / plot_file_name(row))
+    (directory / "summary.json").write_text(json.dumps(rows, indent=1))
+    path = directory / "report.md"
+    path.write_text(render_markdown(rows, results, run_info))
+    return path

@@ -1,0 +1,285 @@
+"""Stable-Baselines3 counterparts of our agents, with hyperparameters matched field by field.
+
+``to_sb3(algo, config)`` is the one place that translates our config dataclasses into SB3's
+constructor arguments; ``make_sb3_model`` builds the SB3 model on the same env construction
+as ours (``gym.make`` of the same id and kwargs, the same number of envs, env ``i`` seeded with
+``seed + i``). Every config field either has a destination or a documented reason in
+``UNMAPPED_FIELDS``; the tests check both, field by field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rlrobot.common.config import BaseConfig
+from rlrobot.common.networks import get_activation
+
+# Our algorithm name → SB3 class name.
+SB3_ALGORITHMS: dict[str, str] = {"ppo": "PPO", "a2c": "A2C", "sac": "SAC", "td3": "TD3"}
+ON_POLICY = ("ppo", "a2c")
+
+# Fields with no SB3 constructor argument, and why leaving them out keeps the match fair.
+UNMAPPED_FIELDS: dict[str, str] = {
+    "log_interval": "logging cadence only; SB3 takes it in learn(), it does not change training",
+}
+
+
+@dataclass
+class SB3Setup:
+    """What SB3 needs to reproduce one of our configs.
+
+    Attributes:
+        algorithm: SB3 class name (``"PPO"``, ``"A2C"``…).
+        model_kwargs: Constructor arguments of the SB3 algorithm, ``policy_kwargs`` included.
+        vec_normalize_kwargs: Arguments of SB3's ``VecNormalize`` wrapper, or None when our
+            config normalises neither observations nor rewards.
+        action_noise_std: Std of Gaussian exploration noise in units of the action scale (TD3),
+            turned into SB3's ``NormalActionNoise`` once the action size is known.
+    """
+
+    algorithm: str
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    vec_normalize_kwargs: dict[str, Any] | None = None
+    action_noise_std: float | None = None
+
+
+def _schedule(value: float, schedule: str) -> Any:
+    """Return ``value`` (constant) or SB3's schedule that decays it linearly to 0."""
+    if schedule == "constant":
+        return value
+    from stable_baselines3.common.utils import LinearSchedule
+
+    return LinearSchedule(value, 0.0, 1.0)
+
+
+def to_sb3(algo: str, config: BaseConfig) -> SB3Setup:
+    """Translate one of our configs into SB3 arguments for the same algorithm.
+
+    Args:
+        algo: Our algorithm name (a key of ``SB3_ALGORITHMS``).
+        config: Our resolved config dataclass for that algorithm.
+
+    Returns:
+        The SB3 class name, constructor kwargs and ``VecNormalize`` kwargs.
+
+    Raises:
+        KeyError: ``algo`` has no SB3 counterpart (REINFORCE).
+    """
+    if algo not in SB3_ALGORITHMS:
+        raise KeyError(
+            f"{algo!r} has no Stable-Baselines3 counterpart (have {list(SB3_ALGORITHMS)})"
+        )
+    c: Any = config
+    if algo in ON_POLICY:
+        model_kwargs = _on_policy_kwargs(algo, c)
+        normalize_rewards = c.normalize_rewards
+    else:
+        model_kwargs = _off_policy_kwargs(algo, c)
+        normalize_rewards = False  # our off-policy agents only normalise observations
+    vec_normalize_kwargs = None
+    if c.normalize_observations or normalize_rewards:
+        vec_normalize_kwargs = {
+            "norm_obs": c.normalize_observations,
+            "norm_reward": normalize_rewards,
+            "clip_obs": c.clip_observations,
+            "gamma": c.gamma,
+        }
+    action_noise_std = c.action_noise if algo == "td3" and c.action_noise > 0 else None
+    return SB3Setup(SB3_ALGORITHMS[algo], model_kwargs, vec_normalize_kwargs, action_noise_std)
+
+
+def _on_policy_kwargs(algo: str, c: Any) -> dict[str, Any]:
+    """PPO/A2C constructor kwargs (see ``to_sb3``)."""
+    optimizer_class = torch.optim.Adam if c.optimizer == "adam" else torch.optim.RMSprop
+    # SB3's A2C builds RMSprop with alpha=0.99, weight_decay=0; ours uses the same alpha.
+    optimizer_kwargs = {"eps": c.optimizer_eps}
+    if c.optimizer == "rmsprop":
+        optimizer_kwargs.update(alpha=0.99, weight_decay=0.0)
+    policy_kwargs = {
+        "net_arch": {"pi": list(c.net_arch), "vf": list(c.net_arch)},
+        "activation_fn": get_activation(c.activation),
+        "ortho_init": c.ortho_init,
+        "log_std_init": c.log_std_init,
+        "share_features_extractor": True,
+        "optimizer_class": optimizer_class,
+        "optimizer_kwargs": optimizer_kwargs,
+    }
+    model_kwargs: dict[str, Any] = {
+        "learning_rate": _schedule(c.learning_rate, c.lr_schedule),
+        "n_steps": c.n_steps,
+        "gamma": c.gamma,
+        "gae_lambda": c.gae_lambda,
+        "ent_coef": c.ent_coef,
+        "vf_coef": c.vf_coef,
+        "max_grad_norm": c.max_grad_norm,
+        "normalize_advantage": c.normalize_advantage,
+        "policy_kwargs": policy_kwargs,
+    }
+    if algo == "ppo":
+        model_kwargs.update(
+            batch_size=c.batch_size,
+            n_epochs=c.n_epochs,
+            clip_range=_schedule(c.clip_range, c.clip_range_schedule),
+            clip_range_vf=c.clip_range_vf,
+            target_kl=c.target_kl,
+        )
+    else:
+        # policy_kwargs["optimizer_class"] takes precedence in SB3; keep both consistent.
+        model_kwargs.update(use_rms_prop=c.optimizer == "rmsprop", rms_prop_eps=c.optimizer_eps)
+    return model_kwargs
+
+
+def _off_policy_kwargs(algo: str, c: Any) -> dict[str, Any]:
+    """SAC/TD3 constructor kwargs (see ``to_sb3``); TD3's action noise needs the env."""
+    model_kwargs: dict[str, Any] = {
+        "learning_rate": c.learning_rate,
+        "buffer_size": c.buffer_size,
+        "learning_starts": c.learning_starts,
+        "batch_size": c.batch_size,
+        "tau": c.tau,
+        "gamma": c.gamma,
+        "train_freq": c.train_freq,
+        "gradient_steps": c.gradient_steps,
+        "n_steps": c.n_steps,
+        "policy_kwargs": {
+            "net_arch": list(c.net_arch),
+            "activation_fn": get_activation(c.activation),
+        },
+    }
+    if c.replay_buffer == "her":
+        from stable_baselines3 import HerReplayBuffer
+
+        model_kwargs["replay_buffer_class"] = HerReplayBuffer
+        model_kwargs["replay_buffer_kwargs"] = {
+            "goal_selection_strategy": c.goal_selection_strategy,
+            "n_sampled_goal": c.n_sampled_goal,
+        }
+    if algo == "sac":
+        model_kwargs.update(
+            # SB3 spells "learn α starting from 0.1" as "auto_0.1".
+            ent_coef=f"auto_{c.ent_coef}" if c.auto_ent_coef else c.ent_coef,
+            target_entropy="auto" if c.target_entropy is None else c.target_entropy,
+            target_update_interval=c.target_update_interval,
+        )
+    else:
+        model_kwargs.update(
+            policy_delay=c.policy_delay,
+            target_policy_noise=c.target_policy_noise,
+            target_noise_clip=c.target_noise_clip,
+        )
+    return model_kwargs
+
+
+def sb3_policy_name(observation_space: gym.Space) -> str:
+    """Return SB3's policy name for an observation space (``Dict`` → ``MultiInputPolicy``)."""
+    if isinstance(observation_space, gym.spaces.Dict):
+        return "MultiInputPolicy"
+    if isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 3:
+        return "CnnPolicy"
+    return "MlpPolicy"
+
+
+class SB3Agent:
+    """An SB3 model with the normalisation wrapper it was trained in, predicting like ours.
+
+    Args:
+        model: The SB3 algorithm instance.
+        vec_normalize: The ``VecNormalize`` wrapper of its training env, or None.
+    """
+
+    def __init__(self, model: Any, vec_normalize: Any = None) -> None:
+        self.model = model
+        self.vec_normalize = vec_normalize
+        self.env = model.get_env()
+
+    @property
+    def num_timesteps(self) -> int:
+        """Env steps trained so far."""
+        return int(self.model.num_timesteps)
+
+    def predict(self, observation: Any, deterministic: bool = False) -> tuple[Any, None]:
+        """Return ``(action, None)`` for one raw observation (normalised as in training)."""
+        if self.vec_normalize is not None:
+            observation = self.vec_normalize.normalize_obs(observation)
+        action, _ = self.model.predict(observation, deterministic=deterministic)
+        return action, None
+
+    def learn(self, total_timesteps: int, callback: Callable[[Any], Any] | None = None) -> SB3Agent:
+        """Train for ``total_timesteps`` env steps, calling ``callback(self)`` between updates.
+
+        The callback runs when SB3 starts a rollout, i.e. right after the previous update:
+        the same points at which our agents call theirs (after each rollout and update).
+        """
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        agent = self
+
+        class _BetweenUpdates(BaseCallback):
+            def _on_rollout_start(self) -> None:
+                if callback is not None:
+                    callback(agent)
+
+            def _on_step(self) -> bool:
+                return True
+
+        self.model.learn(total_timesteps, callback=_BetweenUpdates())
+        return self
+
+
+def make_sb3_agent(
+    algo: str,
+    config: BaseConfig,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    n_envs: int,
+    seed: int,
+) -> SB3Agent:
+    """Build the SB3 counterpart of our agent on the same envs, seeds and hyperparameters.
+
+    Args:
+        algo: Our algorithm name.
+        config: Our resolved config for it.
+        env_id: Gymnasium id (rlrobot ids are registered by importing rlrobot).
+        env_kwargs: ``gym.make`` keywords.
+        n_envs: Number of envs in SB3's ``DummyVecEnv`` (sequential, like our sync vector env).
+        seed: Model seed; env ``i`` is seeded with ``seed + i``.
+    """
+    import stable_baselines3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    import rlrobot  # noqa: F401 - registers the rlrobot env ids in this process
+
+    setup = to_sb3(algo, config)
+    env = make_vec_env(
+        env_id, n_envs=n_envs, seed=seed, env_kwargs=dict(env_kwargs), vec_env_cls=DummyVecEnv
+    )
+    vec_normalize = None
+    if setup.vec_normalize_kwargs is not None:
+        env = vec_normalize = VecNormalize(env, **setup.vec_normalize_kwargs)
+    extra_kwargs = {}
+    if setup.action_noise_std is not None:
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        # SB3 adds it to actions scaled to [-1, 1] (the action scale), as our TD3 does.
+        size = env.action_space.shape[0]
+        extra_kwargs["action_noise"] = NormalActionNoise(
+            np.zeros(size), np.full(size, setup.action_noise_std)
+        )
+    algorithm_class = getattr(stable_baselines3, setup.algorithm)
+    model = algorithm_class(
+        sb3_policy_name(env.observation_space),
+        env,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+        **setup.model_kwargs,
+        **extra_kwargs,
+    )
+    return SB3Agent(model, vec_normalize)

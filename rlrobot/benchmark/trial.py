@@ -1,0 +1,289 @@
+"""One benchmark trial: train one agent (ours or SB3's) on one env with one seed, evaluating it.
+
+A ``TrialSpec`` is plain JSON data, so it travels to worker processes and Ray tasks unchanged;
+its ``key`` (a hash of everything that changes the outcome) names the result file, which is how
+finished trials are found again after a restart. ``run_trial`` is the only code that runs in a
+worker, for every backend, so the same spec gives the same result everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+FRAMEWORKS = ("rlrobot", "sb3")
+
+# Evaluation episodes are seeded apart from the training envs (seed + i), and identically for
+# ours and SB3's, so both face the same start states (common random numbers).
+EVAL_SEED_OFFSET = 1_000_000
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that defines a trial (JSON values only).
+
+    Attributes:
+        env_id: Gymnasium id, e.g. ``"rlrobot/Reach-v0"`` or ``"CartPole-v1"``.
+        algo: Our algorithm name (``"ppo"``, ``"a2c"``…).
+        seed: Seed of the agent; training env ``i`` is seeded with ``seed + i``.
+        steps: Training budget in env steps (over all envs; rounded up to whole rollouts).
+        framework: ``"rlrobot"`` (ours) or ``"sb3"`` (the Stable-Baselines3 counterpart).
+        config: The full resolved config of the algorithm (every field).
+        env_kwargs: ``gym.make`` keywords.
+        n_envs: Number of parallel training envs (sequential vector env for both).
+        eval_interval: Evaluate every this many env steps (at the first update past it).
+        eval_episodes: Deterministic evaluation episodes per checkpoint.
+    """
+
+    env_id: str
+    algo: str
+    seed: int
+    steps: int
+    framework: str = "rlrobot"
+    config: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    n_envs: int = 1
+    eval_interval: int = 10_000
+    eval_episodes: int = 5
+
+    def __post_init__(self) -> None:
+        if self.framework not in FRAMEWORKS:
+            raise ValueError(f"framework must be one of {FRAMEWORKS}, got {self.framework!r}")
+        if self.steps < 1 or self.eval_interval < 1 or self.eval_episodes < 1 or self.n_envs < 1:
+            raise ValueError(f"steps, eval_interval, eval_episodes and n_envs must be >= 1: {self}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as a JSON-friendly dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrialSpec:
+        """Rebuild a spec from ``to_dict``'s output."""
+        return cls(**values)
+
+    @property
+    def key(self) -> str:
+        """Return the cache key: a hash of env, algo, seed, steps, framework, config and more."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        """Return a short human-readable name, e.g. ``ppo/sb3 CartPole-v1 seed 2``."""
+        return f"{self.algo}/{self.framework} {self.env_id} seed {self.seed}"
+
+
+def evaluate_policy(
+    agent: Any,
+    env: Any,
+    n_episodes: int,
+    seed: int,
+    deterministic: bool = True,
+) -> dict[str, Any]:
+    """Run whole episodes with ``agent.predict`` and return their statistics.
+
+    The one evaluation routine for our agents and SB3's (both expose
+    ``predict(observation, deterministic=…) -> (action, state)`` on unbatched observations).
+
+    Args:
+        agent: Anything with SB3's ``predict`` signature.
+        env: A single (not vector) Gymnasium env with a time limit.
+        n_episodes: Number of episodes.
+        seed: Episode ``i`` starts from ``env.reset(seed=seed + i)``.
+        deterministic: Take the most likely action.
+
+    Returns:
+        ``mean_return``, ``std_return``, ``returns`` (per episode), ``mean_length`` and, when the
+        env reports ``info["is_success"]``, ``success_rate`` (at the last step of each episode).
+    """
+    returns, lengths, successes = [], [], []
+    for episode in range(n_episodes):
+        observation, info = env.reset(seed=seed + episode)
+        total, length, done = 0.0, 0, False
+        while not done:
+            action, _ = agent.predict(observation, deterministic=deterministic)
+            observation, reward, terminated, truncated, info = env.step(action)
+            total += float(reward)
+            length += 1
+            done = terminated or truncated
+        returns.append(total)
+        lengths.append(length)
+        if "is_success" in info:
+            successes.append(float(info["is_success"]))
+    result: dict[str, Any] = {
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "returns": returns,
+        "mean_length": float(np.mean(lengths)),
+    }
+    if successes:
+        result["success_rate"] = float(np.mean(successes))
+    return result
+
+
+class CheckpointEvaluator:
+    """Evaluate an agent whenever training has passed the next multiple of ``interval`` steps.
+
+    Called between updates (our agents' ``callback``; SB3's at each rollout start), so a
+    checkpoint at step ``t`` is the policy after all updates on the first ``t`` steps. Time
+    spent evaluating is accumulated so that it can be left out of the training speed.
+
+    Args:
+        env: The single evaluation env.
+        interval: Env steps between checkpoints.
+        n_episodes: Episodes per checkpoint.
+        seed: Seed of the first evaluation episode.
+    """
+
+    def __init__(self, env: Any, interval: int, n_episodes: int, seed: int) -> None:
+        self.env, self.interval, self.n_episodes, self.seed = env, interval, n_episodes, seed
+        self.next_step = 0
+        self.curve: list[dict[str, Any]] = []
+        self.eval_time = 0.0
+
+    def evaluate(self, agent: Any) -> None:
+        """Evaluate now and append the checkpoint to ``curve``."""
+        start = time.perf_counter()
+        result = evaluate_policy(agent, self.env, self.n_episodes, self.seed)
+        self.eval_time += time.perf_counter() - start
+        self.curve.append({"step": int(agent.num_timesteps), **result})
+        while self.next_step <= agent.num_timesteps:
+            self.next_step += self.interval
+
+    def __call__(self, agent: Any) -> None:
+        """Evaluate if ``agent.num_timesteps`` reached the next checkpoint (a training callback)."""
+        if agent.num_timesteps >= self.next_step:
+            self.evaluate(agent)
+
+    def finish(self, agent: Any) -> None:
+        """Evaluate the final policy unless that step was just evaluated."""
+        if not self.curve or self.curve[-1]["step"] != agent.num_timesteps:
+            self.evaluate(agent)
+
+
+def get_versions() -> dict[str, str]:
+    """Return the versions of Python and of the packages that shape the results."""
+    import gymnasium
+    import stable_baselines3
+    import torch
+
+    import rlrobot
+
+    return {
+        "python": platform.python_version(),
+        "rlrobot": rlrobot.__version__,
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "gymnasium": gymnasium.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def get_machine() -> dict[str, Any]:
+    """Return what the trial ran on (host, CPU, core count)."""
+    import os
+
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def make_agent(spec: TrialSpec) -> Any:
+    """Build the spec's agent: ours from ``ALGORITHMS`` or SB3's through ``to_sb3``."""
+    from rlrobot.agents import ALGORITHMS
+
+    config = ALGORITHMS[spec.algo].config_class.from_dict(spec.config)
+    if spec.framework == "sb3":
+        from rlrobot.benchmark.sb3 import make_sb3_agent
+
+        return make_sb3_agent(
+            spec.algo, config, spec.env_id, spec.env_kwargs, spec.n_envs, spec.seed
+        )
+    return ALGORITHMS[spec.algo](
+        spec.env_id,
+        n_envs=spec.n_envs,
+        env_kwargs=dict(spec.env_kwargs),
+        seed=spec.seed,
+        device="cpu",
+        config=config,
+    )
+
+
+def run_trial(spec: TrialSpec) -> dict[str, Any]:
+    """Train and evaluate one trial in this process with one torch thread; return its result.
+
+    Returns:
+        A JSON-friendly dict: ``key``, ``spec``, ``status="ok"``, ``curve`` (one entry per
+        checkpoint: ``step``, ``mean_return``, ``std_return``, ``returns``, ``mean_length``,
+        optionally ``success_rate``), ``final_return``, ``total_timesteps``,
+        ``train_time_s`` (learning without evaluation), ``eval_time_s``, ``wall_time_s``,
+        ``steps_per_second``, ``torch_threads``, ``versions`` and ``machine``.
+    """
+    import gymnasium as gym
+    import torch
+
+    import rlrobot  # noqa: F401 - registers the rlrobot envs inside this worker
+
+    torch.set_num_threads(1)
+    wall_start = time.perf_counter()
+    agent = make_agent(spec)
+    eval_env = gym.make(spec.env_id, **spec.env_kwargs)
+    try:
+        evaluator = CheckpointEvaluator(
+            eval_env, spec.eval_interval, spec.eval_episodes, spec.seed + EVAL_SEED_OFFSET
+        )
+        evaluator(agent)
+        learn_start, eval_time_before = time.perf_counter(), evaluator.eval_time
+        agent.learn(spec.steps, callback=evaluator)
+        # Evaluations inside learn() are not training time.
+        learn_time = time.perf_counter() - learn_start
+        train_time = max(learn_time - (evaluator.eval_time - eval_time_before), 1e-9)
+        evaluator.finish(agent)
+    finally:
+        eval_env.close()
+        env = getattr(agent, "env", None)
+        if env is not None:
+            env.close()
+    return {
+        "key": spec.key,
+        "spec": spec.to_dict(),
+        "status": "ok",
+        "curve": evaluator.curve,
+        "final_return": evaluator.curve[-1]["mean_return"],
+        "total_timesteps": int(agent.num_timesteps),
+        "train_time_s": train_time,
+        "eval_time_s": evaluator.eval_time,
+        "wall_time_s": time.perf_counter() - wall_start,
+        "steps_per_second": agent.num_timesteps / train_time,
+        "torch_threads": torch.get_num_threads(),
+        "versions": get_versions(),
+        "machine": get_machine(),
+    }
+
+
+def failure_result(spec: TrialSpec, error: BaseException | str) -> dict[str, Any]:
+    """Return the result record of a trial that raised ``error``."""
+    if isinstance(error, BaseException):
+        message = "".join(traceback.format_exception(error)).strip()
+    else:
+        message = error
+    return {"key": spec.key, "spec": spec.to_dict(), "status": "failed", "error": message}
+
+
+def execute_trial(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """Run a trial from its dict form and return a result record, never raising (worker entry)."""
+    spec = TrialSpec.from_dict(spec_dict)
+    try:
+        return run_trial(spec)
+    except Exception as error:
+        return failure_result(spec, error)

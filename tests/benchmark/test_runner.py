@@ -1,0 +1,107 @@
+"""Trials, cache and retry: specs, keys, the local process pool and failure handling."""
+
+import json
+
+import pytest
+
+from rlrobot.agents import PPOConfig
+from rlrobot.benchmark.runner import TrialStore, run_trials
+from rlrobot.benchmark.trial import CheckpointEvaluator, TrialSpec, run_trial
+
+FLAKY_ID = "tests.benchmark.flaky_env:FlakyCartPole-v0"
+TINY_PPO = PPOConfig(n_steps=32, batch_size=32, n_epochs=1).to_dict()
+
+
+def tiny_spec(**changes) -> TrialSpec:
+    values = {
+        "env_id": "CartPole-v1",
+        "algo": "ppo",
+        "seed": 0,
+        "steps": 64,
+        "config": TINY_PPO,
+        "eval_interval": 32,
+        "eval_episodes": 1,
+    }
+    return TrialSpec(**{**values, **changes})
+
+
+def test_trial_key_changes_with_everything_that_changes_the_outcome():
+    spec = tiny_spec()
+    assert spec.key == tiny_spec().key
+    assert TrialSpec.from_dict(json.loads(json.dumps(spec.to_dict()))).key == spec.key
+    variants = [
+        tiny_spec(seed=1),
+        tiny_spec(steps=128),
+        tiny_spec(framework="sb3"),
+        tiny_spec(env_id="Acrobot-v1"),
+        tiny_spec(algo="a2c"),
+        tiny_spec(config={**TINY_PPO, "gamma": 0.9}),
+        tiny_spec(n_envs=2),
+        tiny_spec(env_kwargs={"sutton_barto_reward": True}),
+    ]
+    assert len({spec.key, *(v.key for v in variants)}) == len(variants) + 1
+    with pytest.raises(ValueError, match="framework"):
+        tiny_spec(framework="cleanrl")
+
+
+class CountingAgent:
+    """Stands in for an agent: ``predict`` pushes right; ``num_timesteps`` is set by the test."""
+
+    num_timesteps = 0
+
+    def predict(self, observation, deterministic=False):
+        return 1, None
+
+
+def test_checkpoint_evaluator_evaluates_on_the_interval_grid():
+    import gymnasium as gym
+
+    env = gym.make("CartPole-v1")
+    evaluator = CheckpointEvaluator(env, interval=100, n_episodes=2, seed=5)
+    agent = CountingAgent()
+    for steps in (0, 40, 80, 120, 160, 200, 330, 340):
+        agent.num_timesteps = steps
+        evaluator(agent)
+    evaluator.finish(agent)
+    # 0, then the first update at or past 100, 200, 300; then the final step.
+    assert [c["step"] for c in evaluator.curve] == [0, 120, 200, 330, 340]
+    # Always pushing right: the same short episodes from the same seeds every time.
+    assert len({c["mean_return"] for c in evaluator.curve}) == 1
+    assert evaluator.curve[0]["returns"] == [
+        evaluator.curve[0]["returns"][0],
+        evaluator.curve[0]["returns"][1],
+    ]
+    evaluator.finish(agent)
+    assert len(evaluator.curve) == 5  # the final step was evaluated already
+
+
+def test_run_trial_is_deterministic_and_reports_its_speed():
+    first, second = run_trial(tiny_spec()), run_trial(tiny_spec())
+    assert first["status"] == "ok"
+    assert [c["step"] for c in first["curve"]] == [0, 32, 64]
+    assert first["curve"] == second["curve"]
+    assert first["total_timesteps"] == 64
+    assert first["steps_per_second"] == pytest.approx(64 / first["train_time_s"])
+    assert first["train_time_s"] < first["wall_time_s"]
+    assert first["torch_threads"] == 1
+    assert set(first["versions"]) >= {"torch", "stable_baselines3", "gymnasium", "rlrobot"}
+
+
+def test_failed_trials_are_retried_once_and_reported(tmp_path):
+    flaky = tiny_spec(env_id=FLAKY_ID, env_kwargs={"marker": str(tmp_path / "marker")})
+    broken = tiny_spec(env_id=FLAKY_ID, env_kwargs={"always_fail": True})
+    store, lines = TrialStore(tmp_path), []
+    flaky_result, broken_result = run_trials([flaky, broken], store, workers=2, log=lines.append)
+    assert flaky_result["status"] == "ok"
+    assert flaky_result["attempts"] == 2
+    assert broken_result["status"] == "failed"
+    assert broken_result["attempts"] == 2
+    assert "planned failure (always)" in broken_result["error"]
+    assert sum("FAILED" in line for line in lines) == 3  # flaky once, broken twice
+    # Both are stored; only the completed one counts as done on a restart.
+    assert store.load(flaky.key)["status"] == "ok"
+    assert store.load(broken.key)["status"] == "failed"
+    lines.clear()
+    again = run_trials([flaky], store, workers=1, log=lines.append)
+    assert again[0]["curve"] == flaky_result["curve"]
+    assert lines == [f"1 trial(s) already done in {store.directory}, 0 to run"]
