@@ -78,6 +78,7 @@ class Simulation:
         self.timestep = timestep
         self.n_substeps = n_substeps
         self._bodies: dict[str, int] = {}
+        self._render_light: dict[str, object] = {}
         self._call(pybullet.setAdditionalSearchPath, pybullet_data.getDataPath())
         self._call(pybullet.setTimeStep, timestep)
         self._call(pybullet.setGravity, 0.0, 0.0, gravity)
@@ -379,6 +380,11 @@ class Simulation:
         """Set a link's colour (RGBA in [0, 1])."""
         self._call(pybullet.changeVisualShape, self.body_id(name), link, rgbaColor=list(rgba))
 
+    def get_visual_colors(self, name: str) -> dict[int, tuple[float, float, float, float]]:
+        """RGBA colour (in [0, 1]) of each visual link of body `name`; link -1 is the base."""
+        shapes = self._call(pybullet.getVisualShapeData, self.body_id(name))
+        return {int(shape[1]): tuple(float(c) for c in shape[7]) for shape in shapes}
+
     def ray_test_batch(
         self, ray_from: np.ndarray, ray_to: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -438,8 +444,35 @@ class Simulation:
             projectionMatrix=projection,
             renderer=pybullet.ER_TINY_RENDERER,
             flags=pybullet.ER_NO_SEGMENTATION_MASK,
+            **self._render_light,
         )
         return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
+
+    def set_render_light(
+        self,
+        direction: Sequence[float] | None = None,
+        color: Sequence[float] | None = None,
+        ambient: float | None = None,
+        diffuse: float | None = None,
+        specular: float | None = None,
+    ) -> None:
+        """Set the TinyRenderer light for later renders; a `None` keeps PyBullet's default.
+
+        Args:
+            direction: Direction towards the light (x, y, z), world frame.
+            color: Light RGB in [0, 1].
+            ambient: Ambient coefficient (PyBullet's default 0.6).
+            diffuse: Diffuse coefficient (default 0.35).
+            specular: Specular coefficient (default 0.05).
+        """
+        settings = {
+            "lightDirection": None if direction is None else list(direction),
+            "lightColor": None if color is None else list(color),
+            "lightAmbientCoeff": ambient,
+            "lightDiffuseCoeff": diffuse,
+            "lightSpecularCoeff": specular,
+        }
+        self._render_light = {key: value for key, value in settings.items() if value is not None}
 
     def compute_view_matrix(
         self, eye: Sequence[float], target: Sequence[float], up: Sequence[float]

@@ -1,0 +1,378 @@
+"""Perception models: an MLP for vectors and two CNN encoders for images, each with a task head.
+
+A ``PerceptionModel`` is ``preprocess → encoder → head``:
+
+- ``preprocess`` turns raw dataset inputs into network inputs: uint8 ``(batch, H, W, C)``
+  images into float ``(batch, C, H, W)`` in [0, 1] (the agents' ``ImagePreprocess``), or float
+  vectors/windows into standardised flat vectors (train-set mean and std, stored as buffers);
+- ``encoder`` is an ``MLPEncoder``, a ``NatureCNNEncoder`` (Mnih et al., 2015) or a
+  ``ResidualCNNEncoder`` (the IMPALA CNN, Espeholt et al., 2018); every encoder has
+  ``features_dim`` and image encoders take float CHW images in [0, 1], exactly what the agents'
+  ``EncoderExtractor`` feeds a swappable encoder (``rlrobot.common.networks``);
+- ``head`` maps features to regression outputs (standardised by the train-set label mean and
+  std, stored as buffers, so ``predict`` answers in physical units) or to class logits.
+
+Checkpoints use the agents' format (``model.safetensors`` + ``metadata.json``, no pickles);
+``load_encoder`` returns the encoder alone, ready for ``PPO(..., image_encoder=encoder,
+freeze_encoder=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+import rlrobot
+from rlrobot.common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rlrobot.common.networks import (
+    ImagePreprocess,
+    NatureCNN,
+    is_channels_last,
+    is_image_space,
+    mlp,
+)
+
+ARCHITECTURES = ("mlp", "nature_cnn", "residual_cnn")
+TASKS = ("regression", "classification")
+CHECKPOINT_ALGORITHM = "perception"
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild a ``PerceptionModel`` (stored as JSON in checkpoints).
+
+    Args:
+        architecture: ``"mlp"``, ``"nature_cnn"`` or ``"residual_cnn"``.
+        task: ``"regression"`` or ``"classification"``.
+        input_shape: Shape of one raw input: ``(H, W, C)`` uint8 images for the CNNs, any
+            float shape (e.g. ``(window, obs_dim)``) for the MLP.
+        output_dim: Label components (regression) or number of classes (classification).
+        features_dim: Output width of the CNN encoders.
+        hidden_sizes: Hidden layers of the MLP encoder (its ``features_dim`` is the last one).
+        head_sizes: Hidden layers of the task head (empty: one linear layer).
+        channels: Channels of the residual CNN's stages.
+        activation: Hidden activation of the MLP encoder and of the head.
+    """
+
+    architecture: str
+    task: str
+    input_shape: tuple[int, ...]
+    output_dim: int
+    features_dim: int = 512
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    head_sizes: tuple[int, ...] = ()
+    channels: tuple[int, ...] = (16, 32, 32)
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(int(n) for n in self.input_shape)
+        self.hidden_sizes = tuple(int(n) for n in self.hidden_sizes)
+        self.head_sizes = tuple(int(n) for n in self.head_sizes)
+        self.channels = tuple(int(n) for n in self.channels)
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
+            )
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.output_dim < 1 or (self.task == "classification" and self.output_dim < 2):
+            raise ValueError(
+                f"output_dim must be >= 1 (regression) or >= 2 classes, got {self.output_dim}"
+            )
+        if self.architecture != "mlp" and (
+            len(self.input_shape) != 3 or not is_channels_last(self.input_shape)
+        ):
+            raise ValueError(
+                f"{self.architecture} needs images of shape (H, W, C), got {self.input_shape}"
+            )
+        if self.architecture == "mlp" and not self.hidden_sizes:
+            raise ValueError("the MLP needs at least one hidden layer (hidden_sizes)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as JSON values."""
+        return {key: list(v) if isinstance(v, tuple) else v for key, v in vars(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelSpec:
+        """Rebuild a spec written by ``to_dict``."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown model spec key(s) {unknown}")
+        return cls(**values)
+
+
+class MLPEncoder(nn.Module):
+    """A multilayer perceptron ``in_dim → hidden_sizes`` (ending on an activation).
+
+    Args:
+        in_dim: Input features.
+        hidden_sizes: Widths of the hidden layers; ``features_dim`` is the last one.
+        activation: Hidden activation name.
+    """
+
+    def __init__(self, in_dim: int, hidden_sizes: tuple[int, ...], activation: str) -> None:
+        super().__init__()
+        self.net = mlp(in_dim, hidden_sizes, None, activation)
+        self.features_dim = hidden_sizes[-1]
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, in_dim)`` to ``(batch, features_dim)``."""
+        return self.net(inputs)
+
+
+class NatureCNNEncoder(nn.Module):
+    """The DQN encoder (Mnih et al., 2015) on float images, built by the agents' ``NatureCNN``.
+
+    It owns ``NatureCNN``'s ``cnn`` and ``linear`` layers (same names, same weights layout) and
+    leaves out the uint8 preprocessing, which the caller does.
+
+    Args:
+        image_shape: ``(H, W, C)`` of the images (at least 36×36).
+        features_dim: Output features.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], features_dim: int = 512) -> None:
+        super().__init__()
+        space = gym.spaces.Box(0, 255, tuple(image_shape), np.uint8)
+        nature = NatureCNN(space, features_dim)
+        self.cnn, self.linear = nature.cnn, nature.linear
+        self.image_shape = tuple(image_shape)
+        self.features_dim = features_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Map float ``(batch, C, H, W)`` images in [0, 1] to ``(batch, features_dim)``."""
+        return self.linear(self.cnn(images))
+
+
+class ResidualBlock(nn.Module):
+    """``x + conv(relu(conv(relu(x))))`` with 3×3 convolutions (IMPALA CNN)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, channels, H, W)`` to the same shape."""
+        return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
+
+
+class ResidualCNNEncoder(nn.Module):
+    """The IMPALA CNN (Espeholt et al., 2018): per stage conv → max-pool /2 → 2 residual blocks.
+
+    Args:
+        image_shape: ``(H, W, C)`` of the images.
+        features_dim: Output features.
+        channels: Channels of each stage (each halves the resolution).
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        features_dim: int = 256,
+        channels: tuple[int, ...] = (16, 32, 32),
+    ) -> None:
+        super().__init__()
+        height, width, in_channels = image_shape
+        layers: list[nn.Module] = []
+        for out_channels in channels:
+            layers += [
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+                nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+                ResidualBlock(out_channels),
+                ResidualBlock(out_channels),
+            ]
+            in_channels = out_channels
+        layers += [nn.ReLU(), nn.Flatten()]
+        self.cnn = nn.Sequential(*layers)
+        with torch.no_grad():
+            n_flatten = self.cnn(torch.zeros(1, image_shape[2], height, width)).shape[1]
+        self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), nn.ReLU())
+        self.image_shape = tuple(image_shape)
+        self.features_dim = features_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Map float ``(batch, C, H, W)`` images in [0, 1] to ``(batch, features_dim)``."""
+        return self.linear(self.cnn(images))
+
+
+class Standardize(nn.Module):
+    """Flatten float inputs and standardise them with stored mean and std (train statistics).
+
+    Args:
+        n_features: Features after flattening.
+    """
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, *shape)`` to standardised ``(batch, n_features)`` floats."""
+        return (inputs.reshape(inputs.shape[0], -1).float() - self.mean) / self.std
+
+
+def make_encoder(spec: ModelSpec) -> nn.Module:
+    """Build the encoder that ``spec`` names; it has an int ``features_dim``."""
+    if spec.architecture == "mlp":
+        return MLPEncoder(int(np.prod(spec.input_shape)), spec.hidden_sizes, spec.activation)
+    if spec.architecture == "nature_cnn":
+        return NatureCNNEncoder(spec.input_shape, spec.features_dim)
+    return ResidualCNNEncoder(spec.input_shape, spec.features_dim, spec.channels)
+
+
+class PerceptionModel(nn.Module):
+    """``preprocess → encoder → head`` for one supervised task (see the module docstring).
+
+    Args:
+        spec: Architecture, task and shapes.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        if spec.architecture == "mlp":
+            self.preprocess: nn.Module = Standardize(int(np.prod(spec.input_shape)))
+        else:
+            self.preprocess = ImagePreprocess(channels_last=True)
+        self.encoder = make_encoder(spec)
+        self.head = mlp(
+            self.encoder.features_dim, spec.head_sizes, spec.output_dim, spec.activation
+        )
+        self.register_buffer("target_mean", torch.zeros(spec.output_dim))
+        self.register_buffer("target_std", torch.ones(spec.output_dim))
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the head regresses (else it classifies)."""
+        return self.spec.task == "regression"
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Map raw inputs ``(batch, *input_shape)`` to ``(batch, output_dim)``.
+
+        The outputs are standardised regression values or class logits (what the loss sees).
+        """
+        return self.head(self.encoder(self.preprocess(inputs)))
+
+    def to_physical(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Undo the label standardisation of regression outputs (physical units)."""
+        return outputs * self.target_std + self.target_mean
+
+    @torch.no_grad()
+    def predict(self, inputs: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """Predict in eval mode, in batches.
+
+        Args:
+            inputs: ``(n, *input_shape)`` raw inputs.
+            batch_size: Samples per forward pass.
+
+        Returns:
+            Regression: float ``(n, output_dim)`` in the label's units; classification: int64
+            class indices ``(n,)``.
+        """
+        inputs = torch.as_tensor(inputs)
+        if tuple(inputs.shape[1:]) != self.spec.input_shape:
+            raise ValueError(
+                f"inputs have shape {tuple(inputs.shape)}, expected (n, *{self.spec.input_shape})"
+            )
+        was_training = self.training
+        self.eval()
+        device = self.target_mean.device
+        outputs = [
+            self(inputs[i : i + batch_size].to(device)) for i in range(0, len(inputs), batch_size)
+        ]
+        self.train(was_training)
+        result = torch.cat(outputs) if outputs else torch.zeros(0, self.spec.output_dim)
+        if self.is_regression:
+            return self.to_physical(result).cpu().numpy()
+        return result.argmax(dim=1).cpu().numpy()
+
+
+def save_model(
+    model: PerceptionModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+) -> None:
+    """Save a model as a checkpoint directory (``model.safetensors`` + ``metadata.json``).
+
+    Args:
+        model: The model.
+        path: The checkpoint directory.
+        metadata: Extra JSON values (label, dataset card, training config, metrics…).
+    """
+    save_checkpoint(
+        path,
+        dict(model.state_dict()),
+        {
+            **(metadata or {}),
+            "algorithm": CHECKPOINT_ALGORITHM,
+            "model": model.spec.to_dict(),
+            "versions": {"rlrobot": rlrobot.__version__, "torch": torch.__version__},
+        },
+    )
+
+
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[PerceptionModel, dict[str, Any]]:
+    """Load a model saved by ``save_model``; returns ``(model in eval mode, metadata)``.
+
+    Raises:
+        CheckpointError: Missing or corrupt files, an agent checkpoint, weights that don't fit.
+    """
+    tensors, metadata = load_checkpoint(path, expected_algorithm=CHECKPOINT_ALGORITHM)
+    try:
+        model = PerceptionModel(ModelSpec.from_dict(metadata["model"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path}: invalid model spec ({error})") from None
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as error:
+        raise CheckpointError(f"checkpoint {path}: weights do not fit its model spec") from error
+    return model.to(device).eval(), metadata
+
+
+def load_encoder(path: str | os.PathLike, observation_space: gym.Space | None = None) -> nn.Module:
+    """Load the image encoder of a perception checkpoint, to become an agent's encoder.
+
+    Use it as ``PPO(env, image_encoder=load_encoder(path, env_space), freeze_encoder=True)``.
+
+    Args:
+        path: A checkpoint written by ``save_model`` (a CNN model).
+        observation_space: If given, the uint8 image space (or a ``Dict`` holding one) the
+            encoder will see; its image shape must match the one the encoder was trained on.
+
+    Returns:
+        The encoder (float CHW images in [0, 1] → ``(batch, features_dim)``), in train mode.
+
+    Raises:
+        CheckpointError: Not a CNN checkpoint, or it was trained on another image shape.
+    """
+    model, _ = load_model(path)
+    if model.spec.architecture == "mlp":
+        raise CheckpointError(f"checkpoint {path} holds an MLP, not an image encoder")
+    if observation_space is not None:
+        spaces = (
+            observation_space.spaces.values()
+            if isinstance(observation_space, gym.spaces.Dict)
+            else [observation_space]
+        )
+        shapes = [tuple(space.shape) for space in spaces if is_image_space(space)]
+        if not shapes:
+            raise CheckpointError(f"{observation_space} holds no uint8 image to encode")
+        channels_last = [
+            shape if is_channels_last(shape) else (*shape[1:], shape[0]) for shape in shapes
+        ]
+        if any(shape != model.spec.input_shape for shape in channels_last):
+            raise CheckpointError(
+                f"the encoder in {path} was trained on images of shape {model.spec.input_shape}, "
+                f"but the observation has {shapes}"
+            )
+    return model.encoder.train()

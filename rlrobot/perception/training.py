@@ -1,0 +1,552 @@
+"""One supervised training loop for perception models, with metrics in physical units and plots.
+
+``train_model`` fits a ``PerceptionModel`` to one label of a ``Dataset``: AdamW on shuffled
+minibatches of the train split, a learning-rate schedule, validation after every epoch with
+early stopping on the validation loss (the best weights are restored), per-epoch metrics
+(``progress.csv``), a tqdm bar on a terminal, and at the end test metrics, PNG plots and a
+checkpoint. Regression uses MSE on standardised labels and reports MAE, RMSE and the median
+Euclidean error in the label's units; classification uses (optionally class-balanced)
+cross-entropy and reports accuracy, precision, recall, F1 and the confusion matrix. Each
+metric comes with the trivial baseline's value (train-set mean / majority class).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from rlrobot.common.checkpoint import atomic_write_bytes
+from rlrobot.common.config import BaseConfig, option
+from rlrobot.common.logger import Logger
+from rlrobot.perception.datasets import Dataset, DatasetError
+from rlrobot.perception.models import ModelSpec, PerceptionModel, save_model
+
+
+@dataclass
+class TrainConfig(BaseConfig):
+    """Hyperparameters of ``train_model``."""
+
+    epochs: int = option(30, "maximum passes over the train split")
+    batch_size: int = option(64, "minibatch size")
+    learning_rate: float = option(1e-3, "AdamW step size (the schedule's peak)")
+    weight_decay: float = option(1e-4, "AdamW decoupled weight decay")
+    lr_schedule: Literal["cosine", "constant", "plateau"] = option(
+        "cosine", "cosine: anneal to 0 over `epochs`; plateau: ×0.3 after 3 flat val epochs"
+    )
+    patience: int = option(8, "stop after this many epochs without a lower validation loss")
+    class_weights: Literal["balanced", "none"] = option(
+        "balanced", "classification: weight the loss by inverse train class frequency"
+    )
+    eval_batch_size: int = option(256, "batch size of validation and test passes")
+    seed: int = option(0, "seeds the initialisation and the minibatch order")
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        self._require(self.epochs >= 1, "epochs", "must be >= 1")
+        self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
+        self._require(self.learning_rate > 0, "learning_rate", "must be > 0")
+        self._require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        self._require(self.patience >= 1, "patience", "must be >= 1")
+        self._require(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
+
+
+@dataclass
+class TrainResult:
+    """What ``train_model`` returns.
+
+    Attributes:
+        model: The model with the best validation weights, in eval mode.
+        history: One dict per epoch (``epoch``, ``train/loss``, ``val/loss``, ``val/…``).
+        best_epoch: Epoch (1-based) of the restored weights.
+        val_metrics: Metrics of the best model on the validation split.
+        test_metrics: Metrics on the test split (each with its ``baseline_`` counterpart).
+        files: Paths written (checkpoint, plots, CSV, metrics JSON) by name.
+    """
+
+    model: PerceptionModel
+    history: list[dict[str, float]]
+    best_epoch: int
+    val_metrics: dict[str, Any]
+    test_metrics: dict[str, Any]
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------ metrics
+def regression_metrics(
+    predictions: np.ndarray, targets: np.ndarray, units: str = ""
+) -> dict[str, Any]:
+    """MAE, RMSE (overall and per component) and Euclidean error statistics, in label units.
+
+    Args:
+        predictions: ``(n, k)`` predictions.
+        targets: ``(n, k)`` ground truth.
+        units: The label's units, recorded alongside.
+
+    Returns:
+        ``mae``, ``rmse``, ``mae_per_dim``, ``rmse_per_dim``, ``median_error`` and
+        ``mean_error`` (norm of the error vector per sample), ``units``.
+    """
+    errors = np.asarray(predictions, np.float64) - np.asarray(targets, np.float64)
+    norms = np.linalg.norm(errors, axis=1)
+    return {
+        "mae": float(np.abs(errors).mean()),
+        "rmse": float(np.sqrt((errors**2).mean())),
+        "mae_per_dim": np.abs(errors).mean(axis=0).tolist(),
+        "rmse_per_dim": np.sqrt((errors**2).mean(axis=0)).tolist(),
+        "median_error": float(np.median(norms)),
+        "mean_error": float(norms.mean()),
+        "units": units,
+    }
+
+
+def confusion_matrix(predictions: np.ndarray, targets: np.ndarray, n_classes: int) -> np.ndarray:
+    """Return int64 ``(n_classes, n_classes)`` counts: row = true class, column = predicted."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(targets), np.asarray(predictions)), 1)
+    return matrix
+
+
+def classification_metrics(
+    predictions: np.ndarray, targets: np.ndarray, n_classes: int
+) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1, macro F1 and the confusion matrix.
+
+    ``f1``, ``precision`` and ``recall`` are those of class 1 for two classes (the event class)
+    and macro averages otherwise. A class never predicted has precision 0 (likewise recall/F1).
+    """
+    matrix = confusion_matrix(predictions, targets, n_classes)
+    true_positives = np.diag(matrix).astype(np.float64)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision = np.divide(true_positives, predicted, out=np.zeros(n_classes), where=predicted > 0)
+    recall = np.divide(true_positives, actual, out=np.zeros(n_classes), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros(n_classes), where=total > 0)
+    summary = 1 if n_classes == 2 else slice(None)
+    return {
+        "accuracy": float(true_positives.sum() / max(1, matrix.sum())),
+        "precision": float(np.mean(precision[summary])),
+        "recall": float(np.mean(recall[summary])),
+        "f1": float(np.mean(f1[summary])),
+        "macro_f1": float(f1.mean()),
+        "precision_per_class": precision.tolist(),
+        "recall_per_class": recall.tolist(),
+        "f1_per_class": f1.tolist(),
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def compute_metrics(
+    model: PerceptionModel,
+    dataset: Dataset,
+    label: str,
+    baseline: np.ndarray | int,
+    batch_size: int = 256,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Metrics of ``model`` on ``dataset`` and of the constant ``baseline`` prediction.
+
+    Args:
+        model: The model.
+        dataset: Samples to score (e.g. ``dataset.split("test")``).
+        label: The label name.
+        baseline: Train-set label mean ``(k,)`` (regression) or majority class (classification).
+        batch_size: Samples per forward pass.
+
+    Returns:
+        ``(metrics, predictions)``; every metric has a ``baseline_<name>`` twin.
+    """
+    info = dataset.label_info(label)
+    targets = dataset.labels[label]
+    predictions = model.predict(dataset.inputs, batch_size)
+    constant = np.broadcast_to(baseline, targets.shape)
+    if model.is_regression:
+        metrics = regression_metrics(predictions, targets, info.get("units", ""))
+        baseline_metrics = regression_metrics(constant, targets, info.get("units", ""))
+    else:
+        n_classes = model.spec.output_dim
+        metrics = classification_metrics(predictions, targets, n_classes)
+        baseline_metrics = classification_metrics(constant, targets, n_classes)
+    metrics.update({f"baseline_{k}": v for k, v in baseline_metrics.items() if k != "units"})
+    metrics["n_samples"] = len(targets)
+    return metrics, predictions
+
+
+# --------------------------------------------------------------------------------------- plots
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_loss_curves(history: list[dict[str, float]], best_epoch: int, path: Path) -> Path:
+    """Plot train and validation loss per epoch (log scale), marking the restored epoch."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    axis.plot(epochs, [row["train/loss"] for row in history], label="train")
+    axis.plot(epochs, [row["val/loss"] for row in history], label="validation")
+    axis.axvline(best_epoch, color="grey", linestyle=":", label=f"best (epoch {best_epoch})")
+    axis.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss curves")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_predicted_vs_true(
+    predictions: np.ndarray, targets: np.ndarray, label: str, units: str, path: Path
+) -> Path:
+    """Scatter predicted against true value for every label component, with ``y = x``."""
+    plt = _pyplot()
+    k = targets.shape[1]
+    figure, axes = plt.subplots(1, k, figsize=(3.2 * k, 3.3), squeeze=False)
+    for index, axis in enumerate(axes[0]):
+        true, predicted = targets[:, index], predictions[:, index]
+        low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
+        axis.plot([low, high], [low, high], color="grey", linewidth=1)
+        axis.scatter(true, predicted, s=4, alpha=0.5)
+        mae = float(np.abs(predicted - true).mean())
+        axis.set(
+            xlabel=f"true [{units}]",
+            ylabel=f"predicted [{units}]",
+            title=f"{label}[{index}]  MAE {mae:.3g} {units}",
+        )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path) -> Path:
+    """Draw a confusion matrix (rows: true class, columns: predicted) with counts."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    figure, axis = plt.subplots(figsize=(1.6 + 1.3 * len(classes), 1.4 + 1.1 * len(classes)))
+    axis.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        color = "white" if count > matrix.max() / 2 else "black"
+        axis.text(column, row, str(count), ha="center", va="center", color=color)
+    ticks = range(len(classes))
+    axis.set_xticks(ticks, classes, rotation=20, ha="right")
+    axis.set_yticks(ticks, classes)
+    axis.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def write_evaluation(
+    metrics: dict[str, Any],
+    predictions: np.ndarray,
+    dataset: Dataset,
+    label: str,
+    out_dir: Path,
+    prefix: str = "test",
+) -> dict[str, Path]:
+    """Write ``<prefix>_metrics.json`` and the task's plot (predicted-vs-true or confusion)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"metrics": out_dir / f"{prefix}_metrics.json"}
+    atomic_write_bytes(files["metrics"], json.dumps(metrics, indent=2).encode())
+    info = dataset.label_info(label)
+    if info["task"] == "regression":
+        files["predicted_vs_true"] = plot_predicted_vs_true(
+            predictions,
+            dataset.labels[label],
+            label,
+            info.get("units", ""),
+            out_dir / f"{prefix}_predicted_vs_true.png",
+        )
+    else:
+        files["confusion_matrix"] = plot_confusion_matrix(
+            np.asarray(metrics["confusion_matrix"]),
+            info["classes"],
+            out_dir / f"{prefix}_confusion_matrix.png",
+        )
+    return files
+
+
+# ------------------------------------------------------------------------------------ training
+def model_spec_for(
+    dataset: Dataset, label: str, architecture: str | None = None, **spec_kwargs: Any
+) -> ModelSpec:
+    """Return the ``ModelSpec`` that fits a dataset's inputs and a label.
+
+    Args:
+        dataset: The dataset.
+        label: The label to learn.
+        architecture: ``"mlp"``, ``"nature_cnn"`` or ``"residual_cnn"``; default: NatureCNN
+            for uint8 images, MLP otherwise.
+        **spec_kwargs: Other ``ModelSpec`` fields (``features_dim``, ``hidden_sizes`` …).
+    """
+    info = dataset.label_info(label)
+    is_image = dataset.inputs.dtype == np.uint8 and dataset.inputs.ndim == 4
+    if architecture is None:
+        architecture = "nature_cnn" if is_image else "mlp"
+    if info["task"] == "regression":
+        output_dim = dataset.labels[label].shape[1]
+    else:
+        output_dim = len(info["classes"])
+    return ModelSpec(
+        architecture, info["task"], dataset.inputs.shape[1:], output_dim, **spec_kwargs
+    )
+
+
+def _fit_normalisation(model: PerceptionModel, train: Dataset, label: str) -> np.ndarray | int:
+    """Set input/label standardisation from the train split; return the trivial baseline."""
+    targets = train.labels[label]
+    if model.spec.architecture == "mlp":
+        flat = train.inputs.reshape(len(train), -1).astype(np.float64)
+        model.preprocess.mean.copy_(torch.as_tensor(flat.mean(axis=0)))
+        model.preprocess.std.copy_(torch.as_tensor(flat.std(axis=0) + 1e-6))
+    if model.is_regression:
+        mean, std = targets.mean(axis=0), targets.std(axis=0) + 1e-8
+        model.target_mean.copy_(torch.as_tensor(mean))
+        model.target_std.copy_(torch.as_tensor(std))
+        return mean
+    return int(np.bincount(targets, minlength=model.spec.output_dim).argmax())
+
+
+def _loss_function(model: PerceptionModel, train: Dataset, label: str, config: TrainConfig) -> Any:
+    if model.is_regression:
+
+        def regression_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return F.mse_loss(outputs, (targets - model.target_mean) / model.target_std)
+
+        return regression_loss
+    weights = None
+    if config.class_weights == "balanced":
+        counts = np.bincount(train.labels[label], minlength=model.spec.output_dim)
+        balanced = len(train) / (model.spec.output_dim * np.maximum(counts, 1))
+        weights = torch.as_tensor(balanced, dtype=torch.float32)
+
+    def classification_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs, targets, weight=weights)
+
+    return classification_loss
+
+
+def _mean_loss(
+    model: PerceptionModel,
+    loss_function: Any,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    batch_size: int,
+) -> float:
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(inputs), batch_size):
+            batch = slice(start, start + batch_size)
+            total += float(loss_function(model(inputs[batch]), targets[batch])) * len(inputs[batch])
+    return total / max(1, len(inputs))
+
+
+def _make_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+) -> Any:
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.epochs * steps_per_epoch
+        )
+    if config.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.3, patience=3)
+    return None
+
+
+def train_model(
+    dataset: Dataset,
+    label: str,
+    model: PerceptionModel | None = None,
+    config: TrainConfig | None = None,
+    out_dir: str | os.PathLike | None = None,
+    progress_bar: bool = False,
+    **config_fields: Any,
+) -> TrainResult:
+    """Train a perception model on one label of a dataset (see the module docstring).
+
+    Args:
+        dataset: A dataset with non-empty train and val splits (test is optional).
+        label: Which label to learn.
+        model: The model to train; default ``PerceptionModel(model_spec_for(dataset, label))``.
+        config: Training hyperparameters; ``config_fields`` override its fields.
+        out_dir: If given, receives ``model/`` (checkpoint), ``progress.csv``,
+            ``loss_curves.png``, ``test_metrics.json`` and the test plot.
+        progress_bar: Show a tqdm bar over epochs (on a terminal, outside CI).
+        **config_fields: Any ``TrainConfig`` field.
+
+    Returns:
+        The ``TrainResult`` with the best-validation model.
+    """
+    config = TrainConfig.from_dict({**(config.to_dict() if config else {}), **config_fields})
+    info = dataset.label_info(label)
+    train, val = dataset.split("train"), dataset.split("val")
+    has_test = bool((dataset.splits == 2).any())
+    torch.manual_seed(config.seed)
+    if model is None:
+        model = PerceptionModel(model_spec_for(dataset, label))
+    if model.spec.input_shape != tuple(dataset.inputs.shape[1:]):
+        raise DatasetError(
+            f"the model expects inputs of shape {model.spec.input_shape}, the dataset has "
+            f"{tuple(dataset.inputs.shape[1:])}"
+        )
+    if model.spec.task != info["task"]:
+        raise DatasetError(
+            f"label {label!r} is a {info['task']} label, the model does {model.spec.task}"
+        )
+    baseline = _fit_normalisation(model, train, label)
+    loss_function = _loss_function(model, train, label, config)
+    train_inputs, val_inputs = torch.as_tensor(train.inputs), torch.as_tensor(val.inputs)
+    train_targets = torch.as_tensor(train.labels[label])
+    val_targets = torch.as_tensor(val.labels[label])
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    scheduler = _make_scheduler(optimizer, config, steps_per_epoch)
+    out_path = Path(out_dir) if out_dir is not None else None
+    logger = Logger(out_path, outputs=("csv",) if out_path is not None else ())
+    generator = torch.Generator().manual_seed(config.seed)
+
+    from rlrobot.agents.base import should_show_progress
+
+    bar = None
+    if should_show_progress(progress_bar):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.epochs, unit="epoch", dynamic_ncols=True)
+    best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
+    history: list[dict[str, float]] = []
+    try:
+        for epoch in range(1, config.epochs + 1):
+            start_time = time.perf_counter()
+            model.train()
+            permutation = torch.randperm(len(train), generator=generator)
+            total_loss = 0.0
+            for start in range(0, len(train), config.batch_size):
+                indices = permutation[start : start + config.batch_size]
+                loss = loss_function(model(train_inputs[indices]), train_targets[indices])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if config.lr_schedule == "cosine":
+                    scheduler.step()
+                total_loss += float(loss.detach()) * len(indices)
+            val_loss = _mean_loss(
+                model, loss_function, val_inputs, val_targets, config.eval_batch_size
+            )
+            if config.lr_schedule == "plateau":
+                scheduler.step(val_loss)
+            metrics, _ = compute_metrics(model, val, label, baseline, config.eval_batch_size)
+            row = {
+                "epoch": float(epoch),
+                "train/loss": total_loss / len(train),
+                "val/loss": val_loss,
+                "train/learning_rate": optimizer.param_groups[0]["lr"],
+                "time/epoch_s": time.perf_counter() - start_time,
+            }
+            summary = (
+                ("mae", "rmse", "median_error")
+                if model.is_regression
+                else ("accuracy", "precision", "recall", "f1")
+            )
+            row.update({f"val/{key}": metrics[key] for key in summary})
+            history.append(row)
+            for key, value in row.items():
+                if key != "epoch":
+                    logger.record(key, value)
+            logger.dump(epoch)
+            if val_loss < best_loss:
+                best_loss, best_epoch = val_loss, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(val_loss=f"{val_loss:.3g}", best=best_epoch)
+            if epoch - best_epoch >= config.patience:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+        logger.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    val_metrics, _ = compute_metrics(model, val, label, baseline, config.eval_batch_size)
+    test_metrics: dict[str, Any] = {}
+    files: dict[str, Path] = {}
+    test_predictions = None
+    if has_test:
+        test = dataset.split("test")
+        test_metrics, test_predictions = compute_metrics(
+            model, test, label, baseline, config.eval_batch_size
+        )
+    if out_path is not None:
+        files["progress"] = out_path / "progress.csv"
+        files["loss_curves"] = plot_loss_curves(history, best_epoch, out_path / "loss_curves.png")
+        if has_test:
+            files.update(write_evaluation(test_metrics, test_predictions, test, label, out_path))
+        files["model"] = out_path / "model"
+        save_model(
+            model,
+            files["model"],
+            {
+                "label": label,
+                "label_info": info,
+                "baseline": np.asarray(baseline).tolist(),
+                "dataset": {k: v for k, v in dataset.card.items() if k != "versions"},
+                "train_config": config.to_dict(),
+                "best_epoch": best_epoch,
+                "val_metrics": val_metrics,
+                "test_metrics": test_metrics,
+            },
+        )
+    return TrainResult(model, history, best_epoch, val_metrics, test_metrics, files)
+
+
+def evaluate_model(
+    model: PerceptionModel,
+    dataset: Dataset,
+    label: str,
+    baseline: np.ndarray | int | None = None,
+    split: str = "test",
+    out_dir: str | os.PathLike | None = None,
+    batch_size: int = 256,
+) -> dict[str, Any]:
+    """Score a trained model on one split of a dataset, optionally writing metrics and a plot.
+
+    Args:
+        model: The trained model.
+        dataset: The dataset (the whole of it; ``split`` selects the samples).
+        label: Label to score against.
+        baseline: Constant prediction to compare with; default: from the dataset's train split.
+        split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
+        out_dir: Where ``<split>_metrics.json`` and the plot go (optional).
+        batch_size: Samples per forward pass.
+
+    Returns:
+        The metrics (each with its ``baseline_`` twin).
+    """
+    subset = dataset if split == "all" else dataset.split(split)
+    if baseline is None:
+        targets = dataset.split("train").labels[label]
+        baseline = (
+            targets.mean(axis=0)
+            if model.is_regression
+            else int(np.bincount(targets, minlength=model.spec.output_dim).argmax())
+        )
+    metrics, predictions = compute_metrics(model, subset, label, baseline, batch_size)
+    if out_dir is not None:
+        write_evaluation(metrics, predictions, subset, label, Path(out_dir), prefix=split)
+    return metrics

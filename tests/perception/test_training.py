@@ -1,0 +1,98 @@
+"""Training: metric maths, real small training runs that beat trivial baselines, outputs."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from rlrobot.perception.datasets import Dataset
+from rlrobot.perception.models import ModelSpec, PerceptionModel, load_model
+from rlrobot.perception.training import (
+    classification_metrics,
+    evaluate_model,
+    regression_metrics,
+    train_model,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_regression_metrics_match_hand_computed_values() -> None:
+    predictions = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
+    targets = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 2.0]])
+    metrics = regression_metrics(predictions, targets, "m")
+    # errors: (0, 0), (3, 4), (0, -1); norms 0, 5, 1
+    assert metrics["mae"] == pytest.approx(8 / 6)
+    assert metrics["rmse"] == pytest.approx(np.sqrt(26 / 6))
+    assert metrics["mae_per_dim"] == pytest.approx([1.0, 5 / 3])
+    assert metrics["median_error"] == pytest.approx(1.0)
+    assert metrics["mean_error"] == pytest.approx(2.0)
+
+
+def test_classification_metrics_match_hand_computed_values() -> None:
+    targets = np.array([0, 0, 0, 1, 1, 1, 1])
+    predictions = np.array([0, 1, 0, 1, 1, 0, 1])
+    metrics = classification_metrics(predictions, targets, 2)
+    assert metrics["confusion_matrix"] == [[2, 1], [1, 3]]
+    assert metrics["accuracy"] == pytest.approx(5 / 7)
+    assert metrics["precision"] == pytest.approx(3 / 4)  # of class 1
+    assert metrics["recall"] == pytest.approx(3 / 4)
+    assert metrics["f1"] == pytest.approx(3 / 4)
+    assert metrics["f1_per_class"] == pytest.approx([2 / 3, 3 / 4])
+    never = classification_metrics(np.zeros(7, int), targets, 2)
+    assert never["f1"] == 0.0 and never["precision"] == 0.0
+
+
+def test_mlp_predicts_falls_far_better_than_the_majority_class(
+    cart_windows: Dataset, tmp_path
+) -> None:
+    result = train_model(cart_windows, "about_to_fall", epochs=20, seed=0, out_dir=tmp_path)
+    metrics = result.test_metrics
+    # Majority class ("no fall") has F1 0 on the fall class and accuracy ~0.83.
+    assert metrics["baseline_f1"] == 0.0
+    assert metrics["f1"] >= 0.8, metrics
+    assert metrics["accuracy"] >= metrics["baseline_accuracy"] + 0.08, metrics
+    assert (tmp_path / "test_confusion_matrix.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert (tmp_path / "loss_curves.png").read_bytes()[:8] == PNG_SIGNATURE
+    with (tmp_path / "progress.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == len(result.history)
+    assert {"train/loss", "val/loss", "val/f1", "val/precision", "train/learning_rate"} <= set(
+        rows[0]
+    )
+    loaded, metadata = load_model(tmp_path / "model")
+    assert metadata["label"] == "about_to_fall" and metadata["best_epoch"] == result.best_epoch
+    reloaded = evaluate_model(loaded, cart_windows, "about_to_fall")
+    assert reloaded["f1"] == pytest.approx(metrics["f1"])
+
+
+def test_cnn_regresses_cart_position_far_better_than_the_mean(
+    cart_images: Dataset, tmp_path
+) -> None:
+    spec = ModelSpec("nature_cnn", "regression", (84, 84, 3), 1, features_dim=64)
+    result = train_model(
+        cart_images, "cart_position", PerceptionModel(spec), epochs=15, seed=1, out_dir=tmp_path
+    )
+    metrics = result.test_metrics
+    # The mean predictor is off by ~0.22 m; the CNN must at least halve that.
+    assert metrics["mae"] <= 0.5 * metrics["baseline_mae"], metrics
+    assert metrics["units"] == "m"
+    assert (tmp_path / "test_predicted_vs_true.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert result.history[-1]["train/learning_rate"] < result.history[0]["train/learning_rate"]
+
+
+def test_early_stopping_restores_the_best_epoch(cart_windows: Dataset) -> None:
+    result = train_model(
+        cart_windows, "about_to_fall", epochs=40, patience=2, learning_rate=3e-2, seed=0
+    )
+    val_losses = [row["val/loss"] for row in result.history]
+    assert result.best_epoch == int(np.argmin(val_losses)) + 1
+    assert len(result.history) == min(40, result.best_epoch + 2)
+
+
+def test_training_rejects_a_label_of_the_wrong_kind(cart_windows: Dataset) -> None:
+    model = PerceptionModel(ModelSpec("mlp", "regression", (8, 4), 1))
+    with pytest.raises(ValueError, match="classification label"):
+        train_model(cart_windows, "about_to_fall", model, epochs=1)
