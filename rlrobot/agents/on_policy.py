@@ -348,9 +348,14 @@ class OnPolicyAgent(BaseAgent):
         raise NotImplementedError
 
     def current_progress_remaining(self) -> float:
-        """Fraction of the current ``learn`` call still to go, from 1 to 0."""
-        done = self.num_timesteps - self._learn_start
-        return max(0.0, 1.0 - done / max(1, self._learn_total))
+        """Fraction of training still to go: ``1 − num_timesteps / end`` (SB3's definition).
+
+        ``end`` is the step the current ``learn`` call stops at. Measured from step 0 rather
+        than from the start of the call, so a run resumed from a checkpoint (``learn`` called
+        again with the remaining steps) follows the same schedule as the uninterrupted run.
+        """
+        end = self._learn_start + self._learn_total
+        return max(0.0, 1.0 - self.num_timesteps / max(1, end))
 
     def _update_learning_rate(self) -> float:
         learning_rate = self.config.learning_rate

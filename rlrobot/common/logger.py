@@ -21,6 +21,9 @@ class Logger:
         folder: Run folder for ``progress.csv`` and TensorBoard events; ``None`` for none.
         outputs: Any of ``"stdout"``, ``"csv"``, ``"tensorboard"``.
         stream: Where ``"stdout"`` writes.
+        resume_step: Continue the logs of an interrupted run from this env step: keep the rows
+            of ``progress.csv`` up to it (later ones are dropped) and append to the file, and
+            hide TensorBoard events after it (``purge_step``). ``None`` starts new logs.
     """
 
     def __init__(
@@ -28,6 +31,7 @@ class Logger:
         folder: str | os.PathLike | None = None,
         outputs: tuple[str, ...] = ("stdout", "csv", "tensorboard"),
         stream: TextIO | None = None,
+        resume_step: int | None = None,
     ) -> None:
         unknown = set(outputs) - {"stdout", "csv", "tensorboard"}
         if unknown:
@@ -41,10 +45,13 @@ class Logger:
         self._writer = None
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
+            if resume_step is not None and self.csv_path is not None and self.csv_path.exists():
+                self._truncate_csv(resume_step)
             if "tensorboard" in outputs:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._writer = SummaryWriter(log_dir=str(self.folder))
+                purge_step = resume_step + 1 if resume_step is not None else None
+                self._writer = SummaryWriter(log_dir=str(self.folder), purge_step=purge_step)
 
     @property
     def csv_path(self) -> Path | None:
@@ -99,6 +106,17 @@ class Logger:
                 writer.writerows(old_rows)
         with path.open("a", newline="") as file:
             csv.DictWriter(file, fieldnames=self._csv_keys).writerow(row)
+
+    def _truncate_csv(self, max_step: int) -> None:
+        """Keep the rows of ``progress.csv`` up to ``max_step`` and adopt its header."""
+        with self.csv_path.open(newline="") as file:
+            reader = csv.DictReader(file)
+            self._csv_keys = list(reader.fieldnames or [])
+            rows = [row for row in reader if float(row["step"]) <= max_step]
+        with self.csv_path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=self._csv_keys)
+            writer.writeheader()
+            writer.writerows(rows)
 
     def close(self) -> None:
         """Close the TensorBoard writer."""

@@ -1,0 +1,332 @@
+"""Sub-commands ``train``, ``eval``, ``record``, ``plot`` and ``demo`` of the ``rlrobot`` command.
+
+Parsers are built without importing torch or pybullet (so ``rlrobot --help`` is quick); each
+handler imports what it needs and calls the functions of ``rlrobot.run`` that scripts use too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rlrobot.cli import CommandError
+
+ALGORITHM_NAMES = "reinforce, a2c, ppo, sac, td3"
+
+TRAIN_EPILOG = """\
+examples:
+  rlrobot train --env rlrobot/CartPole-v0 --algo ppo --seed 0 --steps 50000 --out runs/cartpole
+  rlrobot train --env rlrobot/Reach-v0 --algo ppo --set learning_rate=1e-3 --set n_steps=128 \\
+      --set env_kwargs.reward_mode=sparse --out runs/reach-sparse
+  rlrobot train --out runs/cartpole --resume --steps 80000   # continue, with a larger budget
+  rlrobot train --env rlrobot/Reach-v0 --algo ppo --dry-run  # print the resolved config
+  rlrobot train --algo ppo --list-keys                       # every key --set accepts
+
+hyperparameters: configs/<algo>.yaml holds tuned defaults per env id (its `default` entry, then
+the env's entry); --config FILE and then --set key=value override them, and --steps/--n-envs win
+over all. Values are read as YAML (3e-4, [64, 64], true). Unknown keys and wrong types are
+errors. The resolved config is saved as RUN_DIR/config.yaml.
+
+run folder: config.yaml, progress.csv + TensorBoard events (tensorboard --logdir RUN_DIR),
+evaluations.csv, checkpoints/step_*/, latest/, best/, learning_curve.png.
+"""
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``eval``, ``record``, ``plot`` and ``demo`` to the ``rlrobot`` parser."""
+    formatter = argparse.RawDescriptionHelpFormatter
+
+    train = subparsers.add_parser(
+        "train",
+        help="train an agent into a run folder",
+        description="Train an agent on an env; write config, logs, checkpoints and a learning "
+        "curve into a run folder.",
+        epilog=TRAIN_EPILOG,
+        formatter_class=formatter,
+    )
+    train.add_argument("--env", metavar="ID", help="env id, e.g. rlrobot/CartPole-v0")
+    train.add_argument("--algo", metavar="NAME", help=f"algorithm: {ALGORITHM_NAMES}")
+    train.add_argument("--config", metavar="FILE", help="YAML file: flat, or keyed by env id")
+    train.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one config key (repeatable); VALUE is read as YAML",
+    )
+    train.add_argument("--seed", type=int, help="seed of networks, envs and sampling (default 0)")
+    train.add_argument("--steps", type=int, help="env steps to train for (config n_timesteps)")
+    train.add_argument("--n-envs", type=int, help="parallel envs (config n_envs)")
+    train.add_argument(
+        "--out", metavar="DIR", help="run folder (default runs/<algo>-<env>-seed<seed>)"
+    )
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--dry-run", action="store_true", help="print the resolved config, stop")
+    train.add_argument(
+        "--list-keys", action="store_true", help="list the config keys of --algo, stop"
+    )
+    train.add_argument("--verbose", action="store_true", help="print logged values as tables")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.set_defaults(func=run_train)
+
+    evaluate = subparsers.add_parser(
+        "eval",
+        help="evaluate a trained agent: return, success rate, episode length",
+        description="Run a run folder's agent for whole episodes; print mean ± std return, "
+        "success rate and episode length, and write them as JSON.",
+        epilog="example:\n  rlrobot eval runs/cartpole --episodes 20 --deterministic",
+        formatter_class=formatter,
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run folder")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default 10)")
+    _add_policy_arguments(evaluate)
+    evaluate.add_argument("--out", metavar="FILE", help="JSON file (default RUN_DIR/eval.json)")
+    evaluate.set_defaults(func=run_eval)
+
+    record = subparsers.add_parser(
+        "record",
+        help="record a rollout video (GIF or MP4), several episodes as a grid",
+        description="Render episodes of a run folder's agent headless and write a video; "
+        "several episodes play side by side in a grid.",
+        epilog="example:\n"
+        "  rlrobot record runs/cartpole --episodes 4 --out runs/cartpole/rollout.mp4",
+        formatter_class=formatter,
+    )
+    record.add_argument("run_dir", metavar="RUN_DIR", help="run folder")
+    record.add_argument("--episodes", type=int, default=1, help="episodes, one per grid cell")
+    _add_policy_arguments(record)
+    record.add_argument(
+        "--out", metavar="VIDEO", help="video file, .gif or .mp4 (default RUN_DIR/rollout.gif)"
+    )
+    record.add_argument("--size", type=int, default=240, help="pixels per cell side (240)")
+    record.add_argument("--frame-skip", type=int, default=1, help="keep every n-th frame (1)")
+    record.add_argument("--max-steps", type=int, help="stop episodes after this many steps")
+    record.add_argument("--fps", type=float, help="frames per second (default: real time)")
+    record.set_defaults(func=run_record)
+
+    plot = subparsers.add_parser(
+        "plot",
+        help="plot learning curves of runs and seeds (mean and 95%% band)",
+        description="Plot learning curves against env steps. Runs that differ only in their "
+        "seed are one curve: mean and 95%% confidence band. A success-rate panel is added "
+        "where the env reports success.",
+        epilog="examples:\n  rlrobot plot runs/cartpole\n"
+        "  rlrobot plot runs/ppo-seed0 runs/ppo-seed1 runs/a2c-seed0 --out curves.png\n"
+        "  rlrobot plot runs/sweep --source eval   # every run folder below runs/sweep",
+        formatter_class=formatter,
+    )
+    plot.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run folders or parents")
+    plot.add_argument(
+        "--out",
+        metavar="PNG",
+        help="image file (default RUN_DIR/learning_curve.png for one run, else "
+        "learning_curves.png)",
+    )
+    plot.add_argument(
+        "--source",
+        choices=("train", "eval"),
+        default="train",
+        help="train: rollout/ep_rew_mean of progress.csv; eval: evaluations.csv",
+    )
+    plot.add_argument("--title", help="figure title")
+    plot.set_defaults(func=run_plot)
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="train PPO on CartPole in about a minute; write a complete run folder",
+        description="Train PPO on rlrobot/CartPole-v0, evaluate it, record a rollout GIF and "
+        "plot the learning curve: one complete run folder in about a minute on 2 cores.",
+        formatter_class=formatter,
+    )
+    demo.add_argument("--out", metavar="DIR", help="run folder (default runs/demo, -2, -3 …)")
+    demo.add_argument("--steps", type=int, help="env steps (default 40960)")
+    demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    demo.set_defaults(func=run_demo)
+
+
+def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--deterministic", action="store_true", help="take the most likely actions (no sampling)"
+    )
+    parser.add_argument("--checkpoint", default="latest", help="latest, best or a step number")
+    parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
+
+
+# -- handlers ---------------------------------------------------------------------------------
+def run_train(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot train``."""
+    from rlrobot.run.config import config_help, read_run_config, resolve_config
+    from rlrobot.run.folder import RunFolder, RunFolderError
+    from rlrobot.run.training import train
+
+    if args.list_keys:
+        if not args.algo:
+            raise CommandError("--list-keys needs --algo")
+        print(config_help(args.algo))
+        return 0
+    if args.resume:
+        if not args.out:
+            raise CommandError("--resume needs --out RUN_DIR (the run to continue)")
+        resolved = _resumed_config(args, read_run_config, RunFolder(args.out))
+    else:
+        resolved = resolve_config(
+            args.algo,
+            args.env,
+            args.seed,
+            args.config,
+            args.overrides,
+            {"n_timesteps": args.steps, "n_envs": args.n_envs},
+        )
+    if args.dry_run:
+        print(resolved.to_yaml(), end="")
+        return 0
+    out = args.out or default_run_dir(resolved.algo, resolved.env, resolved.seed)
+    action = "resuming" if args.resume else "training"
+    print(f"{action} {resolved.algo} on {resolved.env} (seed {resolved.seed}) → {out}")
+    try:
+        folder = train(
+            resolved, out, args.resume, progress_bar=not args.no_progress, verbose=args.verbose
+        )
+    except RunFolderError as error:
+        raise CommandError(str(error)) from None
+    print(f"done: {folder.path}/ (latest/ checkpoint, learning_curve.png, progress.csv)")
+    print(f"next: rlrobot eval {folder.path} --deterministic; rlrobot record {folder.path}")
+    return 0
+
+
+def _resumed_config(args: argparse.Namespace, read_run_config: Any, folder: Any) -> Any:
+    """Return the stored config of the run to resume, refusing changes other than --steps."""
+    if not folder.config_path.is_file():
+        raise CommandError(f"{folder.path} holds no run to resume (no config.yaml)")
+    stored = read_run_config(folder.config_path)
+    if args.config or args.overrides:
+        raise CommandError(
+            "a resumed run keeps its config.yaml; --config and --set only apply to new runs "
+            "(use --steps to train longer)"
+        )
+    for flag, given, kept in (
+        ("--env", args.env, stored.env),
+        ("--algo", args.algo, stored.algo),
+        ("--seed", args.seed, stored.seed),
+        ("--n-envs", args.n_envs, stored.run.n_envs),
+    ):
+        if given is not None and given != kept:
+            raise CommandError(
+                f"{flag} {given} differs from the run's {kept} ({folder.config_path})"
+            )
+    if args.steps is not None:
+        stored.run = stored.run.replace(n_timesteps=args.steps)
+        stored.sources.append(f"--resume --steps {args.steps}")
+    return stored
+
+
+def default_run_dir(algo: str, env_id: str, seed: int) -> str:
+    """Return ``runs/<algo>-<env name>-seed<seed>`` (``rlrobot/Reach-v0`` → ``Reach-v0``)."""
+    return f"runs/{algo}-{env_id.split('/')[-1]}-seed{seed}"
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot eval``."""
+    from rlrobot.run.evaluation import evaluate_agent, format_summary, make_env
+
+    if args.episodes < 1:
+        raise CommandError("--episodes must be >= 1")
+    agent, resolved, folder = _load_agent(args)
+    env = make_env(resolved)
+    try:
+        result = evaluate_agent(agent, env, args.episodes, args.deterministic, args.seed)
+    finally:
+        env.close()
+    summary = {
+        "run": str(folder.path),
+        "checkpoint": args.checkpoint,
+        "env": resolved.env,
+        "algo": resolved.algo,
+        "num_timesteps": agent.num_timesteps,
+        "deterministic": args.deterministic,
+        "seed": args.seed,
+        **result.summary(),
+        "returns": result.returns,
+        "lengths": result.lengths,
+        "successes": result.successes,
+    }
+    out = Path(args.out) if args.out else folder.eval_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{resolved.algo} on {resolved.env} after {agent.num_timesteps:,} steps")
+    print(format_summary(summary))
+    print(f"written to {out}")
+    return 0
+
+
+def run_record(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot record``."""
+    from rlrobot.run.recording import VIDEO_SUFFIXES, record_episodes, tile_episodes, write_video
+
+    for name in ("episodes", "size", "frame_skip"):
+        if getattr(args, name) < 1:
+            raise CommandError(f"--{name.replace('_', '-')} must be >= 1")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in VIDEO_SUFFIXES:
+        raise CommandError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out.name}")
+    agent, resolved, folder = _load_agent(args)
+    out = out or folder.path / "rollout.gif"
+    episodes, real_time_fps = record_episodes(
+        agent,
+        resolved,
+        args.episodes,
+        args.deterministic,
+        args.seed,
+        args.size,
+        args.frame_skip,
+        args.max_steps,
+    )
+    fps = args.fps or real_time_fps
+    video = tile_episodes(episodes)
+    write_video(out, video, fps)
+    lengths = ", ".join(str(len(frames)) for frames in episodes)
+    print(
+        f"wrote {out}: {video.shape[0]} frames of {video.shape[2]}×{video.shape[1]} at "
+        f"{fps:g} fps ({args.episodes} episodes; frames per episode: {lengths})"
+    )
+    return 0
+
+
+def _load_agent(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    from rlrobot.common.checkpoint import CheckpointError
+    from rlrobot.run.evaluation import load_run_agent
+    from rlrobot.run.folder import RunFolderError
+
+    try:
+        return load_run_agent(args.run_dir, args.checkpoint)
+    except (RunFolderError, CheckpointError) as error:
+        raise CommandError(str(error)) from None
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot plot``."""
+    from rlrobot.run.plotting import plot_runs
+
+    if args.out:
+        out = Path(args.out)
+    elif len(args.run_dirs) == 1:
+        out = Path(args.run_dirs[0]) / "learning_curve.png"
+    else:
+        out = Path("learning_curves.png")
+    try:
+        plot_runs(args.run_dirs, out, args.source, args.title)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(f"wrote {out}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot demo``."""
+    from rlrobot.run.demo import demo
+
+    demo(args.out, args.steps, args.seed)
+    return 0

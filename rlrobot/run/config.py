@@ -1,0 +1,280 @@
+"""Run configs: YAML defaults per algorithm keyed by env id, overrides, strict validation.
+
+A run's configuration is one flat mapping: the fields of the algorithm's config dataclass (e.g.
+``PPOConfig``) side by side with the fields of ``RunConfig`` (``n_timesteps``, ``n_envs``,
+``env_kwargs``, ``eval_freq`` …). It is resolved from these layers, later ones winning:
+
+1. the dataclass defaults;
+2. ``configs/<algo>.yaml``: its ``default`` entry, then the entry of the env id (RL Zoo habit);
+3. a ``--config FILE`` (flat, or keyed by env id like the files in ``configs/``);
+4. ``--set key=value`` overrides (values read as YAML: ``3e-4``, ``[64, 64]``, ``true``;
+   ``env_kwargs.reward_mode=sparse`` sets one nested key);
+5. explicit command-line flags (``--steps``, ``--n-envs``).
+
+Unknown keys are errors naming the key with close matches; values of the wrong type are errors
+naming the key and the expected type (``ConfigError``). The resolved config is written to the
+run folder as ``config.yaml`` together with ``algo``, ``env`` and ``seed``, and that file can be
+given back to ``--config`` to repeat a run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from rlrobot.common.config import BaseConfig, ConfigError, option, unknown_key_error
+
+# Where the tuned defaults live: ``configs/`` at the repository root.
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+DEFAULT_ENTRY = "default"
+# Keys of a resolved ``config.yaml`` that name the run rather than configure it.
+IDENTITY_KEYS = ("algo", "env", "seed")
+
+
+@dataclass
+class RunConfig(BaseConfig):
+    """Settings of a training run that are not hyperparameters of the algorithm."""
+
+    n_timesteps: int = option(100_000, "env steps to train for, over all envs (--steps)")
+    n_envs: int = option(1, "number of parallel envs (--n-envs)")
+    vec_env: Literal["sync", "async"] = option("sync", "sync: one process; async: one per env")
+    env_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "keyword arguments for gym.make, e.g. {reward_mode: sparse}"},
+    )
+    device: str = option("auto", "torch device: auto (CUDA if available), cpu, cuda")
+    eval_freq: int = option(10_000, "evaluate every this many env steps (0: never)")
+    eval_episodes: int = option(10, "episodes per periodic evaluation")
+    eval_deterministic: bool = option(True, "evaluate the most likely actions")
+    checkpoint_freq: int = option(
+        10_000, "checkpoint every this many env steps (0: only at the end); resume restarts there"
+    )
+    keep_checkpoints: int = option(3, "periodic checkpoints kept besides latest/best (0: all)")
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        self._require(self.n_timesteps >= 1, "n_timesteps", "must be >= 1")
+        self._require(self.n_envs >= 1, "n_envs", "must be >= 1")
+        self._require(self.eval_freq >= 0, "eval_freq", "must be >= 0")
+        self._require(self.eval_episodes >= 1, "eval_episodes", "must be >= 1")
+        self._require(self.checkpoint_freq >= 0, "checkpoint_freq", "must be >= 0")
+        self._require(self.keep_checkpoints >= 0, "keep_checkpoints", "must be >= 0")
+
+
+@dataclass
+class ResolvedConfig:
+    """A run's identity and its validated run and algorithm configs."""
+
+    algo: str
+    env: str
+    seed: int
+    run: RunConfig
+    algorithm: BaseConfig
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the flat mapping written to ``config.yaml`` (identity keys first)."""
+        return {
+            "algo": self.algo,
+            "env": self.env,
+            "seed": self.seed,
+            **self.run.to_dict(),
+            **self.algorithm.to_dict(),
+        }
+
+    def to_yaml(self) -> str:
+        """Return ``config.yaml``'s text, with a header naming the layers it was resolved from."""
+        header = ["# Resolved config of this run (rlrobot train). Layers, later ones winning:"]
+        header += [f"#   {source}" for source in self.sources or ["dataclass defaults"]]
+        header.append("# Repeat the run with: rlrobot train --config config.yaml --out NEW_DIR")
+        body = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        return "\n".join(header) + "\n" + body
+
+
+def algorithm_class(algo: str) -> type:
+    """Return the agent class registered as ``algo`` (``ConfigError`` naming the choices)."""
+    from rlrobot.agents import ALGORITHMS
+
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}")
+    return ALGORITHMS[algo]
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML mapping (an empty file is ``{}``); ``ConfigError`` for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, not {type(data).__name__}")
+    return data
+
+
+def is_keyed_by_env(data: dict[str, Any], known_keys: set[str]) -> bool:
+    """Tell a file keyed by env id (``default``, ``rlrobot/Reach-v0`` …) from a flat one."""
+    return (
+        bool(data)
+        and not (set(data) & known_keys)
+        and all(isinstance(value, dict) for value in data.values())
+    )
+
+
+def select_env_entry(data: dict[str, Any], env_id: str) -> dict[str, Any]:
+    """Return ``default`` deep-merged with the entry of ``env_id`` (either may be missing)."""
+    return deep_merge(data.get(DEFAULT_ENTRY) or {}, data.get(env_id) or {})
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated by ``update``; nested mappings are merged key by key."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn ``"key=value"`` into ``{key: value}`` with the value read as YAML.
+
+    ``"a.b=1"`` becomes ``{"a": {"b": 1}}`` (for ``env_kwargs``).
+
+    Raises:
+        ConfigError: No ``=``, an empty key, or a value that is not valid YAML.
+    """
+    key, separator, raw_value = text.partition("=")
+    key = key.strip()
+    if not separator or not key:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}: {raw_value!r} is not a valid YAML value") from None
+    for part in reversed(key.split(".")[1:]):
+        value = {part: value}
+    return {key.split(".")[0]: value}
+
+
+def default_config_path(algo: str, config_dir: str | os.PathLike | None = None) -> Path:
+    """Return ``configs/<algo>.yaml`` (which may not exist)."""
+    return Path(config_dir if config_dir is not None else CONFIG_DIR) / f"{algo}.yaml"
+
+
+def resolve_config(
+    algo: str | None,
+    env_id: str | None,
+    seed: int | None = None,
+    config_file: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    explicit: dict[str, Any] | None = None,
+    config_dir: str | os.PathLike | None = None,
+) -> ResolvedConfig:
+    """Resolve and validate a run's config from the layers in the module docstring.
+
+    Args:
+        algo: Algorithm name; may be omitted when ``config_file`` has an ``algo`` key.
+        env_id: Env id; may be omitted when ``config_file`` has an ``env`` key.
+        seed: Seed; taken from ``config_file`` or 0 when None.
+        config_file: A YAML file, flat or keyed by env id.
+        overrides: ``key=value`` strings.
+        explicit: Values of explicit flags, e.g. ``{"n_timesteps": 5000}`` (None: unset).
+        config_dir: Folder of the per-algorithm YAML files (default ``configs/``).
+
+    Raises:
+        ConfigError: Unknown keys, wrong types, bad ranges, missing algo/env.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        file_values = read_yaml(config_file)
+    identity = {key: file_values.get(key) for key in IDENTITY_KEYS}
+    algo = algo or identity["algo"]
+    env_id = env_id or identity["env"]
+    if algo is None or env_id is None:
+        raise ConfigError("give --algo and --env (or a --config file with 'algo' and 'env' keys)")
+    if seed is None:
+        seed = identity["seed"] if identity["seed"] is not None else 0
+    known_keys = set(RunConfig.field_names()) | set(
+        algorithm_class(algo).config_class.field_names()
+    )
+
+    layers: list[tuple[str, dict[str, Any]]] = []
+    defaults_path = default_config_path(algo, config_dir)
+    if defaults_path.is_file():
+        defaults = read_yaml(defaults_path)
+        entry = select_env_entry(defaults, env_id)
+        if env_id in defaults:
+            layers.append((f"{defaults_path.name}: {DEFAULT_ENTRY} + {env_id}", entry))
+        else:
+            layers.append((f"{defaults_path.name}: {DEFAULT_ENTRY} (no {env_id} entry)", entry))
+    if config_file is not None:
+        values = {k: v for k, v in file_values.items() if k not in IDENTITY_KEYS}
+        if is_keyed_by_env(values, known_keys):
+            values = select_env_entry(values, env_id)
+        layers.append((f"--config {config_file}", values))
+    for text in overrides:
+        layers.append((f"--set {text}", parse_override(text)))
+    if explicit:
+        flags = {key: value for key, value in explicit.items() if value is not None}
+        if flags:
+            layers.append(("command-line flags", flags))
+
+    return validate_layers(algo, env_id, seed, layers)
+
+
+def validate_layers(
+    algo: str, env_id: str, seed: int, layers: list[tuple[str, dict[str, Any]]]
+) -> ResolvedConfig:
+    """Merge ``(source, values)`` layers in order and validate the result.
+
+    Raises:
+        ConfigError: An unknown key (naming its source and close matches) or a bad value.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"config key 'seed': expected an integer >= 0, got {seed!r}")
+    config_class = algorithm_class(algo).config_class
+    run_keys, algorithm_keys = set(RunConfig.field_names()), set(config_class.field_names())
+    known_keys = sorted(run_keys | algorithm_keys)
+    merged: dict[str, Any] = {}
+    for source, values in layers:
+        for key in values:
+            if key not in run_keys and key not in algorithm_keys:
+                error = unknown_key_error(key, known_keys, f"{algo} runs")
+                raise ConfigError(f"{error} (from {source})")
+        merged = deep_merge(merged, values)
+    run = RunConfig.from_dict({k: v for k, v in merged.items() if k in run_keys})
+    algorithm = config_class.from_dict({k: v for k, v in merged.items() if k in algorithm_keys})
+    return ResolvedConfig(algo, env_id, seed, run, algorithm, [source for source, _ in layers])
+
+
+def read_run_config(path: str | os.PathLike) -> ResolvedConfig:
+    """Read and validate a resolved ``config.yaml`` written by ``ResolvedConfig.to_yaml``."""
+    values = read_yaml(path)
+    missing = [key for key in IDENTITY_KEYS if key not in values]
+    if missing:
+        raise ConfigError(f"{path} lacks the keys {missing}; is it a run's config.yaml?")
+    fields = {k: v for k, v in values.items() if k not in IDENTITY_KEYS}
+    return validate_layers(values["algo"], values["env"], values["seed"], [(str(path), fields)])
+
+
+def config_help(algo: str) -> str:
+    """Return one line per config key of ``algo`` runs: name, default and help text."""
+    agent_class = algorithm_class(algo)
+    lines = []
+    for config_class in (RunConfig, agent_class.config_class):
+        defaults = config_class().to_dict()
+        lines.append(f"{config_class.__name__}:")
+        for name, text in config_class.field_help().items():
+            lines.append(f"  {name} = {defaults[name]!r}: {text}")
+    return "\n".join(lines)

@@ -1,0 +1,271 @@
+"""The run folder: every file a training run writes, and how each is written safely.
+
+Layout::
+
+    RUN_DIR/
+      config.yaml                  resolved config (algo, env, seed, every key)
+      progress.csv, events.out.*   training log: SB3 key names, CSV and TensorBoard
+      evaluations.csv              one row per periodic evaluation
+      checkpoints/step_0000020480/ periodic checkpoints (model.safetensors, metadata.json,
+                                   run_state.json); the newest ``keep_checkpoints`` are kept
+      latest/                      copy of the newest checkpoint (what ``--resume`` loads)
+      best/                        the checkpoint with the best evaluation return so far
+      learning_curve.png           written at the end of training
+      eval.json, rollout.gif …     written by ``rlrobot eval`` / ``rlrobot record``
+
+A checkpoint directory is built under a temporary name and moved into place with
+``os.replace``, so a crash never leaves a half-written ``checkpoints/step_*``. ``latest`` and
+``best`` are swapped in the same way; if a crash hits between the two renames of a swap,
+``find_resume_checkpoint`` falls back to the newest complete ``checkpoints/step_*``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rlrobot.common.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
+
+RUN_STATE_FILE = "run_state.json"
+EVALUATION_COLUMNS = (
+    "step",
+    "mean_reward",
+    "std_reward",
+    "mean_ep_length",
+    "std_ep_length",
+    "success_rate",
+    "n_episodes",
+)
+_STEP_PATTERN = re.compile(r"^step_(\d+)$")
+
+
+class RunFolderError(ValueError):
+    """A run folder is missing, already used, or has no usable checkpoint."""
+
+
+class RunFolder:
+    """Paths and file operations of one run folder (see the module docstring).
+
+    Args:
+        path: The run folder; created on first write.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.config_path = self.path / "config.yaml"
+        self.progress_path = self.path / "progress.csv"
+        self.evaluations_path = self.path / "evaluations.csv"
+        self.checkpoints_path = self.path / "checkpoints"
+        self.latest_path = self.path / "latest"
+        self.best_path = self.path / "best"
+        self.curve_path = self.path / "learning_curve.png"
+        self.eval_path = self.path / "eval.json"
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    # -- config -------------------------------------------------------------------------------
+    def check_unused(self) -> None:
+        """Raise ``RunFolderError`` if the folder already holds a run."""
+        if self.config_path.exists():
+            raise RunFolderError(
+                f"{self.path} already holds a run (config.yaml exists); add --resume to "
+                "continue it or choose another --out"
+            )
+
+    def write_config(self, config_text: str) -> None:
+        """Write ``config.yaml`` atomically (creating the folder)."""
+        atomic_write_bytes(self.config_path, config_text.encode())
+
+    def require_run(self) -> None:
+        """Raise ``RunFolderError`` unless the folder holds a run's ``config.yaml``."""
+        if not self.config_path.is_file():
+            raise RunFolderError(
+                f"{self.path} is not a run folder (no config.yaml); train one with "
+                f"`rlrobot train … --out {self.path}`"
+            )
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def step_checkpoint_path(self, step: int) -> Path:
+        """Return ``checkpoints/step_<step>`` (zero-padded so names sort by step)."""
+        return self.checkpoints_path / f"step_{step:010d}"
+
+    def save_checkpoint(self, agent: Any, step: int, run_state: dict[str, Any]) -> Path:
+        """Save ``agent`` and ``run_state`` as ``checkpoints/step_<step>`` and update ``latest``.
+
+        Returns:
+            The new checkpoint directory.
+        """
+        target = self.step_checkpoint_path(step)
+        self._write_agent_directory(agent, run_state, target, include_replay_buffer=True)
+        staging = self.path / ".latest.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        # Checkpoint files are never modified in place, so ``latest`` can share them.
+        shutil.copytree(target, staging, copy_function=_link_or_copy)
+        _replace_directory(staging, self.latest_path)
+        return target
+
+    def save_best(self, agent: Any, run_state: dict[str, Any]) -> Path:
+        """Save ``agent`` and ``run_state`` as ``best`` (replacing the previous best)."""
+        self._write_agent_directory(agent, run_state, self.best_path, include_replay_buffer=False)
+        return self.best_path
+
+    def _write_agent_directory(
+        self, agent: Any, run_state: dict[str, Any], target: Path, include_replay_buffer: bool
+    ) -> None:
+        staging = target.parent / f".{target.name}.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        agent.save(staging)
+        if include_replay_buffer and getattr(agent, "replay_buffer", None) is not None:
+            from rlrobot.agents.off_policy import REPLAY_BUFFER_FILE
+
+            # Off-policy agents resume with their replay buffer (restored by ``load``).
+            agent.save_replay_buffer(staging / REPLAY_BUFFER_FILE)
+        atomic_write_bytes(staging / RUN_STATE_FILE, json.dumps(run_state, indent=2).encode())
+        _replace_directory(staging, target)
+
+    def step_checkpoints(self) -> list[tuple[int, Path]]:
+        """Return ``(step, path)`` of every ``checkpoints/step_*``, oldest first."""
+        if not self.checkpoints_path.is_dir():
+            return []
+        found = []
+        for path in self.checkpoints_path.iterdir():
+            match = _STEP_PATTERN.match(path.name)
+            if match and path.is_dir():
+                found.append((int(match.group(1)), path))
+        return sorted(found)
+
+    def prune_checkpoints(self, keep: int) -> None:
+        """Delete all but the newest ``keep`` step checkpoints (``keep=0`` keeps all)."""
+        if keep > 0:
+            for _, path in self.step_checkpoints()[:-keep]:
+                shutil.rmtree(path)
+
+    def find_resume_checkpoint(self) -> Path:
+        """Return the newest complete checkpoint: ``latest`` or a newer ``checkpoints/step_*``.
+
+        Raises:
+            RunFolderError: No complete checkpoint exists.
+        """
+        candidates = self.step_checkpoints()
+        latest_step = _checkpoint_step(self.latest_path)
+        if latest_step is not None:
+            candidates.append((latest_step, self.latest_path))
+        # Newest first; at equal steps prefer ``latest`` (appended last, so reversed first).
+        for _, path in sorted(candidates, key=lambda item: item[0], reverse=True):
+            if is_complete_checkpoint(path):
+                return path
+        raise RunFolderError(
+            f"{self.path} has no complete checkpoint to resume from (looked at latest/ and "
+            "checkpoints/step_*)"
+        )
+
+    def resolve_checkpoint(self, name: str) -> Path:
+        """Return the checkpoint called ``name``: ``latest``, ``best``, a step, or a path.
+
+        Raises:
+            RunFolderError: It does not exist.
+        """
+        if name.isdigit():
+            path = self.step_checkpoint_path(int(name))
+        elif name in ("latest", "best"):
+            path = self.path / name
+        else:
+            path = Path(name)
+        if not (path / "metadata.json").is_file():
+            available = ["latest", "best", *(str(step) for step, _ in self.step_checkpoints())]
+            raise RunFolderError(
+                f"no checkpoint {name!r} in {self.path}; available: "
+                f"{[a for a in available if a.isdigit() or (self.path / a).is_dir()]}"
+            )
+        return path
+
+    # -- evaluations --------------------------------------------------------------------------
+    def append_evaluation(self, row: dict[str, Any]) -> None:
+        """Append one row to ``evaluations.csv`` (header written on first use)."""
+        new_file = not self.evaluations_path.exists()
+        with self.evaluations_path.open("a", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=EVALUATION_COLUMNS)
+            if new_file:
+                writer.writeheader()
+            writer.writerow({key: row.get(key, "") for key in EVALUATION_COLUMNS})
+
+    def read_evaluations(self) -> list[dict[str, float]]:
+        """Return the rows of ``evaluations.csv`` as floats (NaN where empty)."""
+        return read_csv_rows(self.evaluations_path)
+
+    def truncate_evaluations(self, max_step: int) -> None:
+        """Drop evaluations after ``max_step`` (made by an interrupted run after its checkpoint)."""
+        if not self.evaluations_path.exists():
+            return
+        with self.evaluations_path.open(newline="") as file:
+            rows = [row for row in csv.DictReader(file) if float(row["step"]) <= max_step]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=EVALUATION_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_bytes(self.evaluations_path, text.getvalue().encode())
+
+
+def read_csv_rows(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Read a CSV of numbers into dicts of floats (empty cells become NaN)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(newline="") as file:
+        return [
+            {
+                key: float(value) if value not in ("", None) else float("nan")
+                for key, value in row.items()
+            }
+            for row in csv.DictReader(file)
+        ]
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    """Tell whether ``path`` holds a loadable checkpoint and its ``run_state.json``."""
+    if not (path / RUN_STATE_FILE).is_file():
+        return False
+    try:
+        load_checkpoint(path)
+        json.loads((path / RUN_STATE_FILE).read_text())
+    except (CheckpointError, json.JSONDecodeError, OSError):
+        return False
+    return True
+
+
+def read_run_state(path: Path) -> dict[str, Any]:
+    """Return the ``run_state.json`` of a checkpoint directory."""
+    return json.loads((path / RUN_STATE_FILE).read_text())
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    try:
+        return int(json.loads((path / RUN_STATE_FILE).read_text())["num_timesteps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _replace_directory(source: Path, target: Path) -> None:
+    """Move the directory ``source`` to ``target``, replacing it with two renames."""
+    if target.exists():
+        old = target.parent / f".{target.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(source, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(source, target)

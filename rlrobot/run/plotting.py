@@ -1,0 +1,205 @@
+"""``rlrobot plot``: learning curves of runs and seeds, mean and 95% confidence band.
+
+Runs whose resolved configs differ only in the seed (and in bookkeeping keys such as
+``checkpoint_freq``) form one group and one curve: the mean over seeds with a 95% confidence
+band from Student's t distribution, against environment steps. Each run's curve is linearly
+interpolated onto a grid covering the steps that every run of the group reached. A second panel
+shows the success rate where the env reports one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from rlrobot.run.config import ResolvedConfig, read_run_config
+from rlrobot.run.folder import RunFolder, read_csv_rows
+
+Source = Literal["train", "eval"]
+# Keys that do not change what is learned; runs differing only in them are seeds of one group.
+BOOKKEEPING_KEYS = frozenset(
+    {
+        "seed",
+        "n_timesteps",
+        "device",
+        "vec_env",
+        "eval_freq",
+        "eval_episodes",
+        "eval_deterministic",
+        "checkpoint_freq",
+        "keep_checkpoints",
+        "log_interval",
+    }
+)
+# Two-sided 95% quantiles of Student's t for 1…30 degrees of freedom (normal beyond).
+_T_975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+_COLUMNS = {
+    "train": ("rollout/ep_rew_mean", "rollout/success_rate"),
+    "eval": ("mean_reward", "success_rate"),
+}
+
+
+def t_quantile_975(degrees_of_freedom: int) -> float:
+    """Return the 97.5% quantile of Student's t (the half-width factor of a 95% interval)."""
+    if degrees_of_freedom < 1:
+        raise ValueError("a confidence interval needs at least two samples")
+    return _T_975[degrees_of_freedom - 1] if degrees_of_freedom <= len(_T_975) else 1.96
+
+
+@dataclass
+class Curve:
+    """One run's curve: env steps ``(n,)``, return ``(n,)``, success rate ``(n,)`` or None."""
+
+    steps: np.ndarray
+    returns: np.ndarray
+    successes: np.ndarray | None
+
+
+def read_curve(folder: RunFolder, source: Source = "train") -> Curve | None:
+    """Read a run's curve from ``progress.csv`` (train) or ``evaluations.csv`` (eval).
+
+    Returns:
+        The curve, or None when the run has logged no episode yet.
+    """
+    rows = read_csv_rows(folder.progress_path if source == "train" else folder.evaluations_path)
+    return_key, success_key = _COLUMNS[source]
+    rows = [row for row in rows if not np.isnan(row.get(return_key, np.nan))]
+    if not rows:
+        return None
+    steps = np.array([row["step"] for row in rows])
+    returns = np.array([row[return_key] for row in rows])
+    successes = np.array([row.get(success_key, np.nan) for row in rows])
+    return Curve(steps, returns, None if np.isnan(successes).all() else successes)
+
+
+def find_runs(paths: Sequence[str | os.PathLike]) -> list[RunFolder]:
+    """Return the run folders at or below ``paths`` (folders holding a ``config.yaml``)."""
+    runs: list[RunFolder] = []
+    for path in map(Path, paths):
+        if (path / "config.yaml").is_file():
+            runs.append(RunFolder(path))
+        else:
+            found = sorted(config.parent for config in path.rglob("config.yaml"))
+            runs += [RunFolder(folder) for folder in found if (folder / "progress.csv").exists()]
+    return runs
+
+
+def group_runs(runs: list[RunFolder]) -> dict[str, list[RunFolder]]:
+    """Group runs that differ only in seed/bookkeeping keys; label groups by what differs."""
+    configs: list[tuple[RunFolder, ResolvedConfig]] = [
+        (run, read_run_config(run.config_path)) for run in runs
+    ]
+    groups: dict[tuple, list[tuple[RunFolder, dict]]] = {}
+    for run, resolved in configs:
+        values = {k: v for k, v in resolved.to_dict().items() if k not in BOOKKEEPING_KEYS}
+        key = tuple(sorted((k, repr(v)) for k, v in values.items()))
+        groups.setdefault(key, []).append((run, values))
+    representatives = [members[0][1] for members in groups.values()]
+    varying = [
+        k
+        for k in representatives[0]
+        if k not in ("algo", "env") and len({repr(r.get(k)) for r in representatives}) > 1
+    ]
+    labelled: dict[str, list[RunFolder]] = {}
+    for members in groups.values():
+        values = members[0][1]
+        label = f"{values['algo']} on {values['env']}"
+        extras = [f"{k}={values[k]}" for k in varying]
+        if extras:
+            label += " (" + ", ".join(extras) + ")"
+        labelled[label] = [run for run, _ in members]
+    return labelled
+
+
+def mean_and_band(
+    curves: list[Curve], attribute: str, n_points: int = 100
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Interpolate curves onto a shared step grid; return ``(steps, mean, half_width | None)``.
+
+    The half-width of the 95% interval is None for a single run.
+    """
+    start = max(curve.steps[0] for curve in curves)
+    end = min(curve.steps[-1] for curve in curves)
+    if len(curves) == 1:
+        return curves[0].steps, getattr(curves[0], attribute), None
+    grid = np.linspace(start, end, n_points) if end > start else np.array([end])
+    values = np.stack([np.interp(grid, c.steps, getattr(c, attribute)) for c in curves])
+    half_width = t_quantile_975(len(curves) - 1) * values.std(axis=0, ddof=1) / np.sqrt(len(curves))
+    return grid, values.mean(axis=0), half_width
+
+
+def plot_runs(
+    paths: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    source: Source = "train",
+    title: str | None = None,
+) -> Path:
+    """Plot the learning curves of the runs at or below ``paths`` into the PNG ``out``.
+
+    Args:
+        paths: Run folders, or folders that hold run folders (e.g. one per seed).
+        out: Where to write the image (``.png``; other matplotlib formats work too).
+        source: ``train`` (``rollout/ep_rew_mean`` of progress.csv) or ``eval``
+            (``evaluations.csv``).
+        title: Figure title.
+
+    Returns:
+        ``out`` as a path.
+
+    Raises:
+        ValueError: No run with any logged episode under ``paths``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: never open a window
+    import matplotlib.pyplot as plt
+
+    runs = find_runs(paths)
+    if not runs:
+        raise ValueError(f"no run folders (with config.yaml) under {[str(p) for p in paths]}")
+    grouped: dict[str, list[Curve]] = {}
+    for label, members in group_runs(runs).items():
+        curves = [curve for run in members if (curve := read_curve(run, source)) is not None]
+        if curves:
+            grouped[label] = curves
+    if not grouped:
+        raise ValueError(f"none of the runs has logged a finished episode ({source} curve)")
+    with_success = any(c.successes is not None for curves in grouped.values() for c in curves)
+    n_panels = 2 if with_success else 1
+    figure, axes = plt.subplots(1, n_panels, figsize=(6.4 * n_panels, 4.2), squeeze=False)
+    panels = [("returns", "episode return")]
+    if with_success:
+        panels.append(("successes", "success rate"))
+    for axis, (attribute, y_label) in zip(axes[0], panels, strict=True):
+        for label, curves in grouped.items():
+            usable = [c for c in curves if getattr(c, attribute) is not None]
+            if not usable:
+                continue
+            steps, mean, half_width = mean_and_band(usable, attribute)
+            count = f" [{len(usable)} runs]" if len(usable) > 1 else ""
+            (line,) = axis.plot(steps, mean, label=label + count)
+            if half_width is not None:
+                axis.fill_between(
+                    steps, mean - half_width, mean + half_width, alpha=0.25, color=line.get_color()
+                )
+        axis.set_xlabel("environment steps")
+        axis.set_ylabel(y_label + (" (evaluation)" if source == "eval" else " (training)"))
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="small")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+    return out

@@ -1,0 +1,140 @@
+"""``rlrobot record``: headless rollout videos, several episodes side by side as a grid.
+
+Frames come from ``render_mode="rgb_array"`` (PyBullet's TinyRenderer for rlrobot envs, so no
+display is needed). rlrobot envs render directly at ``size`` pixels; other envs render at their
+own size and frames are resized. Episodes play at the same time, one per grid cell; a finished
+episode holds its last frame until the longest one ends. GIFs are written by Pillow and MP4s by
+ffmpeg (``imageio-ffmpeg``); the format follows the file extension.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlrobot.run.config import ResolvedConfig
+from rlrobot.run.evaluation import make_env
+
+VIDEO_SUFFIXES = (".gif", ".mp4")
+# ffmpeg's H.264 encoder wants frame sides divisible by 16 (imageio would resize otherwise).
+_MP4_BLOCK = 16
+
+
+def record_episodes(
+    agent: Any,
+    resolved: ResolvedConfig,
+    n_episodes: int = 1,
+    deterministic: bool = True,
+    seed: int | None = 0,
+    size: int = 240,
+    frame_skip: int = 1,
+    max_steps: int | None = None,
+) -> tuple[list[list[np.ndarray]], float]:
+    """Roll out ``n_episodes`` episodes and return their frames and real-time frame rate.
+
+    Args:
+        agent: Anything with SB3's ``predict``.
+        resolved: The run's config (env id and ``env_kwargs``).
+        n_episodes: Number of episodes (one env each).
+        deterministic: Take the most likely actions.
+        seed: Episode ``i`` starts with ``reset(seed=seed + i)``; None for unseeded.
+        size: Side of each (square) frame in pixels.
+        frame_skip: Keep every ``frame_skip``-th frame (the first and last are always kept).
+        max_steps: Stop an episode after this many steps (None: when it ends).
+
+    Returns:
+        ``(episodes, fps)``: per episode, a list of uint8 frames ``(size, size, 3)``; and the
+        frame rate (Hz) that plays them in real time (the env's ``render_fps / frame_skip``).
+    """
+    size_kwargs = (
+        {"render_width": size, "render_height": size} if resolved.env.startswith("rlrobot/") else {}
+    )
+    episodes, render_fps = [], 30.0
+    for episode in range(n_episodes):
+        env = make_env(resolved, render_mode="rgb_array", **size_kwargs)
+        render_fps = float(env.metadata.get("render_fps") or render_fps)
+        try:
+            observation, _ = env.reset(seed=None if seed is None else seed + episode)
+            frames = [_fit(env.render(), size)]
+            step, done = 0, False
+            while not done and (max_steps is None or step < max_steps):
+                action, _ = agent.predict(observation, deterministic=deterministic)
+                observation, _, terminated, truncated, _ = env.step(action)
+                step += 1
+                done = terminated or truncated
+                is_last = done or (max_steps is not None and step >= max_steps)
+                if step % frame_skip == 0 or is_last:
+                    frames.append(_fit(env.render(), size))
+        finally:
+            env.close()
+        episodes.append(frames)
+    return episodes, render_fps / frame_skip
+
+
+def _fit(frame: np.ndarray, size: int) -> np.ndarray:
+    """Return an RGB uint8 frame resized to ``(size, size, 3)``."""
+    frame = np.asarray(frame)[..., :3]
+    if frame.shape[:2] == (size, size):
+        return frame.astype(np.uint8, copy=False)
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame.astype(np.uint8)).resize((size, size)))
+
+
+def tile_episodes(episodes: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:
+    """Lay episodes out in a near-square grid, frame by frame.
+
+    Args:
+        episodes: Per episode, frames ``(height, width, 3)`` of one shared size.
+        gap: Black pixels between cells.
+
+    Returns:
+        uint8 video ``(n_frames, rows·(height+gap)−gap, columns·(width+gap)−gap, 3)`` where
+        ``n_frames`` is the longest episode; shorter ones repeat their last frame.
+    """
+    n_cells = len(episodes)
+    columns = math.ceil(math.sqrt(n_cells))
+    rows = math.ceil(n_cells / columns)
+    height, width, _ = episodes[0][0].shape
+    n_frames = max(len(frames) for frames in episodes)
+    video = np.zeros(
+        (n_frames, rows * (height + gap) - gap, columns * (width + gap) - gap, 3), dtype=np.uint8
+    )
+    for index, frames in enumerate(episodes):
+        top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
+        stacked = np.stack(frames)
+        video[: len(frames), top : top + height, left : left + width] = stacked
+        video[len(frames) :, top : top + height, left : left + width] = stacked[-1]
+    return video
+
+
+def write_video(path: str | os.PathLike, video: np.ndarray, fps: float) -> Path:
+    """Write ``video`` ``(n_frames, height, width, 3)`` uint8 as a GIF or an MP4.
+
+    MP4 frames are padded with black to sides divisible by 16.
+
+    Raises:
+        ValueError: The suffix is neither ``.gif`` nor ``.mp4``.
+    """
+    import imageio.v3 as iio
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise ValueError(f"video file must end in {' or '.join(VIDEO_SUFFIXES)}, got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".gif":
+        # GIF frame durations are whole hundredths of a second in most viewers. Pillow merges
+        # identical consecutive frames into one longer frame, so the playing time is kept.
+        duration_ms = max(20, round(100 / fps) * 10)
+        iio.imwrite(path, video, extension=".gif", duration=duration_ms, loop=0)
+    else:
+        pad_height = -video.shape[1] % _MP4_BLOCK
+        pad_width = -video.shape[2] % _MP4_BLOCK
+        video = np.pad(video, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)))
+        iio.imwrite(path, video, fps=fps, codec="libx264", plugin="FFMPEG", macro_block_size=1)
+    return path

@@ -1,0 +1,273 @@
+"""``rlrobot train``: train an agent into a run folder, with evaluation, checkpoints and resume.
+
+Exact resume. A vector env's state in the middle of an episode cannot be saved, so a run is cut
+into segments at its checkpoints: right after saving checkpoint ``S`` (weights, optimizer,
+normalisers, global RNG states, step counter), the run abandons the episodes in progress and
+starts new ones, with env ``i`` reset with ``segment_seed(seed, S) + i``. A run resumed from
+checkpoint ``S`` loads it and starts exactly the same new episodes, so it goes on step for step
+like the uninterrupted run: same final weights for the same seed. Periodic evaluations use their
+own env and leave the global RNG states as they found them. The price is one abandoned partial
+episode per env per checkpoint (its last value is bootstrapped like a time-limit truncation),
+negligible when ``checkpoint_freq`` is much longer than an episode.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from rlrobot.common.logger import Logger
+from rlrobot.common.seeding import get_rng_state, set_rng_state
+from rlrobot.run.config import ResolvedConfig, algorithm_class
+from rlrobot.run.evaluation import evaluate_agent, format_summary, make_env
+from rlrobot.run.folder import RunFolder, read_run_state
+
+
+def segment_seed(seed: int, step: int) -> int:
+    """Return the seed of the episodes a run seeded ``seed`` starts at env step ``step``."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
+
+
+def evaluation_seed(seed: int) -> int:
+    """Return the seed of the periodic evaluations (the same episodes every time)."""
+    return int(np.random.SeedSequence([seed, 0xE7A1]).generate_state(1)[0])
+
+
+def start_new_episodes(agent: Any, seed: int) -> None:
+    """Abandon the episodes in progress in ``agent.env`` and start new ones seeded ``seed``.
+
+    Env ``i`` is reset with ``seed + i`` and the action spaces are reseeded; the per-episode
+    accumulators (episode tracker, reward normaliser's running return) restart from zero. In a
+    replay buffer the newest transitions become truncated episode ends, bootstrapped from
+    their real next observations.
+    """
+    replay_buffer = getattr(agent, "replay_buffer", None)
+    if replay_buffer is not None:
+        replay_buffer.truncate_episodes()
+    observations, _ = agent.env.reset(seed=seed)
+    agent.env.action_space.seed(seed)
+    agent.env.single_action_space.seed(seed)
+    if agent.obs_normalizer is not None:
+        agent.obs_normalizer.update(observations)
+    if agent.reward_normalizer is not None:
+        agent.reward_normalizer.returns[:] = 0.0
+    agent.episode_tracker.returns[:] = 0.0
+    agent.episode_tracker.lengths[:] = 0
+    agent._last_observations = observations
+
+
+def tracker_state(tracker: Any) -> dict[str, Any]:
+    """Return the recent-episode statistics of an ``EpisodeTracker`` as JSON values."""
+    return {
+        "recent_returns": list(tracker.recent_returns),
+        "recent_lengths": list(tracker.recent_lengths),
+        "recent_successes": list(tracker.recent_successes),
+        "n_episodes": tracker.n_episodes,
+    }
+
+
+def load_tracker_state(tracker: Any, state: dict[str, Any]) -> None:
+    """Restore what ``tracker_state`` returned."""
+    for name in ("recent_returns", "recent_lengths", "recent_successes"):
+        window = getattr(tracker, name)
+        window.clear()
+        window.extend(state[name])
+    tracker.n_episodes = state["n_episodes"]
+
+
+def report(message: str) -> None:
+    """Print a line without breaking a progress bar that may be on screen."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stdout)
+
+
+class RunMonitor:
+    """The ``learn`` callback of a run: periodic evaluation, best model, checkpoints, segments.
+
+    Args:
+        folder: The run folder.
+        resolved: The run's config.
+        logger: The run's logger (evaluation results go to it as ``eval/…``).
+        eval_env: Env for the periodic evaluations (None: no evaluation).
+        start_step: ``num_timesteps`` when this (possibly resumed) run segment starts.
+        best_mean_reward: Best evaluation return so far.
+    """
+
+    def __init__(
+        self,
+        folder: RunFolder,
+        resolved: ResolvedConfig,
+        logger: Logger,
+        eval_env: Any,
+        start_step: int,
+        best_mean_reward: float = -math.inf,
+    ) -> None:
+        self.folder, self.resolved, self.logger, self.eval_env = folder, resolved, logger, eval_env
+        self.best_mean_reward = best_mean_reward
+        run = resolved.run
+        self.next_evaluation = _next_multiple(start_step, run.eval_freq)
+        self.next_checkpoint = _next_multiple(start_step, run.checkpoint_freq)
+        self.last_evaluation = self.last_checkpoint = start_step
+
+    def __call__(self, agent: Any) -> bool:
+        """Evaluate and checkpoint when due; always continue training."""
+        step = agent.num_timesteps
+        if self.eval_env is not None and step >= self.next_evaluation:
+            self.evaluate(agent)
+            self.next_evaluation = _next_multiple(step, self.resolved.run.eval_freq)
+        if (
+            self.resolved.run.checkpoint_freq
+            and step >= self.next_checkpoint
+            and (_at_training_phase(agent))
+        ):
+            self.checkpoint(agent)
+            start_new_episodes(agent, segment_seed(self.resolved.seed, step))
+            self.next_checkpoint = _next_multiple(step, self.resolved.run.checkpoint_freq)
+        return True
+
+    def finish(self, agent: Any) -> None:
+        """Evaluate and checkpoint the final agent unless that just happened."""
+        step = agent.num_timesteps
+        if self.eval_env is not None and self.last_evaluation != step:
+            self.evaluate(agent)
+        if self.last_checkpoint != step or not self.folder.latest_path.exists():
+            self.checkpoint(agent)
+
+    def run_state(self, agent: Any) -> dict[str, Any]:
+        """Return what a resumed run needs besides the agent's checkpoint."""
+        return {
+            "num_timesteps": agent.num_timesteps,
+            "episode_tracker": tracker_state(agent.episode_tracker),
+            "best_mean_reward": self.best_mean_reward,
+        }
+
+    def evaluate(self, agent: Any) -> dict[str, Any]:
+        """Evaluate, log ``eval/…``, append to ``evaluations.csv``, keep ``best`` up to date."""
+        step, run = agent.num_timesteps, self.resolved.run
+        rng_state = get_rng_state()  # evaluation must not change what training samples next
+        result = evaluate_agent(
+            agent,
+            self.eval_env,
+            run.eval_episodes,
+            run.eval_deterministic,
+            seed=evaluation_seed(self.resolved.seed),
+        )
+        set_rng_state(rng_state)
+        summary = result.summary()
+        self.folder.append_evaluation({"step": step, **summary})
+        self.logger.record("eval/mean_reward", summary["mean_reward"])
+        self.logger.record("eval/mean_ep_length", summary["mean_ep_length"])
+        if summary["success_rate"] is not None:
+            self.logger.record("eval/success_rate", summary["success_rate"])
+        self.logger.dump(step)
+        improved = summary["mean_reward"] > self.best_mean_reward
+        if improved:
+            self.best_mean_reward = summary["mean_reward"]
+            self.folder.save_best(agent, self.run_state(agent))
+        self.last_evaluation = step
+        report(
+            f"step {step:>9,}/{run.n_timesteps:,}  eval {format_summary(summary)}"
+            + ("  (new best)" if improved else "")
+        )
+        return summary
+
+    def checkpoint(self, agent: Any) -> None:
+        """Save ``checkpoints/step_<step>`` and ``latest``; prune old checkpoints."""
+        self.folder.save_checkpoint(agent, agent.num_timesteps, self.run_state(agent))
+        self.folder.prune_checkpoints(self.resolved.run.keep_checkpoints)
+        self.last_checkpoint = agent.num_timesteps
+
+
+def _at_training_phase(agent: Any) -> bool:
+    """Tell whether a segment may end here for an agent that trains every ``train_freq`` steps.
+
+    Off-policy agents count ``train_freq`` from the start of each ``learn`` call; a resumed
+    run trains at the same steps as the uninterrupted one only if segments end at multiples.
+    """
+    train_freq = getattr(agent.config, "train_freq", 1)
+    return (agent.num_timesteps // agent.n_envs) % train_freq == 0
+
+
+def _next_multiple(step: int, frequency: int) -> int:
+    """Return the first multiple of ``frequency`` after ``step`` (infinity for 0)."""
+    if frequency <= 0:
+        return sys.maxsize
+    return (step // frequency + 1) * frequency
+
+
+def train(
+    resolved: ResolvedConfig,
+    out: str | os.PathLike,
+    resume: bool = False,
+    progress_bar: bool = True,
+    verbose: bool = False,
+) -> RunFolder:
+    """Train ``resolved.algo`` on ``resolved.env`` into the run folder ``out``.
+
+    Args:
+        resolved: The run's config (for a resume: the one in ``out/config.yaml``, whose
+            ``n_timesteps`` may have been raised).
+        out: The run folder; a new run refuses a folder that already holds one.
+        resume: Continue from the newest complete checkpoint in ``out``.
+        progress_bar: Show a tqdm bar (only on a terminal and outside CI).
+        verbose: Also print the SB3-style table of logged values at each log step.
+
+    Returns:
+        The run folder.
+
+    Raises:
+        RunFolderError: ``out`` holds a run (and no ``resume``), or has nothing to resume.
+    """
+    folder, run = RunFolder(out), resolved.run
+    if resume:
+        folder.require_run()
+        checkpoint = folder.find_resume_checkpoint()
+    else:
+        folder.check_unused()
+    agent_class = algorithm_class(resolved.algo)
+    eval_env = make_env(resolved) if run.eval_freq > 0 else None
+    env_options = {
+        "n_envs": run.n_envs,
+        "vec_env": run.vec_env,
+        "env_kwargs": run.env_kwargs,
+        "device": run.device,
+    }
+    if resume:
+        # No seed: the checkpoint's RNG states are restored instead.
+        agent = agent_class.load(checkpoint, env=resolved.env, **env_options)
+        state = read_run_state(checkpoint)
+        load_tracker_state(agent.episode_tracker, state["episode_tracker"])
+        best_mean_reward = state["best_mean_reward"]
+        folder.truncate_evaluations(agent.num_timesteps)
+        report(f"resuming {folder.path} from {checkpoint.name} at step {agent.num_timesteps:,}")
+    else:
+        agent = agent_class(
+            resolved.env, seed=resolved.seed, config=resolved.algorithm, **env_options
+        )
+        best_mean_reward = -math.inf
+    # Written once the agent and its envs exist, so a config they reject leaves no run behind.
+    folder.write_config(resolved.to_yaml())
+    start_step = agent.num_timesteps
+    outputs = ("csv", "tensorboard", "stdout") if verbose else ("csv", "tensorboard")
+    logger = Logger(folder.path, outputs, resume_step=start_step if resume else None)
+    monitor = RunMonitor(folder, resolved, logger, eval_env, start_step, best_mean_reward)
+    try:
+        start_new_episodes(agent, segment_seed(resolved.seed, start_step))
+        remaining = run.n_timesteps - start_step
+        if remaining > 0:
+            agent.learn(remaining, progress_bar=progress_bar, logger=logger, callback=monitor)
+        monitor.finish(agent)
+    finally:
+        logger.close()
+        agent.env.close()
+        if eval_env is not None:
+            eval_env.close()
+    from rlrobot.run.plotting import plot_runs
+
+    plot_runs([folder.path], folder.curve_path, title=f"{resolved.algo} on {resolved.env}")
+    return folder

@@ -1,0 +1,128 @@
+"""Config resolution: YAML layers, --set overrides with YAML types, strict validation."""
+
+import pytest
+import yaml
+
+from rlrobot.cli import main
+from rlrobot.common.config import ConfigError
+from rlrobot.run.config import parse_override, read_run_config, resolve_config
+
+
+@pytest.fixture
+def config_dir(tmp_path):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "ppo.yaml").write_text(
+        "default: {n_envs: 4, gamma: 0.95}\n"
+        "rlrobot/CartPole-v0: {n_steps: 64, env_kwargs: {force_magnitude: 8.0}}\n"
+    )
+    return folder
+
+
+def test_layers_apply_in_order(config_dir, tmp_path):
+    config_file = tmp_path / "mine.yaml"
+    config_file.write_text("rlrobot/CartPole-v0: {n_steps: 128, learning_rate: 1e-3}\n")
+    resolved = resolve_config(
+        "ppo",
+        "rlrobot/CartPole-v0",
+        seed=2,
+        config_file=config_file,
+        overrides=["learning_rate=3e-4", "env_kwargs.reset_noise=0.1", "net_arch=[32, 16]"],
+        explicit={"n_timesteps": 5000, "n_envs": None},
+        config_dir=config_dir,
+    )
+    assert resolved.run.n_envs == 4  # default entry; the unset flag does not override it
+    assert resolved.algorithm.gamma == 0.95
+    assert resolved.algorithm.n_steps == 128  # --config beats configs/ppo.yaml
+    assert resolved.algorithm.learning_rate == 3e-4  # --set beats --config
+    assert resolved.algorithm.net_arch == (32, 16)
+    assert resolved.run.env_kwargs == {"force_magnitude": 8.0, "reset_noise": 0.1}
+    assert resolved.run.n_timesteps == 5000
+    assert resolved.seed == 2
+    assert resolved.algorithm.batch_size == 64  # dataclass default
+
+
+def test_resolved_config_round_trips_and_repeats_a_run(config_dir, tmp_path):
+    resolved = resolve_config("ppo", "rlrobot/CartPole-v0", seed=5, config_dir=config_dir)
+    path = tmp_path / "config.yaml"
+    path.write_text(resolved.to_yaml())
+    assert read_run_config(path).to_dict() == resolved.to_dict()
+    # As --config, the file supplies algo, env and seed too.
+    again = resolve_config(None, None, config_file=path, config_dir=config_dir)
+    assert again.to_dict() == resolved.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("gamma=0.9", {"gamma": 0.9}),
+        ("normalize_observations=true", {"normalize_observations": True}),
+        ("net_arch=[64, 64]", {"net_arch": [64, 64]}),
+        ("target_kl=null", {"target_kl": None}),
+        ("activation=relu", {"activation": "relu"}),
+        ("env_kwargs.reward_mode=sparse", {"env_kwargs": {"reward_mode": "sparse"}}),
+    ],
+)
+def test_overrides_are_read_as_yaml(text, expected):
+    assert parse_override(text) == expected
+
+
+def test_unknown_key_names_it_and_suggests(config_dir):
+    with pytest.raises(ConfigError) as error:
+        resolve_config("ppo", "rlrobot/CartPole-v0", overrides=["lerning_rate=1"])
+    message = str(error.value)
+    assert "'lerning_rate'" in message and "did you mean 'learning_rate'" in message
+    assert "--set lerning_rate=1" in message
+    with pytest.raises(ConfigError, match="did you mean 'eval_freq'"):
+        resolve_config("ppo", "rlrobot/CartPole-v0", overrides=["eval_frq=5"])
+
+
+def test_unknown_key_in_a_yaml_file_names_the_file(tmp_path, config_dir):
+    (config_dir / "a2c.yaml").write_text("default: {n_stepz: 5}\n")
+    with pytest.raises(ConfigError, match=r"'n_stepz'.*did you mean 'n_steps'.*a2c.yaml"):
+        resolve_config("a2c", "rlrobot/CartPole-v0", config_dir=config_dir)
+
+
+@pytest.mark.parametrize(
+    ("override", "pattern"),
+    [
+        ("n_steps=abc", r"'n_steps': expected int"),
+        ("n_steps=2.5", r"'n_steps': expected int"),
+        ("normalize_advantage=3", r"'normalize_advantage': expected bool"),
+        ("net_arch=64", r"'net_arch': expected a list"),
+        ("env_kwargs=5", r"'env_kwargs': expected a mapping"),
+        ("gamma=1.5", r"'gamma': must be in \(0, 1\]"),
+        ("vec_env=threads", r"'vec_env': expected one of \['sync', 'async'\]"),
+    ],
+)
+def test_wrong_types_and_ranges_name_the_key(override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        resolve_config("ppo", "rlrobot/CartPole-v0", overrides=[override])
+
+
+def test_unknown_algorithm_lists_the_choices():
+    with pytest.raises(ConfigError, match=r"unknown algorithm 'ppp'.*'ppo'"):
+        resolve_config("ppp", "rlrobot/CartPole-v0")
+
+
+def test_cli_reports_config_errors_without_traceback(capsys):
+    assert main(["train", "--env", "rlrobot/CartPole-v0", "--algo", "ppo", "--set", "gama=1"]) == 2
+    error = capsys.readouterr().err
+    assert "rlrobot train: error: unknown config key 'gama'" in error
+    assert "did you mean 'gamma'" in error and "Traceback" not in error
+
+
+def test_cli_dry_run_prints_the_resolved_config(capsys):
+    arguments = ["train", "--env", "rlrobot/Reach-v0", "--algo", "ppo", "--seed", "7"]
+    arguments += ["--set", "learning_rate=3e-4", "--steps", "1000", "--dry-run"]
+    assert main(arguments) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["env"] == "rlrobot/Reach-v0" and printed["seed"] == 7
+    assert printed["learning_rate"] == 3e-4 and printed["n_timesteps"] == 1000
+
+
+def test_cli_list_keys_shows_help_texts(capsys):
+    assert main(["train", "--algo", "ppo", "--list-keys"]) == 0
+    listing = capsys.readouterr().out
+    assert "clip_range = 0.2: clipping ε of the probability ratio" in listing
+    assert "checkpoint_freq = 10000" in listing

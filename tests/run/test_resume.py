@@ -1,0 +1,125 @@
+"""A run interrupted after a checkpoint and resumed ends exactly like the uninterrupted run."""
+
+import numpy as np
+import pytest
+import torch
+
+from rlrobot.common.checkpoint import load_checkpoint, unpack_state
+from rlrobot.run.config import resolve_config
+from rlrobot.run.folder import RunFolder, read_csv_rows
+from rlrobot.run.training import RunMonitor, train
+
+# Small budgets with every piece of state a resume must restore: a linear learning-rate schedule
+# (step counter), observation and reward normalisation, Adam moments, sampling RNG.
+CASES = {
+    "ppo": (
+        "rlrobot/CartPole-v0",
+        [
+            "n_envs=2",
+            "n_steps=64",
+            "batch_size=64",
+            "n_epochs=2",
+            "lr_schedule=linear",
+            "clip_range_schedule=linear",
+            "normalize_observations=true",
+            "normalize_rewards=true",
+        ],
+        768,
+    ),
+    "sac": (
+        "rlrobot/CartPoleContinuous-v0",
+        [
+            "n_envs=2",
+            "net_arch=[32, 32]",
+            "batch_size=32",
+            "learning_starts=64",
+            "train_freq=2",
+            "buffer_size=2000",
+            "log_interval=32",
+        ],
+        640,
+    ),
+    "td3": (
+        "rlrobot/CartPoleContinuous-v0",
+        ["n_envs=2", "net_arch=[32, 32]", "batch_size=32", "learning_starts=64", "log_interval=32"],
+        640,
+    ),
+}
+NOT_REPRODUCIBLE = ("time/",)  # wall-clock values and per-call counters
+
+
+class Crash(Exception):
+    """Stands for a killed process."""
+
+
+def _resolved(algo):
+    env_id, overrides, steps = CASES[algo]
+    run_settings = [f"checkpoint_freq={steps // 3}", f"eval_freq={steps // 6}", "eval_episodes=2"]
+    return resolve_config(
+        algo, env_id, seed=3, overrides=[*overrides, *run_settings], explicit={"n_timesteps": steps}
+    )
+
+
+def _checkpoint_state(path):
+    tensors, metadata = load_checkpoint(path)
+    weights = {k: v for k, v in tensors.items() if not k.startswith("state/")}
+    return {"weights": weights, "state": unpack_state(metadata["state"], tensors)}
+
+
+def _assert_same(expected, actual, where="checkpoint"):
+    if isinstance(expected, dict):
+        assert expected.keys() == actual.keys(), where
+        for key in expected:
+            _assert_same(expected[key], actual[key], f"{where}/{key}")
+    elif isinstance(expected, list):
+        assert len(expected) == len(actual), where
+        for index, (left, right) in enumerate(zip(expected, actual, strict=True)):
+            _assert_same(left, right, f"{where}/{index}")
+    elif isinstance(expected, torch.Tensor):
+        assert torch.equal(expected, actual), where
+    else:
+        # A 0-d statistic may come back from a checkpoint with shape (1,); compare values.
+        assert np.array_equal(np.ravel(expected), np.ravel(actual)), where
+
+
+def _comparable_rows(folder):
+    rows = read_csv_rows(folder.progress_path)
+    return [
+        {
+            k: None if np.isnan(v) else v
+            for k, v in row.items()
+            if not k.startswith(NOT_REPRODUCIBLE)
+        }
+        for row in rows
+    ]
+
+
+@pytest.mark.parametrize("algo", sorted(CASES))
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, algo):
+    resolved = _resolved(algo)
+    crash_step = resolved.run.checkpoint_freq + resolved.run.checkpoint_freq // 2
+    full = train(resolved, tmp_path / "full", progress_bar=False)
+
+    original_call = RunMonitor.__call__
+
+    def crash_after_checkpoint(self, agent):
+        result = original_call(self, agent)
+        if agent.num_timesteps >= crash_step:
+            raise Crash
+        return result
+
+    monkeypatch.setattr(RunMonitor, "__call__", crash_after_checkpoint)
+    with pytest.raises(Crash):
+        train(resolved, tmp_path / "resumed", progress_bar=False)
+    monkeypatch.undo()
+    interrupted = RunFolder(tmp_path / "resumed")
+    # The crash came after the first checkpoint, with logs and evaluations past it to discard.
+    assert [step for step, _ in interrupted.step_checkpoints()][-1] < crash_step
+    assert read_csv_rows(interrupted.progress_path)[-1]["step"] >= crash_step
+
+    resumed = train(resolved, tmp_path / "resumed", resume=True, progress_bar=False)
+
+    # Weights, optimizer moments, normaliser statistics, RNG states and step counter.
+    _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(resumed.latest_path))
+    assert _comparable_rows(resumed) == _comparable_rows(full)
+    assert resumed.evaluations_path.read_text() == full.evaluations_path.read_text()
