@@ -559,6 +559,13 @@ def collect_images(
         unwrapped = instance.unwrapped
         policy_function, policy_description = make_policy(policy, instance)
         instance.action_space.seed(seed)
+        for name, source in sources.items():
+            try:
+                source.get(unwrapped)
+            except (AttributeError, KeyError) as error:
+                raise DatasetError(
+                    f"label {name!r} cannot be read from {_env_id(env) or env}: {error}"
+                ) from None
         randomizer = SceneRandomizer(unwrapped, randomization) if randomization else None
         rng = np.random.default_rng([seed, 1])
         images: list[np.ndarray] = []

@@ -1,0 +1,58 @@
+"""``rlrobot perception collect|train|eval`` end to end, tiny budgets, in-process."""
+
+from __future__ import annotations
+
+import json
+
+from rlrobot.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_collect_train_eval_images(tmp_path, capsys) -> None:
+    data, run = tmp_path / "reach.npz", tmp_path / "run"
+    collect = ["perception", "collect", "--env", "rlrobot/Reach-v0", "--episodes", "5"]
+    collect += ["--max-steps", "2", "--frame-interval", "1", "--randomize", "--out", str(data)]
+    assert main(collect) == 0
+    card = json.loads(data.with_suffix(".json").read_text())
+    assert card["n_samples"] == 15 and card["labels"]["target_position"]["units"] == "m"
+    assert card["randomization"]["color_jitter"] > 0
+    assert "wrote" in capsys.readouterr().out
+
+    train = ["perception", "train", "--data", str(data), "--out", str(run), "--features-dim"]
+    train += ["16", "--set", "epochs=2", "--set", "batch_size=4", "--no-progress"]
+    assert main(train) == 0
+    assert "median_error" in capsys.readouterr().out
+    assert (run / "model" / "model.safetensors").is_file()
+    assert (run / "loss_curves.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert (run / "test_predicted_vs_true.png").read_bytes()[:8] == PNG_SIGNATURE
+
+    evaluate = ["perception", "eval", str(run), "--data", str(data), "--split", "all"]
+    assert main([*evaluate, "--out", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval" / "all_metrics.json").read_text())
+    assert metrics["n_samples"] == 15 and metrics["units"] == "m"
+
+
+def test_collect_and_train_event_windows(tmp_path, capsys) -> None:
+    data, run = tmp_path / "falls.npz", tmp_path / "run"
+    collect = ["perception", "collect", "--kind", "events", "--env", "rlrobot/CartPole-v0"]
+    collect += ["--event-key", "terminated", "--episodes", "20", "--window", "4"]
+    assert main([*collect, "--horizon", "3", "--out", str(data)]) == 0
+    card = json.loads(data.with_suffix(".json").read_text())
+    assert card["kind"] == "event_windows" and card["n_events"] == 20
+    train = ["perception", "train", "--data", str(data), "--out", str(run), "--set", "epochs=2"]
+    assert main([*train, "--no-progress"]) == 0
+    assert (run / "test_confusion_matrix.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert "f1" in capsys.readouterr().out
+
+
+def test_user_mistakes_exit_with_a_message(tmp_path, capsys) -> None:
+    missing = ["perception", "train", "--data", str(tmp_path / "none.npz"), "--out", "x"]
+    assert main(missing) == 2
+    assert "no dataset" in capsys.readouterr().err
+    wrong_label = ["perception", "collect", "--env", "rlrobot/CartPole-v0", "--episodes", "3"]
+    assert main([*wrong_label, "--out", str(tmp_path / "c.npz")]) == 2
+    assert "label 'target_position' cannot be read" in capsys.readouterr().err
+    bad_set = ["perception", "train", "--data", "d.npz", "--out", "x", "--set", "epochs"]
+    assert main(bad_set) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
