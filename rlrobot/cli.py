@@ -18,7 +18,9 @@ from collections.abc import Sequence
 
 # The order here is the order of the commands in ``rlrobot --help``.
 SUBCOMMAND_MODULES: list[str] = [
+    "rlrobot.run.cli",  # train, eval, record, plot, demo
     "rlrobot.benchmark.cli",  # bench, sweep
+    "rlrobot.perception.cli",  # perception collect|train|eval
 ]
 
 EPILOG = """\
@@ -83,4 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the importable module, not this ``__main__`` copy, so that ``CommandError`` raised by
+    # the sub-command modules (which import ``rlrobot.cli``) is the class ``main`` catches.
+    from rlrobot.cli import main as cli_main
+
+    raise SystemExit(cli_main())
