@@ -30,6 +30,7 @@ class ResolvedTrialConfig:
 
     config: dict[str, Any]
     n_envs: int
+    steps: int
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,6 +55,7 @@ def resolve_trial_config(
     env_id: str,
     overrides: Sequence[str] = (),
     n_envs: int | None = None,
+    steps: int | None = None,
     config_dir: str | None = None,
 ) -> ResolvedTrialConfig:
     """Resolve hyperparameters as ``rlrobot train`` does: defaults, configs/<algo>.yaml, --set.
@@ -63,6 +65,7 @@ def resolve_trial_config(
         env_id: Env id (selects the entry of ``configs/<algo>.yaml``).
         overrides: ``key=value`` strings for this algorithm.
         n_envs: Overrides the number of envs when given.
+        steps: Overrides the training budget (``n_timesteps``) when given.
         config_dir: Folder of the per-algorithm YAML files (default ``configs/``).
 
     Raises:
@@ -74,11 +77,12 @@ def resolve_trial_config(
         algo,
         env_id,
         overrides=list(overrides),
-        explicit={"n_envs": n_envs},
+        explicit={"n_envs": n_envs, "n_timesteps": steps},
         config_dir=config_dir,
     )
+    run = resolved.run
     return ResolvedTrialConfig(
-        resolved.algorithm.to_dict(), resolved.run.n_envs, dict(resolved.run.env_kwargs)
+        resolved.algorithm.to_dict(), run.n_envs, run.n_timesteps, dict(run.env_kwargs)
     )
 
 
@@ -86,7 +90,7 @@ def build_bench_specs(
     env_ids: Sequence[str],
     algos: Sequence[str],
     seeds: Sequence[int],
-    steps: int,
+    steps: int | None = None,
     baseline: str | None = "sb3",
     overrides: Sequence[str] = (),
     n_envs: int | None = None,
@@ -100,20 +104,20 @@ def build_bench_specs(
         env_ids: Gymnasium ids.
         algos: Our algorithm names.
         seeds: Seeds, one trial per framework each.
-        steps: Training budget per trial (env steps).
+        steps: Training budget per trial in env steps (default: ``n_timesteps`` of the
+            config of each env × algo).
         baseline: ``"sb3"`` or None (ours only).
         overrides: ``key=value`` / ``algo:key=value`` hyperparameter overrides.
         n_envs: Number of envs for every trial (default: from the configs).
-        eval_interval: Env steps between evaluations (default: ``steps / 10``).
+        eval_interval: Env steps between evaluations (default: a tenth of the budget).
         eval_episodes: Deterministic episodes per evaluation.
         config_dir: Folder of the per-algorithm YAML files.
     """
-    interval = eval_interval or max(1, steps // 10)
     specs = []
     for env_id in env_ids:
         for algo in algos:
             resolved = resolve_trial_config(
-                algo, env_id, split_overrides(overrides, algo), n_envs, config_dir
+                algo, env_id, split_overrides(overrides, algo), n_envs, steps, config_dir
             )
             frameworks = ["rlrobot"]
             if baseline == "sb3" and algo in SB3_ALGORITHMS:
@@ -125,12 +129,12 @@ def build_bench_specs(
                             env_id=env_id,
                             algo=algo,
                             seed=seed,
-                            steps=steps,
+                            steps=resolved.steps,
                             framework=framework,
                             config=resolved.config,
                             env_kwargs=resolved.env_kwargs,
                             n_envs=resolved.n_envs,
-                            eval_interval=interval,
+                            eval_interval=eval_interval or max(1, resolved.steps // 10),
                             eval_episodes=eval_episodes,
                         )
                     )

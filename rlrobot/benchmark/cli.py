@@ -34,10 +34,18 @@ examples:
 def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options bench and sweep share: budget, evaluation, hyperparameters, backend."""
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0 … N-1)")
-    parser.add_argument("--steps", type=int, default=50_000, help="env steps per trial")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="env steps per trial (default: n_timesteps of the config)",
+    )
     parser.add_argument("--n-envs", type=int, default=None, help="envs per trial (default: config)")
     parser.add_argument(
-        "--eval-interval", type=int, default=None, help="env steps between evaluations (steps/10)"
+        "--eval-interval",
+        type=int,
+        default=None,
+        help="env steps between evaluations (a tenth of the budget)",
     )
     parser.add_argument(
         "--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation"
@@ -131,8 +139,8 @@ def bench_command(args: argparse.Namespace) -> int:
     )
     settings = {
         "seeds": args.seeds,
-        "steps": args.steps,
-        "eval interval": specs[0].eval_interval,
+        "steps": args.steps or "from configs",
+        "eval interval": args.eval_interval or "a tenth of the steps",
         "eval episodes": args.eval_episodes,
         "baseline": args.baseline,
     }
@@ -169,16 +177,16 @@ def sweep_command(args: argparse.Namespace) -> int:
     parameters = [parse_parameter(text) for text in args.params]
     candidates = candidate_configs(parameters, args.search, args.trials, args.sweep_seed)
     resolved = resolve_trial_config(
-        args.algo, args.env, split_overrides(args.overrides, args.algo), args.n_envs
+        args.algo, args.env, split_overrides(args.overrides, args.algo), args.n_envs, args.steps
     )
-    interval = args.eval_interval or max(1, args.steps // 10)
+    interval = args.eval_interval or max(1, resolved.steps // 10)
     groups = build_sweep_specs(
         args.env,
         args.algo,
         candidates,
         resolved.config,
         range(args.seeds),
-        args.steps,
+        resolved.steps,
         resolved.n_envs,
         resolved.env_kwargs,
         interval,
@@ -193,7 +201,7 @@ def sweep_command(args: argparse.Namespace) -> int:
             "search": args.search,
             "configs": len(candidates),
             "seeds": args.seeds,
-            "steps": args.steps,
+            "steps": resolved.steps,
             "backend": args.backend,
         },
     }

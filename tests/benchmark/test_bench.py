@@ -53,7 +53,7 @@ def test_tiny_bench_end_to_end(tmp_path, capsys, tiny_bench_argv):
     assert [path.stat().st_mtime_ns for path in trial_files] == modified
 
 
-def test_bench_specs_pair_ours_with_sb3_on_identical_settings():
+def test_bench_specs_pair_ours_with_sb3_on_identical_settings(tmp_path):
     specs = build_bench_specs(
         ["CartPole-v1"], ["ppo", "reinforce"], [0, 1], 1000, overrides=["ppo:gamma=0.9"]
     )
@@ -75,6 +75,17 @@ def test_bench_specs_pair_ours_with_sb3_on_identical_settings():
         "gamma=0.9",
         "env_kwargs.x=1",
     ]
+    # Budgets and env counts come from configs/<algo>.yaml unless given.
+    (tmp_path / "ppo.yaml").write_text("CartPole-v1: {n_timesteps: 1234, n_envs: 3, gamma: 0.5}")
+    (spec,) = build_bench_specs(
+        ["CartPole-v1"], ["ppo"], [0], baseline=None, config_dir=str(tmp_path)
+    )
+    assert (spec.steps, spec.n_envs, spec.config["gamma"], spec.eval_interval) == (
+        1234,
+        3,
+        0.5,
+        123,
+    )
     with pytest.raises(ConfigError, match="n_stepz"):
         build_bench_specs(["CartPole-v1"], ["ppo"], [0], 100, overrides=["n_stepz=3"])
 
