@@ -299,6 +299,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--workers", type=int, default=2, help="parallel trial processes")
     parser.add_argument("--out", type=Path, default=None, help="report folder")
     parser.add_argument("--envs", nargs="+", default=ENV_IDS, help="env ids to run")
+    parser.add_argument(
+        "--budget-scale", type=float, default=1.0, help="multiply every n_timesteps budget"
+    )
     args = parser.parse_args(argv)
     out_dir = args.out or (
         Path(tempfile.mkdtemp(prefix="bench_on_policy_"))
@@ -311,7 +314,8 @@ def main(argv: list[str] | None = None) -> Path:
     seeds = SEEDS[:1] if args.quick else SEEDS
     for env_id in envs:
         for algo in ALGOS:
-            steps = 512 if args.quick else get_hyperparameters(algo, env_id)[2]
+            budget = get_hyperparameters(algo, env_id)[2]
+            steps = 512 if args.quick else max(512, int(budget * args.budget_scale))
             libraries = ["rlrobot"] if algo == "reinforce" else ["rlrobot", "sb3"]
             for seed in seeds:
                 for library in libraries:
