@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rlrobot.envs.core import RobotTaskEnv
 from rlrobot.envs.robots.cartpole import CartPoleRobot
 from rlrobot.envs.tasks.balance import Balance
@@ -17,7 +19,7 @@ class CartPoleEnv(RobotTaskEnv):
     - `CartPoleContinuous-v0`: `Box(-1, 1, (1,), float32)`: force = action × `force_magnitude` N.
 
     ## Observation space
-    `Box(-inf, inf, (4,), float32)`:
+    `obs_mode="state"`: `Box(-inf, inf, (4,), float32)`:
 
     | index | meaning                 | unit  |
     |-------|-------------------------|-------|
@@ -26,12 +28,17 @@ class CartPoleEnv(RobotTaskEnv):
     | 2     | pole angle from upright | rad   |
     | 3     | pole angular velocity   | rad/s |
 
+    `"pixels"`: uint8 (84, 84, 3) from the side camera (or, with `pixels_camera="robot"`, a
+    camera riding with the cart); `"state+pixels"`: `Dict(state, pixels)`.
+
     ## Rewards
-    `alive`: +1 for every step, including the one that ends the episode (reported as
-    `info["reward_alive"]`). Only `reward_mode="dense"` exists for now.
+    - `reward_mode="dense"`: `alive` term +1 for every step, including the one that ends the
+      episode (`info["reward_alive"]`).
+    - `"sparse"`: `success` term 1 while |pole angle| < `success_angle`, else 0.
+    - `"delayed"`: the dense rewards, withheld and paid as one sum at the episode's end.
 
     ## Start state
-    All four state variables uniform in ±0.05.
+    All four state variables uniform in ±`reset_noise`.
 
     ## Episode end
     Terminated when |pole angle| > 12° or |cart x| > 2.4 m; truncated after 500 steps
@@ -39,8 +46,10 @@ class CartPoleEnv(RobotTaskEnv):
 
     ## Arguments (all `gym.make` keywords)
     `continuous` (bool), `force_magnitude` (N, default 10), `reset_noise` (default 0.05),
-    `x_threshold` (m, 2.4), `angle_threshold` (rad, 12°), `reward_mode` ("dense"),
-    `render_mode` ("rgb_array" or "human"), `render_width`/`render_height` (pixels, 480).
+    `x_threshold` (m, 2.4), `angle_threshold` (rad, 12°), `success_angle` (rad, 0.05), and the
+    options of every robot env (`RobotTaskEnv`): `reward_mode`, `obs_mode`,
+    `pixels_width`/`pixels_height`, `pixels_camera`, `randomization`, `horizon`, `render_mode`,
+    `render_width`/`render_height`.
 
     ## Version history
     - v0: first version.
@@ -53,28 +62,18 @@ class CartPoleEnv(RobotTaskEnv):
         reset_noise: float = 0.05,
         x_threshold: float = 2.4,
         angle_threshold: float = 0.20943951,
-        reward_mode: str = "dense",
-        render_mode: str | None = None,
-        render_width: int = 480,
-        render_height: int = 480,
+        success_angle: float = 0.05,
+        **options: Any,
     ) -> None:
-        sim = Simulation(
-            connection_mode="gui" if render_mode == "human" else "direct",
+        def build(sim: Simulation, reward_mode: str) -> tuple[CartPoleRobot, Balance]:
+            robot = CartPoleRobot(sim, continuous, force_magnitude, reset_noise)
+            task = Balance(sim, robot, reward_mode, x_threshold, angle_threshold, success_angle)
+            return robot, task
+
+        super().__init__(
+            build,
             timestep=0.01,
             n_substeps=2,
-        )
-        try:
-            robot = CartPoleRobot(sim, continuous, force_magnitude, reset_noise)
-            task = Balance(sim, robot, reward_mode, x_threshold, angle_threshold)
-        except Exception:
-            sim.close()
-            raise
-        super().__init__(
-            sim,
-            robot,
-            task,
-            render_mode=render_mode,
-            render_width=render_width,
-            render_height=render_height,
             camera=Camera(target=(0.0, 0.0, 0.5), distance=4.0, yaw=0.0, pitch=-10.0),
+            **options,
         )

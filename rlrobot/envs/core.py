@@ -1,8 +1,18 @@
-"""Robot / Task / RobotTaskEnv: the three layers every rlrobot env is built from."""
+"""Robot / Task / RobotTaskEnv: the three layers every rlrobot env is built from.
+
+The env layer also owns the options every robot env takes as `gym.make` keywords: reward
+mode (dense, sparse, delayed), observation mode (state, pixels, both), domain randomisation
+and rendering. Tasks only score the current state; the env withholds delayed rewards, renders
+pixels, adds observation noise and delays actions, so no task re-implements any of these.
+"""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -12,15 +22,31 @@ from gymnasium import spaces
 from rlrobot.sim import Camera, Simulation
 
 RENDER_MODES = ("human", "rgb_array")
+REWARD_MODES = ("dense", "sparse", "delayed")
+OBS_MODES = ("state", "pixels", "state+pixels")
+PIXELS_CAMERAS = ("fixed", "robot")
+
+Observation = np.ndarray | dict[str, np.ndarray]
+
+
+def check_choice(name: str, value: Any, choices: tuple) -> None:
+    """Raise ValueError unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
 class Robot(ABC):
-    """A robot in a simulation: its action space, how an action drives it, what it senses."""
+    """A robot in a simulation: its action space, how an action drives it, what it senses.
+
+    `actuator_scale` multiplies every force/torque limit the robot applies; the env sets it per
+    episode under domain randomisation (1.0 otherwise).
+    """
 
     action_space: spaces.Space
 
     def __init__(self, sim: Simulation) -> None:
         self.sim = sim
+        self.actuator_scale = 1.0
 
     @abstractmethod
     def reset(self, np_random: np.random.Generator) -> None:
@@ -34,9 +60,17 @@ class Robot(ABC):
     def get_obs(self) -> np.ndarray:
         """The robot's proprioceptive observation, float shape (n,)."""
 
+    def get_camera_pose(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Eye position (m), looked-at point (m) and up vector of the robot-mounted camera."""
+        raise NotImplementedError(f"{type(self).__name__} has no mounted camera")
+
 
 class Task(ABC):
     """What the robot should do: start state of the scene, reward terms, success, failure.
+
+    Reward modes: "dense" sums `compute_dense_reward_terms`; "sparse" is one `success` term,
+    `compute_sparse_reward()` (1 on success, else 0; goal tasks use 0 / −1); "delayed" scores
+    like "dense" and the env withholds the reward until the episode ends.
 
     A goal-conditioned task (`goal_conditioned = True`) also implements `get_achieved_goal`,
     `get_desired_goal` and a vectorised `compute_reward` so hindsight relabelling can
@@ -44,14 +78,10 @@ class Task(ABC):
     """
 
     goal_conditioned: ClassVar[bool] = False
-    reward_modes: ClassVar[tuple[str, ...]] = ("dense",)
+    reward_modes: ClassVar[tuple[str, ...]] = REWARD_MODES
 
     def __init__(self, sim: Simulation, reward_mode: str = "dense") -> None:
-        if reward_mode not in self.reward_modes:
-            raise ValueError(
-                f"{type(self).__name__} reward_mode must be one of {self.reward_modes}, "
-                f"got {reward_mode!r}"
-            )
+        check_choice(f"{type(self).__name__} reward_mode", reward_mode, self.reward_modes)
         self.sim = sim
         self.reward_mode = reward_mode
 
@@ -64,8 +94,18 @@ class Task(ABC):
         return np.zeros(0)
 
     @abstractmethod
+    def compute_dense_reward_terms(self, action: np.ndarray) -> dict[str, float]:
+        """The dense reward terms of the step just taken; the dense reward is their sum."""
+
+    def compute_sparse_reward(self) -> float:
+        """The sparse reward of the current state: 1.0 on success, else 0.0."""
+        return float(self.is_success())
+
     def compute_reward_terms(self, action: np.ndarray) -> dict[str, float]:
-        """The reward terms of the step just taken; the reward is their sum."""
+        """The reward terms of the step just taken in this task's reward mode."""
+        if self.reward_mode == "sparse":
+            return {"success": self.compute_sparse_reward()}
+        return self.compute_dense_reward_terms(action)
 
     def is_success(self) -> bool:
         """Whether the task is solved in the current state."""
@@ -74,6 +114,10 @@ class Task(ABC):
     def is_terminated(self) -> bool:
         """Whether the episode ends now (failure or final success), not a time limit."""
         return False
+
+    def get_info(self) -> dict[str, Any]:
+        """Task facts reported in `info` after every step (e.g. `fell`); none by default."""
+        return {}
 
     def get_achieved_goal(self) -> np.ndarray:
         """The goal the robot achieves now (goal-conditioned tasks)."""
@@ -90,88 +134,306 @@ class Task(ABC):
         raise NotImplementedError(f"{type(self).__name__} is not goal-conditioned")
 
 
+class RewardDelay:
+    """Withholds rewards and releases their running sum every `period` steps and at episode end.
+
+    The one accumulator behind both `reward_mode="delayed"` and the `DelayedReward` wrapper:
+    the released rewards of an episode sum to its undelayed rewards.
+
+    Args:
+        period: Release every `period` steps as well as at the episode's end; None releases
+            only at the end.
+    """
+
+    def __init__(self, period: int | None = None) -> None:
+        if period is not None and period < 1:
+            raise ValueError(f"period must be >= 1 step or None, got {period}")
+        self.period = period
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what is withheld (start of an episode)."""
+        self.withheld = 0.0
+        self.pending_steps = 0
+
+    def step(self, reward: float, episode_over: bool) -> float:
+        """Withhold `reward`; return what is released now (0.0 or the withheld sum)."""
+        self.withheld += float(reward)
+        self.pending_steps += 1
+        if episode_over or (self.period is not None and self.pending_steps >= self.period):
+            released = self.withheld
+            self.reset()
+            return released
+        return 0.0
+
+
+@dataclass(frozen=True)
+class DomainRandomization:
+    """Physics and sensing perturbations, drawn per episode from the env's seeded generator.
+
+    Ranges are (low, high), drawn uniformly; scales multiply the nominal values from the model
+    files. Pass an instance, a dict of these fields, or `True` (`DomainRandomization.default()`)
+    as the env's `randomization` keyword.
+
+    Attributes:
+        mass_scale: Factor on the mass (kg) of every link of every body, one draw per link.
+        friction_scale: Factor on the lateral friction of every link, one draw per link.
+        actuator_scale: Factor on the robot's force/torque limits, one draw per episode.
+        observation_noise: Std of Gaussian noise added to the state observation at every step
+            (in the observation's units; goals and pixels stay exact).
+        action_latency: Delay in env steps of the applied action, an integer drawn per episode
+            from [low, high]; during the first steps the episode's first action is applied.
+    """
+
+    mass_scale: tuple[float, float] = (1.0, 1.0)
+    friction_scale: tuple[float, float] = (1.0, 1.0)
+    actuator_scale: tuple[float, float] = (1.0, 1.0)
+    observation_noise: float = 0.0
+    action_latency: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        for name in ("mass_scale", "friction_scale", "actuator_scale", "action_latency"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high:
+                raise ValueError(f"{name} must be a range 0 <= low <= high, got {(low, high)}")
+        if self.observation_noise < 0:
+            raise ValueError(f"observation_noise must be >= 0, got {self.observation_noise}")
+        if any(int(bound) != bound for bound in self.action_latency):
+            raise ValueError(f"action_latency must be whole steps, got {self.action_latency}")
+
+    @classmethod
+    def default(cls) -> DomainRandomization:
+        """Moderate ranges: ±20 % mass and strength, ±30 % friction, 0.01 noise, 0–1 step lag."""
+        return cls((0.8, 1.2), (0.7, 1.3), (0.8, 1.2), 0.01, (0, 1))
+
+    @classmethod
+    def from_option(
+        cls, option: DomainRandomization | dict[str, Any] | bool | None
+    ) -> DomainRandomization | None:
+        """Normalise the `randomization` keyword: None/False (off), True, a dict or an instance."""
+        if option is None or option is False:
+            return None
+        if option is True:
+            return cls.default()
+        if isinstance(option, cls):
+            return option
+        if isinstance(option, dict):
+            unknown = set(option) - {field.name for field in fields(cls)}
+            if unknown:
+                raise ValueError(f"unknown randomization keys {sorted(unknown)}")
+            return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in option.items()})
+        raise TypeError(f"randomization must be None, a bool, a dict or {cls.__name__}")
+
+
 class RobotTaskEnv(gym.Env):
     """A Gymnasium env that glues one Robot and one Task in one Simulation.
 
-    Subclasses build the simulation, robot and task and document the env as a spec. The
-    observation is `concat(robot.get_obs(), task.get_obs())` (float32), or for goal-conditioned
-    tasks a `Dict` with `observation`, `achieved_goal` and `desired_goal`.
+    Subclasses pass a `build(sim, reward_mode) -> (robot, task)` function, the physics rates and
+    the camera, and document the env as a spec. The state observation is
+    `concat(robot.get_obs(), task.get_obs())` (float32); goal-conditioned tasks return a `Dict`
+    with `observation`, `achieved_goal` and `desired_goal`.
 
     Actions are checked: a wrong shape or a NaN/inf raises `ValueError`; out-of-bounds Box
     actions are clipped to the bounds. If the physics diverges (non-finite state), the
     episode ends with `terminated=True` and `info["sim_error"]` set.
+
+    Options every robot env takes (`gym.make` keywords):
+        reward_mode: "dense", "sparse" (success only) or "delayed" (the dense rewards withheld
+            and released in one piece at the episode's end: on termination or at step
+            `horizon`; the episode total is unchanged). `info["reward_<term>"]` always holds
+            the terms earned at that step.
+        obs_mode: "state"; "pixels" (uint8 image, shape (pixels_height, pixels_width, 3));
+            "state+pixels" (`Dict` with `state` and `pixels`). Goal envs keep `achieved_goal`
+            and `desired_goal`, add `pixels`, and keep `observation` only with state. Pixel
+            envs draw bodies with their collision shapes (fast to render), in observations and
+            in `render()` alike.
+        pixels_width, pixels_height: Pixel observation size (default 84×84).
+        pixels_camera: "fixed" (the env's scene camera, following mobile robots) or "robot"
+            (mounted on the robot).
+        randomization: Domain randomisation (see `DomainRandomization`); off by default.
+        horizon: Episode length in steps at which delayed rewards are released; defaults to
+            the registered `max_episode_steps` of the env id (the env cannot see the TimeLimit
+            wrapper around it). Pass it when you change the time limit
+            (`gym.make(..., max_episode_steps=N, horizon=N)`): rewards still withheld when an
+            episode is cut short by a reset are dropped. `DelayedReward` (wrappers.py), put
+            around the TimeLimit, needs no horizon.
+        render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
+        render_width, render_height: Size of `render()` frames in pixels (default 480×480).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 30}
 
     def __init__(
         self,
-        sim: Simulation,
-        robot: Robot,
-        task: Task,
+        build: Callable[[Simulation, str], tuple[Robot, Task]],
+        *,
+        timestep: float,
+        n_substeps: int,
+        camera: Camera,
+        reward_mode: str = "dense",
+        obs_mode: str = "state",
+        pixels_width: int = 84,
+        pixels_height: int = 84,
+        pixels_camera: str = "fixed",
+        randomization: DomainRandomization | dict[str, Any] | bool | None = None,
+        horizon: int | None = None,
         render_mode: str | None = None,
         render_width: int = 480,
         render_height: int = 480,
-        camera: Camera | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in RENDER_MODES:
-            sim.close()
-            raise ValueError(
-                f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}"
-            )
-        if render_width < 1 or render_height < 1:
-            sim.close()
-            raise ValueError(f"render size must be positive, got {render_width}x{render_height}")
-        self.sim = sim
-        self.robot = robot
-        self.task = task
+        check_choice("render_mode", render_mode, (*RENDER_MODES, None))
+        check_choice("obs_mode", obs_mode, OBS_MODES)
+        check_choice("pixels_camera", pixels_camera, PIXELS_CAMERAS)
+        sizes = {"render": (render_width, render_height), "pixels": (pixels_width, pixels_height)}
+        for name, (width, height) in sizes.items():
+            if min(width, height) < 1:
+                raise ValueError(f"{name} size must be positive, got {width}x{height}")
+        if horizon is not None and horizon < 1:
+            raise ValueError(f"horizon must be >= 1 step, got {horizon}")
+        self.randomization = DomainRandomization.from_option(randomization)
         self.render_mode = render_mode
-        self.render_width = render_width
-        self.render_height = render_height
-        self.camera = camera or Camera()
-        self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / sim.dt))}
-        self.action_space = robot.action_space
+        self.render_width, self.render_height = render_width, render_height
+        self.obs_mode = obs_mode
+        self.pixels_width, self.pixels_height = pixels_width, pixels_height
+        self.pixels_camera = pixels_camera
+        self.horizon = horizon
+        self.camera = camera
+        self.sim = Simulation(
+            connection_mode="gui" if render_mode == "human" else "direct",
+            timestep=timestep,
+            n_substeps=n_substeps,
+            # Detailed visual meshes are most of the load time and make TinyRenderer frames
+            # ~10× slower (Panda at 84×84: 48 ms vs 4 ms), so only state-observation envs that
+            # render load them; pixel envs draw collision shapes in observations and renders
+            # alike, so what an agent sees never depends on render_mode.
+            visual_shapes=render_mode is not None and obs_mode == "state",
+        )
+        try:
+            self.robot, self.task = build(self.sim, reward_mode)
+        except Exception:
+            self.sim.close()
+            raise
+        self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / self.sim.dt))}
+        self.action_space = self.robot.action_space
         self._is_box_action = isinstance(self.action_space, spaces.Box)
+        self._pixels_projection = self.sim.compute_projection_matrix(
+            camera.fov, pixels_width / pixels_height, camera.near, camera.far
+        )
+        self._reward_delay = RewardDelay() if reward_mode == "delayed" else None
+        self._elapsed_steps = 0
+        self._nominal_dynamics: dict[tuple[str, int], tuple[float, float]] | None = None
+        self._observation_noise = 0.0
+        self._action_latency = 0
+        self._pending_actions: deque = deque()
         # Observation shapes come from one probe reset of the scene.
         self._reset_scene(np.random.default_rng(0))
         self.observation_space = self._make_observation_space(self._get_obs())
+        # Every reset starts from this snapshot: its contact manifolds (objects resting on the
+        # table or floor) make the restore reset the solver's warm-start caches too, so a seed
+        # gives the same rollout whatever the episodes before it did.
+        self.sim.perform_collision_detection()
+        self._initial_state = self.sim.save_state()
         self.sim.reset_debug_camera(self.camera)
 
     # -------------------------------------------------------------------- observation
-    def _make_observation_space(self, obs: np.ndarray | dict[str, np.ndarray]) -> spaces.Space:
+    def _make_observation_space(self, obs: Observation) -> spaces.Space:
         def box(array: np.ndarray) -> spaces.Box:
+            if array.dtype == np.uint8:
+                return spaces.Box(0, 255, shape=array.shape, dtype=np.uint8)
             return spaces.Box(-np.inf, np.inf, shape=array.shape, dtype=np.float32)
 
         if isinstance(obs, dict):
             return spaces.Dict({key: box(value) for key, value in obs.items()})
         return box(obs)
 
-    def _get_obs(self) -> np.ndarray | dict[str, np.ndarray]:
-        observation = np.concatenate([self.robot.get_obs(), self.task.get_obs()]).astype(np.float32)
-        if not self.task.goal_conditioned:
-            return observation
-        return {
-            "observation": observation,
-            "achieved_goal": self.task.get_achieved_goal().astype(np.float32),
-            "desired_goal": self.task.get_desired_goal().astype(np.float32),
-        }
+    def _get_state(self) -> np.ndarray:
+        state = np.concatenate([self.robot.get_obs(), self.task.get_obs()]).astype(np.float32)
+        if self._observation_noise > 0:
+            noise = self.np_random.normal(0.0, self._observation_noise, size=state.shape)
+            state += noise.astype(np.float32)
+        return state
+
+    def get_pixels(self) -> np.ndarray:
+        """The pixel observation now, uint8 shape (pixels_height, pixels_width, 3)."""
+        if self.pixels_camera == "robot":
+            view = self.sim.compute_view_matrix(*self.robot.get_camera_pose())
+            return self.sim.render_from_matrices(
+                self.pixels_width, self.pixels_height, view, self._pixels_projection
+            )
+        return self.sim.render(self.pixels_width, self.pixels_height, self.camera)
+
+    def _get_obs(self) -> Observation:
+        with_state, with_pixels = self.obs_mode != "pixels", self.obs_mode != "state"
+        obs: dict[str, np.ndarray] = {}
+        if self.task.goal_conditioned:
+            if with_state:
+                obs["observation"] = self._get_state()
+            obs["achieved_goal"] = self.task.get_achieved_goal().astype(np.float32)
+            obs["desired_goal"] = self.task.get_desired_goal().astype(np.float32)
+        elif with_state:
+            obs["state"] = self._get_state()
+        if with_pixels:
+            obs["pixels"] = self.get_pixels()
+        if not self.task.goal_conditioned and len(obs) == 1:
+            return next(iter(obs.values()))
+        return obs
 
     @staticmethod
-    def _is_finite(obs: np.ndarray | dict[str, np.ndarray]) -> bool:
-        if isinstance(obs, dict):
-            return all(np.isfinite(value).all() for value in obs.values())
-        return bool(np.isfinite(obs).all())
+    def _is_finite(obs: Observation) -> bool:
+        """Whether the float parts of `obs` are finite (NaN and inf survive a sum; pixels can't
+        be non-finite)."""
+        values = obs.values() if isinstance(obs, dict) else (obs,)
+        return math.isfinite(sum(float(v.sum()) for v in values if v.dtype != np.uint8))
 
     # ----------------------------------------------------------------------- episode
     def _reset_scene(self, np_random: np.random.Generator) -> None:
         self.robot.reset(np_random)
         self.task.reset(np_random)
 
+    def _randomize(self, randomization: DomainRandomization) -> None:
+        """Draw this episode's physics, actuator strength and action latency."""
+        if self._nominal_dynamics is None:
+            self._nominal_dynamics = {
+                (body, link): self.sim.get_dynamics_info(body, link)[:2]
+                for body in self.sim.body_names
+                for link in range(-1, self.sim.get_num_joints(body))
+            }
+        for (body, link), (mass, friction) in self._nominal_dynamics.items():
+            self.sim.change_dynamics(
+                body,
+                link,
+                mass=mass * self.np_random.uniform(*randomization.mass_scale),
+                lateralFriction=friction * self.np_random.uniform(*randomization.friction_scale),
+            )
+        self.robot.actuator_scale = float(self.np_random.uniform(*randomization.actuator_scale))
+        low, high = randomization.action_latency
+        self._action_latency = int(self.np_random.integers(low, high + 1))
+        self._observation_noise = randomization.observation_noise
+
+    def _resolve_horizon(self) -> int:
+        if self.horizon is None:
+            registered = gym.spec(self.spec.id).max_episode_steps if self.spec else None
+            if registered is None:
+                raise ValueError(
+                    "reward_mode='delayed' needs the episode length: pass horizon=N (steps) or "
+                    "create the env with gym.make from an id that has max_episode_steps"
+                )
+            self.horizon = registered
+        return self.horizon
+
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray | dict[str, np.ndarray], dict[str, Any]]:
+    ) -> tuple[Observation, dict[str, Any]]:
         """Start a new episode; `seed` reseeds the env's random generator."""
         super().reset(seed=seed, options=options)
+        if self._reward_delay is not None:
+            self._resolve_horizon()
+            self._reward_delay.reset()
+        self._elapsed_steps = 0
+        self.sim.restore_state(self._initial_state)
+        self._pending_actions.clear()
+        if self.randomization is not None:
+            self._randomize(self.randomization)
         self._reset_scene(self.np_random)
         observation = self._get_obs()
         if self.render_mode == "human":
@@ -188,31 +450,44 @@ class RobotTaskEnv(gym.Env):
             raise ValueError(f"action has shape {action.shape}, expected {self.action_space.shape}")
         if not np.isfinite(action).all():
             raise ValueError(f"action contains NaN or inf: {action}")
-        return np.clip(action, self.action_space.low, self.action_space.high)
+        # minimum/maximum: np.clip's dispatch costs more than the whole clipping here.
+        return np.minimum(np.maximum(action, self.action_space.low), self.action_space.high)
 
-    def step(
-        self, action: Any
-    ) -> tuple[np.ndarray | dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+    def _delay_action(self, action: np.ndarray) -> np.ndarray:
+        """The action chosen `latency` steps ago (the episode's first one until then)."""
+        if self._action_latency == 0:
+            return action
+        self._pending_actions.append(action)
+        if len(self._pending_actions) > self._action_latency:
+            return self._pending_actions.popleft()
+        return self._pending_actions[0]
+
+    def step(self, action: Any) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         """Apply `action`, advance the physics one control period, and score the result."""
-        action = self._check_action(action)
-        self.robot.set_action(action)
+        applied = self._delay_action(self._check_action(action))
+        self.robot.set_action(applied)
         self.sim.step()
+        self._elapsed_steps += 1
         observation = self._get_obs()
-        terms = self.task.compute_reward_terms(action)
+        terms = self.task.compute_reward_terms(applied)
         info: dict[str, Any] = {f"reward_{name}": value for name, value in terms.items()}
         info["is_success"] = self.task.is_success()
+        info.update(self.task.get_info())
         terminated = self.task.is_terminated()
         reward = float(sum(terms.values()))
         if not self._is_finite(observation):
             # A diverged simulation must not feed NaNs to a learner: end the episode cleanly.
             observation = self._zero_like(observation)
             reward, terminated, info["sim_error"] = 0.0, True, "non-finite physics state"
+        if self._reward_delay is not None:
+            episode_over = terminated or self._elapsed_steps >= self._resolve_horizon()
+            reward = self._reward_delay.step(reward, episode_over)
         if self.render_mode == "human":
             self.render()
         return observation, reward, terminated, False, info
 
     @staticmethod
-    def _zero_like(obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+    def _zero_like(obs: Observation) -> Observation:
         if isinstance(obs, dict):
             return {key: np.zeros_like(value) for key, value in obs.items()}
         return np.zeros_like(obs)
@@ -233,11 +508,17 @@ class GoalRobotTaskEnv(RobotTaskEnv):
     """A RobotTaskEnv of a goal-conditioned task, with the vectorised `compute_reward` of HER.
 
     Only goal envs define `compute_reward`: checkers (SB3's) treat any env that has one as a
-    goal env.
+    goal env. With `reward_mode="delayed"` the reward depends on the whole episode, not on
+    (achieved_goal, desired_goal), so the attribute is absent and hindsight relabelling
+    refuses the env instead of computing wrong rewards.
     """
 
-    def compute_reward(
-        self, achieved_goal: np.ndarray, desired_goal: np.ndarray, info: Any
-    ) -> np.ndarray | float:
+    @property
+    def compute_reward(self) -> Callable[[np.ndarray, np.ndarray, Any], np.ndarray | float]:
         """Reward of achieved vs desired goals, batched over leading dims (for HER)."""
-        return self.task.compute_reward(achieved_goal, desired_goal, info)
+        if self.task.reward_mode == "delayed":
+            raise AttributeError(
+                "compute_reward is undefined with reward_mode='delayed': a delayed reward "
+                "depends on the whole episode, not on (achieved_goal, desired_goal)"
+            )
+        return self.task.compute_reward

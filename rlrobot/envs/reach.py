@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from rlrobot.envs.core import GoalRobotTaskEnv
-from rlrobot.envs.robots.panda import Panda
+from typing import Any
+
+from rlrobot.envs.panda_table import PandaTableEnv
 from rlrobot.envs.tasks.reach import Reach
-from rlrobot.sim import Camera, Simulation
 
 
-class ReachEnv(GoalRobotTaskEnv):
+class ReachEnv(PandaTableEnv):
     """Move the Panda's end effector to a target (`rlrobot/Reach-v0`), goal-conditioned.
 
     ## Action space
@@ -26,11 +26,16 @@ class ReachEnv(GoalRobotTaskEnv):
     | `achieved_goal` | (3,)        | end-effector position                             | m       |
     | `desired_goal`  | (3,)        | target position                                   | m       |
 
+    `obs_mode="pixels"` replaces `observation` by `pixels` (uint8 (84, 84, 3), side camera or,
+    with `pixels_camera="robot"`, the wrist camera); `"state+pixels"` adds `pixels`.
+
     ## Rewards
-    `goal` term (`info["reward_goal"]`), equal to `env.unwrapped.compute_reward(achieved_goal,
-    desired_goal, info)`, which is vectorised for hindsight relabelling:
-    - `reward_mode="dense"`: −distance (m) between end effector and target;
-    - `reward_mode="sparse"`: 0 when distance < `distance_threshold`, else −1.
+    Equal to `env.unwrapped.compute_reward(achieved_goal, desired_goal, info)`, which is
+    vectorised for hindsight relabelling:
+    - `reward_mode="dense"`: `goal` term, −distance (m) between end effector and target;
+    - `"sparse"`: `success` term, 0 when distance < `distance_threshold`, else −1;
+    - `"delayed"`: the dense rewards withheld and paid as one sum at the episode's end
+      (`compute_reward` is then undefined).
 
     ## Start state
     Arm in its neutral pose at rest; target uniform in the box
@@ -42,10 +47,10 @@ class ReachEnv(GoalRobotTaskEnv):
     (10 physics substeps of 1/240 s).
 
     ## Arguments (all `gym.make` keywords)
-    `reward_mode` ("dense" | "sparse"), `control_mode` ("ee" | "joints"),
-    `distance_threshold` (m, 0.05), `goal_low`/`goal_high` (m), `max_ee_step` (m, 0.05),
-    `max_joint_step` (rad, 0.05), `render_mode` ("rgb_array" | "human"),
-    `render_width`/`render_height` (pixels, 480).
+    `control_mode` ("ee" | "joints"), `distance_threshold` (m, 0.05), `goal_low`/`goal_high`
+    (m), `max_ee_step` (m, 0.05), `max_joint_step` (rad, 0.05), and the options of every robot
+    env (`RobotTaskEnv`): `reward_mode`, `obs_mode`, `pixels_width`/`pixels_height`,
+    `pixels_camera`, `randomization`, `horizon`, `render_mode`, `render_width`/`render_height`.
 
     ## Version history
     - v0: first version.
@@ -53,42 +58,20 @@ class ReachEnv(GoalRobotTaskEnv):
 
     def __init__(
         self,
-        reward_mode: str = "dense",
         control_mode: str = "ee",
         distance_threshold: float = 0.05,
         goal_low: tuple[float, float, float] = (-0.15, -0.15, 0.05),
         goal_high: tuple[float, float, float] = (0.15, 0.15, 0.35),
         max_ee_step: float = 0.05,
         max_joint_step: float = 0.05,
-        render_mode: str | None = None,
-        render_width: int = 480,
-        render_height: int = 480,
+        **options: Any,
     ) -> None:
-        sim = Simulation(
-            connection_mode="gui" if render_mode == "human" else "direct",
-            timestep=1.0 / 240.0,
-            n_substeps=10,
-        )
-        try:
-            robot = Panda(
-                sim,
-                control_mode=control_mode,
-                max_ee_step=max_ee_step,
-                max_joint_step=max_joint_step,
-            )
-            sim.create_box("table", (0.55, 0.4, 0.02), 0.0, (-0.3, 0.0, -0.02), (0.9, 0.9, 0.9, 1))
-            task = Reach(
-                sim, robot.get_ee_position, reward_mode, distance_threshold, goal_low, goal_high
-            )
-        except Exception:
-            sim.close()
-            raise
         super().__init__(
-            sim,
-            robot,
-            task,
-            render_mode=render_mode,
-            render_width=render_width,
-            render_height=render_height,
-            camera=Camera(target=(-0.2, 0.0, 0.15), distance=1.2, yaw=50.0, pitch=-30.0),
+            lambda sim, robot, reward_mode: Reach(
+                sim, robot.get_ee_position, reward_mode, distance_threshold, goal_low, goal_high
+            ),
+            control_mode=control_mode,
+            max_ee_step=max_ee_step,
+            max_joint_step=max_joint_step,
+            **options,
         )

@@ -15,6 +15,9 @@ _ENV_SPECS: dict[str, tuple[str, int, dict[str, Any]]] = {
         {"continuous": True},
     ),
     "rlrobot/Reach-v0": ("rlrobot.envs.reach:ReachEnv", 50, {}),
+    "rlrobot/Push-v0": ("rlrobot.envs.push:PushEnv", 50, {}),
+    "rlrobot/Navigate-v0": ("rlrobot.envs.navigate:NavigateEnv", 200, {}),
+    "rlrobot/Quadruped-v0": ("rlrobot.envs.quadruped:QuadrupedEnv", 1000, {}),
 }
 
 ENV_IDS: list[str] = list(_ENV_SPECS)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pybullet
@@ -26,6 +27,13 @@ class Camera:
     fov: float = 60.0
     near: float = 0.01
     far: float = 100.0
+    track: str | None = None
+    """Name of a body to follow: `target` is then an offset (m) from its base position."""
+
+
+def _as_list(values: Sequence[float]) -> list[float]:
+    """Plain Python floats for PyBullet (numpy scalars are slower to convert)."""
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
 def display_available() -> bool:
@@ -41,12 +49,19 @@ class Simulation:
     Every call passes `physicsClientId`, so several simulations live side by side in one
     process and none touches PyBullet's implicit default client.
 
+    State queries (base pose and velocity, joint states, link states) are cached until the
+    state changes (`step`, a teleport, `restore_state`), because a robot, its task and the
+    env often read the same quantity several times per step. Cached arrays are read-only.
+
     Args:
         connection_mode: "direct" (headless, default) or "gui" (a window; needs a display).
         timestep: Physics timestep in s.
         n_substeps: `stepSimulation` calls per `step()`; the control period is
             `timestep * n_substeps` s.
         gravity: Gravity along z in m/s².
+        visual_shapes: Load the visual meshes of URDF/MJCF files. Without them a body is drawn
+            with its (coarser, white) collision shapes, and loading is several times faster:
+            physics-only envs (no rendering, no pixel observations) pass False.
     """
 
     def __init__(
@@ -55,6 +70,7 @@ class Simulation:
         timestep: float = 1.0 / 240.0,
         n_substeps: int = 1,
         gravity: float = -9.81,
+        visual_shapes: bool = True,
     ) -> None:
         if connection_mode not in CONNECTION_MODES:
             raise ValueError(
@@ -77,7 +93,9 @@ class Simulation:
         self.connection_mode = connection_mode
         self.timestep = timestep
         self.n_substeps = n_substeps
+        self._load_flags = 0 if visual_shapes else pybullet.URDF_IGNORE_VISUAL_SHAPES
         self._bodies: dict[str, int] = {}
+        self._cache: dict[tuple, Any] = {}
         self._render_light: dict[str, object] = {}
         self._call(pybullet.setAdditionalSearchPath, pybullet_data.getDataPath())
         self._call(pybullet.setTimeStep, timestep)
@@ -88,6 +106,19 @@ class Simulation:
     def _call(self, function, *args, **kwargs):
         """Call a PyBullet function on this client."""
         return function(*args, physicsClientId=self.client_id, **kwargs)
+
+    def _cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """`compute()`, remembered under `key` until the simulation state next changes."""
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache[key] = compute()
+        return value
+
+    @staticmethod
+    def _frozen(values: Sequence[float]) -> np.ndarray:
+        array = np.array(values, dtype=np.float64)
+        array.flags.writeable = False
+        return array
 
     @property
     def dt(self) -> float:
@@ -106,9 +137,11 @@ class Simulation:
         if self.is_connected:
             pybullet.disconnect(physicsClientId=self.client_id)
         self._bodies.clear()
+        self._cache.clear()
 
     def step(self) -> None:
         """Advance the physics by one control period (`n_substeps` timesteps)."""
+        self._cache.clear()
         for _ in range(self.n_substeps):
             pybullet.stepSimulation(physicsClientId=self.client_id)
 
@@ -140,8 +173,17 @@ class Simulation:
         use_fixed_base: bool = False,
         flags: int = 0,
         global_scaling: float = 1.0,
+        visual_shapes: bool | None = None,
     ) -> int:
-        """Load a URDF (path relative to pybullet_data or absolute) as body `name`."""
+        """Load a URDF (path relative to pybullet_data or absolute) as body `name`.
+
+        `visual_shapes` overrides the simulation's choice for this body (e.g. True for a
+        ground whose cheap textured visual gives pixel observations motion cues).
+        """
+        if visual_shapes is not None:
+            flags |= 0 if visual_shapes else pybullet.URDF_IGNORE_VISUAL_SHAPES
+        else:
+            flags |= self._load_flags
         body_id = self._call(
             pybullet.loadURDF,
             file_name,
@@ -155,7 +197,7 @@ class Simulation:
 
     def load_mjcf(self, name: str, file_name: str) -> int:
         """Load the first body of an MJCF file as body `name`."""
-        body_ids = self._call(pybullet.loadMJCF, file_name)
+        body_ids = self._call(pybullet.loadMJCF, file_name, flags=self._load_flags)
         return self._add_body(name, body_ids[0])
 
     def create_box(
@@ -222,20 +264,33 @@ class Simulation:
         return self._add_body(name, body_id)
 
     # ------------------------------------------------------------------------ base state
+    def get_base_pose(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Base position (m) shape (3,) and orientation quaternion (x, y, z, w) shape (4,)."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            position, orientation = self._call(
+                pybullet.getBasePositionAndOrientation, self.body_id(name)
+            )
+            return self._frozen(position), self._frozen(orientation)
+
+        return self._cached(("base_pose", name), compute)
+
     def get_base_position(self, name: str) -> np.ndarray:
         """Base position (x, y, z) in m, shape (3,)."""
-        position, _ = self._call(pybullet.getBasePositionAndOrientation, self.body_id(name))
-        return np.asarray(position, dtype=np.float64)
+        return self.get_base_pose(name)[0]
 
     def get_base_orientation(self, name: str) -> np.ndarray:
         """Base orientation quaternion (x, y, z, w), shape (4,)."""
-        _, orientation = self._call(pybullet.getBasePositionAndOrientation, self.body_id(name))
-        return np.asarray(orientation, dtype=np.float64)
+        return self.get_base_pose(name)[1]
 
     def get_base_velocity(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Base linear (m/s) and angular (rad/s) velocity, each shape (3,)."""
-        linear, angular = self._call(pybullet.getBaseVelocity, self.body_id(name))
-        return np.asarray(linear, dtype=np.float64), np.asarray(angular, dtype=np.float64)
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            linear, angular = self._call(pybullet.getBaseVelocity, self.body_id(name))
+            return self._frozen(linear), self._frozen(angular)
+
+        return self._cached(("base_velocity", name), compute)
 
     def set_base_pose(
         self,
@@ -244,8 +299,24 @@ class Simulation:
         orientation: Sequence[float] = (0.0, 0.0, 0.0, 1.0),
     ) -> None:
         """Teleport a body's base to `position` (m) and `orientation` (quaternion xyzw)."""
+        self._cache.clear()
         self._call(
             pybullet.resetBasePositionAndOrientation, self.body_id(name), position, orientation
+        )
+
+    def set_base_velocity(
+        self,
+        name: str,
+        linear: Sequence[float] = (0.0, 0.0, 0.0),
+        angular: Sequence[float] = (0.0, 0.0, 0.0),
+    ) -> None:
+        """Set a body's base linear (m/s) and angular (rad/s) velocity (default: at rest)."""
+        self._cache.clear()
+        self._call(
+            pybullet.resetBaseVelocity,
+            self.body_id(name),
+            linearVelocity=list(linear),
+            angularVelocity=list(angular),
         )
 
     # ---------------------------------------------------------------------------- joints
@@ -259,10 +330,12 @@ class Simulation:
 
     def get_joint_states(self, name: str, joints: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Positions (rad or m) and velocities of `joints` in one call, each shape (n,)."""
-        states = self._call(pybullet.getJointStates, self.body_id(name), list(joints))
-        positions = np.fromiter((s[0] for s in states), dtype=np.float64, count=len(states))
-        velocities = np.fromiter((s[1] for s in states), dtype=np.float64, count=len(states))
-        return positions, velocities
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            states = self._call(pybullet.getJointStates, self.body_id(name), list(joints))
+            return self._frozen([s[0] for s in states]), self._frozen([s[1] for s in states])
+
+        return self._cached(("joint_states", name, tuple(joints)), compute)
 
     def reset_joint_states(
         self,
@@ -272,6 +345,7 @@ class Simulation:
         velocities: Sequence[float] | None = None,
     ) -> None:
         """Teleport `joints` to `positions` (and `velocities`, default zero)."""
+        self._cache.clear()
         body = self.body_id(name)
         if velocities is None:
             velocities = [0.0] * len(joints)
@@ -301,7 +375,7 @@ class Simulation:
             self.body_id(name),
             list(joints),
             pybullet.TORQUE_CONTROL,
-            forces=list(forces),
+            forces=_as_list(forces),
         )
 
     def set_joint_positions_target(
@@ -317,8 +391,8 @@ class Simulation:
             self.body_id(name),
             list(joints),
             pybullet.POSITION_CONTROL,
-            targetPositions=list(target_positions),
-            forces=list(forces),
+            targetPositions=_as_list(target_positions),
+            forces=_as_list(forces),
         )
 
     def set_joint_velocities_target(
@@ -334,20 +408,39 @@ class Simulation:
             self.body_id(name),
             list(joints),
             pybullet.VELOCITY_CONTROL,
-            targetVelocities=list(target_velocities),
-            forces=list(forces),
+            targetVelocities=_as_list(target_velocities),
+            forces=_as_list(forces),
         )
 
     # ----------------------------------------------------------------------------- links
+    def _get_link_frame(self, name: str, link: int) -> tuple[np.ndarray, ...]:
+        """World position (m), orientation (xyzw) and linear velocity (m/s) of a link frame."""
+
+        def compute() -> tuple[np.ndarray, ...]:
+            state = self._call(
+                pybullet.getLinkState, self.body_id(name), link, computeLinkVelocity=1
+            )
+            return self._frozen(state[4]), self._frozen(state[5]), self._frozen(state[6])
+
+        return self._cached(("link_frame", name, link), compute)
+
     def get_link_position(self, name: str, link: int) -> np.ndarray:
         """World position (m) of a link frame, shape (3,)."""
-        state = self._call(pybullet.getLinkState, self.body_id(name), link)
-        return np.asarray(state[4], dtype=np.float64)
+        return self._get_link_frame(name, link)[0]
 
     def get_link_velocity(self, name: str, link: int) -> np.ndarray:
         """World linear velocity (m/s) of a link frame, shape (3,)."""
-        state = self._call(pybullet.getLinkState, self.body_id(name), link, computeLinkVelocity=1)
-        return np.asarray(state[6], dtype=np.float64)
+        return self._get_link_frame(name, link)[2]
+
+    def get_link_state(self, name: str, link: int) -> tuple[np.ndarray, np.ndarray]:
+        """World position (m) and linear velocity (m/s) of a link frame, each shape (3,)."""
+        position, _, velocity = self._get_link_frame(name, link)
+        return position, velocity
+
+    def get_link_pose(self, name: str, link: int) -> tuple[np.ndarray, np.ndarray]:
+        """World position (m) shape (3,) and orientation (x, y, z, w) shape (4,) of a link frame."""
+        position, orientation, _ = self._get_link_frame(name, link)
+        return position, orientation
 
     def get_link_positions(self, name: str, links: Sequence[int]) -> np.ndarray:
         """World positions (m) of several link frames in one call, shape (n, 3)."""
@@ -368,6 +461,26 @@ class Simulation:
         )
         return np.asarray(solution, dtype=np.float64)
 
+    def get_linear_jacobian(
+        self, name: str, link: int, joint_positions: Sequence[float]
+    ) -> np.ndarray:
+        """d(link frame position)/d(joint positions) at `joint_positions`, shape (3, n_dofs).
+
+        `joint_positions` lists every movable joint of the body (its degrees of freedom).
+        """
+        n_dofs = len(joint_positions)
+        zeros = [0.0] * n_dofs
+        linear, _ = self._call(
+            pybullet.calculateJacobian,
+            self.body_id(name),
+            link,
+            [0.0, 0.0, 0.0],
+            list(joint_positions),
+            zeros,
+            zeros,
+        )
+        return np.asarray(linear, dtype=np.float64)
+
     def change_dynamics(self, name: str, link: int = -1, **dynamics: float) -> None:
         """Change dynamics of a link (e.g. `mass`, `lateralFriction`); link -1 is the base."""
         self._call(pybullet.changeDynamics, self.body_id(name), link, **dynamics)
@@ -385,11 +498,26 @@ class Simulation:
         shapes = self._call(pybullet.getVisualShapeData, self.body_id(name))
         return {int(shape[1]): tuple(float(c) for c in shape[7]) for shape in shapes}
 
+    def set_collision_filter(self, name: str, group: int, mask: int = -1) -> None:
+        """Put every link of `name` in collision `group` (a bit mask) colliding with `mask`."""
+        body = self.body_id(name)
+        for link in range(-1, self.get_num_joints(name)):
+            self._call(pybullet.setCollisionFilterGroupMask, body, link, group, mask)
+
     def ray_test_batch(
-        self, ray_from: np.ndarray, ray_to: np.ndarray
+        self, ray_from: np.ndarray, ray_to: np.ndarray, collision_mask: int = -1
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Cast rays (n, 3) → (hit fraction in [0, 1], hit body id or -1), each shape (n,)."""
-        results = self._call(pybullet.rayTestBatch, ray_from.tolist(), ray_to.tolist())
+        """Cast rays (n, 3) → (hit fraction in [0, 1], hit body id or -1), each shape (n,).
+
+        Rays only hit bodies whose collision group shares a bit with `collision_mask`, so a
+        robot in its own group (`set_collision_filter`) does not see itself.
+        """
+        results = self._call(
+            pybullet.rayTestBatch,
+            ray_from.tolist(),
+            ray_to.tolist(),
+            collisionFilterMask=collision_mask,
+        )
         fractions = np.fromiter((r[2] for r in results), dtype=np.float64, count=len(results))
         bodies = np.fromiter((r[0] for r in results), dtype=np.int64, count=len(results))
         return fractions, bodies
@@ -399,12 +527,22 @@ class Simulation:
         return {c[2] for c in self._call(pybullet.getContactPoints, bodyA=self.body_id(name))}
 
     # ---------------------------------------------------------------------- save/restore
+    def perform_collision_detection(self) -> None:
+        """Update contact points for the current poses without advancing time."""
+        self._call(pybullet.performCollisionDetection)
+
     def save_state(self) -> int:
-        """Snapshot the whole simulation in memory; returns a state id."""
+        """Snapshot the whole simulation in memory, contact points included; returns an id.
+
+        Restoring re-syncs every contact cache (warm-started impulses) to the snapshot only
+        when the snapshot holds at least one contact manifold; otherwise caches left by later
+        steps survive the restore.
+        """
         return self._call(pybullet.saveState)
 
     def restore_state(self, state_id: int) -> None:
         """Restore a snapshot taken by `save_state`."""
+        self._cache.clear()
         self._call(pybullet.restoreState, stateId=state_id)
 
     def remove_state(self, state_id: int) -> None:
@@ -414,9 +552,12 @@ class Simulation:
     # --------------------------------------------------------------------------- render
     def render(self, width: int, height: int, camera: Camera) -> np.ndarray:
         """Render an RGB image with the TinyRenderer (headless), uint8 shape (height, width, 3)."""
+        target = np.asarray(camera.target, dtype=np.float64)
+        if camera.track is not None:
+            target = target + self.get_base_position(camera.track)
         view = self._call(
             pybullet.computeViewMatrixFromYawPitchRoll,
-            cameraTargetPosition=camera.target,
+            cameraTargetPosition=target.tolist(),
             distance=camera.distance,
             yaw=camera.yaw,
             pitch=camera.pitch,
@@ -508,6 +649,13 @@ class Simulation:
     def quaternion_from_euler(euler: Sequence[float]) -> np.ndarray:
         """Quaternion (x, y, z, w) from roll, pitch, yaw in rad."""
         return np.asarray(pybullet.getQuaternionFromEuler(euler), dtype=np.float64)
+
+    @staticmethod
+    def rotation_matrix(quaternion: Sequence[float]) -> np.ndarray:
+        """Rotation matrix of a quaternion (x, y, z, w), shape (3, 3); columns are body axes."""
+        return np.asarray(pybullet.getMatrixFromQuaternion(quaternion), dtype=np.float64).reshape(
+            3, 3
+        )
 
     @staticmethod
     def euler_from_quaternion(quaternion: Sequence[float]) -> np.ndarray:

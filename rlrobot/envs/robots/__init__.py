@@ -1,6 +1,8 @@
 """Robots: what can be driven, and what it senses."""
 
+from rlrobot.envs.robots.ant import Ant
 from rlrobot.envs.robots.cartpole import CartPoleRobot
 from rlrobot.envs.robots.panda import Panda
+from rlrobot.envs.robots.racecar import Racecar
 
-__all__ = ["CartPoleRobot", "Panda"]
+__all__ = ["Ant", "CartPoleRobot", "Panda", "Racecar"]

@@ -10,16 +10,21 @@ from rlrobot.sim import Simulation
 
 CART_JOINT = 0
 POLE_JOINT = 1
+# The mounted camera rides with the cart, 1.5 m in front of the rail, at pole height.
+CAMERA_OFFSET = np.array([0.0, -1.5, 0.5])
+CAMERA_LOOK_AT = np.array([0.0, 0.0, 0.5])
 
 
 class CartPoleRobot(Robot):
     """Cart driven by a horizontal force; senses cart position/velocity and pole angle/rate.
 
+    Mounted camera: rides with the cart, looking at the pole from the side.
+
     Args:
         sim: The simulation to load into.
         continuous: `Box(-1, 1, (1,))` force fraction if True, else `Discrete(2)` (0 pushes
             towards -x, 1 towards +x) with the full force.
-        force_magnitude: Force of a full push in N.
+        force_magnitude: Force of a full push in N (× `actuator_scale`).
         reset_noise: Joint positions and velocities start uniform in ±reset_noise.
     """
 
@@ -62,9 +67,14 @@ class CartPoleRobot(Robot):
             force = float(action[0]) * self.force_magnitude
         else:
             force = self.force_magnitude if int(action) == 1 else -self.force_magnitude
-        self.sim.set_joint_forces("cartpole", (CART_JOINT,), (force,))
+        self.sim.set_joint_forces("cartpole", (CART_JOINT,), (force * self.actuator_scale,))
 
     def get_obs(self) -> np.ndarray:
         """[cart x (m), cart velocity (m/s), pole angle (rad), pole angular velocity (rad/s)]."""
         positions, velocities = self.sim.get_joint_states("cartpole", (CART_JOINT, POLE_JOINT))
         return np.array([positions[0], velocities[0], positions[1], velocities[1]])
+
+    def get_camera_pose(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A camera riding with the cart, looking at the pole from the side."""
+        cart = self.sim.get_link_position("cartpole", CART_JOINT)
+        return cart + CAMERA_OFFSET, cart + CAMERA_LOOK_AT, np.array([0.0, 0.0, 1.0])

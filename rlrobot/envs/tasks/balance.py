@@ -10,13 +10,17 @@ from rlrobot.sim import Simulation
 
 
 class Balance(Task):
-    """+1 per step while |pole angle| ≤ angle_threshold and |cart x| ≤ x_threshold.
+    """+1 per step (`alive`) until |pole angle| > angle_threshold or |cart x| > x_threshold.
+
+    Success (the sparse reward): the pole within `success_angle` of upright.
 
     Args:
         sim: The simulation.
         robot: The cart-pole whose state is judged.
+        reward_mode: "dense", "sparse" or "delayed".
         x_threshold: Cart distance from the centre (m) that ends the episode.
         angle_threshold: Pole angle from vertical (rad) that ends the episode.
+        success_angle: Pole angle from vertical (rad) that counts as balanced.
     """
 
     def __init__(
@@ -26,11 +30,13 @@ class Balance(Task):
         reward_mode: str = "dense",
         x_threshold: float = 2.4,
         angle_threshold: float = 12 * np.pi / 180,
+        success_angle: float = 0.05,
     ) -> None:
         super().__init__(sim, reward_mode)
         self.robot = robot
         self.x_threshold = x_threshold
         self.angle_threshold = angle_threshold
+        self.success_angle = success_angle
 
     def reset(self, np_random: np.random.Generator) -> None:
         """Nothing to set up beyond the robot."""
@@ -40,6 +46,10 @@ class Balance(Task):
         x, _, angle, _ = self.robot.get_obs()
         return bool(abs(x) > self.x_threshold or abs(angle) > self.angle_threshold)
 
-    def compute_reward_terms(self, action: np.ndarray) -> dict[str, float]:
+    def is_success(self) -> bool:
+        """The pole is within `success_angle` of upright."""
+        return bool(abs(self.robot.get_obs()[2]) < self.success_angle)
+
+    def compute_dense_reward_terms(self, action: np.ndarray) -> dict[str, float]:
         """One `alive` term: +1 for every step taken."""
         return {"alive": 1.0}
