@@ -33,6 +33,11 @@ TENSORS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
 
 
+# The process umask (reading it means setting it; done once, at import).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not fit the requested algorithm or env."""
 
@@ -43,6 +48,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file readable by its owner only; give it the usual permissions.
+        os.chmod(temp_name, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()

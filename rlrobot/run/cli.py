@@ -127,9 +127,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     plot.add_argument(
         "--source",
-        choices=("train", "eval"),
-        default="train",
-        help="train: rollout/ep_rew_mean of progress.csv; eval: evaluations.csv",
+        choices=("train", "eval", "both"),
+        default="both",
+        help="train: rollout/ep_rew_mean of progress.csv; eval: evaluations.csv; both (default)",
     )
     plot.add_argument("--title", help="figure title")
     plot.set_defaults(func=run_plot)

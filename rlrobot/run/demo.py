@@ -23,7 +23,7 @@ DEMO_STEPS = 40_960
 DEMO_SETTINGS = [
     "eval_freq=8192",
     "eval_episodes=5",
-    "checkpoint_freq=8192",
+    "checkpoint_freq=20480",
 ]
 
 

@@ -140,7 +140,7 @@ def mean_and_band(
 def plot_runs(
     paths: Sequence[str | os.PathLike],
     out: str | os.PathLike,
-    source: Source = "train",
+    source: Source | Literal["both"] = "both",
     title: str | None = None,
 ) -> Path:
     """Plot the learning curves of the runs at or below ``paths`` into the PNG ``out``.
@@ -148,8 +148,9 @@ def plot_runs(
     Args:
         paths: Run folders, or folders that hold run folders (e.g. one per seed).
         out: Where to write the image (``.png``; other matplotlib formats work too).
-        source: ``train`` (``rollout/ep_rew_mean`` of progress.csv) or ``eval``
-            (``evaluations.csv``).
+        source: ``train`` (``rollout/ep_rew_mean`` of progress.csv: stochastic actions, mean of
+            the last 100 finished episodes), ``eval`` (``evaluations.csv``: the periodic
+            evaluations), or ``both`` (solid and dashed lines of one colour per group).
         title: Figure title.
 
     Returns:
@@ -166,33 +167,47 @@ def plot_runs(
     runs = find_runs(paths)
     if not runs:
         raise ValueError(f"no run folders (with config.yaml) under {[str(p) for p in paths]}")
-    grouped: dict[str, list[Curve]] = {}
+    sources: tuple[Source, ...] = ("train", "eval") if source == "both" else (source,)
+    # (group label, source) → curves of the group's runs that logged something.
+    grouped: dict[tuple[str, Source], list[Curve]] = {}
     for label, members in group_runs(runs).items():
-        curves = [curve for run in members if (curve := read_curve(run, source)) is not None]
-        if curves:
-            grouped[label] = curves
+        for curve_source in sources:
+            curves = [c for run in members if (c := read_curve(run, curve_source)) is not None]
+            if curves:
+                grouped[label, curve_source] = curves
     if not grouped:
-        raise ValueError(f"none of the runs has logged a finished episode ({source} curve)")
+        raise ValueError(f"none of the runs has logged a finished episode ({source} curves)")
     with_success = any(c.successes is not None for curves in grouped.values() for c in curves)
     n_panels = 2 if with_success else 1
     figure, axes = plt.subplots(1, n_panels, figsize=(6.4 * n_panels, 4.2), squeeze=False)
     panels = [("returns", "episode return")]
     if with_success:
         panels.append(("successes", "success rate"))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = list(dict.fromkeys(label for label, _ in grouped))
     for axis, (attribute, y_label) in zip(axes[0], panels, strict=True):
-        for label, curves in grouped.items():
+        for (label, curve_source), curves in grouped.items():
             usable = [c for c in curves if getattr(c, attribute) is not None]
             if not usable:
                 continue
             steps, mean, half_width = mean_and_band(usable, attribute)
-            count = f" [{len(usable)} runs]" if len(usable) > 1 else ""
-            (line,) = axis.plot(steps, mean, label=label + count)
+            text = label + (f" [{len(usable)} runs]" if len(usable) > 1 else "")
+            if len(sources) > 1:
+                text += " (evaluation)" if curve_source == "eval" else " (training)"
+            color = colors[labels.index(label) % len(colors)]
+            style = (
+                {"linestyle": "--", "marker": "o", "markersize": 3}
+                if curve_source == "eval"
+                else {}
+            )
+            axis.plot(steps, mean, label=text, color=color, **style)
             if half_width is not None:
                 axis.fill_between(
-                    steps, mean - half_width, mean + half_width, alpha=0.25, color=line.get_color()
+                    steps, mean - half_width, mean + half_width, alpha=0.2, color=color
                 )
         axis.set_xlabel("environment steps")
-        axis.set_ylabel(y_label + (" (evaluation)" if source == "eval" else " (training)"))
+        suffix = {"train": " (training)", "eval": " (evaluation)", "both": ""}[source]
+        axis.set_ylabel(y_label + suffix)
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")
     if title:
