@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "rlrobot.run.cli",  # train, eval, record, plot, demo
     "rlrobot.benchmark.cli",  # bench, sweep
     "rlrobot.perception.cli",  # perception collect|train|eval
+    "rlrobot.envs.listing",  # envs
 ]
 
 EPILOG = """\

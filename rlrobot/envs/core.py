@@ -432,9 +432,10 @@ class RobotTaskEnv(gym.Env):
         self._elapsed_steps = 0
         self.sim.restore_state(self._initial_state)
         self._pending_actions.clear()
+        self._reset_scene(self.np_random)
+        # Drawn after the scene, so a seed gives the same start state with or without it.
         if self.randomization is not None:
             self._randomize(self.randomization)
-        self._reset_scene(self.np_random)
         observation = self._get_obs()
         if self.render_mode == "human":
             self.render()

@@ -1,6 +1,7 @@
 """Unit tests of the PyBullet facade."""
 
 import numpy as np
+import pybullet
 import pytest
 
 from rlrobot.sim import Camera, Simulation
@@ -86,3 +87,58 @@ def test_gui_without_display_fails_clearly(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(RuntimeError, match="display"):
         Simulation(connection_mode="gui")
+
+
+def test_state_queries_are_cached_until_the_state_changes(sim):
+    sim.create_box("crate", (0.1, 0.1, 0.1), 1.0, (0.0, 0.0, 1.0))
+    first = sim.get_base_position("crate")
+    assert sim.get_base_position("crate") is first  # one PyBullet call per state
+    with pytest.raises(ValueError, match="read-only"):
+        first[0] = 5.0  # a caller cannot corrupt the cache
+    sim.set_base_pose("crate", (1.0, 2.0, 3.0))
+    np.testing.assert_allclose(sim.get_base_position("crate"), [1.0, 2.0, 3.0])
+    sim.step()
+    assert sim.get_base_position("crate")[2] < 3.0  # falling
+    state = sim.save_state()
+    sim.step()
+    sim.restore_state(state)
+    velocity, _ = sim.get_base_velocity("crate")
+    sim.step()
+    assert sim.get_base_velocity("crate")[0][2] < velocity[2]
+
+
+def test_rays_ignore_bodies_outside_their_collision_mask(sim):
+    sim.create_box("wall", (0.1, 1.0, 1.0), 0.0, (2.0, 0.0, 0.0))
+    sim.create_box("robot", (0.2, 0.2, 0.2), 1.0, (0.0, 0.0, 0.0))
+    sim.set_collision_filter("robot", 1 << 4)
+    ray_from, ray_to = np.array([[-1.0, 0.0, 0.0]]), np.array([[3.0, 0.0, 0.0]])
+    fractions, bodies = sim.ray_test_batch(ray_from, ray_to)
+    assert bodies[0] == sim.body_id("robot")
+    assert fractions[0] * 4.0 == pytest.approx(0.8, abs=1e-3)  # the robot's near face
+    fractions, bodies = sim.ray_test_batch(ray_from, ray_to, collision_mask=~(1 << 4))
+    assert bodies[0] == sim.body_id("wall")
+    assert fractions[0] * 4.0 == pytest.approx(2.9, abs=1e-3)  # the wall's near face
+
+
+def test_tracking_camera_follows_its_body():
+    sim = Simulation()
+    sim.create_box("crate", (0.2, 0.2, 0.2), 0.0, (0.0, 0.0, 0.0), rgba=(1, 0, 0, 1))
+    fixed = Camera(distance=2.0)
+    tracking = Camera(distance=2.0, track="crate")
+    before = sim.render(48, 48, fixed), sim.render(48, 48, tracking)
+    sim.set_base_pose("crate", (0.5, 0.3, 0.0))
+    after = sim.render(48, 48, fixed), sim.render(48, 48, tracking)
+    sim.close()
+    assert not np.array_equal(before[0], after[0])  # the crate moved in the fixed view
+    np.testing.assert_array_equal(before[1], after[1])  # and stayed put in the tracking view
+
+
+def test_bodies_without_visual_meshes_are_drawn_with_their_collision_shapes():
+    sim = Simulation(visual_shapes=False)
+    sim.load_urdf("panda", "franka_panda/panda.urdf", use_fixed_base=True)
+    sim.load_urdf("ground", "plane.urdf", visual_shapes=True)
+    frame = sim.render(64, 64, Camera(target=(0.0, 0.0, 0.4), distance=1.5))
+    files = {shape[4] for shape in sim._call(pybullet.getVisualShapeData, sim.body_id("panda"))}
+    sim.close()
+    assert frame.std() > 5
+    assert all(b"collision" in file for file in files)  # no visual mesh was loaded

@@ -18,6 +18,7 @@ END_EFFECTOR_LINK = 11
 NEUTRAL_JOINT_POSITIONS = np.array([0.0, 0.41, 0.0, -1.85, 0.0, 2.26, 0.79])
 ARM_JOINT_FORCES = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])
 FINGER_FORCES = np.array([20.0, 20.0])
+MOTOR_FORCES = np.concatenate([ARM_JOINT_FORCES, FINGER_FORCES])
 CONTROL_MODES = ("ee", "joints")
 # The wrist camera sits this far (m) from the hand's centre, off the fingers' closing plane.
 WRIST_CAMERA_OFFSET = 0.07
@@ -97,12 +98,9 @@ class Panda(Robot):
         sim.load_urdf("panda", "franka_panda/panda.urdf", base_position, use_fixed_base=True)
         self._joint_lower = np.array([sim.get_joint_info("panda", j)[8] for j in ARM_JOINTS])
         self._joint_upper = np.array([sim.get_joint_info("panda", j)[9] for j in ARM_JOINTS])
-        self._motor_forces = np.concatenate([ARM_JOINT_FORCES, FINGER_FORCES]).tolist()
 
     def reset(self, np_random: np.random.Generator) -> None:
         """Return to the neutral pose at rest, fingers closed."""
-        forces = np.concatenate([ARM_JOINT_FORCES, FINGER_FORCES]) * self.actuator_scale
-        self._motor_forces = forces.tolist()
         self.sim.reset_joint_states(
             "panda", MOVABLE_JOINTS, np.concatenate([NEUTRAL_JOINT_POSITIONS, (0.0, 0.0)])
         )
@@ -111,7 +109,8 @@ class Panda(Robot):
     def _hold(self, arm_targets: np.ndarray) -> None:
         """Track `arm_targets` (rad) with the arm and keep the fingers closed."""
         targets = [*arm_targets.tolist(), 0.0, 0.0]
-        self.sim.set_joint_positions_target("panda", MOVABLE_JOINTS, targets, self._motor_forces)
+        forces = MOTOR_FORCES * self.actuator_scale
+        self.sim.set_joint_positions_target("panda", MOVABLE_JOINTS, targets, forces)
 
     def set_action(self, action: np.ndarray) -> None:
         """Set joint position targets one action's displacement away."""

@@ -14,6 +14,8 @@ LIDAR_LINK = 8
 CAMERA_LINK = 9
 WHEEL_RADIUS = 0.05
 START_HEIGHT = 0.05
+BODY_COLOR = (0.85, 0.1, 0.1, 1.0)
+WHEEL_COLOR = (0.15, 0.15, 0.15, 1.0)
 # The car sits in its own collision group so that its lidar rays pass through its own body.
 COLLISION_GROUP = 1 << 4
 LIDAR_MASK = ~COLLISION_GROUP
@@ -69,8 +71,15 @@ class Racecar(Robot):
         self.ray_length = ray_length
         self._ray_angles = np.linspace(0.0, 2 * np.pi, n_rays, endpoint=False)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
-        sim.load_urdf("racecar", "racecar/racecar.urdf", (0.0, 0.0, START_HEIGHT))
+        # The chassis has no collision shape to draw in its place, so the (light) visual meshes
+        # are always loaded: without them the car would be invisible in pixel observations.
+        sim.load_urdf(
+            "racecar", "racecar/racecar.urdf", (0.0, 0.0, START_HEIGHT), visual_shapes=True
+        )
         sim.set_collision_filter("racecar", COLLISION_GROUP)
+        # A red body on dark wheels stands out on the blue-and-white floor in pixel observations.
+        for link in range(-1, sim.get_num_joints("racecar")):
+            sim.set_color("racecar", WHEEL_COLOR if link in WHEEL_JOINTS else BODY_COLOR, link)
         self.start_yaw = 0.0
 
     def reset(self, np_random: np.random.Generator) -> None:
