@@ -1,0 +1,440 @@
+"""The off-policy loop shared by SAC and TD3: act → store → sample → update, step by step.
+
+Actions are kept in ``[-1, 1]`` inside the agent (policies end in ``tanh``) and mapped to the
+Box bounds only when sent to the env, so the buffer, the critics and the target smoothing work
+in one scale. The twin critics are one ``CriticEnsemble``: both Q-networks' layers are stacked
+and evaluated by one batched matmul per layer, and the actor loss reads them with detached
+weights so no critic weight gradient is computed that the actor step would throw away.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlrobot.agents.base import AgentT, BaseAgent, should_show_progress
+from rlrobot.agents.on_policy import stats_to_floats
+from rlrobot.common.config import BaseConfig, ConfigError, option
+from rlrobot.common.env_util import EpisodeTracker, get_final_observations
+from rlrobot.common.logger import Logger
+from rlrobot.common.networks import get_activation, make_features_extractor
+from rlrobot.common.normalization import ObservationNormalizer
+from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
+
+Callback = Callable[[BaseAgent], bool | None]
+REPLAY_BUFFER_FILE = "replay_buffer.npz"
+
+
+@dataclass
+class OffPolicyConfig(BaseConfig):
+    """Hyperparameters shared by the off-policy agents (defaults as in SB3's SAC)."""
+
+    learning_rate: float = option(3e-4, "Adam step size of the actor, critics and α")
+    buffer_size: int = option(1_000_000, "transitions kept in the replay buffer")
+    learning_starts: int = option(100, "env steps of uniform random actions before learning")
+    batch_size: int = option(256, "minibatch size of each gradient step")
+    tau: float = option(0.005, "Polyak coefficient τ of the target networks (1: hard copy)")
+    gamma: float = option(0.99, "discount factor γ in (0, 1]")
+    train_freq: int = option(1, "vector-env steps between two training phases")
+    gradient_steps: int = option(
+        1, "gradient steps per training phase (-1: as many as env steps collected)"
+    )
+    n_steps: int = option(1, "length of the n-step returns (1: one-step TD targets)")
+    net_arch: tuple[int, ...] = option((256, 256), "hidden layer sizes of the actor and critics")
+    activation: str = option("relu", "hidden activation: relu, tanh, elu, gelu, silu")
+    replay_buffer: Literal["standard", "her"] = option(
+        "standard", "replay buffer: standard, or her (hindsight relabelling, goal envs)"
+    )
+    goal_selection_strategy: Literal["future", "final", "episode"] = option(
+        "future", "HER: where relabelled goals come from"
+    )
+    n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
+    normalize_observations: bool = option(False, "running mean/std observation normalisation")
+    clip_observations: float = option(10.0, "clip normalised observations to ±this")
+    log_interval: int = option(1000, "log every this many env steps")
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        self._require(self.learning_rate > 0, "learning_rate", "must be > 0")
+        self._require(self.buffer_size >= 1, "buffer_size", "must be >= 1")
+        self._require(self.learning_starts >= 0, "learning_starts", "must be >= 0")
+        self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
+        self._require(0 < self.tau <= 1, "tau", "must be in (0, 1]")
+        self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
+        self._require(self.train_freq >= 1, "train_freq", "must be >= 1")
+        self._require(
+            self.gradient_steps >= 1 or self.gradient_steps == -1,
+            "gradient_steps",
+            "must be >= 1 or -1",
+        )
+        self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
+        self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
+        self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
+        self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
+        if self.replay_buffer == "her" and self.n_steps > 1:
+            raise ConfigError("config key 'n_steps': n-step returns are not supported with HER")
+
+
+class EnsembleLinear(nn.Module):
+    """``n_members`` independent linear layers evaluated by one batched matmul.
+
+    Weights ``(n_members, in_dim, out_dim)`` are initialised like ``nn.Linear``
+    (uniform in ``±1/sqrt(in_dim)``).
+    """
+
+    def __init__(self, n_members: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.empty(n_members, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_members, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, inputs: torch.Tensor, detach: bool = False, members: int = 0) -> torch.Tensor:
+        """Map ``(n_members, batch, in_dim)`` to ``(n_members, batch, out_dim)``.
+
+        Args:
+            inputs: Per-member inputs; a ``(batch, in_dim)`` input is shared by all members.
+            detach: Use detached weights (gradients reach the inputs only).
+            members: Evaluate only the first ``members`` members (0: all).
+        """
+        weight, bias = self.weight, self.bias
+        if members:
+            weight, bias = weight[:members], bias[:members]
+        if detach:
+            weight, bias = weight.detach(), bias.detach()
+        if inputs.dim() == 2:
+            inputs = inputs.expand(weight.shape[0], *inputs.shape)
+        return torch.baddbmm(bias, inputs, weight)
+
+
+class CriticEnsemble(nn.Module):
+    """``n_critics`` Q-networks ``Q_i(s, a)`` on a shared observation feature extractor.
+
+    Args:
+        observation_space: The env's observation space.
+        action_dim: Size of the (1-D) action.
+        net_arch: Hidden layer sizes of each Q-network.
+        activation: Hidden activation name.
+        n_critics: Number of Q-networks (2 for clipped double Q-learning).
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_dim: int,
+        net_arch: tuple[int, ...],
+        activation: str,
+        n_critics: int = 2,
+    ) -> None:
+        super().__init__()
+        self.features_extractor = make_features_extractor(observation_space)
+        sizes = [self.features_extractor.features_dim + action_dim, *net_arch]
+        self.hidden_layers = nn.ModuleList(
+            EnsembleLinear(n_critics, sizes[i], sizes[i + 1]) for i in range(len(net_arch))
+        )
+        self.output_layer = EnsembleLinear(n_critics, sizes[-1], 1)
+        self.activation = get_activation(activation)()
+
+    def forward(
+        self,
+        observations: Any,
+        actions: torch.Tensor,
+        detach: bool = False,
+        members: int = 0,
+    ) -> torch.Tensor:
+        """Return Q-values ``(n_critics, batch)`` (or ``(members, batch)``).
+
+        Args:
+            observations: A batch of observations.
+            actions: ``(batch, action_dim)`` actions in ``[-1, 1]``.
+            detach: Treat the critic as a fixed function: gradients flow to ``actions`` only.
+            members: Evaluate only the first ``members`` Q-networks (0: all).
+        """
+        if detach:
+            with torch.no_grad():
+                features = self.features_extractor(observations)
+        else:
+            features = self.features_extractor(observations)
+        hidden = torch.cat([features, actions], dim=1)
+        for layer in self.hidden_layers:
+            hidden = self.activation(layer(hidden, detach, members))
+        return self.output_layer(hidden, detach, members).squeeze(-1)
+
+
+def make_adam(parameter_groups: list[Any], learning_rate: float) -> torch.optim.Optimizer:
+    """Build Adam, fused where torch supports it (~3× faster on small CPU networks)."""
+    try:
+        return torch.optim.Adam(parameter_groups, lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(parameter_groups, lr=learning_rate)
+
+
+@torch.no_grad()
+def polyak_update(sources: list[torch.Tensor], targets: list[torch.Tensor], tau: float) -> None:
+    """``target ← (1 − τ)·target + τ·source`` for every pair, in one fused call."""
+    torch._foreach_lerp_(targets, sources, tau)
+
+
+class OffPolicyAgent(BaseAgent):
+    """Base of SAC and TD3: replay buffer, env interaction, training schedule, logging.
+
+    Subclasses build their networks in ``_setup`` (after ``super()._setup()``), implement
+    ``_predict_actions`` (actions in ``[-1, 1]``) and ``train_step(batch) -> stats``.
+    """
+
+    config_class = OffPolicyConfig
+    config: OffPolicyConfig
+
+    def _setup(self) -> None:
+        if not (isinstance(self.action_space, gym.spaces.Box) and len(self.action_space.shape)):
+            raise TypeError(f"{type(self).__name__} needs a 1-D Box action space")
+        if self.config.normalize_observations:
+            self.obs_normalizer = ObservationNormalizer(
+                self.observation_space, clip=self.config.clip_observations
+            )
+        self.action_dim = int(self.action_space.shape[0])
+        low, high = self.action_space.low, self.action_space.high
+        self._action_center, self._action_scale = (high + low) / 2.0, (high - low) / 2.0
+        self.replay_buffer: ReplayBuffer | None = None
+        self._last_observations: Any = None
+        self.episode_tracker = EpisodeTracker(self.n_envs)
+        self.n_updates = 0
+
+    # -- actions ------------------------------------------------------------------------------
+    def actions_to_env(self, actions: np.ndarray) -> np.ndarray:
+        """Map policy actions in ``[-1, 1]`` to the Box bounds."""
+        return self._action_center + self._action_scale * np.clip(actions, -1.0, 1.0)
+
+    def _explore_actions(self, observations: Any) -> torch.Tensor:
+        """Actions in ``[-1, 1]`` to collect data with (SAC: samples; TD3 adds noise)."""
+        return self._predict_actions(observations, deterministic=False)
+
+    # -- replay buffer ------------------------------------------------------------------------
+    def _make_replay_buffer(self) -> ReplayBuffer:
+        config = self.config
+        if config.replay_buffer == "her":
+            from rlrobot.agents.her import HerReplayBuffer, get_compute_reward
+
+            return HerReplayBuffer(
+                config.buffer_size,
+                self.observation_space,
+                self.action_space,
+                get_compute_reward(self.env),
+                n_envs=self.n_envs,
+                gamma=config.gamma,
+                n_sampled_goal=config.n_sampled_goal,
+                goal_selection_strategy=config.goal_selection_strategy,
+                seed=self.seed,
+            )
+        return ReplayBuffer(
+            config.buffer_size,
+            self.observation_space,
+            self.action_space,
+            n_envs=self.n_envs,
+            gamma=config.gamma,
+            n_steps=config.n_steps,
+            seed=self.seed,
+        )
+
+    def _ensure_replay_buffer(self) -> ReplayBuffer:
+        if self.replay_buffer is None:
+            if self.env is None:
+                raise RuntimeError("this agent has no env; load it with env=… to use a buffer")
+            self.replay_buffer = self._make_replay_buffer()
+        return self.replay_buffer
+
+    def save_replay_buffer(self, path: str | Path) -> None:
+        """Write the replay buffer to an ``.npz`` file (arrays only)."""
+        if self.replay_buffer is None:
+            raise RuntimeError("there is no replay buffer yet (call learn first)")
+        self.replay_buffer.save(path)
+
+    def load_replay_buffer(self, path: str | Path) -> None:
+        """Fill the replay buffer from a file written by ``save_replay_buffer``."""
+        self._ensure_replay_buffer().load(path)
+
+    def save(
+        self,
+        path: str | Path,
+        include_training_state: bool = True,
+        include_replay_buffer: bool = False,
+    ) -> None:
+        """Save the checkpoint; optionally the replay buffer as ``replay_buffer.npz`` in it."""
+        super().save(path, include_training_state)
+        if include_replay_buffer:
+            self.save_replay_buffer(Path(path) / REPLAY_BUFFER_FILE)
+
+    @classmethod
+    def load(
+        cls: type[AgentT],
+        path: str | Path,
+        env: Any = None,
+        device: str | torch.device = "auto",
+        *,
+        load_replay_buffer: bool = True,
+        **kwargs: Any,
+    ) -> AgentT:
+        """Load a checkpoint (see ``BaseAgent.load``), with its replay buffer if saved.
+
+        Args:
+            path: The checkpoint directory.
+            env: Env to keep training in (the replay buffer is only loaded with one).
+            device: Where to put the networks.
+            load_replay_buffer: Also restore ``replay_buffer.npz`` when present.
+            **kwargs: ``BaseAgent.load`` keywords (``n_envs``, ``seed``, hyperparameters…).
+        """
+        agent = super().load(path, env, device, **kwargs)
+        buffer_path = Path(path) / REPLAY_BUFFER_FILE
+        if load_replay_buffer and env is not None and buffer_path.is_file():
+            agent.load_replay_buffer(buffer_path)
+        return agent
+
+    def get_training_state(self) -> dict[str, Any]:
+        """Return ``BaseAgent``'s training state plus the update counter (TD3's policy delay)."""
+        return {**super().get_training_state(), "n_updates": self.n_updates}
+
+    def set_training_state(self, state: dict[str, Any], restore_rng: bool = True) -> None:
+        """Restore a state returned by ``get_training_state``."""
+        super().set_training_state(state, restore_rng)
+        self.n_updates = int(state.get("n_updates", 0))
+
+    def sample_batch(self) -> ReplaySample:
+        """Sample a minibatch as tensors on the device (observations normalised if enabled)."""
+        batch = self.replay_buffer.sample(self.config.batch_size)
+        observations, next_observations = batch.observations, batch.next_observations
+        if self.obs_normalizer is not None:
+            observations = self.obs_normalizer.normalize(observations)
+            next_observations = self.obs_normalizer.normalize(next_observations)
+
+        def tensor(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: torch.from_numpy(v).to(self.device) for k, v in value.items()}
+            return torch.from_numpy(value).to(self.device)
+
+        return ReplaySample(
+            tensor(observations),
+            tensor(batch.actions),
+            tensor(batch.rewards),
+            tensor(next_observations),
+            tensor(batch.discounts),
+        )
+
+    # -- update -------------------------------------------------------------------------------
+    def train_step(self, batch: ReplaySample) -> dict[str, torch.Tensor]:
+        """One gradient step on a minibatch; return detached ``train/…`` statistics."""
+        raise NotImplementedError
+
+    def train(self, gradient_steps: int) -> dict[str, torch.Tensor]:
+        """Run ``gradient_steps`` updates; return the statistics of the last one."""
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(gradient_steps):
+            stats = self.train_step(self.sample_batch())
+            self.n_updates += 1
+        return stats
+
+    # -- main loop ----------------------------------------------------------------------------
+    def collect_step(self, random_actions: bool) -> None:
+        """Take one vector-env step and store its transitions."""
+        observations = self._last_observations
+        if random_actions:
+            actions = np.random.uniform(-1.0, 1.0, (self.n_envs, self.action_dim))  # noqa: NPY002
+            actions = actions.astype(np.float32)
+        else:
+            with torch.inference_mode():
+                actions = self._explore_actions(self.obs_to_tensor(observations)).cpu().numpy()
+        next_observations, rewards, terminated, truncated, infos = self.env.step(
+            self.actions_to_env(actions)
+        )
+        episode_ends = terminated | truncated
+        self.episode_tracker.update(rewards, episode_ends, infos)
+        real_next_observations, _ = get_final_observations(next_observations, infos)
+        self.replay_buffer.add(
+            observations, actions, rewards, real_next_observations, terminated, episode_ends
+        )
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.update(next_observations)
+        self._last_observations = next_observations
+        self.num_timesteps += self.n_envs
+
+    def learn(
+        self,
+        total_timesteps: int,
+        progress_bar: bool = False,
+        logger: Logger | None = None,
+        callback: Callback | None = None,
+        reset_num_timesteps: bool = False,
+    ) -> OffPolicyAgent:
+        """Train for ``total_timesteps`` more env steps (over all envs).
+
+        Args:
+            total_timesteps: Env steps to add.
+            progress_bar: Show a tqdm bar (only on a terminal and outside CI).
+            logger: Where statistics go; default: none kept beyond ``self.logger``.
+            callback: ``callback(agent)`` after every vector step; returning False stops.
+            reset_num_timesteps: Start ``num_timesteps`` from 0 instead of continuing.
+
+        Returns:
+            ``self``.
+        """
+        if self.env is None:
+            raise RuntimeError("this agent has no env; load it with env=… to train it")
+        if total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        self.logger = logger if logger is not None else Logger(outputs=())
+        self._ensure_replay_buffer()
+        if self._last_observations is None:
+            self._last_observations, _ = self.env.reset(seed=self.seed)
+            if self.obs_normalizer is not None:
+                self.obs_normalizer.update(self._last_observations)
+        config = self.config
+        end = self.num_timesteps + total_timesteps
+        gradient_steps = (
+            config.gradient_steps if config.gradient_steps > 0 else config.train_freq * self.n_envs
+        )
+        bar = None
+        if should_show_progress(progress_bar):
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total_timesteps, unit="step", dynamic_ncols=True)
+        start_time, start_steps = time.perf_counter(), self.num_timesteps
+        # Log at multiples of log_interval, so a resumed run logs at the same steps.
+        next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
+        vector_steps, stats = 0, {}
+        try:
+            while self.num_timesteps < end:
+                self.collect_step(random_actions=self.num_timesteps < config.learning_starts)
+                vector_steps += 1
+                if vector_steps % config.train_freq == 0 and (
+                    self.num_timesteps > config.learning_starts
+                ):
+                    stats = self.train(gradient_steps)
+                if bar is not None:
+                    bar.update(self.n_envs)
+                if self.num_timesteps >= next_log or self.num_timesteps >= end:
+                    next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
+                    elapsed = max(time.perf_counter() - start_time, 1e-9)
+                    values = {**self.episode_tracker.summary(), **stats_to_floats(stats)}
+                    values["train/n_updates"] = self.n_updates
+                    values["time/fps"] = (self.num_timesteps - start_steps) / elapsed
+                    values["time/total_timesteps"] = self.num_timesteps
+                    for key, value in values.items():
+                        self.logger.record(key, value)
+                    self.logger.dump(self.num_timesteps)
+                    if bar is not None and "rollout/ep_rew_mean" in values:
+                        bar.set_postfix(ep_rew_mean=f"{values['rollout/ep_rew_mean']:.3g}")
+                if callback is not None and callback(self) is False:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        return self

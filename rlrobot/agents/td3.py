@@ -1,0 +1,148 @@
+"""Twin Delayed DDPG (Fujimoto et al., 2018): clipped double Q, target smoothing, delayed actor.
+
+Replay, env interaction and the training schedule come from ``OffPolicyAgent``; this file is
+the TD3 update. With a deterministic actor ``μ`` (tanh output in ``[-1, 1]``) and target
+networks ``μ̄, Q̄_1, Q̄_2``, one gradient step on a minibatch is:
+
+- critics: regress both ``Q_i(s, a)`` on ``y = r + γ^m (1 − terminated) · min_i Q̄_i(s', ã')``,
+  with the smoothed target action ``ã' = clip(μ̄(s') + clip(ε, −c, c), −1, 1)``,
+  ``ε ~ N(0, target_policy_noise²)`` (loss ``Σ_i MSE``);
+- every ``policy_delay`` steps: the actor maximises ``Q_1(s, μ(s))``, then both target
+  networks move by Polyak averaging.
+
+Exploration adds ``N(0, action_noise²)`` to ``μ(s)`` (in the ``[-1, 1]`` action scale).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from rlrobot.agents.off_policy import (
+    CriticEnsemble,
+    OffPolicyAgent,
+    OffPolicyConfig,
+    make_adam,
+    polyak_update,
+)
+from rlrobot.common.config import option
+from rlrobot.common.networks import make_features_extractor, mlp
+from rlrobot.common.replay_buffer import ReplaySample
+
+
+@dataclass
+class TD3Config(OffPolicyConfig):
+    """TD3 hyperparameters (defaults as in SB3, plus Gaussian exploration noise)."""
+
+    learning_rate: float = option(1e-3, "Adam step size of the actor and critics")
+    net_arch: tuple[int, ...] = option((400, 300), "hidden layer sizes of the actor and critics")
+    policy_delay: int = option(2, "critic updates per actor and target update")
+    target_policy_noise: float = option(0.2, "std of the target smoothing noise (action scale)")
+    target_noise_clip: float = option(0.5, "clip of the target smoothing noise")
+    action_noise: float = option(0.1, "std of the Gaussian exploration noise (0: none)")
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        super().validate()
+        self._require(self.policy_delay >= 1, "policy_delay", "must be >= 1")
+        self._require(self.target_policy_noise >= 0, "target_policy_noise", "must be >= 0")
+        self._require(self.target_noise_clip >= 0, "target_noise_clip", "must be >= 0")
+        self._require(self.action_noise >= 0, "action_noise", "must be >= 0")
+
+
+class DeterministicActor(nn.Module):
+    """Feature extractor → MLP → ``tanh``: actions in ``[-1, 1]``."""
+
+    def __init__(self, observation_space: Any, action_dim: int, config: OffPolicyConfig) -> None:
+        super().__init__()
+        self.features_extractor = make_features_extractor(observation_space)
+        in_dim = self.features_extractor.features_dim
+        self.mu = mlp(in_dim, config.net_arch, action_dim, config.activation, "tanh")
+
+    def forward(self, observations: Any) -> torch.Tensor:
+        """Return actions ``(batch, action_dim)``."""
+        return self.mu(self.features_extractor(observations))
+
+
+class TD3(OffPolicyAgent):
+    """TD3; see the module docstring.
+
+    Example:
+        >>> agent = TD3("Pendulum-v1", seed=0)
+        >>> agent.learn(total_timesteps=10_000)
+    """
+
+    algorithm = "td3"
+    config_class = TD3Config
+    config: TD3Config
+
+    def _setup(self) -> None:
+        super()._setup()
+        config = self.config
+        self.actor = DeterministicActor(self.observation_space, self.action_dim, config).to(
+            self.device
+        )
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic = CriticEnsemble(
+            self.observation_space, self.action_dim, config.net_arch, config.activation
+        ).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_optimizer = make_adam(list(self.actor.parameters()), config.learning_rate)
+        self.critic_optimizer = make_adam(list(self.critic.parameters()), config.learning_rate)
+        self._sources = [*self.critic.parameters(), *self.actor.parameters()]
+        self._targets = [*self.critic_target.parameters(), *self.actor_target.parameters()]
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Return the actor, critics and their targets."""
+        return {
+            "actor": self.actor,
+            "actor_target": self.actor_target,
+            "critic": self.critic,
+            "critic_target": self.critic_target,
+        }
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Return the actor and critic optimizers."""
+        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
+
+    def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
+        # The policy is deterministic; exploration noise is added only while collecting data.
+        return self.actor(observations)
+
+    def _explore_actions(self, observations: Any) -> torch.Tensor:
+        actions = self.actor(observations)
+        if self.config.action_noise > 0:
+            actions = actions + self.config.action_noise * torch.randn_like(actions)
+        return actions.clamp(-1.0, 1.0)
+
+    def train_step(self, batch: ReplaySample) -> dict[str, torch.Tensor]:
+        """One TD3 gradient step (critics; actor and targets every ``policy_delay``)."""
+        config = self.config
+        with torch.no_grad():
+            next_actions = self.actor_target(batch.next_observations)
+            noise = (torch.randn_like(next_actions) * config.target_policy_noise).clamp(
+                -config.target_noise_clip, config.target_noise_clip
+            )
+            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+            next_q = self.critic_target(batch.next_observations, next_actions).amin(dim=0)
+            target_q = batch.rewards + batch.discounts * next_q
+        q_values = self.critic(batch.observations, batch.actions)
+        critic_loss = (q_values - target_q).pow(2).mean(dim=1).sum()
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimizer.step()
+        stats = {"train/critic_loss": critic_loss.detach()}
+
+        if (self.n_updates + 1) % config.policy_delay == 0:
+            actions = self.actor(batch.observations)
+            actor_loss = -self.critic(batch.observations, actions, detach=True, members=1).mean()
+            self.actor_optimizer.zero_grad(set_to_none=True)
+            actor_loss.backward()
+            self.actor_optimizer.step()
+            polyak_update(self._sources, self._targets, config.tau)
+            stats["train/actor_loss"] = actor_loss.detach()
+        return stats

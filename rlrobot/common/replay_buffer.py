@@ -1,0 +1,353 @@
+"""Replay buffer for off-policy agents: observations stored once, real final observations kept.
+
+Layout: NumPy arrays of shape ``(n_rows, n_envs, …)`` filled row by row, one row per vector
+step, as a ring. Each observation is stored once: the next observation of the transition in
+row ``r`` is the observation in row ``r + 1`` (written by ``add`` right away, as SB3's
+``optimize_memory_usage`` does), except where the episode ended at ``r``; there the real final
+observation (of a termination or of a time-limit truncation) lives in a small separate FIFO
+ring, ``final_slot[r, env]`` points into it, and the next row holds the first observation of
+the next episode. The final ring grows on demand and holds one entry per episode end still in
+the buffer, so the memory is ``(1 + 1/episode_length)`` observations per transition instead of
+two. Observations keep the space's dtype (uint8 images stay uint8).
+
+Only ``terminated`` stops bootstrapping: a truncated transition is bootstrapped from its real
+final observation. With ``n_steps > 1`` the sampled reward is the discounted sum of up to
+``n_steps`` rewards, stopped at the episode end and at the newest stored step; each sample comes
+with ``discounts = γ^m · (1 − terminated)`` for the ``m`` steps summed, so every target is
+``rewards + discounts · V(next_observations)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+
+Observation = np.ndarray | dict[str, np.ndarray]
+
+
+class ReplaySample(NamedTuple):
+    """A minibatch of transitions as NumPy arrays (dicts of arrays for ``Dict`` observations).
+
+    Attributes:
+        observations: ``(batch, *obs_shape)``.
+        actions: ``(batch, *action_shape)``, as stored (the agent's scaled actions).
+        rewards: ``(batch,)`` float32, n-step discounted sums when ``n_steps > 1``.
+        next_observations: ``(batch, *obs_shape)``, the observation to bootstrap from.
+        discounts: ``(batch,)`` float32, ``γ^m · (1 − terminated)``.
+    """
+
+    observations: Observation
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_observations: Observation
+    discounts: np.ndarray
+
+
+def _observation_name(prefix: str, key: str) -> str:
+    return f"{prefix}/{key}" if key else prefix
+
+
+def _space_items(space: gym.Space) -> dict[str, gym.Space]:
+    return dict(space.spaces) if isinstance(space, gym.spaces.Dict) else {"": space}
+
+
+class ReplayBuffer:
+    """Ring buffer of transitions from a vector env; see the module docstring.
+
+    Args:
+        buffer_size: Number of transitions kept (over all envs).
+        observation_space: ``Box`` or ``Dict`` of ``Box`` observation space.
+        action_space: The action space (actions are stored as float32, or int64 if discrete).
+        n_envs: Number of parallel envs; each ``add`` stores one transition per env.
+        gamma: Discount factor γ for n-step returns and ``discounts``.
+        n_steps: Length of the n-step returns (1: one-step TD targets).
+        seed: Seed of the sampling generator.
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        n_envs: int = 1,
+        gamma: float = 0.99,
+        n_steps: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        if n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+        # One extra row: the newest next observation is written before its row is used.
+        self.n_rows = max(buffer_size // n_envs, 1) + 1
+        if self.n_rows < n_steps + 1:
+            raise ValueError(f"buffer_size {buffer_size} is too small for n_steps={n_steps}")
+        self.buffer_size, self.n_envs, self.gamma, self.n_steps = (
+            buffer_size,
+            n_envs,
+            gamma,
+            n_steps,
+        )
+        self.observation_space, self.action_space = observation_space, action_space
+        self.is_dict = isinstance(observation_space, gym.spaces.Dict)
+        self.rng = np.random.default_rng(seed)
+        shape = (self.n_rows, n_envs)
+        self.observations = {
+            key: np.zeros((*shape, *space.shape), dtype=space.dtype)
+            for key, space in _space_items(observation_space).items()
+        }
+        action_dtype = np.int64 if isinstance(action_space, gym.spaces.Discrete) else np.float32
+        self.actions = np.zeros((*shape, *action_space.shape), dtype=action_dtype)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.episode_ends = np.zeros(shape, dtype=bool)
+        self.final_slot = np.full(shape, -1, dtype=np.int32)
+        self.final_capacity = min(1024, self.n_rows * n_envs)
+        self.final_observations = {
+            key: np.zeros((self.final_capacity, *array.shape[2:]), dtype=array.dtype)
+            for key, array in self.observations.items()
+        }
+        self.final_head = 0  # oldest live entry of the final-observation ring
+        self.final_count = 0
+        self.pos = 0  # the row the next add writes
+        self.full = False
+
+    # -- storing ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Number of transitions that can be sampled."""
+        rows = self.n_rows - 1 if self.full else self.pos
+        return rows * self.n_envs
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by all arrays of the buffer."""
+        arrays = [self.actions, self.rewards, self.terminated, self.episode_ends, self.final_slot]
+        arrays += list(self.observations.values()) + list(self.final_observations.values())
+        return sum(array.nbytes for array in arrays) + self._extra_nbytes()
+
+    def _extra_nbytes(self) -> int:
+        return 0
+
+    def _items(self, observations: Observation) -> dict[str, np.ndarray]:
+        return observations if self.is_dict else {"": observations}
+
+    def add(
+        self,
+        observations: Observation,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_observations: Observation,
+        terminated: np.ndarray,
+        episode_ends: np.ndarray,
+    ) -> None:
+        """Store one vector step; successive calls must continue the same env streams.
+
+        Args:
+            observations: ``(n_envs, *obs_shape)`` observations the actions were taken in.
+            actions: ``(n_envs, *action_shape)``.
+            rewards: ``(n_envs,)``.
+            next_observations: ``(n_envs, *obs_shape)`` REAL next observations: where an
+                episode ended, its final observation (``info["final_obs"]``), not the reset one.
+            terminated: ``(n_envs,)`` true terminal states (no bootstrapping).
+            episode_ends: ``(n_envs,)`` ``terminated | truncated``.
+        """
+        row, next_row = self.pos, (self.pos + 1) % self.n_rows
+        self._free_final_slots(row)
+        for key, value in self._items(observations).items():
+            self.observations[key][row] = value
+        self.actions[row] = actions
+        self.rewards[row] = rewards
+        self.terminated[row] = terminated
+        self.episode_ends[row] = episode_ends
+        self.final_slot[row] = -1
+        next_items = self._items(next_observations)
+        ended = np.flatnonzero(episode_ends)
+        if ended.size:
+            slots = self._allocate_final_slots(ended.size)
+            self.final_slot[row, ended] = slots
+            for key, value in next_items.items():
+                self.final_observations[key][slots] = value[ended]
+        # The next row's observations are overwritten by the next add where an episode ended.
+        for key, value in next_items.items():
+            self.observations[key][next_row] = value
+        self.pos = next_row
+        self.full = self.full or next_row == 0
+
+    def truncate_episodes(self) -> None:
+        """Mark the newest transition of every running episode as a truncated episode end.
+
+        For envs reset from outside the step loop (a training run does it at each checkpoint,
+        see ``rlrobot.run.training``): the real next observation moves to the final ring, so
+        the next ``add`` (of the first step after the reset) cannot overwrite it, and n-step
+        returns stop there. The transitions are bootstrapped like time-limit truncations.
+        """
+        if self.pos == 0 and not self.full:
+            return
+        row = (self.pos - 1) % self.n_rows
+        running = np.flatnonzero(~self.episode_ends[row])
+        if running.size:
+            slots = self._allocate_final_slots(running.size)
+            self.final_slot[row, running] = slots
+            for key, array in self.observations.items():
+                self.final_observations[key][slots] = array[self.pos, running]
+            self.episode_ends[row, running] = True
+
+    def _free_final_slots(self, row: int) -> None:
+        # Rows are overwritten in the order they were written, so the final observations of
+        # the row being overwritten are the oldest entries of the FIFO ring.
+        freed = int(np.count_nonzero(self.final_slot[row] >= 0))
+        self.final_head = (self.final_head + freed) % self.final_capacity
+        self.final_count -= freed
+
+    def _allocate_final_slots(self, count: int) -> np.ndarray:
+        if self.final_count + count > self.final_capacity:
+            self._grow_final_ring(max(2 * self.final_capacity, self.final_count + count))
+        slots = (self.final_head + self.final_count + np.arange(count)) % self.final_capacity
+        self.final_count += count
+        return slots.astype(np.int32)
+
+    def _grow_final_ring(self, new_capacity: int) -> None:
+        live = (self.final_head + np.arange(self.final_count)) % self.final_capacity
+        for key, array in self.final_observations.items():
+            grown = np.zeros((new_capacity, *array.shape[1:]), dtype=array.dtype)
+            grown[: self.final_count] = array[live]
+            self.final_observations[key] = grown
+        used = self.final_slot >= 0
+        self.final_slot[used] = (self.final_slot[used] - self.final_head) % self.final_capacity
+        self.final_head, self.final_capacity = 0, new_capacity
+
+    # -- sampling -----------------------------------------------------------------------------
+    def sample_indices(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``batch_size`` stored transitions uniformly; return their ``(rows, envs)``."""
+        n_valid = len(self)
+        if n_valid == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        flat = self.rng.integers(0, n_valid, size=batch_size)
+        rows, envs = np.divmod(flat, self.n_envs)
+        if self.full:
+            # Row ``pos`` holds the newest next observation, not a transition: skip it.
+            rows = (self.pos + 1 + rows) % self.n_rows
+        return rows, envs
+
+    def sample(self, batch_size: int) -> ReplaySample:
+        """Draw a uniform minibatch of ``batch_size`` transitions (with replacement)."""
+        return self.get_samples(*self.sample_indices(batch_size))
+
+    def steps_stored_from(self, rows: np.ndarray) -> np.ndarray:
+        """Number of stored steps from each row to the newest one, that row included."""
+        return (self.pos - 1 - rows) % self.n_rows + 1
+
+    def get_observations(self, rows: np.ndarray, envs: np.ndarray) -> Observation:
+        """Return the observations stored at ``(rows, envs)``, each ``(batch, *shape)``."""
+        values = {key: array[rows, envs] for key, array in self.observations.items()}
+        return values if self.is_dict else values[""]
+
+    def get_next_observations(self, rows: np.ndarray, envs: np.ndarray) -> Observation:
+        """Return the real next observations of the transitions at ``(rows, envs)``."""
+        next_rows = (rows + 1) % self.n_rows
+        slots = self.final_slot[rows, envs]
+        ended = np.flatnonzero(slots >= 0)
+        values = {}
+        for key, array in self.observations.items():
+            value = array[next_rows, envs]
+            if ended.size:
+                value[ended] = self.final_observations[key][slots[ended]]
+            values[key] = value
+        return values if self.is_dict else values[""]
+
+    def get_samples(self, rows: np.ndarray, envs: np.ndarray) -> ReplaySample:
+        """Return the (n-step) transitions that start at ``(rows, envs)``."""
+        rewards = self.rewards[rows, envs]
+        last_rows = rows
+        n_summed = np.ones(rows.shape, dtype=np.int64)
+        if self.n_steps > 1:
+            rewards = rewards.copy()
+            available = self.steps_stored_from(rows)
+            continuing = ~self.episode_ends[rows, envs]
+            for k in range(1, self.n_steps):
+                use = continuing & (k < available)
+                step_rows = (rows + k) % self.n_rows
+                rewards += np.where(use, self.gamma**k * self.rewards[step_rows, envs], 0.0)
+                n_summed += use
+                continuing = use & ~self.episode_ends[step_rows, envs]
+            last_rows = (rows + n_summed - 1) % self.n_rows
+        not_terminated = ~self.terminated[last_rows, envs]
+        discounts = (self.gamma**n_summed * not_terminated).astype(np.float32)
+        return ReplaySample(
+            self.get_observations(rows, envs),
+            self.actions[rows, envs],
+            rewards.astype(np.float32, copy=False),
+            self.get_next_observations(last_rows, envs),
+            discounts,
+        )
+
+    # -- saving -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Return the contents as flat ``{name: array}`` (no Python objects)."""
+        state = {
+            "actions": self.actions,
+            "rewards": self.rewards,
+            "terminated": self.terminated,
+            "episode_ends": self.episode_ends,
+            "final_slot": self.final_slot,
+            "counters": np.array(
+                [self.pos, self.full, self.final_head, self.final_count, self.final_capacity],
+                dtype=np.int64,
+            ),
+            "layout": np.array([self.n_rows, self.n_envs, self.n_steps], dtype=np.int64),
+            "rng": np.array(json.dumps(self.rng.bit_generator.state)),
+        }
+        for key in self.observations:
+            state[_observation_name("observations", key)] = self.observations[key]
+            state[_observation_name("final_observations", key)] = self.final_observations[key]
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore contents saved by ``state_dict`` into a buffer of the same layout.
+
+        Raises:
+            ValueError: The saved buffer has another size, number of envs, n_steps or spaces.
+        """
+        layout = [self.n_rows, self.n_envs, self.n_steps]
+        if list(np.asarray(state["layout"])) != layout:
+            raise ValueError(
+                f"saved replay buffer has (rows, n_envs, n_steps) = "
+                f"{list(state['layout'])}, this one {layout}"
+            )
+        for name in ("actions", "rewards", "terminated", "episode_ends", "final_slot"):
+            self._copy_into(getattr(self, name), state[name], name)
+        for key in self.observations:
+            name = _observation_name("observations", key)
+            self._copy_into(self.observations[key], state[name], name)
+            self.final_observations[key] = np.array(
+                state[_observation_name("final_observations", key)]
+            )
+        pos, full, head, count, capacity = (int(v) for v in state["counters"])
+        self.pos, self.full, self.final_head = pos, bool(full), head
+        self.final_count, self.final_capacity = count, capacity
+        self.rng.bit_generator.state = json.loads(str(state["rng"]))
+
+    @staticmethod
+    def _copy_into(target: np.ndarray, value: np.ndarray, name: str) -> None:
+        if value.shape != target.shape or value.dtype != target.dtype:
+            raise ValueError(
+                f"saved replay buffer array {name!r} is {value.dtype}{list(value.shape)}, "
+                f"expected {target.dtype}{list(target.shape)}"
+            )
+        target[...] = value
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the buffer to an uncompressed ``.npz`` file (arrays only, no pickles)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp.npz")
+        np.savez(temporary, **self.state_dict())
+        os.replace(temporary, path)
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Read a buffer written by ``save`` (``allow_pickle=False``)."""
+        with np.load(path, allow_pickle=False) as data:
+            self.load_state_dict({name: data[name] for name in data.files})

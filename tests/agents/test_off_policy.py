@@ -1,0 +1,170 @@
+"""Off-policy agents (SAC, TD3): twin critics, stored transitions, save/load, learning runs."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
+from rlrobot.agents.off_policy import CriticEnsemble
+from rlrobot.common.config import ConfigError
+
+OFF_POLICY = [SAC, TD3]
+SMALL = {"net_arch": (64, 64), "batch_size": 64, "learning_starts": 100, "learning_rate": 1e-3}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+class Line(gym.Env):
+    """A point on a line: ``x ← clip(x + 0.125·a, −2, 2)``, reward ``−|x|`` after the move.
+
+    Actions in ``[-2, 2]`` (so the agents' rescaling is exercised); a good policy reaches 0
+    in a few steps (return ≈ −1 over 20 steps), a random one scores ≈ −15.
+    """
+
+    observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = self.np_random.uniform(-1.5, 1.5, (1,)).astype(np.float32)
+        return self.x.copy(), {}
+
+    def step(self, action):
+        self.x = np.clip(self.x + 0.125 * np.asarray(action, np.float32), -2.0, 2.0)
+        return self.x.copy(), -float(abs(self.x[0])), False, False, {}
+
+
+def make_line(max_episode_steps=20):
+    return lambda: gym.wrappers.TimeLimit(Line(), max_episode_steps)
+
+
+def evaluate(agent, env_factory, n_episodes=10):
+    env = env_factory()
+    returns = []
+    for episode in range(n_episodes):
+        observation, _ = env.reset(seed=1000 + episode)
+        done, total = False, 0.0
+        while not done:
+            action, _ = agent.predict(observation, deterministic=True)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            total += reward
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+def test_registry_and_generic_load(tmp_path):
+    assert ALGORITHMS["sac"] is SAC and ALGORITHMS["td3"] is TD3
+    agent = TD3(make_line(), seed=0, **SMALL)
+    agent.save(tmp_path / "td3")
+    assert type(BaseAgent.load(tmp_path / "td3")) is TD3
+
+
+def test_critic_ensemble_is_two_independent_q_networks():
+    space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    critic = CriticEnsemble(space, action_dim=2, net_arch=(8, 8), activation="relu")
+    observations, actions = torch.randn(5, 3), torch.randn(5, 2)
+    q_values = critic(observations, actions)
+    assert q_values.shape == (2, 5)
+    for member in range(2):
+        hidden = torch.cat([observations, actions], dim=1)
+        for layer in critic.hidden_layers:
+            hidden = torch.relu(hidden @ layer.weight[member] + layer.bias[member])
+        output = critic.output_layer
+        expected = (hidden @ output.weight[member] + output.bias[member]).squeeze(-1)
+        torch.testing.assert_close(q_values[member], expected)
+    torch.testing.assert_close(critic(observations, actions, members=1)[0], q_values[0])
+    # Detached: the gradient reaches the actions but no critic weight.
+    actions.requires_grad_(True)
+    critic(observations, actions, detach=True).sum().backward()
+    assert actions.grad is not None and actions.grad.abs().sum() > 0
+    assert all(p.grad is None for p in critic.parameters())
+
+
+@pytest.mark.parametrize("cls", OFF_POLICY)
+def test_stored_transitions_follow_the_dynamics_across_truncations(cls):
+    agent = cls(make_line(max_episode_steps=7), seed=0, gamma=0.9, **SMALL)
+    agent.learn(60)  # random actions only: learning_starts is 100
+    buffer = agent.replay_buffer
+    rows = np.arange(buffer.pos)
+    sample = buffer.get_samples(rows, np.zeros_like(rows))
+    env_actions = agent.actions_to_env(sample.actions)
+    expected_next = np.clip(sample.observations + 0.125 * env_actions, -2, 2)
+    # The real final observation of each truncated episode, not the reset one.
+    np.testing.assert_allclose(sample.next_observations, expected_next, atol=1e-6)
+    np.testing.assert_allclose(sample.rewards, -np.abs(expected_next[:, 0]), atol=1e-6)
+    assert buffer.episode_ends[:60, 0].sum() == 60 // 7
+    np.testing.assert_allclose(sample.discounts, 0.9)  # truncation is bootstrapped
+
+
+@pytest.mark.parametrize(
+    "cls, extra",
+    [(SAC, {}), (SAC, {"n_steps": 3}), (TD3, {})],
+    ids=["sac", "sac-3-step", "td3"],
+)
+def test_learns_line(cls, extra):
+    agent = cls(make_line(), seed=0, gamma=0.9, **SMALL, **extra)
+    before = evaluate(agent, make_line())
+    agent.learn(1200)
+    after = evaluate(agent, make_line())
+    assert after > -3.0, (before, after)
+    assert before < -5.0
+
+
+def test_sac_learns_continuous_cartpole():
+    agent = SAC("rlrobot/CartPoleContinuous-v0", seed=0, **SMALL)
+    agent.learn(2000)
+    assert evaluate(agent, lambda: gym.make("rlrobot/CartPoleContinuous-v0"), 3) >= 100
+
+
+@pytest.mark.parametrize("cls", OFF_POLICY)
+def test_save_load_round_trip_with_replay_buffer(cls, tmp_path):
+    agent = cls(make_line(), seed=0, **SMALL)
+    agent.learn(150)
+    agent.save(tmp_path / "agent", include_replay_buffer=True)
+    assert (tmp_path / "agent" / "replay_buffer.npz").is_file()
+    observations = np.linspace(-2, 2, 9, dtype=np.float32)[:, None]
+    predict_only = cls.load(tmp_path / "agent")
+    resumed = cls.load(tmp_path / "agent", env=make_line())
+    expected, _ = agent.predict(observations, deterministic=True)
+    for loaded in (predict_only, resumed):
+        actions, _ = loaded.predict(observations, deterministic=True)
+        np.testing.assert_array_equal(actions, expected)
+        assert loaded.num_timesteps == 150
+    assert predict_only.replay_buffer is None
+    assert len(resumed.replay_buffer) == len(agent.replay_buffer) == 150
+    for saved, restored in zip(
+        agent.replay_buffer.sample(32), resumed.replay_buffer.sample(32), strict=True
+    ):
+        np.testing.assert_array_equal(saved, restored)
+    resumed.learn(20)
+    assert resumed.num_timesteps == 170
+
+
+def test_sac_her_on_reach_saves_and_loads(tmp_path):
+    env_kwargs = {"reward_mode": "sparse"}
+    agent = SAC("rlrobot/Reach-v0", env_kwargs=env_kwargs, replay_buffer="her", seed=0, **SMALL)
+    agent.learn(120)
+    agent.save(tmp_path / "sac_her")
+    loaded = SAC.load(tmp_path / "sac_her")
+    assert loaded.config.replay_buffer == "her"
+    observation = agent.observation_space.sample()
+    np.testing.assert_array_equal(
+        loaded.predict(observation, deterministic=True)[0],
+        agent.predict(observation, deterministic=True)[0],
+    )
+
+
+def test_config_and_space_errors():
+    with pytest.raises(ConfigError, match="n_steps"):
+        SAC(make_line(), replay_buffer="her", n_steps=3)
+    with pytest.raises(ConfigError, match="tau"):
+        TD3(make_line(), tau=0.0)
+    with pytest.raises(ValueError, match="Dict observation space"):
+        SAC(make_line(), replay_buffer="her").learn(10)
+    with pytest.raises(TypeError, match="Box action space"):
+        SAC("CartPole-v1")
