@@ -7,7 +7,7 @@
 - ``report`` / ``bench`` / ``sweep``: ``rlrobot bench`` and ``rlrobot sweep`` (see ``cli``).
 """
 
-from rlrobot.benchmark.runner import TrialStore, run_trials
+from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
 from rlrobot.benchmark.stats import (
     bootstrap_ci,
     interquartile_mean,
@@ -17,6 +17,7 @@ from rlrobot.benchmark.stats import (
 from rlrobot.benchmark.trial import TrialSpec, evaluate_policy, run_trial
 
 __all__ = [
+    "Execution",
     "TrialSpec",
     "TrialStore",
     "bootstrap_ci",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rlrobot.benchmark.report import write_report
-from rlrobot.benchmark.runner import Log, TrialStore, run_trials
+from rlrobot.benchmark.runner import Execution, Log, TrialStore, run_trials
 from rlrobot.benchmark.sb3 import SB3_ALGORITHMS
 from rlrobot.benchmark.trial import TrialSpec
 
@@ -144,23 +144,22 @@ def build_bench_specs(
 def run_bench(
     specs: Sequence[TrialSpec],
     out: str | Path,
-    backend: str = "local",
-    workers: int | None = None,
-    ray_address: str | None = None,
+    execution: Execution | None = None,
     settings: dict[str, Any] | None = None,
     log: Log = print,
 ) -> Path:
     """Run the trials (cached ones are skipped), then write the report; return its path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    execution = execution or Execution()
     run_info = {
         "command": shlex.join(["rlrobot", *sys.argv[1:]]) if sys.argv else "",
-        "settings": {**(settings or {}), "backend": backend},
+        "settings": {**(settings or {}), "backend": execution.backend},
         "keys": [spec.key for spec in specs],
     }
     (out / RUN_INFO_FILE).write_text(json.dumps(run_info, indent=1))
     store = TrialStore(out)
-    results = run_trials(list(specs), store, backend, workers, ray_address, log=log)
+    results = run_trials(list(specs), store, execution, log=log)
     return write_report(out, results, run_info)
 
 

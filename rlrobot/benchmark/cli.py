@@ -56,12 +56,30 @@ def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default=None, help="existing Ray cluster (e.g. auto)")
     parser.add_argument(
+        "--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves for each trial"
+    )
+    parser.add_argument(
         "--workers", type=int, default=None, help="parallel trials (default: CPU cores)"
     )
-    parser.add_argument("--out", required=True, help="output folder (results, report, plots)")
+    parser.add_argument("--out", help="output folder (results, report, plots)")
     parser.add_argument(
-        "--report-only", action="store_true", help="rebuild the report from OUT without training"
+        "--report-only",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="rebuild the report from the results in DIR (or --out) without training",
     )
+
+
+def _output_folder(args: argparse.Namespace) -> str:
+    """Return the folder to write to or report on (``--report-only DIR`` or ``--out``)."""
+    from rlrobot.cli import CommandError
+
+    out = args.report_only or args.out
+    if not out:
+        raise CommandError("give --out DIR (or --report-only DIR)")
+    return out
 
 
 def add_subcommand(subparsers: Any) -> None:
@@ -114,9 +132,10 @@ def bench_command(args: argparse.Namespace) -> int:
     from rlrobot.benchmark.bench import build_bench_specs, rebuild_report, run_bench
     from rlrobot.cli import CommandError
 
-    if args.report_only:
+    out = _output_folder(args)
+    if args.report_only is not None:
         try:
-            path = rebuild_report(args.out)
+            path = rebuild_report(out)
         except FileNotFoundError as error:
             raise CommandError(str(error)) from None
         print(f"report: {path}")
@@ -144,10 +163,10 @@ def bench_command(args: argparse.Namespace) -> int:
         "eval episodes": args.eval_episodes,
         "baseline": args.baseline,
     }
-    print(f"bench: {len(specs)} trials ({args.backend} backend) → {args.out}")
-    path = run_bench(specs, args.out, args.backend, args.workers, args.ray_address, settings)
+    print(f"bench: {len(specs)} trials ({args.backend} backend) → {out}")
+    path = run_bench(specs, out, _execution(args), settings)
     print(f"report: {path}")
-    return _exit_code(args.out, [spec.key for spec in specs])
+    return _exit_code(out, [spec.key for spec in specs])
 
 
 def sweep_command(args: argparse.Namespace) -> int:
@@ -162,11 +181,12 @@ def sweep_command(args: argparse.Namespace) -> int:
     )
     from rlrobot.cli import CommandError
 
-    if args.report_only:
+    out = _output_folder(args)
+    if args.report_only is not None:
         try:
-            path = write_sweep_report(args.out)
+            path = write_sweep_report(out)
         except FileNotFoundError as error:
-            raise CommandError(f"no sweep in {args.out}: {error}") from None
+            raise CommandError(f"no sweep in {out}: {error}") from None
         print(f"report: {path}")
         return 0
     if not args.env or not args.params:
@@ -205,12 +225,16 @@ def sweep_command(args: argparse.Namespace) -> int:
             "backend": args.backend,
         },
     }
-    print(f"sweep: {len(candidates)} configs × {args.seeds} seeds ({args.backend}) → {args.out}")
-    path = run_sweep(
-        groups, candidates, args.out, info, args.backend, args.workers, args.ray_address
-    )
+    print(f"sweep: {len(candidates)} configs × {args.seeds} seeds ({args.backend}) → {out}")
+    path = run_sweep(groups, candidates, out, info, _execution(args))
     print(f"report: {path}")
-    return _exit_code(args.out, [spec.key for group in groups for spec in group])
+    return _exit_code(out, [spec.key for group in groups for spec in group])
+
+
+def _execution(args: argparse.Namespace) -> Any:
+    from rlrobot.benchmark.runner import Execution
+
+    return Execution(args.backend, args.workers, args.ray_address, args.cpus_per_trial)
 
 
 def _check_algorithms(algos: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,31 @@ from rlrobot.benchmark.trial import TrialSpec, execute_trial, failure_result
 BACKENDS = ("local", "ray")
 
 Log = Callable[[str], None]
+
+
+@dataclass
+class Execution:
+    """Where and how trials run.
+
+    Attributes:
+        backend: ``"local"`` (process pool) or ``"ray"`` (Ray tasks).
+        workers: Parallel trials; default: the machine's cores (local, and a Ray instance
+            started here).
+        ray_address: Address of an existing Ray cluster (``"auto"``, ``"ray://host:10001"``…);
+            None starts a local instance unless Ray is already initialised.
+        cpus_per_trial: CPUs Ray reserves per trial.
+        retries: Extra attempts for a failed trial.
+    """
+
+    backend: str = "local"
+    workers: int | None = None
+    ray_address: str | None = None
+    cpus_per_trial: float = 1.0
+    retries: int = 1
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
 
 class TrialStore:
@@ -129,33 +155,26 @@ def _run_ray(
 def run_trials(
     specs: list[TrialSpec],
     store: TrialStore,
-    backend: str = "local",
-    workers: int | None = None,
-    ray_address: str | None = None,
-    cpus_per_trial: float = 1.0,
-    retries: int = 1,
+    execution: Execution | None = None,
     log: Log = print,
 ) -> list[dict[str, Any]]:
     """Run the trials not already completed in ``store``; return every result in spec order.
 
+    Call it under ``if __name__ == "__main__":`` in a script: the local pool's workers are
+    started with ``forkserver``, which re-imports the main module.
+
     Args:
         specs: Trials to run (duplicates by key are run once).
         store: Where results are cached and written.
-        backend: ``"local"`` (process pool) or ``"ray"`` (Ray tasks).
-        workers: Parallel trials; default: the machine's cores (local, and a Ray instance
-            started here).
-        ray_address: Address of an existing Ray cluster (``"auto"``, ``"ray://host:10001"``…);
-            None starts a local instance unless Ray is already initialised.
-        cpus_per_trial: CPUs Ray reserves per trial.
-        retries: Extra attempts for a failed trial.
+        execution: Backend, parallelism and retries (default: local pool, one retry).
         log: Receives one progress line per finished trial.
 
     Returns:
         One result dict per spec (``status`` ``"ok"`` or ``"failed"`` with ``error``).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    workers = workers or os.cpu_count() or 1
+    execution = execution or Execution()
+    workers = execution.workers or os.cpu_count() or 1
+    retries = execution.retries
     results: dict[str, dict[str, Any]] = {}
     pending: dict[str, TrialSpec] = {}
     for spec in specs:
@@ -169,10 +188,12 @@ def run_trials(
     for attempt in range(1, retries + 2):
         if not pending:
             break
-        if backend == "local":
+        if execution.backend == "local":
             outcomes = _run_local(list(pending.values()), workers)
         else:
-            outcomes = _run_ray(list(pending.values()), workers, ray_address, cpus_per_trial)
+            outcomes = _run_ray(
+                list(pending.values()), workers, execution.ray_address, execution.cpus_per_trial
+            )
         failed: dict[str, TrialSpec] = {}
         for spec, result in outcomes:
             result["attempts"] = attempt

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rlrobot.benchmark.runner import Log, TrialStore, run_trials
+from rlrobot.benchmark.runner import Execution, Log, TrialStore, run_trials
 from rlrobot.benchmark.stats import bootstrap_ci, interquartile_mean
 from rlrobot.benchmark.trial import TrialSpec
 from rlrobot.common.config import ConfigError
@@ -205,9 +205,7 @@ def run_sweep(
     candidates: Sequence[dict[str, Any]],
     out: str | Path,
     info: dict[str, Any],
-    backend: str = "local",
-    workers: int | None = None,
-    ray_address: str | None = None,
+    execution: Execution | None = None,
     log: Log = print,
 ) -> Path:
     """Run every candidate's trials (cached ones skipped), rank them and write ``sweep.md``."""
@@ -220,7 +218,7 @@ def run_sweep(
     }
     (out / SWEEP_FILE).write_text(json.dumps(info, indent=1))
     flat = [spec for group in groups for spec in group]
-    run_trials(flat, TrialStore(out), backend, workers, ray_address, log=log)
+    run_trials(flat, TrialStore(out), execution, log=log)
     return write_sweep_report(out)
 
 

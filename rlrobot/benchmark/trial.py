@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import time
 import traceback
@@ -188,8 +189,6 @@ def get_versions() -> dict[str, str]:
 
 def get_machine() -> dict[str, Any]:
     """Return what the trial ran on (host, CPU, core count)."""
-    import os
-
     return {
         "hostname": platform.node(),
         "platform": platform.platform(),

@@ -43,7 +43,7 @@ def test_tiny_bench_end_to_end(tmp_path, capsys, tiny_bench_argv):
     # --report-only rebuilds the same report from the JSON files without training.
     (out / "report.md").unlink()
     capsys.readouterr()
-    assert main(["bench", "--report-only", "--out", str(out)]) == 0
+    assert main(["bench", "--report-only", str(out)]) == 0
     assert (out / "report.md").read_text() == report
 
     # Restarting runs nothing: every trial is cached by key.

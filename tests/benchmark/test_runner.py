@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rlrobot.agents import PPOConfig
-from rlrobot.benchmark.runner import TrialStore, run_trials
+from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
 from rlrobot.benchmark.trial import CheckpointEvaluator, TrialSpec, run_trial
 
 FLAKY_ID = "tests.benchmark.flaky_env:FlakyCartPole-v0"
@@ -91,7 +91,9 @@ def test_failed_trials_are_retried_once_and_reported(tmp_path):
     flaky = tiny_spec(env_id=FLAKY_ID, env_kwargs={"marker": str(tmp_path / "marker")})
     broken = tiny_spec(env_id=FLAKY_ID, env_kwargs={"always_fail": True})
     store, lines = TrialStore(tmp_path), []
-    flaky_result, broken_result = run_trials([flaky, broken], store, workers=2, log=lines.append)
+    flaky_result, broken_result = run_trials(
+        [flaky, broken], store, Execution(workers=2), lines.append
+    )
     assert flaky_result["status"] == "ok"
     assert flaky_result["attempts"] == 2
     assert broken_result["status"] == "failed"
@@ -102,6 +104,6 @@ def test_failed_trials_are_retried_once_and_reported(tmp_path):
     assert store.load(flaky.key)["status"] == "ok"
     assert store.load(broken.key)["status"] == "failed"
     lines.clear()
-    again = run_trials([flaky], store, workers=1, log=lines.append)
+    again = run_trials([flaky], store, Execution(workers=1), lines.append)
     assert again[0]["curve"] == flaky_result["curve"]
     assert lines == [f"1 trial(s) already done in {store.directory}, 0 to run"]
