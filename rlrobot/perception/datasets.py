@@ -380,6 +380,49 @@ class SceneRandomizer:
         )
 
 
+@dataclass(frozen=True)
+class RandomKicks:
+    """Random kicks of a body while collecting, for push-recovery data (e.g. quadruped falls).
+
+    Before each step, with ``probability``, the body's base gets at once an upward velocity
+    ``strength × up_speed`` (m/s) and a spin ``strength × spin`` (rad/s) about a random
+    horizontal axis, ``strength`` uniform in ``strength_range``; weak kicks are recovered from,
+    strong ones topple the robot.
+
+    Args:
+        body: Simulation body to kick (``"ant"`` in ``rlrobot/Quadruped-v0``).
+        probability: Chance of a kick per env step.
+        up_speed: Upward velocity (m/s) added by a full-strength kick.
+        spin: Angular velocity (rad/s) added by a full-strength kick.
+        strength_range: Range of the strength factor.
+    """
+
+    body: str
+    probability: float = 0.01
+    up_speed: float = 3.0
+    spin: float = 15.0
+    strength_range: tuple[float, float] = (0.3, 1.0)
+
+    def apply(self, sim: Any, rng: np.random.Generator) -> bool:
+        """Maybe kick the body now; return whether it was kicked."""
+        if rng.random() >= self.probability:
+            return False
+        strength = rng.uniform(*self.strength_range)
+        heading = rng.uniform(0.0, 2.0 * np.pi)
+        axis = np.array([np.cos(heading), np.sin(heading), 0.0])
+        linear, angular = sim.get_base_velocity(self.body)
+        sim.set_base_velocity(
+            self.body,
+            linear + np.array([0.0, 0.0, strength * self.up_speed]),
+            angular + strength * self.spin * axis,
+        )
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as JSON values."""
+        return {**dataclasses.asdict(self), "strength_range": list(self.strength_range)}
+
+
 # ------------------------------------------------------------------------------------ policies
 Policy = Callable[[Any], np.ndarray]
 
@@ -676,6 +719,7 @@ def collect_event_windows(
     window: int = 16,
     horizon: int = 10,
     policy: str | Policy | Any = "random",
+    perturbation: RandomKicks | None = None,
     max_steps: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     seed: int = 0,
@@ -697,6 +741,7 @@ def collect_event_windows(
         window: Observations per window.
         horizon: Look-ahead in steps for a positive label.
         policy: ``"random"``, an agent with ``predict`` or a callable.
+        perturbation: Random kicks during the episodes (drawn from the seeded generator).
         max_steps: Stop an episode after this many steps (counts as a cut-off, not an event).
         env_kwargs: ``gym.make`` keywords (env ids only).
         seed: Seeds resets, action sampling and the split.
@@ -718,12 +763,15 @@ def collect_event_windows(
         unwrapped = instance.unwrapped
         policy_function, policy_description = make_policy(policy, instance)
         instance.action_space.seed(seed)
+        rng = np.random.default_rng([seed, 2])
         bar = _progress(n_episodes, progress_bar, "episode")
         for episode in range(n_episodes):
             observation, _ = instance.reset(seed=seed * 100_003 + episode)
             trajectory = [np.asarray(unwrapped.robot.get_obs(), dtype=np.float32)]
             event_step = None
             while max_steps is None or len(trajectory) <= max_steps:
+                if perturbation is not None:
+                    perturbation.apply(unwrapped.sim, rng)
                 observation, _, terminated, truncated, info = instance.step(
                     policy_function(observation)
                 )
@@ -760,6 +808,7 @@ def collect_event_windows(
         horizon=horizon,
         event_key=event_key,
         n_events=n_events,
+        perturbation=None if perturbation is None else perturbation.to_dict(),
         input={
             "shape": list(inputs.shape[1:]),
             "dtype": "float32",

@@ -2,7 +2,7 @@
 
 ``train_model`` fits a ``PerceptionModel`` to one label of a ``Dataset``: AdamW on shuffled
 minibatches of the train split, a learning-rate schedule, validation after every epoch with
-early stopping on the validation loss (the best weights are restored), per-epoch metrics
+early stopping on the validation loss or F1 (the best weights are restored), per-epoch metrics
 (``progress.csv``), a tqdm bar on a terminal, and at the end test metrics, PNG plots and a
 checkpoint. Regression uses MSE on standardised labels and reports MAE, RMSE and the median
 Euclidean error in the label's units; classification uses (optionally class-balanced)
@@ -43,7 +43,10 @@ class TrainConfig(BaseConfig):
     lr_schedule: Literal["cosine", "constant", "plateau"] = option(
         "cosine", "cosine: anneal to 0 over `epochs`; plateau: ×0.3 after 3 flat val epochs"
     )
-    patience: int = option(8, "stop after this many epochs without a lower validation loss")
+    patience: int = option(8, "stop after this many epochs without a better monitored value")
+    monitor: Literal["loss", "f1"] = option(
+        "loss", "early stopping and model selection: lowest val loss or highest val F1 (classes)"
+    )
     class_weights: Literal["balanced", "none"] = option(
         "balanced", "classification: weight the loss by inverse train class frequency"
     )
@@ -428,7 +431,9 @@ def train_model(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=config.epochs, unit="epoch", dynamic_ncols=True)
-    best_loss, best_epoch, best_state = math.inf, 0, copy.deepcopy(model.state_dict())
+    if config.monitor == "f1" and model.is_regression:
+        raise DatasetError("monitor='f1' needs a classification label; use monitor='loss'")
+    best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(model.state_dict())
     history: list[dict[str, float]] = []
     try:
         for epoch in range(1, config.epochs + 1):
@@ -469,8 +474,9 @@ def train_model(
                 if key != "epoch":
                     logger.record(key, value)
             logger.dump(epoch)
-            if val_loss < best_loss:
-                best_loss, best_epoch = val_loss, epoch
+            score = metrics["f1"] if config.monitor == "f1" else -val_loss
+            if score > best_score:
+                best_score, best_epoch = score, epoch
                 best_state = copy.deepcopy(model.state_dict())
             if bar is not None:
                 bar.update(1)

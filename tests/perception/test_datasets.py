@@ -12,6 +12,7 @@ from rlrobot.perception.datasets import (
     Dataset,
     DatasetError,
     LabelSource,
+    RandomKicks,
     SceneRandomization,
     assign_splits,
     card_path,
@@ -190,3 +191,20 @@ def test_load_rejects_missing_corrupt_and_mismatched_files(cart_windows: Dataset
     path.write_bytes(b"not an npz")
     with pytest.raises(DatasetError, match="corrupt"):
         Dataset.load(path)
+
+
+def test_random_kicks_change_the_base_velocity_reproducibly() -> None:
+    import gymnasium as gym
+
+    kicks = RandomKicks("ant", probability=1.0, up_speed=2.0, spin=10.0, strength_range=(1, 1))
+    env = gym.make("rlrobot/Quadruped-v0")
+    env.reset(seed=0)
+    sim = env.unwrapped.sim
+    linear, angular = (v.copy() for v in sim.get_base_velocity("ant"))
+    assert kicks.apply(sim, np.random.default_rng(0))
+    new_linear, new_angular = sim.get_base_velocity("ant")
+    np.testing.assert_allclose(new_linear - linear, [0.0, 0.0, 2.0], atol=1e-6)
+    spin = new_angular - angular
+    assert abs(spin[2]) < 1e-6 and np.linalg.norm(spin) == pytest.approx(10.0)
+    assert not RandomKicks("ant", probability=0.0).apply(sim, np.random.default_rng(0))
+    env.close()

@@ -90,6 +90,10 @@ def test_early_stopping_restores_the_best_epoch(cart_windows: Dataset) -> None:
     val_losses = [row["val/loss"] for row in result.history]
     assert result.best_epoch == int(np.argmin(val_losses)) + 1
     assert len(result.history) == min(40, result.best_epoch + 2)
+    by_f1 = train_model(cart_windows, "about_to_fall", epochs=4, monitor="f1", seed=0)
+    f1_scores = [row["val/f1"] for row in by_f1.history]
+    assert by_f1.best_epoch == int(np.argmax(f1_scores)) + 1
+    assert by_f1.val_metrics["f1"] == pytest.approx(max(f1_scores))
 
 
 def test_training_rejects_a_label_of_the_wrong_kind(cart_windows: Dataset) -> None:
