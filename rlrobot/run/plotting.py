@@ -1,10 +1,11 @@
 """``rlrobot plot``: learning curves of runs and seeds, mean and 95% confidence band.
 
 Runs whose resolved configs differ only in the seed (and in bookkeeping keys such as
-``checkpoint_freq``) form one group and one curve: the mean over seeds with a 95% confidence
-band from Student's t distribution, against environment steps. Each run's curve is linearly
-interpolated onto a grid covering the steps that every run of the group reached. A second panel
-shows the success rate where the env reports one.
+``checkpoint_freq``) form one group and one curve: the mean over seeds with a percentile-bootstrap
+95% confidence band (``rlrobot.benchmark.stats.bootstrap_ci``, as in the benchmark reports),
+against environment steps. Each run's curve is linearly interpolated onto a grid covering the
+steps that every run of the group reached. A second panel shows the success rate where the env
+reports one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from rlrobot.benchmark.stats import bootstrap_ci
 from rlrobot.run.config import ResolvedConfig, read_run_config
 from rlrobot.run.folder import RunFolder, read_csv_rows
 
@@ -36,23 +38,10 @@ BOOKKEEPING_KEYS = frozenset(
         "log_interval",
     }
 )
-# Two-sided 95% quantiles of Student's t for 1…30 degrees of freedom (normal beyond).
-_T_975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
 _COLUMNS = {
     "train": ("rollout/ep_rew_mean", "rollout/success_rate"),
     "eval": ("mean_reward", "success_rate"),
 }
-
-
-def t_quantile_975(degrees_of_freedom: int) -> float:
-    """Return the 97.5% quantile of Student's t (the half-width factor of a 95% interval)."""
-    if degrees_of_freedom < 1:
-        raise ValueError("a confidence interval needs at least two samples")
-    return _T_975[degrees_of_freedom - 1] if degrees_of_freedom <= len(_T_975) else 1.96
 
 
 @dataclass
@@ -121,20 +110,27 @@ def group_runs(runs: list[RunFolder]) -> dict[str, list[RunFolder]]:
 
 
 def mean_and_band(
-    curves: list[Curve], attribute: str, n_points: int = 100
+    curves: list[Curve], attribute: str, max_points: int = 200
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Interpolate curves onto a shared step grid; return ``(steps, mean, half_width | None)``.
+    """Put curves on a shared step grid; return ``(steps, mean, band | None)``.
 
-    The half-width of the 95% interval is None for a single run.
+    The grid is the union of the curves' steps within the range every curve covers (thinned to
+    ``max_points``); each curve is linearly interpolated onto it. ``band`` ``(2, n)`` is the
+    percentile-bootstrap 95% confidence interval of the mean over curves (as in the
+    benchmark reports), None for a single curve.
     """
-    start = max(curve.steps[0] for curve in curves)
-    end = min(curve.steps[-1] for curve in curves)
     if len(curves) == 1:
         return curves[0].steps, getattr(curves[0], attribute), None
-    grid = np.linspace(start, end, n_points) if end > start else np.array([end])
+    start = max(curve.steps[0] for curve in curves)
+    end = min(curve.steps[-1] for curve in curves)
+    grid = np.unique(
+        np.concatenate([c.steps[(c.steps >= start) & (c.steps <= end)] for c in curves])
+    )
+    if grid.size > max_points:
+        grid = grid[np.linspace(0, grid.size - 1, max_points).round().astype(int)]
     values = np.stack([np.interp(grid, c.steps, getattr(c, attribute)) for c in curves])
-    half_width = t_quantile_975(len(curves) - 1) * values.std(axis=0, ddof=1) / np.sqrt(len(curves))
-    return grid, values.mean(axis=0), half_width
+    band = np.array([bootstrap_ci(values[:, i]) for i in range(grid.size)]).T
+    return grid, values.mean(axis=0), band
 
 
 def plot_runs(
@@ -190,21 +186,17 @@ def plot_runs(
             usable = [c for c in curves if getattr(c, attribute) is not None]
             if not usable:
                 continue
-            steps, mean, half_width = mean_and_band(usable, attribute)
+            steps, mean, band = mean_and_band(usable, attribute)
             text = label + (f" [{len(usable)} runs]" if len(usable) > 1 else "")
             if len(sources) > 1:
                 text += " (evaluation)" if curve_source == "eval" else " (training)"
             color = colors[labels.index(label) % len(colors)]
-            style = (
-                {"linestyle": "--", "marker": "o", "markersize": 3}
-                if curve_source == "eval"
-                else {}
+            style = {"linestyle": "--", "marker": "o", "markersize": 3}
+            axis.plot(
+                steps, mean, label=text, color=color, **(style if curve_source == "eval" else {})
             )
-            axis.plot(steps, mean, label=text, color=color, **style)
-            if half_width is not None:
-                axis.fill_between(
-                    steps, mean - half_width, mean + half_width, alpha=0.2, color=color
-                )
+            if band is not None:
+                axis.fill_between(steps, band[0], band[1], alpha=0.2, color=color)
         axis.set_xlabel("environment steps")
         suffix = {"train": " (training)", "eval": " (evaluation)", "both": ""}[source]
         axis.set_ylabel(y_label + suffix)

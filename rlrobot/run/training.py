@@ -22,7 +22,7 @@ import numpy as np
 
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
-from rlrobot.run.config import ResolvedConfig, algorithm_class
+from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
 from rlrobot.run.evaluation import evaluate_agent, format_summary, make_env
 from rlrobot.run.folder import RunFolder, read_run_state
 
@@ -250,8 +250,10 @@ def train(
             resolved.env, seed=resolved.seed, config=resolved.algorithm, **env_options
         )
         best_mean_reward = -math.inf
-    # Written once the agent and its envs exist, so a config they reject leaves no run behind.
-    folder.write_config(resolved.to_yaml())
+    # Written once the agent and its envs exist, so a config they reject leaves no run behind;
+    # a resume rewrites it only when --steps changed the budget.
+    if not resume or read_run_config(folder.config_path).to_dict() != resolved.to_dict():
+        folder.write_config(resolved.to_yaml())
     start_step = agent.num_timesteps
     outputs = ("csv", "tensorboard", "stdout") if verbose else ("csv", "tensorboard")
     logger = Logger(folder.path, outputs, resume_step=start_step if resume else None)

@@ -126,3 +126,27 @@ def test_cli_list_keys_shows_help_texts(capsys):
     listing = capsys.readouterr().out
     assert "clip_range = 0.2: clipping ε of the probability ratio" in listing
     assert "checkpoint_freq = 10000" in listing
+
+
+def test_every_entry_of_the_shipped_configs_resolves():
+    from rlrobot.agents import ALGORITHMS
+    from rlrobot.run.config import CONFIG_DIR
+
+    files = sorted(CONFIG_DIR.glob("*.yaml"))
+    assert {"ppo.yaml", "a2c.yaml", "reinforce.yaml"} <= {path.name for path in files}
+    for path in files:
+        if path.stem not in ALGORITHMS:
+            continue
+        for env_id in yaml.safe_load(path.read_text()):
+            if env_id != "default":
+                resolved = resolve_config(path.stem, env_id)  # run keys are validated too
+                assert resolved.run.n_envs >= 1, (path.name, env_id)
+
+
+def test_rlrobot_envs_have_tuned_ppo_defaults():
+    import rlrobot
+    from rlrobot.run.config import CONFIG_DIR
+
+    entries = yaml.safe_load((CONFIG_DIR / "ppo.yaml").read_text())
+    for env_id in ("rlrobot/CartPole-v0", "rlrobot/CartPoleContinuous-v0", "rlrobot/Reach-v0"):
+        assert env_id in rlrobot.ENV_IDS and env_id in entries, env_id

@@ -37,12 +37,12 @@ CASES = {
             "buffer_size=2000",
             "log_interval=32",
         ],
-        640,
+        384,
     ),
     "td3": (
         "rlrobot/CartPoleContinuous-v0",
         ["n_envs=2", "net_arch=[32, 32]", "batch_size=32", "learning_starts=64", "log_interval=32"],
-        640,
+        384,
     ),
 }
 NOT_REPRODUCIBLE = ("time/",)  # wall-clock values and per-call counters
