@@ -27,6 +27,8 @@ OBS_MODES = ("state", "pixels", "state+pixels")
 PIXELS_CAMERAS = ("fixed", "robot")
 
 Observation = np.ndarray | dict[str, np.ndarray]
+NO_OBSERVATION = np.zeros(0)
+NO_OBSERVATION.flags.writeable = False
 
 
 def check_choice(name: str, value: Any, choices: tuple) -> None:
@@ -91,7 +93,7 @@ class Task(ABC):
 
     def get_obs(self) -> np.ndarray:
         """Task-specific observation (objects, not goals), float shape (n,); empty by default."""
-        return np.zeros(0)
+        return NO_OBSERVATION
 
     @abstractmethod
     def compute_dense_reward_terms(self, action: np.ndarray) -> dict[str, float]:
@@ -347,7 +349,7 @@ class RobotTaskEnv(gym.Env):
         return box(obs)
 
     def _get_state(self) -> np.ndarray:
-        state = np.concatenate([self.robot.get_obs(), self.task.get_obs()]).astype(np.float32)
+        state = np.concatenate([self.robot.get_obs(), self.task.get_obs()], dtype=np.float32)
         if self._observation_noise > 0:
             noise = self.np_random.normal(0.0, self._observation_noise, size=state.shape)
             state += noise.astype(np.float32)

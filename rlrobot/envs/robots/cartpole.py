@@ -74,6 +74,11 @@ class CartPoleRobot(Robot):
         positions, velocities = self.sim.get_joint_states("cartpole", (CART_JOINT, POLE_JOINT))
         return np.array([positions[0], velocities[0], positions[1], velocities[1]])
 
+    def get_positions(self) -> tuple[float, float]:
+        """Cart position x (m) and pole angle from upright (rad)."""
+        cart, pole = self.sim.get_joint_states("cartpole", (CART_JOINT, POLE_JOINT))[0].tolist()
+        return cart, pole
+
     def get_camera_pose(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A camera riding with the cart, looking at the pole from the side."""
         cart = self.sim.get_link_position("cartpole", CART_JOINT)

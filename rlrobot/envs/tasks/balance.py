@@ -43,12 +43,12 @@ class Balance(Task):
 
     def is_terminated(self) -> bool:
         """The pole fell past the angle threshold or the cart left the track."""
-        x, _, angle, _ = self.robot.get_obs()
-        return bool(abs(x) > self.x_threshold or abs(angle) > self.angle_threshold)
+        x, angle = self.robot.get_positions()
+        return abs(x) > self.x_threshold or abs(angle) > self.angle_threshold
 
     def is_success(self) -> bool:
         """The pole is within `success_angle` of upright."""
-        return bool(abs(self.robot.get_obs()[2]) < self.success_angle)
+        return abs(self.robot.get_positions()[1]) < self.success_angle
 
     def compute_dense_reward_terms(self, action: np.ndarray) -> dict[str, float]:
         """One `alive` term: +1 for every step taken."""

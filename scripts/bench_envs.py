@@ -1,0 +1,394 @@
+"""Speed of the robot envs (steps/s vs raw physics, pixels, vector envs) → docs/benchmarks/envs.md.
+
+For every env: steps/s with random actions, and the physics time inside those steps (the
+`stepSimulation` calls of each step, timed on the same client as they run). Their ratio is
+the env's overhead: 1.0 would be pure physics. Comparable third-party PyBullet envs
+(pybullet-envs-gymnasium, panda-gym) are measured the same way when importable, e.g. after
+`pip install --no-deps --target /tmp/thirdparty pybullet-envs-gymnasium panda-gym scipy` and
+with `PYTHONPATH=/tmp/thirdparty`. Single-env times are thread CPU times (robust on a shared
+machine); vector-env speed-ups are wall-clock, as parallelism needs.
+
+    python scripts/bench_envs.py               # full run, writes docs/benchmarks/envs.md
+    python scripts/bench_envs.py --quick       # a smoke run, prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import platform
+import pstats
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pybullet
+
+import rlrobot
+
+HEAVY_ENV_IDS = ["rlrobot/Push-v0", "rlrobot/Quadruped-v0"]
+# Third-party counterparts: (our id, their id, the package that registers it).
+THIRD_PARTY = [
+    ("rlrobot/CartPoleContinuous-v0", "InvertedPendulumBulletEnv-v0", "pybullet_envs_gymnasium"),
+    ("rlrobot/Reach-v0", "PandaReach-v3", "panda_gym"),
+    ("rlrobot/Push-v0", "PandaPush-v3", "panda_gym"),
+    ("rlrobot/Quadruped-v0", "AntBulletEnv-v0", "pybullet_envs_gymnasium"),
+]
+
+
+class PhysicsTimer:
+    """Accumulates the thread CPU time spent in `stepSimulation` on one client.
+
+    Args:
+        calls_per_call: `stepSimulation` calls made by one call of the wrapped function.
+    """
+
+    def __init__(self, calls_per_call: int = 1) -> None:
+        self.calls_per_call = calls_per_call
+        self.seconds = 0.0
+        self.calls = 0
+
+    def wrap(self, step: Callable[..., Any]) -> Callable[..., Any]:
+        """A timed version of `step` (a bound `stepSimulation`-like callable)."""
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            result = step(*args, **kwargs)
+            self.seconds += time.thread_time() - start
+            self.calls += self.calls_per_call
+            return result
+
+        return timed
+
+
+def instrument(env: gym.Env) -> PhysicsTimer:
+    """Time the physics of an rlrobot or third-party env by wrapping its stepSimulation."""
+    unwrapped = env.unwrapped
+    if isinstance(unwrapped, rlrobot.envs.RobotTaskEnv):  # n_substeps calls per sim.step()
+        timer = PhysicsTimer(unwrapped.sim.n_substeps)
+        unwrapped.sim.step = timer.wrap(unwrapped.sim.step)
+        return timer
+    timer = PhysicsTimer()
+    if hasattr(unwrapped, "sim"):  # panda-gym: a BulletClient in sim.physics_client
+        bullet = unwrapped.sim.physics_client
+    else:  # pybullet-envs-gymnasium: a BulletClient in _p, created at the first reset
+        env.reset(seed=0)
+        bullet = unwrapped._p
+    bullet.stepSimulation = timer.wrap(bullet.stepSimulation)
+    return timer
+
+
+def time_rollout(env: gym.Env, n_steps: int, seed: int = 0) -> tuple[float, float, float]:
+    """(CPU s per step, physics CPU s per step, stepSimulation calls per step) of a rollout."""
+    timer = instrument(env)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(n_steps + 100)]
+    for action in actions[:100]:  # warm-up
+        if any(env.step(action)[2:4]):
+            env.reset()
+    timer.seconds, timer.calls = 0.0, 0
+    start = time.thread_time()
+    for action in actions[100:]:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    total = time.thread_time() - start
+    return total / n_steps, timer.seconds / n_steps, timer.calls / n_steps
+
+
+def median_rollout(make: Callable[[], gym.Env], n_steps: int, repeats: int) -> dict[str, float]:
+    """Median over `repeats` fresh envs of the per-step times of `time_rollout`."""
+    runs = []
+    for repeat in range(repeats):
+        env = make()
+        runs.append(time_rollout(env, n_steps, seed=repeat))
+        env.close()
+    step, physics, calls = (statistics.median(values) for values in zip(*runs, strict=True))
+    return {"step_s": step, "physics_s": physics, "calls": calls}
+
+
+def bench_overhead(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[str, Any]]:
+    """Steps/s, physics and overhead ratio of every env (state observations)."""
+    rows = []
+    for env_id in env_ids:
+        result = median_rollout(lambda env_id=env_id: gym.make(env_id), n_steps, repeats)
+        rows.append({"id": env_id, **result})
+        print(f"  {env_id}: {1 / result['step_s']:.0f} steps/s", file=sys.stderr)
+    return rows
+
+
+def bench_third_party(n_steps: int, repeats: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The same measurement on comparable third-party envs; also the packages missing."""
+    rows, missing = [], []
+    for ours, theirs, package in THIRD_PARTY:
+        try:
+            __import__(package)
+        except ImportError:
+            missing.append(package)
+            continue
+        result = median_rollout(lambda theirs=theirs: gym.make(theirs), n_steps, repeats)
+        rows.append({"ours": ours, "id": theirs, "package": package, **result})
+        print(f"  {theirs}: {1 / result['step_s']:.0f} steps/s", file=sys.stderr)
+    return rows, sorted(set(missing))
+
+
+def bench_pixels(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[str, Any]]:
+    """Frames/s of `obs_mode="pixels"` at 84×84 (fixed camera), and the render share."""
+    rows = []
+    for env_id in env_ids:
+        renders: list[float] = []
+
+        def make(env_id: str = env_id, renders: list[float] = renders) -> gym.Env:
+            env = gym.make(env_id, obs_mode="pixels")
+            get_pixels = env.unwrapped.get_pixels
+
+            def timed() -> np.ndarray:
+                start = time.thread_time()
+                frame = get_pixels()
+                renders.append(time.thread_time() - start)
+                return frame
+
+            env.unwrapped.get_pixels = timed
+            return env
+
+        result = median_rollout(make, n_steps, repeats)
+        rows.append({"id": env_id, **result, "render_s": statistics.median(renders)})
+        print(f"  {env_id} pixels: {1 / result['step_s']:.0f} frames/s", file=sys.stderr)
+    return rows
+
+
+def timed_steps(env: gym.Env | gym.vector.VectorEnv, n_steps: int) -> tuple[float, float]:
+    """(wall s, main-thread CPU s) per env step with random actions (vector: per env)."""
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    n_envs = getattr(env, "num_envs", 1)
+    actions = [env.action_space.sample() for _ in range(n_steps // n_envs + 20)]
+    for action in actions[:20]:
+        env.step(action)
+    wall, cpu = time.perf_counter(), time.thread_time()
+    for action in actions[20:]:
+        _, _, terminated, truncated, _ = env.step(action)
+        if n_envs == 1 and (terminated or truncated):
+            env.reset()
+    n_env_steps = n_envs * (len(actions) - 20)
+    return (time.perf_counter() - wall) / n_env_steps, (time.thread_time() - cpu) / n_env_steps
+
+
+def children_cpu_seconds() -> float:
+    """User + system CPU time of this process's finished children (vector env workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_vector(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[str, Any]]:
+    """AsyncVectorEnv with 2 workers vs 1 env, interleaved `repeats` times (medians).
+
+    Besides wall-clock speed, the CPU time of each part is measured: a worker's per env step
+    (its whole process, from `getrusage` once it has exited) and the main process's per
+    vector step. With two free cores the workers step in parallel, so a vector step takes
+    at most worker + main time: `capacity` = 2 × single / (worker + main) is the speed-up
+    those CPU times allow, whatever else the machine runs.
+    """
+    rows = []
+    for env_id in env_ids:
+        runs = []
+        for _ in range(repeats):
+            env = gym.make(env_id)
+            single_wall, single_cpu = timed_steps(env, n_steps)
+            env.close()
+            before = children_cpu_seconds()
+            envs = gym.vector.AsyncVectorEnv([lambda env_id=env_id: gym.make(env_id)] * 2)
+            vector_wall, main_cpu = timed_steps(envs, n_steps)
+            envs.close()
+            worker_cpu = (children_cpu_seconds() - before) / (n_steps + 40)
+            capacity = 2 * single_cpu / (worker_cpu + 2 * main_cpu)
+            runs.append((single_wall / vector_wall, single_cpu, worker_cpu, 2 * main_cpu, capacity))
+        speedup, single, worker, main, capacity = (
+            statistics.median(v) for v in zip(*runs, strict=True)
+        )
+        rows.append(
+            {
+                "id": env_id,
+                "speedup": speedup,
+                "single_cpu": single,
+                "worker_cpu": worker,
+                "main_cpu": main,
+                "capacity": capacity,
+            }
+        )
+        print(f"  {env_id}: ×{speedup:.2f} measured, ×{capacity:.2f} capacity", file=sys.stderr)
+    return rows
+
+
+def profile_step(env_id: str, n_steps: int) -> str:
+    """cProfile of `n_steps` random steps: the functions with the most own time."""
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(n_steps)]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for action in actions:
+        if any(env.step(action)[2:4]):
+            env.reset()
+    profiler.disable()
+    env.close()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:8]
+    lines = ["| function | calls/step | own µs/step | share |", "|---|---|---|---|"]
+    for (file_name, line, name), (_, calls, own, _, _) in rows:
+        where = name if file_name == "~" else f"{Path(file_name).name}:{line} {name}"
+        lines.append(
+            f"| `{where}` | {calls / n_steps:.1f} | {own / n_steps * 1e6:.1f} | {own / total:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def format_report(results: dict[str, Any], settings: argparse.Namespace) -> str:
+    """The markdown page with every table."""
+
+    def us(seconds: float) -> str:
+        return f"{seconds * 1e6:.0f}"
+
+    lines = [
+        "# Environment speed",
+        "",
+        "Written by `scripts/bench_envs.py` "
+        f"(`--steps {settings.steps} --repeats {settings.repeats}`). Machine: "
+        f"{os.cpu_count()} CPU cores shared with other jobs (load average "
+        f"{results['load']:.1f} at the start), Python {platform.python_version()}, "
+        f"PyBullet {pybullet.getAPIVersion()}. Single-env numbers are thread CPU time, the "
+        "median of the repeats, so other jobs on the machine barely move them; all ratios are "
+        "measured in the same run.",
+        "",
+        "## Env step vs raw physics (state observations, random actions)",
+        "",
+        "*physics* is the time inside the `stepSimulation` calls of each step, timed on the "
+        "env's own client as they run (calls × their cost); *overhead* is everything else "
+        "(action checks, control, observation, reward, wrappers). Goal: ratio ≤ 1.3 on the "
+        "heavy robots (Push, Quadruped).",
+        "",
+        "| env | steps/s | µs/step | physics µs/step (calls) | overhead µs/step | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in results["overhead"]:
+        overhead = row["step_s"] - row["physics_s"]
+        flag = " (heavy)" if row["id"] in HEAVY_ENV_IDS else ""
+        lines.append(
+            f"| `{row['id']}`{flag} | {1 / row['step_s']:.0f} | {us(row['step_s'])} | "
+            f"{us(row['physics_s'])} ({row['calls']:.0f}) | {us(overhead)} | "
+            f"{row['step_s'] / row['physics_s']:.2f} |"
+        )
+    lines += ["", "## Against comparable third-party PyBullet envs", ""]
+    if results["third_party"]:
+        lines += [
+            "Their physics settings differ from ours (panda-gym: 20 substeps of 1/500 s per "
+            "step; pybullet-envs: 4 substeps of 1/240 s with self-collision), so total "
+            "µs/step compares the whole envs and *overhead µs/step* compares the env code "
+            "around the same kind of physics.",
+            "",
+            "| ours | µs/step | overhead µs/step | theirs | µs/step | overhead µs/step |",
+            "|---|---|---|---|---|---|",
+        ]
+        ours = {row["id"]: row for row in results["overhead"]}
+        for row in results["third_party"]:
+            mine = ours.get(row["ours"])
+            if mine is None:
+                continue
+            lines.append(
+                f"| `{row['ours']}` | {us(mine['step_s'])} | "
+                f"{us(mine['step_s'] - mine['physics_s'])} | `{row['id']}` ({row['package']}) | "
+                f"{us(row['step_s'])} | {us(row['step_s'] - row['physics_s'])} |"
+            )
+    if results["missing"]:
+        lines += ["", f"Not installed, so not measured: {', '.join(results['missing'])}."]
+    lines += [
+        "",
+        '## Pixel observations (`obs_mode="pixels"`, 84×84, fixed camera)',
+        "",
+        "| env | frames/s | µs/step | render µs/frame |",
+        "|---|---|---|---|",
+    ]
+    for row in results["pixels"]:
+        lines.append(
+            f"| `{row['id']}` | {1 / row['step_s']:.0f} | {us(row['step_s'])} | "
+            f"{us(row['render_s'])} |"
+        )
+    lines += [
+        "",
+        "## Vector envs: `gym.vector.AsyncVectorEnv` with 2 workers vs 1 env",
+        "",
+        "Goal: ≥ 1.7× on the heavy robots. *measured* is the wall-clock ratio of env steps/s "
+        "(a vector step counts 2), median of interleaved repeats; on this machine the 2 cores "
+        "are shared with other jobs, so a worker only gets the CPU left over and this number "
+        "says more about the load than about the envs. *capacity* = 2 × single / (worker + "
+        "main) is the speed-up that the measured CPU times of the parts allow on 2 free cores "
+        "(worker: CPU of a worker process per env step, pipes and pickling included; main: "
+        "CPU of the main process per vector step).",
+        "",
+        "| env | single µs/step | worker µs/step | main µs/vector step | measured | capacity |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in results["vector"]:
+        lines.append(
+            f"| `{row['id']}` | {us(row['single_cpu'])} | {us(row['worker_cpu'])} | "
+            f"{us(row['main_cpu'])} | {row['speedup']:.2f}× | {row['capacity']:.2f}× |"
+        )
+    lines += [
+        "",
+        f"## Where a step's time goes (cProfile, `{results['profile_id']}`)",
+        "",
+        "Profiled time includes cProfile's own cost per Python call, so Python looks larger "
+        "than it is; the physics share above is the unprofiled one.",
+        "",
+        results["profile"],
+        "",
+    ]
+    return "\n".join(lines) + results.get("notes", "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every benchmark and write the markdown report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000, help="env steps per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats (median is reported)")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/envs.md"))
+    parser.add_argument("--quick", action="store_true", help="few steps, print, write nothing")
+    parser.add_argument("--notes", type=Path, help="markdown appended to the report")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.repeats = 300, 1
+    results: dict[str, Any] = {"load": os.getloadavg()[0], "profile_id": "rlrobot/Push-v0"}
+    print("overhead", file=sys.stderr)
+    results["overhead"] = bench_overhead(rlrobot.ENV_IDS, args.steps, args.repeats)
+    print("third party", file=sys.stderr)
+    results["third_party"], results["missing"] = bench_third_party(args.steps, args.repeats)
+    print("pixels", file=sys.stderr)
+    results["pixels"] = bench_pixels(rlrobot.ENV_IDS, max(100, args.steps // 10), args.repeats)
+    print("vector", file=sys.stderr)
+    vector_ids = [*HEAVY_ENV_IDS, "rlrobot/Reach-v0", "rlrobot/Navigate-v0"]
+    results["vector"] = bench_vector(vector_ids, args.steps, args.repeats)
+    results["profile"] = profile_step(results["profile_id"], min(args.steps, 2000))
+    if args.notes:
+        results["notes"] = "\n" + args.notes.read_text()
+    report = format_report(results, args)
+    if args.quick:
+        print(report)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
