@@ -5,10 +5,13 @@ into segments at its checkpoints: right after saving checkpoint ``S`` (weights, 
 normalisers, global RNG states, step counter), the run abandons the episodes in progress and
 starts new ones, with env ``i`` reset with ``segment_seed(seed, S) + i``. A run resumed from
 checkpoint ``S`` loads it and starts exactly the same new episodes, so it goes on step for step
-like the uninterrupted run: same final weights for the same seed. Periodic evaluations use their
-own env and leave the global RNG states as they found them. The price is one abandoned partial
-episode per env per checkpoint (its last value is bootstrapped like a time-limit truncation),
-negligible when ``checkpoint_freq`` is much longer than an episode.
+like the uninterrupted run: same final weights for the same seed. Off-policy checkpoints also
+hold the replay buffer (with its sampling RNG), whose newest transitions become truncated episode
+ends at the cut, and segments end on a training phase (a multiple of ``train_freq``). Periodic
+evaluations use their own env and leave the global RNG states as they found them. The price is
+one abandoned partial episode per env per checkpoint (bootstrapped like a time-limit truncation,
+and not counted in ``rollout/ep_rew_mean``), negligible when ``checkpoint_freq`` is much longer
+than an episode.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def start_new_episodes(agent: Any, seed: int) -> None:
         agent.reward_normalizer.returns[:] = 0.0
     agent.episode_tracker.returns[:] = 0.0
     agent.episode_tracker.lengths[:] = 0
+    # Both agent families act next on ``_last_observations`` (``learn`` resets only if None).
     agent._last_observations = observations
 
 
