@@ -179,11 +179,9 @@ class RunFolder:
         else:
             path = Path(name)
         if not (path / "metadata.json").is_file():
-            available = ["latest", "best", *(str(step) for step, _ in self.step_checkpoints())]
-            raise RunFolderError(
-                f"no checkpoint {name!r} in {self.path}; available: "
-                f"{[a for a in available if a.isdigit() or (self.path / a).is_dir()]}"
-            )
+            available = [a for a in ("latest", "best") if (self.path / a).is_dir()]
+            available += [str(step) for step, _ in self.step_checkpoints()]
+            raise RunFolderError(f"no checkpoint {name!r} in {self.path}; available: {available}")
         return path
 
     # -- evaluations --------------------------------------------------------------------------

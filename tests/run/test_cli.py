@@ -200,3 +200,14 @@ def test_resume_continues_the_step_counter(tmp_path, capsys):
     assert steps == sorted(steps) and steps[-1] == 384
     assert in_process("train", "--out", "run", "--resume", "--set", "gamma=0.9", cwd=tmp_path) == 2
     assert "keeps its config.yaml" in capsys.readouterr().err
+
+
+def test_commands_explain_missing_runs_and_checkpoints(trained, tmp_path, capsys):
+    work, _ = trained
+    assert in_process("eval", tmp_path, cwd=work) == 2
+    assert "is not a run folder (no config.yaml)" in capsys.readouterr().err
+    assert in_process("record", "runs/seed0", "--checkpoint", 999, cwd=work) == 2
+    error = capsys.readouterr().err
+    assert "no checkpoint '999'" in error and "['latest', 'best', '128', '256']" in error
+    assert in_process("record", "runs/seed0", "--out", "video.avi", cwd=work) == 2
+    assert "--out must end in .gif or .mp4" in capsys.readouterr().err
