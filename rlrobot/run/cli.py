@@ -57,9 +57,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         dest="overrides",
         help="override one config key (repeatable); VALUE is read as YAML",
     )
-    train.add_argument("--seed", type=int, help="seed of networks, envs and sampling (default 0)")
-    train.add_argument("--steps", type=int, help="env steps to train for (config n_timesteps)")
-    train.add_argument("--n-envs", type=int, help="parallel envs (config n_envs)")
+    train.add_argument(
+        "--seed", type=int, metavar="N", help="seed of networks, envs and sampling (default 0)"
+    )
+    train.add_argument(
+        "--steps", type=int, metavar="N", help="env steps to train for (config n_timesteps)"
+    )
+    train.add_argument("--n-envs", type=int, metavar="N", help="parallel envs (config n_envs)")
     train.add_argument(
         "--out", metavar="DIR", help="run folder (default runs/<algo>-<env>-seed<seed>)"
     )
