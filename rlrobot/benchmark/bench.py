@@ -9,8 +9,6 @@ of envs, seed, budget and evaluation schedule. ``DIR/bench.json`` records the se
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,14 +144,24 @@ def run_bench(
     out: str | Path,
     execution: Execution | None = None,
     settings: dict[str, Any] | None = None,
+    command: str = "",
     log: Log = print,
 ) -> Path:
-    """Run the trials (cached ones are skipped), then write the report; return its path."""
+    """Run the trials (cached ones are skipped), then write the report; return its path.
+
+    Args:
+        specs: The trials.
+        out: Output folder.
+        execution: Backend and parallelism.
+        settings: Shown at the top of the report.
+        command: The command line that reproduces the run, shown in the report.
+        log: Receives progress lines.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     execution = execution or Execution()
     run_info = {
-        "command": shlex.join(["rlrobot", *sys.argv[1:]]) if sys.argv else "",
+        "command": command,
         "settings": {**(settings or {}), "backend": execution.backend},
         "keys": [spec.key for spec in specs],
     }

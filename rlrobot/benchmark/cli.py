@@ -164,7 +164,7 @@ def bench_command(args: argparse.Namespace) -> int:
         "baseline": args.baseline,
     }
     print(f"bench: {len(specs)} trials ({args.backend} backend) → {out}")
-    path = run_bench(specs, out, _execution(args), settings)
+    path = run_bench(specs, out, _execution(args), settings, bench_command_line(args, out))
     print(f"report: {path}")
     return _exit_code(out, [spec.key for spec in specs])
 
@@ -229,6 +229,28 @@ def sweep_command(args: argparse.Namespace) -> int:
     path = run_sweep(groups, candidates, out, info, _execution(args))
     print(f"report: {path}")
     return _exit_code(out, [spec.key for group in groups for spec in group])
+
+
+def bench_command_line(args: argparse.Namespace, out: str) -> str:
+    """Return the ``rlrobot bench`` command that reproduces a run (for the report)."""
+    import shlex
+
+    words = ["rlrobot", "bench", "--envs", *args.envs, "--algos", *args.algos]
+    options = {
+        "--seeds": args.seeds,
+        "--steps": args.steps,
+        "--n-envs": args.n_envs,
+        "--eval-interval": args.eval_interval,
+        "--eval-episodes": args.eval_episodes,
+        "--baseline": args.baseline,
+        "--backend": args.backend,
+    }
+    for flag, value in options.items():
+        if value is not None:
+            words += [flag, str(value)]
+    for text in args.overrides:
+        words += ["--set", text]
+    return shlex.join([*words, "--out", out])
 
 
 def _execution(args: argparse.Namespace) -> Any:

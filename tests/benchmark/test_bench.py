@@ -33,6 +33,7 @@ def test_tiny_bench_end_to_end(tmp_path, capsys, tiny_bench_argv):
     report = (out / "report.md").read_text()
     assert "| rlrobot/CartPole-v0 | ppo | 2/2 |" in report
     assert "torch threads per trial: 1" in report
+    assert "Command: `rlrobot bench --envs rlrobot/CartPole-v0 --algos ppo --seeds 2 " in report
     plot = out / "curves_ppo_rlrobot-CartPole-v0.png"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The summary agrees with the raw results.
