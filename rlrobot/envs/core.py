@@ -311,15 +311,24 @@ class RobotTaskEnv(gym.Env):
             visual_shapes=render_mode is not None and obs_mode == "state",
         )
         try:
-            self.robot, self.task = build(self.sim, reward_mode)
+            self._build(build, reward_mode)
         except Exception:
-            self.sim.close()
+            self.sim.close()  # a half-built env must not leak its physics client
             raise
+
+    def _build(
+        self, build: Callable[[Simulation, str], tuple[Robot, Task]], reward_mode: str
+    ) -> None:
+        """Build robot and task, derive the spaces and take the snapshot every reset starts from."""
+        self.robot, self.task = build(self.sim, reward_mode)
         self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / self.sim.dt))}
         self.action_space = self.robot.action_space
         self._is_box_action = isinstance(self.action_space, spaces.Box)
         self._pixels_projection = self.sim.compute_projection_matrix(
-            camera.fov, pixels_width / pixels_height, camera.near, camera.far
+            self.camera.fov,
+            self.pixels_width / self.pixels_height,
+            self.camera.near,
+            self.camera.far,
         )
         self._reward_delay = RewardDelay() if reward_mode == "delayed" else None
         self._elapsed_steps = 0
