@@ -254,8 +254,13 @@ def bench_command_line(args: argparse.Namespace, out: str) -> str:
 
 
 def _execution(args: argparse.Namespace) -> Any:
-    from rlrobot.benchmark.runner import Execution
+    import importlib.util
 
+    from rlrobot.benchmark.runner import Execution
+    from rlrobot.cli import CommandError
+
+    if args.backend == "ray" and importlib.util.find_spec("ray") is None:
+        raise CommandError("--backend ray needs Ray: pip install 'rlrobot[ray]'")
     return Execution(args.backend, args.workers, args.ray_address, args.cpus_per_trial)
 
 
