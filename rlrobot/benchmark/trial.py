@@ -197,19 +197,38 @@ def get_machine() -> dict[str, Any]:
     }
 
 
+def register_env_id(env_id: str) -> str:
+    """Import the package named in a ``"module:EnvId"`` id (it registers the env); return the id.
+
+    Gymnasium's ``gym.make("panda_gym:PandaReach-v3")`` imports ``panda_gym`` first; doing the
+    same here lets a bench use third-party env packages, inside every worker process.
+
+    Returns:
+        The id without the module part (``"PandaReach-v3"``), or ``env_id`` unchanged.
+    """
+    import importlib
+
+    import rlrobot  # noqa: F401 - registers the rlrobot envs in this process
+
+    module, separator, name = env_id.partition(":")
+    if not separator:
+        return env_id
+    importlib.import_module(module)
+    return name
+
+
 def make_agent(spec: TrialSpec) -> Any:
     """Build the spec's agent: ours from ``ALGORITHMS`` or SB3's through ``to_sb3``."""
     from rlrobot.agents import ALGORITHMS
 
+    env_id = register_env_id(spec.env_id)
     config = ALGORITHMS[spec.algo].config_class.from_dict(spec.config)
     if spec.framework == "sb3":
         from rlrobot.benchmark.sb3 import make_sb3_agent
 
-        return make_sb3_agent(
-            spec.algo, config, spec.env_id, spec.env_kwargs, spec.n_envs, spec.seed
-        )
+        return make_sb3_agent(spec.algo, config, env_id, spec.env_kwargs, spec.n_envs, spec.seed)
     return ALGORITHMS[spec.algo](
-        spec.env_id,
+        env_id,
         n_envs=spec.n_envs,
         env_kwargs=dict(spec.env_kwargs),
         seed=spec.seed,
@@ -231,28 +250,27 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     import gymnasium as gym
     import torch
 
-    import rlrobot  # noqa: F401 - registers the rlrobot envs inside this worker
-
     torch.set_num_threads(1)
     wall_start = time.perf_counter()
     agent = make_agent(spec)
-    eval_env = gym.make(spec.env_id, **spec.env_kwargs)
     try:
+        eval_env = gym.make(register_env_id(spec.env_id), **spec.env_kwargs)
         evaluator = CheckpointEvaluator(
             eval_env, spec.eval_interval, spec.eval_episodes, spec.seed + EVAL_SEED_OFFSET
         )
-        evaluator(agent)
-        learn_start, eval_time_before = time.perf_counter(), evaluator.eval_time
-        agent.learn(spec.steps, callback=evaluator)
-        # Evaluations inside learn() are not training time.
-        learn_time = time.perf_counter() - learn_start
-        train_time = max(learn_time - (evaluator.eval_time - eval_time_before), 1e-9)
-        evaluator.finish(agent)
+        try:
+            evaluator(agent)
+            learn_start, eval_time_before = time.perf_counter(), evaluator.eval_time
+            agent.learn(spec.steps, callback=evaluator)
+            # Evaluations inside learn() are not training time.
+            learn_time = time.perf_counter() - learn_start
+            train_time = max(learn_time - (evaluator.eval_time - eval_time_before), 1e-9)
+            evaluator.finish(agent)
+        finally:
+            eval_env.close()
     finally:
-        eval_env.close()
-        env = getattr(agent, "env", None)
-        if env is not None:
-            env.close()
+        if agent.env is not None:
+            agent.env.close()
     return {
         "key": spec.key,
         "spec": spec.to_dict(),
