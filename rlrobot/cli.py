@@ -46,6 +46,24 @@ class CommandError(Exception):
     """A mistake the user can fix (bad path, bad option); printed without a traceback."""
 
 
+# Library errors that describe a mistake in the user's input (config, env id or keyword,
+# checkpoint, run folder, dataset): printed like ``CommandError``. Named, not imported, so that
+# ``rlrobot --help`` loads no torch.
+USER_ERRORS = (
+    "rlrobot.common.config.ConfigError",
+    "rlrobot.common.env_util.EnvMakeError",
+    "rlrobot.common.checkpoint.CheckpointError",
+    "rlrobot.run.folder.RunFolderError",
+    "rlrobot.perception.datasets.DatasetError",
+)
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Tell whether ``error`` is a ``CommandError`` or one of ``USER_ERRORS`` (or a subclass)."""
+    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(error).__mro__}
+    return isinstance(error, CommandError) or not names.isdisjoint(USER_ERRORS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``rlrobot`` parser with the sub-commands of every ``SUBCOMMAND_MODULES`` entry."""
     parser = argparse.ArgumentParser(
@@ -72,11 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    from rlrobot.common.config import ConfigError
-
     try:
         result = handler(args)
-    except (CommandError, ConfigError) as error:
+    except Exception as error:
+        if not is_user_error(error):
+            raise
         print(f"rlrobot {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

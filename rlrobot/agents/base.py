@@ -29,7 +29,7 @@ from rlrobot.common.checkpoint import (
     space_to_dict,
     unpack_state,
 )
-from rlrobot.common.config import BaseConfig
+from rlrobot.common.config import BaseConfig, ConfigError
 from rlrobot.common.env_util import EnvSpec, make_vec_env
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
@@ -39,10 +39,26 @@ Observation = np.ndarray | dict[str, np.ndarray]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Return CUDA for ``"auto"`` when available, else CPU; other values pass through."""
+    """Return CUDA for ``"auto"`` when available, else CPU; check other values.
+
+    Raises:
+        ConfigError: ``device`` is not a torch device, or names a CUDA device this machine
+            does not have.
+    """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"device {device!r} is not a torch device; use auto, cpu, cuda or cuda:N"
+        ) from None
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+            "use device='auto' or 'cpu'"
+        )
+    return resolved
 
 
 def should_show_progress(progress_bar: bool) -> bool:
@@ -86,6 +102,10 @@ class BaseAgent(ABC):
     ) -> None:
         base_values = config.to_dict() if config is not None else {}
         self.config = self.config_class.from_dict({**base_values, **hyperparameters})
+        if seed is not None and (
+            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
+        ):
+            raise ConfigError(f"seed must be an integer >= 0 or None, got {seed!r}")
         self.seed = seed
         self.device = resolve_device(device)
         self.env_id = env if isinstance(env, str) else None
@@ -105,7 +125,12 @@ class BaseAgent(ABC):
         self.observation_space: gym.Space = observation_space
         self.action_space: gym.Space = action_space
         self.n_envs = n_envs
-        self._setup()
+        try:
+            self._setup()
+        except BaseException:
+            if self.env is not None:
+                self.env.close()  # a refused config leaves no worker or physics client behind
+            raise
 
     # -- to implement -------------------------------------------------------------------------
     @abstractmethod
@@ -302,6 +327,11 @@ class BaseAgent(ABC):
         if not cls.algorithm:
             from rlrobot.agents import ALGORITHMS
 
+            if metadata.get("algorithm") not in ALGORITHMS:
+                raise CheckpointError(
+                    f"checkpoint {path} holds an agent of unknown algorithm "
+                    f"{metadata.get('algorithm')!r}; known: {sorted(ALGORITHMS)}"
+                )
             cls = ALGORITHMS[metadata["algorithm"]]
         try:
             observation_space = space_from_dict(metadata["observation_space"])
@@ -311,9 +341,15 @@ class BaseAgent(ABC):
             raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
         if env is not None:
             vector = make_vec_env(env, n_envs, vec_env, seed, env_kwargs)
-            check_spaces_match(observation_space, vector.single_observation_space, "observation")
-            check_spaces_match(action_space, vector.single_action_space, "action")
-            agent = cls(vector, seed=seed, device=device, config=config)
+            try:
+                check_spaces_match(
+                    observation_space, vector.single_observation_space, "observation"
+                )
+                check_spaces_match(action_space, vector.single_action_space, "action")
+                agent = cls(vector, seed=seed, device=device, config=config)
+            except BaseException:
+                vector.close()  # a refused checkpoint leaves no worker or physics client behind
+                raise
             agent.env_id = env if isinstance(env, str) else metadata.get("env_id")
         else:
             agent = cls(
@@ -325,13 +361,26 @@ class BaseAgent(ABC):
                 action_space=action_space,
             )
             agent.env_id = metadata.get("env_id")
-        for name, module in agent.modules().items():
+        try:
+            agent._restore_weights_and_state(tensors, metadata, restore_rng=seed is None)
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            if agent.env is not None:
+                agent.env.close()
+            detail = error if isinstance(error, CheckpointError) else repr(error)
+            raise CheckpointError(
+                f"checkpoint {path} does not fit a {cls.__name__}: {detail}"
+            ) from error
+        return agent
+
+    def _restore_weights_and_state(
+        self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], restore_rng: bool
+    ) -> None:
+        """Load the checkpoint's weights into ``modules()`` and restore its training state."""
+        for name, module in self.modules().items():
             prefix = f"{name}/"
             weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             try:
                 module.load_state_dict(weights)
             except RuntimeError as error:
-                raise CheckpointError(f"checkpoint {path}: weights of {name} do not fit") from error
-        state = unpack_state(metadata["state"], tensors)
-        agent.set_training_state(state, restore_rng=seed is None)
-        return agent
+                raise CheckpointError(f"weights of {name} do not fit: {error}") from error
+        self.set_training_state(unpack_state(metadata["state"], tensors), restore_rng)

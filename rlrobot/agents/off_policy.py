@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from torch import nn
 
 from rlrobot.agents.base import AgentT, BaseAgent, should_show_progress
 from rlrobot.agents.on_policy import stats_to_floats
+from rlrobot.common.checkpoint import CheckpointError
 from rlrobot.common.config import BaseConfig, ConfigError, option
 from rlrobot.common.env_util import EpisodeTracker, get_final_observations
 from rlrobot.common.logger import Logger
@@ -64,7 +66,8 @@ class OffPolicyConfig(BaseConfig):
 
     def validate(self) -> None:
         """Check value ranges."""
-        self._require(self.learning_rate > 0, "learning_rate", "must be > 0")
+        self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
+        self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
         self._require(self.buffer_size >= 1, "buffer_size", "must be >= 1")
         self._require(self.learning_starts >= 0, "learning_starts", "must be >= 0")
         self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
@@ -294,7 +297,14 @@ class OffPolicyAgent(BaseAgent):
         agent = super().load(path, env, device, **kwargs)
         buffer_path = Path(path) / REPLAY_BUFFER_FILE
         if load_replay_buffer and env is not None and buffer_path.is_file():
-            agent.load_replay_buffer(buffer_path)
+            try:
+                agent.load_replay_buffer(buffer_path)
+            except (EOFError, OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+                agent.env.close()
+                raise CheckpointError(
+                    f"checkpoint {path}: {REPLAY_BUFFER_FILE} is corrupt or does not fit "
+                    f"({type(error).__name__}: {error})"
+                ) from error
         return agent
 
     def get_training_state(self) -> dict[str, Any]:

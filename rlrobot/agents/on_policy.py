@@ -7,6 +7,7 @@ and ``train`` (the update). Rollouts are stored in preallocated NumPy arrays of 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,8 @@ class OnPolicyConfig(BaseConfig):
 
     def validate(self) -> None:
         """Check value ranges."""
-        self._require(self.learning_rate > 0, "learning_rate", "must be > 0")
+        self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
+        self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
         self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
         self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         self._require(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")

@@ -7,10 +7,19 @@ We chose it deliberately over the default ``NEXT_STEP``, where the step after an
 a dummy reset step whose action is ignored: with ``SAME_STEP`` every stored transition is a
 real one (no masking of dummy steps in the rollout), and truncated episodes can bootstrap from
 their real final observation.
+
+Mistakes and faults are reported by name: ``make_env`` and ``make_vec_env`` raise
+``EnvMakeError`` for an unknown env id or ``gym.make`` keyword (suggesting close matches) and
+for option values the env rejects; async vector envs raise ``EnvWorkerError`` naming the env,
+its process and the vector step when a worker process dies or raises.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import signal
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -20,15 +29,183 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 EnvSpec = str | gym.Env | Callable[[], gym.Env]
+# Keywords ``gym.make`` takes itself rather than passing them to the env.
+_MAKE_KEYWORDS = frozenset(inspect.signature(gym.make).parameters) - {"id", "kwargs"}
+
+
+class EnvMakeError(ValueError):
+    """An env id is unknown, or its env rejects a ``gym.make`` keyword or an option value."""
+
+
+class EnvWorkerError(RuntimeError):
+    """A sub-env process of an ``AsyncVectorEnv`` died or raised; names the env and the step."""
+
+
+def _env_keywords(entry_point: Any) -> set[str] | None:
+    """Keywords an env's constructor accepts (through ``**kwargs`` chains); None: any."""
+    if isinstance(entry_point, str):
+        entry_point = gym.envs.registration.load_env_creator(entry_point)
+    if isinstance(entry_point, type):
+        functions = [cls.__init__ for cls in entry_point.__mro__ if "__init__" in vars(cls)]
+    else:
+        functions = [entry_point]
+    names: set[str] = set()
+    for function in functions:
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):  # builtins without a signature accept what they accept
+            return None
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return names - {"self"}
+    return None
+
+
+def _close_env_ids(env_id: str, n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Registered ids whose names (without namespace) are most like that of ``env_id``."""
+    name = env_id.split("/")[-1]
+
+    def similarity(candidate: str) -> float:
+        return difflib.SequenceMatcher(None, name, candidate.split("/")[-1]).ratio()
+
+    scored = sorted(((similarity(c), c) for c in gym.registry), reverse=True)[:n]
+    return [candidate for score, candidate in scored if score >= cutoff]
+
+
+def check_env_id(
+    env_id: str, env_kwargs: dict[str, Any] | None = None
+) -> gym.envs.registration.EnvSpec:
+    """Return the registered spec of ``env_id`` after checking the ``gym.make`` keywords.
+
+    Raises:
+        EnvMakeError: The id is unknown (close ids are suggested) or the env takes no such
+            keyword (close keywords are suggested).
+    """
+    if env_id.startswith("rlrobot/"):
+        import rlrobot  # noqa: F401 - registers the rlrobot envs (also in worker processes)
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as error:
+        close = _close_env_ids(env_id)
+        if close:
+            message = f"unknown env id {env_id!r}; did you mean {' or '.join(map(repr, close))}?"
+        else:
+            message = f"unknown env id {env_id!r}: {error}"
+        raise EnvMakeError(message) from None
+    accepted = _env_keywords(spec.entry_point)
+    if accepted is not None:
+        for key in env_kwargs or {}:
+            if key not in accepted and key not in _MAKE_KEYWORDS:
+                close = difflib.get_close_matches(key, sorted(accepted | _MAKE_KEYWORDS), n=3)
+                hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+                raise EnvMakeError(f"{env_id} takes no keyword {key!r}{hint}")
+    return spec
+
+
+def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """``gym.make(env_id, **env_kwargs)`` whose mistakes raise ``EnvMakeError`` naming them.
+
+    Unknown ids and keywords are caught before the env is built (with close matches); an
+    option value the env rejects (``TypeError``/``ValueError`` from its constructor) is
+    re-raised as ``EnvMakeError`` with the original error chained.
+    """
+    check_env_id(env_id, env_kwargs)
+    try:
+        return gym.make(env_id, **(env_kwargs or {}))
+    except (TypeError, ValueError) as error:
+        raise EnvMakeError(f"cannot make {env_id} with {env_kwargs or {}}: {error}") from error
 
 
 def _make_env_factory(env_id: str, env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
     def factory() -> gym.Env:
-        if env_id.startswith("rlrobot/"):
-            import rlrobot  # noqa: F401 - registers the rlrobot envs (also in worker processes)
-        return gym.make(env_id, **env_kwargs)
+        return make_env(env_id, env_kwargs)
 
     return factory
+
+
+class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
+    """``AsyncVectorEnv`` that turns a dead or failing worker into an ``EnvWorkerError``.
+
+    Gymnasium reports a worker killed by a signal or ``os._exit`` as a bare ``EOFError`` from
+    the pipe, and an exception inside a worker as that exception without the env's index.
+    This subclass names the env, its process and exit status, and the vector step (counted
+    from construction), stops the remaining workers, and marks the vector env closed.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Set first: the parent constructor already talks to the workers.
+        self.vector_steps = 0
+        self._call_name = "construction"
+        super().__init__(*args, **kwargs)
+
+    def reset_wait(self, *args: Any, **kwargs: Any) -> Any:
+        """Gymnasium's ``reset_wait``, with worker failures reported as ``EnvWorkerError``."""
+        self._call_name = f"reset after vector step {self.vector_steps}"
+        return self._reporting(super().reset_wait, *args, **kwargs)
+
+    def step_wait(self, *args: Any, **kwargs: Any) -> Any:
+        """Gymnasium's ``step_wait``, with worker failures reported as ``EnvWorkerError``."""
+        self._call_name = f"vector step {self.vector_steps + 1}"
+        result = self._reporting(super().step_wait, *args, **kwargs)
+        self.vector_steps += 1
+        return result
+
+    def _reporting(self, wait: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return wait(*args, **kwargs)
+        except EnvWorkerError:
+            raise
+        except (EOFError, ConnectionError) as error:
+            message = self._describe_dead_workers()
+            self._stop_workers()
+            raise EnvWorkerError(f"{message} during {self._call_name}") from error
+
+    def _raise_if_errors(self, successes: Any) -> None:
+        successes = list(successes)
+        failed = [index for index, success in enumerate(successes) if not success]
+        try:
+            super()._raise_if_errors(successes)
+        except Exception as error:
+            self._stop_workers()
+            raise EnvWorkerError(
+                f"env {failed[-1] if failed else '?'} of {self.num_envs} raised "
+                f"{type(error).__name__}: {error} during {self._call_name} (the worker's "
+                "traceback was logged above)"
+            ) from error
+
+    def _describe_dead_workers(self, wait_s: float = 2.0) -> str:
+        """Name the workers that exited, waiting briefly for them to be reaped."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            dead = [(i, p) for i, p in enumerate(self.processes) if not p.is_alive()]
+            if dead or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        if not dead:
+            return f"a worker of this {self.num_envs}-env AsyncVectorEnv closed its pipe"
+        return "; ".join(
+            f"env {index} of {self.num_envs} (worker pid {process.pid}) died "
+            f"({_describe_exit_code(process.exitcode)})"
+            for index, process in dead
+        )
+
+    def _stop_workers(self) -> None:
+        """Terminate every worker and mark the vector env closed (it cannot go on)."""
+        from gymnasium.vector.async_vector_env import AsyncState
+
+        self._state = AsyncState.DEFAULT
+        self.close(terminate=True)
+
+
+def _describe_exit_code(exit_code: int | None) -> str:
+    if exit_code is None:
+        return "still exiting"
+    if exit_code < 0:
+        try:
+            return f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exit code {exit_code}"
 
 
 def make_vec_env(
@@ -44,7 +221,8 @@ def make_vec_env(
         env: An env id (``"CartPole-v1"``, ``"rlrobot/Reach-v0"``), a factory returning an env,
             an env instance (then ``n_envs`` must be 1), or a ``SAME_STEP`` vector env.
         n_envs: Number of parallel envs.
-        vec_env: ``"sync"`` (one process) or ``"async"`` (one subprocess per env).
+        vec_env: ``"sync"`` (one process) or ``"async"`` (one subprocess per env,
+            ``ReportingAsyncVectorEnv``).
         seed: Env ``i`` is reset with ``seed + i``; the action spaces are seeded too.
         env_kwargs: Keyword arguments for ``gym.make`` (env ids only).
 
@@ -75,12 +253,13 @@ def make_vec_env(
             instance = env
             factories = [lambda: instance]
         elif isinstance(env, str):
+            check_env_id(env, env_kwargs)  # before any worker process starts
             factories = [_make_env_factory(env, dict(env_kwargs or {}))] * n_envs
         elif callable(env):
             factories = [env] * n_envs
         else:
             raise TypeError(f"env must be an id, a gym.Env or a factory, got {type(env).__name__}")
-        vector_class = gym.vector.SyncVectorEnv if vec_env == "sync" else gym.vector.AsyncVectorEnv
+        vector_class = gym.vector.SyncVectorEnv if vec_env == "sync" else ReportingAsyncVectorEnv
         vector = vector_class(factories, autoreset_mode=AutoresetMode.SAME_STEP)
     if seed is not None:
         vector.action_space.seed(seed)

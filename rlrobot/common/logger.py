@@ -8,10 +8,14 @@ compared side by side.
 from __future__ import annotations
 
 import csv
+import io
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
+
+from rlrobot.common.checkpoint import atomic_write_bytes
 
 
 class Logger:
@@ -100,26 +104,42 @@ class Logger:
                 with path.open(newline="") as file:
                     old_rows = list(csv.DictReader(file))
             self._csv_keys += new_keys
-            with path.open("w", newline="") as file:
-                writer = csv.DictWriter(file, fieldnames=self._csv_keys)
-                writer.writeheader()
-                writer.writerows(old_rows)
+            self._rewrite_csv(old_rows)
+        # One short row is one write() call: a killed process leaves whole rows or none.
         with path.open("a", newline="") as file:
             csv.DictWriter(file, fieldnames=self._csv_keys).writerow(row)
 
+    def _rewrite_csv(self, rows: list[dict[str, Any]]) -> None:
+        """Replace ``progress.csv`` atomically: a crash leaves the old file or the new one."""
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=self._csv_keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_bytes(self.csv_path, text.getvalue().encode())
+
     def _truncate_csv(self, max_step: int) -> None:
-        """Keep the rows of ``progress.csv`` up to ``max_step`` and adopt its header."""
+        """Keep the rows of ``progress.csv`` up to ``max_step`` and adopt its header.
+
+        Rows that do not parse (a partial last line) are dropped too.
+        """
         with self.csv_path.open(newline="") as file:
             reader = csv.DictReader(file)
             self._csv_keys = list(reader.fieldnames or [])
-            rows = [row for row in reader if float(row["step"]) <= max_step]
-        with self.csv_path.open("w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=self._csv_keys)
-            writer.writeheader()
-            writer.writerows(rows)
+            rows = [row for row in reader if row_step(row) <= max_step]
+        self._rewrite_csv(rows)
 
     def close(self) -> None:
         """Close the TensorBoard writer."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def row_step(row: dict[str, Any]) -> float:
+    """The ``step`` of a CSV row; infinity for a row with missing cells or a bad step."""
+    if None in row or None in row.values():
+        return math.inf
+    try:
+        return float(row["step"])
+    except (KeyError, ValueError):
+        return math.inf

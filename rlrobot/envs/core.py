@@ -37,6 +37,13 @@ def check_choice(name: str, value: Any, choices: tuple) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
+def check_positive(name: str, value: float, unit: str = "", allow_zero: bool = False) -> None:
+    """Raise ValueError unless `value` > 0 (>= 0 with `allow_zero`; NaN never passes)."""
+    if not (value >= 0 if allow_zero else value > 0):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}{' ' + unit if unit else ''}, got {value}")
+
+
 class Robot(ABC):
     """A robot in a simulation: its action space, how an action drives it, what it senses.
 

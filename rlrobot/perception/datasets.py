@@ -25,6 +25,7 @@ import importlib
 import inspect
 import json
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,7 +245,7 @@ class Dataset:
         try:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError) as error:
+        except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
             raise DatasetError(f"dataset {path} is corrupt or not an npz file ({error})") from None
         for key in ("inputs", "episodes", "splits"):
             if key not in arrays:

@@ -257,9 +257,10 @@ def run_eval(args: argparse.Namespace) -> int:
         "lengths": result.lengths,
         "successes": result.successes,
     }
+    from rlrobot.common.checkpoint import atomic_write_bytes
+
     out = Path(args.out) if args.out else folder.eval_path
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_bytes(out, (json.dumps(summary, indent=2) + "\n").encode())
     print(f"{resolved.algo} on {resolved.env} after {agent.num_timesteps:,} steps")
     print(format_summary(summary))
     print(f"written to {out}")

@@ -12,6 +12,7 @@ import os
 import time
 from pathlib import Path
 
+from rlrobot.common.checkpoint import atomic_write_bytes
 from rlrobot.run.config import resolve_config
 from rlrobot.run.evaluation import evaluate_agent, format_summary, load_run_agent, make_env
 from rlrobot.run.recording import record_episodes, tile_episodes, write_video
@@ -71,7 +72,8 @@ def demo(out: str | os.PathLike | None = None, steps: int | None = None, seed: i
     finally:
         env.close()
     summary = result.summary()
-    folder.eval_path.write_text(json.dumps({"deterministic": True, **summary}, indent=2) + "\n")
+    text = json.dumps({"deterministic": True, **summary}, indent=2) + "\n"
+    atomic_write_bytes(folder.eval_path, text.encode())
     print(f"evaluation (10 episodes, deterministic): {format_summary(summary)}")
 
     episodes, fps = record_episodes(

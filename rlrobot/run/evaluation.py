@@ -42,9 +42,10 @@ class EvaluationResult:
 
 def make_env(resolved: ResolvedConfig, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
     """Make one (non-vector) env of a run, with its ``env_kwargs`` and extra ``kwargs``."""
-    import rlrobot  # noqa: F401 - registers the rlrobot env ids
+    from rlrobot.common.env_util import make_env as make_checked_env
 
-    return gym.make(resolved.env, render_mode=render_mode, **{**resolved.run.env_kwargs, **kwargs})
+    env_kwargs = {**resolved.run.env_kwargs, "render_mode": render_mode, **kwargs}
+    return make_checked_env(resolved.env, env_kwargs)
 
 
 def evaluate_agent(

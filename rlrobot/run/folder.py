@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rlrobot.common.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
+from rlrobot.common.logger import row_step
 
 RUN_STATE_FILE = "run_state.json"
 EVALUATION_COLUMNS = (
@@ -203,7 +204,7 @@ class RunFolder:
         if not self.evaluations_path.exists():
             return
         with self.evaluations_path.open(newline="") as file:
-            rows = [row for row in csv.DictReader(file) if float(row["step"]) <= max_step]
+            rows = [row for row in csv.DictReader(file) if row_step(row) <= max_step]
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=EVALUATION_COLUMNS)
         writer.writeheader()

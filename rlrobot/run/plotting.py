@@ -10,6 +10,7 @@ reports one.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from rlrobot.benchmark.stats import bootstrap_ci
+from rlrobot.common.checkpoint import atomic_write_bytes
 from rlrobot.run.config import ResolvedConfig, read_run_config
 from rlrobot.run.folder import RunFolder, read_csv_rows
 
@@ -206,7 +208,9 @@ def plot_runs(
         figure.suptitle(title)
     figure.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100)
+    # Rendered in memory and moved into place: a killed run never leaves half an image.
+    image = io.BytesIO()
+    figure.savefig(image, format=out.suffix.lstrip(".").lower() or "png", dpi=100)
     plt.close(figure)
+    atomic_write_bytes(out, image.getvalue())
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.core import Robot
+from rlrobot.envs.core import Robot, check_positive
 from rlrobot.sim import Simulation
 
 # Hip and ankle of each leg: front left, front right, back left, back right.
@@ -47,6 +47,7 @@ class Ant(Robot):
         super().__init__(sim)
         if max_torque <= 0:
             raise ValueError(f"max_torque must be > 0 N·m, got {max_torque}")
+        check_positive("reset_noise", reset_noise, "rad, rad/s", allow_zero=True)
         self.max_torque = max_torque
         self.reset_noise = reset_noise
         self.action_space = spaces.Box(-1.0, 1.0, shape=(len(LEG_JOINTS),), dtype=np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.core import Robot
+from rlrobot.envs.core import Robot, check_positive
 from rlrobot.sim import Simulation
 
 CART_JOINT = 0
@@ -38,6 +38,7 @@ class CartPoleRobot(Robot):
         super().__init__(sim)
         if force_magnitude <= 0:
             raise ValueError(f"force_magnitude must be > 0 N, got {force_magnitude}")
+        check_positive("reset_noise", reset_noise, "(m, rad)", allow_zero=True)
         self.continuous = continuous
         self.force_magnitude = force_magnitude
         self.reset_noise = reset_noise

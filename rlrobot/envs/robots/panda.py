@@ -7,7 +7,7 @@ import math
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.core import Robot, check_choice
+from rlrobot.envs.core import Robot, check_choice, check_positive
 from rlrobot.sim import Simulation
 
 ARM_JOINTS = (0, 1, 2, 3, 4, 5, 6)
@@ -90,6 +90,8 @@ class Panda(Robot):
     ) -> None:
         super().__init__(sim)
         check_choice("control_mode", control_mode, CONTROL_MODES)
+        check_positive("max_ee_step", max_ee_step, "m")
+        check_positive("max_joint_step", max_joint_step, "rad")
         self.control_mode = control_mode
         self.max_ee_step = max_ee_step
         self.max_joint_step = max_joint_step

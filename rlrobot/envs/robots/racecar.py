@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.core import Robot
+from rlrobot.envs.core import Robot, check_positive
 from rlrobot.sim import Simulation
 
 WHEEL_JOINTS = (2, 3, 5, 7)
@@ -64,6 +64,9 @@ class Racecar(Robot):
         super().__init__(sim)
         if n_rays < 1 or ray_length <= 0:
             raise ValueError(f"need n_rays >= 1 and ray_length > 0 m, got {n_rays}, {ray_length}")
+        check_positive("max_speed", max_speed, "m/s")
+        check_positive("max_steering", max_steering, "rad")
+        check_positive("max_wheel_torque", max_wheel_torque, "N·m")
         self.max_speed = max_speed
         self.max_steering = max_steering
         self.max_wheel_torque = max_wheel_torque

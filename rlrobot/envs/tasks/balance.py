@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlrobot.envs.core import Task
+from rlrobot.envs.core import Task, check_positive
 from rlrobot.envs.robots.cartpole import CartPoleRobot
 from rlrobot.sim import Simulation
 
@@ -33,6 +33,9 @@ class Balance(Task):
         success_angle: float = 0.05,
     ) -> None:
         super().__init__(sim, reward_mode)
+        check_positive("x_threshold", x_threshold, "m")
+        check_positive("angle_threshold", angle_threshold, "rad")
+        check_positive("success_angle", success_angle, "rad")
         self.robot = robot
         self.x_threshold = x_threshold
         self.angle_threshold = angle_threshold

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from rlrobot.envs.core import Task
+from rlrobot.envs.core import Task, check_positive
 from rlrobot.envs.robots.ant import Ant
 from rlrobot.sim import Simulation
 
@@ -48,6 +48,9 @@ class WalkForward(Task):
         success_distance: float = 2.0,
     ) -> None:
         super().__init__(sim, reward_mode)
+        check_positive("min_height", min_height, "m", allow_zero=True)
+        check_positive("max_tilt", max_tilt, "rad")
+        check_positive("success_distance", success_distance, "m")
         self.robot = robot
         self.forward_weight = forward_weight
         self.energy_weight = energy_weight

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlrobot.envs.core import check_positive
 from rlrobot.envs.robots.racecar import Racecar
 from rlrobot.envs.tasks.goal import PointGoalTask, goal_distance
 from rlrobot.sim import Simulation
@@ -46,6 +47,9 @@ class Navigate(PointGoalTask):
         obstacle_size: float = 0.3,
         min_goal_distance: float = 1.0,
     ) -> None:
+        check_positive("arena_half_size", arena_half_size, "m")
+        check_positive("obstacle_size", obstacle_size, "m")
+        check_positive("min_goal_distance", min_goal_distance, "m", allow_zero=True)
         if n_obstacles < 0 or min_goal_distance >= arena_half_size * np.sqrt(2):
             raise ValueError(
                 f"need n_obstacles >= 0 and min_goal_distance < the arena's half diagonal, got "

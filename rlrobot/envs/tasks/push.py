@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlrobot.envs.core import check_positive
 from rlrobot.envs.tasks.goal import PointGoalTask, goal_distance
 from rlrobot.sim import Simulation
 
@@ -40,6 +41,7 @@ class Push(PointGoalTask):
     ) -> None:
         if object_size <= 0 or object_mass <= 0:
             raise ValueError(f"object_size and object_mass must be > 0, got {object_size}")
+        check_positive("object_range", object_range, "m", allow_zero=True)
         height = object_size / 2
         super().__init__(
             sim,
