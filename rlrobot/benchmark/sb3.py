@@ -75,103 +75,104 @@ def to_sb3(algo: str, config: BaseConfig) -> SB3Setup:
         raise KeyError(
             f"{algo!r} has no Stable-Baselines3 counterpart (have {list(SB3_ALGORITHMS)})"
         )
-    c: Any = config
     if algo in ON_POLICY:
-        model_kwargs = _on_policy_kwargs(algo, c)
-        normalize_rewards = c.normalize_rewards
+        model_kwargs = _on_policy_kwargs(algo, config)
+        normalize_rewards = config.normalize_rewards
     else:
-        model_kwargs = _off_policy_kwargs(algo, c)
+        model_kwargs = _off_policy_kwargs(algo, config)
         normalize_rewards = False  # our off-policy agents only normalise observations
     vec_normalize_kwargs = None
-    if c.normalize_observations or normalize_rewards:
+    if config.normalize_observations or normalize_rewards:
         vec_normalize_kwargs = {
-            "norm_obs": c.normalize_observations,
+            "norm_obs": config.normalize_observations,
             "norm_reward": normalize_rewards,
-            "clip_obs": c.clip_observations,
-            "gamma": c.gamma,
+            "clip_obs": config.clip_observations,
+            "gamma": config.gamma,
         }
-    action_noise_std = c.action_noise if algo == "td3" and c.action_noise > 0 else None
+    action_noise_std = config.action_noise if algo == "td3" and config.action_noise > 0 else None
     return SB3Setup(SB3_ALGORITHMS[algo], model_kwargs, vec_normalize_kwargs, action_noise_std)
 
 
-def _on_policy_kwargs(algo: str, c: Any) -> dict[str, Any]:
+def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
     """PPO/A2C constructor kwargs (see ``to_sb3``)."""
-    optimizer_class = torch.optim.Adam if c.optimizer == "adam" else torch.optim.RMSprop
+    optimizer_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.RMSprop
     # SB3's A2C builds RMSprop with alpha=0.99, weight_decay=0; ours uses the same alpha.
-    optimizer_kwargs = {"eps": c.optimizer_eps}
-    if c.optimizer == "rmsprop":
+    optimizer_kwargs = {"eps": config.optimizer_eps}
+    if config.optimizer == "rmsprop":
         optimizer_kwargs.update(alpha=0.99, weight_decay=0.0)
     policy_kwargs = {
-        "net_arch": {"pi": list(c.net_arch), "vf": list(c.net_arch)},
-        "activation_fn": get_activation(c.activation),
-        "ortho_init": c.ortho_init,
-        "log_std_init": c.log_std_init,
+        "net_arch": {"pi": list(config.net_arch), "vf": list(config.net_arch)},
+        "activation_fn": get_activation(config.activation),
+        "ortho_init": config.ortho_init,
+        "log_std_init": config.log_std_init,
         "share_features_extractor": True,
         "optimizer_class": optimizer_class,
         "optimizer_kwargs": optimizer_kwargs,
     }
     model_kwargs: dict[str, Any] = {
-        "learning_rate": _schedule(c.learning_rate, c.lr_schedule),
-        "n_steps": c.n_steps,
-        "gamma": c.gamma,
-        "gae_lambda": c.gae_lambda,
-        "ent_coef": c.ent_coef,
-        "vf_coef": c.vf_coef,
-        "max_grad_norm": c.max_grad_norm,
-        "normalize_advantage": c.normalize_advantage,
+        "learning_rate": _schedule(config.learning_rate, config.lr_schedule),
+        "n_steps": config.n_steps,
+        "gamma": config.gamma,
+        "gae_lambda": config.gae_lambda,
+        "ent_coef": config.ent_coef,
+        "vf_coef": config.vf_coef,
+        "max_grad_norm": config.max_grad_norm,
+        "normalize_advantage": config.normalize_advantage,
         "policy_kwargs": policy_kwargs,
     }
     if algo == "ppo":
         model_kwargs.update(
-            batch_size=c.batch_size,
-            n_epochs=c.n_epochs,
-            clip_range=_schedule(c.clip_range, c.clip_range_schedule),
-            clip_range_vf=c.clip_range_vf,
-            target_kl=c.target_kl,
+            batch_size=config.batch_size,
+            n_epochs=config.n_epochs,
+            clip_range=_schedule(config.clip_range, config.clip_range_schedule),
+            clip_range_vf=config.clip_range_vf,
+            target_kl=config.target_kl,
         )
     else:
         # policy_kwargs["optimizer_class"] takes precedence in SB3; keep both consistent.
-        model_kwargs.update(use_rms_prop=c.optimizer == "rmsprop", rms_prop_eps=c.optimizer_eps)
+        model_kwargs.update(
+            use_rms_prop=config.optimizer == "rmsprop", rms_prop_eps=config.optimizer_eps
+        )
     return model_kwargs
 
 
-def _off_policy_kwargs(algo: str, c: Any) -> dict[str, Any]:
+def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
     """SAC/TD3 constructor kwargs (see ``to_sb3``); TD3's action noise needs the env."""
     model_kwargs: dict[str, Any] = {
-        "learning_rate": c.learning_rate,
-        "buffer_size": c.buffer_size,
-        "learning_starts": c.learning_starts,
-        "batch_size": c.batch_size,
-        "tau": c.tau,
-        "gamma": c.gamma,
-        "train_freq": c.train_freq,
-        "gradient_steps": c.gradient_steps,
-        "n_steps": c.n_steps,
+        "learning_rate": config.learning_rate,
+        "buffer_size": config.buffer_size,
+        "learning_starts": config.learning_starts,
+        "batch_size": config.batch_size,
+        "tau": config.tau,
+        "gamma": config.gamma,
+        "train_freq": config.train_freq,
+        "gradient_steps": config.gradient_steps,
+        "n_steps": config.n_steps,
         "policy_kwargs": {
-            "net_arch": list(c.net_arch),
-            "activation_fn": get_activation(c.activation),
+            "net_arch": list(config.net_arch),
+            "activation_fn": get_activation(config.activation),
         },
     }
-    if c.replay_buffer == "her":
+    if config.replay_buffer == "her":
         from stable_baselines3 import HerReplayBuffer
 
         model_kwargs["replay_buffer_class"] = HerReplayBuffer
         model_kwargs["replay_buffer_kwargs"] = {
-            "goal_selection_strategy": c.goal_selection_strategy,
-            "n_sampled_goal": c.n_sampled_goal,
+            "goal_selection_strategy": config.goal_selection_strategy,
+            "n_sampled_goal": config.n_sampled_goal,
         }
     if algo == "sac":
         model_kwargs.update(
             # SB3 spells "learn α starting from 0.1" as "auto_0.1".
-            ent_coef=f"auto_{c.ent_coef}" if c.auto_ent_coef else c.ent_coef,
-            target_entropy="auto" if c.target_entropy is None else c.target_entropy,
-            target_update_interval=c.target_update_interval,
+            ent_coef=f"auto_{config.ent_coef}" if config.auto_ent_coef else config.ent_coef,
+            target_entropy="auto" if config.target_entropy is None else config.target_entropy,
+            target_update_interval=config.target_update_interval,
         )
     else:
         model_kwargs.update(
-            policy_delay=c.policy_delay,
-            target_policy_noise=c.target_policy_noise,
-            target_noise_clip=c.target_noise_clip,
+            policy_delay=config.policy_delay,
+            target_policy_noise=config.target_policy_noise,
+            target_noise_clip=config.target_noise_clip,
         )
     return model_kwargs
 
