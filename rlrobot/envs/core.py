@@ -331,6 +331,7 @@ class RobotTaskEnv(gym.Env):
         self.metadata = {**self.metadata, "render_fps": max(1, round(1.0 / self.sim.dt))}
         self.action_space = self.robot.action_space
         self._is_box_action = isinstance(self.action_space, spaces.Box)
+        self._state_only = self.obs_mode == "state" and not self.task.goal_conditioned
         self._pixels_projection = self.sim.compute_projection_matrix(
             self.camera.fov,
             self.pixels_width / self.pixels_height,
@@ -381,6 +382,8 @@ class RobotTaskEnv(gym.Env):
         return self.sim.render(self.pixels_width, self.pixels_height, self.camera)
 
     def _get_obs(self) -> Observation:
+        if self._state_only:  # the common case, without the dict bookkeeping
+            return self._get_state()
         with_state, with_pixels = self.obs_mode != "pixels", self.obs_mode != "state"
         obs: dict[str, np.ndarray] = {}
         if self.task.goal_conditioned:
@@ -400,7 +403,9 @@ class RobotTaskEnv(gym.Env):
     def _is_finite(obs: Observation) -> bool:
         """Whether the float parts of `obs` are finite (NaN and inf survive a sum; pixels can't
         be non-finite)."""
-        values = obs.values() if isinstance(obs, dict) else (obs,)
+        if isinstance(obs, np.ndarray):
+            return obs.dtype == np.uint8 or math.isfinite(obs.sum())
+        values = obs.values()
         return math.isfinite(sum(float(v.sum()) for v in values if v.dtype != np.uint8))
 
     # ----------------------------------------------------------------------- episode

@@ -333,7 +333,9 @@ class Simulation:
 
         def compute() -> tuple[np.ndarray, np.ndarray]:
             states = self._call(pybullet.getJointStates, self.body_id(name), list(joints))
-            return self._frozen([s[0] for s in states]), self._frozen([s[1] for s in states])
+            # Rows of one frozen (2, n) array: one allocation for both.
+            positions, velocities = self._frozen([state[:2] for state in states]).T
+            return positions, velocities
 
         return self._cached(("joint_states", name, tuple(joints)), compute)
 
