@@ -1,13 +1,16 @@
 """Off-policy agents (SAC, TD3): twin critics, stored transitions, save/load, learning runs."""
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
 from rlrobot.agents.off_policy import CriticEnsemble
-from rlrobot.common.config import ConfigError
+from rlrobot.common.config import ConfigError, load_env_hyperparameters
 
 OFF_POLICY = [SAC, TD3]
 SMALL = {"net_arch": (64, 64), "batch_size": 64, "learning_starts": 100, "learning_rate": 1e-3}
@@ -168,3 +171,13 @@ def test_config_and_space_errors():
         SAC(make_line(), replay_buffer="her").learn(10)
     with pytest.raises(TypeError, match="Box action space"):
         SAC("CartPole-v1")
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_yaml_configs_are_valid(algo):
+    path = Path(__file__).resolve().parents[2] / "configs" / f"{algo}.yaml"
+    for env_id in yaml.safe_load(path.read_text()):
+        values = load_env_hyperparameters(path, env_id)
+        for run_key in ("n_envs", "n_timesteps", "env_kwargs"):
+            values.pop(run_key, None)
+        ALGORITHMS[algo].config_class.from_dict(values)

@@ -1,0 +1,373 @@
+"""Off-policy benchmark: our SAC and TD3 (with HER on sparse Reach) against Stable-Baselines3.
+
+Three parts, written to ``docs/benchmarks/off_policy.md`` and ``off_policy.png``:
+
+1. Learning runs (``rlrobot.benchmark`` trials): for each env × algo, ours and SB3's with the
+   same resolved config from ``configs/{sac,td3}.yaml`` (translated field by field by
+   ``rlrobot.benchmark.sb3.to_sb3``, HER included), the same seeds, budgets, evaluation
+   schedule and one torch thread, two trials at a time with ours and SB3's interleaved.
+2. The update step, the hot path: milliseconds of CPU time per gradient step (sampling
+   included) of ours and SB3's on the same filled buffer, measured in alternating rounds.
+3. Replay-buffer memory: bytes held for 1M transitions of 30-dim observations and for 100k
+   84×84 RGB image observations, ours against SB3's ``ReplayBuffer``.
+
+    python scripts/bench_off_policy.py            # full run (see the report for its time)
+    python scripts/bench_off_policy.py --quick    # smoke run (about a minute), temp folder
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = [("Pendulum-v1", "sac"), ("Pendulum-v1", "td3"), ("rlrobot/Reach-v0", "sac"),
+         ("rlrobot/Reach-v0", "td3")]  # fmt: skip
+SEEDS = [0, 1, 2]
+BUDGETS = {"Pendulum-v1": 5000, "rlrobot/Reach-v0": 5000}
+EVAL_EPISODES = 10
+
+
+def build_specs(quick: bool, budget_scale: float) -> list[Any]:
+    """Return the learning trials: every case × seed × (ours, SB3)."""
+    from rlrobot.benchmark.bench import build_bench_specs
+
+    specs = []
+    for env_id, algo in CASES[:1] if quick else CASES:
+        steps = 600 if quick else int(BUDGETS[env_id] * budget_scale)
+        specs += build_bench_specs(
+            [env_id],
+            [algo],
+            SEEDS[:1] if quick else SEEDS,
+            steps=steps,
+            eval_interval=steps // 5,
+            eval_episodes=2 if quick else EVAL_EPISODES,
+        )
+    return specs
+
+
+# -- the update step --------------------------------------------------------------------------
+def make_pair(env_id: str, algo: str, seed: int = 0) -> tuple[Any, Any]:
+    """Return our agent and SB3's for one case, built from the same resolved config."""
+    from rlrobot.agents import ALGORITHMS
+    from rlrobot.benchmark.bench import resolve_trial_config
+    from rlrobot.benchmark.sb3 import make_sb3_agent
+
+    resolved = resolve_trial_config(algo, env_id)
+    config = ALGORITHMS[algo].config_class.from_dict(resolved.config)
+    ours = ALGORITHMS[algo](
+        env_id, env_kwargs=resolved.env_kwargs, seed=seed, device="cpu", config=config
+    )
+    theirs = make_sb3_agent(algo, config, env_id, resolved.env_kwargs, 1, seed).model
+    return ours, theirs
+
+
+def time_update_step(env_id: str, algo: str, rounds: int, steps_per_round: int) -> dict[str, Any]:
+    """Return CPU milliseconds per gradient step (sampling included), ours and SB3's.
+
+    Both first collect ``learning_starts + 500`` steps; then ``rounds`` alternating rounds of
+    ``steps_per_round`` gradient steps each are timed with ``time.process_time`` (CPU time of
+    this process, so other processes on a shared machine disturb it less than wall time).
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    ours, theirs = make_pair(env_id, algo)
+    warmup = ours.config.learning_starts + 500
+    ours.learn(warmup)
+    theirs.learn(warmup)
+    times: dict[str, list[float]] = {"rlrobot": [], "sb3": []}
+    for _ in range(rounds):
+        start = time.process_time()
+        ours.train(steps_per_round)
+        times["rlrobot"].append((time.process_time() - start) / steps_per_round * 1e3)
+        start = time.process_time()
+        theirs.train(gradient_steps=steps_per_round, batch_size=theirs.batch_size)
+        times["sb3"].append((time.process_time() - start) / steps_per_round * 1e3)
+    ours.env.close()
+    theirs.get_env().close()
+    medians = {name: float(np.median(values)) for name, values in times.items()}
+    return {
+        "env_id": env_id,
+        "algo": algo,
+        **medians,
+        "speedup": medians["sb3"] / medians["rlrobot"],
+    }
+
+
+# -- memory -----------------------------------------------------------------------------------
+def measure_memory() -> list[dict[str, Any]]:
+    """Return the bytes held by ours and SB3's replay buffers for two observation kinds.
+
+    Arrays are allocated with ``np.zeros`` (pages are only touched when written), so even the
+    large buffers cost no real memory here; ``nbytes`` is what a filled buffer holds.
+    """
+    import gymnasium as gym
+    from stable_baselines3.common.buffers import ReplayBuffer as SB3ReplayBuffer
+
+    from rlrobot.common.replay_buffer import ReplayBuffer
+
+    cases = [
+        ("1M × 30 float32 obs, 8-dim actions", 1_000_000, gym.spaces.Box(-1, 1, (30,), np.float32)),
+        ("100k × 84×84×3 uint8 images", 100_000, gym.spaces.Box(0, 255, (84, 84, 3), np.uint8)),
+    ]
+    action_space = gym.spaces.Box(-1, 1, (8,), np.float32)
+    rows = []
+    for name, size, observation_space in cases:
+        ours = ReplayBuffer(size, observation_space, action_space)
+        theirs = SB3ReplayBuffer(size, observation_space, action_space, device="cpu")
+        sb3_bytes = sum(
+            array.nbytes
+            for array in (
+                theirs.observations,
+                theirs.next_observations,
+                theirs.actions,
+                theirs.rewards,
+                theirs.dones,
+                theirs.timeouts,
+            )
+        )
+        rows.append(
+            {
+                "case": name,
+                "ours_mb": ours.nbytes / 1e6,
+                "observations_mb": ours.observations[""].nbytes / 1e6,
+                "sb3_mb": sb3_bytes / 1e6,
+            }
+        )
+    return rows
+
+
+# -- report -----------------------------------------------------------------------------------
+def final_success(result: dict[str, Any]) -> float | None:
+    """Success rate at the last checkpoint of a trial (None when the env reports none)."""
+    return result["curve"][-1].get("success_rate")
+
+
+def plot_curves(results: list[dict[str, Any]], path: Path) -> None:
+    """One panel per case: mean evaluation return (success rate on Reach) vs env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    cases = list(dict.fromkeys((r["spec"]["env_id"], r["spec"]["algo"]) for r in results))
+    figure, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.3), squeeze=False)
+    for axis, (env_id, algo) in zip(axes.flat, cases, strict=True):
+        for framework, color in (("rlrobot", "tab:blue"), ("sb3", "tab:orange")):
+            runs = [
+                r for r in results
+                if (r["spec"]["env_id"], r["spec"]["algo"], r["spec"]["framework"])
+                == (env_id, algo, framework)
+            ]  # fmt: skip
+            if not runs:
+                continue
+            key = "success_rate" if final_success(runs[0]) is not None else "mean_return"
+            length = min(len(r["curve"]) for r in runs)
+            steps = [c["step"] for c in runs[0]["curve"][:length]]
+            values = np.array([[c[key] for c in r["curve"][:length]] for r in runs])
+            mean = values.mean(axis=0)
+            axis.plot(steps, mean, color=color, label=f"{framework} ({len(runs)} seeds)")
+            axis.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2)
+            axis.set_ylabel("success rate" if key == "success_rate" else "evaluation return")
+        her = " + HER (sparse)" if "Reach" in env_id else ""
+        axis.set_title(f"{algo.upper()}{her} on {env_id}", fontsize=9)
+        axis.set_xlabel("env steps")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def render_markdown(
+    results: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    memory: list[dict[str, Any]],
+    quick: bool,
+    wall: float,
+) -> str:
+    """Return the report's Markdown."""
+    import stable_baselines3
+    import torch
+
+    from rlrobot.benchmark.report import summarize
+
+    rows = summarize(results)
+    table = [
+        "| env | algo | ours: final return [95% CI] | SB3 | ours: success | SB3 "
+        "| P(ours > SB3) | train steps/s: ours | SB3 | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        ours, sb3 = row.get("rlrobot"), row.get("sb3")
+        if not (ours and sb3):
+            continue
+
+        def interval(summary: dict[str, Any]) -> str:
+            low, high = summary["ci"]
+            return f"{summary['mean']:.1f} [{low:.1f}, {high:.1f}]"
+
+        def success(summary: dict[str, Any]) -> str:
+            return f"{summary['success_rate']:.2f}" if "success_rate" in summary else "—"
+
+        speed = ours["steps_per_second"] / sb3["steps_per_second"]
+        table.append(
+            f"| {row['env_id']} | {row['algo']} | {interval(ours)} | {interval(sb3)} "
+            f"| {success(ours)} | {success(sb3)} | {row['probability_of_improvement']:.2f} "
+            f"| {ours['steps_per_second']:.0f} | {sb3['steps_per_second']:.0f} | {speed:.2f}× |"
+        )
+    update_table = [
+        "| env | algo | ours: ms/update | SB3: ms/update | speed-up |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {u['env_id']} | {u['algo']} | {u['rlrobot']:.2f} | {u['sb3']:.2f} "
+            f"| {u['speedup']:.2f}× |"
+            for u in updates
+        ),
+    ]
+    memory_table = [
+        "| buffer | ours (MB) | of which observations | SB3 `ReplayBuffer` (MB) |",
+        "|---|---|---|---|",
+        *(
+            f"| {m['case']} | {m['ours_mb']:.1f} | {m['observations_mb']:.1f} | {m['sb3_mb']:.1f} |"
+            for m in memory
+        ),
+    ]
+    failed = [r for r in results if r.get("status") != "ok"]
+    budgets = sorted({(r["spec"]["env_id"], r["spec"]["steps"]) for r in results})
+    lines = [
+        "# Off-policy benchmark: rlrobot SAC / TD3 / HER vs Stable-Baselines3",
+        "",
+        "Written by `scripts/bench_off_policy.py`"
+        + (" in `--quick` mode (smoke run, numbers meaningless)." if quick else ".")
+        + f" Whole run: {wall / 60:.1f} min.",
+        "",
+        "## Learning runs",
+        "",
+        f"- Seeds {sorted({r['spec']['seed'] for r in results})}; budgets "
+        + ", ".join(f"{env} {steps:,} steps" for env, steps in budgets)
+        + " — short budgets: Pendulum is not converged at 5k steps (RL Zoo trains 20k), "
+        "sparse Reach with HER is.",
+        "- Hyperparameters: `configs/sac.yaml` and `configs/td3.yaml` (RL Zoo settings), "
+        "translated field by field for SB3 by `rlrobot.benchmark.sb3.to_sb3`: same net_arch, "
+        "activation, learning rate, buffer, batch, τ, γ, learning_starts, train_freq, "
+        "gradient_steps, entropy tuning / policy delay and target noise, Gaussian exploration "
+        "noise 0.1 for TD3, and SB3's `HerReplayBuffer` with the same strategy and k on Reach.",
+        f"- Final return / success: {EVAL_EPISODES} deterministic evaluation episodes at the "
+        "last checkpoint (the same start states for both), mean over seeds with a 95 % "
+        "percentile-bootstrap CI; P(ours > SB3) compares random pairs of runs.",
+        "- Train steps/s: env steps / wall time of `learn()` without evaluation, one torch "
+        "thread per trial, two trials in parallel on a 2-core machine shared with other "
+        "engineers' jobs: absolute numbers are noisy, and the wall-time ratio includes the "
+        "env step (about 2 ms for Reach) that both libraries pay.",
+        "",
+        *table,
+        "",
+        "![learning curves](off_policy.png)",
+        "",
+        "Bands: min–max over seeds. Reach curves show the success rate of the sparse task.",
+        "",
+        "## The update step",
+        "",
+        "CPU milliseconds per gradient step (minibatch sampling, HER relabelling, critic, actor, "
+        "entropy coefficient and target updates), median over alternating rounds on the same "
+        "process and buffer fill. What makes ours cheaper:",
+        "",
+        "- the twin critics are one `CriticEnsemble`: each layer is one batched matmul for both "
+        "Q-networks;",
+        "- the actor loss reads the critics with detached weights, so no critic weight "
+        "gradient is computed only to be thrown away (SB3 back-propagates into the critic "
+        "there and zeroes it later): SAC needs 16 instead of 18 hidden-layer matmul passes, "
+        "TD3 11.5 instead of 12 on average;",
+        "- fused Adam, one fused Polyak update (`torch._foreach_lerp_`), the actor and α losses "
+        "in one backward pass, no `.item()` or host copies inside the step, one fancy-indexing "
+        "pass per minibatch, HER sampling without scanning the buffer for valid episodes.",
+        "",
+        "With 256×256 networks the step is dominated by those matmuls, whose count differs "
+        "little between the two libraries; the speed-up is larger where overhead dominates "
+        "(small networks, HER sampling).",
+        "",
+        *update_table,
+        "",
+        "## Replay-buffer memory",
+        "",
+        "Ours stores each observation once (the next observation is the next row; only the "
+        "real final observations of ended episodes live in a small extra ring that grows with "
+        "the number of episode ends in the buffer, counted above at its initial 1024 entries) "
+        "and keeps image observations as uint8. SB3's `ReplayBuffer` without "
+        "`optimize_memory_usage` stores `observations` and `next_observations` (its "
+        "`optimize_memory_usage` halves that but cannot keep the final observation of "
+        "truncated episodes).",
+        "",
+        *memory_table,
+        "",
+        "A 1M-transition buffer of 30-dim float observations holds "
+        f"{memory[0]['ours_mb']:.0f} MB (< 300 MB).",
+        "",
+        "## Failed trials",
+        "",
+        *(
+            [
+                f"- {r['spec']['algo']}/{r['spec']['framework']} {r['spec']['env_id']} "
+                f"seed {r['spec']['seed']}: `{r.get('error', '').strip().splitlines()[-1:]}`"
+                for r in failed
+            ]
+            or ["None."]
+        ),
+        "",
+        f"torch {torch.__version__}, SB3 {stable_baselines3.__version__}, Python "
+        f"{platform.python_version()}, {platform.processor() or platform.machine()}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> Path:
+    """Run the benchmark and write the report; return the markdown path."""
+    from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--workers", type=int, default=2, help="parallel trial processes")
+    parser.add_argument("--out", type=Path, default=None, help="report folder")
+    parser.add_argument("--budget-scale", type=float, default=1.0, help="scale every budget")
+    parser.add_argument(
+        "--trials-dir",
+        type=Path,
+        default=None,
+        help="cache of trial results to resume from (default: a fresh temporary folder)",
+    )
+    args = parser.parse_args(argv)
+    out_dir = args.out or (
+        Path(tempfile.mkdtemp(prefix="bench_off_policy_"))
+        if args.quick
+        else ROOT / "docs" / "benchmarks"
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    specs = build_specs(args.quick, args.budget_scale)
+    # Trial results are cached by spec, not by code version: resume only with unchanged code.
+    store = TrialStore(args.trials_dir or tempfile.mkdtemp(prefix="off_policy_trials_"))
+    results = run_trials(specs, store, Execution(workers=args.workers))
+    rounds, steps = (2, 20) if args.quick else (7, 100)
+    cases = CASES[:1] if args.quick else [CASES[0], CASES[1], CASES[2]]
+    updates = [time_update_step(env_id, algo, rounds, steps) for env_id, algo in cases]
+    memory = measure_memory()
+    ok = [r for r in results if r.get("status") == "ok"]
+    plot_curves(ok, out_dir / "off_policy.png")
+    markdown = out_dir / "off_policy.md"
+    wall = time.perf_counter() - start
+    markdown.write_text(render_markdown(results, updates, memory, args.quick, wall))
+    print(f"wrote {markdown}")
+    return markdown
+
+
+if __name__ == "__main__":
+    main()
