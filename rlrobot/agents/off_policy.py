@@ -28,7 +28,7 @@ from rlrobot.common.checkpoint import CheckpointError
 from rlrobot.common.config import BaseConfig, ConfigError, option
 from rlrobot.common.env_util import EpisodeTracker, get_final_observations
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import get_activation, make_features_extractor
+from rlrobot.common.networks import ACTIVATIONS, get_activation, make_features_extractor
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
 
@@ -68,6 +68,11 @@ class OffPolicyConfig(BaseConfig):
         """Check value ranges."""
         self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
         self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
+        self._require(
+            self.activation.lower() in ACTIVATIONS,
+            "activation",
+            f"must be one of {sorted(ACTIVATIONS)}",
+        )
         self._require(self.buffer_size >= 1, "buffer_size", "must be >= 1")
         self._require(self.learning_starts >= 0, "learning_starts", "must be >= 0")
         self._require(self.batch_size >= 1, "batch_size", "must be >= 1")

@@ -24,7 +24,7 @@ from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import EpisodeTracker, get_final_observations
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import make_features_extractor, mlp, orthogonal_init
+from rlrobot.common.networks import ACTIVATIONS, make_features_extractor, mlp, orthogonal_init
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.returns import gae
 
@@ -61,6 +61,11 @@ class OnPolicyConfig(BaseConfig):
         """Check value ranges."""
         self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
         self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
+        self._require(
+            self.activation.lower() in ACTIVATIONS,
+            "activation",
+            f"must be one of {sorted(ACTIVATIONS)}",
+        )
         self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
         self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         self._require(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")

@@ -150,6 +150,11 @@ class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
         self.vector_steps += 1
         return result
 
+    def close_extras(self, *args: Any, **kwargs: Any) -> None:
+        """Stop the workers (Gymnasium's ``close_extras``) and close the error queue's pipe."""
+        super().close_extras(*args, **kwargs)
+        self.error_queue.close()  # its pipe would stay open until garbage collection
+
     def _reporting(self, wait: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return wait(*args, **kwargs)

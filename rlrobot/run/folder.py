@@ -16,7 +16,9 @@ Layout::
 A checkpoint directory is built under a temporary name and moved into place with
 ``os.replace``, so a crash never leaves a half-written ``checkpoints/step_*``. ``latest`` and
 ``best`` are swapped in the same way; if a crash hits between the two renames of a swap,
-``find_resume_checkpoint`` falls back to the newest complete ``checkpoints/step_*``.
+``find_resume_checkpoint`` falls back to the newest complete ``checkpoints/step_*``. Every other
+file is replaced atomically too, or only ever appended to in whole rows (the CSV logs) or
+records (TensorBoard events); ``check_run_folder`` checks all of them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,10 @@ EVALUATION_COLUMNS = (
     "n_episodes",
 )
 _STEP_PATTERN = re.compile(r"^step_(\d+)$")
+# Names of files and directories still being written: ``.NAME.tmp``, ``.NAME.XXXX.tmp``,
+# ``.NAME.tmp.npz`` and ``.NAME.old`` (the displaced copy during a directory swap).
+TEMPORARY_PATTERN = re.compile(r"^\..+\.(tmp|old)(\.npz)?$")
+_PNG_END = b"IEND\xaeB`\x82"
 
 
 class RunFolderError(ValueError):
@@ -146,7 +153,7 @@ class RunFolder:
         """Delete all but the newest ``keep`` step checkpoints (``keep=0`` keeps all)."""
         if keep > 0:
             for _, path in self.step_checkpoints()[:-keep]:
-                shutil.rmtree(path)
+                _remove_directory(path)
 
     def find_resume_checkpoint(self) -> Path:
         """Return the newest complete checkpoint: ``latest`` or a newer ``checkpoints/step_*``.
@@ -239,6 +246,86 @@ def is_complete_checkpoint(path: Path) -> bool:
     return True
 
 
+def check_run_folder(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """Check that every file of a run folder is whole, e.g. after the run was killed.
+
+    Checkpoint directories must load (their SHA-256 matches), JSON and YAML files parse, CSV
+    rows have every column and a numeric ``step``, PNG images end with their end chunk, and
+    TensorBoard event files are a sequence of whole records (a cut last record, which
+    TensorBoard skips, is reported as a temporary).
+
+    Returns:
+        ``(damaged, temporaries)``: descriptions of damaged files, and the paths (relative to
+        the folder) of files or directories still named as temporaries.
+    """
+    root = Path(path)
+    damaged: list[str] = []
+    temporaries: list[str] = []
+    for entry in sorted(root.rglob("*")):
+        relative = entry.relative_to(root)
+        if any(TEMPORARY_PATTERN.match(part) for part in relative.parts):
+            if TEMPORARY_PATTERN.match(entry.name):
+                temporaries.append(str(relative))
+            continue
+        in_checkpoint = (entry.parent / "metadata.json").exists()
+        if entry.is_dir() and (entry.name in ("latest", "best") or _STEP_PATTERN.match(entry.name)):
+            try:
+                load_checkpoint(entry)
+                for name in (RUN_STATE_FILE, "replay_buffer.npz"):
+                    if (entry / name).exists():
+                        _check_file(entry / name)
+            except (CheckpointError, ValueError, OSError) as error:
+                damaged.append(f"{relative}: {error}")
+        elif entry.is_file() and not in_checkpoint:
+            try:
+                if _check_file(entry) == "cut":
+                    temporaries.append(f"{relative} (last record cut)")
+            except (ValueError, OSError) as error:
+                damaged.append(f"{relative}: {error}")
+    return damaged, temporaries
+
+
+def _check_file(path: Path) -> str:
+    """Raise ``ValueError`` unless ``path`` parses; return ``"cut"`` for a cut event record."""
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        json.loads(data)
+    elif path.suffix == ".yaml":
+        import yaml
+
+        if not isinstance(yaml.safe_load(data), dict):
+            raise ValueError("not a YAML mapping")
+    elif path.suffix == ".csv":
+        rows = list(csv.reader(io.StringIO(data.decode())))
+        if rows and any(len(row) != len(rows[0]) for row in rows[1:]):
+            raise ValueError("a row has missing or extra columns")
+        if rows and "step" in rows[0]:
+            index = rows[0].index("step")
+            for row in rows[1:]:
+                float(row[index])
+    elif path.suffix == ".png" and not data.endswith(_PNG_END):
+        raise ValueError("PNG image without its end chunk")
+    elif path.suffix == ".npz":
+        import numpy as np
+
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                for name in archive.files:
+                    archive[name]  # reading checks the member's CRC
+        except (EOFError, zipfile.BadZipFile) as error:
+            raise ValueError(f"not a whole npz archive ({error})") from None
+    elif path.name.startswith("events.out.tfevents"):
+        # Records: uint64 length, uint32 CRC of the length, data, uint32 CRC of the data.
+        offset = 0
+        while offset < len(data):
+            if offset + 12 > len(data):
+                return "cut"
+            offset += 16 + int.from_bytes(data[offset : offset + 8], "little")
+            if offset > len(data):
+                return "cut"
+    return "ok"
+
+
 def read_run_state(path: Path) -> dict[str, Any]:
     """Return the ``run_state.json`` of a checkpoint directory."""
     return json.loads((path / RUN_STATE_FILE).read_text())
@@ -256,6 +343,14 @@ def _link_or_copy(source: str, target: str) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def _remove_directory(path: Path) -> None:
+    """Delete a directory, first renamed to a temporary name: a crash never leaves it half gone."""
+    doomed = path.parent / f".{path.name}.old"
+    shutil.rmtree(doomed, ignore_errors=True)
+    os.replace(path, doomed)
+    shutil.rmtree(doomed)
 
 
 def _replace_directory(source: Path, target: Path) -> None:

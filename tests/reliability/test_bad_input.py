@@ -179,6 +179,7 @@ def _bad_configs(algo: str) -> list[tuple[dict, str]]:
         ({"net_arch": [64, -1]}, "'net_arch': sizes must be > 0"),
         ({"net_arch": "64"}, "'net_arch': expected a list"),
         ({"clip_observations": 0.0}, "'clip_observations': must be > 0"),
+        ({"activation": "sigmoid"}, r"'activation': must be one of \['elu'"),
         ({"log_interval": 0}, "'log_interval': must be >= 1"),
     ]
     if algo in ("sac", "td3"):

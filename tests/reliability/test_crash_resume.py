@@ -1,0 +1,118 @@
+"""A training run killed with SIGKILL at a random moment loses nothing.
+
+``rlrobot train`` runs in a subprocess and is killed at a random moment after its first
+checkpoint. The run folder must hold no half-written file; ``--resume`` must continue from the
+last checkpoint and reach the same final step count, and the same final weights as a run that
+was never interrupted. The run must write nothing outside its folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import signal
+import time
+
+import torch
+
+from rlrobot.common.checkpoint import load_checkpoint
+from rlrobot.run.config import resolve_config
+from rlrobot.run.folder import check_run_folder
+from rlrobot.run.training import train
+from tests.reliability.small_runs import start_cli
+
+ENV_ID, ALGO, SEED = "rlrobot/CartPole-v0", "ppo", 4
+STEPS, CHECKPOINT_FREQ = 1536, 256
+OVERRIDES = [
+    "n_envs=2",
+    "n_steps=32",
+    "batch_size=64",
+    "n_epochs=2",
+    f"checkpoint_freq={CHECKPOINT_FREQ}",
+    "eval_freq=512",
+    "eval_episodes=2",
+]
+KILL_SEED = 9  # which checkpoint the kill follows and how long after; printed on failure
+TIMEOUT_S = 300
+
+
+def _train_arguments() -> list:
+    sets = [item for override in OVERRIDES for item in ("--set", override)]
+    return ["train", "--env", ENV_ID, "--algo", ALGO, "--seed", SEED, "--steps", STEPS, *sets]
+
+
+def _latest_step(run) -> int:
+    try:
+        return json.loads((run / "latest" / "run_state.json").read_text())["num_timesteps"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _wait(process, timeout_s: float = TIMEOUT_S) -> int:
+    try:
+        return process.wait(timeout=timeout_s)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _files_outside(root, allowed) -> list[str]:
+    return sorted(
+        str(path.relative_to(root))
+        for path in root.rglob("*")
+        if path.is_file() and not any(path.is_relative_to(folder) for folder in allowed)
+    )
+
+
+def _csv_steps(path) -> list[float]:
+    with path.open(newline="") as file:
+        return [float(row["step"]) for row in csv.DictReader(file)]
+
+
+def test_sigkill_at_a_random_moment_then_resume_loses_nothing(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    run = work / "run"
+    rng = random.Random(KILL_SEED)
+    # Kill after a checkpoint drawn at random, a random fraction of a checkpoint period later:
+    # anywhere in a rollout, an update, an evaluation or the writing of a checkpoint.
+    kill_after_step = rng.randrange(CHECKPOINT_FREQ, STEPS - 2 * CHECKPOINT_FREQ, CHECKPOINT_FREQ)
+    delay_s = rng.uniform(0.0, 1.0)
+    process = start_cli(*_train_arguments(), "--out", "run", cwd=work)
+    deadline = time.monotonic() + TIMEOUT_S
+    while _latest_step(run) < kill_after_step and process.poll() is None:
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.02)
+    time.sleep(delay_s)
+    assert process.poll() is None, f"the run ended before the kill ({kill_after_step}, {delay_s})"
+    process.send_signal(signal.SIGKILL)
+    assert _wait(process) == -signal.SIGKILL
+    killed_at = _latest_step(run)
+    assert CHECKPOINT_FREQ <= killed_at < STEPS
+
+    damaged, _ = check_run_folder(run)
+    assert damaged == [], f"half-written files after the kill: {damaged}"
+
+    assert _wait(start_cli("train", "--out", "run", "--resume", cwd=work)) == 0, (
+        work / "cli.log"
+    ).read_text()[-3000:]
+    damaged, temporaries = check_run_folder(run)
+    assert damaged == [] and not [t for t in temporaries if "tfevents" not in t]
+    assert _latest_step(run) == STEPS
+    assert _csv_steps(run / "evaluations.csv") == [512.0, 1024.0, 1536.0]
+    assert _files_outside(tmp_path, [run, work / "cli.log"]) == []
+
+    # The resumed run ends exactly where a run that was never killed ends, with the same logs.
+    resolved = resolve_config(
+        ALGO, ENV_ID, SEED, overrides=OVERRIDES, explicit={"n_timesteps": STEPS}
+    )
+    uninterrupted = train(resolved, tmp_path / "uninterrupted", progress_bar=False)
+    expected, _ = load_checkpoint(uninterrupted.latest_path)
+    actual, _ = load_checkpoint(run / "latest")
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        if key.startswith("policy/"):
+            assert torch.equal(expected[key], actual[key]), key
+    for name in ("progress.csv", "evaluations.csv"):
+        assert _csv_steps(run / name) == _csv_steps(uninterrupted.path / name), name

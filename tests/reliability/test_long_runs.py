@@ -1,0 +1,101 @@
+"""Long runs keep memory, file descriptors, physics clients and worker processes flat.
+
+The suite runs a short version (300 make/close cycles over every env id, a 50k-step rollout,
+a few async vector envs); ``scripts/soak.py`` runs the long one (1,000 cycles, 1M steps) and its
+figures are in ``docs/reliability.md``.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import rlrobot
+from rlrobot.common.env_util import make_vec_env
+from rlrobot.sim import Simulation
+
+CYCLES, WARM_UP_CYCLES = 300, 30
+ROLLOUT_STEPS, ROLLOUT_WARM_UP = 50_000, 5_000
+PROC = Path("/proc/self")
+
+
+def _resident_mb() -> float:
+    """Current (not peak) resident memory of this process in MiB."""
+    return int((PROC / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _open_files() -> int:
+    return len(os.listdir(PROC / "fd"))
+
+
+def _lowest_free_client_id() -> int:
+    probe = Simulation()
+    probe.close()
+    return probe.client_id
+
+
+@pytest.fixture(autouse=True)
+def _needs_proc():
+    if not (PROC / "statm").exists():
+        pytest.skip("needs /proc (Linux) to read the current memory and open files")
+
+
+def _cycle(env_id: str, seed: int) -> None:
+    env = gym.make(env_id)
+    env.reset(seed=seed)
+    for _ in range(3):
+        env.step(env.action_space.sample())
+    env.close()
+
+
+def test_make_close_cycles_over_every_env_keep_resources_flat():
+    for index in range(WARM_UP_CYCLES):  # allocator pools and PyBullet's caches settle
+        _cycle(rlrobot.ENV_IDS[index % len(rlrobot.ENV_IDS)], index)
+    gc.collect()
+    memory, files, client = _resident_mb(), _open_files(), _lowest_free_client_id()
+    for index in range(CYCLES):
+        _cycle(rlrobot.ENV_IDS[index % len(rlrobot.ENV_IDS)], index)
+    gc.collect()
+    assert _lowest_free_client_id() == client
+    assert _open_files() == files
+    assert _resident_mb() - memory < 20, "memory grows with every make/close cycle"
+
+
+def test_long_rollout_keeps_memory_flat():
+    env = gym.make("rlrobot/CartPole-v0")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.integers(2, size=ROLLOUT_STEPS)
+    memory = episodes = 0
+    for step, action in enumerate(actions):
+        if step == ROLLOUT_WARM_UP:
+            gc.collect()
+            memory, client = _resident_mb(), _lowest_free_client_id()
+        _, _, terminated, truncated, _ = env.step(int(action))
+        if terminated or truncated:
+            env.reset()
+            episodes += 1
+    gc.collect()
+    growth = _resident_mb() - memory
+    assert _lowest_free_client_id() == client
+    env.close()
+    assert episodes > 1000  # thousands of resets, not one long episode
+    assert growth < 5, f"{growth:.1f} MiB more after {ROLLOUT_STEPS - ROLLOUT_WARM_UP} steps"
+
+
+def test_async_vector_env_cycles_leave_no_worker_processes_or_pipes():
+    files = None
+    for seed in range(5):
+        vector = make_vec_env("rlrobot/CartPole-v0", n_envs=2, vec_env="async", seed=seed)
+        vector.step(vector.action_space.sample())
+        vector.close()
+        # The first cycle starts multiprocessing's resource tracker (one pipe, kept).
+        files = files or _open_files()
+    assert multiprocessing.active_children() == []
+    assert _open_files() == files
