@@ -152,7 +152,8 @@ def bench_overhead(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[
 
 
 def bench_third_party(n_steps: int, repeats: int) -> tuple[list[dict[str, Any]], list[str]]:
-    """The same measurement on comparable third-party envs; also the packages missing."""
+    """Ours and the comparable third-party env, alternated within each repeat (so both see
+    the same machine load), medians of each; also the packages that are missing."""
     rows, missing = [], []
     for ours, theirs, package in THIRD_PARTY:
         try:
@@ -160,9 +161,22 @@ def bench_third_party(n_steps: int, repeats: int) -> tuple[list[dict[str, Any]],
         except ImportError:
             missing.append(package)
             continue
-        result = median_rollout(lambda theirs=theirs: gym.make(theirs), n_steps, repeats)
-        rows.append({"ours": ours, "id": theirs, "package": package, **result})
-        print(f"  {theirs}: {1 / result['step_s']:.0f} steps/s", file=sys.stderr)
+        pair = [
+            (
+                median_rollout(lambda ours=ours: gym.make(ours), n_steps, 1),
+                median_rollout(lambda theirs=theirs: gym.make(theirs), n_steps, 1),
+            )
+            for _ in range(repeats)
+        ]
+        mine, their = (
+            {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+            for runs in zip(*pair, strict=True)
+        )
+        rows.append({"ours": ours, "id": theirs, "package": package, "mine": mine, **their})
+        print(
+            f"  {ours} {1 / mine['step_s']:.0f} vs {theirs} {1 / their['step_s']:.0f}",
+            file=sys.stderr,
+        )
     return rows, sorted(set(missing))
 
 
@@ -330,6 +344,7 @@ def format_report(results: dict[str, Any], settings: argparse.Namespace) -> str:
     lines += ["", "## Against comparable third-party PyBullet envs", ""]
     if results["third_party"]:
         lines += [
+            "Ours and theirs alternate within each repeat, so both see the same machine load. "
             "Their physics settings differ from ours (panda-gym: 20 substeps of 1/500 s per "
             "step; pybullet-envs: 4 substeps of 1/240 s with self-collision), so total "
             "µs/step compares the whole envs and *overhead µs/step* compares the env code "
@@ -338,11 +353,8 @@ def format_report(results: dict[str, Any], settings: argparse.Namespace) -> str:
             "| ours | µs/step | overhead µs/step | theirs | µs/step | overhead µs/step |",
             "|---|---|---|---|---|---|",
         ]
-        ours = {row["id"]: row for row in results["overhead"]}
         for row in results["third_party"]:
-            mine = ours.get(row["ours"])
-            if mine is None:
-                continue
+            mine = row["mine"]
             lines.append(
                 f"| `{row['ours']}` | {us(mine['step_s'])} | "
                 f"{us(mine['step_s'] - mine['physics_s'])} | `{row['id']}` ({row['package']}) | "
