@@ -60,8 +60,9 @@ machine and run: `Reach-v0` overhead 228 → 153 µs/step (ratio 1.45 → 1.30),
   each is one PyBullet call per step; the cached arrays are read-only.
 - **Numpy call overhead on tiny arrays**: `np.clip` → `minimum`/`maximum`, `np.linalg.norm`
   → `sqrt(sum(square))`, `list(array)` → `array.tolist()` before PyBullet calls, one
-  `concatenate(..., dtype=float32)` for the observation, a sum-based finiteness check that
-  skips pixel arrays, torque limits and IK damping computed once.
+  `concatenate(..., dtype=float32)` for the observation, a sum-based finiteness check of
+  the observation (pixels skipped) and `math.isfinite` over the action as a Python list (5×
+  faster than `np.isfinite` on 3 numbers).
 - **Loading** (the make/close cycle test): visual meshes are ~80 % of the Panda's load time
   and make TinyRenderer frames ~10× slower, so envs that never render load collision shapes
   only, and pixel envs draw the collision shapes (the racecar, whose chassis has no collision
@@ -319,8 +320,9 @@ def format_report(results: dict[str, Any], settings: argparse.Namespace) -> str:
         f"{os.cpu_count()} CPU cores shared with other jobs (load average "
         f"{results['load']:.1f} at the start), Python {platform.python_version()}, "
         f"PyBullet {pybullet.getAPIVersion()}. Single-env numbers are thread CPU time, the "
-        "median of the repeats, so other jobs on the machine barely move them; all ratios are "
-        "measured in the same run.",
+        "median of the repeats: steadier than wall-clock time, yet other jobs still move them "
+        "by 10–20 % between runs through the shared caches (compare an env's rows in the "
+        "first two tables, measured minutes apart). All ratios are measured in the same run.",
         "",
         "## Env step vs raw physics (state observations, random actions)",
         "",
