@@ -31,6 +31,7 @@ from rlrobot.common.checkpoint import (
 )
 from rlrobot.common.config import BaseConfig, ConfigError
 from rlrobot.common.env_util import EnvSpec, make_vec_env
+from rlrobot.common.networks import build_image_encoder, get_image_encoder_spec
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 
@@ -80,6 +81,10 @@ class BaseAgent(ABC):
         config: A config dataclass; keyword hyperparameters override its fields.
         observation_space: Used when ``env`` is None.
         action_space: Used when ``env`` is None.
+        image_encoder: Replaces the default ``NatureCNN`` on image observations (e.g. a
+            pretrained ``rlrobot.perception.load_encoder``); an encoder with an
+            ``encoder_spec`` is rebuilt by ``load``.
+        freeze_encoder: Keep ``image_encoder``'s weights fixed.
         **hyperparameters: Any field of the algorithm's config dataclass.
     """
 
@@ -98,8 +103,11 @@ class BaseAgent(ABC):
         config: BaseConfig | None = None,
         observation_space: gym.Space | None = None,
         action_space: gym.Space | None = None,
+        image_encoder: nn.Module | None = None,
+        freeze_encoder: bool = False,
         **hyperparameters: Any,
     ) -> None:
+        self._image_encoder, self._freeze_encoder = image_encoder, freeze_encoder
         base_values = config.to_dict() if config is not None else {}
         self.config = self.config_class.from_dict({**base_values, **hyperparameters})
         if seed is not None and (
@@ -290,9 +298,20 @@ class BaseAgent(ABC):
             "observation_space": space_to_dict(self.observation_space),
             "action_space": space_to_dict(self.action_space),
             "state": state_tree,
+            "image_encoder": self._image_encoder_metadata(),
             "versions": {"rlrobot": rlrobot.__version__, "torch": torch.__version__},
         }
         save_checkpoint(path, tensors, metadata)
+
+    def _image_encoder_metadata(self) -> dict[str, Any] | None:
+        """Return the custom image encoder's JSON spec and freeze flag (None: default CNN)."""
+        if self._image_encoder is None:
+            return None
+        return {
+            "spec": get_image_encoder_spec(self._image_encoder),
+            "class": type(self._image_encoder).__name__,
+            "freeze": self._freeze_encoder,
+        }
 
     @classmethod
     def load(
@@ -337,6 +356,7 @@ class BaseAgent(ABC):
             observation_space = space_from_dict(metadata["observation_space"])
             action_space = space_from_dict(metadata["action_space"])
             config = cls.config_class.from_dict({**metadata["config"], **hyperparameters})
+            encoder_keywords = _rebuild_image_encoder(metadata.get("image_encoder"), path)
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
         if env is not None:
@@ -346,7 +366,7 @@ class BaseAgent(ABC):
                     observation_space, vector.single_observation_space, "observation"
                 )
                 check_spaces_match(action_space, vector.single_action_space, "action")
-                agent = cls(vector, seed=seed, device=device, config=config)
+                agent = cls(vector, seed=seed, device=device, config=config, **encoder_keywords)
             except BaseException:
                 vector.close()  # a refused checkpoint leaves no worker or physics client behind
                 raise
@@ -359,6 +379,7 @@ class BaseAgent(ABC):
                 config=config,
                 observation_space=observation_space,
                 action_space=action_space,
+                **encoder_keywords,
             )
             agent.env_id = metadata.get("env_id")
         try:
@@ -384,3 +405,19 @@ class BaseAgent(ABC):
             except RuntimeError as error:
                 raise CheckpointError(f"weights of {name} do not fit: {error}") from error
         self.set_training_state(unpack_state(metadata["state"], tensors), restore_rng)
+
+
+def _rebuild_image_encoder(entry: dict[str, Any] | None, path: Any) -> dict[str, Any]:
+    """Return ``image_encoder``/``freeze_encoder`` keywords rebuilt from checkpoint metadata."""
+    if entry is None:
+        return {}
+    if entry.get("spec") is None:
+        raise CheckpointError(
+            f"checkpoint {path} was saved with a custom image encoder "
+            f"({entry.get('class')}) that has no `encoder_spec`, so it cannot be rebuilt; give "
+            "the encoder an encoder_spec from a builder registered with register_image_encoder"
+        )
+    return {
+        "image_encoder": build_image_encoder(entry["spec"]),
+        "freeze_encoder": bool(entry["freeze"]),
+    }

@@ -132,6 +132,8 @@ class CriticEnsemble(nn.Module):
         net_arch: Hidden layer sizes of each Q-network.
         activation: Hidden activation name.
         n_critics: Number of Q-networks (2 for clipped double Q-learning).
+        image_encoder: Optional image encoder replacing ``NatureCNN`` (the critic's own copy).
+        freeze_encoder: Keep ``image_encoder`` fixed.
     """
 
     def __init__(
@@ -141,9 +143,13 @@ class CriticEnsemble(nn.Module):
         net_arch: tuple[int, ...],
         activation: str,
         n_critics: int = 2,
+        image_encoder: nn.Module | None = None,
+        freeze_encoder: bool = False,
     ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(observation_space)
+        self.features_extractor = make_features_extractor(
+            observation_space, image_encoder, freeze_encoder
+        )
         sizes = [self.features_extractor.features_dim + action_dim, *net_arch]
         self.hidden_layers = nn.ModuleList(
             EnsembleLinear(n_critics, sizes[i], sizes[i + 1]) for i in range(len(net_arch))

@@ -228,23 +228,13 @@ def index_observations(observations: Any, indices: torch.Tensor) -> Any:
 class OnPolicyAgent(BaseAgent):
     """Base of REINFORCE, A2C and PPO: rollout collection, advantages, logging, checkpoints.
 
-    Subclasses implement ``train(batch) -> dict[str, float]`` (one update on a rollout). Extra
-    keyword ``image_encoder``/``freeze_encoder`` plug a (pretrained) image encoder in.
+    Subclasses implement ``train(batch) -> dict[str, float]`` (one update on a rollout). The
+    keywords ``image_encoder``/``freeze_encoder`` (see ``BaseAgent``) plug a (pretrained) image
+    encoder in.
     """
 
     config_class = OnPolicyConfig
     config: OnPolicyConfig
-
-    def __init__(
-        self,
-        env: Any = None,
-        *,
-        image_encoder: nn.Module | None = None,
-        freeze_encoder: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        self._image_encoder, self._freeze_encoder = image_encoder, freeze_encoder
-        super().__init__(env, **kwargs)
 
     def _setup(self) -> None:
         config = self.config

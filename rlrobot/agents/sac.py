@@ -56,9 +56,18 @@ class SACConfig(OffPolicyConfig):
 class SquashedGaussianActor(nn.Module):
     """Feature extractor → MLP → tanh-squashed Gaussian over actions in ``[-1, 1]``."""
 
-    def __init__(self, observation_space: Any, action_dim: int, config: OffPolicyConfig) -> None:
+    def __init__(
+        self,
+        observation_space: Any,
+        action_dim: int,
+        config: OffPolicyConfig,
+        image_encoder: nn.Module | None = None,
+        freeze_encoder: bool = False,
+    ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(observation_space)
+        self.features_extractor = make_features_extractor(
+            observation_space, image_encoder, freeze_encoder
+        )
         in_dim = self.features_extractor.features_dim
         self.latent = mlp(in_dim, config.net_arch, None, config.activation)
         latent_dim = mlp_output_dim(in_dim, config.net_arch, None)
@@ -94,11 +103,21 @@ class SAC(OffPolicyAgent):
     def _setup(self) -> None:
         super()._setup()
         config = self.config
-        self.actor = SquashedGaussianActor(self.observation_space, self.action_dim, config).to(
-            self.device
-        )
+        self.actor = SquashedGaussianActor(
+            self.observation_space,
+            self.action_dim,
+            config,
+            self._image_encoder,
+            self._freeze_encoder,
+        ).to(self.device)
+        # The critic learns its own copy of the encoder, as it has its own default CNN.
         self.critic = CriticEnsemble(
-            self.observation_space, self.action_dim, config.net_arch, config.activation
+            self.observation_space,
+            self.action_dim,
+            config.net_arch,
+            config.activation,
+            image_encoder=copy.deepcopy(self._image_encoder),
+            freeze_encoder=self._freeze_encoder,
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.entropy = EntropyCoefficient(config.ent_coef).to(self.device)

@@ -57,9 +57,18 @@ class TD3Config(OffPolicyConfig):
 class DeterministicActor(nn.Module):
     """Feature extractor → MLP → ``tanh``: actions in ``[-1, 1]``."""
 
-    def __init__(self, observation_space: Any, action_dim: int, config: OffPolicyConfig) -> None:
+    def __init__(
+        self,
+        observation_space: Any,
+        action_dim: int,
+        config: OffPolicyConfig,
+        image_encoder: nn.Module | None = None,
+        freeze_encoder: bool = False,
+    ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(observation_space)
+        self.features_extractor = make_features_extractor(
+            observation_space, image_encoder, freeze_encoder
+        )
         in_dim = self.features_extractor.features_dim
         self.mu = mlp(in_dim, config.net_arch, action_dim, config.activation, "tanh")
 
@@ -83,12 +92,22 @@ class TD3(OffPolicyAgent):
     def _setup(self) -> None:
         super()._setup()
         config = self.config
-        self.actor = DeterministicActor(self.observation_space, self.action_dim, config).to(
-            self.device
-        )
+        self.actor = DeterministicActor(
+            self.observation_space,
+            self.action_dim,
+            config,
+            self._image_encoder,
+            self._freeze_encoder,
+        ).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        # The critic learns its own copy of the encoder, as it has its own default CNN.
         self.critic = CriticEnsemble(
-            self.observation_space, self.action_dim, config.net_arch, config.activation
+            self.observation_space,
+            self.action_dim,
+            config.net_arch,
+            config.activation,
+            image_encoder=copy.deepcopy(self._image_encoder),
+            freeze_encoder=self._freeze_encoder,
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_optimizer = make_adam(list(self.actor.parameters()), config.learning_rate)

@@ -6,7 +6,9 @@ observations (a tensor, or a dict of tensors for ``Dict`` spaces) to ``(batch, f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -153,6 +155,48 @@ def encoder_features_dim(encoder: nn.Module) -> int:
         f"{type(encoder).__name__} needs an int attribute `features_dim` or `out_dim` "
         "to be used as an image encoder"
     )
+
+
+IMAGE_ENCODER_BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}
+"""Builders of swappable image encoders by name: ``config`` (JSON values) → encoder module."""
+
+# Built-in builders live in modules above this one; they are imported on first use so that a
+# checkpoint can be loaded without importing them first. Only these fixed names are imported.
+_BUILTIN_BUILDER_MODULES = {"perception": "rlrobot.perception.models"}
+
+
+def register_image_encoder(name: str, builder: Callable[[dict[str, Any]], nn.Module]) -> None:
+    """Register ``builder(config) -> encoder`` so that agent checkpoints can rebuild encoders.
+
+    An encoder made by a registered builder should carry ``encoder_spec = {"builder": name,
+    "config": config}`` (JSON values), which agents store in their checkpoint metadata.
+    """
+    IMAGE_ENCODER_BUILDERS[name] = builder
+
+
+def get_image_encoder_spec(encoder: nn.Module) -> dict[str, Any] | None:
+    """Return an encoder's JSON ``encoder_spec`` (``{"builder", "config"}``), or None."""
+    spec = getattr(encoder, "encoder_spec", None)
+    if not isinstance(spec, dict) or not {"builder", "config"} <= set(spec):
+        return None
+    return spec
+
+
+def build_image_encoder(spec: dict[str, Any]) -> nn.Module:
+    """Rebuild an encoder (fresh weights) from a spec returned by ``get_image_encoder_spec``.
+
+    Raises:
+        ValueError: Unknown builder or a config it rejects.
+    """
+    name = spec.get("builder")
+    if name not in IMAGE_ENCODER_BUILDERS and name in _BUILTIN_BUILDER_MODULES:
+        importlib.import_module(_BUILTIN_BUILDER_MODULES[name])
+    if name not in IMAGE_ENCODER_BUILDERS:
+        raise ValueError(
+            f"unknown image encoder builder {name!r}; registered: "
+            f"{sorted(IMAGE_ENCODER_BUILDERS)} (see register_image_encoder)"
+        )
+    return IMAGE_ENCODER_BUILDERS[name](spec["config"])
 
 
 class EncoderExtractor(nn.Module):

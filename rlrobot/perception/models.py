@@ -37,6 +37,7 @@ from rlrobot.common.networks import (
     is_channels_last,
     is_image_space,
     mlp,
+    register_image_encoder,
 )
 
 ARCHITECTURES = ("mlp", "nature_cnn", "residual_cnn")
@@ -222,12 +223,23 @@ class Standardize(nn.Module):
 
 
 def make_encoder(spec: ModelSpec) -> nn.Module:
-    """Build the encoder that ``spec`` names; it has an int ``features_dim``."""
+    """Build the encoder that ``spec`` names; it has an int ``features_dim``.
+
+    It also carries ``encoder_spec`` (JSON), so that an agent using it as its image encoder can
+    store the architecture in its checkpoint and ``Agent.load`` can rebuild it.
+    """
+    encoder: nn.Module
     if spec.architecture == "mlp":
-        return MLPEncoder(int(np.prod(spec.input_shape)), spec.hidden_sizes, spec.activation)
-    if spec.architecture == "nature_cnn":
-        return NatureCNNEncoder(spec.input_shape, spec.features_dim)
-    return ResidualCNNEncoder(spec.input_shape, spec.features_dim, spec.channels)
+        encoder = MLPEncoder(int(np.prod(spec.input_shape)), spec.hidden_sizes, spec.activation)
+    elif spec.architecture == "nature_cnn":
+        encoder = NatureCNNEncoder(spec.input_shape, spec.features_dim)
+    else:
+        encoder = ResidualCNNEncoder(spec.input_shape, spec.features_dim, spec.channels)
+    encoder.encoder_spec = {"builder": "perception", "config": spec.to_dict()}
+    return encoder
+
+
+register_image_encoder("perception", lambda config: make_encoder(ModelSpec.from_dict(config)))
 
 
 class PerceptionModel(nn.Module):

@@ -61,3 +61,72 @@ def test_pretrained_encoder_in_ppo_one_training_step(
     assert any(not torch.equal(a, b) for a, b in zip(actor_before, actor_after, strict=True))
     action, _ = agent.predict(observation, deterministic=True)
     assert np.ndim(action) == 0 and int(action) in (0, 1)
+
+
+@pytest.fixture
+def frozen_encoder_path(tmp_path):
+    """A small pretrained NatureCNN perception checkpoint for 84×84 images."""
+    torch.manual_seed(1)
+    model = PerceptionModel(ModelSpec("nature_cnn", "regression", (84, 84, 3), 3, features_dim=16))
+    save_model(model, tmp_path / "encoder")
+    return tmp_path / "encoder"
+
+
+def _pixel_reach_observations(n: int) -> dict[str, np.ndarray]:
+    env = gym.make("rlrobot/Reach-v0", **PIXELS)
+    observations = [env.reset(seed=seed)[0] for seed in range(n)]
+    env.close()
+    return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "sac", "td3"])
+def test_agent_with_pretrained_frozen_encoder_saves_and_loads(
+    algorithm: str, frozen_encoder_path, tmp_path
+) -> None:
+    from rlrobot.agents import ALGORITHMS, BaseAgent
+
+    env = gym.make("rlrobot/Reach-v0", **PIXELS)
+    space = env.observation_space
+    env.close()
+    encoder = load_encoder(frozen_encoder_path, space)
+    frozen_weights = {k: v.clone() for k, v in encoder.state_dict().items()}
+    small = (
+        {"n_steps": 16, "batch_size": 16, "n_epochs": 1}
+        if algorithm == "ppo"
+        else {"learning_starts": 8, "batch_size": 8, "net_arch": (32, 32), "buffer_size": 64}
+    )
+    agent = ALGORITHMS[algorithm](
+        "rlrobot/Reach-v0",
+        env_kwargs=PIXELS,
+        image_encoder=encoder,
+        freeze_encoder=True,
+        seed=0,
+        device="cpu",
+        **small,
+    )
+    modules_before = {
+        name: {k: v.clone() for k, v in module.state_dict().items()}
+        for name, module in agent.modules().items()
+    }
+    agent.learn(total_timesteps=16)  # PPO: one rollout and update; SAC/TD3: 8 gradient steps
+    changed = [
+        name
+        for name, module in agent.modules().items()
+        if any(not torch.equal(modules_before[name][k], v) for k, v in module.state_dict().items())
+    ]
+    assert changed, "one training step changed no weights"
+    assert all(torch.equal(frozen_weights[k], v) for k, v in encoder.state_dict().items())
+
+    agent.save(tmp_path / "agent")
+    agent.env.close()
+    loaded = BaseAgent.load(tmp_path / "agent")  # no encoder given: rebuilt from the metadata
+    assert type(loaded) is type(agent)
+    extractor = loaded.modules()["policy" if algorithm == "ppo" else "actor"].features_extractor
+    assert extractor.extractors["pixels"].freeze
+    loaded_encoder = extractor.extractors["pixels"].encoder
+    assert loaded_encoder is not encoder
+    assert all(not p.requires_grad for p in loaded_encoder.parameters())
+    observations = _pixel_reach_observations(4)
+    expected, _ = agent.predict(observations, deterministic=True)
+    actions, _ = loaded.predict(observations, deterministic=True)
+    np.testing.assert_array_equal(actions, expected)
