@@ -148,12 +148,14 @@ class CheckpointEvaluator:
         self.next_step = 0
         self.curve: list[dict[str, Any]] = []
         self.eval_time = 0.0
+        self.eval_cpu_time = 0.0
 
     def evaluate(self, agent: Any) -> None:
         """Evaluate now and append the checkpoint to ``curve``."""
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = evaluate_policy(agent, self.env, self.n_episodes, self.seed)
         self.eval_time += time.perf_counter() - start
+        self.eval_cpu_time += time.process_time() - cpu_start
         self.curve.append({"step": int(agent.num_timesteps), **result})
         while self.next_step <= agent.num_timesteps:
             self.next_step += self.interval
@@ -245,7 +247,9 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         checkpoint: ``step``, ``mean_return``, ``std_return``, ``returns``, ``mean_length``,
         optionally ``success_rate``), ``final_return``, ``total_timesteps``,
         ``train_time_s`` (learning without evaluation), ``eval_time_s``, ``wall_time_s``,
-        ``steps_per_second``, ``torch_threads``, ``versions`` and ``machine``.
+        ``steps_per_second``, ``train_cpu_time_s`` and ``cpu_steps_per_second`` (the same on
+        this process's CPU time: less disturbed by other jobs on a shared machine; sync vector
+        envs step inside it), ``torch_threads``, ``versions`` and ``machine``.
     """
     import gymnasium as gym
     import torch
@@ -261,10 +265,13 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         try:
             evaluator(agent)
             learn_start, eval_time_before = time.perf_counter(), evaluator.eval_time
+            cpu_start, eval_cpu_before = time.process_time(), evaluator.eval_cpu_time
             agent.learn(spec.steps, callback=evaluator)
             # Evaluations inside learn() are not training time.
             learn_time = time.perf_counter() - learn_start
             train_time = max(learn_time - (evaluator.eval_time - eval_time_before), 1e-9)
+            learn_cpu_time = time.process_time() - cpu_start
+            train_cpu_time = max(learn_cpu_time - (evaluator.eval_cpu_time - eval_cpu_before), 1e-9)
             evaluator.finish(agent)
         finally:
             eval_env.close()
@@ -282,6 +289,8 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         "eval_time_s": evaluator.eval_time,
         "wall_time_s": time.perf_counter() - wall_start,
         "steps_per_second": agent.num_timesteps / train_time,
+        "train_cpu_time_s": train_cpu_time,
+        "cpu_steps_per_second": agent.num_timesteps / train_cpu_time,
         "torch_threads": torch.get_num_threads(),
         "versions": get_versions(),
         "machine": get_machine(),

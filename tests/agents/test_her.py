@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import rlrobot  # noqa: F401 - registers the envs
+from rlrobot.agents import SAC
 from rlrobot.agents.her import HerReplayBuffer, get_compute_reward
 from rlrobot.common.env_util import make_vec_env
 
@@ -114,3 +115,52 @@ def test_compute_reward_from_reach_vector_env_matches_env_rewards():
     env.close()
     with pytest.raises(ValueError, match="Dict observation space"):
         get_compute_reward(make_vec_env("Pendulum-v1"))
+
+
+class PointGoalEnv(gym.Env):
+    """A third-party-style goal env: a 2-D point, reward −(distance ≥ 0.5), 10-step episodes."""
+
+    observation_space = GOAL_SPACE
+    action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.position = np.zeros(2, np.float32)
+        self.goal = self.np_random.uniform(-2, 2, 2).astype(np.float32)
+        return self._observation(), {}
+
+    def _observation(self):
+        return {
+            "observation": self.position.copy(),
+            "achieved_goal": self.position.copy(),
+            "desired_goal": self.goal.copy(),
+        }
+
+    def step(self, action):
+        self.position = self.position + 0.3 * np.asarray(action, np.float32)
+        reward = float(self.compute_reward(self.position, self.goal, {}))
+        return self._observation(), reward, False, False, {"is_success": reward == 0}
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        return sparse_reward(achieved_goal, desired_goal, info)
+
+
+def make_point_goal_env():
+    return gym.wrappers.TimeLimit(PointGoalEnv(), max_episode_steps=10)
+
+
+@pytest.mark.parametrize("vec_env", ["sync", "async"])
+def test_sac_her_on_a_wrapped_third_party_goal_env(vec_env):
+    agent = SAC(make_point_goal_env, n_envs=2, vec_env=vec_env, replay_buffer="her",
+                seed=0, net_arch=(16,), batch_size=32, learning_starts=30)  # fmt: skip
+    try:
+        agent.learn(60)
+        buffer = agent.replay_buffer
+        assert isinstance(buffer, HerReplayBuffer) and len(buffer) == 60
+        sample = buffer.sample(100)
+        expected = PointGoalEnv().compute_reward(
+            sample.next_observations["achieved_goal"], sample.next_observations["desired_goal"], {}
+        )
+        np.testing.assert_array_equal(sample.rewards, expected)
+    finally:
+        agent.env.close()

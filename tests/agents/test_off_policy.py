@@ -181,3 +181,37 @@ def test_yaml_configs_are_valid(algo):
         for run_key in ("n_envs", "n_timesteps", "env_kwargs"):
             values.pop(run_key, None)
         ALGORITHMS[algo].config_class.from_dict(values)
+
+
+class ImageEnv(gym.Env):
+    """Tiny env with a uint8 camera image and a vector in a ``Dict``; 5-step episodes."""
+
+    observation_space = gym.spaces.Dict(
+        {
+            "camera": gym.spaces.Box(0, 255, (36, 36, 3), np.uint8),
+            "state": gym.spaces.Box(-1, 1, (2,), np.float32),
+        }
+    )
+    action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.steps += 1
+        return self.observation_space.sample(), float(action[0]), False, self.steps == 5, {}
+
+
+def test_sac_with_image_observations_stores_uint8_and_round_trips(tmp_path):
+    agent = SAC(ImageEnv, seed=0, net_arch=(16,), batch_size=8, learning_starts=10)
+    agent.learn(20)
+    assert agent.replay_buffer.observations["camera"].dtype == np.uint8
+    assert agent.n_updates == 10
+    agent.save(tmp_path / "sac")
+    observation = ImageEnv.observation_space.sample()
+    np.testing.assert_array_equal(
+        SAC.load(tmp_path / "sac").predict(observation, deterministic=True)[0],
+        agent.predict(observation, deterministic=True)[0],
+    )
