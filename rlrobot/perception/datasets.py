@@ -424,6 +424,34 @@ class RandomKicks:
         return {**dataclasses.asdict(self), "strength_range": list(self.strength_range)}
 
 
+class MultiViewImages(gym.ObservationWrapper):
+    """Replace an env's observation by images of its scene from several fixed cameras.
+
+    The views are placed side by side, uint8 ``(size, size × len(cameras), 3)`` (an ordinary
+    RGB image, so every image model and ``ImagePreprocess`` takes it as is).
+    Two orthogonal views (e.g. from above and from the side) fix a point in 3-D, where one
+    view leaves its depth along the camera ray open. The env is only read (its simulation's
+    TinyRenderer), so rewards, termination and ground-truth labels are unchanged.
+
+    Args:
+        env: An rlrobot env (it has ``unwrapped.sim``).
+        cameras: The cameras, in channel order.
+        size: Width and height of every view in pixels.
+    """
+
+    def __init__(self, env: gym.Env, cameras: Sequence[Any], size: int = 84) -> None:
+        super().__init__(env)
+        self.cameras, self.size = tuple(cameras), size
+        shape = (size, size * len(self.cameras), 3)
+        self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
+
+    def observation(self, observation: Any) -> np.ndarray:
+        """Return the views side by side, uint8 ``(size, size × n_cameras, 3)``."""
+        sim = self.env.unwrapped.sim
+        views = [sim.render(self.size, self.size, camera) for camera in self.cameras]
+        return np.concatenate(views, axis=1)
+
+
 # ------------------------------------------------------------------------------------ policies
 Policy = Callable[[Any], np.ndarray]
 
@@ -686,7 +714,7 @@ def collect_images(
 
 
 def window_labels(
-    episode_length: int, event_step: int | None, horizon: int
+    episode_length: int, event_step: int | None, horizon: int, margin: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Label the windows ending at each observation of one episode.
 
@@ -694,12 +722,15 @@ def window_labels(
     is labelled 1 when the event is observed at step ``e`` with ``t < e ≤ t + horizon``.
     Windows ending at the event or after it are dropped (already fallen, not about to), and
     so are the last ``horizon`` windows of an episode without an event: it was cut off, so
-    whether the event would have followed is unknown.
+    whether the event would have followed is unknown. With ``margin``, the windows whose event
+    comes just too late, ``horizon < e - t ≤ horizon + margin``, are dropped too: they look
+    like positives, and a label that flips within a step of the boundary is noise.
 
     Args:
         episode_length: Steps in the episode (observations ``0 … episode_length``).
         event_step: Step at which the event was observed, or ``None``.
         horizon: Look-ahead in steps.
+        margin: Steps after the horizon whose windows are left out (0: none).
 
     Returns:
         ``(window_ends, labels)``: int64 observation indices and int64 labels 0/1.
@@ -708,6 +739,7 @@ def window_labels(
         ends = np.arange(0, episode_length + 1 - horizon)
         return ends, np.zeros(len(ends), dtype=np.int64)
     ends = np.arange(0, event_step)
+    ends = ends[(event_step - ends <= horizon) | (event_step - ends > horizon + margin)]
     return ends, (event_step - ends <= horizon).astype(np.int64)
 
 
@@ -721,6 +753,8 @@ def collect_event_windows(
     horizon: int = 10,
     policy: str | Policy | Any = "random",
     perturbation: RandomKicks | None = None,
+    exclude_unforeseeable: bool = False,
+    margin: int = 0,
     max_steps: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     seed: int = 0,
@@ -743,6 +777,10 @@ def collect_event_windows(
         horizon: Look-ahead in steps for a positive label.
         policy: ``"random"``, an agent with ``predict`` or a callable.
         perturbation: Random kicks during the episodes (drawn from the seeded generator).
+        exclude_unforeseeable: Drop the windows whose look-ahead holds a kick: no window of
+            the past can foresee a kick, so such a window's label is noise to a predictor.
+        margin: Leave out the windows whose event comes within ``margin`` steps after the
+            horizon (see ``window_labels``).
         max_steps: Stop an episode after this many steps (counts as a cut-off, not an event).
         env_kwargs: ``gym.make`` keywords (env ids only).
         seed: Seeds resets, action sampling and the split.
@@ -770,9 +808,10 @@ def collect_event_windows(
             observation, _ = instance.reset(seed=seed * 100_003 + episode)
             trajectory = [np.asarray(unwrapped.robot.get_obs(), dtype=np.float32)]
             event_step = None
+            kick_steps = []  # observation indices that first show a kick
             while max_steps is None or len(trajectory) <= max_steps:
-                if perturbation is not None:
-                    perturbation.apply(unwrapped.sim, rng)
+                if perturbation is not None and perturbation.apply(unwrapped.sim, rng):
+                    kick_steps.append(len(trajectory))
                 observation, _, terminated, truncated, info = instance.step(
                     policy_function(observation)
                 )
@@ -784,7 +823,12 @@ def collect_event_windows(
                 if terminated or truncated:
                     break
             n_events += event_step is not None
-            ends, labels = window_labels(len(trajectory) - 1, event_step, horizon)
+            ends, labels = window_labels(len(trajectory) - 1, event_step, horizon, margin)
+            if exclude_unforeseeable and kick_steps:
+                # A kick at observation k lies in the look-ahead (t, t + horizon] of window t.
+                offsets = np.asarray(kick_steps)[None, :] - ends[:, None]
+                foreseeable = ~np.any((offsets > 0) & (offsets <= horizon), axis=1)
+                ends, labels = ends[foreseeable], labels[foreseeable]
             if len(ends):
                 padded = np.concatenate([np.repeat(trajectory[:1], window - 1, 0), trajectory])
                 # padded[t : t + window] ends at observation t.
@@ -810,6 +854,8 @@ def collect_event_windows(
         event_key=event_key,
         n_events=n_events,
         perturbation=None if perturbation is None else perturbation.to_dict(),
+        exclude_unforeseeable=exclude_unforeseeable,
+        margin=margin,
         input={
             "shape": list(inputs.shape[1:]),
             "dtype": "float32",

@@ -12,10 +12,12 @@ from rlrobot.perception.datasets import (
     Dataset,
     DatasetError,
     LabelSource,
+    MultiViewImages,
     RandomKicks,
     SceneRandomization,
     assign_splits,
     card_path,
+    collect_event_windows,
     collect_images,
     window_labels,
 )
@@ -120,6 +122,47 @@ def test_window_labels_match_hand_computed_values() -> None:
     ends, labels = window_labels(episode_length=6, event_step=None, horizon=2)
     np.testing.assert_array_equal(ends, [0, 1, 2, 3, 4])  # the cut-off end is unknown
     np.testing.assert_array_equal(labels, [0, 0, 0, 0, 0])
+    # margin 2: events 3–4 steps ahead (just past the horizon) are left out.
+    ends, labels = window_labels(episode_length=6, event_step=6, horizon=2, margin=2)
+    np.testing.assert_array_equal(ends, [0, 1, 4, 5])
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1])
+
+
+def test_unforeseeable_windows_are_a_subset_without_kicked_look_aheads() -> None:
+    settings = {
+        "n_episodes": 3,
+        "perturbation": RandomKicks("ant", probability=0.2),
+        "window": 2,
+        "horizon": 3,
+        "max_steps": 40,
+        "split_fractions": (1, 1, 1),
+        "seed": 0,
+    }
+    everything = collect_event_windows("rlrobot/Quadruped-v0", **settings)
+    foreseeable = collect_event_windows(
+        "rlrobot/Quadruped-v0", exclude_unforeseeable=True, **settings
+    )
+    assert 0 < len(foreseeable) < len(everything)
+    flat = everything.inputs.reshape(len(everything), -1)
+    kept = foreseeable.inputs.reshape(len(foreseeable), -1)
+    # Same seed, same trajectories: every kept window is one of the full set's windows.
+    assert all(np.any(np.all(flat == row, axis=1)) for row in kept)
+    assert foreseeable.card["exclude_unforeseeable"] is True
+
+
+def test_multi_view_images_place_views_side_by_side() -> None:
+    import gymnasium as gym
+
+    from rlrobot.sim import Camera
+
+    cameras = [Camera(yaw=0.0, pitch=0.0, distance=0.75), Camera(yaw=90.0, pitch=0.0)]
+    env = MultiViewImages(gym.make("rlrobot/Reach-v0"), cameras, size=32)
+    observation, _ = env.reset(seed=0)
+    assert env.observation_space.shape == (32, 64, 3) and observation.dtype == np.uint8
+    sim = env.unwrapped.sim
+    np.testing.assert_array_equal(observation[:, 32:], sim.render(32, 32, cameras[1]))
+    assert not np.array_equal(observation[:, :32], observation[:, 32:])
+    env.close()
 
 
 def test_event_windows_hold_padded_state_sequences(cart_windows: Dataset) -> None:
