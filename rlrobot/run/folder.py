@@ -99,6 +99,34 @@ class RunFolder:
                 f"`rlrobot train … --out {self.path}`"
             )
 
+    def remove_temporaries(self) -> list[Path]:
+        """Delete what a killed run left half-written under temporary names; return it.
+
+        A ``latest`` or ``best`` whose swap a kill interrupted between its two renames is put
+        back first: the new copy if it is complete, else the old one. Only for a folder no
+        process is writing to (a run about to be resumed).
+        """
+        for target in (self.latest_path, self.best_path):
+            if not target.exists():
+                staged = target.parent / f".{target.name}.tmp"
+                displaced = target.parent / f".{target.name}.old"
+                for candidate in (staged, displaced):
+                    if candidate.is_dir() and is_complete_checkpoint(candidate):
+                        os.replace(candidate, target)
+                        break
+        removed = []
+        for parent in (self.path, self.checkpoints_path):
+            if not parent.is_dir():
+                continue
+            for entry in parent.iterdir():
+                if TEMPORARY_PATTERN.match(entry.name):
+                    if entry.is_dir():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+                    removed.append(entry)
+        return removed
+
     # -- checkpoints --------------------------------------------------------------------------
     def step_checkpoint_path(self, step: int) -> Path:
         """Return ``checkpoints/step_<step>`` (zero-padded so names sort by step)."""

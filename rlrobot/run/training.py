@@ -230,6 +230,7 @@ def train(
     folder, run = RunFolder(out), resolved.run
     if resume:
         folder.require_run()
+        folder.remove_temporaries()  # left by a killed run; rewritten from the checkpoint
         checkpoint = folder.find_resume_checkpoint()
     else:
         folder.check_unused()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import shutil
 import signal
 import time
 
@@ -18,9 +19,9 @@ import torch
 
 from rlrobot.common.checkpoint import load_checkpoint
 from rlrobot.run.config import resolve_config
-from rlrobot.run.folder import check_run_folder
+from rlrobot.run.folder import RunFolder, check_run_folder, read_run_state
 from rlrobot.run.training import train
-from tests.reliability.small_runs import start_cli
+from tests.reliability.small_runs import make_small_agent, start_cli
 
 ENV_ID, ALGO, SEED = "rlrobot/CartPole-v0", "ppo", 4
 STEPS, CHECKPOINT_FREQ = 1536, 256
@@ -93,12 +94,15 @@ def test_sigkill_at_a_random_moment_then_resume_loses_nothing(tmp_path):
 
     damaged, _ = check_run_folder(run)
     assert damaged == [], f"half-written files after the kill: {damaged}"
+    # What a kill inside a write leaves behind (whatever this kill hit) goes on resume.
+    (run / ".progress.csv.k1ll3d.tmp").write_text("step,rollout/ep")
+    (run / "checkpoints" / ".step_0000099999.tmp").mkdir()
 
     assert _wait(start_cli("train", "--out", "run", "--resume", cwd=work)) == 0, (
         work / "cli.log"
     ).read_text()[-3000:]
     damaged, temporaries = check_run_folder(run)
-    assert damaged == [] and not [t for t in temporaries if "tfevents" not in t]
+    assert damaged == [] and [t for t in temporaries if "tfevents" not in t] == []
     assert _latest_step(run) == STEPS
     assert _csv_steps(run / "evaluations.csv") == [512.0, 1024.0, 1536.0]
     assert _files_outside(tmp_path, [run, work / "cli.log"]) == []
@@ -116,3 +120,29 @@ def test_sigkill_at_a_random_moment_then_resume_loses_nothing(tmp_path):
             assert torch.equal(expected[key], actual[key]), key
     for name in ("progress.csv", "evaluations.csv"):
         assert _csv_steps(run / name) == _csv_steps(uninterrupted.path / name), name
+
+
+def _run_state(step: int) -> dict:
+    return {"num_timesteps": step, "episode_tracker": {}, "best_mean_reward": float(step)}
+
+
+def test_resume_finishes_a_directory_swap_cut_between_its_renames(tmp_path):
+    """A kill between ``best → .best.old`` and ``.best.tmp → best`` must not lose ``best``."""
+    agent = make_small_agent(ALGO, env=ENV_ID)
+    agent.env.close()
+    folder = RunFolder(tmp_path / "run")
+    for broken_new_copy, expected_step in ((False, 2), (True, 1)):
+        shutil.rmtree(folder.path, ignore_errors=True)
+        folder.save_best(agent, _run_state(1))
+        folder.save_best(agent, _run_state(2))
+        staged, displaced = folder.path / ".best.tmp", folder.path / ".best.old"
+        shutil.copytree(folder.best_path, staged)  # the new copy, staged
+        shutil.copytree(folder.best_path, displaced)  # the old copy, renamed away
+        (displaced / "run_state.json").write_text(json.dumps(_run_state(1)))
+        shutil.rmtree(folder.best_path)  # killed between the two renames
+        if broken_new_copy:
+            (staged / "metadata.json").unlink()  # killed while the new copy was written
+        folder.remove_temporaries()
+        assert read_run_state(folder.best_path)["num_timesteps"] == expected_step
+        assert not staged.exists() and not displaced.exists()
+        assert check_run_folder(folder.path) == ([], [])
