@@ -61,6 +61,39 @@ def summarize_framework(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def compare_summaries(ours: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """Compare two ``summarize_framework`` summaries (ours against a baseline).
+
+    The baseline is usually SB3's run of the same algorithm; a benchmark may pass another one
+    (e.g. SB3's A2C for our REINFORCE, which has no SB3 counterpart).
+
+    Returns:
+        ``threshold`` (the baseline's final mean), ``steps_to_threshold`` per framework,
+        ``probability_of_improvement`` and ``ratios`` ours / baseline (``return``,
+        ``steps_to_threshold``, ``steps_per_second``, ``wall_time``).
+    """
+    threshold = baseline["mean"]
+    reached = {
+        name: steps_to_threshold(
+            summary["curve_steps"], np.mean(summary["curve_returns"], axis=0), threshold
+        )
+        for name, summary in ((OURS, ours), (BASELINE, baseline))
+    }
+    return {
+        "threshold": threshold,
+        "steps_to_threshold": reached,
+        "probability_of_improvement": probability_of_improvement(
+            ours["finals"], baseline["finals"]
+        ),
+        "ratios": {
+            "return": safe_ratio(ours["mean"], baseline["mean"]),
+            "steps_to_threshold": safe_ratio(reached[OURS], reached[BASELINE] or None),
+            "steps_per_second": safe_ratio(ours["steps_per_second"], baseline["steps_per_second"]),
+            "wall_time": safe_ratio(ours["wall_time_s"], baseline["wall_time_s"]),
+        },
+    }
+
+
 def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Group successful results by env × algo and compare the frameworks.
 
@@ -82,30 +115,35 @@ def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             row[framework] = summarize_framework(runs)
         ours, baseline = row.get(OURS), row.get(BASELINE)
         if ours and baseline:
-            threshold = baseline["mean"]
-            row["threshold"] = threshold
-            row["steps_to_threshold"] = {
-                name: steps_to_threshold(
-                    summary["curve_steps"], np.mean(summary["curve_returns"], axis=0), threshold
-                )
-                for name, summary in ((OURS, ours), (BASELINE, baseline))
-            }
-            row["probability_of_improvement"] = probability_of_improvement(
-                ours["finals"], baseline["finals"]
-            )
-            row["ratios"] = {
-                "return": safe_ratio(ours["mean"], baseline["mean"]),
-                "steps_to_threshold": safe_ratio(
-                    row["steps_to_threshold"][OURS], row["steps_to_threshold"][BASELINE] or None
-                ),
-                "steps_per_second": safe_ratio(
-                    ours["steps_per_second"], baseline["steps_per_second"]
-                ),
-                "wall_time": safe_ratio(ours["wall_time_s"], baseline["wall_time_s"]),
-            }
+            row.update(compare_summaries(ours, baseline))
         rows.append(row)
     rows.sort(key=lambda r: (r["env_id"], r["algo"]))
     return rows
+
+
+def plot_summary_curve(
+    axis: Any, summary: dict[str, Any], label: str, color: str, linestyle: str = "-"
+) -> None:
+    """Draw a summary's seed-mean evaluation return vs env steps with its 95 % bootstrap band.
+
+    Args:
+        axis: A Matplotlib ``Axes``.
+        summary: A ``summarize_framework`` summary (``curve_steps``, ``curve_returns``).
+        label: Legend label (the seed count is appended).
+        color: Line and band colour.
+        linestyle: Matplotlib line style.
+    """
+    steps = np.array(summary["curve_steps"])
+    returns = np.array(summary["curve_returns"])
+    bands = np.array([bootstrap_ci(returns[:, i], n_resamples=2000) for i in range(len(steps))])
+    axis.plot(
+        steps,
+        returns.mean(axis=0),
+        color=color,
+        linestyle=linestyle,
+        label=f"{label} ({len(returns)} seeds)",
+    )
+    axis.fill_between(steps, bands[:, 0], bands[:, 1], color=color, alpha=0.2)
 
 
 def plot_curves(row: dict[str, Any], path: Path) -> None:
@@ -118,13 +156,8 @@ def plot_curves(row: dict[str, Any], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
     for framework, label, color in ((OURS, "rlrobot", "tab:blue"), (BASELINE, "SB3", "tab:orange")):
         summary = row.get(framework)
-        if summary is None:
-            continue
-        steps = np.array(summary["curve_steps"])
-        returns = np.array(summary["curve_returns"])
-        bands = np.array([bootstrap_ci(returns[:, i], n_resamples=2000) for i in range(len(steps))])
-        axis.plot(steps, returns.mean(axis=0), color=color, label=f"{label} ({len(returns)} seeds)")
-        axis.fill_between(steps, bands[:, 0], bands[:, 1], color=color, alpha=0.2)
+        if summary is not None:
+            plot_summary_curve(axis, summary, label, color)
     axis.set_xlabel("environment steps")
     axis.set_ylabel("evaluation return (deterministic)")
     axis.set_title(
@@ -137,17 +170,19 @@ def plot_curves(row: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def _number(value: float | None, digits: int = 3) -> str:
+def format_number(value: float | None, digits: int = 3) -> str:
+    """Return ``value`` with ``digits`` significant digits, or "—" when missing or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.{digits}g}"
 
 
-def _interval(summary: dict[str, Any] | None, key: str = "mean", ci_key: str = "ci") -> str:
+def format_interval(summary: dict[str, Any] | None, key: str = "mean", ci_key: str = "ci") -> str:
+    """Return a summary's statistic with its CI, e.g. ``"402 [260, 500]"`` ("—" when None)."""
     if summary is None:
         return "—"
     low, high = summary[ci_key]
-    return f"{_number(summary[key])} [{_number(low)}, {_number(high)}]"
+    return f"{format_number(summary[key])} [{format_number(low)}, {format_number(high)}]"
 
 
 def _steps(value: int | None) -> str:
@@ -188,11 +223,11 @@ def render_markdown(
         difference = ours["mean"] - baseline["mean"] if ours and baseline else None
         ratios = row.get("ratios", {})
         lines.append(
-            f"| {row['env_id']} | {row['algo']} | {seeds} | {_interval(ours)} "
-            f"| {_interval(baseline)} | {_interval(ours, 'iqm', 'iqm_ci')} "
-            f"| {_interval(baseline, 'iqm', 'iqm_ci')} | {_number(difference)} "
-            f"| {_number(ratios.get('return'))} "
-            f"| {_number(row.get('probability_of_improvement'))} |"
+            f"| {row['env_id']} | {row['algo']} | {seeds} | {format_interval(ours)} "
+            f"| {format_interval(baseline)} | {format_interval(ours, 'iqm', 'iqm_ci')} "
+            f"| {format_interval(baseline, 'iqm', 'iqm_ci')} | {format_number(difference)} "
+            f"| {format_number(ratios.get('return'))} "
+            f"| {format_number(row.get('probability_of_improvement'))} |"
         )
     lines += [
         "",
@@ -218,13 +253,13 @@ def render_markdown(
             continue
         reached, ratios = row["steps_to_threshold"], row["ratios"]
         lines.append(
-            f"| {row['env_id']} | {row['algo']} | {_number(row['threshold'])} "
+            f"| {row['env_id']} | {row['algo']} | {format_number(row['threshold'])} "
             f"| {_steps(reached[OURS])} | {_steps(reached[BASELINE])} "
-            f"| {_number(ratios['steps_to_threshold'], 2)} "
+            f"| {format_number(ratios['steps_to_threshold'], 2)} "
             f"| {ours['steps_per_second']:.0f} | {baseline['steps_per_second']:.0f} "
-            f"| {_number(ratios['steps_per_second'], 2)} "
+            f"| {format_number(ratios['steps_per_second'], 2)} "
             f"| {ours['wall_time_s']:.0f} | {baseline['wall_time_s']:.0f} "
-            f"| {_number(ratios['wall_time'], 2)} |"
+            f"| {format_number(ratios['wall_time'], 2)} |"
         )
     successes = [
         r for r in rows if any("success_rate" in (r.get(f) or {}) for f in (OURS, BASELINE))
@@ -233,7 +268,7 @@ def render_markdown(
         lines += ["", "Success rate at the last checkpoint (mean over seeds):", ""]
         for row in successes:
             rates = [
-                f"{name} {_number((row.get(framework) or {}).get('success_rate'), 2)}"
+                f"{name} {format_number((row.get(framework) or {}).get('success_rate'), 2)}"
                 for framework, name in ((OURS, "ours"), (BASELINE, "SB3"))
             ]
             lines.append(f"- {row['env_id']} {row['algo']}: " + ", ".join(rates))
@@ -252,11 +287,12 @@ def render_markdown(
             )
     else:
         lines.append("None.")
-    lines += _environment_section(results)
+    lines += environment_lines(results)
     return "\n".join(lines) + "\n"
 
 
-def _environment_section(results: Sequence[dict[str, Any]]) -> list[str]:
+def environment_lines(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Return the "Machine and versions" Markdown section of the successful results."""
     done = [r for r in results if r.get("status") == "ok"]
     if not done:
         return []

@@ -190,12 +190,18 @@ def get_versions() -> dict[str, str]:
 
 
 def get_machine() -> dict[str, Any]:
-    """Return what the trial ran on (host, CPU, core count)."""
+    """Return what the trial ran on (host, CPU, core count) and how busy it was.
+
+    ``load_average`` is the 1-, 5- and 15-minute system load average when this is called (at
+    the end of a trial): on a shared machine it tells how much other work slowed the timings.
+    """
     return {
         "hostname": platform.node(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        # Unix only (None elsewhere).
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 

@@ -1,0 +1,116 @@
+"""``scripts/bench_on_policy.py``: its trials and its report, on made-up results (no training)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from rlrobot.benchmark.bench import resolve_trial_config
+from rlrobot.benchmark.trial import TrialSpec
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_on_policy.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    """The benchmark script, imported as a module."""
+    spec = importlib.util.spec_from_file_location("bench_on_policy", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_result(algo, framework, seed, returns, speed, env_id="CartPole-v1"):
+    """A successful trial result with evaluation ``returns`` at steps 0, 100, 200…"""
+    return {
+        "key": f"{algo}-{framework}-{seed}",
+        "status": "ok",
+        "spec": {"env_id": env_id, "algo": algo, "framework": framework, "seed": seed},
+        "curve": [{"step": 100 * i, "mean_return": r} for i, r in enumerate(returns)],
+        "final_return": returns[-1],
+        "steps_per_second": speed,
+        "wall_time_s": 20.0 if framework == "rlrobot" else 40.0,
+        "train_time_s": 15.0,
+        "torch_threads": 1,
+        "machine": {"hostname": "h", "platform": "p", "processor": "x", "cpu_count": 2},
+        "versions": {"torch": "t"},
+    }
+
+
+@pytest.fixture
+def results():
+    """PPO and A2C, ours and SB3's, and REINFORCE (ours only), two seeds each."""
+    made = []
+    for seed in (0, 1):
+        made += [
+            make_result("ppo", "rlrobot", seed, [10.0, 200.0 + seed], 2000.0),
+            make_result("ppo", "sb3", seed, [10.0, 100.0 + seed], 1000.0),
+            make_result("a2c", "rlrobot", seed, [10.0, 50.0], 1200.0),
+            make_result("a2c", "sb3", seed, [10.0, 80.0], 1000.0),
+            make_result("reinforce", "rlrobot", seed, [10.0, 120.0], 3000.0),
+        ]
+    return made
+
+
+def test_reinforce_is_compared_with_sb3_a2c(script, results):
+    rows = script.compare_rows(results)
+    by_algo = {row["algo"]: row for row in rows}
+    assert [row["algo"] for row in rows] == ["ppo", "a2c", "reinforce"]
+    reinforce, a2c, ppo = by_algo["reinforce"], by_algo["a2c"], by_algo["ppo"]
+    assert (reinforce["baseline_algo"], a2c["baseline_algo"]) == ("a2c", "a2c")
+    assert reinforce["sb3"] is a2c["sb3"]
+    assert reinforce["ratios"]["steps_per_second"] == pytest.approx(3.0)
+    assert reinforce["ratios"]["return"] == pytest.approx(120.0 / 80.0)
+    assert reinforce["probability_of_improvement"] == 1.0
+    assert a2c["probability_of_improvement"] == 0.0
+    assert ppo["ratios"]["steps_per_second"] == pytest.approx(2.0)
+    assert ppo["sb3"]["mean"] == pytest.approx(100.5)
+
+
+def test_report_table_and_goals(script, results):
+    rows = script.compare_rows(results)
+    rollouts = {"ppo": (32, 8), "a2c": (5, 8), "reinforce": (250, 4)}
+    specs = [
+        TrialSpec("CartPole-v1", algo, 0, 2000, config={"n_steps": n_steps}, n_envs=n_envs)
+        for algo, (n_steps, n_envs) in rollouts.items()
+    ]
+    text = script.render_markdown(rows, results, specs, "cmd", quick=False)
+    assert "| CartPole-v1 | REINFORCE (vs A2C) | 120 [120, 120] | 80 [80, 80] | +40 " in text
+    assert "| 3e+03 |" not in text and "| 3000 | 1000 | 3.00× |" in text
+    # A2C is the one row below SB3's return; A2C is also the one row under 1.5× throughput.
+    assert "- Final return ≥ SB3's: 2 of 3 rows." in text
+    assert "  - below: A2C on CartPole-v1: -30, P(ours > SB3) = 0.00\n" in text
+    assert "- Training throughput ≥ 1.5× SB3's: 2 of 3 rows" in text
+    assert "  - below: A2C on CartPole-v1: 1.20× (an update every 40 steps: env steps" in text
+    # Why a row misses the return goal: overlapping CIs, or another algorithm.
+    results += [make_result("reinforce", "rlrobot", 2, [10.0, -100.0], 3000.0)]
+    text = script.render_markdown(script.compare_rows(results), results, specs, "cmd", False)
+    assert (
+        "  - below: REINFORCE on CartPole-v1: -33.3, P(ours > SB3) = 0.67 (within the noise: "
+        "the 95 % CIs overlap; another algorithm: REINFORCE updates once per 1,000 steps, "
+        "2 times in this budget)"
+    ) in text
+    assert "torch threads per trial: 1" in text
+    assert "the load average was not recorded with these trials" in text
+    for load, result in zip([3.0, 9.0, 4.0], results, strict=False):
+        result["machine"]["load_average"] = [load, 0.0, 0.0]
+    load_text = script.describe_load(results)
+    assert load_text == "1-minute load average 3.0–9.0 at the ends of the trials, median 4.0"
+
+
+def test_trials_follow_the_configs_scaled(script):
+    specs = script.build_specs(["CartPole-v1"], [0, 1], 0.5, quick=False)
+    by_algo = {}
+    for spec in specs:
+        by_algo.setdefault(spec.algo, set()).add(spec.framework)
+    assert by_algo == {
+        "ppo": {"rlrobot", "sb3"},
+        "a2c": {"rlrobot", "sb3"},
+        "reinforce": {"rlrobot"},
+    }
+    assert len(specs) == 10
+    for spec in specs:
+        resolved = resolve_trial_config(spec.algo, "CartPole-v1")
+        assert spec.steps == round(resolved.steps * 0.5)
+        assert spec.n_envs == resolved.n_envs
+        assert spec.eval_episodes == script.EVAL_EPISODES
