@@ -9,7 +9,6 @@ pixels, adds observation noise and delays actions, so no task re-implements any 
 from __future__ import annotations
 
 import math
-import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -455,16 +454,6 @@ class RobotTaskEnv(gym.Env):
         """Start a new episode; `seed` reseeds the env's random generator."""
         super().reset(seed=seed, options=options)
         if self._reward_delay is not None:
-            if self._reward_delay.pending_steps:
-                # The episode ended before the horizon without termination: most likely a time
-                # limit shorter than `horizon`, which would silently lose reward every episode.
-                warnings.warn(
-                    f"reset dropped {self._reward_delay.withheld:g} of delayed reward withheld "
-                    f"over {self._reward_delay.pending_steps} steps: the episode was cut before "
-                    f"its horizon of {self._resolve_horizon()} steps. With "
-                    "gym.make(..., max_episode_steps=N) pass horizon=N too.",
-                    stacklevel=2,
-                )
             self._resolve_horizon()
             self._reward_delay.reset()
         self._elapsed_steps = 0

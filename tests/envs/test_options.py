@@ -281,13 +281,3 @@ def test_bad_option_values_are_rejected():
         DomainRandomization(mass_scale=(1.2, 0.8))
     with pytest.raises(ValueError, match="whole steps"):
         DomainRandomization(action_latency=(0, 1.5))
-
-
-def test_delayed_mode_warns_when_a_shorter_time_limit_drops_reward():
-    env = gym.make("rlrobot/CartPole-v0", reward_mode="delayed", max_episode_steps=5)
-    env.reset(seed=0)
-    for _ in range(5):  # truncated at 5 steps, long before the horizon of 500
-        env.step(env.action_space.sample())
-    with pytest.warns(UserWarning, match="horizon=N"):
-        env.reset()
-    env.close()
