@@ -77,14 +77,25 @@ def test_sigkill_at_a_random_moment_then_resume_loses_nothing(tmp_path):
     run = work / "run"
     rng = random.Random(KILL_SEED)
     # Kill after a checkpoint drawn at random, a random fraction of a checkpoint period later:
-    # anywhere in a rollout, an update, an evaluation or the writing of a checkpoint.
-    kill_after_step = rng.randrange(CHECKPOINT_FREQ, STEPS - 2 * CHECKPOINT_FREQ, CHECKPOINT_FREQ)
-    delay_s = rng.uniform(0.0, 1.0)
+    # anywhere in a rollout, an update, an evaluation or the writing of a checkpoint. The
+    # period is measured on this run, so the kill lands before the end on fast and slow
+    # machines alike (at least two periods remain).
+    kill_after_step = rng.randrange(
+        2 * CHECKPOINT_FREQ, STEPS - 2 * CHECKPOINT_FREQ + 1, CHECKPOINT_FREQ
+    )
+    delay_fraction = rng.uniform(0.0, 1.0)
     process = start_cli(*_train_arguments(), "--out", "run", cwd=work)
     deadline = time.monotonic() + TIMEOUT_S
-    while _latest_step(run) < kill_after_step and process.poll() is None:
+    first_seen: dict[int, float] = {}
+    while (step := _latest_step(run)) < kill_after_step and process.poll() is None:
         assert time.monotonic() < deadline, "the run made no progress"
-        time.sleep(0.02)
+        if step:  # step 0 would count the start-up as part of a period
+            first_seen.setdefault(step, time.monotonic())
+        time.sleep(0.01)
+    first_seen.setdefault(_latest_step(run), time.monotonic())
+    (previous_step, previous_time), (last_step, last_time) = sorted(first_seen.items())[-2:]
+    period_s = (last_time - previous_time) * CHECKPOINT_FREQ / (last_step - previous_step)
+    delay_s = delay_fraction * period_s
     time.sleep(delay_s)
     assert process.poll() is None, f"the run ended before the kill ({kill_after_step}, {delay_s})"
     process.send_signal(signal.SIGKILL)
