@@ -48,6 +48,9 @@ class RunConfig(BaseConfig):
         metadata={"help": "keyword arguments for gym.make, e.g. {reward_mode: sparse}"},
     )
     device: str = option("auto", "torch device: auto (CUDA if available), cpu, cuda")
+    torch_threads: int = option(
+        1, "torch CPU threads; 1 is fastest for the small networks of RL on few shared cores"
+    )
     eval_freq: int = option(10_000, "evaluate every this many env steps (0: never)")
     eval_episodes: int = option(10, "episodes per periodic evaluation")
     eval_deterministic: bool = option(True, "evaluate the most likely actions")
@@ -60,6 +63,7 @@ class RunConfig(BaseConfig):
         """Check value ranges."""
         self._require(self.n_timesteps >= 1, "n_timesteps", "must be >= 1")
         self._require(self.n_envs >= 1, "n_envs", "must be >= 1")
+        self._require(self.torch_threads >= 1, "torch_threads", "must be >= 1")
         self._require(self.eval_freq >= 0, "eval_freq", "must be >= 0")
         self._require(self.eval_episodes >= 1, "eval_episodes", "must be >= 1")
         self._require(self.checkpoint_freq >= 0, "checkpoint_freq", "must be >= 0")

@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 import numpy as np
+import torch
 
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
@@ -228,6 +229,7 @@ def train(
         RunFolderError: ``out`` holds a run (and no ``resume``), or has nothing to resume.
     """
     folder, run = RunFolder(out), resolved.run
+    torch.set_num_threads(run.torch_threads)
     if resume:
         folder.require_run()
         folder.remove_temporaries()  # left by a killed run; rewritten from the checkpoint
