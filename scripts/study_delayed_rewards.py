@@ -147,7 +147,9 @@ def plot(curves: dict[tuple[str, str, str], dict[str, Any]], path: Path) -> None
                 axis.plot(curve["steps"], scores.mean(axis=0), color=colors[agent], label=label)
                 axis.fill_between(curve["steps"], scores.min(axis=0), scores.max(axis=0),
                                   color=colors[agent], alpha=0.15)  # fmt: skip
-            axis.set_xscale("symlog", linthresh=1000)
+            axis.set_xscale("symlog", linthresh=1000, linscale=0.5)
+            ticks = [0, 1000, 3000, 10_000, 30_000]
+            axis.set_xticks(ticks, [f"{t // 1000}k" if t else "0" for t in ticks])
             axis.set_title(f"{env_id.split('/')[-1]} — {mode} reward", fontsize=9)
             axis.set_xlabel("env steps")
             axis.set_ylabel(task["label"])
@@ -245,6 +247,19 @@ def observations(curves: dict[tuple[str, str, str], dict[str, Any]]) -> list[str
             f"- Sparse Reach: SAC+HER ends at {her:.0%} success (≥ 95 % {when}); SAC without "
             f"HER ends at {plain:.0%}."
         )
+    for env_id, task in TASKS.items():
+        for mode in REWARD_MODES:
+            solved = [
+                agent
+                for agent in AGENTS
+                if (curve := curves.get((env_id, mode, agent))) is not None
+                and steps_to_solve(curve["steps"], curve["scores"], task["solved"]) is not None
+            ]
+            lines.append(
+                f"- {env_id.split('/')[-1]}, {mode} reward: "
+                + (", ".join(solved) if solved else "no agent")
+                + f" reached {task['label']} {task['solved']:g} within its budget."
+            )
     for env_id in TASKS:
         for agent in AGENTS:
             dense, delayed = final(env_id, "dense", agent), final(env_id, "delayed", agent)
