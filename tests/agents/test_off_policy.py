@@ -215,3 +215,27 @@ def test_sac_with_image_observations_stores_uint8_and_round_trips(tmp_path):
         SAC.load(tmp_path / "sac").predict(observation, deterministic=True)[0],
         agent.predict(observation, deterministic=True)[0],
     )
+
+
+def test_sac_her_solves_sparse_reach():
+    """configs/sac.yaml's Reach settings (HER, sparse reward): ≥ 80 % success in 4k steps."""
+    path = Path(__file__).resolve().parents[2] / "configs" / "sac.yaml"
+    values = load_env_hyperparameters(path, "rlrobot/Reach-v0")
+    env_kwargs = values.pop("env_kwargs")
+    for run_key in ("n_envs", "n_timesteps"):
+        values.pop(run_key)
+    assert env_kwargs == {"reward_mode": "sparse"} and values["replay_buffer"] == "her"
+    agent = SAC("rlrobot/Reach-v0", env_kwargs=env_kwargs, seed=0, **values)
+    agent.learn(4000)
+    env = gym.make("rlrobot/Reach-v0", **env_kwargs)
+    successes = []
+    for episode in range(20):
+        observation, _ = env.reset(seed=1000 + episode)
+        done = False
+        while not done:
+            action, _ = agent.predict(observation, deterministic=True)
+            observation, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+        successes.append(info["is_success"])
+    env.close()
+    assert np.mean(successes) >= 0.8
