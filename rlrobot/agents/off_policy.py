@@ -9,6 +9,7 @@ weights so no critic weight gradient is computed that the actor step would throw
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import zipfile
@@ -221,6 +222,20 @@ class OffPolicyAgent(BaseAgent):
         self._last_observations: Any = None
         self.episode_tracker = EpisodeTracker(self.n_envs)
         self.n_updates = 0
+
+    def _setup_critics(self) -> None:
+        """Build the twin critics, their Polyak target and their optimizer (SAC and TD3)."""
+        # The critic learns its own copy of the encoder, as it has its own default CNN.
+        self.critic = CriticEnsemble(
+            self.observation_space,
+            self.action_dim,
+            self.config.net_arch,
+            self.config.activation,
+            image_encoder=copy.deepcopy(self._image_encoder),
+            freeze_encoder=self._freeze_encoder,
+        ).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)
 
     # -- actions ------------------------------------------------------------------------------
     def actions_to_env(self, actions: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ to the host inside the step.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,6 @@ import torch
 from torch import nn
 
 from rlrobot.agents.off_policy import (
-    CriticEnsemble,
     OffPolicyAgent,
     OffPolicyConfig,
     make_adam,
@@ -110,16 +108,7 @@ class SAC(OffPolicyAgent):
             self._image_encoder,
             self._freeze_encoder,
         ).to(self.device)
-        # The critic learns its own copy of the encoder, as it has its own default CNN.
-        self.critic = CriticEnsemble(
-            self.observation_space,
-            self.action_dim,
-            config.net_arch,
-            config.activation,
-            image_encoder=copy.deepcopy(self._image_encoder),
-            freeze_encoder=self._freeze_encoder,
-        ).to(self.device)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self._setup_critics()
         self.entropy = EntropyCoefficient(config.ent_coef).to(self.device)
         self.entropy.requires_grad_(config.auto_ent_coef)
         self.target_entropy = (
@@ -129,7 +118,6 @@ class SAC(OffPolicyAgent):
         if config.auto_ent_coef:
             actor_groups.append({"params": [self.entropy.log_ent_coef]})
         self.actor_optimizer = make_adam(actor_groups, config.learning_rate)
-        self.critic_optimizer = make_adam(list(self.critic.parameters()), config.learning_rate)
         self._critic_parameters = list(self.critic.parameters())
         self._target_parameters = list(self.critic_target.parameters())
 

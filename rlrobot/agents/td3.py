@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from rlrobot.agents.off_policy import (
-    CriticEnsemble,
     OffPolicyAgent,
     OffPolicyConfig,
     make_adam,
@@ -100,18 +99,8 @@ class TD3(OffPolicyAgent):
             self._freeze_encoder,
         ).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        # The critic learns its own copy of the encoder, as it has its own default CNN.
-        self.critic = CriticEnsemble(
-            self.observation_space,
-            self.action_dim,
-            config.net_arch,
-            config.activation,
-            image_encoder=copy.deepcopy(self._image_encoder),
-            freeze_encoder=self._freeze_encoder,
-        ).to(self.device)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self._setup_critics()
         self.actor_optimizer = make_adam(list(self.actor.parameters()), config.learning_rate)
-        self.critic_optimizer = make_adam(list(self.critic.parameters()), config.learning_rate)
         self._sources = [*self.critic.parameters(), *self.actor.parameters()]
         self._targets = [*self.critic_target.parameters(), *self.actor_target.parameters()]
 
