@@ -1,0 +1,223 @@
+"""SharedMemoryVectorEnv: same transitions as SyncVectorEnv, faults named, agents train with it."""
+
+import os
+import signal
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from rlrobot.agents import ALGORITHMS
+from rlrobot.common.env_util import EnvWorkerError, get_final_observations, make_vec_env
+from rlrobot.common.vector_env import SharedMemoryVectorEnv
+
+
+def make_cartpole() -> gym.Env:
+    return gym.make("CartPole-v1", max_episode_steps=30)  # short episodes: many autoresets
+
+
+def make_reach() -> gym.Env:
+    return gym.make("rlrobot/Reach-v0", max_episode_steps=20)  # Dict observations
+
+
+class RaiseAt(gym.Wrapper):
+    """Raises on step ``at``: a failing env in a worker."""
+
+    def __init__(self, env: gym.Env, at: int) -> None:
+        super().__init__(env)
+        self.at, self.steps = at, 0
+
+    def step(self, action):
+        """Step, or raise on step ``at``."""
+        self.steps += 1
+        if self.steps == self.at:
+            raise ValueError("joint limit table is corrupt")
+        return super().step(action)
+
+
+def make_failing_cartpole() -> gym.Env:
+    return RaiseAt(make_cartpole(), at=5)
+
+
+def assert_tree_equal(actual, expected) -> None:
+    if isinstance(expected, dict):
+        assert actual.keys() == expected.keys()
+        for key in expected:
+            assert_tree_equal(actual[key], expected[key])
+    else:
+        np.testing.assert_array_equal(actual, expected)
+
+
+def assert_no_worker_alive(vector: SharedMemoryVectorEnv) -> None:
+    assert vector.closed
+    assert all(not process.is_alive() for process in vector.processes)
+    for process in vector.processes:  # reaped: the pid is gone, not a zombie
+        with pytest.raises(ProcessLookupError):
+            os.kill(process.pid, 0)
+
+
+@pytest.mark.parametrize(
+    ("factory", "n_envs", "n_workers", "n_steps"),
+    [(make_cartpole, 3, 2, 300), (make_reach, 2, 1, 60)],
+    ids=["cartpole-3-envs-2-workers", "reach-dict-2-envs-1-worker"],
+)
+def test_same_transitions_as_sync_vector_env(factory, n_envs, n_workers, n_steps):
+    sync = gym.vector.SyncVectorEnv([factory] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    shared = SharedMemoryVectorEnv([factory] * n_envs, n_workers=n_workers)
+    try:
+        assert shared.worker_envs[0][0] == 0 and shared.worker_envs[-1][-1] == n_envs - 1
+        assert shared.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+        assert shared.single_observation_space == sync.single_observation_space
+        expected, expected_info = sync.reset(seed=3)
+        observations, infos = shared.reset(seed=3)
+        assert_tree_equal(observations, expected)
+        assert_tree_equal(infos, expected_info)
+        sync.action_space.seed(0)
+        n_episode_ends = 0
+        for _ in range(n_steps):
+            actions = sync.action_space.sample()
+            expected_step = sync.step(actions)
+            step = shared.step(actions)
+            for actual, wanted in zip(step[:4], expected_step[:4], strict=True):
+                assert_tree_equal(actual, wanted)
+            assert step[1].dtype == np.float64 and step[2].dtype == step[3].dtype == np.bool_
+            infos, expected_info = step[4], expected_step[4]
+            assert infos.keys() == expected_info.keys()
+            final, ended = get_final_observations(step[0], infos)
+            expected_final, expected_ended = get_final_observations(expected_step[0], expected_info)
+            np.testing.assert_array_equal(ended, expected_ended)
+            assert_tree_equal(final, expected_final)
+            if ended.any():
+                assert_tree_equal(infos["final_info"], expected_info["final_info"])
+            n_episode_ends += int(ended.sum())
+        assert n_episode_ends >= n_envs  # the autoreset path was exercised
+    finally:
+        sync.close()
+        shared.close()
+    assert_no_worker_alive(shared)
+
+
+def test_without_step_infos_only_episode_ends_send_infos():
+    shared = SharedMemoryVectorEnv([make_cartpole] * 2, step_infos=False)
+    try:
+        shared.reset(seed=0)
+        seen_final = False
+        for _ in range(80):
+            _, _, terminated, truncated, infos = shared.step(np.array([1, 1]))
+            ended = terminated | truncated
+            if ended.any():
+                np.testing.assert_array_equal(infos["_final_obs"], ended)
+                seen_final = True
+            else:
+                assert infos == {}
+        assert seen_final
+    finally:
+        shared.close()
+
+
+def test_call_get_attr_set_attr_and_seed_lists():
+    shared = SharedMemoryVectorEnv([make_cartpole] * 3, n_workers=2)
+    try:
+        first, _ = shared.reset(seed=[5, 6, 7])
+        again, _ = shared.reset(seed=[5, 6, 7])
+        np.testing.assert_array_equal(first, again)
+        assert not np.array_equal(first[0], first[1])
+        shared.set_attr("marker", [10, 11, 12])
+        assert shared.get_attr("marker") == (10, 11, 12)
+        assert shared.call("get_wrapper_attr", "marker") == (10, 11, 12)
+        assert len(shared.get_attr("np_random")) == 3
+        with pytest.raises(ValueError, match="expected 3 seeds"):
+            shared.reset(seed=[1, 2])
+    finally:
+        shared.close()
+
+
+def test_killed_worker_is_named():
+    shared = SharedMemoryVectorEnv([make_cartpole] * 4, n_workers=2)
+    shared.reset(seed=0)
+    shared.step(np.zeros(4, dtype=np.int64))
+    victim = shared.processes[1]
+    os.kill(victim.pid, signal.SIGKILL)
+    with pytest.raises(EnvWorkerError) as raised:
+        for _ in range(10):
+            shared.step(np.zeros(4, dtype=np.int64))
+    message = str(raised.value)
+    assert f"envs 2-3 of 4 (worker pid {victim.pid}) died (killed by SIGKILL)" in message
+    assert "during vector step 2" in message
+    assert_no_worker_alive(shared)
+    with pytest.raises(gym.error.ClosedEnvironmentError):
+        shared.step(np.zeros(4, dtype=np.int64))
+
+
+def test_exception_in_env_is_named():
+    shared = SharedMemoryVectorEnv(
+        [make_cartpole, make_cartpole, make_failing_cartpole], n_workers=3
+    )
+    shared.reset(seed=0)
+    for _ in range(4):
+        shared.step(np.zeros(3, dtype=np.int64))
+    with pytest.raises(EnvWorkerError) as raised:
+        shared.step(np.zeros(3, dtype=np.int64))
+    error = raised.value
+    pid = shared.processes[2].pid
+    assert str(error).startswith(
+        f"env 2 of 3 (worker pid {pid}) raised ValueError: joint limit table is corrupt "
+        "during vector step 5"
+    )
+    assert isinstance(error.__cause__, ValueError)
+    notes = "".join(error.__cause__.__notes__)  # the worker's traceback
+    assert "traceback in worker 2" in notes and 'raise ValueError("joint limit' in notes
+    assert_no_worker_alive(shared)
+
+
+def test_failing_construction_is_named():
+    def broken() -> gym.Env:
+        return gym.make("CartPole-v1") if os.getpid() == parent else 1 / 0
+
+    parent = os.getpid()
+    expected = r"env 0 of 2 .* raised ZeroDivisionError.* during construction"
+    with pytest.raises(EnvWorkerError, match=expected):
+        SharedMemoryVectorEnv([broken] * 2, n_workers=1)
+
+
+def test_close_stops_every_worker_and_is_idempotent():
+    shared = SharedMemoryVectorEnv([make_cartpole] * 3, n_workers=3)
+    shared.reset(seed=0)
+    processes = list(shared.processes)
+    assert all(process.is_alive() for process in processes)
+    shared.close()
+    assert_no_worker_alive(shared)
+    assert all(process.exitcode == 0 for process in processes)  # closed, not terminated
+    shared.close()
+
+
+def test_make_vec_env_shm():
+    vector = make_vec_env("CartPole-v1", n_envs=3, vec_env="shm", seed=0)
+    try:
+        assert isinstance(vector, SharedMemoryVectorEnv) and not vector.step_infos
+        assert len(vector.processes) == min(3, len(os.sched_getaffinity(0)))
+        assert vector.step(vector.action_space.sample())[0].shape == (3, 4)
+    finally:
+        vector.close()
+    with pytest.raises(ValueError, match="cannot be moved to a subprocess"):
+        make_vec_env(gym.make("CartPole-v1"), vec_env="shm")
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "env_id", "keywords"),
+    [
+        ("ppo", "CartPole-v1", {"n_steps": 16, "batch_size": 32}),
+        ("sac", "rlrobot/Reach-v0", {"replay_buffer": "her", "learning_starts": 20,
+                                     "batch_size": 16, "net_arch": (16,)}),
+    ],
+)  # fmt: skip
+def test_agents_train_with_it(algorithm, env_id, keywords):
+    agent = ALGORITHMS[algorithm](env_id, n_envs=2, vec_env="shm", seed=0, **keywords)
+    try:
+        assert isinstance(agent.env, SharedMemoryVectorEnv)
+        agent.learn(64)
+        assert agent.num_timesteps == 64
+    finally:
+        agent.env.close()
+    assert_no_worker_alive(agent.env)
