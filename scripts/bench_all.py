@@ -68,6 +68,7 @@ AREA_SCRIPTS = {
     "envs": "bench_envs",
     "perception": "bench_perception",
     "delayed_rewards": "study_delayed_rewards",
+    "configs": "bench_configs",
 }
 NAMES = ["summary", *AREA_SCRIPTS]
 

@@ -1,0 +1,193 @@
+"""Do the tuned defaults in ``configs/`` learn? Train each env × algo entry and compare it with a
+random policy.
+
+Each trial is one ``rlrobot train`` run (the run API: ``resolve_config`` + ``train``) of the
+entry in ``configs/<algo>.yaml``, with the budget of ``PLAN`` (shorter than the entry's
+``n_timesteps`` where the machine cannot afford it) and periodic evaluations of 5 episodes every
+5,000 steps. The final policy is then evaluated deterministically for ``--eval-episodes``
+episodes (seeds 1000, 1001, …) and a uniformly random policy for the same episodes of the same
+env (same ``env_kwargs``). Run folders go to ``runs/bench_configs/`` and are reused: a finished
+run is only evaluated again, an interrupted one resumes, so the plan can be run piece by piece
+(``--only ENV:ALGO``). Writes ``docs/benchmarks/configs.md`` (one row per run folder found).
+
+    python scripts/bench_configs.py                                # the whole plan (~1 h)
+    python scripts/bench_configs.py --only rlrobot/Quadruped-v0:sac
+    python scripts/bench_configs.py --quick                        # smoke run, temp folders
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "benchmarks" / "configs.md"
+RUNS_DIR = ROOT / "runs" / "bench_configs"
+# (env id, algo, env steps run): about 10 minutes for the most promising algo of each robot
+# env, less for the others, on 2 cores shared with other work (off-policy ~30-60 steps/s).
+PLAN = [
+    ("rlrobot/Quadruped-v0", "sac", 40_000),
+    ("rlrobot/Navigate-v0", "sac", 25_000),
+    ("rlrobot/Push-v0", "sac", 25_000),
+    ("rlrobot/Navigate-v0", "ppo", 150_000),
+    ("rlrobot/Quadruped-v0", "ppo", 150_000),
+    ("rlrobot/Push-v0", "ppo", 100_000),
+    ("rlrobot/Quadruped-v0", "td3", 15_000),
+    ("rlrobot/Navigate-v0", "td3", 15_000),
+    ("rlrobot/Push-v0", "td3", 15_000),
+    ("rlrobot/CartPoleContinuous-v0", "a2c", 100_000),
+    ("rlrobot/CartPoleContinuous-v0", "reinforce", 100_000),
+    ("rlrobot/Navigate-v0", "a2c", 100_000),
+    ("rlrobot/Quadruped-v0", "a2c", 100_000),
+    ("rlrobot/Push-v0", "a2c", 100_000),
+    ("rlrobot/Navigate-v0", "reinforce", 100_000),
+    ("rlrobot/Quadruped-v0", "reinforce", 100_000),
+    ("rlrobot/Push-v0", "reinforce", 100_000),
+]
+# Periodic evaluations during training (the learning curve in each run folder).
+TRAINING_OVERRIDES = ("eval_freq=5000", "eval_episodes=5")
+EVAL_SEED = 1000
+
+
+class RandomPolicy:
+    """Uniformly random actions, with SB3's ``predict`` signature."""
+
+    def __init__(self, action_space: Any, seed: int) -> None:
+        self.action_space = action_space
+        self.action_space.seed(seed)
+
+    def predict(self, observation: Any, deterministic: bool = False) -> tuple[Any, None]:
+        """Return a random action (the observation is ignored)."""
+        return self.action_space.sample(), None
+
+
+def run_folder(runs_dir: Path, env_id: str, algo: str, seed: int) -> Path:
+    """Return the run folder of one trial, e.g. ``sac-rlrobot_Push-v0-seed0``."""
+    return runs_dir / f"{algo}-{env_id.replace('/', '_')}-seed{seed}"
+
+
+def train_trial(env_id: str, algo: str, steps: int, seed: int, folder: Path) -> None:
+    """Train the ``configs/`` entry for ``steps`` env steps, resuming an unfinished run."""
+    from rlrobot.run.config import resolve_config
+    from rlrobot.run.folder import RunFolder, read_run_state
+    from rlrobot.run.training import train
+
+    resolved = resolve_config(
+        algo, env_id, seed, overrides=TRAINING_OVERRIDES, explicit={"n_timesteps": steps}
+    )
+    if not (folder / "config.yaml").is_file():
+        train(resolved, folder, progress_bar=False)
+        return
+    checkpoint = RunFolder(folder).find_resume_checkpoint()
+    if read_run_state(checkpoint)["num_timesteps"] < steps:
+        train(resolved, folder, resume=True, progress_bar=False)
+
+
+def evaluate_trial(folder: Path, episodes: int) -> dict[str, Any]:
+    """Evaluate a run's final agent and a random policy on the same episodes."""
+    from rlrobot.run.evaluation import evaluate_agent, load_run_agent, make_env
+    from rlrobot.run.folder import read_run_state
+
+    agent, resolved, run = load_run_agent(folder, "latest")
+    latest = run.resolve_checkpoint("latest")
+    env = make_env(resolved)
+    try:
+        trained = evaluate_agent(agent, env, episodes, deterministic=True, seed=EVAL_SEED)
+        random = evaluate_agent(RandomPolicy(env.action_space, EVAL_SEED), env, episodes,
+                                seed=EVAL_SEED)  # fmt: skip
+    finally:
+        env.close()
+    return {
+        "env_id": resolved.env,
+        "algo": resolved.algo,
+        "seed": resolved.seed,
+        "steps": read_run_state(latest)["num_timesteps"],
+        "env_kwargs": resolved.run.env_kwargs,
+        "trained": trained.summary(),
+        "random": random.summary(),
+        # From the config (written when training starts) to the final checkpoint.
+        "wall_s": latest.stat().st_mtime - (folder / "config.yaml").stat().st_mtime,
+    }
+
+
+def format_score(summary: dict[str, Any]) -> str:
+    """Return ``-12.3 ± 4.5 / 80%`` (return, success rate where the env reports it)."""
+    text = f"{summary['mean_reward']:.1f} ± {summary['std_reward']:.1f}"
+    if summary["success_rate"] is not None:
+        text += f" / {summary['success_rate']:.0%}"
+    return text
+
+
+def render_markdown(rows: Sequence[dict[str, Any]], episodes: int, command: str) -> str:
+    """Return the report: one table row per trial."""
+    lines = [
+        "# Tuned defaults in `configs/`: do they learn?",
+        "",
+        f"Written by `{command}` on {time.strftime('%Y-%m-%d')}. Each row trains the env's "
+        "entry of `configs/<algo>.yaml` (one seed, torch threads 1, `nice -n 5`, one training "
+        "at a time on 2 CPU cores shared with other work) for the steps shown, usually fewer "
+        "than the entry's `n_timesteps`. Return / success: mean ± std over "
+        f"{episodes} episodes (seeds {EVAL_SEED}…) of the final policy acting deterministically, "
+        "and of a uniformly random policy on the same episodes. Wall time: config written to "
+        "final checkpoint, including periodic evaluations (5 episodes every 5,000 steps); the "
+        "machine's load varies, so times are rough.",
+        "",
+        "| env | algo | reward | steps run | seed | final return / success | random return / "
+        "success | wall time |",
+        "| --- | --- | --- | ---: | ---: | --- | --- | ---: |",
+    ]
+    for row in rows:
+        reward = row["env_kwargs"].get("reward_mode", "dense")
+        lines.append(
+            f"| {row['env_id']} | {row['algo']} | {reward} | {row['steps']:,} | {row['seed']} "
+            f"| {format_score(row['trained'])} | {format_score(row['random'])} "
+            f"| {row['wall_s'] / 60:.1f} min |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """Train the selected trials of ``PLAN``, evaluate every run folder, write the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny budgets, temp folders")
+    parser.add_argument(
+        "--only", action="append", metavar="ENV:ALGO", help="train only these trials of PLAN"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--eval-episodes", type=int, default=20, help="final evaluation episodes")
+    parser.add_argument("--runs-dir", type=Path, default=None, help="run folders (reused)")
+    parser.add_argument("--out", type=Path, default=None, help="markdown report")
+    args = parser.parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="bench_configs_")) if args.quick else None
+    runs_dir = args.runs_dir or (scratch / "runs" if scratch else RUNS_DIR)
+    out = args.out or (scratch / "configs.md" if scratch else REPORT)
+    plan = PLAN[:2] if args.quick else PLAN
+    selected = [
+        (env_id, algo, 2_000 if args.quick else steps)
+        for env_id, algo, steps in plan
+        if not args.only or f"{env_id}:{algo}" in args.only
+    ]
+    for env_id, algo, steps in selected:
+        print(f"=== {algo} on {env_id}: {steps:,} steps", flush=True)
+        train_trial(env_id, algo, steps, args.seed, run_folder(runs_dir, env_id, algo, args.seed))
+    episodes = 2 if args.quick else args.eval_episodes
+    rows = []
+    for env_id, algo, _ in plan:
+        folder = run_folder(runs_dir, env_id, algo, args.seed)
+        if (folder / "config.yaml").is_file():
+            rows.append(evaluate_trial(folder, episodes))
+            print(f"{algo} on {env_id}: {format_score(rows[-1]['trained'])}", flush=True)
+    command = "python scripts/bench_configs.py" + (" --quick" if args.quick else "")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_markdown(rows, episodes, command))
+    print(f"wrote {os.path.relpath(out)}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
