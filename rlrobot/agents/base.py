@@ -8,10 +8,13 @@ checkpoints and training state for resume.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import time
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -29,9 +32,10 @@ from rlrobot.common.checkpoint import (
     space_to_dict,
     unpack_state,
 )
-from rlrobot.common.config import BaseConfig, ConfigError
-from rlrobot.common.env_util import EnvSpec, make_vec_env
-from rlrobot.common.networks import build_image_encoder, get_image_encoder_spec
+from rlrobot.common.config import BaseConfig, ConfigError, option
+from rlrobot.common.env_util import EnvSpec, EpisodeTracker, make_vec_env
+from rlrobot.common.logger import Logger
+from rlrobot.common.networks import ACTIVATIONS, build_image_encoder, get_image_encoder_spec
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 
@@ -67,6 +71,35 @@ def should_show_progress(progress_bar: bool) -> bool:
     return progress_bar and sys.stderr.isatty() and not os.environ.get("CI")
 
 
+@dataclass
+class AgentConfig(BaseConfig):
+    """Hyperparameters every agent has; the agent families override defaults and help."""
+
+    learning_rate: float = option(3e-4, "optimizer step size")
+    lr_schedule: Literal["constant", "linear"] = option(
+        "constant", "learning-rate schedule over each learn() call: constant or linear to 0"
+    )
+    gamma: float = option(0.99, "discount factor γ in (0, 1]")
+    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the networks")
+    activation: str = option("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
+    normalize_observations: bool = option(False, "running mean/std observation normalisation")
+    clip_observations: float = option(10.0, "clip normalised observations to ±this")
+    log_interval: int = option(1, "log every this many iterations")
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
+        self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
+        self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
+        self._require(
+            self.activation.lower() in ACTIVATIONS,
+            "activation",
+            f"must be one of {sorted(ACTIVATIONS)}",
+        )
+        self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
+        self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
+
+
 class BaseAgent(ABC):
     """Common machinery of all agents.
 
@@ -89,7 +122,8 @@ class BaseAgent(ABC):
     """
 
     algorithm: ClassVar[str] = ""
-    config_class: ClassVar[type[BaseConfig]] = BaseConfig
+    config_class: ClassVar[type[AgentConfig]] = AgentConfig
+    config: AgentConfig
 
     def __init__(
         self,
@@ -118,6 +152,10 @@ class BaseAgent(ABC):
         self.device = resolve_device(device)
         self.env_id = env if isinstance(env, str) else None
         self.num_timesteps = 0
+        # Seconds spent in ``learn`` over the whole run, resumed segments included.
+        self.time_elapsed = 0.0
+        self._clock: tuple[float, int] | None = None
+        self.logger = Logger(outputs=())
         self.obs_normalizer: ObservationNormalizer | None = None
         self.reward_normalizer: RewardNormalizer | None = None
         if seed is not None:
@@ -133,6 +171,8 @@ class BaseAgent(ABC):
         self.observation_space: gym.Space = observation_space
         self.action_space: gym.Space = action_space
         self.n_envs = n_envs
+        self._last_observations: Any = None  # where the next env step starts (None: reset first)
+        self.episode_tracker = EpisodeTracker(n_envs)
         try:
             self._setup()
         except BaseException:
@@ -243,6 +283,89 @@ class BaseAgent(ABC):
         actions = self.actions_to_env(actions.cpu().numpy())
         return (actions if batched else actions[0]), state
 
+    # -- the training loop's shared parts ----------------------------------------------------
+    def start_new_episodes(self, seed: int | None) -> None:
+        """Abandon the episodes in progress and start new ones (env ``i`` seeded ``seed + i``).
+
+        The action spaces are reseeded too, and the per-episode accumulators (episode tracker,
+        reward normaliser's running return) restart from zero.
+        """
+        observations, _ = self.env.reset(seed=seed)
+        if seed is not None:
+            self.env.action_space.seed(seed)
+            self.env.single_action_space.seed(seed)
+        if self.obs_normalizer is not None:
+            self.obs_normalizer.update(observations)
+        if self.reward_normalizer is not None:
+            self.reward_normalizer.returns[:] = 0.0
+        self.episode_tracker.returns[:] = 0.0
+        self.episode_tracker.lengths[:] = 0
+        self._last_observations = observations
+
+    def _begin_learn(
+        self, total_timesteps: int, logger: Logger | None, reset_num_timesteps: bool
+    ) -> int:
+        """Check the arguments, start the clock and the first episodes; return the end step."""
+        if self.env is None:
+            raise RuntimeError("this agent has no env; load it with env=… to train it")
+        if total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        self.logger = logger if logger is not None else Logger(outputs=())
+        if self._last_observations is None:
+            self.start_new_episodes(self.seed)
+        self._learn_start, self._learn_total = self.num_timesteps, total_timesteps
+        self._clock = (time.perf_counter(), self.num_timesteps)
+        return self.num_timesteps + total_timesteps
+
+    def _end_learn(self) -> None:
+        """Stop the clock of this ``learn`` call."""
+        self.time_elapsed = self.get_time_elapsed()
+        self._clock = None
+
+    def get_time_elapsed(self) -> float:
+        """Return the seconds spent in ``learn`` so far, earlier run segments included."""
+        if self._clock is None:
+            return self.time_elapsed
+        return self.time_elapsed + time.perf_counter() - self._clock[0]
+
+    def _record_time(self) -> None:
+        """Log SB3's ``time/…`` keys (``fps`` over this ``learn`` call, as SB3 counts it)."""
+        start_time, start_steps = self._clock
+        elapsed = max(time.perf_counter() - start_time, 1e-9)
+        self.logger.record("time/fps", (self.num_timesteps - start_steps) / elapsed)
+        self.logger.record("time/time_elapsed", self.get_time_elapsed())
+        self.logger.record("time/total_timesteps", self.num_timesteps)
+
+    def _make_progress_bar(self, progress_bar: bool, total_timesteps: int) -> Any:
+        """Return a tqdm bar over ``total_timesteps`` steps, or None where none should show."""
+        if not should_show_progress(progress_bar):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total_timesteps, unit="step", dynamic_ncols=True)
+
+    def current_progress_remaining(self) -> float:
+        """Fraction of training still to go: ``1 − num_timesteps / end`` (SB3's definition).
+
+        ``end`` is the step the current ``learn`` call stops at. Measured from step 0 rather
+        than from the start of the call, so a run resumed from a checkpoint (``learn`` called
+        again with the remaining steps) follows the same schedule as the uninterrupted run.
+        """
+        end = self._learn_start + self._learn_total
+        return max(0.0, 1.0 - self.num_timesteps / max(1, end))
+
+    def _update_learning_rate(self) -> float:
+        """Set every optimizer's step size from ``learning_rate`` and ``lr_schedule``."""
+        learning_rate = self.config.learning_rate
+        if self.config.lr_schedule == "linear":
+            learning_rate *= self.current_progress_remaining()
+        for optimizer in self.optimizers().values():
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+        return learning_rate
+
     # -- training state and checkpoints -------------------------------------------------------
     def normalizers(self) -> dict[str, ObservationNormalizer | RewardNormalizer]:
         """Return the active normalisers by name."""
@@ -252,11 +375,12 @@ class BaseAgent(ABC):
     def get_training_state(self) -> dict[str, Any]:
         """Return everything needed to resume training besides the weights.
 
-        Holds ``num_timesteps``, optimizer state dicts, normaliser statistics and the global
-        RNG states (tensors, arrays and JSON values only).
+        Holds ``num_timesteps``, the training time, optimizer state dicts, normaliser
+        statistics and the global RNG states (tensors, arrays and JSON values only).
         """
         return {
             "num_timesteps": self.num_timesteps,
+            "time_elapsed": self.get_time_elapsed(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
             "normalizers": {name: n.state_dict() for name, n in self.normalizers().items()},
             "rng": get_rng_state(),
@@ -265,6 +389,7 @@ class BaseAgent(ABC):
     def set_training_state(self, state: dict[str, Any], restore_rng: bool = True) -> None:
         """Restore a state returned by ``get_training_state`` (normalisers always restored)."""
         self.num_timesteps = int(state["num_timesteps"])
+        self.time_elapsed = float(state.get("time_elapsed", 0.0))
         for name, optimizer in self.optimizers().items():
             if name in state.get("optimizers", {}):
                 optimizer.load_state_dict(state["optimizers"][name])

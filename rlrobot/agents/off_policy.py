@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrobot.agents.base import AgentT, BaseAgent, should_show_progress
+from rlrobot.agents.base import AgentConfig, AgentT, BaseAgent
 from rlrobot.agents.on_policy import stats_to_floats
 from rlrobot.common.checkpoint import CheckpointError
-from rlrobot.common.config import BaseConfig, ConfigError, option
-from rlrobot.common.env_util import EpisodeTracker, get_final_observations
+from rlrobot.common.config import ConfigError, option
+from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import ACTIVATIONS, get_activation, make_features_extractor
+from rlrobot.common.networks import get_activation, make_features_extractor
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
 
@@ -38,7 +37,7 @@ REPLAY_BUFFER_FILE = "replay_buffer.npz"
 
 
 @dataclass
-class OffPolicyConfig(BaseConfig):
+class OffPolicyConfig(AgentConfig):
     """Hyperparameters shared by the off-policy agents (defaults as in SB3's SAC)."""
 
     learning_rate: float = option(3e-4, "Adam step size of the actor, critics and α")
@@ -46,7 +45,6 @@ class OffPolicyConfig(BaseConfig):
     learning_starts: int = option(100, "env steps of uniform random actions before learning")
     batch_size: int = option(256, "minibatch size of each gradient step")
     tau: float = option(0.005, "Polyak coefficient τ of the target networks (1: hard copy)")
-    gamma: float = option(0.99, "discount factor γ in (0, 1]")
     train_freq: int = option(1, "vector-env steps between two training phases")
     gradient_steps: int = option(
         1, "gradient steps per training phase (-1: as many as env steps collected)"
@@ -61,24 +59,15 @@ class OffPolicyConfig(BaseConfig):
         "future", "HER: where relabelled goals come from"
     )
     n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
-    normalize_observations: bool = option(False, "running mean/std observation normalisation")
-    clip_observations: float = option(10.0, "clip normalised observations to ±this")
     log_interval: int = option(1000, "log every this many env steps")
 
     def validate(self) -> None:
         """Check value ranges."""
-        self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
-        self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
-        self._require(
-            self.activation.lower() in ACTIVATIONS,
-            "activation",
-            f"must be one of {sorted(ACTIVATIONS)}",
-        )
+        super().validate()
         self._require(self.buffer_size >= 1, "buffer_size", "must be >= 1")
         self._require(self.learning_starts >= 0, "learning_starts", "must be >= 0")
         self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
         self._require(0 < self.tau <= 1, "tau", "must be in (0, 1]")
-        self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         self._require(self.train_freq >= 1, "train_freq", "must be >= 1")
         self._require(
             self.gradient_steps >= 1 or self.gradient_steps == -1,
@@ -87,8 +76,6 @@ class OffPolicyConfig(BaseConfig):
         )
         self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
         self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
-        self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
-        self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
         if self.replay_buffer == "her" and self.n_steps > 1:
             raise ConfigError("config key 'n_steps': n-step returns are not supported with HER")
 
@@ -219,8 +206,6 @@ class OffPolicyAgent(BaseAgent):
         low, high = self.action_space.low, self.action_space.high
         self._action_center, self._action_scale = (high + low) / 2.0, (high - low) / 2.0
         self.replay_buffer: ReplayBuffer | None = None
-        self._last_observations: Any = None
-        self.episode_tracker = EpisodeTracker(self.n_envs)
         self.n_updates = 0
 
     def _setup_critics(self) -> None:
@@ -377,6 +362,15 @@ class OffPolicyAgent(BaseAgent):
         return stats
 
     # -- main loop ----------------------------------------------------------------------------
+    def start_new_episodes(self, seed: int | None) -> None:
+        """``BaseAgent.start_new_episodes``; the buffer's newest transitions become truncated ends.
+
+        They are bootstrapped from their real next observations, as at a time limit.
+        """
+        if self.replay_buffer is not None:
+            self.replay_buffer.truncate_episodes()
+        super().start_new_episodes(seed)
+
     def collect_step(self, random_actions: bool) -> None:
         """Take one vector-env step and store its transitions."""
         observations = self._last_observations
@@ -420,32 +414,16 @@ class OffPolicyAgent(BaseAgent):
         Returns:
             ``self``.
         """
-        if self.env is None:
-            raise RuntimeError("this agent has no env; load it with env=… to train it")
-        if total_timesteps < 1:
-            raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-        self.logger = logger if logger is not None else Logger(outputs=())
+        end = self._begin_learn(total_timesteps, logger, reset_num_timesteps)
         self._ensure_replay_buffer()
-        if self._last_observations is None:
-            self._last_observations, _ = self.env.reset(seed=self.seed)
-            if self.obs_normalizer is not None:
-                self.obs_normalizer.update(self._last_observations)
         config = self.config
-        end = self.num_timesteps + total_timesteps
         gradient_steps = (
             config.gradient_steps if config.gradient_steps > 0 else config.train_freq * self.n_envs
         )
-        bar = None
-        if should_show_progress(progress_bar):
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total_timesteps, unit="step", dynamic_ncols=True)
-        start_time, start_steps = time.perf_counter(), self.num_timesteps
+        bar = self._make_progress_bar(progress_bar, total_timesteps)
         # Log at multiples of log_interval, so a resumed run logs at the same steps.
         next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
-        vector_steps, stats = 0, {}
+        vector_steps, stats, learning_rate = 0, {}, self._update_learning_rate()
         try:
             while self.num_timesteps < end:
                 self.collect_step(random_actions=self.num_timesteps < config.learning_starts)
@@ -453,24 +431,26 @@ class OffPolicyAgent(BaseAgent):
                 if vector_steps % config.train_freq == 0 and (
                     self.num_timesteps > config.learning_starts
                 ):
+                    if config.lr_schedule != "constant":
+                        learning_rate = self._update_learning_rate()
                     stats = self.train(gradient_steps)
                 if bar is not None:
                     bar.update(self.n_envs)
                 if self.num_timesteps >= next_log or self.num_timesteps >= end:
                     next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
-                    elapsed = max(time.perf_counter() - start_time, 1e-9)
                     values = {**self.episode_tracker.summary(), **stats_to_floats(stats)}
+                    values["train/learning_rate"] = learning_rate
                     values["train/n_updates"] = self.n_updates
-                    values["time/fps"] = (self.num_timesteps - start_steps) / elapsed
-                    values["time/total_timesteps"] = self.num_timesteps
                     for key, value in values.items():
                         self.logger.record(key, value)
+                    self._record_time()
                     self.logger.dump(self.num_timesteps)
                     if bar is not None and "rollout/ep_rew_mean" in values:
                         bar.set_postfix(ep_rew_mean=f"{values['rollout/ep_rew_mean']:.3g}")
                 if callback is not None and callback(self) is False:
                     break
         finally:
+            self._end_learn()
             if bar is not None:
                 bar.close()
         return self

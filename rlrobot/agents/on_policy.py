@@ -7,8 +7,6 @@ and ``train`` (the update). Rollouts are stored in preallocated NumPy arrays of 
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,12 +17,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlrobot.agents.base import BaseAgent, should_show_progress
-from rlrobot.common.config import BaseConfig, option
+from rlrobot.agents.base import AgentConfig, BaseAgent
+from rlrobot.common.config import option
 from rlrobot.common.distributions import make_action_head
-from rlrobot.common.env_util import EpisodeTracker, get_final_observations
+from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import ACTIVATIONS, make_features_extractor, mlp, orthogonal_init
+from rlrobot.common.networks import make_features_extractor, mlp, orthogonal_init
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.returns import gae
 
@@ -32,49 +30,33 @@ Callback = Callable[[BaseAgent], bool | None]
 
 
 @dataclass
-class OnPolicyConfig(BaseConfig):
+class OnPolicyConfig(AgentConfig):
     """Hyperparameters shared by the on-policy agents."""
 
     learning_rate: float = option(3e-4, "Adam/RMSprop step size")
-    lr_schedule: Literal["constant", "linear"] = option(
-        "constant", "learning-rate schedule over each learn() call: constant or linear to 0"
-    )
     n_steps: int = option(2048, "env steps per env per rollout (rollout = n_steps × n_envs)")
-    gamma: float = option(0.99, "discount factor γ in (0, 1]")
     gae_lambda: float = option(0.95, "GAE λ in [0, 1]: 1 = Monte Carlo, 0 = one-step TD")
     ent_coef: float = option(0.0, "weight of the entropy bonus")
     vf_coef: float = option(0.5, "weight of the value loss")
     max_grad_norm: float = option(0.5, "clip the global gradient norm to this value")
     normalize_advantage: bool = option(True, "standardise advantages per (mini)batch")
     net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the actor and the critic")
-    activation: str = option("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
     ortho_init: bool = option(True, "orthogonal initialisation (as in SB3/OpenAI baselines)")
     log_std_init: float = option(0.0, "initial log standard deviation of Gaussian actions")
     optimizer: Literal["adam", "rmsprop"] = option("adam", "optimizer")
     optimizer_eps: float = option(1e-5, "epsilon of the optimizer")
-    normalize_observations: bool = option(False, "running mean/std observation normalisation")
     normalize_rewards: bool = option(False, "scale rewards by the std of the discounted return")
-    clip_observations: float = option(10.0, "clip normalised observations to ±this")
     log_interval: int = option(1, "log every this many rollouts")
 
     def validate(self) -> None:
         """Check value ranges."""
-        self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
-        self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
-        self._require(
-            self.activation.lower() in ACTIVATIONS,
-            "activation",
-            f"must be one of {sorted(ACTIVATIONS)}",
-        )
+        super().validate()
         self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
-        self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         self._require(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")
         self._require(self.ent_coef >= 0, "ent_coef", "must be >= 0")
         self._require(self.vf_coef >= 0, "vf_coef", "must be >= 0")
         self._require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
         self._require(self.optimizer_eps > 0, "optimizer_eps", "must be > 0")
-        self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
-        self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
 
 
 class ActorCriticPolicy(nn.Module):
@@ -256,8 +238,6 @@ class OnPolicyAgent(BaseAgent):
         if config.normalize_rewards:
             self.reward_normalizer = RewardNormalizer(self.n_envs, config.gamma)
         self.buffer: RolloutBuffer | None = None
-        self._last_observations: Any = None
-        self.episode_tracker = EpisodeTracker(self.n_envs)
 
     def modules(self) -> dict[str, nn.Module]:
         """Return ``{"policy": ActorCriticPolicy}``."""
@@ -344,24 +324,6 @@ class OnPolicyAgent(BaseAgent):
         """Update the policy on one flattened rollout; return ``train/…`` statistics."""
         raise NotImplementedError
 
-    def current_progress_remaining(self) -> float:
-        """Fraction of training still to go: ``1 − num_timesteps / end`` (SB3's definition).
-
-        ``end`` is the step the current ``learn`` call stops at. Measured from step 0 rather
-        than from the start of the call, so a run resumed from a checkpoint (``learn`` called
-        again with the remaining steps) follows the same schedule as the uninterrupted run.
-        """
-        end = self._learn_start + self._learn_total
-        return max(0.0, 1.0 - self.num_timesteps / max(1, end))
-
-    def _update_learning_rate(self) -> float:
-        learning_rate = self.config.learning_rate
-        if self.config.lr_schedule == "linear":
-            learning_rate *= self.current_progress_remaining()
-        for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate
-        return learning_rate
-
     def _gradient_step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -411,29 +373,13 @@ class OnPolicyAgent(BaseAgent):
         Returns:
             ``self``.
         """
-        if self.env is None:
-            raise RuntimeError("this agent has no env; load it with env=… to train it")
-        if total_timesteps < 1:
-            raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-        self.logger = logger if logger is not None else Logger(outputs=())
+        end = self._begin_learn(total_timesteps, logger, reset_num_timesteps)
         if self.buffer is None:
             self.buffer = RolloutBuffer(
                 self.config.n_steps, self.n_envs, self.observation_space, self.action_space
             )
-        if self._last_observations is None:
-            self._last_observations, _ = self.env.reset(seed=self.seed)
-            if self.obs_normalizer is not None:
-                self.obs_normalizer.update(self._last_observations)
-        self._learn_start, self._learn_total = self.num_timesteps, total_timesteps
-        end = self.num_timesteps + total_timesteps
-        bar = None
-        if should_show_progress(progress_bar):
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total_timesteps, unit="step", dynamic_ncols=True)
-        start_time, start_steps, iteration = time.perf_counter(), self.num_timesteps, 0
+        rollout_size = self.config.n_steps * self.n_envs
+        bar = self._make_progress_bar(progress_bar, total_timesteps)
         try:
             while self.num_timesteps < end:
                 learning_rate = self._update_learning_rate()
@@ -441,26 +387,26 @@ class OnPolicyAgent(BaseAgent):
                 self.compute_advantages()
                 self.policy.train()
                 stats = self.train(self.buffer.flatten(self.device))
-                iteration += 1
+                # Counted from step 0, so a resumed run logs the same iterations.
+                iteration = self.num_timesteps // rollout_size
                 if bar is not None:
-                    bar.update(self.config.n_steps * self.n_envs)
+                    bar.update(rollout_size)
                     summary = self.episode_tracker.summary()
                     if summary:
                         bar.set_postfix(ep_rew_mean=f"{summary['rollout/ep_rew_mean']:.3g}")
                 if iteration % self.config.log_interval == 0:
-                    elapsed = max(time.perf_counter() - start_time, 1e-9)
                     for key, value in self.episode_tracker.summary().items():
                         self.logger.record(key, value)
                     for key, value in stats.items():
                         self.logger.record(key, value)
                     self.logger.record("train/learning_rate", learning_rate)
-                    self.logger.record("time/fps", (self.num_timesteps - start_steps) / elapsed)
-                    self.logger.record("time/total_timesteps", self.num_timesteps)
                     self.logger.record("time/iterations", iteration)
+                    self._record_time()
                     self.logger.dump(self.num_timesteps)
                 if callback is not None and callback(self) is False:
                     break
         finally:
+            self._end_learn()
             if bar is not None:
                 bar.close()
         return self

@@ -139,7 +139,7 @@ def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
 def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
     """SAC/TD3 constructor kwargs (see ``to_sb3``); TD3's action noise needs the env."""
     model_kwargs: dict[str, Any] = {
-        "learning_rate": config.learning_rate,
+        "learning_rate": _schedule(config.learning_rate, config.lr_schedule),
         "buffer_size": config.buffer_size,
         "learning_starts": config.learning_starts,
         "batch_size": config.batch_size,

@@ -41,30 +41,6 @@ def evaluation_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 0xE7A1]).generate_state(1)[0])
 
 
-def start_new_episodes(agent: Any, seed: int) -> None:
-    """Abandon the episodes in progress in ``agent.env`` and start new ones seeded ``seed``.
-
-    Env ``i`` is reset with ``seed + i`` and the action spaces are reseeded; the per-episode
-    accumulators (episode tracker, reward normaliser's running return) restart from zero. In a
-    replay buffer the newest transitions become truncated episode ends, bootstrapped from
-    their real next observations.
-    """
-    replay_buffer = getattr(agent, "replay_buffer", None)
-    if replay_buffer is not None:
-        replay_buffer.truncate_episodes()
-    observations, _ = agent.env.reset(seed=seed)
-    agent.env.action_space.seed(seed)
-    agent.env.single_action_space.seed(seed)
-    if agent.obs_normalizer is not None:
-        agent.obs_normalizer.update(observations)
-    if agent.reward_normalizer is not None:
-        agent.reward_normalizer.returns[:] = 0.0
-    agent.episode_tracker.returns[:] = 0.0
-    agent.episode_tracker.lengths[:] = 0
-    # Both agent families act next on ``_last_observations`` (``learn`` resets only if None).
-    agent._last_observations = observations
-
-
 def tracker_state(tracker: Any) -> dict[str, Any]:
     """Return the recent-episode statistics of an ``EpisodeTracker`` as JSON values."""
     return {
@@ -131,7 +107,7 @@ class RunMonitor:
             and (_at_training_phase(agent))
         ):
             self.checkpoint(agent)
-            start_new_episodes(agent, segment_seed(self.resolved.seed, step))
+            agent.start_new_episodes(segment_seed(self.resolved.seed, step))
             self.next_checkpoint = _next_multiple(step, self.resolved.run.checkpoint_freq)
         return True
 
@@ -266,7 +242,7 @@ def train(
     logger = Logger(folder.path, outputs, resume_step=start_step if resume else None)
     monitor = RunMonitor(folder, resolved, logger, eval_env, start_step, best_mean_reward)
     try:
-        start_new_episodes(agent, segment_seed(resolved.seed, start_step))
+        agent.start_new_episodes(segment_seed(resolved.seed, start_step))
         remaining = run.n_timesteps - start_step
         if remaining > 0:
             agent.learn(remaining, progress_bar=progress_bar, logger=logger, callback=monitor)

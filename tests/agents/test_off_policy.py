@@ -118,6 +118,23 @@ def test_learns_line(cls, extra):
     assert before < -5.0
 
 
+@pytest.mark.parametrize("cls", OFF_POLICY)
+def test_linear_learning_rate_schedule_reaches_every_optimizer(cls):
+    agent = cls(make_line(), seed=0, **{**SMALL, "learning_starts": 10}, lr_schedule="linear")
+    rates = {}
+
+    def record(agent):
+        rates[agent.num_timesteps] = [
+            group["lr"] for opt in agent.optimizers().values() for group in opt.param_groups
+        ]
+
+    agent.learn(200, callback=record)
+    agent.learn(200, callback=record)  # each learn() call runs its schedule to its own end
+    assert rates[100] == pytest.approx([1e-3 * (1 - 100 / 200)] * len(rates[100]))
+    assert rates[200] == pytest.approx([0.0] * len(rates[200]))
+    assert rates[300] == pytest.approx([1e-3 * (1 - 300 / 400)] * len(rates[300]))
+
+
 def test_sac_learns_continuous_cartpole():
     agent = SAC("rlrobot/CartPoleContinuous-v0", seed=0, **SMALL)
     agent.learn(2000)

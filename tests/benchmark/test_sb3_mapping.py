@@ -151,6 +151,7 @@ def test_same_network_size_as_ours(agent_class, env_id, values):
 
 OFF_POLICY_VALUES = {
     "learning_rate": 1e-3,
+    "lr_schedule": "linear",
     "buffer_size": 5000,
     "learning_starts": 50,
     "batch_size": 64,
@@ -193,6 +194,7 @@ def off_policy_checks(model, vec_normalize, algo, values) -> dict:
     her = to_sb3(algo, type(model_config(algo)).from_dict(her_values))
     return {
         "learning_rate": lambda: model.lr_schedule(1.0) == pytest.approx(1e-3),
+        "lr_schedule": lambda: model.lr_schedule(0.25) == pytest.approx(2.5e-4),
         "buffer_size": lambda: model.buffer_size == 5000,
         "learning_starts": lambda: model.learning_starts == 50,
         "batch_size": lambda: model.batch_size == 64,
