@@ -11,9 +11,9 @@ same episode, chosen by ``goal_selection_strategy``:
 - ``final``: ``j`` the last transition of the episode;
 - ``episode``: ``j`` uniform over the whole episode;
 
-and their reward is recomputed as ``compute_reward(next achieved goal, new goal, {})``. For an
-episode still running, its newest stored transition stands in for its end. ``terminated`` is
-kept as stored.
+and their reward is recomputed as ``compute_reward(next achieved goal, new goal, {})``; with
+n-step returns, each of the summed rewards is. For an episode still running, its newest stored
+transition stands in for its end. ``terminated`` is kept as stored.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class HerReplayBuffer(ReplayBuffer):
         compute_reward: Vectorised ``compute_reward(achieved_goal, desired_goal, info)``.
         n_envs: Number of parallel envs.
         gamma: Discount factor γ.
+        n_steps: Length of the n-step returns (1: one-step TD targets).
         n_sampled_goal: Relabelled goals per real one (k); the relabelled fraction is k/(k+1).
         goal_selection_strategy: ``"future"``, ``"final"`` or ``"episode"``.
         seed: Seed of the sampling generator.
@@ -87,6 +88,7 @@ class HerReplayBuffer(ReplayBuffer):
         compute_reward: ComputeReward,
         n_envs: int = 1,
         gamma: float = 0.99,
+        n_steps: int = 1,
         n_sampled_goal: int = 4,
         goal_selection_strategy: str = "future",
         seed: int | None = None,
@@ -99,7 +101,7 @@ class HerReplayBuffer(ReplayBuffer):
             )
         if n_sampled_goal < 1:
             raise ValueError(f"n_sampled_goal must be >= 1, got {n_sampled_goal}")
-        super().__init__(buffer_size, observation_space, action_space, n_envs, gamma, 1, seed)
+        super().__init__(buffer_size, observation_space, action_space, n_envs, gamma, n_steps, seed)
         self.compute_reward = compute_reward
         self.n_sampled_goal = n_sampled_goal
         self.her_ratio = 1.0 - 1.0 / (n_sampled_goal + 1)
@@ -154,13 +156,30 @@ class HerReplayBuffer(ReplayBuffer):
             return sample
         rows, envs = rows[:n_relabelled], envs[:n_relabelled]
         goal_rows = self.sample_goal_rows(rows, envs)
-        new_goals = self.get_next_observations(goal_rows, envs)["achieved_goal"]
+        new_goals = self.get_next_observations(goal_rows, envs, ("achieved_goal",))["achieved_goal"]
         for observations in (sample.observations, sample.next_observations):
             observations["desired_goal"][:n_relabelled] = new_goals
-        achieved = sample.next_observations["achieved_goal"][:n_relabelled]
-        rewards = np.asarray(self.compute_reward(achieved, new_goals, {}), dtype=np.float32)
-        sample.rewards[:n_relabelled] = rewards
+        sample.rewards[:n_relabelled] = self.compute_relabelled_rewards(rows, envs, new_goals)
         return sample
+
+    def compute_relabelled_rewards(
+        self, rows: np.ndarray, envs: np.ndarray, new_goals: np.ndarray
+    ) -> np.ndarray:
+        """The (n-step) rewards of the transitions at ``(rows, envs)`` under ``new_goals``.
+
+        One ``compute_reward`` call covers every summed step of every transition.
+        """
+        mask = self.get_n_step_mask(rows, envs)
+        steps, columns = np.nonzero(mask)
+        achieved = self.get_next_observations(
+            (rows[columns] + steps) % self.n_rows, envs[columns], ("achieved_goal",)
+        )["achieved_goal"]
+        step_rewards = np.asarray(
+            self.compute_reward(achieved, new_goals[columns], {}), dtype=np.float64
+        )
+        rewards = np.zeros(mask.shape, dtype=np.float64)
+        rewards[steps, columns] = self.gamma**steps * step_rewards
+        return rewards.sum(axis=0).astype(np.float32)
 
     def sample_goal_rows(self, rows: np.ndarray, envs: np.ndarray) -> np.ndarray:
         """Rows of the transitions whose next achieved goals become the new goals."""

@@ -25,7 +25,7 @@ from torch import nn
 from rlrobot.agents.base import AgentConfig, AgentT, BaseAgent
 from rlrobot.agents.on_policy import stats_to_floats
 from rlrobot.common.checkpoint import CheckpointError
-from rlrobot.common.config import ConfigError, option
+from rlrobot.common.config import option
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import get_activation, make_features_extractor
@@ -76,8 +76,6 @@ class OffPolicyConfig(AgentConfig):
         )
         self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
         self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
-        if self.replay_buffer == "her" and self.n_steps > 1:
-            raise ConfigError("config key 'n_steps': n-step returns are not supported with HER")
 
 
 class EnsembleLinear(nn.Module):
@@ -234,6 +232,12 @@ class OffPolicyAgent(BaseAgent):
     # -- replay buffer ------------------------------------------------------------------------
     def _make_replay_buffer(self) -> ReplayBuffer:
         config = self.config
+        common = {
+            "n_envs": self.n_envs,
+            "gamma": config.gamma,
+            "n_steps": config.n_steps,
+            "seed": self.seed,
+        }
         if config.replay_buffer == "her":
             from rlrobot.agents.her import HerReplayBuffer, get_compute_reward
 
@@ -242,21 +246,11 @@ class OffPolicyAgent(BaseAgent):
                 self.observation_space,
                 self.action_space,
                 get_compute_reward(self.env),
-                n_envs=self.n_envs,
-                gamma=config.gamma,
                 n_sampled_goal=config.n_sampled_goal,
                 goal_selection_strategy=config.goal_selection_strategy,
-                seed=self.seed,
+                **common,
             )
-        return ReplayBuffer(
-            config.buffer_size,
-            self.observation_space,
-            self.action_space,
-            n_envs=self.n_envs,
-            gamma=config.gamma,
-            n_steps=config.n_steps,
-            seed=self.seed,
-        )
+        return ReplayBuffer(config.buffer_size, self.observation_space, self.action_space, **common)
 
     def _ensure_replay_buffer(self) -> ReplayBuffer:
         if self.replay_buffer is None:

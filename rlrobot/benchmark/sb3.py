@@ -156,6 +156,13 @@ def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
     if config.replay_buffer == "her":
         from stable_baselines3 import HerReplayBuffer
 
+        if config.n_steps > 1:
+            # SB3 would ignore n_steps with a custom buffer class and train another algorithm.
+            raise ValueError(
+                f"n_steps={config.n_steps} with HER has no SB3 counterpart (SB3's "
+                "HerReplayBuffer uses one-step returns); use n_steps=1 to compare with SB3"
+            )
+
         model_kwargs["replay_buffer_class"] = HerReplayBuffer
         model_kwargs["replay_buffer_kwargs"] = {
             "goal_selection_strategy": config.goal_selection_strategy,

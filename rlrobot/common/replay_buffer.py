@@ -245,18 +245,41 @@ class ReplayBuffer:
         values = {key: array[rows, envs] for key, array in self.observations.items()}
         return values if self.is_dict else values[""]
 
-    def get_next_observations(self, rows: np.ndarray, envs: np.ndarray) -> Observation:
-        """Return the real next observations of the transitions at ``(rows, envs)``."""
+    def get_next_observations(
+        self, rows: np.ndarray, envs: np.ndarray, keys: tuple[str, ...] | None = None
+    ) -> Observation:
+        """Return the real next observations of the transitions at ``(rows, envs)``.
+
+        Args:
+            rows: Row of each transition ``(batch,)``.
+            envs: Env of each transition ``(batch,)``.
+            keys: Only these keys of a ``Dict`` observation (None: all).
+        """
         next_rows = (rows + 1) % self.n_rows
         slots = self.final_slot[rows, envs]
         ended = np.flatnonzero(slots >= 0)
         values = {}
-        for key, array in self.observations.items():
-            value = array[next_rows, envs]
+        for key in self.observations if keys is None else keys:
+            value = self.observations[key][next_rows, envs]
             if ended.size:
                 value[ended] = self.final_observations[key][slots[ended]]
             values[key] = value
         return values if self.is_dict else values[""]
+
+    def get_n_step_mask(self, rows: np.ndarray, envs: np.ndarray) -> np.ndarray:
+        """Which of the ``n_steps`` steps from each transition its return sums ``(n_steps, batch)``.
+
+        Step ``k`` (row ``rows + k``) counts while the episode goes on and is stored; step 0
+        always counts.
+        """
+        mask = np.zeros((self.n_steps, len(rows)), dtype=bool)
+        mask[0] = True
+        available = self.steps_stored_from(rows)
+        continuing = ~self.episode_ends[rows, envs]
+        for k in range(1, self.n_steps):
+            mask[k] = continuing & (k < available)
+            continuing = mask[k] & ~self.episode_ends[(rows + k) % self.n_rows, envs]
+        return mask
 
     def get_samples(self, rows: np.ndarray, envs: np.ndarray) -> ReplaySample:
         """Return the (n-step) transitions that start at ``(rows, envs)``."""
@@ -264,15 +287,11 @@ class ReplayBuffer:
         last_rows = rows
         n_summed = np.ones(rows.shape, dtype=np.int64)
         if self.n_steps > 1:
-            rewards = rewards.copy()
-            available = self.steps_stored_from(rows)
-            continuing = ~self.episode_ends[rows, envs]
-            for k in range(1, self.n_steps):
-                use = continuing & (k < available)
-                step_rows = (rows + k) % self.n_rows
-                rewards += np.where(use, self.gamma**k * self.rewards[step_rows, envs], 0.0)
-                n_summed += use
-                continuing = use & ~self.episode_ends[step_rows, envs]
+            mask = self.get_n_step_mask(rows, envs)
+            step_rows = (rows + np.arange(self.n_steps)[:, None]) % self.n_rows
+            discounts = self.gamma ** np.arange(self.n_steps)[:, None]
+            rewards = np.sum(mask * discounts * self.rewards[step_rows, envs], axis=0)
+            n_summed = mask.sum(axis=0)
             last_rows = (rows + n_summed - 1) % self.n_rows
         not_terminated = ~self.terminated[last_rows, envs]
         discounts = (self.gamma**n_summed * not_terminated).astype(np.float32)

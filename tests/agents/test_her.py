@@ -90,6 +90,42 @@ def test_relabelled_goals_and_rewards(strategy):
     assert np.all(sample.rewards[n_relabelled:] == -1)
 
 
+@pytest.mark.parametrize("strategy", ["future", "episode"])
+def test_relabelled_n_step_rewards_sum_compute_reward_over_the_steps(strategy):
+    n_steps, gamma = 3, 0.9
+    buffer = HerReplayBuffer(
+        1000, GOAL_SPACE, ACTION_SPACE, sparse_reward, n_envs=2, gamma=gamma, n_steps=n_steps,
+        n_sampled_goal=4, goal_selection_strategy=strategy, seed=1,
+    )  # fmt: skip
+    fill(buffer, n_episodes=6, n_envs=2)
+    sample = buffer.sample(500)
+    start = (sample.observations["achieved_goal"][:, 0] % 100).astype(int)
+    goal = (sample.observations["desired_goal"][:, 0] % 100).astype(int)
+    # By hand: m = min(n, steps left) rewards, 0 at the step that reaches the goal, else −1.
+    summed = np.minimum(n_steps, EPISODE_LENGTH - start)
+    expected = np.array(
+        [
+            sum(gamma**k * (0.0 if s + k + 1 == g else -1.0) for k in range(m))
+            for s, g, m in zip(start, goal, summed, strict=True)
+        ]
+    )
+    np.testing.assert_allclose(sample.rewards[:400], expected[:400], rtol=1e-6)
+    assert (sample.rewards[:400] > -1 - gamma - gamma**2 + 1e-6).mean() > 0.2
+    np.testing.assert_allclose(sample.discounts, gamma**summed, rtol=1e-6)
+    np.testing.assert_array_equal(sample.next_observations["achieved_goal"][:, 0] % 100,
+                                  start + summed)  # fmt: skip
+    # Real transitions: the stored rewards, −1 at every step.
+    np.testing.assert_allclose(sample.rewards[400:], expected[400:], rtol=1e-6)
+
+
+def test_sac_her_trains_with_n_step_returns():
+    agent = SAC("rlrobot/Reach-v0", env_kwargs={"reward_mode": "sparse"}, seed=0,
+                replay_buffer="her", n_steps=3, net_arch=(32, 32), batch_size=32,
+                learning_starts=60)  # fmt: skip
+    agent.learn(120)
+    assert agent.replay_buffer.n_steps == 3 and agent.n_updates == 60
+
+
 def test_running_episode_uses_newest_transition_as_end():
     buffer = HerReplayBuffer(
         100, GOAL_SPACE, ACTION_SPACE, sparse_reward, goal_selection_strategy="final", seed=0

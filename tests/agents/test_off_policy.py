@@ -180,8 +180,6 @@ def test_sac_her_on_reach_saves_and_loads(tmp_path):
 
 
 def test_config_and_space_errors():
-    with pytest.raises(ConfigError, match="n_steps"):
-        SAC(make_line(), replay_buffer="her", n_steps=3)
     with pytest.raises(ConfigError, match="tau"):
         TD3(make_line(), tau=0.0)
     with pytest.raises(ValueError, match="Dict observation space"):

@@ -192,6 +192,8 @@ def off_policy_checks(model, vec_normalize, algo, values) -> dict:
     # HER needs a goal env to build; its fields are checked on the kwargs for SB3.
     her_values = {**values, "replay_buffer": "her", "n_steps": 1}  # HER: one-step returns
     her = to_sb3(algo, type(model_config(algo)).from_dict(her_values))
+    with pytest.raises(ValueError, match="no SB3 counterpart"):
+        to_sb3(algo, type(model_config(algo)).from_dict({**her_values, "n_steps": 3}))
     return {
         "learning_rate": lambda: model.lr_schedule(1.0) == pytest.approx(1e-3),
         "lr_schedule": lambda: model.lr_schedule(0.25) == pytest.approx(2.5e-4),
