@@ -6,10 +6,12 @@ the env's overhead: 1.0 would be pure physics. Comparable third-party PyBullet e
 (pybullet-envs-gymnasium, panda-gym) are measured the same way when importable, e.g. after
 `pip install --no-deps --target /tmp/thirdparty pybullet-envs-gymnasium panda-gym scipy` and
 with `PYTHONPATH=/tmp/thirdparty`. Single-env times are thread CPU times (robust on a shared
-machine); vector-env speed-ups are wall-clock, as parallelism needs.
+machine); vector-env speed-ups are wall-clock, as parallelism needs, next to the speed-up
+that the CPU times of workers and main process allow.
 
     python scripts/bench_envs.py               # full run, writes docs/benchmarks/envs.md
     python scripts/bench_envs.py --quick       # a smoke run, prints only
+    python scripts/bench_envs.py --only-vector # only the vector-env section of envs.md
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import cProfile
 import os
 import platform
 import pstats
-import resource
 import statistics
 import sys
 import time
@@ -32,6 +33,7 @@ import numpy as np
 import pybullet
 
 import rlrobot
+from rlrobot.common.vector_env import SharedMemoryVectorEnv
 
 HEAVY_ENV_IDS = ["rlrobot/Push-v0", "rlrobot/Quadruped-v0"]
 # Third-party counterparts: (our id, their id, the package that registers it).
@@ -206,13 +208,24 @@ def bench_pixels(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[st
     return rows
 
 
+def worker_cpu_seconds(env: gym.Env | gym.vector.VectorEnv) -> float:
+    """User + system CPU time of a vector env's live worker processes (Linux `/proc`, 10 ms
+    ticks); 0 for a single env."""
+    total = 0
+    for process in getattr(env, "processes", []):
+        with open(f"/proc/{process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def timed_steps(
     env: gym.Env | gym.vector.VectorEnv, n_steps: int, pause: float = 0.0
-) -> tuple[float, float]:
-    """(wall s, main-thread CPU s) per env step with random actions (vector: per env).
+) -> tuple[float, float, float]:
+    """(wall s, main-thread CPU s, worker CPU s) per env step with random actions.
 
-    `pause` (s) sleeps between steps, giving the CPU away as a vector env's worker does while
-    it waits on its pipe.
+    A vector step counts `num_envs` env steps. `pause` (s) sleeps between steps, giving the
+    CPU away as a vector env's worker does while it waits for the next command.
     """
     env.reset(seed=0)
     env.action_space.seed(0)
@@ -220,6 +233,7 @@ def timed_steps(
     actions = [env.action_space.sample() for _ in range(n_steps // n_envs + 20)]
     for action in actions[:20]:
         env.step(action)
+    worker = worker_cpu_seconds(env)
     wall, cpu = time.perf_counter(), time.thread_time()
     for action in actions[20:]:
         _, _, terminated, truncated, _ = env.step(action)
@@ -227,57 +241,105 @@ def timed_steps(
             env.reset()
         if pause:
             time.sleep(pause)
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    worker = worker_cpu_seconds(env) - worker
     n_env_steps = n_envs * (len(actions) - 20)
-    return (time.perf_counter() - wall) / n_env_steps, (time.thread_time() - cpu) / n_env_steps
+    return wall / n_env_steps, cpu / n_env_steps, worker / n_env_steps
 
 
-def children_cpu_seconds() -> float:
-    """User + system CPU time of this process's finished children (vector env workers)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+class InfosAtEpisodeEnds(gym.Wrapper):
+    """Returns a step's info only when the episode ends: what Gymnasium's `AsyncVectorEnv`
+    would gain from sending infos only when needed (rlrobot's agents read only final infos)."""
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """The env's step, with an empty info unless terminated or truncated."""
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        return observation, reward, terminated, truncated, info if terminated or truncated else {}
+
+
+# Vector envs compared with one env: name → (factory of the vector env, n_envs, n_workers).
+VECTOR_KINDS: dict[str, tuple[Callable[..., gym.vector.VectorEnv], int, int]] = {
+    "Gymnasium `AsyncVectorEnv`, 2 workers": (
+        lambda make: gym.vector.AsyncVectorEnv(
+            [make] * 2, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        ),
+        2,
+        2,
+    ),
+    "Gymnasium `AsyncVectorEnv`, 2 workers, infos at episode ends": (
+        lambda make: gym.vector.AsyncVectorEnv(
+            [lambda: InfosAtEpisodeEnds(make())] * 2,
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        ),
+        2,
+        2,
+    ),
+    "`SharedMemoryVectorEnv`, 2 workers, step infos": (
+        lambda make: SharedMemoryVectorEnv([make] * 2, n_workers=2, step_infos=True),
+        2,
+        2,
+    ),
+    '`SharedMemoryVectorEnv`, 2 workers (`vec_env="shm"`)': (
+        lambda make: SharedMemoryVectorEnv([make] * 2, n_workers=2, step_infos=False),
+        2,
+        2,
+    ),
+    "`SharedMemoryVectorEnv`, 2 workers × 2 envs": (
+        lambda make: SharedMemoryVectorEnv([make] * 4, n_workers=2, step_infos=False),
+        4,
+        2,
+    ),
+}
 
 
 def bench_vector(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[str, Any]]:
-    """AsyncVectorEnv with 2 workers vs 1 env, interleaved `repeats` times (medians).
+    """Every vector env of `VECTOR_KINDS` vs 1 env, interleaved `repeats` times (medians).
 
-    Besides wall-clock speed, the CPU time of each part is measured: a worker's per env step
-    (its whole process, from `getrusage` once it has exited) and the main process's per
-    vector step. With two free cores the workers step in parallel, so a vector step takes
-    at most worker + main time: `capacity` = 2 × single / (worker + main) is the speed-up
-    those CPU times allow, whatever else the machine runs.
+    Besides wall-clock speed, the CPU time of each part is measured: the workers' per env
+    step (their whole processes) and the main thread's per vector step. On `n_workers` free
+    cores the workers step in parallel, so a vector step takes at most (envs per worker ×
+    worker + main) time: `capacity` = n_envs × single / (envs per worker × worker + main) is
+    the speed-up those CPU times allow, whatever else the machine runs.
     """
     rows = []
     for env_id in env_ids:
-        runs = []
+
+        def make(env_id: str = env_id) -> gym.Env:
+            return gym.make(env_id)
+
+        runs: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in VECTOR_KINDS}
+        singles = []
         for _ in range(repeats):
-            env = gym.make(env_id)
-            single_wall, single_cpu = timed_steps(env, n_steps)
-            _, yielding_cpu = timed_steps(env, n_steps // 2, pause=0.0005)
+            env = make()
+            single_wall, single_cpu, _ = timed_steps(env, n_steps)
+            _, yielding_cpu, _ = timed_steps(env, n_steps // 2, pause=0.0005)
             env.close()
-            before = children_cpu_seconds()
-            envs = gym.vector.AsyncVectorEnv([lambda env_id=env_id: gym.make(env_id)] * 2)
-            vector_wall, main_cpu = timed_steps(envs, n_steps)
-            envs.close()
-            worker_cpu = (children_cpu_seconds() - before) / (n_steps + 40)
-            runs.append(
-                (single_wall / vector_wall, single_cpu, yielding_cpu, worker_cpu, 2 * main_cpu)
+            singles.append((single_wall, single_cpu, yielding_cpu))
+            for kind, (make_vector, n_envs, _) in VECTOR_KINDS.items():
+                envs = make_vector(make)
+                wall, main_cpu, worker_cpu = timed_steps(envs, n_steps)
+                envs.close()
+                runs[kind].append((single_wall / wall, worker_cpu, n_envs * main_cpu))
+        single_wall, single, yielding = (statistics.median(v) for v in zip(*singles, strict=True))
+        for kind, (_, n_envs, n_workers) in VECTOR_KINDS.items():
+            speedup, worker, main = (statistics.median(v) for v in zip(*runs[kind], strict=True))
+            capacity = n_envs * single / (n_envs / n_workers * worker + main)
+            rows.append(
+                {
+                    "id": env_id,
+                    "kind": kind,
+                    "speedup": speedup,
+                    "single_cpu": single,
+                    "yielding_cpu": yielding,
+                    "worker_cpu": worker,
+                    "main_cpu": main,
+                    "capacity": capacity,
+                }
             )
-        speedup, single, yielding, worker, main = (
-            statistics.median(v) for v in zip(*runs, strict=True)
-        )
-        capacity = 2 * single / (worker + main)
-        rows.append(
-            {
-                "id": env_id,
-                "speedup": speedup,
-                "single_cpu": single,
-                "yielding_cpu": yielding,
-                "worker_cpu": worker,
-                "main_cpu": main,
-                "capacity": capacity,
-            }
-        )
-        print(f"  {env_id}: ×{speedup:.2f} measured, ×{capacity:.2f} capacity", file=sys.stderr)
+            print(
+                f"  {env_id} {kind}: ×{speedup:.2f} measured, ×{capacity:.2f} capacity",
+                file=sys.stderr,
+            )
     return rows
 
 
@@ -304,6 +366,73 @@ def profile_step(env_id: str, n_steps: int) -> str:
             f"| `{where}` | {calls / n_steps:.1f} | {own / n_steps * 1e6:.1f} | {own / total:.0%} |"
         )
     return "\n".join(lines)
+
+
+VECTOR_HEADING = "## Vector envs: 2 workers vs 1 env"
+GOAL_SPEEDUP = 1.7
+
+
+def format_vector_section(results: dict[str, Any], settings: argparse.Namespace) -> list[str]:
+    """The vector-env section: table, load average and whether the goal is met."""
+
+    def us(seconds: float) -> str:
+        return f"{seconds * 1e6:.0f}"
+
+    before, after = results["vector_load"]
+    lines = [
+        VECTOR_HEADING,
+        "",
+        f"Written by `scripts/bench_envs.py{' --only-vector' if settings.only_vector else ''} "
+        f"--steps {settings.steps} --repeats "
+        f"{settings.repeats}` at {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC (the rest "
+        "of the page may come from an earlier run). "
+        f"Goal: ≥ {GOAL_SPEEDUP}× on the heavy robots. *measured* is the wall-clock ratio of env "
+        "steps/s against one env in the same process (a vector step counts `n_envs`), median "
+        "of interleaved repeats. The 2 cores are shared with other jobs, so a worker only gets "
+        "the CPU left over and this number says as much about the load as about the envs: "
+        f"load average (1 min) {before:.1f} before this section and {after:.1f} after. "
+        "*capacity* = n_envs × single / (envs per worker × worker + main) is the speed-up that "
+        "the measured CPU times of the parts allow on 2 free cores (worker: CPU of the worker "
+        "processes per env step, from `/proc`, pipes, pickling and autoresets included; main: "
+        "CPU of the main thread per vector step). It is pessimistic too: a worker sleeps "
+        "between steps, other jobs then evict its caches, and its physics gets slower; "
+        "*yielding* shows that effect alone, a single env sleeping 0.5 ms between steps. "
+        "`SharedMemoryVectorEnv` (`rlrobot.common.vector_env`, `make_vec_env(..., "
+        'vec_env="shm")`) keeps step data in shared memory and wakes workers with a '
+        "semaphore; *step infos* sends every step's info dict as Gymnasium does, otherwise "
+        'infos travel only where an episode ends (what `vec_env="shm"` uses).',
+        "",
+        "| env | vector env | single µs/step | yielding µs/step | worker µs/env step "
+        "| main µs/vector step | measured | capacity |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["vector"]:
+        lines.append(
+            f"| `{row['id']}` | {row['kind']} | {us(row['single_cpu'])} | "
+            f"{us(row['yielding_cpu'])} | {us(row['worker_cpu'])} | {us(row['main_cpu'])} | "
+            f"{row['speedup']:.2f}× | {row['capacity']:.2f}× |"
+        )
+    lines += ["", *verdict(results["vector"], before, after)]
+    return lines
+
+
+def verdict(rows: list[dict[str, Any]], load_before: float, load_after: float) -> list[str]:
+    """Sentences saying, per vector env, whether the heavy robots reach the goal."""
+    lines = []
+    for kind in dict.fromkeys(row["kind"] for row in rows):
+        heavy = [row for row in rows if row["kind"] == kind and row["id"] in HEAVY_ENV_IDS]
+        if not heavy:
+            continue
+        measured = ", ".join(f"{row['id'].split('/')[-1]} {row['speedup']:.2f}×" for row in heavy)
+        capacity = ", ".join(f"{row['id'].split('/')[-1]} {row['capacity']:.2f}×" for row in heavy)
+        met_wall = all(row["speedup"] >= GOAL_SPEEDUP for row in heavy)
+        met_capacity = all(row["capacity"] >= GOAL_SPEEDUP for row in heavy)
+        lines.append(
+            f"- {kind}: wall-clock goal **{'met' if met_wall else 'not met'}** ({measured}, "
+            f"load average {load_before:.1f}–{load_after:.1f}); CPU-time capacity goal "
+            f"**{'met' if met_capacity else 'not met'}** ({capacity})."
+        )
+    return lines
 
 
 def format_report(results: dict[str, Any], settings: argparse.Namespace) -> str:
@@ -376,31 +505,7 @@ def format_report(results: dict[str, Any], settings: argparse.Namespace) -> str:
             f"| `{row['id']}` | {1 / row['step_s']:.0f} | {us(row['step_s'])} | "
             f"{us(row['render_s'])} |"
         )
-    lines += [
-        "",
-        "## Vector envs: `gym.vector.AsyncVectorEnv` with 2 workers vs 1 env",
-        "",
-        "Goal: ≥ 1.7× on the heavy robots. *measured* is the wall-clock ratio of env steps/s "
-        "(a vector step counts 2), median of interleaved repeats; on this machine the 2 cores "
-        "are shared with other jobs, so a worker only gets the CPU left over and this number "
-        "says more about the load than about the envs. *capacity* = 2 × single / (worker + "
-        "main) is the speed-up that the measured CPU times of the parts allow on 2 free cores "
-        "(worker: CPU of a worker process per env step, pipes and pickling included; main: "
-        "CPU of the main process per vector step). It is pessimistic here too: a worker sleeps "
-        "on its pipe between steps, other jobs then evict its caches, and its physics gets "
-        "slower; *yielding* shows that effect alone, a single env sleeping 0.5 ms between "
-        "steps.",
-        "",
-        "| env | single µs/step | yielding µs/step | worker µs/step | main µs/vector step "
-        "| measured | capacity |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in results["vector"]:
-        lines.append(
-            f"| `{row['id']}` | {us(row['single_cpu'])} | {us(row['yielding_cpu'])} | "
-            f"{us(row['worker_cpu'])} | {us(row['main_cpu'])} | {row['speedup']:.2f}× | "
-            f"{row['capacity']:.2f}× |"
-        )
+    lines += ["", *format_vector_section(results, settings)]
     lines += [
         "",
         f"## Where a step's time goes (cProfile, `{results['profile_id']}`)",
@@ -415,6 +520,26 @@ def format_report(results: dict[str, Any], settings: argparse.Namespace) -> str:
     return "\n".join(lines) + results.get("notes", "")
 
 
+def bench_vector_with_load(
+    results: dict[str, Any], env_ids: list[str], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """`bench_vector`, recording the 1-minute load average before and after in `results`."""
+    print("vector", file=sys.stderr)
+    before = os.getloadavg()[0]
+    rows = bench_vector(env_ids, args.steps, args.repeats)
+    results["vector_load"] = (before, os.getloadavg()[0])
+    return rows
+
+
+def replace_section(path: Path, heading_start: str, section: str) -> None:
+    """Replace the `## ` section of a markdown file whose heading starts with `heading_start`
+    (up to the next `## ` heading) by `section`."""
+    lines = path.read_text().split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading_start))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    path.write_text("\n".join([*lines[:start], *section.split("\n"), "", *lines[end:]]))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every benchmark and write the markdown report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -423,19 +548,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/envs.md"))
     parser.add_argument("--quick", action="store_true", help="few steps, print, write nothing")
     parser.add_argument("--notes", type=Path, help="markdown appended to the report")
+    parser.add_argument(
+        "--only-vector",
+        action="store_true",
+        help="run only the vector-env benchmark and replace its section in --out",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.repeats = 300, 1
     results: dict[str, Any] = {"load": os.getloadavg()[0], "profile_id": "rlrobot/Push-v0"}
+    vector_ids = [*HEAVY_ENV_IDS, "rlrobot/Reach-v0", "rlrobot/Navigate-v0"]
+    if args.only_vector:
+        if not args.quick and not args.out.exists():
+            parser.error(f"--only-vector replaces a section of {args.out}, which does not exist")
+        results["vector"] = bench_vector_with_load(results, vector_ids, args)
+        section = "\n".join(format_vector_section(results, args))
+        if args.quick:
+            print(section)
+        else:
+            replace_section(args.out, "## Vector envs", section)
+            print(f"replaced the vector section of {args.out}", file=sys.stderr)
+        return 0
     print("overhead", file=sys.stderr)
     results["overhead"] = bench_overhead(rlrobot.ENV_IDS, args.steps, args.repeats)
     print("third party", file=sys.stderr)
     results["third_party"], results["missing"] = bench_third_party(args.steps, args.repeats)
     print("pixels", file=sys.stderr)
     results["pixels"] = bench_pixels(rlrobot.ENV_IDS, max(100, args.steps // 10), args.repeats)
-    print("vector", file=sys.stderr)
-    vector_ids = [*HEAVY_ENV_IDS, "rlrobot/Reach-v0", "rlrobot/Navigate-v0"]
-    results["vector"] = bench_vector(vector_ids, args.steps, args.repeats)
+    results["vector"] = bench_vector_with_load(results, vector_ids, args)
     results["profile"] = profile_step(results["profile_id"], min(args.steps, 2000))
     if args.notes:
         results["notes"] = "\n" + args.notes.read_text()

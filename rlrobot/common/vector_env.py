@@ -6,11 +6,12 @@ back, one worker per env. Profiled with 2 workers on ``rlrobot/Quadruped-v0`` (3
 step), that cost ~200 µs of worker CPU and ~150 µs of main CPU per vector step, so two workers
 were slower than one env. ``SharedMemoryVectorEnv`` keeps actions, observations (``Dict`` and
 ``Tuple`` ones too), rewards, ``terminated`` and ``truncated`` in shared arrays that both sides
-map once, wakes workers with a semaphore each, and uses the pipe only for what is rare or
-arbitrary: infos (every step only with ``step_infos=True``; otherwise only on episode ends,
-where ``final_obs``/``final_info`` need them), ``reset`` seeds, ``call``/``get_attr``/
-``set_attr`` and errors. A worker may step several envs (``n_envs`` split over ``n_workers``),
-which spreads each wake-up over more env steps.
+map once, wakes each worker with a semaphore and the main process once per vector step, when
+the last worker is done (halving its sleeps with 2 workers), and uses the pipe only for what
+is rare or arbitrary: infos (every step only with ``step_infos=True``; otherwise only on
+episode ends, where ``final_obs``/``final_info`` need them), ``reset`` seeds, ``call``/
+``get_attr``/``set_attr`` and errors. A worker may step several envs (``n_envs`` split over
+``n_workers``), which spreads each wake-up over more env steps.
 
 Semantics are those of ``gym.vector.AsyncVectorEnv(..., autoreset_mode=SAME_STEP)``: an env
 that ends is reset in the same step, its real final observation and info are in
@@ -52,6 +53,33 @@ _LIVENESS_PERIOD_S = 0.2
 # plain ints, as enum members cost microseconds to look up.
 _STEP, _RESET, _CALL, _SET_ATTR, _CLOSE = range(1, 6)
 _OK, _MESSAGE, _ERROR = range(3)  # nothing in the pipe / a reply follows / an error report follows
+
+
+class _Countdown:
+    """Wakes the main process once the last worker has finished a command.
+
+    One wake-up per vector step instead of one per worker: under load each wake-up of the
+    main process can wait for a core.
+    """
+
+    def __init__(self, ctx: multiprocessing.context.BaseContext) -> None:
+        self.lock, self.remaining, self.done = ctx.Lock(), ctx.RawValue("i", 0), ctx.Semaphore(0)
+
+    def start(self, n_workers: int) -> None:
+        """Expect ``n_workers`` calls of ``finish`` (main process, before waking workers)."""
+        self.remaining.value = n_workers
+
+    def finish(self) -> None:
+        """Count one worker as finished (worker process)."""
+        with self.lock:
+            self.remaining.value -= 1
+            last = self.remaining.value == 0
+        if last:
+            self.done.release()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait until every worker has finished; False after ``timeout_s`` s."""
+        return self.done.acquire(timeout=timeout_s)
 
 
 def _copy_into(destination: Any, source: Any) -> None:
@@ -152,7 +180,7 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         )
         self.worker_envs = _split(self.num_envs, n_workers)
         self._wakes = [ctx.Semaphore(0) for _ in range(n_workers)]
-        self._done = ctx.Semaphore(0)
+        self._countdown = _Countdown(ctx)
         self._pipes: list[Connection] = []
         self._phase = "construction"
         for worker, envs in enumerate(self.worker_envs):
@@ -170,7 +198,7 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
                     self.single_observation_space,
                     self.single_action_space,
                     self._wakes[worker],
-                    self._done,
+                    self._countdown,
                     step_infos,
                 ),
                 daemon=daemon,
@@ -281,14 +309,14 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             raise gym.error.ClosedEnvironmentError(f"{type(self).__name__} is closed")
         self._phase = phase
         commands = self._arrays["commands"]
+        self._countdown.start(len(self._wakes))
         for worker, wake in enumerate(self._wakes):
             commands[worker] = command
             if payloads is not None:
                 self._send(worker, payloads[worker])
             wake.release()
-        for _ in self._wakes:
-            while not self._done.acquire(timeout=_LIVENESS_PERIOD_S):
-                self._raise_if_dead()
+        while not self._countdown.wait(_LIVENESS_PERIOD_S):
+            self._raise_if_dead()
         statuses = self._arrays["statuses"]
         return [
             None if statuses[worker] == _OK else self._receive(worker)
@@ -462,7 +490,7 @@ def _worker(
     observation_space: gym.Space,
     action_space: gym.Space,
     wake: Any,
-    done: Any,
+    countdown: _Countdown,
     step_infos: bool,
 ) -> None:
     """Worker loop: wait for a command, run it on this worker's envs, report, repeat."""
@@ -487,7 +515,7 @@ def _worker(
             reply = envs.run(command, pipe)
             # Released before sending: a large reply blocks until the main process reads it.
             statuses[worker] = _OK if reply is None else _MESSAGE
-            done.release()
+            countdown.finish()
             if reply is not None:
                 pipe.send(("reply", reply))
     except Exception as error:  # reported to the main process, which stops every worker
@@ -497,7 +525,7 @@ def _worker(
             error = RuntimeError(f"{type(error).__name__}: {error}")
         env_index = env_indices[0] if envs is None else envs.current
         statuses[worker] = _ERROR
-        done.release()
+        countdown.finish()
         pipe.send(("error", (env_index, error, traceback.format_exc())))
     finally:
         if envs is not None:
