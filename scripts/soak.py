@@ -42,6 +42,7 @@ import torch
 import rlrobot
 from rlrobot.agents import ALGORITHMS
 from rlrobot.common.checkpoint import load_checkpoint
+from rlrobot.envs.stress import EXTREME_RANDOMIZATION, extreme_actions
 from rlrobot.run.config import resolve_config
 from rlrobot.run.folder import check_run_folder
 from rlrobot.run.training import train
@@ -49,13 +50,6 @@ from rlrobot.sim import Simulation
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 OUT = REPOSITORY / "docs" / "benchmarks" / "soak.json"
-EXTREME_RANDOMIZATION = {
-    "mass_scale": (0.05, 20.0),
-    "friction_scale": (0.0, 10.0),
-    "actuator_scale": (0.0, 10.0),
-    "observation_noise": 1.0,
-    "action_latency": (0, 5),
-}
 # The training runs that are killed: (algo, env id, --set overrides, steps).
 KILLED_RUNS = [
     (
@@ -168,21 +162,6 @@ def soak_rollout(env_id: str, n_steps: int) -> dict[str, Any]:
         "client_growth": samples[-1]["client"] - samples[0]["client"],
         "samples": samples,
     }
-
-
-def extreme_actions(space: gym.Space, rng: np.random.Generator):
-    """Bang-bang at the bounds, far outside them (clipped), and uniform, in random order."""
-    while True:
-        if isinstance(space, gym.spaces.Discrete):
-            yield int(rng.integers(space.n))
-            continue
-        kind = rng.integers(3)
-        if kind == 0:
-            yield np.where(rng.random(space.shape) < 0.5, space.low, space.high)
-        elif kind == 1:
-            yield rng.choice([-1e9, 1e9], size=space.shape)
-        else:
-            yield rng.uniform(space.low, space.high)
 
 
 def soak_fuzz(env_id: str, n_steps: int, seed: int = 0) -> dict[str, Any]:

@@ -21,39 +21,16 @@ from gymnasium.vector import AutoresetMode
 import rlrobot
 from rlrobot.agents import ALGORITHMS
 from rlrobot.common.env_util import EnvWorkerError, ReportingAsyncVectorEnv
+from rlrobot.envs.stress import EXTREME_RANDOMIZATION, extreme_actions
 from tests.reliability.small_runs import ALGORITHM_ENV, ROBOT_BODIES, make_small_agent
 
 FUZZ_STEPS = 300
-# Far outside DomainRandomization.default(): near-massless to 20× heavier links, no to 10×
-# friction, dead to 10× strong motors, observation noise of 1 unit, up to 5 steps of lag.
-EXTREME_RANDOMIZATION = {
-    "mass_scale": (0.05, 20.0),
-    "friction_scale": (0.0, 10.0),
-    "actuator_scale": (0.0, 10.0),
-    "observation_noise": 1.0,
-    "action_latency": (0, 5),
-}
 ABSURD_SPEED = 1e300  # m/s and rad/s: PyBullet's state turns to inf/NaN within one step
 
 
 def _is_finite(observation) -> bool:
     values = observation.values() if isinstance(observation, dict) else [observation]
     return all(np.isfinite(value).all() for value in values)
-
-
-def _extreme_actions(space: gym.Space, rng: np.random.Generator):
-    """Bang-bang at the bounds, far outside them (clipped), and uniform, in random order."""
-    while True:
-        if isinstance(space, gym.spaces.Discrete):
-            yield int(rng.integers(space.n))
-            continue
-        kind = rng.integers(3)
-        if kind == 0:
-            yield np.where(rng.random(space.shape) < 0.5, space.low, space.high)
-        elif kind == 1:
-            yield rng.choice([-1e9, 1e9], size=space.shape)
-        else:
-            yield rng.uniform(space.low, space.high)
 
 
 def test_every_env_has_a_robot_body_to_teleport():
@@ -63,7 +40,7 @@ def test_every_env_has_a_robot_body_to_teleport():
 @pytest.mark.parametrize("env_id", rlrobot.ENV_IDS)
 def test_extreme_actions_and_randomisation_never_give_nan(env_id):
     env = gym.make(env_id, randomization=EXTREME_RANDOMIZATION)
-    actions = _extreme_actions(env.action_space, np.random.default_rng(0))
+    actions = extreme_actions(env.action_space, np.random.default_rng(0))
     observation, _ = env.reset(seed=0)
     non_finite, episodes, sim_errors = 0, 1, 0
     for _ in range(FUZZ_STEPS):
