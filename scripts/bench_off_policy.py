@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -353,30 +352,19 @@ def render_markdown(
 
 def main(argv: list[str] | None = None) -> Path:
     """Run the benchmark and write the report; return the markdown path."""
-    from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
+    from rlrobot.benchmark.runner import (
+        Execution,
+        add_trial_arguments,
+        open_trial_outputs,
+        run_trials,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
-    parser.add_argument("--workers", type=int, default=2, help="parallel trial processes")
-    parser.add_argument("--out", type=Path, default=None, help="report folder")
-    parser.add_argument("--budget-scale", type=float, default=1.0, help="scale every budget")
-    parser.add_argument(
-        "--trials-dir",
-        type=Path,
-        default=None,
-        help="cache of trial results to resume from (default: a fresh temporary folder)",
-    )
+    add_trial_arguments(parser)
     args = parser.parse_args(argv)
-    out_dir = args.out or (
-        Path(tempfile.mkdtemp(prefix="bench_off_policy_"))
-        if args.quick
-        else ROOT / "docs" / "benchmarks"
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir, store = open_trial_outputs(args, "bench_off_policy", ROOT / "docs" / "benchmarks")
     start = time.perf_counter()
     specs = build_specs(args.quick, args.budget_scale)
-    # Trial results are cached by spec, not by code version: resume only with unchanged code.
-    store = TrialStore(args.trials_dir or tempfile.mkdtemp(prefix="off_policy_trials_"))
     results = run_trials(specs, store, Execution(workers=args.workers))
     rounds, steps = (2, 20) if args.quick else (7, 100)
     cases = CASES[:1] if args.quick else [CASES[0], CASES[1], CASES[2]]

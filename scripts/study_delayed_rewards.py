@@ -22,7 +22,6 @@ several seeds, two trials at a time with one torch thread each; deterministic ev
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -274,32 +273,22 @@ def observations(curves: dict[tuple[str, str, str], dict[str, Any]]) -> list[str
 
 def main(argv: list[str] | None = None) -> Path:
     """Run the study and write the report; return the markdown path."""
-    from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
+    from rlrobot.benchmark.runner import (
+        Execution,
+        add_trial_arguments,
+        open_trial_outputs,
+        run_trials,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
-    parser.add_argument("--workers", type=int, default=2, help="parallel trial processes")
-    parser.add_argument("--out", type=Path, default=None, help="report folder")
-    parser.add_argument("--budget-scale", type=float, default=1.0, help="scale every budget")
+    add_trial_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help="seeds")
-    parser.add_argument(
-        "--trials-dir",
-        type=Path,
-        default=None,
-        help="cache of trial results to resume from (default: a fresh temporary folder)",
-    )
     args = parser.parse_args(argv)
-    out_dir = args.out or (
-        Path(tempfile.mkdtemp(prefix="study_delayed_"))
-        if args.quick
-        else ROOT / "docs" / "benchmarks"
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir, store = open_trial_outputs(args, "study_delayed", ROOT / "docs" / "benchmarks")
     start = time.perf_counter()
     specs = build_specs(args.quick, args.budget_scale, args.seeds[:1] if args.quick else args.seeds)
     # Longest first (Reach on-policy runs) keeps both workers busy to the end.
     specs.sort(key=lambda s: -s.steps * (4 if "Reach" in s.env_id else 1))
-    store = TrialStore(args.trials_dir or tempfile.mkdtemp(prefix="delayed_trials_"))
     results = run_trials(specs, store, Execution(workers=args.workers))
     curves = group_curves(results)
     plot(curves, out_dir / "delayed_rewards.png")
