@@ -412,7 +412,7 @@ def format_vector_section(results: dict[str, Any], settings: argparse.Namespace)
             f"{us(row['yielding_cpu'])} | {us(row['worker_cpu'])} | {us(row['main_cpu'])} | "
             f"{row['speedup']:.2f}× | {row['capacity']:.2f}× |"
         )
-    lines += ["", *verdict(results["vector"], before, after), "", VECTOR_FINDINGS]
+    lines += ["", *verdict(results["vector"], before, after), "", VECTOR_FINDINGS.rstrip()]
     return lines
 
 
