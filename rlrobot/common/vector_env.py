@@ -349,12 +349,17 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         return content
 
     def _raise_if_dead(self) -> None:
+        """Raise ``EnvWorkerError`` if a worker has exited (with its error report, if any)."""
+        statuses = self._arrays["statuses"]
+        for worker, process in enumerate(self.processes):
+            if process.exitcode is not None and statuses[worker] == _ERROR:
+                self._receive(worker)  # it reported an error, then exited
         if any(process.exitcode is not None for process in self.processes):
             self._fail(self._describe_dead(), None)
 
     def _describe_dead(self) -> str:
-        for process in self.processes:
-            process.join(0.5)  # a closed pipe can precede the exit by a moment
+        # A closed pipe can precede the exit by a moment.
+        wait([process.sentinel for process in self.processes], timeout=0.5)
         dead = [
             (envs, process)
             for envs, process in zip(self.worker_envs, self.processes, strict=True)

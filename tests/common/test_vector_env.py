@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -168,6 +169,26 @@ def test_exception_in_env_is_named():
     assert isinstance(error.__cause__, ValueError)
     notes = "".join(error.__cause__.__notes__)  # the worker's traceback
     assert "traceback in worker 2" in notes and 'raise ValueError("joint limit' in notes
+    assert_no_worker_alive(shared)
+
+
+class Slow(gym.Wrapper):
+    """Takes 0.6 s per step: longer than the main process's liveness period."""
+
+    def step(self, action):
+        """Sleep, then step."""
+        time.sleep(0.6)
+        return super().step(action)
+
+
+def test_exception_is_named_while_another_worker_is_still_stepping():
+    def failing() -> gym.Env:
+        return RaiseAt(make_cartpole(), at=1)
+
+    shared = SharedMemoryVectorEnv([failing, lambda: Slow(make_cartpole())], n_workers=2)
+    shared.reset(seed=0)
+    with pytest.raises(EnvWorkerError, match=r"^env 0 of 2 .* raised ValueError"):
+        shared.step(np.zeros(2, dtype=np.int64))  # the failing worker exits before the other ends
     assert_no_worker_alive(shared)
 
 
