@@ -5,8 +5,10 @@ A ``PerceptionModel`` is ``preprocess → encoder → head``:
 - ``preprocess`` turns raw dataset inputs into network inputs: uint8 ``(batch, H, W, C)``
   images into float ``(batch, C, H, W)`` in [0, 1] (the agents' ``ImagePreprocess``), or float
   vectors/windows into standardised flat vectors (train-set mean and std, stored as buffers);
-- ``encoder`` is an ``MLPEncoder``, a ``NatureCNNEncoder`` (Mnih et al., 2015) or a
-  ``ResidualCNNEncoder`` (the IMPALA CNN, Espeholt et al., 2018); every encoder has
+- ``encoder`` is an ``MLPEncoder``, a ``NatureCNNEncoder`` (Mnih et al., 2015), a
+  ``ResidualCNNEncoder`` (the IMPALA CNN, Espeholt et al., 2018) or a
+  ``SpatialSoftmaxEncoder`` (keypoints, Levine et al., 2016, on CoordConv inputs, Liu et al.,
+  2018), which locates small objects to a fraction of a pixel; every encoder has
   ``features_dim`` and image encoders take float CHW images in [0, 1], exactly what the agents'
   ``EncoderExtractor`` feeds a swappable encoder (``rlrobot.common.networks``);
 - ``head`` maps features to regression outputs (standardised by the train-set label mean and
@@ -40,7 +42,7 @@ from rlrobot.common.networks import (
     register_image_encoder,
 )
 
-ARCHITECTURES = ("mlp", "nature_cnn", "residual_cnn")
+ARCHITECTURES = ("mlp", "nature_cnn", "residual_cnn", "spatial_softmax_cnn")
 TASKS = ("regression", "classification")
 CHECKPOINT_ALGORITHM = "perception"
 
@@ -50,7 +52,8 @@ class ModelSpec:
     """Everything needed to rebuild a ``PerceptionModel`` (stored as JSON in checkpoints).
 
     Args:
-        architecture: ``"mlp"``, ``"nature_cnn"`` or ``"residual_cnn"``.
+        architecture: ``"mlp"``, ``"nature_cnn"``, ``"residual_cnn"`` or
+            ``"spatial_softmax_cnn"``.
         task: ``"regression"`` or ``"classification"``.
         input_shape: Shape of one raw input: ``(H, W, C)`` uint8 images for the CNNs, any
             float shape (e.g. ``(window, obs_dim)``) for the MLP.
@@ -58,7 +61,8 @@ class ModelSpec:
         features_dim: Output width of the CNN encoders.
         hidden_sizes: Hidden layers of the MLP encoder (its ``features_dim`` is the last one).
         head_sizes: Hidden layers of the task head (empty: one linear layer).
-        channels: Channels of the residual CNN's stages.
+        channels: Channels of the residual CNN's stages, or of the spatial-softmax CNN's
+            convolutions (its keypoints are ``2 × channels[-1]`` image coordinates).
         activation: Hidden activation of the MLP encoder and of the head.
     """
 
@@ -205,6 +209,89 @@ class ResidualCNNEncoder(nn.Module):
         return self.linear(self.cnn(images))
 
 
+def coordinate_channels(height: int, width: int) -> torch.Tensor:
+    """Return ``(2, height, width)`` pixel-centre coordinates x, y, each in [-1, 1]."""
+    ys = torch.linspace(-1.0, 1.0, height)
+    xs = torch.linspace(-1.0, 1.0, width)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y])
+
+
+class SpatialSoftmax(nn.Module):
+    """Expected image position of every feature map's activation (Levine et al., 2016).
+
+    Each channel is turned into a probability map by a softmax over its pixels (with a
+    learned temperature) and reduced to the expected x and y, each in [-1, 1]: a keypoint that
+    moves smoothly with the object, to a fraction of a feature-map cell.
+
+    Args:
+        height: Feature-map height.
+        width: Feature-map width.
+    """
+
+    def __init__(self, height: int, width: int) -> None:
+        super().__init__()
+        self.register_buffer("grid", coordinate_channels(height, width).reshape(2, -1))
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, C, height, width)`` to ``(batch, 2 C)`` keypoints (x of all, then y)."""
+        logits = features.flatten(2) / self.log_temperature.exp()
+        attention = torch.softmax(logits, dim=2)  # (batch, C, height × width)
+        keypoints = torch.einsum("bcn,kn->bkc", attention, self.grid)
+        return keypoints.flatten(1)
+
+
+class SpatialSoftmaxEncoder(nn.Module):
+    """CoordConv input → convolutions → spatial softmax keypoints → linear features.
+
+    Two coordinate channels are appended to the image (CoordConv, Liu et al., 2018), so that a
+    filter can tell where it is, e.g. which of several side-by-side views it looks at. The
+    convolutions keep a quarter of the resolution (first two stride 2, the rest stride 1), and
+    every channel of the last one becomes one keypoint.
+
+    Args:
+        image_shape: ``(H, W, C)`` of the images.
+        features_dim: Output features.
+        channels: Channels of the convolutions (at least two).
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        features_dim: int = 256,
+        channels: tuple[int, ...] = (16, 32, 32),
+    ) -> None:
+        super().__init__()
+        if len(channels) < 2:
+            raise ValueError(f"the spatial-softmax CNN needs >= 2 conv layers, got {channels}")
+        height, width, in_channels = image_shape
+        self.register_buffer("coordinates", coordinate_channels(height, width))
+        layers: list[nn.Module] = []
+        in_channels += 2  # the coordinate channels
+        first_channels = in_channels
+        for index, out_channels in enumerate(channels):
+            kernel, stride = (5, 2) if index == 0 else (3, 2 if index == 1 else 1)
+            layers += [
+                nn.Conv2d(in_channels, out_channels, kernel, stride, padding=kernel // 2),
+                nn.ReLU(),
+            ]
+            in_channels = out_channels
+        self.cnn = nn.Sequential(*layers[:-1])  # keypoints come from the pre-activation maps
+        with torch.no_grad():
+            map_shape = self.cnn(torch.zeros(1, first_channels, height, width)).shape[2:]
+        self.keypoints = SpatialSoftmax(*map_shape)
+        self.linear = nn.Sequential(nn.Linear(2 * channels[-1], features_dim), nn.ReLU())
+        self.image_shape = tuple(image_shape)
+        self.features_dim = features_dim
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Map float ``(batch, C, H, W)`` images in [0, 1] to ``(batch, features_dim)``."""
+        coordinates = self.coordinates.expand(images.shape[0], -1, -1, -1)
+        features = self.cnn(torch.cat([images, coordinates], dim=1))
+        return self.linear(self.keypoints(features))
+
+
 class Standardize(nn.Module):
     """Flatten float inputs and standardise them with stored mean and std (train statistics).
 
@@ -233,6 +320,8 @@ def make_encoder(spec: ModelSpec) -> nn.Module:
         encoder = MLPEncoder(int(np.prod(spec.input_shape)), spec.hidden_sizes, spec.activation)
     elif spec.architecture == "nature_cnn":
         encoder = NatureCNNEncoder(spec.input_shape, spec.features_dim)
+    elif spec.architecture == "spatial_softmax_cnn":
+        encoder = SpatialSoftmaxEncoder(spec.input_shape, spec.features_dim, spec.channels)
     else:
         encoder = ResidualCNNEncoder(spec.input_shape, spec.features_dim, spec.channels)
     encoder.encoder_spec = {"builder": "perception", "config": spec.to_dict()}

@@ -13,6 +13,8 @@ from rlrobot.perception.models import (
     ModelSpec,
     NatureCNNEncoder,
     PerceptionModel,
+    SpatialSoftmax,
+    SpatialSoftmaxEncoder,
     load_encoder,
     load_model,
     save_model,
@@ -23,7 +25,12 @@ IMAGE_SHAPE = (84, 84, 3)
 
 @pytest.mark.parametrize(
     ("architecture", "input_shape"),
-    [("mlp", (8, 4)), ("nature_cnn", IMAGE_SHAPE), ("residual_cnn", IMAGE_SHAPE)],
+    [
+        ("mlp", (8, 4)),
+        ("nature_cnn", IMAGE_SHAPE),
+        ("residual_cnn", IMAGE_SHAPE),
+        ("spatial_softmax_cnn", (84, 168, 3)),
+    ],
 )
 @pytest.mark.parametrize(("task", "output_dim"), [("regression", 3), ("classification", 2)])
 def test_output_shapes(architecture: str, input_shape: tuple, task: str, output_dim: int) -> None:
@@ -46,6 +53,30 @@ def test_output_shapes(architecture: str, input_shape: tuple, task: str, output_
 def test_cnn_encoders_take_float_chw_images_in_unit_range() -> None:
     encoder = PerceptionModel(ModelSpec("residual_cnn", "regression", IMAGE_SHAPE, 1)).encoder
     assert encoder(torch.rand(2, 3, 84, 84)).shape == (2, encoder.features_dim)
+
+
+def test_spatial_softmax_returns_the_expected_position_of_each_map() -> None:
+    layer = SpatialSoftmax(height=5, width=9)
+    maps = torch.full((1, 2, 5, 9), -50.0)
+    maps[0, 0, 0, 8] = 50.0  # top-right corner: x = 1, y = -1
+    maps[0, 1, 2, 4] = 50.0  # centre: x = 0, y = 0
+    keypoints = layer(maps)  # (x of both maps, then y of both)
+    torch.testing.assert_close(keypoints, torch.tensor([[1.0, 0.0, -1.0, 0.0]]))
+    uniform = layer(torch.zeros(1, 1, 5, 9))  # no peak: the mean position, the centre
+    torch.testing.assert_close(uniform, torch.zeros(1, 2), atol=1e-6, rtol=0)
+
+
+def test_spatial_softmax_encoder_sees_where_a_patch_is() -> None:
+    torch.manual_seed(0)
+    encoder = SpatialSoftmaxEncoder((84, 168, 3), features_dim=16, channels=(8, 8))
+    assert encoder.cnn[0].in_channels == 5  # RGB + the two CoordConv channels
+    left, right = torch.zeros(1, 3, 84, 168), torch.zeros(1, 3, 84, 168)
+    left[..., 40:44, 40:44] = 1.0
+    right[..., 40:44, 124:128] = 1.0  # the same patch in the other view
+    features = encoder(torch.cat([left, right]))
+    assert not torch.allclose(features[0], features[1])
+    with pytest.raises(ValueError, match=">= 2 conv layers"):
+        SpatialSoftmaxEncoder((84, 84, 3), channels=(8,))
 
 
 def test_nature_encoder_weights_fit_the_agents_nature_cnn() -> None:
