@@ -80,7 +80,7 @@ def train(
         data: Dataset path (``.npz``).
         out: Run folder: ``model/``, ``progress.csv``, ``loss_curves.png``, test metrics/plot.
         label: Label to learn (default: the dataset's only label).
-        architecture: ``"mlp"``, ``"nature_cnn"`` or ``"residual_cnn"`` (default by input).
+        architecture: One of ``models.ARCHITECTURES`` (default by input).
         model_options: Other ``ModelSpec`` fields (``features_dim``, ``hidden_sizes`` …).
         progress_bar: Show a tqdm bar over epochs.
         **config_fields: ``TrainConfig`` fields.
@@ -211,7 +211,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     train_parser.add_argument("--label", help="label to learn (default: the only one)")
     train_parser.add_argument(
         "--model",
-        choices=("mlp", "nature_cnn", "residual_cnn"),
+        # models.ARCHITECTURES, spelled out: the parser must not import torch.
+        choices=("mlp", "nature_cnn", "residual_cnn", "spatial_softmax_cnn"),
         help="architecture (default: nature_cnn for images, mlp otherwise)",
     )
     train_parser.add_argument("--features-dim", type=int, help="CNN output features")

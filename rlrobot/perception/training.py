@@ -291,7 +291,7 @@ def model_spec_for(
     Args:
         dataset: The dataset.
         label: The label to learn.
-        architecture: ``"mlp"``, ``"nature_cnn"`` or ``"residual_cnn"``; default: NatureCNN
+        architecture: One of ``models.ARCHITECTURES``; default: NatureCNN
             for uint8 images, MLP otherwise.
         **spec_kwargs: Other ``ModelSpec`` fields (``features_dim``, ``hidden_sizes`` …).
     """

@@ -56,3 +56,14 @@ def test_user_mistakes_exit_with_a_message(tmp_path, capsys) -> None:
     bad_set = ["perception", "train", "--data", "d.npz", "--out", "x", "--set", "epochs"]
     assert main(bad_set) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_train_offers_every_model_architecture() -> None:
+    from rlrobot.cli import build_parser
+    from rlrobot.perception.models import ARCHITECTURES
+
+    for architecture in ARCHITECTURES:
+        args = build_parser().parse_args(
+            ["perception", "train", "--data", "d.npz", "--out", "r", "--model", architecture]
+        )
+        assert args.model == architecture
