@@ -462,8 +462,9 @@ Profiled once (cProfile and per-part CPU clocks, 2 envs, load average ~5 on 2 co
   vector step (shared memory with step infos vs without), so `vec_env="shm"` sends them only
   where an episode ends, which is all that rlrobot's agents read (`final_obs`,
   `final_info`). Dropping them from Gymnasium's `AsyncVectorEnv` (a wrapper that empties
-  non-final infos, the *infos at episode ends* rows) gains little (capacity within ±0.15×
-  of the plain one, either way, over two runs), because its pickled pipes dominate; so
+  non-final infos, the *infos at episode ends* rows) gains less and not reliably (capacity
+  −0.16× to +0.20× against the plain one on the heavy robots over four runs, vs +0.2× to
+  +0.7× for `vec_env="shm"`), because its pickled pipes dominate; so
   `ReportingAsyncVectorEnv` was left as it is (`vec_env="async"` keeps Gymnasium's
   behaviour) and the speed is in `vec_env="shm"`.
 - **Wall-clock under load**: with other CPU-bound jobs on both cores, every vector step
