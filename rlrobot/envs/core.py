@@ -264,8 +264,9 @@ class RobotTaskEnv(gym.Env):
             the registered `max_episode_steps` of the env id (the env cannot see the TimeLimit
             wrapper around it). Pass it when you change the time limit
             (`gym.make(..., max_episode_steps=N, horizon=N)`): rewards still withheld when an
-            episode is cut short by a reset are dropped. `DelayedReward` (wrappers.py), put
-            around the TimeLimit, needs no horizon.
+            episode is cut short by a reset are dropped. `rlrobot.common.env_util.make_env`
+            (used by the agents and the CLI) passes `horizon=max_episode_steps` itself.
+            `DelayedReward` (wrappers.py), put around the TimeLimit, needs no horizon.
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
         render_width, render_height: Size of `render()` frames in pixels (default 480×480).
     """

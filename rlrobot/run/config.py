@@ -42,7 +42,11 @@ class RunConfig(BaseConfig):
 
     n_timesteps: int = option(100_000, "env steps to train for, over all envs (--steps)")
     n_envs: int = option(1, "number of parallel envs (--n-envs)")
-    vec_env: Literal["sync", "async"] = option("sync", "sync: one process; async: one per env")
+    vec_env: Literal["sync", "async", "shm"] = option(
+        "sync",
+        "sync: one process; async: Gymnasium's AsyncVectorEnv, one process per env; "
+        "shm: SharedMemoryVectorEnv, subprocesses stepping through shared memory",
+    )
     env_kwargs: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "keyword arguments for gym.make, e.g. {reward_mode: sparse}"},

@@ -67,6 +67,23 @@ def test_delayed_reward_pays_the_dense_episode_total_at_the_episode_end(env_id):
     assert all(not pay or end for pay, end in zip(paid, delayed_ends, strict=True))
 
 
+def test_make_env_releases_delayed_reward_at_a_max_episode_steps_override():
+    # gym.make alone would need horizon=20 as well; rlrobot's make_env supplies it.
+    from rlrobot.common.env_util import make_env
+
+    dense = make_env("rlrobot/Reach-v0", {"reward_mode": "dense", "max_episode_steps": 20})
+    delayed = make_env("rlrobot/Reach-v0", {"reward_mode": "delayed", "max_episode_steps": 20})
+    dense_rewards, dense_ends = rollout_rewards(dense, seed=0, n_steps=60)
+    delayed_rewards, delayed_ends = rollout_rewards(delayed, seed=0, n_steps=60)
+    dense.close()
+    delayed.close()
+    assert delayed_ends == dense_ends and sum(dense_ends) == 3
+    np.testing.assert_allclose(
+        episode_sums(delayed_rewards, delayed_ends), episode_sums(dense_rewards, dense_ends)
+    )
+    assert episode_sums(delayed_rewards, delayed_ends)[0] < -1.0
+
+
 def test_delayed_reward_is_paid_on_termination():
     env = gym.make("rlrobot/CartPole-v0", reward_mode="delayed")
     env.reset(seed=0)

@@ -252,7 +252,7 @@ def test_bad_learn_budget_and_env_less_learning_are_named(algo):
         (["n_timestep=100"], "unknown config key 'n_timestep'.*did you mean 'n_timesteps'"),
         (["eval_freq=-1"], "'eval_freq': must be >= 0"),
         (["env_kwargs=sparse"], "'env_kwargs': expected a mapping"),
-        (["vec_env=fork"], r"'vec_env': expected one of \['sync', 'async'\]"),
+        (["vec_env=fork"], r"'vec_env': expected one of \['sync', 'async', 'shm'\]"),
         (["learning_rate"], "--set expects key=value"),
         (["net_arch=[64, 64"], "is not a valid YAML value"),
     ],
