@@ -219,13 +219,38 @@ def worker_cpu_seconds(env: gym.Env | gym.vector.VectorEnv) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+class MainProcessEnvClock(gym.Wrapper):
+    """Adds the thread CPU time of its `step` and `reset` calls to `seconds`, a per-process
+    total: in the main process, the time of the envs that a vector env steps there itself
+    (`n_main_envs`), which overlaps the workers' steps."""
+
+    seconds = 0.0
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """The env's step, timed."""
+        start = time.thread_time()
+        result = self.env.step(action)
+        MainProcessEnvClock.seconds += time.thread_time() - start
+        return result
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        """The env's reset (an autoreset, while measuring), timed."""
+        start = time.thread_time()
+        result = self.env.reset(**kwargs)
+        MainProcessEnvClock.seconds += time.thread_time() - start
+        return result
+
+
 def timed_steps(
     env: gym.Env | gym.vector.VectorEnv, n_steps: int, pause: float = 0.0
-) -> tuple[float, float, float]:
-    """(wall s, main-thread CPU s, worker CPU s) per env step with random actions.
+) -> tuple[float, float, float, float]:
+    """(wall s, main-thread CPU s, worker CPU s, main-process env CPU s) per env step with
+    random actions.
 
     A vector step counts `num_envs` env steps. `pause` (s) sleeps between steps, giving the
-    CPU away as a vector env's worker does while it waits for the next command.
+    CPU away as a vector env's worker does while it waits for the next command. Main-process
+    env CPU is that of the `MainProcessEnvClock`-wrapped envs stepped in this process (part
+    of the main-thread CPU).
     """
     env.reset(seed=0)
     env.action_space.seed(0)
@@ -233,7 +258,7 @@ def timed_steps(
     actions = [env.action_space.sample() for _ in range(n_steps // n_envs + 20)]
     for action in actions[:20]:
         env.step(action)
-    worker = worker_cpu_seconds(env)
+    worker, in_main = worker_cpu_seconds(env), MainProcessEnvClock.seconds
     wall, cpu = time.perf_counter(), time.thread_time()
     for action in actions[20:]:
         _, _, terminated, truncated, _ = env.step(action)
@@ -243,8 +268,9 @@ def timed_steps(
             time.sleep(pause)
     wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
     worker = worker_cpu_seconds(env) - worker
+    in_main = MainProcessEnvClock.seconds - in_main
     n_env_steps = n_envs * (len(actions) - 20)
-    return wall / n_env_steps, cpu / n_env_steps, worker / n_env_steps
+    return wall / n_env_steps, cpu / n_env_steps, worker / n_env_steps, in_main / n_env_steps
 
 
 class InfosAtEpisodeEnds(gym.Wrapper):
@@ -257,14 +283,29 @@ class InfosAtEpisodeEnds(gym.Wrapper):
         return observation, reward, terminated, truncated, info if terminated or truncated else {}
 
 
-# Vector envs compared with one env: name → (factory of the vector env, n_envs, n_workers).
-VECTOR_KINDS: dict[str, tuple[Callable[..., gym.vector.VectorEnv], int, int]] = {
+def shared_memory_kind(
+    n_envs: int, n_workers: int, n_main_envs: int = 0, step_infos: bool = False
+) -> tuple[Callable[..., gym.vector.VectorEnv], int, int, int]:
+    """A `VECTOR_KINDS` entry for `SharedMemoryVectorEnv` with these arguments."""
+
+    def make_vector(make: Callable[[], gym.Env]) -> gym.vector.VectorEnv:
+        return SharedMemoryVectorEnv(
+            [make] * n_envs, n_workers=n_workers, n_main_envs=n_main_envs, step_infos=step_infos
+        )
+
+    return make_vector, n_envs, n_workers, n_main_envs
+
+
+# Vector envs compared with one env: name → (factory of the vector env, n_envs, n_workers,
+# envs stepped in the main process).
+VECTOR_KINDS: dict[str, tuple[Callable[..., gym.vector.VectorEnv], int, int, int]] = {
     "Gymnasium `AsyncVectorEnv`, 2 workers": (
         lambda make: gym.vector.AsyncVectorEnv(
             [make] * 2, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
         ),
         2,
         2,
+        0,
     ),
     "Gymnasium `AsyncVectorEnv`, 2 workers, infos at episode ends": (
         lambda make: gym.vector.AsyncVectorEnv(
@@ -273,21 +314,16 @@ VECTOR_KINDS: dict[str, tuple[Callable[..., gym.vector.VectorEnv], int, int]] = 
         ),
         2,
         2,
+        0,
     ),
-    "`SharedMemoryVectorEnv`, 2 workers, step infos": (
-        lambda make: SharedMemoryVectorEnv([make] * 2, n_workers=2, step_infos=True),
-        2,
-        2,
+    "`SharedMemoryVectorEnv`, 2 workers, step infos": shared_memory_kind(2, 2, step_infos=True),
+    "`SharedMemoryVectorEnv`, 2 workers": shared_memory_kind(2, 2),
+    "`SharedMemoryVectorEnv`, 2 workers × 2 envs": shared_memory_kind(4, 2),
+    '`SharedMemoryVectorEnv`, 1 worker + 1 env in main (`vec_env="shm"`)': shared_memory_kind(
+        2, 1, n_main_envs=1
     ),
-    '`SharedMemoryVectorEnv`, 2 workers (`vec_env="shm"`)': (
-        lambda make: SharedMemoryVectorEnv([make] * 2, n_workers=2, step_infos=False),
-        2,
-        2,
-    ),
-    "`SharedMemoryVectorEnv`, 2 workers × 2 envs": (
-        lambda make: SharedMemoryVectorEnv([make] * 4, n_workers=2, step_infos=False),
-        4,
-        2,
+    "`SharedMemoryVectorEnv`, 1 worker × 2 envs + 2 envs in main": shared_memory_kind(
+        4, 1, n_main_envs=2
     ),
 }
 
@@ -296,10 +332,12 @@ def bench_vector(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[st
     """Every vector env of `VECTOR_KINDS` vs 1 env, interleaved `repeats` times (medians).
 
     Besides wall-clock speed, the CPU time of each part is measured: the workers' per env
-    step (their whole processes) and the main thread's per vector step. On `n_workers` free
-    cores the workers step in parallel, so a vector step takes at most (envs per worker ×
-    worker + main) time: `capacity` = n_envs × single / (envs per worker × worker + main) is
-    the speed-up those CPU times allow, whatever else the machine runs.
+    step they run (their whole processes), the main thread's per vector step, and within it
+    the env steps of the main process's own envs. On free cores (one per process) the
+    workers and the main process's envs step in parallel, the rest of the main thread's
+    work does not, so a vector step takes at most T = main besides its envs + max(main's
+    envs, one worker's envs) time: `capacity` = n_envs × single / T is the speed-up those
+    CPU times allow, whatever else the machine runs.
     """
     rows = []
     for env_id in env_ids:
@@ -307,23 +345,31 @@ def bench_vector(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[st
         def make(env_id: str = env_id) -> gym.Env:
             return gym.make(env_id)
 
+        def make_clocked(env_id: str = env_id) -> gym.Env:
+            return MainProcessEnvClock(gym.make(env_id))
+
         runs: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in VECTOR_KINDS}
         singles = []
         for _ in range(repeats):
             env = make()
-            single_wall, single_cpu, _ = timed_steps(env, n_steps)
-            _, yielding_cpu, _ = timed_steps(env, n_steps // 2, pause=0.0005)
+            single_wall, single_cpu, *_ = timed_steps(env, n_steps)
+            _, yielding_cpu, *_ = timed_steps(env, n_steps // 2, pause=0.0005)
             env.close()
             singles.append((single_wall, single_cpu, yielding_cpu))
-            for kind, (make_vector, n_envs, _) in VECTOR_KINDS.items():
-                envs = make_vector(make)
-                wall, main_cpu, worker_cpu = timed_steps(envs, n_steps)
+            for kind, (make_vector, n_envs, _, _) in VECTOR_KINDS.items():
+                envs = make_vector(make_clocked)
+                wall, main_cpu, worker_cpu, in_main_cpu = timed_steps(envs, n_steps)
                 envs.close()
-                runs[kind].append((single_wall / wall, worker_cpu, n_envs * main_cpu))
+                # Per vector step: all workers, the main thread, the main process's envs.
+                per_vector_step = (n_envs * worker_cpu, n_envs * main_cpu, n_envs * in_main_cpu)
+                runs[kind].append((single_wall / wall, *per_vector_step))
         single_wall, single, yielding = (statistics.median(v) for v in zip(*singles, strict=True))
-        for kind, (_, n_envs, n_workers) in VECTOR_KINDS.items():
-            speedup, worker, main = (statistics.median(v) for v in zip(*runs[kind], strict=True))
-            capacity = n_envs * single / (n_envs / n_workers * worker + main)
+        for kind, (_, n_envs, n_workers, n_main_envs) in VECTOR_KINDS.items():
+            speedup, workers, main, in_main = (
+                statistics.median(v) for v in zip(*runs[kind], strict=True)
+            )
+            main_besides_envs = main - in_main
+            capacity = n_envs * single / (main_besides_envs + max(in_main, workers / n_workers))
             rows.append(
                 {
                     "id": env_id,
@@ -331,8 +377,9 @@ def bench_vector(env_ids: list[str], n_steps: int, repeats: int) -> list[dict[st
                     "speedup": speedup,
                     "single_cpu": single,
                     "yielding_cpu": yielding,
-                    "worker_cpu": worker,
-                    "main_cpu": main,
+                    "worker_cpu": workers / (n_envs - n_main_envs),
+                    "in_main_cpu": in_main / n_main_envs if n_main_envs else None,
+                    "main_cpu": main_besides_envs,
                     "capacity": capacity,
                 }
             )
@@ -368,7 +415,7 @@ def profile_step(env_id: str, n_steps: int) -> str:
     return "\n".join(lines)
 
 
-VECTOR_HEADING = "## Vector envs: 2 workers vs 1 env"
+VECTOR_HEADING = "## Vector envs: 2 processes vs 1 env"
 GOAL_SPEEDUP = 1.7
 
 
@@ -391,26 +438,32 @@ def format_vector_section(results: dict[str, Any], settings: argparse.Namespace)
         "of interleaved repeats. The 2 cores are shared with other jobs, so a worker only gets "
         "the CPU left over and this number says as much about the load as about the envs: "
         f"load average (1 min) {before:.1f} before this section and {after:.1f} after. "
-        "*capacity* = n_envs × single / (envs per worker × worker + main) is the speed-up that "
-        "the measured CPU times of the parts allow on 2 free cores (worker: CPU of the worker "
-        "processes per env step, from `/proc`, pipes, pickling and autoresets included; main: "
-        "CPU of the main thread per vector step). It is pessimistic too: a worker sleeps "
-        "between steps, other jobs then evict its caches, and its physics gets slower; "
+        "*capacity* = n_envs × single / (main + max(envs in main × in-main env, envs per worker "
+        "× worker)) is the speed-up that the measured CPU times of the parts allow on 2 free "
+        "cores, where the workers and the main process's own envs step in parallel and the "
+        "rest of the main thread's work does not (worker: CPU of the worker processes per env "
+        "step they run, from `/proc`, pipes, pickling and autoresets included; in-main env: "
+        "CPU of an env step, autoreset included, that the main process runs itself; main: the "
+        "main thread's CPU per vector step besides those). It is pessimistic too: a worker "
+        "sleeps between steps, other jobs then evict its caches, and its physics gets slower; "
         "*yielding* shows that effect alone, a single env sleeping 0.5 ms between steps. "
         "`SharedMemoryVectorEnv` (`rlrobot.common.vector_env`, `make_vec_env(..., "
         'vec_env="shm")`) keeps step data in shared memory and wakes workers with a '
         "semaphore; *step infos* sends every step's info dict as Gymnasium does, otherwise "
-        'infos travel only where an episode ends (what `vec_env="shm"` uses).',
+        'infos travel only where an episode ends (what `vec_env="shm"` uses); *in main*: '
+        "`n_main_envs`, envs the main process steps itself between waking the workers and "
+        "waiting for them.",
         "",
         "| env | vector env | single µs/step | yielding µs/step | worker µs/env step "
-        "| main µs/vector step | measured | capacity |",
-        "|---|---|---|---|---|---|---|---|",
+        "| in-main env µs/env step | main µs/vector step | measured | capacity |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["vector"]:
+        in_main = "—" if row["in_main_cpu"] is None else us(row["in_main_cpu"])
         lines.append(
             f"| `{row['id']}` | {row['kind']} | {us(row['single_cpu'])} | "
-            f"{us(row['yielding_cpu'])} | {us(row['worker_cpu'])} | {us(row['main_cpu'])} | "
-            f"{row['speedup']:.2f}× | {row['capacity']:.2f}× |"
+            f"{us(row['yielding_cpu'])} | {us(row['worker_cpu'])} | {in_main} | "
+            f"{us(row['main_cpu'])} | {row['speedup']:.2f}× | {row['capacity']:.2f}× |"
         )
     lines += ["", *verdict(results["vector"], before, after), "", VECTOR_FINDINGS.rstrip()]
     return lines

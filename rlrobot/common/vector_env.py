@@ -13,11 +13,19 @@ episode ends, where ``final_obs``/``final_info`` need them), ``reset`` seeds, ``
 ``get_attr``/``set_attr`` and errors. A worker may step several envs (``n_envs`` split over
 ``n_workers``), which spreads each wake-up over more env steps.
 
+With ``n_main_envs > 0`` the main process steps the first envs itself, between waking the
+workers and waiting for them: with 2 envs on 2 cores, one worker and the main process both
+step an env, and a vector step has one sleep/wake pair (the worker's) instead of two (the
+workers', then the main process's while they step), each of which waits for the scheduler on
+a loaded machine; the main process's env also stays cache-warm.
+
 Semantics are those of ``gym.vector.AsyncVectorEnv(..., autoreset_mode=SAME_STEP)``: an env
 that ends is reset in the same step, its real final observation and info are in
 ``info["final_obs"][i]`` and ``info["final_info"]`` (masks ``_final_obs``, ``_final_info``).
 A worker that dies or raises becomes an ``EnvWorkerError`` naming the env, the worker's pid,
-its exit status and the vector step; the other workers are then stopped.
+its exit status and the vector step; the other workers are then stopped. An env of the main
+process that raises raises its own exception (with a note naming the env and the vector
+step), after stopping the workers: they were in the middle of the same command.
 """
 
 from __future__ import annotations
@@ -103,20 +111,36 @@ def _take(batch: Any, index: int | slice) -> Any:
     return batch[index].copy()
 
 
-def _split(n_envs: int, n_workers: int) -> list[range]:
-    """Consecutive env indices of each worker, sizes differing by at most one."""
-    bounds = np.linspace(0, n_envs, n_workers + 1).round().astype(int).tolist()
+def _split(first: int, n_envs: int, n_workers: int) -> list[range]:
+    """Consecutive env indices ``first…n_envs-1`` of each worker, sizes differing by at most one."""
+    bounds = np.linspace(first, n_envs, n_workers + 1).round().astype(int).tolist()
     return [range(start, stop) for start, stop in itertools.pairwise(bounds)]
 
 
+def default_main_envs(n_envs: int, n_cores: int | None = None) -> int:
+    """Envs the main process should step itself: its even share of the usable cores.
+
+    With ``n_envs <= n_cores`` every process, the main one included, steps one env; with more
+    envs each of the ``n_cores`` processes steps ``n_envs // n_cores`` or one more, the main
+    process (which also runs the policy) the fewer. One env (or one core): none, all in one
+    worker.
+    """
+    n_processes = min(n_envs, n_cores or len(os.sched_getaffinity(0)))
+    return n_envs // n_processes if n_processes > 1 else 0
+
+
 class SharedMemoryVectorEnv(gym.vector.VectorEnv):
-    """Vector env stepping its envs in worker processes through shared memory.
+    """Vector env stepping its envs in worker processes (and the main one) through shared memory.
 
     Args:
-        env_fns: One factory per env; each is called in its worker process.
-        n_workers: Worker processes (default: one per env, at most one per usable CPU core:
-            more would only take turns); each steps a consecutive block of envs, block sizes
-            differing by at most one.
+        env_fns: One factory per env; each is called in the process that steps the env.
+        n_workers: Worker processes (default: one per env not in the main process, at most one
+            per usable CPU core not taken by the main process's envs: more would only take
+            turns); each steps a consecutive block of envs, block sizes differing by at most
+            one.
+        n_main_envs: Envs ``0…n_main_envs-1`` that the main process steps itself while the
+            workers step the others (0: every env in a worker). ``default_main_envs`` gives
+            one env per process for ``n_envs <= cores``, what ``make_vec_env`` uses.
         step_infos: Send every step's infos, as Gymnasium does. ``False`` sends infos only when
             an episode ends (``final_obs``, ``final_info`` and the reset info), saving a pipe
             round trip per worker and step; rlrobot's agents read nothing else.
@@ -131,12 +155,14 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         env_fns: The factories (HER builds a probe env from the first).
         processes: The worker processes, ``(n_workers,)``.
         worker_envs: Env indices of each worker.
+        main_envs: Env indices stepped in the main process (empty with ``n_main_envs=0``).
     """
 
     def __init__(
         self,
         env_fns: Sequence[Callable[[], gym.Env]],
         n_workers: int | None = None,
+        n_main_envs: int = 0,
         step_infos: bool = True,
         copy: bool = True,
         context: str | None = None,
@@ -144,14 +170,20 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
     ) -> None:
         self.env_fns = list(env_fns)
         self.num_envs = len(self.env_fns)
+        if not 0 <= n_main_envs < self.num_envs:
+            raise ValueError(f"n_main_envs must be in [0, {self.num_envs - 1}], got {n_main_envs}")
+        n_worker_envs = self.num_envs - n_main_envs
         if n_workers is None:
-            n_workers = min(self.num_envs, len(os.sched_getaffinity(0)))
-        if not 1 <= n_workers <= self.num_envs:
-            raise ValueError(f"n_workers must be in [1, {self.num_envs}], got {n_workers}")
+            free_cores = len(os.sched_getaffinity(0)) - (n_main_envs > 0)
+            n_workers = min(n_worker_envs, max(1, free_cores))
+        if not 1 <= n_workers <= n_worker_envs:
+            raise ValueError(f"n_workers must be in [1, {n_worker_envs}], got {n_workers}")
         self.step_infos, self.copy = step_infos, copy
         self.vector_steps = 0
         self.closed = True  # until the workers are up, close() has nothing to stop
         self.processes: list[multiprocessing.process.BaseProcess] = []
+        self.main_envs = range(n_main_envs)
+        self._main: _EnvGroup | None = None
 
         # A probe env in this process gives the spaces (shared arrays must exist before the
         # workers start), as in Gymnasium's AsyncVectorEnv.
@@ -178,7 +210,7 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         self._arrays["actions"] = read_from_shared_memory(
             self.single_action_space, buffers["actions"], self.num_envs
         )
-        self.worker_envs = _split(self.num_envs, n_workers)
+        self.worker_envs = _split(n_main_envs, self.num_envs, n_workers)
         self._wakes = [ctx.Semaphore(0) for _ in range(n_workers)]
         self._countdown = _Countdown(ctx)
         self._pipes: list[Connection] = []
@@ -208,6 +240,15 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             self._pipes.append(parent_pipe)
             self.processes.append(process)
         self.closed = False
+        if self.main_envs:  # built while the workers build theirs (after the fork: not copied)
+            self._main = _EnvGroup(
+                self.main_envs,
+                buffers,
+                self.single_observation_space,
+                self.single_action_space,
+                step_infos,
+            )
+            self._in_main(lambda: self._main.make(self.env_fns[:n_main_envs]))
         for worker in range(n_workers):  # each worker reports once its envs are built
             self._receive(worker)
 
@@ -224,10 +265,13 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
-        payloads = [([seeds[i] for i in envs], options) for envs in self.worker_envs]
-        replies = self._run(_RESET, f"reset after vector step {self.vector_steps}", payloads)
+        replies = self._run(
+            _RESET,
+            f"reset after vector step {self.vector_steps}",
+            lambda envs: ([seeds[i] for i in envs], options),
+        )
         infos: dict[str, Any] = {}
-        for envs, reply in zip(self.worker_envs, replies, strict=True):
+        for envs, reply in zip(self._groups(), replies, strict=True):
             for i, info in zip(envs, reply, strict=True):
                 infos = self._add_info(infos, info, i)
         return self._observations(), infos
@@ -257,7 +301,7 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call method ``name`` of every env (or read the attribute); one result per env."""
-        replies = self._run(_CALL, f"call {name!r}", [(name, args, kwargs)] * len(self.processes))
+        replies = self._run(_CALL, f"call {name!r}", lambda envs: (name, args, kwargs))
         return tuple(result for reply in replies for result in reply)
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
@@ -270,15 +314,15 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             values = [values] * self.num_envs
         if len(values) != self.num_envs:
             raise ValueError(f"expected {self.num_envs} values, got {len(values)}")
-        payloads = [(name, [values[i] for i in envs]) for envs in self.worker_envs]
-        self._run(_SET_ATTR, f"set_attr {name!r}", payloads)
+        self._run(_SET_ATTR, f"set_attr {name!r}", lambda envs: (name, [values[i] for i in envs]))
 
     def render(self) -> tuple[Any, ...] | None:
         """The frames of every env (``render_mode`` of the envs)."""
         return self.call("render")
 
     def close_extras(self, timeout_s: float = 5.0, terminate: bool = False) -> None:
-        """Stop the workers (closing their envs unless ``terminate``) and release the pipes."""
+        """Stop the workers (closing their envs unless ``terminate``), release the pipes and
+        close the main process's envs."""
         if not terminate:
             for worker, process in enumerate(self.processes):
                 if process.is_alive():
@@ -293,6 +337,8 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             process.join()
         for pipe in self._pipes:
             pipe.close()
+        if self._main is not None:
+            self._main.close()
 
     def __del__(self) -> None:
         """Stop the workers of a vector env that was never closed."""
@@ -303,25 +349,52 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         observations = self._arrays["observations"]
         return _take(observations, slice(None)) if self.copy else observations
 
-    def _run(self, command: int, phase: str, payloads: list[Any] | None = None) -> list[Any]:
-        """Send ``command`` to every worker, wait for all, and return their pipe replies."""
+    def _groups(self) -> list[range]:
+        """Env indices of each group in the order of ``_run``'s replies: main, then workers."""
+        return [self.main_envs, *self.worker_envs] if self.main_envs else self.worker_envs
+
+    def _run(
+        self, command: int, phase: str, payload: Callable[[range], Any] | None = None
+    ) -> list[Any]:
+        """Run ``command`` on every env: wake the workers, run it on the main process's envs
+        meanwhile, wait for the workers; the replies in ``_groups`` order.
+
+        ``payload(envs)`` gives the arguments for the group stepping ``envs`` (none for a step).
+        """
         if self.closed:
             raise gym.error.ClosedEnvironmentError(f"{type(self).__name__} is closed")
         self._phase = phase
         commands = self._arrays["commands"]
         self._countdown.start(len(self._wakes))
-        for worker, wake in enumerate(self._wakes):
+        for worker, (wake, envs) in enumerate(zip(self._wakes, self.worker_envs, strict=True)):
             commands[worker] = command
-            if payloads is not None:
-                self._send(worker, payloads[worker])
+            if payload is not None:
+                self._send(worker, payload(envs))
             wake.release()
+        replies = []
+        if self._main is not None:
+            arguments = None if payload is None else payload(self.main_envs)
+            replies.append(self._in_main(lambda: self._main.run(command, arguments)))
         while not self._countdown.wait(_LIVENESS_PERIOD_S):
             self._raise_if_dead()
         statuses = self._arrays["statuses"]
-        return [
+        return replies + [
             None if statuses[worker] == _OK else self._receive(worker)
             for worker in range(len(self.processes))
         ]
+
+    def _in_main(self, run: Callable[[], Any]) -> Any:
+        """``run()`` on the main process's envs; if it raises, stop the workers (they are in
+        the middle of the same command) and let the exception through, noting the env."""
+        try:
+            return run()
+        except BaseException as error:
+            error.add_note(
+                f"in env {self._main.current} of {self.num_envs} (main process) during "
+                f"{self._phase}"
+            )
+            self.close(terminate=True)
+            raise
 
     def _send(self, worker: int, payload: Any) -> None:
         try:
@@ -396,8 +469,8 @@ def _map_buffers(buffers: dict[str, Any], observation_space: gym.Space, n_envs: 
     }
 
 
-class _WorkerEnvs:
-    """The envs of one worker and the commands it runs on them, inside the worker process.
+class _EnvGroup:
+    """The envs of one process (a worker or the main one) and the commands it runs on them.
 
     ``current`` is the index of the env being worked on, named when one raises.
     """
@@ -405,7 +478,6 @@ class _WorkerEnvs:
     def __init__(
         self,
         env_indices: range,
-        env_fns: list[CloudpickleWrapper],
         buffers: dict[str, Any],
         observation_space: gym.Space,
         action_space: gym.Space,
@@ -417,7 +489,11 @@ class _WorkerEnvs:
         self.actions = read_from_shared_memory(action_space, buffers["actions"], n_envs)
         self.observation_rows = {i: _row(self.arrays["observations"], i) for i in env_indices}
         self.envs: list[gym.Env] = []
-        for i, env_fn in zip(env_indices, env_fns, strict=True):
+        self.current = env_indices[0]
+
+    def make(self, env_fns: Sequence[Callable[[], gym.Env]]) -> None:
+        """Build the envs, one factory each (``close`` closes those built if one raises)."""
+        for i, env_fn in zip(self.env_indices, env_fns, strict=True):
             self.current = i
             self.envs.append(env_fn())
 
@@ -468,11 +544,10 @@ class _WorkerEnvs:
             env.set_wrapper_attr(name, value)
         return True
 
-    def run(self, command: int, pipe: Connection) -> Any:
-        """Run one command (its arguments, if any, come through the pipe); the reply or None."""
+    def run(self, command: int, payload: Any) -> Any:
+        """Run one command with its arguments (None for a step); the reply or None."""
         if command == _STEP:
             return self.step()
-        payload = pipe.recv()
         if command == _RESET:
             return self.reset(*payload)
         if command == _CALL:
@@ -506,9 +581,8 @@ def _worker(
     statuses = np.frombuffer(buffers["statuses"], dtype=np.int32)
     envs = None
     try:
-        envs = _WorkerEnvs(
-            env_indices, env_fns, buffers, observation_space, action_space, step_infos
-        )
+        envs = _EnvGroup(env_indices, buffers, observation_space, action_space, step_infos)
+        envs.make(env_fns)
         pipe.send(("ready", None))
         while True:
             while not wake.acquire(timeout=_LIVENESS_PERIOD_S * 5):
@@ -517,7 +591,7 @@ def _worker(
             command = commands[worker]
             if command == _CLOSE:
                 return
-            reply = envs.run(command, pipe)
+            reply = envs.run(command, None if command == _STEP else pipe.recv())
             # Released before sending: a large reply blocks until the main process reads it.
             statuses[worker] = _OK if reply is None else _MESSAGE
             countdown.finish()

@@ -1,8 +1,10 @@
 """SharedMemoryVectorEnv: same transitions as SyncVectorEnv, faults named, agents train with it."""
 
+import multiprocessing
 import os
 import signal
 import time
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -59,15 +61,29 @@ def assert_no_worker_alive(vector: SharedMemoryVectorEnv) -> None:
 
 
 @pytest.mark.parametrize(
-    ("factory", "n_envs", "n_workers", "n_steps"),
-    [(make_cartpole, 3, 2, 300), (make_reach, 2, 1, 60)],
-    ids=["cartpole-3-envs-2-workers", "reach-dict-2-envs-1-worker"],
+    ("factory", "n_envs", "n_workers", "n_main_envs", "n_steps"),
+    [
+        (make_cartpole, 3, 2, 0, 300),
+        (make_reach, 2, 1, 0, 60),
+        (make_cartpole, 2, 1, 1, 300),
+        (make_cartpole, 4, 1, 2, 300),
+        (make_reach, 2, 1, 1, 200),
+    ],
+    ids=[
+        "cartpole-3-envs-2-workers",
+        "reach-dict-2-envs-1-worker",
+        "cartpole-2-envs-1-in-main",
+        "cartpole-4-envs-2-in-main",
+        "reach-dict-2-envs-1-in-main",
+    ],
 )
-def test_same_transitions_as_sync_vector_env(factory, n_envs, n_workers, n_steps):
+def test_same_transitions_as_sync_vector_env(factory, n_envs, n_workers, n_main_envs, n_steps):
     sync = gym.vector.SyncVectorEnv([factory] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
-    shared = SharedMemoryVectorEnv([factory] * n_envs, n_workers=n_workers)
+    shared = SharedMemoryVectorEnv([factory] * n_envs, n_workers=n_workers, n_main_envs=n_main_envs)
     try:
-        assert shared.worker_envs[0][0] == 0 and shared.worker_envs[-1][-1] == n_envs - 1
+        assert shared.main_envs == range(n_main_envs)
+        assert shared.worker_envs[0][0] == n_main_envs
+        assert shared.worker_envs[-1][-1] == n_envs - 1
         assert shared.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
         assert shared.single_observation_space == sync.single_observation_space
         expected, expected_info = sync.reset(seed=3)
@@ -117,8 +133,11 @@ def test_without_step_infos_only_episode_ends_send_infos():
         shared.close()
 
 
-def test_call_get_attr_set_attr_and_seed_lists():
-    shared = SharedMemoryVectorEnv([make_cartpole] * 3, n_workers=2)
+@pytest.mark.parametrize(("n_workers", "n_main_envs"), [(2, 0), (1, 1)])
+def test_call_get_attr_set_attr_and_seed_lists(n_workers, n_main_envs):
+    shared = SharedMemoryVectorEnv(
+        [make_cartpole] * 3, n_workers=n_workers, n_main_envs=n_main_envs
+    )
     try:
         first, _ = shared.reset(seed=[5, 6, 7])
         again, _ = shared.reset(seed=[5, 6, 7])
@@ -192,6 +211,56 @@ def test_exception_is_named_while_another_worker_is_still_stepping():
     assert_no_worker_alive(shared)
 
 
+def test_killed_worker_is_named_with_an_env_in_main():
+    shared = SharedMemoryVectorEnv([make_cartpole] * 2, n_main_envs=1)
+    assert len(shared.processes) == 1 and shared.worker_envs == [range(1, 2)]
+    shared.reset(seed=0)
+    shared.step(np.zeros(2, dtype=np.int64))
+    victim = shared.processes[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    with pytest.raises(EnvWorkerError) as raised:
+        for _ in range(10):
+            shared.step(np.zeros(2, dtype=np.int64))
+    message = str(raised.value)
+    assert f"env 1 of 2 (worker pid {victim.pid}) died (killed by SIGKILL)" in message
+    assert "during vector step 2" in message
+    assert_no_worker_alive(shared)
+
+
+def test_exception_in_a_main_process_env_propagates_and_stops_the_workers():
+    shared = SharedMemoryVectorEnv(
+        [make_cartpole, make_failing_cartpole, make_cartpole], n_main_envs=2
+    )
+    assert shared.main_envs == range(2) and len(shared.processes) == 1
+    shared.reset(seed=0)
+    for _ in range(4):
+        shared.step(np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="joint limit table is corrupt") as raised:
+        shared.step(np.zeros(3, dtype=np.int64))
+    assert type(raised.value) is ValueError  # the env's own exception, not an EnvWorkerError
+    assert "in env 1 of 3 (main process) during vector step 5" in raised.value.__notes__
+    assert_no_worker_alive(shared)
+    with pytest.raises(gym.error.ClosedEnvironmentError):
+        shared.step(np.zeros(3, dtype=np.int64))
+
+
+def test_failing_construction_in_the_main_process_stops_the_workers():
+    calls_here = []
+
+    def broken() -> gym.Env:
+        if os.getpid() == parent:
+            calls_here.append(1)
+            if len(calls_here) > 1:  # the first is the probe env
+                raise ZeroDivisionError("no mass")
+        return make_cartpole()
+
+    parent = os.getpid()
+    with pytest.raises(ZeroDivisionError) as raised:
+        SharedMemoryVectorEnv([broken] * 2, n_main_envs=1)
+    assert "in env 0 of 2 (main process) during construction" in raised.value.__notes__
+    assert multiprocessing.active_children() == []  # the worker was stopped and reaped
+
+
 def test_failing_construction_is_named():
     def broken() -> gym.Env:
         return gym.make("CartPole-v1") if os.getpid() == parent else 1 / 0
@@ -211,6 +280,33 @@ def test_close_stops_every_worker_and_is_idempotent():
     assert_no_worker_alive(shared)
     assert all(process.exitcode == 0 for process in processes)  # closed, not terminated
     shared.close()
+
+
+class RecordClose(gym.Wrapper):
+    """Counts ``close`` calls in this process."""
+
+    closes: ClassVar[list[int]] = []
+
+    def close(self):
+        """Count, then close."""
+        RecordClose.closes.append(os.getpid())
+        super().close()
+
+
+def test_close_closes_the_main_process_envs_and_render_covers_them():
+    def make() -> gym.Env:
+        return RecordClose(gym.make("rlrobot/CartPole-v0", render_mode="rgb_array"))
+
+    RecordClose.closes.clear()
+    shared = SharedMemoryVectorEnv([make] * 2, n_main_envs=1)
+    assert RecordClose.closes == [os.getpid()]  # the probe env
+    shared.reset(seed=[4, 4])
+    first, second = shared.render()
+    assert first.ndim == 3 and first.shape[2] == 3
+    np.testing.assert_array_equal(first, second)  # same seed, same frame, either process
+    shared.close()
+    assert RecordClose.closes == [os.getpid()] * 2
+    assert_no_worker_alive(shared)
 
 
 def test_make_vec_env_shm():
