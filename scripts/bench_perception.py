@@ -25,6 +25,7 @@ Run: ``.venv/bin/python scripts/bench_perception.py`` (≈ 20 min on 2 free core
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -40,6 +41,7 @@ import rlrobot
 from rlrobot.agents import PPO
 from rlrobot.perception.datasets import (
     Dataset,
+    MultiViewImages,
     RandomKicks,
     SceneRandomization,
     collect_event_windows,
@@ -47,6 +49,7 @@ from rlrobot.perception.datasets import (
 )
 from rlrobot.perception.models import PerceptionModel, load_encoder
 from rlrobot.perception.training import model_spec_for, train_model
+from rlrobot.sim import Camera
 
 BUDGETS = {
     "full": {
@@ -54,7 +57,11 @@ BUDGETS = {
         "reach_train_episodes": (80, 160, 320, 640),
         "reach_epochs": 40,
         "reach_min_steps": 1200,
-        "fall_episodes": 300,
+        "reach2_episodes": 4000,
+        "reach2_train_episodes": (400, 1200, 3600),
+        "reach2_epochs": 30,
+        "reach2_min_steps": 1000,
+        "fall_episodes": 3000,
         "ppo_steps": 10_240,
         "ppo_seeds": 3,
         "eval_episodes": 20,
@@ -64,6 +71,10 @@ BUDGETS = {
         "reach_train_episodes": (16, 32),
         "reach_epochs": 2,
         "reach_min_steps": 0,
+        "reach2_episodes": 40,
+        "reach2_train_episodes": (16, 32),
+        "reach2_epochs": 2,
+        "reach2_min_steps": 0,
         "fall_episodes": 30,
         "ppo_steps": 1024,
         "ppo_seeds": 2,
@@ -71,7 +82,26 @@ BUDGETS = {
     },
 }
 REACH_FRAMES = {"frame_interval": 5, "max_steps": 20}  # 5 frames per episode: t = 0, 5, …, 20
+# Two orthogonal cameras (side: yaw 0°, front: yaw 90°) at the height of the goal box's centre:
+# each sees two of the target's coordinates across its rays, so no coordinate is left to depth.
+TWO_VIEW_CAMERAS = tuple(
+    Camera(target=(0.0, 0.0, 0.2), distance=0.75, yaw=yaw, pitch=0.0, fov=40.0)
+    for yaw in (0.0, 90.0)
+)
+REACH2_FRAMES = {"frame_interval": 10, "max_steps": 20}  # 3 frames per episode: more targets
+REACH2_SPLIT = (0.9, 0.05, 0.05)
 FALL_SETTINGS = {"window": 16, "horizon": 10, "max_steps": 300, "event_key": "fell"}
+FALL_MARGIN = 10  # windows whose fall is 11-20 steps ahead are left out (see the report)
+FALL_WINDOWS = (16, 4, 1)  # the MLP sees the last k of the 16 collected observations
+# Unweighted cross-entropy: class-balanced weights bought recall with more false alarms
+# (lower F1 in the prototypes); model selection on validation F1.
+FALL_TRAINING = {
+    "epochs": 30,
+    "patience": 8,
+    "batch_size": 256,
+    "class_weights": "none",
+    "monitor": "f1",
+}
 PPO_SETTINGS = {
     "n_envs": 4,
     "n_steps": 256,
@@ -142,39 +172,38 @@ def error_components(
     }
 
 
-def run_reach_regression(
-    budget: dict[str, Any], out: Path, work: Path, reuse: bool
-) -> dict[str, Any]:
-    """Study 1: collect Reach images, train a NatureCNN per training-set size, score held-out."""
-    start = time.perf_counter()
-    path = work / "reach_images.npz"
-    if reuse and path.is_file():
-        dataset = Dataset.load(path)
-    else:
-        dataset = collect_images(
-            "rlrobot/Reach-v0",
-            n_episodes=budget["reach_episodes"],
-            labels=("target_position",),
-            randomization=SceneRandomization(color_jitter=0.15),
-            seed=0,
-            **REACH_FRAMES,
-        )
-        dataset.save(path)
-    collect_s = time.perf_counter() - start
-    env = gym.make("rlrobot/Reach-v0", **dataset.card["env_kwargs"])
-    camera, task = env.unwrapped.camera, env.unwrapped.task
-    eye = camera_eye(camera)
-    bound = ray_ambiguity_bound(eye, task.goal_low, task.goal_high)
-    env.close()
+def train_size_series(
+    dataset: Dataset,
+    budget: dict[str, Any],
+    prefix: str,
+    work: Path,
+    reuse: bool,
+    describe: Any = None,
+) -> tuple[list[dict[str, Any]], Path]:
+    """Train a NatureCNN on the first n training episodes for each n of the budget.
+
+    Args:
+        dataset: Images labelled with ``target_position``.
+        budget: ``<prefix>_train_episodes``, ``<prefix>_epochs`` and ``<prefix>_min_steps``.
+        prefix: Budget key prefix and run-folder prefix (``work/<prefix>_<images>``).
+        work: Folder of the runs.
+        reuse: Reuse rows an earlier run saved (``cached``).
+        describe: Optional ``(predictions, targets) -> dict`` of extra test columns.
+
+    Returns:
+        ``(rows, run folder of the largest training set)``.
+    """
     test = dataset.split("test")
-    rows = []
-    best_dir = None
-    for n_episodes in budget["reach_train_episodes"]:
+    rows, run_dir = [], work
+    for n_episodes in budget[f"{prefix}_train_episodes"]:
         subset = dataset.limit_train_episodes(n_episodes)
         n_train = subset.split_sizes()["train"]["samples"]
-        # Small sets get more epochs: the CNN needs ~1,000 updates to find the 2-pixel target.
-        epochs = max(budget["reach_epochs"], int(np.ceil(budget["reach_min_steps"] * 64 / n_train)))
-        run_dir = work / f"reach_{n_train}"
+        # Small sets get more epochs: the CNN needs ~1,000 updates to find the small target.
+        epochs = max(
+            budget[f"{prefix}_epochs"],
+            int(np.ceil(budget[f"{prefix}_min_steps"] * 64 / n_train)),
+        )
+        run_dir = work / f"{prefix}_{n_train}"
 
         def train(subset: Dataset = subset, run_dir: Path = run_dir, epochs: int = epochs) -> dict:
             started = time.perf_counter()
@@ -188,8 +217,10 @@ def run_reach_regression(
                 learning_rate=3e-4,
                 seed=0,
             )
-            predictions = result.model.predict(test.inputs)
             metrics = result.test_metrics
+            extra = {}
+            if describe is not None:
+                extra = describe(result.model.predict(test.inputs), test.labels["target_position"])
             return {
                 "train_images": subset.split_sizes()["train"]["samples"],
                 "train_episodes": subset.split_sizes()["train"]["episodes"],
@@ -199,17 +230,61 @@ def run_reach_regression(
                 "mean_error": metrics["mean_error"],
                 "mae_per_dim": metrics["mae_per_dim"],
                 "baseline_median_error": metrics["baseline_median_error"],
-                **error_components(predictions, test.labels["target_position"], eye),
+                **extra,
                 "train_s": time.perf_counter() - started,
             }
 
         rows.append(cached(run_dir / "bench_row.json", reuse, train))
-        metrics = rows[-1]
-        best_dir = run_dir
         print(
-            f"[reach] {n_train} images: median error {metrics['median_error'] * 100:.1f} cm",
+            f"[{prefix}] {n_train} images: median error {rows[-1]['median_error'] * 100:.2f} cm",
             flush=True,
         )
+    return rows, run_dir
+
+
+def collect_reach_images(
+    path: Path, reuse: bool, env: str | gym.Env, n_episodes: int, **settings: Any
+) -> tuple[Dataset, float]:
+    """Reach images with colours (±0.15) and light randomised per episode; ``(dataset, s)``."""
+    start = time.perf_counter()
+    if reuse and path.is_file():
+        return Dataset.load(path), 0.0
+    dataset = collect_images(
+        env,
+        n_episodes=n_episodes,
+        labels=("target_position",),
+        randomization=SceneRandomization(color_jitter=0.15),
+        seed=0,
+        **settings,
+    )
+    dataset.save(path)
+    return dataset, time.perf_counter() - start
+
+
+def run_reach_regression(
+    budget: dict[str, Any], out: Path, work: Path, reuse: bool
+) -> dict[str, Any]:
+    """Study 1a: Reach's own camera; a NatureCNN per training-set size, scored on held-out."""
+    dataset, collect_s = collect_reach_images(
+        work / "reach_images.npz",
+        reuse,
+        "rlrobot/Reach-v0",
+        budget["reach_episodes"],
+        **REACH_FRAMES,
+    )
+    env = gym.make("rlrobot/Reach-v0", **dataset.card["env_kwargs"])
+    camera, task = env.unwrapped.camera, env.unwrapped.task
+    eye = camera_eye(camera)
+    bound = ray_ambiguity_bound(eye, task.goal_low, task.goal_high)
+    env.close()
+    rows, best_dir = train_size_series(
+        dataset,
+        budget,
+        "reach",
+        work,
+        reuse,
+        lambda predictions, targets: error_components(predictions, targets, eye),
+    )
     for name in ("loss_curves.png", "test_predicted_vs_true.png"):
         (out / f"perception_reach_{name}").write_bytes((best_dir / name).read_bytes())
     plot_reach(rows, bound, out / "perception_reach_error_vs_size.png")
@@ -222,6 +297,70 @@ def run_reach_regression(
         "encoder_checkpoint": str(best_dir / "model"),
         "reused": any(row.get("reused", False) for row in rows),
     }
+
+
+def make_two_view_reach() -> gym.Env:
+    """Reach observed by ``TWO_VIEW_CAMERAS``: uint8 (84, 168, 3), two 84×84 views."""
+    return MultiViewImages(gym.make("rlrobot/Reach-v0"), TWO_VIEW_CAMERAS, size=84)
+
+
+def run_two_view_reach(
+    budget: dict[str, Any], out: Path, work: Path, reuse: bool
+) -> dict[str, Any]:
+    """Study 1b: two orthogonal 84×84 views side by side; error vs training-set size."""
+    env = make_two_view_reach()
+    try:
+        dataset, collect_s = collect_reach_images(
+            work / "reach_two_view_images.npz",
+            reuse,
+            env,
+            budget["reach2_episodes"],
+            split_fractions=REACH2_SPLIT,
+            **REACH2_FRAMES,
+        )
+    finally:
+        env.close()
+    rows, best_dir = train_size_series(dataset, budget, "reach2", work, reuse)
+    for name in ("loss_curves.png", "test_predicted_vs_true.png"):
+        (out / f"perception_reach2_{name}").write_bytes((best_dir / name).read_bytes())
+    plot_two_view(rows, out / "perception_reach2_error_vs_size.png")
+    return {
+        "rows": rows,
+        "cameras": [dataclasses.asdict(camera) for camera in TWO_VIEW_CAMERAS],
+        "dataset": {k: dataset.card[k] for k in ("splits", "randomization")},
+        "collect_s": collect_s,
+        "reused": any(row.get("reused", False) for row in rows),
+    }
+
+
+def plot_two_view(rows: list[dict[str, Any]], path: Path) -> None:
+    """Median test error (cm) of the two-view CNN against training images."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [row["train_images"] for row in rows]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(sizes, [100 * row["median_error"] for row in rows], marker="o", label="CNN: 3-D")
+    axis.plot(
+        sizes,
+        [100 * row["baseline_median_error"] for row in rows],
+        marker="o",
+        label="predict the train mean",
+    )
+    axis.axhline(1.0, color="green", linestyle=":", label="goal: 1 cm")
+    axis.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training images (two 84×84 views each)",
+        ylabel="median error on held-out episodes [cm]",
+        title="Reach target position from two orthogonal views",
+    )
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def plot_reach(rows: list[dict[str, Any]], bound: float, path: Path) -> None:
@@ -259,18 +398,20 @@ def run_fall_prediction(
     budget: dict[str, Any], out: Path, work: Path, reuse: bool
 ) -> dict[str, Any]:
     """Study 2: kicked quadruped, windows of proprioception → "falls within 10 steps"."""
-    result = cached(
-        work / "falls" / "bench_falls.json", reuse, lambda: fall_prediction(budget, work)
-    )
+    folder = work / "falls_windows"
+    result = cached(folder / "bench_falls.json", reuse, lambda: fall_prediction(budget, work))
+    chosen = folder / f"window_{result['selected_window']}"
     for name in ("loss_curves.png", "test_confusion_matrix.png"):
-        (out / f"perception_falls_{name}").write_bytes((work / "falls" / name).read_bytes())
+        (out / f"perception_falls_{name}").write_bytes((chosen / name).read_bytes())
     print(f"[falls] F1 {result['metrics']['f1']:.3f}", flush=True)
     return result
 
 
-def fall_prediction(budget: dict[str, Any], work: Path) -> dict[str, Any]:
-    """Collect the kicked-quadruped windows and train the MLP; return the study's numbers."""
-    start = time.perf_counter()
+def collect_fall_windows(budget: dict[str, Any], work: Path, reuse: bool) -> Dataset:
+    """The kicked-quadruped windows of study 2 (reused from ``work`` with ``reuse``)."""
+    path = work / "quadruped_falls_windows.npz"
+    if reuse and path.is_file():
+        return Dataset.load(path)
     dataset = collect_event_windows(
         "rlrobot/Quadruped-v0",
         n_episodes=budget["fall_episodes"],
@@ -278,45 +419,78 @@ def fall_prediction(budget: dict[str, Any], work: Path) -> dict[str, Any]:
         # No past window can foresee a kick in its look-ahead, and a label that flips one
         # step past the horizon is noise: leave both kinds of window out (see the report).
         exclude_unforeseeable=True,
-        margin=10,
+        margin=FALL_MARGIN,
         split_fractions=(0.6, 0.2, 0.2),
         seed=0,
         **FALL_SETTINGS,
     )
+    dataset.save(path)
+    return dataset
+
+
+def last_observations(dataset: Dataset, n_observations: int) -> Dataset:
+    """The same windows cut to their last ``n_observations`` observations."""
+    inputs = np.ascontiguousarray(dataset.inputs[:, -n_observations:])
+    card = {**dataset.card, "window": n_observations}
+    return Dataset(inputs, dataset.labels, dataset.episodes, dataset.splits, card)
+
+
+def fall_prediction(budget: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Train the MLP on each window length; the one with the best validation F1 is the result."""
+    start = time.perf_counter()
+    dataset = collect_fall_windows(budget, work, reuse=True)
     collect_s = time.perf_counter() - start
-    dataset.save(work / "quadruped_falls.npz")
-    result = train_model(
-        dataset,
-        "about_to_fall",
-        epochs=40,
-        patience=10,
-        monitor="f1",
-        seed=0,
-        out_dir=work / "falls",
-    )
+    rows = []
+    for n_observations in FALL_WINDOWS:
+        started = time.perf_counter()
+        result = train_model(
+            last_observations(dataset, n_observations),
+            "about_to_fall",
+            out_dir=work / "falls_windows" / f"window_{n_observations}",
+            seed=0,
+            **FALL_TRAINING,
+        )
+        metrics = result.test_metrics
+        rows.append(
+            {
+                "window": n_observations,
+                "val_f1": result.val_metrics["f1"],
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "train_s": time.perf_counter() - started,
+                **{
+                    k: metrics[k]
+                    for k in (
+                        "f1",
+                        "precision",
+                        "recall",
+                        "accuracy",
+                        "confusion_matrix",
+                        "baseline_f1",
+                        "baseline_accuracy",
+                        "n_samples",
+                    )
+                },
+            }
+        )
+        print(f"[falls] window {n_observations}: val F1 {rows[-1]['val_f1']:.3f}", flush=True)
+    selected = max(rows, key=lambda row: row["val_f1"])
     labels = dataset.labels["about_to_fall"]
-    metrics = result.test_metrics
     return {
-        "metrics": {
-            k: metrics[k]
-            for k in (
-                "f1",
-                "precision",
-                "recall",
-                "accuracy",
-                "confusion_matrix",
-                "baseline_f1",
-                "baseline_accuracy",
-                "n_samples",
-            )
-        },
+        "rows": rows,
+        "selected_window": selected["window"],
+        "metrics": selected,
         "n_windows": len(dataset),
         "positive_fraction": float(labels.mean()),
         "n_events": dataset.card["n_events"],
         "splits": dataset.card["splits"],
-        "best_epoch": result.best_epoch,
         "collect_s": collect_s,
-        "settings": {**FALL_SETTINGS, "kicks": dataset.card["perturbation"]},
+        "training": FALL_TRAINING,
+        "settings": {
+            **FALL_SETTINGS,
+            "margin": FALL_MARGIN,
+            "kicks": dataset.card["perturbation"],
+        },
     }
 
 
@@ -394,8 +568,21 @@ def train_pixel_ppo(
     }
 
 
-def run_pixel_ppo(budget: dict[str, Any], out: Path, encoder_path: str) -> dict[str, Any]:
-    """Study 3: PPO with the pretrained (frozen) encoder vs a CNN learned from scratch."""
+def run_pixel_ppo(
+    budget: dict[str, Any], out: Path, work: Path, reuse: bool, encoder_path: str
+) -> dict[str, Any]:
+    """Study 3 (``cached``): PPO with the pretrained frozen encoder vs a CNN from scratch."""
+    result = cached(
+        work / "ppo" / "bench_ppo.json",
+        reuse,
+        lambda: pixel_ppo(budget, encoder_path),
+    )
+    plot_ppo(result["runs"], out / "perception_pixel_ppo.png")
+    return result
+
+
+def pixel_ppo(budget: dict[str, Any], encoder_path: str) -> dict[str, Any]:
+    """Train every condition × seed of study 3; return the runs and settings."""
     runs = []
     for condition in ("pretrained_frozen", "scratch", "state_oracle"):
         for seed in range(budget["ppo_seeds"]):
@@ -408,7 +595,6 @@ def run_pixel_ppo(budget: dict[str, Any], out: Path, encoder_path: str) -> dict[
                 flush=True,
             )
             runs.append(run)
-    plot_ppo(runs, out / "perception_pixel_ppo.png")
     return {
         "runs": runs,
         "settings": PPO_SETTINGS,
@@ -459,22 +645,30 @@ def last_rollout_return(runs: list[dict[str, Any]]) -> float:
 def summary_lines(results: dict[str, Any]) -> list[str]:
     """One line per study: the headline number against the issue's goal."""
     lines = ["## Summary", ""]
-    if results.get("reach"):
-        reach = results["reach"]
+    reach, reach2 = results.get("reach"), results.get("reach2")
+    if reach2:
+        best2 = reach2["rows"][-1]
+        lines.append(
+            f"- Reach target position from two orthogonal 84×84 views (side by side, 84×168): "
+            f"median error **{100 * best2['median_error']:.2f} cm** on held-out episodes with "
+            f"{best2['train_images']} training images (goal ≤ 1 cm: "
+            f"{'met' if best2['median_error'] <= 0.01 else 'not met'}; see 1b)."
+        )
+    if reach:
         best = reach["rows"][-1]
         lines.append(
-            f"- Reach target position from one 84×84 image: median error "
-            f"**{100 * best['median_error']:.1f} cm** on held-out episodes with "
-            f"{best['train_images']} training images (goal ≤ 1 cm: not met; "
+            f"- Reach target position from the env's one 84×84 camera: median error "
+            f"**{100 * best['median_error']:.1f} cm** with {best['train_images']} training "
+            f"images (goal not met with one view: "
             f"{100 * best['median_lateral_error']:.1f} cm across the camera ray, "
             f"{100 * best['median_depth_error']:.1f} cm along it; an oracle that knows the "
             f"target's exact image position but not its depth errs by "
-            f"{100 * reach['ray_ambiguity_bound']:.1f} cm with this camera, see 1.)."
+            f"{100 * reach['ray_ambiguity_bound']:.1f} cm with this camera, see 1a)."
         )
     if results.get("falls"):
         metrics = results["falls"]["metrics"]
         lines.append(
-            f"- Quadruped fall within 10 steps: F1 **{metrics['f1']:.2f}** on held-out episodes "
+            f"- Quadruped fall within 10 steps: F1 **{metrics['f1']:.3f}** on held-out episodes "
             f"(precision {metrics['precision']:.2f}, recall {metrics['recall']:.2f}; goal ≥ 0.95: "
             f"{'met' if metrics['f1'] >= 0.95 else 'not met'})."
         )
@@ -489,8 +683,173 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             f"- Pixel Reach, PPO, {results['ppo']['steps']} steps × 3 seeds: return of the last "
             f"rollout {described} (start ≈ −10). The budget is too small for success from "
             f"pixels (and barely enough from the true state); see 3."
+            + (" Reused from an earlier run." if results["ppo"].get("reused") else "")
         )
     return [*lines, ""]
+
+
+def fall_lines(falls: dict[str, Any]) -> list[str]:
+    """Section 2 of the report: fall prediction, the label's definition and every choice."""
+    settings, kicks, metrics = falls["settings"], falls["settings"]["kicks"], falls["metrics"]
+    horizon, margin = settings["horizon"], settings["margin"]
+    episodes = sum(split["episodes"] for split in falls["splits"].values())
+    lines = [
+        f"## 2. Quadruped: will it fall within the next {horizon} steps?",
+        "",
+        f'**Label.** 1 when `info["fell"]` (torso below 0.26 m or tilted more than 1 rad) '
+        f"comes within N = {horizon} steps (1/6 s) after the window's last observation, else 0. "
+        "Windows that end at or after the fall are not samples (already fallen), nor are the "
+        f"last {horizon} windows of an episode cut off at {settings['max_steps']} steps "
+        "(unknown future).",
+        "",
+        f"**Data.** `rlrobot/Quadruped-v0` (the MJCF ant), random torques, and random kicks "
+        f"(probability {kicks['probability']} per step; upward speed up to "
+        f"{kicks['up_speed']} m/s and spin up to {kicks['spin']} rad/s about a random "
+        f"horizontal axis, strength uniform in {kicks['strength_range']}): the ant does not "
+        f"fall under random torques alone. {episodes} episodes with windows, of at most "
+        f"{settings['max_steps']} steps, {falls['n_events']} falls; split by episode "
+        f"(60/20/20 %: {falls['splits']['train']['episodes']} / "
+        f"{falls['splits']['val']['episodes']} / {falls['splits']['test']['episodes']} "
+        f"episodes), so every test window comes from an episode never seen in training; "
+        f"{falls['n_windows']} windows, {100 * falls['positive_fraction']:.1f} % positive."
+        + (" Reused (`--reuse`) from an earlier run." if falls.get("reused") else ""),
+        "",
+        "**Choices, and why** (prototypes on smaller collections of the same kind guided each; "
+        "the table below is this run's):",
+        "",
+        "- *Windows whose look-ahead holds a kick are left out* (`exclude_unforeseeable=True`): "
+        "a kick is drawn at random after the window ends, so no window can foresee it; with "
+        "these windows kept (and no margin) the first full run had F1 0.63.",
+        f"- *A margin of {margin} steps past the horizon* (`margin={margin}`): windows whose "
+        f"fall comes {horizon + 1}–{horizon + margin} steps ahead are left out. Their label "
+        "(0) flips to 1 one step later, so near the boundary it says more about the clock "
+        f'than about the state. The task stays "falls within {horizon} steps"; what the '
+        f"margin changes is that the negatives are windows with no fall within "
+        f"{horizon + margin} steps. Every positive window is kept.",
+        "- *Inputs standardised* with the train split's mean and std per feature (the MLP's "
+        "`Standardize` layer); the observation already holds torso height, orientation "
+        "(quaternion) and linear/angular velocity, the quantities that decide a fall.",
+        f"- *Window length chosen on validation F1* among {list(FALL_WINDOWS)} observations "
+        "(the last k of the collected 16): the ant's state (positions and velocities) is "
+        "almost Markov, and longer windows mostly add dimensions to overfit.",
+        "- *Unweighted cross-entropy, decision at p > 0.5*: with "
+        f"{100 * falls['positive_fraction']:.0f} % positives, "
+        "class-balanced weights raised recall but added more false alarms (prototype test F1 "
+        "0.895 vs 0.930); tuning the threshold on validation F1 moved F1 by ≤ 0.01 in "
+        "prototypes, so it is not used.",
+        f"- *More episodes* ({episodes}; the first run had 300): F1 grew with data "
+        "(prototype, same validation episodes: 360 → 2760 training episodes raised "
+        "validation F1 from 0.90 to 0.955).",
+        "",
+        "Model: MLP (256, 256), AdamW 1e-3 with a cosine schedule, batch 256, up to "
+        f"{falls['training']['epochs']} epochs, early stopping and model selection on "
+        "validation F1.",
+        "",
+        "| window (observations) | validation F1 | test F1 | precision | recall | accuracy | "
+        "epochs (best) | train time |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in falls["rows"]:
+        chosen = " (selected)" if row["window"] == falls["selected_window"] else ""
+        lines.append(
+            f"| {row['window']}{chosen} | {row['val_f1']:.3f} | **{row['f1']:.3f}** | "
+            f"{row['precision']:.3f} | {row['recall']:.3f} | {row['accuracy']:.3f} | "
+            f"{row['epochs_run']} ({row['best_epoch']}) | {row['train_s']:.0f} s |"
+        )
+    return [
+        *lines,
+        "",
+        f"Test windows: {metrics['n_samples']}; the majority class (never a fall) has F1 "
+        f"{metrics['baseline_f1']:.3f} and accuracy {metrics['baseline_accuracy']:.3f}.",
+        "",
+        f"**Goal (F1 ≥ 0.95 on held-out episodes): "
+        f"{'met' if metrics['f1'] >= 0.95 else 'not met'}** — test F1 {metrics['f1']:.3f} "
+        f"with a window of {falls['selected_window']} observation(s).",
+        "",
+        "**What limits F1.** Other models on the same windows land at the same place "
+        "(prototypes, one observation: MLP (64, 64) validation/test F1 0.931/0.935; weight "
+        "decay 0.1: 0.930/0.927; learning rate 3e-4: 0.932/0.931), while the training loss "
+        "goes to ≈ 0: the MLP can memorise the training episodes, and what it cannot learn "
+        "seems to lie in the future, not in the window. The policy draws new random torques (up to "
+        "250 N·m per joint) at every step, which are as unforeseeable as the kicks but "
+        "cannot be left out, since every window has them. The misses are the falls furthest "
+        "ahead (prototype recall by steps to the fall: 1–3: 0.98, 4–6: 0.97, 7–8: 0.91, "
+        "9–10: 0.86), and the false alarms are windows whose fall is more than 20 steps away "
+        "or never comes: states that look like a fall but recover. Ways to reach "
+        "0.95 that keep the task honest and were not tried for lack of CPU time: an ensemble "
+        "of MLPs, more episodes, or a calmer data-collection policy (a trained walker instead "
+        "of random torques), which would make the next 10 steps more foreseeable; a longer "
+        "margin or a shorter horizon would change the task and were not used.",
+        "",
+        "![confusion matrix](perception_falls_test_confusion_matrix.png)",
+        "![loss curves](perception_falls_loss_curves.png)",
+        "",
+    ]
+
+
+def reused_note(results: dict[str, Any]) -> str:
+    """`` (studies … reused from an earlier run)`` for the studies ``--reuse`` took as they were."""
+    names = {"reach": "1a", "reach2": "1b", "falls": "2", "ppo": "3"}
+    reused = [label for key, label in names.items() if results.get(key, {}).get("reused")]
+    if not reused:
+        return ""
+    return f" (studies {', '.join(reused)} reused from an earlier run with the same settings)"
+
+
+def two_view_lines(reach2: dict[str, Any]) -> list[str]:
+    """Section 1b of the report: the two-view Reach regression."""
+    splits = reach2["dataset"]["splits"]
+    side, front = reach2["cameras"]
+    best = reach2["rows"][-1]
+    goal_met = best["median_error"] <= 0.01
+    lines = [
+        "## 1b. Reach: target position from two orthogonal 84×84 views",
+        "",
+        "One camera cannot tell how far along its ray the target is (1a), so this study adds "
+        "a second view: `rlrobot.perception.datasets.MultiViewImages` renders the scene from "
+        f"a side camera (yaw {side['yaw']:.0f}°) and a front camera (yaw {front['yaw']:.0f}°), "
+        f"both pitch {side['pitch']:.0f}°, {side['distance']} m from {tuple(side['target'])} m "
+        f"with a {side['fov']:.0f}° field of view, and puts the two 84×84 views side by side "
+        "(uint8 84×168×3). The issue asks for 84×84 images: each view is one. Every target "
+        "coordinate is seen across a camera ray in at least one view, and the 4 cm sphere "
+        "covers ≈ 7 pixels instead of 2–3. Data: random arm motion, colours (±0.15 per "
+        "channel) and light randomised per episode, 3 frames per episode (steps 0, 10, 20), "
+        f"split by episode ({splits['train']['episodes']} / {splits['val']['episodes']} / "
+        f"{splits['test']['episodes']} train/val/test episodes, {splits['test']['samples']} "
+        "test images); the smaller training sets are the first episodes of the largest. "
+        "Model: NatureCNN + linear head, AdamW 3e-4, cosine schedule to 0, model selection on "
+        'validation loss. A keypoint encoder (`ModelSpec(architecture="spatial_softmax_cnn")`: '
+        "CoordConv input, spatial softmax) is also available; in a prototype on 3000 of these "
+        "images it stayed at the predict-the-mean error for its first 300 updates (its softmax "
+        "maps start flat), where NatureCNN was below 4 cm, so the CPU budget went to NatureCNN."
+        + (" Reused (`--reuse`) from an earlier run." if reach2.get("reused") else ""),
+        "",
+        "| training images (episodes) | median 3-D error | MAE x / y / z | predict-the-mean | "
+        "epochs (best) | train time |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in reach2["rows"]:
+        mae = " / ".join(f"{100 * value:.2f}" for value in row["mae_per_dim"])
+        lines.append(
+            f"| {row['train_images']} ({row['train_episodes']}) | "
+            f"{100 * row['median_error']:.2f} cm | {mae} cm | "
+            f"{100 * row['baseline_median_error']:.1f} cm | "
+            f"{row['epochs_run']} ({row['best_epoch']}) | {row['train_s']:.0f} s |"
+        )
+    return [
+        *lines,
+        "",
+        "![error vs dataset size](perception_reach2_error_vs_size.png)",
+        "",
+        f"**Goal (≤ 1 cm median error): {'met' if goal_met else 'not met'}** — "
+        f"{100 * best['median_error']:.2f} cm with {best['train_images']} training images.",
+        "",
+        "Predicted vs true on the test images (largest training set) and its loss curves:",
+        "",
+        "![predicted vs true](perception_reach2_test_predicted_vs_true.png)",
+        "![loss curves](perception_reach2_loss_curves.png)",
+        "",
+    ]
 
 
 def write_report(results: dict[str, Any], path: Path) -> None:
@@ -502,11 +861,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         f"{results['machine']}, torch {results['torch']} with {results['threads']} thread(s); "
         f"load average at the start {results['load_average']}, whole run "
         f"{results['total_s'] / 60:.1f} min"
-        + (
-            " (studies 1–2 reused from an earlier run, see below)"
-            if results.get("reach", {}).get("reused")
-            else ""
-        )
+        + reused_note(results)
         + ". Numbers come from one run on a shared machine.",
         "",
         *summary_lines(results),
@@ -515,7 +870,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
     if reach:
         best = reach["rows"][-1]
         lines += [
-            "## 1. Reach: target position from one 84×84 image",
+            "## 1a. Reach: target position from the env's one 84×84 camera",
             "",
             f'Data: `rlrobot/Reach-v0` with `obs_mode="pixels"` (the image a pixel agent sees), '
             f"random arm motion, colours (±0.15 per channel) and light randomised per episode, "
@@ -565,40 +920,10 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             "![loss curves](perception_reach_loss_curves.png)",
             "",
         ]
-    falls = results.get("falls")
-    if falls:
-        metrics = falls["metrics"]
-        kicks = falls["settings"]["kicks"]
-        lines += [
-            "## 2. Quadruped: will it fall within the next 10 steps?",
-            "",
-            f"Data: `rlrobot/Quadruped-v0` (the MJCF ant), random torques, and random kicks "
-            f"(probability {kicks['probability']} per step; upward speed up to "
-            f"{kicks['up_speed']} m/s and spin up to {kicks['spin']} rad/s about a random "
-            f"horizontal axis, strength uniform in {kicks['strength_range']}): the ant is very "
-            f"stable and does not fall under random torques alone. Episodes of at most "
-            f"{falls['settings']['max_steps']} steps (1/60 s each), {falls['n_events']} falls in "
-            f"{sum(s['episodes'] for s in falls['splits'].values())} episodes. Input: the last "
-            f"{falls['settings']['window']} proprioceptive observations (27 values each); label "
-            f'1 when `info["fell"]` comes within {falls["settings"]["horizon"]} steps '
-            f"({100 * falls['positive_fraction']:.1f} % of {falls['n_windows']} windows). "
-            f"Model: MLP (256, 256), class-balanced cross-entropy, model selection on "
-            f"validation F1. Split by episode (60/20/20 %)."
-            + (" Reused (`--reuse`) from an earlier run." if falls.get("reused") else ""),
-            "",
-            "| test windows | F1 (fall class) | precision | recall | accuracy | "
-            "majority-class F1 / accuracy |",
-            "|---:|---:|---:|---:|---:|---:|",
-            f"| {metrics['n_samples']} | {metrics['f1']:.3f} | {metrics['precision']:.3f} | "
-            f"{metrics['recall']:.3f} | {metrics['accuracy']:.3f} | "
-            f"{metrics['baseline_f1']:.3f} / {metrics['baseline_accuracy']:.3f} |",
-            "",
-            f"**Goal (F1 ≥ 0.95): {'met' if metrics['f1'] >= 0.95 else 'not met'}.**",
-            "",
-            "![confusion matrix](perception_falls_test_confusion_matrix.png)",
-            "![loss curves](perception_falls_loss_curves.png)",
-            "",
-        ]
+    if results.get("reach2"):
+        lines += two_view_lines(results["reach2"])
+    if results.get("falls"):
+        lines += fall_lines(results["falls"])
     ppo = results.get("ppo")
     if ppo:
         lines += [
@@ -606,7 +931,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             "",
             f"The agent observes the 84×84 image and its end-effector position "
             f"(`achieved_goal`); the target is only in the image. `pretrained_frozen`: the "
-            f"NatureCNN of study 1 (largest training set), weights fixed "
+            f"single-camera NatureCNN of study 1a (largest training set), weights fixed "
             f"(`PPO(..., image_encoder=load_encoder(path), freeze_encoder=True)`); `scratch`: "
             f"PPO's default NatureCNN trained end to end; `state_oracle`: no image but the true "
             f"target position (`desired_goal`), the ceiling a perfect perception module would "
@@ -641,13 +966,16 @@ def main() -> None:
     parser.add_argument("--out", default="docs/benchmarks", help="report folder")
     parser.add_argument("--work", default="runs/bench_perception", help="datasets and runs")
     parser.add_argument(
-        "--studies", nargs="+", default=["reach", "falls", "ppo"], help="reach falls ppo"
+        "--studies",
+        nargs="+",
+        default=["reach", "reach2", "falls", "ppo"],
+        help="reach (1a) reach2 (1b) falls (2) ppo (3)",
     )
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="reuse the datasets and the results of studies 1-2 that --work holds from an "
-        "earlier run with the same budget (the report says so)",
+        help="reuse the datasets and the results of every study that --work holds from an "
+        "earlier run with the same budget (the report says which)",
     )
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite the report from its saved JSON"
@@ -673,10 +1001,14 @@ def main() -> None:
     }
     if "reach" in args.studies or "ppo" in args.studies:
         results["reach"] = run_reach_regression(budget, out, work, args.reuse)
+    if "reach2" in args.studies:
+        results["reach2"] = run_two_view_reach(budget, out, work, args.reuse)
     if "falls" in args.studies:
         results["falls"] = run_fall_prediction(budget, out, work, args.reuse)
     if "ppo" in args.studies:
-        results["ppo"] = run_pixel_ppo(budget, out, results["reach"]["encoder_checkpoint"])
+        results["ppo"] = run_pixel_ppo(
+            budget, out, work, args.reuse, results["reach"]["encoder_checkpoint"]
+        )
     results["total_s"] = time.perf_counter() - start
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))
     write_report(results, out / f"{name}.md")
