@@ -3,23 +3,27 @@
 
 Three studies, each on data our own envs generate:
 
-1. **Reach target position from 84×84 images**: a NatureCNN regresses the target's (x, y, z)
-   (m) from Reach's pixel observation (colours and light randomised per episode); median error
-   on the images of held-out episodes against the number of training images. The error is split
-   into its component along the camera ray through the target (depth) and across it (lateral),
-   and compared with the *ray-ambiguity bound*: the median error of an oracle that knows the
-   target's exact image position but nothing about its depth.
-2. **Quadruped fall prediction**: an MLP reads 16-step windows of the ant's proprioception
-   (torso height, orientation, velocities, joint states) and predicts "falls within the next
-   10 steps"; the ant is kicked at random while walking with random torques; F1 of the fall
-   class on the windows of held-out episodes.
+1a. **Reach target position from the env's 84×84 camera**: a NatureCNN regresses the target's
+   (x, y, z) (m) from Reach's pixel observation (colours and light randomised per episode);
+   median error on the images of held-out episodes against the number of training images. The
+   error is split into its component along the camera ray through the target (depth) and
+   across it (lateral), and compared with the *ray-ambiguity bound*: the median error of an
+   oracle that knows the target's exact image position but nothing about its depth.
+1b. **The same from two orthogonal 84×84 views** side by side (``MultiViewImages``), which
+   removes the depth ambiguity; median error against the number of training images.
+2. **Quadruped fall prediction**: an MLP reads windows of the ant's proprioception (torso
+   height, orientation, velocities, joint states; the last 16, 4 or 1 observations, chosen on
+   validation F1) and predicts "falls within the next 10 steps"; the ant is kicked at random
+   while moving with random torques; F1 of the fall class on the windows of held-out episodes.
 3. **Pixel-based Reach with PPO**: the agent sees the 84×84 image and its end-effector position
-   (``achieved_goal``), not the target; its CNN is either the pretrained NatureCNN of study 1
+   (``achieved_goal``), not the target; its CNN is either the pretrained NatureCNN of study 1a
    (frozen) or a NatureCNN learned from scratch; return and success per rollout against env
    steps, ≥ 3 seeds, plus a final deterministic evaluation.
 
-Run: ``.venv/bin/python scripts/bench_perception.py`` (≈ 20 min on 2 free cores);
-``--quick`` runs tiny budgets in about two minutes to check that everything works.
+Run: ``.venv/bin/python scripts/bench_perception.py`` (≈ 1 h on 2 free cores);
+``--studies reach2 falls`` runs some studies only, ``--reuse`` takes datasets and results that
+``--work`` holds from an earlier run; ``--quick`` runs tiny budgets in about two minutes to
+check that everything works.
 """
 
 from __future__ import annotations
