@@ -7,8 +7,9 @@ entry in ``configs/<algo>.yaml``, with the budget of ``PLAN`` (shorter than the 
 5,000 steps. The final policy is then evaluated deterministically for ``--eval-episodes``
 episodes (seeds 1000, 1001, …) and a uniformly random policy for the same episodes of the same
 env (same ``env_kwargs``). Run folders go to ``runs/bench_configs/`` and are reused: a finished
-run is only evaluated again, an interrupted one resumes, so the plan can be run piece by piece
-(``--only ENV:ALGO``). Writes ``docs/benchmarks/configs.md`` (one row per run folder found).
+run is only evaluated again (cached in the folder), an interrupted one resumes, so the plan can
+be run piece by piece (``--only ENV:ALGO``). Writes ``docs/benchmarks/configs.md``: one row per
+run folder found.
 
     python scripts/bench_configs.py                                # the whole plan (~1 h)
     python scripts/bench_configs.py --only rlrobot/Quadruped-v0:sac
@@ -18,6 +19,7 @@ run is only evaluated again, an interrupted one resumes, so the plan can be run 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -32,26 +34,41 @@ RUNS_DIR = ROOT / "runs" / "bench_configs"
 # env, less for the others, on 2 cores shared with other work (off-policy ~30-60 steps/s).
 PLAN = [
     ("rlrobot/Quadruped-v0", "sac", 40_000),
-    ("rlrobot/Navigate-v0", "sac", 25_000),
-    ("rlrobot/Push-v0", "sac", 25_000),
-    ("rlrobot/Navigate-v0", "ppo", 150_000),
-    ("rlrobot/Quadruped-v0", "ppo", 150_000),
-    ("rlrobot/Push-v0", "ppo", 100_000),
-    ("rlrobot/Quadruped-v0", "td3", 15_000),
-    ("rlrobot/Navigate-v0", "td3", 15_000),
-    ("rlrobot/Push-v0", "td3", 15_000),
-    ("rlrobot/CartPoleContinuous-v0", "a2c", 100_000),
-    ("rlrobot/CartPoleContinuous-v0", "reinforce", 100_000),
-    ("rlrobot/Navigate-v0", "a2c", 100_000),
-    ("rlrobot/Quadruped-v0", "a2c", 100_000),
-    ("rlrobot/Push-v0", "a2c", 100_000),
-    ("rlrobot/Navigate-v0", "reinforce", 100_000),
-    ("rlrobot/Quadruped-v0", "reinforce", 100_000),
-    ("rlrobot/Push-v0", "reinforce", 100_000),
+    ("rlrobot/Navigate-v0", "sac", 40_000),
+    ("rlrobot/Push-v0", "sac", 20_000),
+    ("rlrobot/Navigate-v0", "ppo", 100_000),
+    ("rlrobot/Quadruped-v0", "ppo", 100_000),
+    ("rlrobot/Push-v0", "ppo", 60_000),
+    ("rlrobot/CartPoleContinuous-v0", "a2c", 60_000),
+    ("rlrobot/CartPoleContinuous-v0", "reinforce", 60_000),
+    ("rlrobot/Quadruped-v0", "td3", 10_000),
+    ("rlrobot/Navigate-v0", "td3", 40_000),
+    ("rlrobot/Push-v0", "td3", 10_000),
+    ("rlrobot/Navigate-v0", "a2c", 50_000),
+    ("rlrobot/Quadruped-v0", "a2c", 50_000),
+    ("rlrobot/Push-v0", "a2c", 50_000),
+    ("rlrobot/Navigate-v0", "reinforce", 50_000),
+    ("rlrobot/Quadruped-v0", "reinforce", 50_000),
+    ("rlrobot/Push-v0", "reinforce", 50_000),
 ]
 # Periodic evaluations during training (the learning curve in each run folder).
 TRAINING_OVERRIDES = ("eval_freq=5000", "eval_episodes=5")
 EVAL_SEED = 1000
+QUICK_ENV = "rlrobot/CartPoleContinuous-v0"
+EVAL_CACHE = "bench_configs_eval.json"
+TIME_FILE = "bench_configs_time.json"
+NOTES_MARKER = "<!-- hand-written notes: kept when the script rewrites the table -->"
+# What the scores mean per env (from the env docstrings), printed under the table.
+ENV_NOTES = {
+    "rlrobot/Quadruped-v0": "return ≈ 1,000 alive bonus (1 per step, 1000 steps) + forward "
+    "distance × 60 (x velocity summed over 1/60 s steps) − energy; success: torso ≥ 2 m ahead "
+    "at the episode's end",
+    "rlrobot/Navigate-v0": "dense return: −Σ distance to the goal (m) over 200 steps; success: "
+    "within 0.3 m at the episode's end",
+    "rlrobot/Push-v0": "sparse return: −(steps with the cube > 5 cm from the goal), of 50; "
+    "dense: −Σ distance (m); success: cube within 5 cm at the episode's end",
+    "rlrobot/CartPoleContinuous-v0": "return: steps balanced, at most 500",
+}
 
 
 class RandomPolicy:
@@ -72,7 +89,10 @@ def run_folder(runs_dir: Path, env_id: str, algo: str, seed: int) -> Path:
 
 
 def train_trial(env_id: str, algo: str, steps: int, seed: int, folder: Path) -> None:
-    """Train the ``configs/`` entry for ``steps`` env steps, resuming an unfinished run."""
+    """Train the ``configs/`` entry for ``steps`` env steps, resuming an unfinished run.
+
+    The training wall time (summed over resumes) is kept in the run folder (``TIME_FILE``).
+    """
     from rlrobot.run.config import resolve_config
     from rlrobot.run.folder import RunFolder, read_run_state
     from rlrobot.run.training import train
@@ -80,21 +100,47 @@ def train_trial(env_id: str, algo: str, steps: int, seed: int, folder: Path) -> 
     resolved = resolve_config(
         algo, env_id, seed, overrides=TRAINING_OVERRIDES, explicit={"n_timesteps": steps}
     )
-    if not (folder / "config.yaml").is_file():
-        train(resolved, folder, progress_bar=False)
-        return
-    checkpoint = RunFolder(folder).find_resume_checkpoint()
-    if read_run_state(checkpoint)["num_timesteps"] < steps:
-        train(resolved, folder, resume=True, progress_bar=False)
+    resume, wall_s = (folder / "config.yaml").is_file(), 0.0
+    if resume:
+        checkpoint = RunFolder(folder).find_resume_checkpoint()
+        if read_run_state(checkpoint)["num_timesteps"] >= steps:
+            return
+        # Read before the resume rewrites config.yaml (which the fallback times from).
+        wall_s = training_wall_time(folder, checkpoint)
+    start = time.perf_counter()
+    train(resolved, folder, resume=resume, progress_bar=False)
+    wall_s += time.perf_counter() - start
+    (folder / TIME_FILE).write_text(json.dumps({"wall_s": wall_s}))
+
+
+def training_wall_time(folder: Path, latest: Path) -> float:
+    """Return the training wall time (s) of a run folder.
+
+    Folders trained by plain ``rlrobot train`` have no ``TIME_FILE``: their time runs from the
+    config (written when training starts) to the final checkpoint.
+    """
+    time_file = folder / TIME_FILE
+    if time_file.is_file():
+        return json.loads(time_file.read_text())["wall_s"]
+    return latest.stat().st_mtime - (folder / "config.yaml").stat().st_mtime
 
 
 def evaluate_trial(folder: Path, episodes: int) -> dict[str, Any]:
-    """Evaluate a run's final agent and a random policy on the same episodes."""
+    """Evaluate a run's final agent and a random policy on the same episodes.
+
+    The result is cached in the run folder (``EVAL_CACHE``) for its latest checkpoint.
+    """
     from rlrobot.run.evaluation import evaluate_agent, load_run_agent, make_env
     from rlrobot.run.folder import read_run_state
 
     agent, resolved, run = load_run_agent(folder, "latest")
     latest = run.resolve_checkpoint("latest")
+    steps = read_run_state(latest)["num_timesteps"]
+    cache = folder / EVAL_CACHE
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        if cached["steps"] == steps and cached["trained"]["n_episodes"] == episodes:
+            return cached
     env = make_env(resolved)
     try:
         trained = evaluate_agent(agent, env, episodes, deterministic=True, seed=EVAL_SEED)
@@ -102,17 +148,18 @@ def evaluate_trial(folder: Path, episodes: int) -> dict[str, Any]:
                                 seed=EVAL_SEED)  # fmt: skip
     finally:
         env.close()
-    return {
+    result = {
         "env_id": resolved.env,
         "algo": resolved.algo,
         "seed": resolved.seed,
-        "steps": read_run_state(latest)["num_timesteps"],
+        "steps": steps,
         "env_kwargs": resolved.run.env_kwargs,
         "trained": trained.summary(),
         "random": random.summary(),
-        # From the config (written when training starts) to the final checkpoint.
-        "wall_s": latest.stat().st_mtime - (folder / "config.yaml").stat().st_mtime,
+        "wall_s": training_wall_time(folder, latest),
     }
+    cache.write_text(json.dumps(result, indent=1))
+    return result
 
 
 def format_score(summary: dict[str, Any]) -> str:
@@ -121,6 +168,13 @@ def format_score(summary: dict[str, Any]) -> str:
     if summary["success_rate"] is not None:
         text += f" / {summary['success_rate']:.0%}"
     return text
+
+
+def format_difference(trained: dict[str, Any], random: dict[str, Any]) -> str:
+    """Return the difference of mean returns ± two standard errors, e.g. ``+166 ± 57``."""
+    variance = sum(s["std_reward"] ** 2 / s["n_episodes"] for s in (trained, random))
+    difference = trained["mean_reward"] - random["mean_reward"]
+    return f"{difference:+.1f} ± {2 * variance**0.5:.1f}"
 
 
 def render_markdown(rows: Sequence[dict[str, Any]], episodes: int, command: str) -> str:
@@ -133,21 +187,24 @@ def render_markdown(rows: Sequence[dict[str, Any]], episodes: int, command: str)
         "at a time on 2 CPU cores shared with other work) for the steps shown, usually fewer "
         "than the entry's `n_timesteps`. Return / success: mean ± std over "
         f"{episodes} episodes (seeds {EVAL_SEED}…) of the final policy acting deterministically, "
-        "and of a uniformly random policy on the same episodes. Wall time: config written to "
-        "final checkpoint, including periodic evaluations (5 episodes every 5,000 steps); the "
-        "machine's load varies, so times are rough.",
+        "and of a uniformly random policy on the same episodes. Wall time: of training, "
+        "including periodic evaluations (5 episodes every 5,000 steps); the machine's load "
+        "varies, so times are rough.",
         "",
         "| env | algo | reward | steps run | seed | final return / success | random return / "
-        "success | wall time |",
-        "| --- | --- | --- | ---: | ---: | --- | --- | ---: |",
+        "success | return − random (± 2 s.e.) | wall time |",
+        "| --- | --- | --- | ---: | ---: | --- | --- | --- | ---: |",
     ]
     for row in rows:
         reward = row["env_kwargs"].get("reward_mode", "dense")
         lines.append(
             f"| {row['env_id']} | {row['algo']} | {reward} | {row['steps']:,} | {row['seed']} "
             f"| {format_score(row['trained'])} | {format_score(row['random'])} "
-            f"| {row['wall_s'] / 60:.1f} min |"
+            f"| {format_difference(row['trained'], row['random'])} | {row['wall_s'] / 60:.1f} min |"
         )
+    lines += ["", "Reading the scores:", ""]
+    for env_id in dict.fromkeys(row["env_id"] for row in rows):
+        lines.append(f"- {env_id}: {ENV_NOTES.get(env_id, 'see the env docstring')}.")
     return "\n".join(lines) + "\n"
 
 
@@ -166,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix="bench_configs_")) if args.quick else None
     runs_dir = args.runs_dir or (scratch / "runs" if scratch else RUNS_DIR)
     out = args.out or (scratch / "configs.md" if scratch else REPORT)
-    plan = PLAN[:2] if args.quick else PLAN
+    # The smoke run trains the fast env's trials only.
+    plan = [trial for trial in PLAN if trial[0] == QUICK_ENV] if args.quick else PLAN
     selected = [
         (env_id, algo, 2_000 if args.quick else steps)
         for env_id, algo, steps in plan
@@ -184,7 +242,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
             print(f"{algo} on {env_id}: {format_score(rows[-1]['trained'])}", flush=True)
     command = "python scripts/bench_configs.py" + (" --quick" if args.quick else "")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_markdown(rows, episodes, command))
+    # Hand-written conclusions below NOTES_MARKER survive a rewrite.
+    old = out.read_text() if out.is_file() else ""
+    notes = old[old.index(NOTES_MARKER) :] if NOTES_MARKER in old else ""
+    out.write_text(render_markdown(rows, episodes, command) + (f"\n{notes}" if notes else ""))
     print(f"wrote {os.path.relpath(out)}")
     return out
 

@@ -1,4 +1,4 @@
-"""configs/<algo>.yaml: an entry for every rlrobot env the algorithm can act in; all entries valid."""
+"""configs/<algo>.yaml: an entry for every rlrobot env the algorithm can act in, all valid."""
 
 import gymnasium as gym
 import pytest
