@@ -22,7 +22,14 @@ from rlrobot.perception.models import (
     load_model,
     save_model,
 )
-from rlrobot.perception.training import TrainConfig, TrainResult, evaluate_model, train_model
+from rlrobot.perception.training import (
+    TrainConfig,
+    TrainResult,
+    choose_threshold,
+    ensemble_probabilities,
+    evaluate_model,
+    train_model,
+)
 
 __all__ = [
     "LABELS",
@@ -36,8 +43,10 @@ __all__ = [
     "SceneRandomization",
     "TrainConfig",
     "TrainResult",
+    "choose_threshold",
     "collect_event_windows",
     "collect_images",
+    "ensemble_probabilities",
     "evaluate_model",
     "load_encoder",
     "load_model",

@@ -369,17 +369,10 @@ class PerceptionModel(nn.Module):
         return outputs * self.target_std + self.target_mean
 
     @torch.no_grad()
-    def predict(self, inputs: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        """Predict in eval mode, in batches.
-
-        Args:
-            inputs: ``(n, *input_shape)`` raw inputs.
-            batch_size: Samples per forward pass.
-
-        Returns:
-            Regression: float ``(n, output_dim)`` in the label's units; classification: int64
-            class indices ``(n,)``.
-        """
+    def _forward_in_batches(
+        self, inputs: np.ndarray | torch.Tensor, batch_size: int
+    ) -> torch.Tensor:
+        """Raw outputs ``(n, output_dim)`` in eval mode, ``batch_size`` samples per pass."""
         inputs = torch.as_tensor(inputs)
         if tuple(inputs.shape[1:]) != self.spec.input_shape:
             raise ValueError(
@@ -392,10 +385,31 @@ class PerceptionModel(nn.Module):
             self(inputs[i : i + batch_size].to(device)) for i in range(0, len(inputs), batch_size)
         ]
         self.train(was_training)
-        result = torch.cat(outputs) if outputs else torch.zeros(0, self.spec.output_dim)
+        return torch.cat(outputs) if outputs else torch.zeros(0, self.spec.output_dim)
+
+    def predict(self, inputs: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """Predict in eval mode, in batches.
+
+        Args:
+            inputs: ``(n, *input_shape)`` raw inputs.
+            batch_size: Samples per forward pass.
+
+        Returns:
+            Regression: float ``(n, output_dim)`` in the label's units; classification: int64
+            class indices ``(n,)``.
+        """
+        result = self._forward_in_batches(inputs, batch_size)
         if self.is_regression:
             return self.to_physical(result).cpu().numpy()
         return result.argmax(dim=1).cpu().numpy()
+
+    def predict_probabilities(
+        self, inputs: np.ndarray | torch.Tensor, batch_size: int = 256
+    ) -> np.ndarray:
+        """Class probabilities (softmax of the logits) of a classifier, float ``(n, n_classes)``."""
+        if self.is_regression:
+            raise ValueError("predict_probabilities needs a classification model")
+        return torch.softmax(self._forward_in_batches(inputs, batch_size), dim=1).cpu().numpy()
 
 
 def save_model(

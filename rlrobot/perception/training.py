@@ -8,6 +8,11 @@ checkpoint. Regression uses MSE on standardised labels and reports MAE, RMSE and
 Euclidean error in the label's units; classification uses (optionally class-balanced)
 cross-entropy and reports accuracy, precision, recall, F1 and the confusion matrix. Each
 metric comes with the trivial baseline's value (train-set mean / majority class).
+
+For an event detector, ``ensemble_probabilities`` averages the class probabilities of models
+trained alike with different seeds, and ``choose_threshold`` picks the decision threshold on the
+event probability with the best F1, to be chosen on the validation split and then applied,
+unchanged, to the test split.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -146,6 +152,46 @@ def classification_metrics(
         "f1_per_class": f1.tolist(),
         "confusion_matrix": matrix.tolist(),
     }
+
+
+def ensemble_probabilities(
+    models: Sequence[PerceptionModel], inputs: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """Mean class probabilities of several classifiers (an ensemble), float ``(n, n_classes)``.
+
+    Averaging the probabilities of models that differ only in their seed (initial weights,
+    minibatch order) cancels part of each model's variance (Lakshminarayanan et al., 2017).
+    """
+    if not models:
+        raise ValueError("the ensemble needs at least one model")
+    return np.mean([model.predict_probabilities(inputs, batch_size) for model in models], axis=0)
+
+
+def choose_threshold(
+    event_probabilities: np.ndarray,
+    targets: np.ndarray,
+    candidates: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
+) -> tuple[float, float]:
+    """The decision threshold (event when ``p > threshold``) with the best F1 of the event class.
+
+    Choose it on the validation split, then apply it unchanged to the test split. Of thresholds
+    with equal F1, the one closest to 0.5 wins.
+
+    Args:
+        event_probabilities: ``(n,)`` probability of class 1 (the event).
+        targets: ``(n,)`` true classes 0/1.
+        candidates: Thresholds to try, in (0, 1).
+
+    Returns:
+        ``(threshold, f1)``.
+    """
+    probabilities, targets = np.asarray(event_probabilities), np.asarray(targets)
+    scores = [
+        (classification_metrics((probabilities > t).astype(np.int64), targets, 2)["f1"], t)
+        for t in candidates
+    ]
+    f1, threshold = max(scores, key=lambda score: (score[0], -abs(score[1] - 0.5)))
+    return float(threshold), float(f1)
 
 
 def compute_metrics(
