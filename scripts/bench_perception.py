@@ -12,9 +12,10 @@ Three studies, each on data our own envs generate:
 1b. **The same from two orthogonal 84×84 views** side by side (``MultiViewImages``), which
    removes the depth ambiguity; median error against the number of training images.
 2. **Quadruped fall prediction**: an MLP reads windows of the ant's proprioception (torso
-   height, orientation, velocities, joint states; the last 16, 4 or 1 observations, chosen on
+   height, orientation, velocities, joint states; the last 4 or 1 observations, chosen on
    validation F1) and predicts "falls within the next 10 steps"; the ant is kicked at random
-   while moving with random torques; F1 of the fall class on the windows of held-out episodes.
+   while moving with random torques; an ensemble of MLPs (seeds) and a decision threshold are
+   candidates chosen on validation F1; F1 of the fall class on the windows of held-out episodes.
 3. **Pixel-based Reach with PPO**: the agent sees the 84×84 image and its end-effector position
    (``achieved_goal``), not the target; its CNN is either the pretrained NatureCNN of study 1a
    (frozen) or a NatureCNN learned from scratch; return and success per rollout against env
@@ -52,7 +53,14 @@ from rlrobot.perception.datasets import (
     collect_images,
 )
 from rlrobot.perception.models import PerceptionModel, load_encoder
-from rlrobot.perception.training import model_spec_for, train_model
+from rlrobot.perception.training import (
+    choose_threshold,
+    classification_metrics,
+    ensemble_probabilities,
+    model_spec_for,
+    plot_confusion_matrix,
+    train_model,
+)
 from rlrobot.sim import Camera
 
 BUDGETS = {
@@ -65,7 +73,8 @@ BUDGETS = {
         "reach2_train_episodes": (400, 1200, 3600),
         "reach2_epochs": 30,
         "reach2_min_steps": 1000,
-        "fall_episodes": 3000,
+        "fall_episodes": 7000,
+        "fall_seeds": 5,
         "ppo_steps": 10_240,
         "ppo_seeds": 3,
         "eval_episodes": 20,
@@ -80,6 +89,7 @@ BUDGETS = {
         "reach2_epochs": 2,
         "reach2_min_steps": 0,
         "fall_episodes": 30,
+        "fall_seeds": 2,
         "ppo_steps": 1024,
         "ppo_seeds": 2,
         "eval_episodes": 2,
@@ -94,9 +104,12 @@ TWO_VIEW_CAMERAS = tuple(
 )
 REACH2_FRAMES = {"frame_interval": 10, "max_steps": 20}  # 3 frames per episode: more targets
 REACH2_SPLIT = (0.9, 0.05, 0.05)
-FALL_SETTINGS = {"window": 16, "horizon": 10, "max_steps": 300, "event_key": "fell"}
+FALL_SETTINGS = {"window": 4, "horizon": 10, "max_steps": 300, "event_key": "fell"}
 FALL_MARGIN = 10  # windows whose fall is 11-20 steps ahead are left out (see the report)
-FALL_WINDOWS = (16, 4, 1)  # the MLP sees the last k of the 16 collected observations
+FALL_WINDOWS = (4, 1)  # the MLP sees the last k of the 4 collected observations
+# A fresh collection seed for the reported run: the prototypes that guided the choices below
+# used seed 0's episodes (test split included), so the reported test episodes are new to them.
+FALL_SEED = 1
 # Unweighted cross-entropy: class-balanced weights bought recall with more false alarms
 # (lower F1 in the prototypes); model selection on validation F1.
 FALL_TRAINING = {
@@ -402,18 +415,30 @@ def run_fall_prediction(
     budget: dict[str, Any], out: Path, work: Path, reuse: bool
 ) -> dict[str, Any]:
     """Study 2: kicked quadruped, windows of proprioception → "falls within 10 steps"."""
-    folder = work / "falls_windows"
+    folder = fall_folder(budget, work)
     result = cached(folder / "bench_falls.json", reuse, lambda: fall_prediction(budget, work))
-    chosen = folder / f"window_{result['selected_window']}"
-    for name in ("loss_curves.png", "test_confusion_matrix.png"):
-        (out / f"perception_falls_{name}").write_bytes((chosen / name).read_bytes())
-    print(f"[falls] F1 {result['metrics']['f1']:.3f}", flush=True)
+    chosen = folder / f"window_{result['selected_window']}_seed_0"
+    (out / "perception_falls_loss_curves.png").write_bytes(
+        (chosen / "loss_curves.png").read_bytes()
+    )
+    final = result["final"]
+    plot_confusion_matrix(
+        np.asarray(final["test"]["confusion_matrix"]),
+        ["no fall ahead", "fall ahead"],
+        out / "perception_falls_test_confusion_matrix.png",
+    )
+    print(f"[falls] {final['predictor']}: test F1 {final['test']['f1']:.3f}", flush=True)
     return result
+
+
+def fall_folder(budget: dict[str, Any], work: Path) -> Path:
+    """Where study 2 keeps its dataset, models and results for this budget."""
+    return work / f"falls_{budget['fall_episodes']}_seed_{FALL_SEED}"
 
 
 def collect_fall_windows(budget: dict[str, Any], work: Path, reuse: bool) -> Dataset:
     """The kicked-quadruped windows of study 2 (reused from ``work`` with ``reuse``)."""
-    path = work / "quadruped_falls_windows.npz"
+    path = fall_folder(budget, work) / "quadruped_falls_windows.npz"
     if reuse and path.is_file():
         return Dataset.load(path)
     dataset = collect_event_windows(
@@ -425,7 +450,7 @@ def collect_fall_windows(budget: dict[str, Any], work: Path, reuse: bool) -> Dat
         exclude_unforeseeable=True,
         margin=FALL_MARGIN,
         split_fractions=(0.6, 0.2, 0.2),
-        seed=0,
+        seed=FALL_SEED,
         **FALL_SETTINGS,
     )
     dataset.save(path)
@@ -439,60 +464,115 @@ def last_observations(dataset: Dataset, n_observations: int) -> Dataset:
     return Dataset(inputs, dataset.labels, dataset.episodes, dataset.splits, card)
 
 
+def threshold_metrics(probabilities: np.ndarray, targets: np.ndarray, threshold: float) -> dict:
+    """Classification metrics of "fall ahead when p > threshold"."""
+    predictions = (probabilities[:, 1] > threshold).astype(np.int64)
+    return classification_metrics(predictions, targets, 2)
+
+
 def fall_prediction(budget: dict[str, Any], work: Path) -> dict[str, Any]:
-    """Train the MLP on each window length; the one with the best validation F1 is the result."""
+    """Window length, then ensemble and decision threshold, each chosen on validation F1.
+
+    One MLP (seed 0) per window length; the window with the best validation F1 gets
+    ``fall_seeds - 1`` more MLPs (other seeds). Four predictors are then scored on validation:
+    seed 0 alone or the ensemble (mean probability), each at p > 0.5 or at the threshold with
+    the best validation F1. The one with the best validation F1 is the result; the test split
+    scores it once (the others' test scores are reported alongside, not used for any choice).
+    """
     start = time.perf_counter()
+    folder = fall_folder(budget, work)
     dataset = collect_fall_windows(budget, work, reuse=True)
     collect_s = time.perf_counter() - start
-    rows = []
-    for n_observations in FALL_WINDOWS:
+    label = "about_to_fall"
+
+    def train(n_observations: int, seed: int) -> tuple[Any, dict[str, Any]]:
         started = time.perf_counter()
         result = train_model(
             last_observations(dataset, n_observations),
-            "about_to_fall",
-            out_dir=work / "falls_windows" / f"window_{n_observations}",
-            seed=0,
+            label,
+            out_dir=folder / f"window_{n_observations}_seed_{seed}",
+            seed=seed,
             **FALL_TRAINING,
         )
-        metrics = result.test_metrics
-        rows.append(
-            {
-                "window": n_observations,
-                "val_f1": result.val_metrics["f1"],
-                "best_epoch": result.best_epoch,
-                "epochs_run": len(result.history),
-                "train_s": time.perf_counter() - started,
-                **{
-                    k: metrics[k]
-                    for k in (
-                        "f1",
-                        "precision",
-                        "recall",
-                        "accuracy",
-                        "confusion_matrix",
-                        "baseline_f1",
-                        "baseline_accuracy",
-                        "n_samples",
-                    )
-                },
-            }
-        )
-        print(f"[falls] window {n_observations}: val F1 {rows[-1]['val_f1']:.3f}", flush=True)
-    selected = max(rows, key=lambda row: row["val_f1"])
-    labels = dataset.labels["about_to_fall"]
+        return result, {
+            "window": n_observations,
+            "seed": seed,
+            "val_f1": result.val_metrics["f1"],
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "train_s": time.perf_counter() - started,
+            **{
+                k: result.test_metrics[k]
+                for k in (
+                    "f1",
+                    "precision",
+                    "recall",
+                    "accuracy",
+                    "confusion_matrix",
+                    "baseline_f1",
+                    "baseline_accuracy",
+                    "n_samples",
+                )
+            },
+        }
+
+    rows, models = [], {}
+    for n_observations in FALL_WINDOWS:
+        models[n_observations], row = train(n_observations, seed=0)
+        rows.append(row)
+        print(f"[falls] window {n_observations}: val F1 {row['val_f1']:.3f}", flush=True)
+    selected = max(rows, key=lambda row: row["val_f1"])["window"]
+    members = [models[selected].model]
+    seed_rows = []
+    for seed in range(1, budget["fall_seeds"]):
+        result, row = train(selected, seed)
+        members.append(result.model)
+        seed_rows.append(row)
+        print(f"[falls] window {selected}, seed {seed}: val F1 {row['val_f1']:.3f}", flush=True)
+    window_data = last_observations(dataset, selected)
+    val, test = window_data.split("val"), window_data.split("test")
+    val_targets, test_targets = val.labels[label], test.labels[label]
+    predictors = []
+    for name, predictor_models in (("one MLP", members[:1]), ("ensemble", members)):
+        val_probabilities = ensemble_probabilities(predictor_models, val.inputs)
+        test_probabilities = ensemble_probabilities(predictor_models, test.inputs)
+        tuned, _ = choose_threshold(val_probabilities[:, 1], val_targets)
+        # A tuned threshold of 0.5 is the untuned predictor: listed once.
+        for threshold in dict.fromkeys((0.5, tuned)):
+            predictors.append(
+                {
+                    "predictor": f"{name}, p > {threshold:g}",
+                    "models": len(predictor_models),
+                    "threshold": threshold,
+                    "val": threshold_metrics(val_probabilities, val_targets, threshold),
+                    "test": threshold_metrics(test_probabilities, test_targets, threshold),
+                }
+            )
+    final = max(predictors, key=lambda predictor: predictor["val"]["f1"])
+    labels = dataset.labels[label]
     return {
         "rows": rows,
-        "selected_window": selected["window"],
-        "metrics": selected,
+        "seed_rows": seed_rows,
+        "selected_window": selected,
+        "predictors": predictors,
+        "final": final,
+        # The test split is the same for every window: its majority-class scores too.
+        "metrics": {
+            **final["test"],
+            **{key: rows[0][key] for key in ("n_samples", "baseline_f1", "baseline_accuracy")},
+        },
         "n_windows": len(dataset),
         "positive_fraction": float(labels.mean()),
         "n_events": dataset.card["n_events"],
         "splits": dataset.card["splits"],
         "collect_s": collect_s,
         "training": FALL_TRAINING,
+        "seeds": budget["fall_seeds"],
         "settings": {
             **FALL_SETTINGS,
             "margin": FALL_MARGIN,
+            "seed": FALL_SEED,
+            "policy": dataset.card["policy"],
             "kicks": dataset.card["perturbation"],
         },
     }
@@ -670,11 +750,14 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             f"{100 * reach['ray_ambiguity_bound']:.1f} cm with this camera, see 1a)."
         )
     if results.get("falls"):
-        metrics = results["falls"]["metrics"]
+        falls = results["falls"]
+        metrics = falls["metrics"]
         lines.append(
             f"- Quadruped fall within 10 steps: F1 **{metrics['f1']:.3f}** on held-out episodes "
-            f"(precision {metrics['precision']:.2f}, recall {metrics['recall']:.2f}; goal ≥ 0.95: "
-            f"{'met' if metrics['f1'] >= 0.95 else 'not met'})."
+            f"({falls['final']['predictor']}, chosen on validation; precision "
+            f"{metrics['precision']:.3f}, recall {metrics['recall']:.3f}; goal ≥ 0.95: "
+            f"{'met' if metrics['f1'] >= 0.95 else 'not met'}, by {metrics['f1'] - 0.95:+.3f}, "
+            "within the spread between sets of held-out episodes; see 2)."
         )
     if results.get("ppo"):
         runs = results["ppo"]["runs"]
@@ -695,8 +778,14 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
 def fall_lines(falls: dict[str, Any]) -> list[str]:
     """Section 2 of the report: fall prediction, the label's definition and every choice."""
     settings, kicks, metrics = falls["settings"], falls["settings"]["kicks"], falls["metrics"]
-    horizon, margin = settings["horizon"], settings["margin"]
+    horizon, margin, final = settings["horizon"], settings["margin"], falls["final"]
     episodes = sum(split["episodes"] for split in falls["splits"].values())
+    goal_met = metrics["f1"] >= 0.95
+    single_f1 = [
+        row["f1"]
+        for row in [*falls["rows"], *falls["seed_rows"]]
+        if row["window"] == falls["selected_window"]
+    ]
     lines = [
         f"## 2. Quadruped: will it fall within the next {horizon} steps?",
         "",
@@ -706,7 +795,8 @@ def fall_lines(falls: dict[str, Any]) -> list[str]:
         f"last {horizon} windows of an episode cut off at {settings['max_steps']} steps "
         "(unknown future).",
         "",
-        f"**Data.** `rlrobot/Quadruped-v0` (the MJCF ant), random torques, and random kicks "
+        f"**Data.** `rlrobot/Quadruped-v0` (the MJCF ant), policy `{settings['policy']}` "
+        "(uniform i.i.d. torques in ±250 N·m per joint, new at every step), and random kicks "
         f"(probability {kicks['probability']} per step; upward speed up to "
         f"{kicks['up_speed']} m/s and spin up to {kicks['spin']} rad/s about a random "
         f"horizontal axis, strength uniform in {kicks['strength_range']}): the ant does not "
@@ -715,11 +805,13 @@ def fall_lines(falls: dict[str, Any]) -> list[str]:
         f"(60/20/20 %: {falls['splits']['train']['episodes']} / "
         f"{falls['splits']['val']['episodes']} / {falls['splits']['test']['episodes']} "
         f"episodes), so every test window comes from an episode never seen in training; "
-        f"{falls['n_windows']} windows, {100 * falls['positive_fraction']:.1f} % positive."
+        f"{falls['n_windows']} windows, {100 * falls['positive_fraction']:.1f} % positive. "
+        f"Collection seed {settings['seed']}: the prototypes below ran on seed 0's episodes, so "
+        "the episodes scored here (validation and test) are new to every choice."
         + (" Reused (`--reuse`) from an earlier run." if falls.get("reused") else ""),
         "",
-        "**Choices, and why** (prototypes on smaller collections of the same kind guided each; "
-        "the table below is this run's):",
+        "**Choices, and why** (prototypes guided each; every choice in this run is made on "
+        "validation F1, and the test split is scored once, for the predictor chosen):",
         "",
         "- *Windows whose look-ahead holds a kick are left out* (`exclude_unforeseeable=True`): "
         "a kick is drawn at random after the window ends, so no window can foresee it; with "
@@ -734,31 +826,70 @@ def fall_lines(falls: dict[str, Any]) -> list[str]:
         "`Standardize` layer); the observation already holds torso height, orientation "
         "(quaternion) and linear/angular velocity, the quantities that decide a fall.",
         f"- *Window length chosen on validation F1* among {list(FALL_WINDOWS)} observations "
-        "(the last k of the collected 16): the ant's state (positions and velocities) is "
-        "almost Markov, and longer windows mostly add dimensions to overfit.",
-        "- *Unweighted cross-entropy, decision at p > 0.5*: with "
-        f"{100 * falls['positive_fraction']:.0f} % positives, "
-        "class-balanced weights raised recall but added more false alarms (prototype test F1 "
-        "0.895 vs 0.930); tuning the threshold on validation F1 moved F1 by ≤ 0.01 in "
-        "prototypes, so it is not used.",
-        f"- *More episodes* ({episodes}; the first run had 300): F1 grew with data "
-        "(prototype, same validation episodes: 360 → 2760 training episodes raised "
-        "validation F1 from 0.90 to 0.955).",
+        "(the last k of the collected 4): the ant's state (positions and velocities) is "
+        "almost Markov. 16 observations, the worst in the previous full run (validation F1 "
+        "0.899 vs 0.930 for 1), are no longer tried.",
+        "- *Unweighted cross-entropy*: with "
+        f"{100 * falls['positive_fraction']:.0f} % positives, class-balanced weights raised "
+        "recall but added more false alarms (prototype test F1 0.895 vs 0.930).",
+        f"- *More episodes* ({episodes}; the previous run had 3000, test F1 0.931): the "
+        "largest gain. Prototype (seed 0, one MLP, one observation): 1500 episodes gave "
+        "validation F1 0.921, 7000 gave 0.949; the training loss goes to ≈ 0 and the best "
+        "epoch comes later with more data, so the model was short of episodes, not of "
+        "information in the window.",
+        f"- *An ensemble of {falls['seeds']} MLPs* (seeds 0–{falls['seeds'] - 1}, mean "
+        "probability, `ensemble_probabilities`) *and a decision threshold tuned on validation "
+        "F1* (`choose_threshold`, 0.05–0.95 in steps of 0.025) are candidates, not defaults: "
+        "the four predictors below (one MLP or the ensemble, p > 0.5 or the tuned threshold) "
+        "are compared on validation F1 and the best one is the result.",
+        "- *The exploration policy stays i.i.d. random torques.* The hypothesis was that torques "
+        "drawn anew every step are as unforeseeable as kicks, and that temporally correlated "
+        "torques (a clipped AR(1) / discrete Ornstein–Uhlenbeck process "
+        "a ← ρ a + √(1−ρ²) σ ε) would make the next 10 steps foreseeable. Prototype, 1500 "
+        "episodes each, seed 0, one MLP on one observation, validation / test F1: i.i.d. "
+        "uniform 0.921 / 0.910; ρ = 0.95, σ = 0.6: 0.889 / 0.920; ρ = 0.8, σ = 0.6: "
+        "0.885 / 0.927; calmer ρ = 0.95, σ = 0.25: 0.921 / 0.912; even zero torques (a "
+        "deterministic, passive ant whose state the observation holds in full): 0.939 / 0.927. "
+        "Correlated torques did not help, and removing the torques altogether gained about "
+        "0.015 at most — less than the episode-to-episode spread between validation and test "
+        "(up to 0.04 at this size) and far less than more data. So the policy was not changed "
+        "and no such option was added.",
         "",
         "Model: MLP (256, 256), AdamW 1e-3 with a cosine schedule, batch 256, up to "
         f"{falls['training']['epochs']} epochs, early stopping and model selection on "
         "validation F1.",
         "",
-        "| window (observations) | validation F1 | test F1 | precision | recall | accuracy | "
-        "epochs (best) | train time |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "Window length (seed 0), then the other seeds of the selected window:",
+        "",
+        "| window (observations) | seed | validation F1 | test F1 | precision | recall | "
+        "accuracy | epochs (best) | train time |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in falls["rows"]:
+    for row in [*falls["rows"], *falls["seed_rows"]]:
         chosen = " (selected)" if row["window"] == falls["selected_window"] else ""
         lines.append(
-            f"| {row['window']}{chosen} | {row['val_f1']:.3f} | **{row['f1']:.3f}** | "
+            f"| {row['window']}{chosen} | {row['seed']} | {row['val_f1']:.3f} | {row['f1']:.3f} | "
             f"{row['precision']:.3f} | {row['recall']:.3f} | {row['accuracy']:.3f} | "
             f"{row['epochs_run']} ({row['best_epoch']}) | {row['train_s']:.0f} s |"
+        )
+    lines += [
+        "",
+        f"Predictors on the selected window ({falls['selected_window']} observation(s)); the "
+        "one with the best validation F1 is the result (test scores of the others are shown "
+        "for the record, not used):",
+        "",
+        "| predictor | validation F1 | test F1 | test precision | test recall |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for predictor in falls["predictors"]:
+        chosen = predictor["predictor"] == final["predictor"]
+        test_f1 = (
+            f"**{predictor['test']['f1']:.3f}**" if chosen else f"{predictor['test']['f1']:.3f}"
+        )
+        lines.append(
+            f"| {predictor['predictor']}{' (selected)' if chosen else ''} | "
+            f"{predictor['val']['f1']:.4f} | {test_f1} | {predictor['test']['precision']:.3f} | "
+            f"{predictor['test']['recall']:.3f} |"
         )
     return [
         *lines,
@@ -766,26 +897,26 @@ def fall_lines(falls: dict[str, Any]) -> list[str]:
         f"Test windows: {metrics['n_samples']}; the majority class (never a fall) has F1 "
         f"{metrics['baseline_f1']:.3f} and accuracy {metrics['baseline_accuracy']:.3f}.",
         "",
-        f"**Goal (F1 ≥ 0.95 on held-out episodes): "
-        f"{'met' if metrics['f1'] >= 0.95 else 'not met'}** — test F1 {metrics['f1']:.3f} "
-        f"with a window of {falls['selected_window']} observation(s).",
+        f"**Goal (F1 ≥ 0.95 on held-out episodes): {'met' if goal_met else 'not met'}** — test "
+        f"F1 {metrics['f1']:.3f} (precision {metrics['precision']:.3f}, recall "
+        f"{metrics['recall']:.3f}) for {final['predictor']}, window of "
+        f"{falls['selected_window']} observation(s), chosen on validation.",
         "",
-        "**What limits F1.** Other models on the same windows land at the same place "
-        "(prototypes, one observation: MLP (64, 64) validation/test F1 0.931/0.935; weight "
-        "decay 0.1: 0.930/0.927; learning rate 3e-4: 0.932/0.931), while the training loss "
-        "goes to ≈ 0: the MLP can memorise the training episodes, and what it cannot learn "
-        "seems to lie in the future, not in the window. The policy draws new random torques (up to "
-        "250 N·m per joint) at every step, which are as unforeseeable as the kicks but "
-        "cannot be left out, since every window has them. The misses are the falls furthest "
-        "ahead (prototype recall by steps to the fall: 1–3: 0.98, 4–6: 0.97, 7–8: 0.91, "
-        "9–10: 0.86), and the false alarms are windows whose fall is more than 20 steps away "
-        "or never comes: states that look like a fall but recover. An ensemble of five "
-        "such MLPs (seeds 0–4, mean probability > 0.5; prototype on this run's windows, not "
-        "in the table) reached validation/test F1 0.939/0.944: closer, still short of 0.95. "
-        "Not tried for lack of CPU time: more episodes, or a calmer data-collection policy "
-        "(a trained walker instead of random torques), which would make the next 10 steps "
-        "more foreseeable; a longer margin or a shorter horizon would change the task and "
-        "were not used.",
+        f"**How firm.** The margin to the goal is {metrics['f1'] - 0.95:+.3f}. The single "
+        f"MLPs of the selected window score test F1 {min(single_f1):.3f}–{max(single_f1):.3f} "
+        f"({'none' if max(single_f1) < 0.95 else 'some'} at ≥ 0.95 alone); validation and "
+        "test F1 of the same predictor differ by "
+        f"{abs(final['val']['f1'] - final['test']['f1']):.3f} here and by up to 0.01 (7000 "
+        "episodes) or 0.04 (1500) in the prototypes, so another collection seed could land on "
+        "either side of 0.95 by about that much.",
+        "",
+        "**What limits F1.** The errors left are the falls furthest ahead (prototype recall by "
+        "steps to the fall, 3000 episodes: 1–3: 0.98, 4–6: 0.97, 7–8: 0.91, 9–10: 0.86) and "
+        "states that look like a fall but recover. They shrink with more episodes; the "
+        "exploration torques account for little of them (see the policy prototype above). "
+        "Other MLP settings did not help at 3000 episodes (prototypes, validation / test F1: "
+        "(64, 64) hidden units 0.931 / 0.935; weight decay 0.1: 0.930 / 0.927; learning rate "
+        "3e-4: 0.932 / 0.931; the (256, 256) MLP: 0.930 / 0.931).",
         "",
         "![confusion matrix](perception_falls_test_confusion_matrix.png)",
         "![loss curves](perception_falls_loss_curves.png)",
