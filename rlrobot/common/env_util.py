@@ -239,8 +239,10 @@ def make_vec_env(
         n_envs: Number of parallel envs.
         vec_env: ``"sync"`` (one process), ``"async"`` (one subprocess per env,
             ``ReportingAsyncVectorEnv``) or ``"shm"`` (``SharedMemoryVectorEnv``: step data in
-            shared memory, one worker per core, infos only where episodes end; the fastest on
-            several cores).
+            shared memory, one process per core, the main one stepping its share of the envs
+            itself (``default_main_envs``), infos only where episodes end; the fastest on
+            several cores). For worker processes only, pass
+            ``SharedMemoryVectorEnv(factories, step_infos=False)`` as ``env``.
         seed: Env ``i`` is reset with ``seed + i``; the action spaces are seeded too.
         env_kwargs: Keyword arguments for ``gym.make`` (env ids only).
 
@@ -278,9 +280,12 @@ def make_vec_env(
         else:
             raise TypeError(f"env must be an id, a gym.Env or a factory, got {type(env).__name__}")
         if vec_env == "shm":
-            from rlrobot.common.vector_env import SharedMemoryVectorEnv  # imports this module
+            # Imported here: vector_env imports this module.
+            from rlrobot.common.vector_env import SharedMemoryVectorEnv, default_main_envs
 
-            vector = SharedMemoryVectorEnv(factories, step_infos=False)
+            vector = SharedMemoryVectorEnv(
+                factories, n_main_envs=default_main_envs(n_envs), step_infos=False
+            )
         else:
             vector_class = (
                 gym.vector.SyncVectorEnv if vec_env == "sync" else ReportingAsyncVectorEnv

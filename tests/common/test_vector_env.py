@@ -1,5 +1,6 @@
 """SharedMemoryVectorEnv: same transitions as SyncVectorEnv, faults named, agents train with it."""
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -12,8 +13,13 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from rlrobot.agents import ALGORITHMS
-from rlrobot.common.env_util import EnvWorkerError, get_final_observations, make_vec_env
-from rlrobot.common.vector_env import SharedMemoryVectorEnv
+from rlrobot.common.env_util import (
+    EnvWorkerError,
+    get_final_observations,
+    make_env,
+    make_vec_env,
+)
+from rlrobot.common.vector_env import SharedMemoryVectorEnv, default_main_envs
 
 
 def make_cartpole() -> gym.Env:
@@ -309,11 +315,19 @@ def test_close_closes_the_main_process_envs_and_render_covers_them():
     assert_no_worker_alive(shared)
 
 
+def test_default_main_envs_is_one_env_per_process_up_to_the_cores():
+    assert [default_main_envs(n, n_cores=2) for n in (1, 2, 3, 4, 5)] == [0, 1, 1, 2, 2]
+    assert [default_main_envs(n, n_cores=8) for n in (1, 2, 8, 16)] == [0, 1, 1, 2]
+    assert default_main_envs(4, n_cores=1) == 0
+
+
 def test_make_vec_env_shm():
     vector = make_vec_env("CartPole-v1", n_envs=3, vec_env="shm", seed=0)
     try:
         assert isinstance(vector, SharedMemoryVectorEnv) and not vector.step_infos
-        assert len(vector.processes) == min(3, len(os.sched_getaffinity(0)))
+        n_cores = len(os.sched_getaffinity(0))
+        assert vector.main_envs == range(default_main_envs(3))
+        assert len(vector.processes) == min(3, n_cores) - (n_cores > 1)
         assert vector.step(vector.action_space.sample())[0].shape == (3, 4)
     finally:
         vector.close()
@@ -329,10 +343,14 @@ def test_make_vec_env_shm():
                                      "batch_size": 16, "net_arch": (16,)}),
     ],
 )  # fmt: skip
-def test_agents_train_with_it(algorithm, env_id, keywords):
-    agent = ALGORITHMS[algorithm](env_id, n_envs=2, vec_env="shm", seed=0, **keywords)
+@pytest.mark.parametrize("n_main_envs", [0, 1], ids=["workers-only", "one-env-in-main"])
+def test_agents_train_with_it(algorithm, env_id, keywords, n_main_envs):
+    vector = SharedMemoryVectorEnv(
+        [functools.partial(make_env, env_id)] * 2, n_main_envs=n_main_envs, step_infos=False
+    )
+    agent = ALGORITHMS[algorithm](vector, seed=0, **keywords)
     try:
-        assert isinstance(agent.env, SharedMemoryVectorEnv)
+        assert agent.env is vector and len(vector.processes) == 2 - n_main_envs
         agent.learn(64)
         assert agent.num_timesteps == 64
     finally:
