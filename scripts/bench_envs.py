@@ -524,7 +524,29 @@ Profiled once (cProfile and per-part CPU clocks, 2 envs, load average ~5 on 2 co
   waits for the scheduler twice (workers woken, then the main process). More envs per
   worker did not help there (Quadruped 0.80×, 0.81×, 0.80× with 1, 2, 4 envs per worker in
   a separate check at load ~5), so the wall-clock ratio is set by the load, not by the
-  per-step costs that *capacity* measures.
+  per-step costs that *capacity* measures. Two plain single-env processes side by side
+  (no vector env) kept their CPU per step (Push 626–647 vs 623–631 µs alone, load ~2.5)
+  while each got half the wall-clock: two other jobs on two cores cap any 2-process
+  speed-up near 1×.
+- **Envs in the main process** (`n_main_envs`, `vec_env="shm"`'s default since this
+  section was added): the main process wakes the worker, steps its own env meanwhile, then
+  waits; one sleep/wake pair per vector step fewer, and the main process's env stays warm
+  (Push 667 vs 651 µs single, Quadruped 372 vs 330, against 730–750 and 425–432 µs in a
+  worker; quiet machine, measured once at 02:12 UTC). It gained wall-clock over 2 workers
+  there (Push 1.55× vs 1.48×, Quadruped 1.36× vs 1.26×), with the same capacity, and in
+  two full `--only-vector` runs started at 02:20 and 02:23 UTC (load 0.0 and 1.5 before;
+  the first wrote the table) on 7 of 8 env×run pairs (Push 1.36×/1.48× vs 1.52×/1.44×,
+  Quadruped 1.46×/1.45× vs 1.22×/1.20×, Reach 1.24×/1.45× vs 1.08×/1.34×, Navigate
+  1.68×/1.55× vs 1.53×/1.14×). 4 envs (2 in main + 2 in a worker) reached Push
+  1.68×/1.57×, Quadruped 1.54×/1.64×. What is left is the worker: a process that sleeps
+  between steps runs its physics 80–100 µs slower per step even on a quiet machine (this
+  VM's idle vCPU halts; a semaphore round trip between two processes is 27 µs when both
+  sleep vs 0.7 µs spinning on shared memory), which caps Quadruped's vector step at
+  ~(45 + 425) µs against 2 × 330 µs.
+  Spinning instead of sleeping (polling for 0.2–1 ms before blocking, in the main process,
+  the worker or both) was tried and not kept: it was no steadier a gain with envs in the
+  main process (Quadruped 1.57–1.72×, Push 1.41–1.53×) and lost badly with 2 workers
+  (3 busy processes on 2 cores: 0.3–1.2×), and it burns the cores other jobs share.
 """
 
 
