@@ -45,7 +45,8 @@ class RunConfig(BaseConfig):
     vec_env: Literal["sync", "async", "shm"] = option(
         "sync",
         "sync: one process; async: Gymnasium's AsyncVectorEnv, one process per env; "
-        "shm: SharedMemoryVectorEnv, subprocesses stepping through shared memory",
+        "shm: SharedMemoryVectorEnv, the main process and subprocesses step the envs and "
+        "exchange actions and observations through shared memory",
     )
     env_kwargs: dict[str, Any] = field(
         default_factory=dict,
