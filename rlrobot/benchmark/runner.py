@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rlrobot.benchmark.trial import TrialSpec, execute_trial, failure_result
+from rlrobot.common.files import atomic_write_bytes
 
 BACKENDS = ("local", "ray")
 
@@ -75,11 +76,7 @@ class TrialStore:
 
     def save(self, result: dict[str, Any]) -> None:
         """Write a result atomically (temporary file, then rename)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.path(result["key"])
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(result, indent=1))
-        os.replace(temporary, path)
+        atomic_write_bytes(self.path(result["key"]), json.dumps(result, indent=1).encode())
 
     def load_all(self) -> list[dict[str, Any]]:
         """Return every stored result (for rebuilding a report)."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,36 +27,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
+from rlrobot.common.files import atomic_write_bytes
+
 FORMAT_VERSION = 1
 TENSORS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
 
 
-# The process umask (reading it means setting it; done once, at import).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, or does not fit the requested algorithm or env."""
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        # mkstemp creates the file readable by its owner only; give it the usual permissions.
-        os.chmod(temp_name, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
 
 
 def pack_state(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from rlrobot.common.checkpoint import atomic_write_bytes
+from rlrobot.common.files import atomic_write_bytes
 
 
 class Logger:

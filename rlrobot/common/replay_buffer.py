@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
+
+from rlrobot.common.files import atomic_output
 
 Observation = np.ndarray | dict[str, np.ndarray]
 
@@ -360,11 +361,8 @@ class ReplayBuffer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the buffer to an uncompressed ``.npz`` file (arrays only, no pickles)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(temporary, **self.state_dict())
-        os.replace(temporary, path)
+        with atomic_output(path) as temporary:
+            np.savez(temporary, **self.state_dict())
 
     def load(self, path: str | os.PathLike) -> None:
         """Read a buffer written by ``save`` (``allow_pickle=False``)."""

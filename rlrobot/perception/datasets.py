@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 
 import rlrobot
-from rlrobot.common.checkpoint import atomic_write_bytes
+from rlrobot.common.files import atomic_output, atomic_write_bytes
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -214,10 +214,8 @@ class Dataset:
         path = Path(path).with_suffix(".npz")
         arrays = {"inputs": self.inputs, "episodes": self.episodes, "splits": self.splits}
         arrays.update({f"label_{name}": array for name, array in self.labels.items()})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp.npz")
-        np.savez_compressed(temporary, **arrays)
-        os.replace(temporary, path)
+        with atomic_output(path) as temporary:
+            np.savez_compressed(temporary, **arrays)
         card = {**self.card, "n_samples": len(self), "splits": self.split_sizes()}
         atomic_write_bytes(card_path(path), json.dumps(card, indent=2).encode())
         self.card = card

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rlrobot.common.files import atomic_output
 from rlrobot.run.config import ResolvedConfig
 from rlrobot.run.evaluation import make_env
 
@@ -113,7 +114,7 @@ def tile_episodes(episodes: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:
 
 
 def write_video(path: str | os.PathLike, video: np.ndarray, fps: float) -> Path:
-    """Write ``video`` ``(n_frames, height, width, 3)`` uint8 as a GIF or an MP4.
+    """Write ``video`` ``(n_frames, height, width, 3)`` uint8 as a GIF or an MP4, atomically.
 
     MP4 frames are padded with black to sides divisible by 16.
 
@@ -126,15 +127,18 @@ def write_video(path: str | os.PathLike, video: np.ndarray, fps: float) -> Path:
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         raise ValueError(f"video file must end in {' or '.join(VIDEO_SUFFIXES)}, got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        # GIF frame durations are whole hundredths of a second in most viewers. Pillow merges
-        # identical consecutive frames into one longer frame, so the playing time is kept.
-        duration_ms = max(20, round(100 / fps) * 10)
-        iio.imwrite(path, video, extension=".gif", duration=duration_ms, loop=0)
-    else:
-        pad_height = -video.shape[1] % _MP4_BLOCK
-        pad_width = -video.shape[2] % _MP4_BLOCK
-        video = np.pad(video, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)))
-        iio.imwrite(path, video, fps=fps, codec="libx264", plugin="FFMPEG", macro_block_size=1)
+    with atomic_output(path) as temporary:
+        if suffix == ".gif":
+            # GIF frame durations are whole hundredths of a second in most viewers. Pillow
+            # merges identical consecutive frames into one longer frame, so the playing time
+            # is kept.
+            duration_ms = max(20, round(100 / fps) * 10)
+            iio.imwrite(temporary, video, extension=".gif", duration=duration_ms, loop=0)
+        else:
+            pad_height = -video.shape[1] % _MP4_BLOCK
+            pad_width = -video.shape[2] % _MP4_BLOCK
+            video = np.pad(video, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)))
+            iio.imwrite(
+                temporary, video, fps=fps, codec="libx264", plugin="FFMPEG", macro_block_size=1
+            )
     return path
