@@ -33,7 +33,7 @@ RUNS_DIR = ROOT / "runs" / "bench_configs"
 # (env id, algo, env steps run): about 10 minutes for the most promising algo of each robot
 # env, less for the others, on 2 cores shared with other work (off-policy ~30-60 steps/s).
 PLAN = [
-    ("rlrobot/Quadruped-v0", "sac", 40_000),
+    ("rlrobot/Quadruped-v0", "sac", 100_000),
     ("rlrobot/Navigate-v0", "sac", 40_000),
     ("rlrobot/Push-v0", "sac", 20_000),
     ("rlrobot/Navigate-v0", "ppo", 100_000),
