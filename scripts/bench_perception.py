@@ -34,6 +34,7 @@ import dataclasses
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -304,7 +305,19 @@ def run_reach_regression(
     )
     for name in ("loss_curves.png", "test_predicted_vs_true.png"):
         (out / f"perception_reach_{name}").write_bytes((best_dir / name).read_bytes())
-    plot_reach(rows, bound, out / "perception_reach_error_vs_size.png")
+    plot_error_vs_size(
+        rows,
+        {
+            "median_error": "CNN: 3-D error",
+            "median_lateral_error": "CNN: across the camera ray",
+            "median_depth_error": "CNN: along the camera ray (depth)",
+            "baseline_median_error": "predict the train mean",
+        },
+        out / "perception_reach_error_vs_size.png",
+        xlabel="training images (84×84)",
+        title="Reach target position from one camera image",
+        bound=bound,
+    )
     return {
         "rows": rows,
         "ray_ambiguity_bound": bound,
@@ -340,7 +353,13 @@ def run_two_view_reach(
     rows, best_dir = train_size_series(dataset, budget, "reach2", work, reuse)
     for name in ("loss_curves.png", "test_predicted_vs_true.png"):
         (out / f"perception_reach2_{name}").write_bytes((best_dir / name).read_bytes())
-    plot_two_view(rows, out / "perception_reach2_error_vs_size.png")
+    plot_error_vs_size(
+        rows,
+        {"median_error": "CNN: 3-D", "baseline_median_error": "predict the train mean"},
+        out / "perception_reach2_error_vs_size.png",
+        xlabel="training images (two 84×84 views each)",
+        title="Reach target position from two orthogonal views",
+    )
     return {
         "rows": rows,
         "cameras": [dataclasses.asdict(camera) for camera in TWO_VIEW_CAMERAS],
@@ -350,8 +369,24 @@ def run_two_view_reach(
     }
 
 
-def plot_two_view(rows: list[dict[str, Any]], path: Path) -> None:
-    """Median test error (cm) of the two-view CNN against training images."""
+def plot_error_vs_size(
+    rows: list[dict[str, Any]],
+    curves: dict[str, str],
+    path: Path,
+    xlabel: str,
+    title: str,
+    bound: float | None = None,
+) -> None:
+    """Median test errors (cm) against training images, one line per ``{row key: label}``.
+
+    Args:
+        rows: One result per dataset size (``train_images`` and the ``curves`` keys, in m).
+        curves: Which errors to draw, with their legend labels.
+        path: The PNG to write.
+        xlabel: Label of the (log) size axis.
+        title: Figure title.
+        bound: A ray-ambiguity bound (m) to draw, if any.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -359,50 +394,17 @@ def plot_two_view(rows: list[dict[str, Any]], path: Path) -> None:
 
     sizes = [row["train_images"] for row in rows]
     figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(sizes, [100 * row["median_error"] for row in rows], marker="o", label="CNN: 3-D")
-    axis.plot(
-        sizes,
-        [100 * row["baseline_median_error"] for row in rows],
-        marker="o",
-        label="predict the train mean",
-    )
-    axis.axhline(1.0, color="green", linestyle=":", label="goal: 1 cm")
-    axis.set(
-        xscale="log",
-        yscale="log",
-        xlabel="training images (two 84×84 views each)",
-        ylabel="median error on held-out episodes [cm]",
-        title="Reach target position from two orthogonal views",
-    )
-    axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def plot_reach(rows: list[dict[str, Any]], bound: float, path: Path) -> None:
-    """Median test error (cm) against training images, with its components and the bounds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = [row["train_images"] for row in rows]
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for key, label in (
-        ("median_error", "CNN: 3-D error"),
-        ("median_lateral_error", "CNN: across the camera ray"),
-        ("median_depth_error", "CNN: along the camera ray (depth)"),
-        ("baseline_median_error", "predict the train mean"),
-    ):
+    for key, label in curves.items():
         axis.plot(sizes, [100 * row[key] for row in rows], marker="o", label=label)
-    axis.axhline(100 * bound, color="black", linestyle="--", label="ray-ambiguity bound (3-D)")
+    if bound is not None:
+        axis.axhline(100 * bound, color="black", linestyle="--", label="ray-ambiguity bound (3-D)")
     axis.axhline(1.0, color="green", linestyle=":", label="goal: 1 cm")
     axis.set(
         xscale="log",
-        xlabel="training images (84×84)",
+        yscale="log" if bound is None else "linear",
+        xlabel=xlabel,
         ylabel="median error on held-out episodes [cm]",
-        title="Reach target position from one camera image",
+        title=title,
     )
     axis.legend(fontsize=7)
     figure.tight_layout()
@@ -1100,7 +1102,11 @@ def main() -> None:
     """Run the studies and write the report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test)")
-    parser.add_argument("--out", default="docs/benchmarks", help="report folder")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="report folder (default: docs/benchmarks; with --quick a temporary folder)",
+    )
     parser.add_argument("--work", default="runs/bench_perception", help="datasets and runs")
     parser.add_argument(
         "--studies",
@@ -1120,7 +1126,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     budget = BUDGETS["quick" if args.quick else "full"]
-    out, work = Path(args.out), Path(args.work)
+    # A smoke run must not overwrite the committed figures.
+    default_out = tempfile.mkdtemp(prefix="bench_perception_") if args.quick else "docs/benchmarks"
+    out, work = Path(args.out or default_out), Path(args.work)
     name = "perception_quick" if args.quick else "perception"
     if args.report_only:
         write_report(json.loads((out / f"{name}.json").read_text()), out / f"{name}.md")
