@@ -159,21 +159,31 @@ def test_call_get_attr_set_attr_and_seed_lists(n_workers, n_main_envs):
         shared.close()
 
 
-def test_killed_worker_is_named():
-    shared = SharedMemoryVectorEnv([make_cartpole] * 4, n_workers=2)
+@pytest.mark.parametrize(
+    ("n_envs", "options", "victim_index", "workers", "named"),
+    [
+        (4, {"n_workers": 2}, 1, [range(0, 2), range(2, 4)], "envs 2-3 of 4"),
+        (2, {"n_main_envs": 1}, 0, [range(1, 2)], "env 1 of 2"),
+    ],
+    ids=["two-workers", "env-in-main"],
+)
+def test_killed_worker_is_named(n_envs, options, victim_index, workers, named):
+    shared = SharedMemoryVectorEnv([make_cartpole] * n_envs, **options)
+    assert shared.worker_envs == workers
+    actions = np.zeros(n_envs, dtype=np.int64)
     shared.reset(seed=0)
-    shared.step(np.zeros(4, dtype=np.int64))
-    victim = shared.processes[1]
+    shared.step(actions)
+    victim = shared.processes[victim_index]
     os.kill(victim.pid, signal.SIGKILL)
     with pytest.raises(EnvWorkerError) as raised:
         for _ in range(10):
-            shared.step(np.zeros(4, dtype=np.int64))
+            shared.step(actions)
     message = str(raised.value)
-    assert f"envs 2-3 of 4 (worker pid {victim.pid}) died (killed by SIGKILL)" in message
+    assert f"{named} (worker pid {victim.pid}) died (killed by SIGKILL)" in message
     assert "during vector step 2" in message
     assert_no_worker_alive(shared)
     with pytest.raises(gym.error.ClosedEnvironmentError):
-        shared.step(np.zeros(4, dtype=np.int64))
+        shared.step(actions)
 
 
 def test_exception_in_env_is_named():
@@ -214,22 +224,6 @@ def test_exception_is_named_while_another_worker_is_still_stepping():
     shared.reset(seed=0)
     with pytest.raises(EnvWorkerError, match=r"^env 0 of 2 .* raised ValueError"):
         shared.step(np.zeros(2, dtype=np.int64))  # the failing worker exits before the other ends
-    assert_no_worker_alive(shared)
-
-
-def test_killed_worker_is_named_with_an_env_in_main():
-    shared = SharedMemoryVectorEnv([make_cartpole] * 2, n_main_envs=1)
-    assert len(shared.processes) == 1 and shared.worker_envs == [range(1, 2)]
-    shared.reset(seed=0)
-    shared.step(np.zeros(2, dtype=np.int64))
-    victim = shared.processes[0]
-    os.kill(victim.pid, signal.SIGKILL)
-    with pytest.raises(EnvWorkerError) as raised:
-        for _ in range(10):
-            shared.step(np.zeros(2, dtype=np.int64))
-    message = str(raised.value)
-    assert f"env 1 of 2 (worker pid {victim.pid}) died (killed by SIGKILL)" in message
-    assert "during vector step 2" in message
     assert_no_worker_alive(shared)
 
 
