@@ -112,7 +112,7 @@ def test_stored_transitions_follow_the_dynamics_across_truncations(cls):
 def test_learns_line(cls, extra):
     agent = cls(make_line(), seed=0, gamma=0.9, **SMALL, **extra)
     before = evaluate(agent, make_line())
-    agent.learn(1200)
+    agent.learn(2000)
     after = evaluate(agent, make_line())
     assert after > -3.0, (before, after)
     assert before < -5.0

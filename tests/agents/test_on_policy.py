@@ -9,6 +9,7 @@ import torch
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from rlrobot.agents import A2C, ALGORITHMS, PPO, REINFORCE
+from rlrobot.benchmark.trial import evaluate_policy as evaluate_seeded
 from rlrobot.common.checkpoint import CheckpointError
 from rlrobot.common.config import ConfigError
 from rlrobot.common.logger import Logger
@@ -167,6 +168,9 @@ def test_same_seed_same_result():
         torch.testing.assert_close(first, second, rtol=0, atol=0)
 
 
+# Budgets and thresholds leave a margin over seeds: a different CPU rounds differently, which
+# changes the run as much as a different seed does. Lowest mean return over 16 training seeds
+# (10 evaluation episodes): PPO 204, A2C 144, REINFORCE 287.
 LEARNING = {
     PPO: (
         {
@@ -178,21 +182,23 @@ LEARNING = {
             "gae_lambda": 0.8,
             "learning_rate": 1e-3,
         },
-        15_000,
-        200.0,
+        30_000,
+        150.0,
     ),
     A2C: (
         {
             "n_envs": 8,
-            "n_steps": 8,
-            "learning_rate": 1e-3,
+            "n_steps": 16,
+            "learning_rate": 7e-4,
             "optimizer": "adam",
             "normalize_advantage": True,
+            "gamma": 0.98,
+            "gae_lambda": 0.9,
         },
-        25_000,
+        50_000,
         100.0,
     ),
-    REINFORCE: ({"n_envs": 4, "n_steps": 250, "learning_rate": 3e-3}, 25_000, 100.0),
+    REINFORCE: ({"n_envs": 4, "n_steps": 250, "learning_rate": 3e-3}, 60_000, 150.0),
 }
 
 
@@ -200,5 +206,6 @@ LEARNING = {
 def test_learns_cartpole(cls):
     kwargs, steps, threshold = LEARNING[cls]
     agent = cls("CartPole-v1", seed=0, **kwargs).learn(steps)
-    mean, _ = evaluate_policy(agent, gym.make("CartPole-v1"), n_eval_episodes=5, warn=False)
+    result = evaluate_seeded(agent, gym.make("CartPole-v1"), n_episodes=10, seed=1000)
+    mean = result["mean_return"]
     assert mean >= threshold, f"{cls.__name__} reached only {mean} (random policy: ~22)"
