@@ -107,7 +107,7 @@ class BaseAgent(ABC):
         env: Env id, env instance, env factory or ``SAME_STEP`` vector env; ``None`` only when
             ``observation_space`` and ``action_space`` are given (a predict-only agent).
         n_envs: Number of parallel envs.
-        vec_env: ``"sync"``, ``"async"`` or ``"shm"`` (see ``make_vec_env``).
+        vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
         env_kwargs: Keyword arguments for ``gym.make``.
         seed: Seeds the global RNGs, the network initialisation and the envs.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``….
@@ -459,7 +459,7 @@ class BaseAgent(ABC):
                 an env). Its spaces must equal the checkpoint's.
             device: Where to put the networks.
             n_envs: Number of envs for ``env``.
-            vec_env: ``"sync"``, ``"async"`` or ``"shm"`` (see ``make_vec_env``).
+            vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
             env_kwargs: Keyword arguments for ``gym.make``.
             seed: Seed for the new envs (the RNG state of the checkpoint is restored otherwise).
             **hyperparameters: Config fields to change (e.g. ``learning_rate``).

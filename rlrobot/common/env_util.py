@@ -31,6 +31,8 @@ from gymnasium.vector import AutoresetMode
 EnvSpec = str | gym.Env | Callable[[], gym.Env]
 # Keywords ``gym.make`` takes itself rather than passing them to the env.
 _MAKE_KEYWORDS = frozenset(inspect.signature(gym.make).parameters) - {"id", "kwargs"}
+# The ``vec_env`` choices of ``make_vec_env`` (``RunConfig.vec_env`` lists the same).
+VEC_ENV_CHOICES = ("sync", "async", "shm", "shm_workers")
 
 
 class EnvMakeError(ValueError):
@@ -238,11 +240,11 @@ def make_vec_env(
             an env instance (then ``n_envs`` must be 1), or a ``SAME_STEP`` vector env.
         n_envs: Number of parallel envs.
         vec_env: ``"sync"`` (one process), ``"async"`` (one subprocess per env,
-            ``ReportingAsyncVectorEnv``) or ``"shm"`` (``SharedMemoryVectorEnv``: step data in
+            ``ReportingAsyncVectorEnv``), ``"shm"`` (``SharedMemoryVectorEnv``: step data in
             shared memory, one process per core, the main one stepping its share of the envs
             itself (``default_main_envs``), infos only where episodes end; the fastest on
-            several cores). For worker processes only, pass
-            ``SharedMemoryVectorEnv(factories, step_infos=False)`` as ``env``.
+            several cores) or ``"shm_workers"`` (the same with every env in a worker process,
+            ``n_main_envs=0``: the main process only runs the policy).
         seed: Env ``i`` is reset with ``seed + i``; the action spaces are seeded too.
         env_kwargs: Keyword arguments for ``gym.make`` (env ids only).
 
@@ -251,8 +253,10 @@ def make_vec_env(
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-    if vec_env not in ("sync", "async", "shm"):
-        raise ValueError(f"vec_env must be 'sync' or 'async' or 'shm', got {vec_env!r}")
+    if vec_env not in VEC_ENV_CHOICES:
+        raise ValueError(
+            f"vec_env must be one of {', '.join(map(repr, VEC_ENV_CHOICES))}, got {vec_env!r}"
+        )
     if isinstance(env, gym.vector.VectorEnv):
         if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
             raise ValueError(
@@ -279,13 +283,12 @@ def make_vec_env(
             factories = [env] * n_envs
         else:
             raise TypeError(f"env must be an id, a gym.Env or a factory, got {type(env).__name__}")
-        if vec_env == "shm":
+        if vec_env in ("shm", "shm_workers"):
             # Imported here: vector_env imports this module.
             from rlrobot.common.vector_env import SharedMemoryVectorEnv, default_main_envs
 
-            vector = SharedMemoryVectorEnv(
-                factories, n_main_envs=default_main_envs(n_envs), step_infos=False
-            )
+            n_main_envs = default_main_envs(n_envs) if vec_env == "shm" else 0
+            vector = SharedMemoryVectorEnv(factories, n_main_envs=n_main_envs, step_infos=False)
         else:
             vector_class = (
                 gym.vector.SyncVectorEnv if vec_env == "sync" else ReportingAsyncVectorEnv

@@ -11,7 +11,9 @@ the last worker is done (halving its sleeps with 2 workers), and uses the pipe o
 is rare or arbitrary: infos (every step only with ``step_infos=True``; otherwise only on
 episode ends, where ``final_obs``/``final_info`` need them), ``reset`` seeds, ``call``/
 ``get_attr``/``set_attr`` and errors. A worker may step several envs (``n_envs`` split over
-``n_workers``), which spreads each wake-up over more env steps.
+``n_workers``), which spreads each wake-up over more env steps. A partial reset
+(``options={"reset_mask": mask}``) wakes only the workers holding a masked env, and runs the
+main process's envs only if one of them is masked.
 
 With ``n_main_envs > 0`` the main process steps the first envs itself, between waking the
 workers and waiting for them: with 2 envs on 2 cores, one worker and the main process both
@@ -21,7 +23,9 @@ a loaded machine; the main process's env also stays cache-warm.
 
 Semantics are those of ``gym.vector.AsyncVectorEnv(..., autoreset_mode=SAME_STEP)``: an env
 that ends is reset in the same step, its real final observation and info are in
-``info["final_obs"][i]`` and ``info["final_info"]`` (masks ``_final_obs``, ``_final_info``).
+``info["final_obs"][i]`` and ``info["final_info"]`` (masks ``_final_obs``, ``_final_info``);
+``reset(options={"reset_mask": mask})`` resets only the envs where ``mask`` is True, as
+Gymnasium's vector envs do.
 A worker that dies or raises becomes an ``EnvWorkerError`` naming the env, the worker's pid,
 its exit status and the vector step; the other workers are then stopped. An env of the main
 process that raises raises its own exception (with a note naming the env and the vector
@@ -140,7 +144,8 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             one.
         n_main_envs: Envs ``0…n_main_envs-1`` that the main process steps itself while the
             workers step the others (0: every env in a worker). ``default_main_envs`` gives
-            one env per process for ``n_envs <= cores``, what ``make_vec_env`` uses.
+            one env per process for ``n_envs <= cores``, what ``make_vec_env(...,
+            vec_env="shm")`` uses (``vec_env="shm_workers"``: 0).
         step_infos: Send every step's infos, as Gymnasium does. ``False`` sends infos only when
             an episode ends (``final_obs``, ``final_info`` and the reset info), saving a pipe
             round trip per worker and step; rlrobot's agents read nothing else.
@@ -258,23 +263,34 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         seed: int | Sequence[int | None] | None = None,
         options: dict[str, Any] | None = None,
     ) -> tuple[Any, dict[str, Any]]:
-        """Reset every env; env ``i`` gets ``seed + i`` (an int) or ``seed[i]`` (a sequence)."""
+        """Reset every env, or only those where ``options["reset_mask"]`` is True.
+
+        Env ``i`` gets ``seed + i`` (an int) or ``seed[i]`` (a sequence) if it is reset. As in
+        Gymnasium's vector envs, the mask must be a bool array ``(n_envs,)`` with at least one
+        True; the other options go to each env's ``reset``.
+
+        Returns:
+            ``(observations, infos)``: the new observations of the reset envs and the current
+            ones of the others; infos (with their ``_key`` masks) of the reset envs only.
+        """
         if seed is None or isinstance(seed, (int, np.integer)):
             seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
         else:
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        reset_mask, options = _split_reset_mask(options, self.num_envs)
         replies = self._run(
             _RESET,
             f"reset after vector step {self.vector_steps}",
-            lambda envs: ([seeds[i] for i in envs], options),
+            lambda envs: (
+                [seeds[i] for i in envs],
+                [reset_mask is None or bool(reset_mask[i]) for i in envs],
+                options,
+            ),
+            reset_mask,
         )
-        infos: dict[str, Any] = {}
-        for envs, reply in zip(self._groups(), replies, strict=True):
-            for i, info in zip(envs, reply, strict=True):
-                infos = self._add_info(infos, info, i)
-        return self._observations(), infos
+        return self._observations(), self._collect_infos(replies)
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env with its row of ``actions`` (batched as ``action_space``).
@@ -286,17 +302,13 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         _copy_into(self._arrays["actions"], actions)
         replies = self._run(_STEP, f"vector step {self.vector_steps + 1}")
         self.vector_steps += 1
-        infos: dict[str, Any] = {}
-        for reply in replies:
-            for i, info in reply or ():
-                infos = self._add_info(infos, info, i)
         arrays = self._arrays
         return (
             self._observations(),
             arrays["rewards"].copy(),
             arrays["terminated"].copy(),
             arrays["truncated"].copy(),
-            infos,
+            self._collect_infos(replies),
         )
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
@@ -349,38 +361,54 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         observations = self._arrays["observations"]
         return _take(observations, slice(None)) if self.copy else observations
 
-    def _groups(self) -> list[range]:
-        """Env indices of each group in the order of ``_run``'s replies: main, then workers."""
-        return [self.main_envs, *self.worker_envs] if self.main_envs else self.worker_envs
+    def _collect_infos(
+        self, replies: list[list[tuple[int, dict[str, Any]]] | None]
+    ) -> dict[str, Any]:
+        """Batch the ``(env index, info)`` pairs of ``step``/``reset`` replies, in env order."""
+        infos: dict[str, Any] = {}
+        for reply in replies:
+            for i, info in reply or ():
+                infos = self._add_info(infos, info, i)
+        return infos
 
     def _run(
-        self, command: int, phase: str, payload: Callable[[range], Any] | None = None
+        self,
+        command: int,
+        phase: str,
+        payload: Callable[[range], Any] | None = None,
+        env_mask: np.ndarray | None = None,
     ) -> list[Any]:
-        """Run ``command`` on every env: wake the workers, run it on the main process's envs
-        meanwhile, wait for the workers; the replies in ``_groups`` order.
+        """Run ``command`` on the groups holding an env of ``env_mask`` (default: every group):
+        wake their workers, run it on the main process's envs meanwhile, wait for the workers;
+        the replies of those groups in env order (main process first).
 
         ``payload(envs)`` gives the arguments for the group stepping ``envs`` (none for a step).
         """
         if self.closed:
             raise gym.error.ClosedEnvironmentError(f"{type(self).__name__} is closed")
         self._phase = phase
+        workers = [
+            worker
+            for worker, envs in enumerate(self.worker_envs)
+            if env_mask is None or env_mask[envs.start : envs.stop].any()
+        ]
         commands = self._arrays["commands"]
-        self._countdown.start(len(self._wakes))
-        for worker, (wake, envs) in enumerate(zip(self._wakes, self.worker_envs, strict=True)):
+        self._countdown.start(len(workers))
+        for worker in workers:
             commands[worker] = command
             if payload is not None:
-                self._send(worker, payload(envs))
-            wake.release()
+                self._send(worker, payload(self.worker_envs[worker]))
+            self._wakes[worker].release()
         replies = []
-        if self._main is not None:
+        if self._main is not None and (env_mask is None or env_mask[: len(self.main_envs)].any()):
             arguments = None if payload is None else payload(self.main_envs)
             replies.append(self._in_main(lambda: self._main.run(command, arguments)))
-        while not self._countdown.wait(_LIVENESS_PERIOD_S):
+        # With no worker woken nobody counts down (a reset of main-process envs only).
+        while workers and not self._countdown.wait(_LIVENESS_PERIOD_S):
             self._raise_if_dead()
         statuses = self._arrays["statuses"]
         return replies + [
-            None if statuses[worker] == _OK else self._receive(worker)
-            for worker in range(len(self.processes))
+            None if statuses[worker] == _OK else self._receive(worker) for worker in workers
         ]
 
     def _in_main(self, run: Callable[[], Any]) -> Any:
@@ -453,6 +481,33 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         raise EnvWorkerError(f"{message} during {phase}") from cause
 
 
+def _split_reset_mask(
+    options: dict[str, Any] | None, n_envs: int
+) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+    """Split ``options`` into its checked ``reset_mask`` (None: reset every env) and the rest.
+
+    The checks and exception types are Gymnasium's (``SyncVectorEnv.reset``), but the
+    caller's dict is left as it is.
+    """
+    if options is None or "reset_mask" not in options:
+        return None, options
+    options = dict(options)
+    reset_mask = options.pop("reset_mask")
+    if not isinstance(reset_mask, np.ndarray):
+        raise TypeError(
+            f"options['reset_mask'] must be a numpy array, got {type(reset_mask).__name__}"
+        )
+    if reset_mask.shape != (n_envs,):
+        raise ValueError(
+            f"options['reset_mask'] must have shape ({n_envs},), got {reset_mask.shape}"
+        )
+    if reset_mask.dtype != np.bool_:
+        raise TypeError(f"options['reset_mask'] must have dtype bool, got {reset_mask.dtype}")
+    if not reset_mask.any():
+        raise ValueError("options['reset_mask'] must select at least one env, got all False")
+    return reset_mask, options
+
+
 def _name_envs(envs: range) -> str:
     return f"env {envs[0]}" if len(envs) == 1 else f"envs {envs[0]}-{envs[-1]}"
 
@@ -521,13 +576,17 @@ class _EnvGroup:
             arrays["truncated"][i] = truncated
         return infos or None
 
-    def reset(self, seeds: list[int | None], options: dict[str, Any] | None) -> list[dict]:
-        """Reset every env with its seed; their reset infos."""
+    def reset(
+        self, seeds: list[int | None], resets: list[bool], options: dict[str, Any] | None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Reset the envs whose ``resets`` entry is True, each with its seed; their
+        ``(env index, reset info)``."""
         infos = []
-        for i, env, seed in self._each(seeds):
-            observation, info = env.reset(seed=seed, options=options)
-            _copy_into(self.observation_rows[i], observation)
-            infos.append(info)
+        for i, env, seed, reset in self._each(seeds, resets):
+            if reset:
+                observation, info = env.reset(seed=seed, options=options)
+                _copy_into(self.observation_rows[i], observation)
+                infos.append((i, info))
         return infos
 
     def call(self, name: str, args: tuple, kwargs: dict[str, Any]) -> list[Any]:

@@ -42,11 +42,12 @@ class RunConfig(BaseConfig):
 
     n_timesteps: int = option(100_000, "env steps to train for, over all envs (--steps)")
     n_envs: int = option(1, "number of parallel envs (--n-envs)")
-    vec_env: Literal["sync", "async", "shm"] = option(
+    vec_env: Literal["sync", "async", "shm", "shm_workers"] = option(
         "sync",
         "sync: one process; async: Gymnasium's AsyncVectorEnv, one process per env; "
         "shm: SharedMemoryVectorEnv, the main process and subprocesses step the envs and "
-        "exchange actions and observations through shared memory",
+        "exchange actions and observations through shared memory; shm_workers: the same with "
+        "every env in a subprocess",
     )
     env_kwargs: dict[str, Any] = field(
         default_factory=dict,

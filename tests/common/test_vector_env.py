@@ -5,7 +5,7 @@ import multiprocessing
 import os
 import signal
 import time
-from typing import ClassVar
+from typing import ClassVar, get_args, get_type_hints
 
 import gymnasium as gym
 import numpy as np
@@ -14,12 +14,14 @@ from gymnasium.vector import AutoresetMode
 
 from rlrobot.agents import ALGORITHMS
 from rlrobot.common.env_util import (
+    VEC_ENV_CHOICES,
     EnvWorkerError,
     get_final_observations,
     make_env,
     make_vec_env,
 )
 from rlrobot.common.vector_env import SharedMemoryVectorEnv, default_main_envs
+from rlrobot.run.config import RunConfig
 
 
 def make_cartpole() -> gym.Env:
@@ -119,6 +121,109 @@ def test_same_transitions_as_sync_vector_env(factory, n_envs, n_workers, n_main_
         sync.close()
         shared.close()
     assert_no_worker_alive(shared)
+
+
+def assert_steps_match(shared, sync, n_steps: int) -> None:
+    """Step both vector envs with the same random actions; same observations, rewards, flags."""
+    for _ in range(n_steps):
+        actions = sync.action_space.sample()
+        for actual, wanted in zip(shared.step(actions)[:4], sync.step(actions)[:4], strict=True):
+            assert_tree_equal(actual, wanted)
+
+
+@pytest.mark.parametrize(
+    ("factory", "n_envs", "n_main_envs", "masks"),
+    [
+        # Groups: env 0 in main, worker 0 env 1, worker 1 envs 2-3.
+        (make_cartpole, 4, 1, ["TFFF", "FTFF", "FFTF", "FFTT", "TFFT", "TTTT"]),
+        # Groups: worker 0 envs 0-1, worker 1 env 2.
+        (make_cartpole, 3, 0, ["FTF", "FFT", "TFT"]),
+        # Groups: env 0 in main, worker 0 envs 1-2.
+        (make_reach, 3, 1, ["TFF", "FTF", "TFT", "TTT"]),
+    ],
+    ids=["cartpole-main-and-2-workers", "cartpole-workers-only", "reach-dict-main-and-worker"],
+)
+def test_partial_reset_matches_sync_vector_env(factory, n_envs, n_main_envs, masks):
+    sync = gym.vector.SyncVectorEnv([factory] * n_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    n_workers = 1 if n_main_envs else 2
+    shared = SharedMemoryVectorEnv([factory] * n_envs, n_workers=n_workers, n_main_envs=n_main_envs)
+    try:
+        sync.reset(seed=3)
+        shared.reset(seed=3)
+        sync.action_space.seed(0)
+        for round_, letters in enumerate(masks):
+            assert_steps_match(shared, sync, 7)
+            mask = np.array([letter == "T" for letter in letters])
+            # Int seeds and seed lists alternate; only the masked envs' seeds are used.
+            seed = 100 * round_ if round_ % 2 else [100 * round_ + 7 * i for i in range(n_envs)]
+            options = {"reset_mask": mask, "unused": 1}
+            observations, infos = shared.reset(seed=seed, options=options)
+            expected, expected_infos = sync.reset(seed=seed, options=dict(options))
+            assert_tree_equal(observations, expected)
+            assert_tree_equal(infos, expected_infos)
+            assert options["reset_mask"] is mask  # the caller's options are left as they are
+            if infos:  # Reach's reset infos: only the reset envs', with their `_key` masks
+                np.testing.assert_array_equal(infos["_is_success"], mask)
+        assert_steps_match(shared, sync, 40)  # the envs that were not reset kept their state
+    finally:
+        sync.close()
+        shared.close()
+
+
+def test_partial_reset_runs_only_the_groups_holding_masked_envs(monkeypatch):
+    shared = SharedMemoryVectorEnv([make_cartpole] * 4, n_workers=2, n_main_envs=1)
+    sent_to, main_runs = [], []  # workers sent a reset command, main-process group runs
+    send, run_main = shared._send, shared._main.run
+
+    def record_send(worker: int, payload) -> None:
+        sent_to.append(worker)
+        send(worker, payload)
+
+    def record_main_run(command: int, payload):
+        main_runs.append(command)
+        return run_main(command, payload)
+
+    monkeypatch.setattr(shared, "_send", record_send)
+    monkeypatch.setattr(shared._main, "run", record_main_run)
+    try:
+        shared.reset(seed=0)
+        assert sent_to == [0, 1] and len(main_runs) == 1
+        # Groups: env 0 in main, worker 0 env 1, worker 1 envs 2-3.
+        for letters, workers, in_main in [("TFFF", [], 1), ("FFFT", [1], 0), ("TTFF", [0], 1)]:
+            sent_to.clear()
+            main_runs.clear()
+            mask = np.array([letter == "T" for letter in letters])
+            shared.reset(seed=0, options={"reset_mask": mask})
+            assert sent_to == workers and len(main_runs) == in_main
+    finally:
+        shared.close()
+
+
+@pytest.mark.parametrize(
+    ("mask", "error", "message"),
+    [
+        ([True, False, True], TypeError, "must be a numpy array, got list"),
+        (np.array([True, False]), ValueError, r"must have shape \(3,\), got \(2,\)"),
+        (np.array([[True, False, True]]), ValueError, r"must have shape \(3,\)"),
+        (np.array([1, 0, 1]), TypeError, "must have dtype bool, got int64"),
+        (np.zeros(3, dtype=bool), ValueError, "must select at least one env"),
+    ],
+    ids=["list", "too-short", "2d", "int-dtype", "none-set"],
+)
+def test_bad_reset_mask_is_refused_like_sync_vector_env(mask, error, message):
+    sync = gym.vector.SyncVectorEnv([make_cartpole] * 3, autoreset_mode=AutoresetMode.SAME_STEP)
+    shared = SharedMemoryVectorEnv([make_cartpole] * 3, n_workers=1, n_main_envs=1)
+    try:
+        sync.reset(seed=0)
+        before, _ = shared.reset(seed=0)
+        with pytest.raises(error):
+            sync.reset(seed=1, options={"reset_mask": mask})
+        with pytest.raises(error, match=message):
+            shared.reset(seed=1, options={"reset_mask": mask})
+        np.testing.assert_array_equal(shared.reset(seed=0)[0], before)  # still usable
+    finally:
+        sync.close()
+        shared.close()
 
 
 def test_without_step_infos_only_episode_ends_send_infos():
@@ -327,6 +432,25 @@ def test_make_vec_env_shm():
         vector.close()
     with pytest.raises(ValueError, match="cannot be moved to a subprocess"):
         make_vec_env(gym.make("CartPole-v1"), vec_env="shm")
+
+
+def test_make_vec_env_shm_workers_steps_every_env_in_a_worker():
+    vector = make_vec_env(make_cartpole, n_envs=2, vec_env="shm_workers", seed=0)
+    sync = make_vec_env(make_cartpole, n_envs=2, vec_env="sync", seed=0)
+    try:
+        assert isinstance(vector, SharedMemoryVectorEnv) and not vector.step_infos
+        assert vector.main_envs == range(0) and vector._main is None
+        assert [env for envs in vector.worker_envs for env in envs] == [0, 1]
+        assert len(vector.processes) == min(2, len(os.sched_getaffinity(0)))
+        assert_tree_equal(vector.reset(seed=5)[0], sync.reset(seed=5)[0])
+        assert_steps_match(vector, sync, 80)
+    finally:
+        vector.close()
+        sync.close()
+
+
+def test_vec_env_choices_are_the_run_configs():
+    assert get_args(get_type_hints(RunConfig)["vec_env"]) == VEC_ENV_CHOICES
 
 
 @pytest.mark.parametrize(

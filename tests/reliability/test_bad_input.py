@@ -226,7 +226,11 @@ def test_ppo_batch_larger_than_the_rollout_is_refused_and_its_envs_closed():
         ({"seed": -1}, ConfigError, "seed must be an integer >= 0"),
         ({"seed": "0"}, ConfigError, "seed must be an integer >= 0"),
         ({"n_envs": 0}, ValueError, "n_envs must be >= 1"),
-        ({"vec_env": "threads"}, ValueError, "vec_env must be 'sync' or 'async'"),
+        (
+            {"vec_env": "threads"},
+            ValueError,
+            "vec_env must be one of 'sync', 'async', 'shm', 'shm_workers'",
+        ),
         ({"env_kwargs": {"reward_mod": "sparse"}}, EnvMakeError, "did you mean 'reward_mode'"),
     ],
 )
@@ -252,7 +256,7 @@ def test_bad_learn_budget_and_env_less_learning_are_named(algo):
         (["n_timestep=100"], "unknown config key 'n_timestep'.*did you mean 'n_timesteps'"),
         (["eval_freq=-1"], "'eval_freq': must be >= 0"),
         (["env_kwargs=sparse"], "'env_kwargs': expected a mapping"),
-        (["vec_env=fork"], r"'vec_env': expected one of \['sync', 'async', 'shm'\]"),
+        (["vec_env=fork"], r"'vec_env': expected one of \['sync', 'async', 'shm', 'shm_workers'\]"),
         (["learning_rate"], "--set expects key=value"),
         (["net_arch=[64, 64"], "is not a valid YAML value"),
     ],

@@ -92,7 +92,10 @@ def test_unknown_key_in_a_yaml_file_names_the_file(tmp_path, config_dir):
         ("net_arch=64", r"'net_arch': expected a list"),
         ("env_kwargs=5", r"'env_kwargs': expected a mapping"),
         ("gamma=1.5", r"'gamma': must be in \(0, 1\]"),
-        ("vec_env=threads", r"'vec_env': expected one of \['sync', 'async', 'shm'\]"),
+        (
+            "vec_env=threads",
+            r"'vec_env': expected one of \['sync', 'async', 'shm', 'shm_workers'\]",
+        ),
     ],
 )
 def test_wrong_types_and_ranges_name_the_key(override, pattern):
