@@ -798,7 +798,8 @@ def fall_lines(falls: dict[str, Any]) -> list[str]:
         "(unknown future).",
         "",
         f"**Data.** `rlrobot/Quadruped-v0` (the MJCF ant), policy `{settings['policy']}` "
-        "(uniform i.i.d. torques in ±250 N·m per joint, new at every step), and random kicks "
+        "(uniform i.i.d. torques in ±62.5 N·m per joint held over the step, new at every step), "
+        "and random kicks "
         f"(probability {kicks['probability']} per step; upward speed up to "
         f"{kicks['up_speed']} m/s and spin up to {kicks['spin']} rad/s about a random "
         f"horizontal axis, strength uniform in {kicks['strength_range']}): the ant does not "

@@ -45,20 +45,23 @@ class CartPoleEnv(RobotTaskEnv):
     (`max_episode_steps`). One step is 0.02 s (2 physics substeps of 0.01 s).
 
     ## Arguments (all `gym.make` keywords)
-    `continuous` (bool), `force_magnitude` (N, default 10), `reset_noise` (default 0.05),
-    `x_threshold` (m, 2.4), `angle_threshold` (rad, 12°), `success_angle` (rad, 0.05), and the
-    options of every robot env (`RobotTaskEnv`): `reward_mode`, `obs_mode`,
+    `continuous` (bool), `force_magnitude` (N held over the 0.02 s step, default 5),
+    `reset_noise` (default 0.05), `x_threshold` (m, 2.4), `angle_threshold` (rad, 12°),
+    `success_angle` (rad, 0.05), and the options of every robot env (`RobotTaskEnv`):
+    `reward_mode`, `obs_mode`,
     `pixels_width`/`pixels_height`, `pixels_camera`, `randomization`, `horizon`, `render_mode`,
     `render_width`/`render_height`.
 
     ## Version history
-    - v0: first version.
+    - v0: first version. The force is now held over both substeps of a step (PyBullet
+      applies a force command for one substep); `force_magnitude` 5 keeps the dynamics that
+      10 gave when only the first substep got the force.
     """
 
     def __init__(
         self,
         continuous: bool = False,
-        force_magnitude: float = 10.0,
+        force_magnitude: float = 5.0,
         reset_noise: float = 0.05,
         x_threshold: float = 2.4,
         angle_threshold: float = 0.20943951,

@@ -96,6 +96,9 @@ class Simulation:
         self._load_flags = 0 if visual_shapes else pybullet.URDF_IGNORE_VISUAL_SHAPES
         self._bodies: dict[str, int] = {}
         self._cache: dict[tuple, Any] = {}
+        # Torque commands per body, re-sent before every substep: PyBullet applies a
+        # TORQUE_CONTROL force for one stepSimulation call only.
+        self._held_forces: dict[str, tuple[list[int], list[float]]] = {}
         self._render_light: dict[str, object] = {}
         self._call(pybullet.setAdditionalSearchPath, pybullet_data.getDataPath())
         self._call(pybullet.setTimeStep, timestep)
@@ -138,11 +141,16 @@ class Simulation:
             pybullet.disconnect(physicsClientId=self.client_id)
         self._bodies.clear()
         self._cache.clear()
+        self._held_forces.clear()
 
     def step(self) -> None:
-        """Advance the physics by one control period (`n_substeps` timesteps)."""
+        """Advance the physics by one control period (`n_substeps` timesteps), holding the
+        forces of `set_joint_forces` over all of it."""
         self._cache.clear()
-        for _ in range(self.n_substeps):
+        for substep in range(self.n_substeps):
+            if substep:
+                for name, (joints, forces) in self._held_forces.items():
+                    self._send_forces(name, joints, forces)
             pybullet.stepSimulation(physicsClientId=self.client_id)
 
     # ----------------------------------------------------------------------------- bodies
@@ -346,8 +354,10 @@ class Simulation:
         positions: Sequence[float],
         velocities: Sequence[float] | None = None,
     ) -> None:
-        """Teleport `joints` to `positions` (and `velocities`, default zero)."""
+        """Teleport `joints` to `positions` (and `velocities`, default zero); forces held on
+        the body are released."""
         self._cache.clear()
+        self._held_forces.pop(name, None)
         body = self.body_id(name)
         if velocities is None:
             velocities = [0.0] * len(joints)
@@ -361,7 +371,9 @@ class Simulation:
             )
 
     def disable_joint_motors(self, name: str, joints: Sequence[int]) -> None:
-        """Switch off PyBullet's default velocity motors so joints move freely."""
+        """Switch off PyBullet's default velocity motors (and held forces) so joints move
+        freely."""
+        self._held_forces.pop(name, None)
         self._call(
             pybullet.setJointMotorControlArray,
             self.body_id(name),
@@ -371,13 +383,18 @@ class Simulation:
         )
 
     def set_joint_forces(self, name: str, joints: Sequence[int], forces: Sequence[float]) -> None:
-        """Apply `forces` (N or N·m) to `joints` for the next steps (torque control)."""
+        """Apply `forces` (N or N·m) to `joints` during the whole next `step()` (torque
+        control; a later call for the same body replaces them)."""
+        self._held_forces[name] = (list(joints), _as_list(forces))
+        self._send_forces(name, *self._held_forces[name])
+
+    def _send_forces(self, name: str, joints: list[int], forces: list[float]) -> None:
         self._call(
             pybullet.setJointMotorControlArray,
             self.body_id(name),
-            list(joints),
+            joints,
             pybullet.TORQUE_CONTROL,
-            forces=_as_list(forces),
+            forces=forces,
         )
 
     def set_joint_positions_target(
@@ -388,6 +405,7 @@ class Simulation:
         forces: Sequence[float],
     ) -> None:
         """Drive `joints` towards `target_positions` with PD position control."""
+        self._held_forces.pop(name, None)
         self._call(
             pybullet.setJointMotorControlArray,
             self.body_id(name),
@@ -405,6 +423,7 @@ class Simulation:
         forces: Sequence[float],
     ) -> None:
         """Drive `joints` at `target_velocities` with velocity control."""
+        self._held_forces.pop(name, None)
         self._call(
             pybullet.setJointMotorControlArray,
             self.body_id(name),

@@ -142,3 +142,22 @@ def test_bodies_without_visual_meshes_are_drawn_with_their_collision_shapes():
     sim.close()
     assert frame.std() > 5
     assert all(b"collision" in file for file in files)  # no visual mesh was loaded
+
+
+def test_joint_forces_are_held_over_every_substep():
+    # PyBullet applies a TORQUE_CONTROL command for one stepSimulation call only; the
+    # simulation re-sends it, so 4 substeps give 4 times the velocity of 1.
+    speeds = []
+    for n_substeps in (1, 4):
+        sim = Simulation(timestep=1 / 240, n_substeps=n_substeps, gravity=0.0)
+        sim.load_mjcf("ant", "mjcf/ant.xml")
+        sim.disable_joint_motors("ant", [1])
+        sim.set_joint_forces("ant", [1], [50.0])
+        sim.step()
+        speeds.append(sim.get_joint_states("ant", [1])[1][0])
+        sim.disable_joint_motors("ant", [1])  # releases the held force
+        sim.step()
+        assert sim.get_joint_states("ant", [1])[1][0] == pytest.approx(speeds[-1], rel=0.02)
+        sim.close()
+    assert speeds[0] > 0.01
+    assert speeds[1] == pytest.approx(4 * speeds[0], rel=0.02)

@@ -24,7 +24,8 @@ class CartPoleRobot(Robot):
         sim: The simulation to load into.
         continuous: `Box(-1, 1, (1,))` force fraction if True, else `Discrete(2)` (0 pushes
             towards -x, 1 towards +x) with the full force.
-        force_magnitude: Force of a full push in N (× `actuator_scale`).
+        force_magnitude: Force of a full push in N (× `actuator_scale`), held over the env step;
+            5 N gives the impulse of 10 N applied for the first of its 2 substeps.
         reset_noise: Joint positions and velocities start uniform in ±reset_noise.
     """
 
@@ -32,7 +33,7 @@ class CartPoleRobot(Robot):
         self,
         sim: Simulation,
         continuous: bool = False,
-        force_magnitude: float = 10.0,
+        force_magnitude: float = 5.0,
         reset_noise: float = 0.05,
     ) -> None:
         super().__init__(sim)
