@@ -1,23 +1,17 @@
 """``scripts/bench_configs.py``: one tiny trial trained, evaluated (cached) and reported."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from rlrobot.envs.registration import ENV_IDS
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_configs.py"
+from tests.benchmark.script_modules import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
     """The benchmark script, imported as a module."""
-    spec = importlib.util.spec_from_file_location("bench_configs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_configs")
 
 
 def test_plan_covers_the_new_robot_envs(script):

@@ -1,23 +1,16 @@
 """``scripts/bench_on_policy.py``: its trials and its report, on made-up results (no training)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from rlrobot.benchmark.bench import resolve_trial_config
 from rlrobot.benchmark.trial import TrialSpec
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_on_policy.py"
+from tests.benchmark.script_modules import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
     """The benchmark script, imported as a module."""
-    spec = importlib.util.spec_from_file_location("bench_on_policy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_on_policy")
 
 
 def make_result(algo, framework, seed, returns, speed, env_id="CartPole-v1"):
