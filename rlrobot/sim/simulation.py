@@ -96,8 +96,8 @@ class Simulation:
         self._load_flags = 0 if visual_shapes else pybullet.URDF_IGNORE_VISUAL_SHAPES
         self._bodies: dict[str, int] = {}
         self._cache: dict[tuple, Any] = {}
-        # Torque commands per body, re-sent before every substep: PyBullet applies a
-        # TORQUE_CONTROL force for one stepSimulation call only.
+        # Torque commands per body for the next step(), re-sent before each of its substeps:
+        # PyBullet applies a TORQUE_CONTROL force for one stepSimulation call only.
         self._held_forces: dict[str, tuple[list[int], list[float]]] = {}
         self._render_light: dict[str, object] = {}
         self._call(pybullet.setAdditionalSearchPath, pybullet_data.getDataPath())
@@ -145,13 +145,14 @@ class Simulation:
 
     def step(self) -> None:
         """Advance the physics by one control period (`n_substeps` timesteps), holding the
-        forces of `set_joint_forces` over all of it."""
+        forces of `set_joint_forces` over all of it (and no longer)."""
         self._cache.clear()
         for substep in range(self.n_substeps):
             if substep:
                 for name, (joints, forces) in self._held_forces.items():
                     self._send_forces(name, joints, forces)
             pybullet.stepSimulation(physicsClientId=self.client_id)
+        self._held_forces.clear()
 
     # ----------------------------------------------------------------------------- bodies
     def body_id(self, name: str) -> int:
@@ -357,7 +358,7 @@ class Simulation:
         """Teleport `joints` to `positions` (and `velocities`, default zero); forces held on
         the body are released."""
         self._cache.clear()
-        self._held_forces.pop(name, None)
+        self._release_forces(name)
         body = self.body_id(name)
         if velocities is None:
             velocities = [0.0] * len(joints)
@@ -373,7 +374,7 @@ class Simulation:
     def disable_joint_motors(self, name: str, joints: Sequence[int]) -> None:
         """Switch off PyBullet's default velocity motors (and held forces) so joints move
         freely."""
-        self._held_forces.pop(name, None)
+        self._release_forces(name)
         self._call(
             pybullet.setJointMotorControlArray,
             self.body_id(name),
@@ -383,10 +384,19 @@ class Simulation:
         )
 
     def set_joint_forces(self, name: str, joints: Sequence[int], forces: Sequence[float]) -> None:
-        """Apply `forces` (N or N·m) to `joints` during the whole next `step()` (torque
-        control; a later call for the same body replaces them)."""
+        """Apply `forces` (N or N·m) to `joints` during every substep of the next `step()`
+        (torque control; a later call for the same body replaces them)."""
+        self._release_forces(name)
         self._held_forces[name] = (list(joints), _as_list(forces))
         self._send_forces(name, *self._held_forces[name])
+
+    def _release_forces(self, name: str) -> None:
+        """Cancel the forces set on `name` for the next step: PyBullet adds up the torque
+        commands sent before a stepSimulation, whatever control mode is set afterwards."""
+        held = self._held_forces.pop(name, None)
+        if held is not None:
+            joints, forces = held
+            self._send_forces(name, joints, [-force for force in forces])
 
     def _send_forces(self, name: str, joints: list[int], forces: list[float]) -> None:
         self._call(
@@ -405,7 +415,7 @@ class Simulation:
         forces: Sequence[float],
     ) -> None:
         """Drive `joints` towards `target_positions` with PD position control."""
-        self._held_forces.pop(name, None)
+        self._release_forces(name)
         self._call(
             pybullet.setJointMotorControlArray,
             self.body_id(name),
@@ -423,7 +433,7 @@ class Simulation:
         forces: Sequence[float],
     ) -> None:
         """Drive `joints` at `target_velocities` with velocity control."""
-        self._held_forces.pop(name, None)
+        self._release_forces(name)
         self._call(
             pybullet.setJointMotorControlArray,
             self.body_id(name),

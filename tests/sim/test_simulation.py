@@ -152,10 +152,14 @@ def test_joint_forces_are_held_over_every_substep():
         sim = Simulation(timestep=1 / 240, n_substeps=n_substeps, gravity=0.0)
         sim.load_mjcf("ant", "mjcf/ant.xml")
         sim.disable_joint_motors("ant", [1])
-        sim.set_joint_forces("ant", [1], [50.0])
+        sim.set_joint_forces("ant", [1], [-80.0])
+        sim.set_joint_forces("ant", [1], [50.0])  # replaces the first (PyBullet would add)
         sim.step()
         speeds.append(sim.get_joint_states("ant", [1])[1][0])
-        sim.disable_joint_motors("ant", [1])  # releases the held force
+        sim.step()  # the force lasted one step: the joint coasts
+        assert sim.get_joint_states("ant", [1])[1][0] == pytest.approx(speeds[-1], rel=0.02)
+        sim.set_joint_forces("ant", [1], [50.0])
+        sim.disable_joint_motors("ant", [1])  # releases the force before it acts
         sim.step()
         assert sim.get_joint_states("ant", [1])[1][0] == pytest.approx(speeds[-1], rel=0.02)
         sim.close()
