@@ -28,7 +28,12 @@ from rlrobot.common.checkpoint import CheckpointError
 from rlrobot.common.config import option
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import get_activation, make_features_extractor
+from rlrobot.common.networks import (
+    MATMUL_DTYPES,
+    get_activation,
+    make_features_extractor,
+    matmul_precision,
+)
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
 
@@ -59,6 +64,11 @@ class OffPolicyConfig(AgentConfig):
         "future", "HER: where relabelled goals come from"
     )
     n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
+    matmul_dtype: Literal["float32", "bfloat16"] = option(
+        "float32",
+        "precision of the hidden layers' matmuls: float32, or bfloat16 (mixed precision: "
+        "weights, outputs and losses stay float32)",
+    )
     log_interval: int = option(1000, "log every this many env steps")
 
     def validate(self) -> None:
@@ -120,6 +130,8 @@ class CriticEnsemble(nn.Module):
         n_critics: Number of Q-networks (2 for clipped double Q-learning).
         image_encoder: Optional image encoder replacing ``NatureCNN`` (the critic's own copy).
         freeze_encoder: Keep ``image_encoder`` fixed.
+        matmul_dtype: Precision of the hidden layers' matmuls (None: float32); the output
+            layer stays float32 so Q-values keep their resolution.
     """
 
     def __init__(
@@ -131,11 +143,13 @@ class CriticEnsemble(nn.Module):
         n_critics: int = 2,
         image_encoder: nn.Module | None = None,
         freeze_encoder: bool = False,
+        matmul_dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.features_extractor = make_features_extractor(
             observation_space, image_encoder, freeze_encoder
         )
+        self.matmul_dtype = matmul_dtype
         sizes = [self.features_extractor.features_dim + action_dim, *net_arch]
         self.hidden_layers = nn.ModuleList(
             EnsembleLinear(n_critics, sizes[i], sizes[i + 1]) for i in range(len(net_arch))
@@ -164,9 +178,10 @@ class CriticEnsemble(nn.Module):
         else:
             features = self.features_extractor(observations)
         hidden = torch.cat([features, actions], dim=1)
-        for layer in self.hidden_layers:
-            hidden = self.activation(layer(hidden, detach, members))
-        return self.output_layer(hidden, detach, members).squeeze(-1)
+        with matmul_precision(hidden, self.matmul_dtype):
+            for layer in self.hidden_layers:
+                hidden = self.activation(layer(hidden, detach, members))
+        return self.output_layer(hidden.float(), detach, members).squeeze(-1)
 
 
 def make_adam(parameter_groups: list[Any], learning_rate: float) -> torch.optim.Optimizer:
@@ -216,6 +231,7 @@ class OffPolicyAgent(BaseAgent):
             self.config.activation,
             image_encoder=copy.deepcopy(self._image_encoder),
             freeze_encoder=self._freeze_encoder,
+            matmul_dtype=MATMUL_DTYPES[self.config.matmul_dtype],
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)

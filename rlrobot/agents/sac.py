@@ -31,7 +31,13 @@ from rlrobot.agents.off_policy import (
 )
 from rlrobot.common.config import option
 from rlrobot.common.distributions import SquashedDiagGaussian, SquashedGaussianHead
-from rlrobot.common.networks import make_features_extractor, mlp, mlp_output_dim
+from rlrobot.common.networks import (
+    MATMUL_DTYPES,
+    make_features_extractor,
+    matmul_precision,
+    mlp,
+    mlp_output_dim,
+)
 from rlrobot.common.replay_buffer import ReplaySample
 
 
@@ -70,10 +76,15 @@ class SquashedGaussianActor(nn.Module):
         self.latent = mlp(in_dim, config.net_arch, None, config.activation)
         latent_dim = mlp_output_dim(in_dim, config.net_arch, None)
         self.head = SquashedGaussianHead(latent_dim, action_dim)
+        self.matmul_dtype = MATMUL_DTYPES[config.matmul_dtype]
 
     def forward(self, observations: Any) -> SquashedDiagGaussian:
         """Return the action distribution for a batch of observations."""
-        return self.head(self.latent(self.features_extractor(observations)))
+        features = self.features_extractor(observations)
+        # The head stays float32: log-probabilities need more than bfloat16's 8 bits.
+        with matmul_precision(features, self.matmul_dtype):
+            latent = self.latent(features)
+        return self.head(latent.float())
 
 
 class EntropyCoefficient(nn.Module):

@@ -27,6 +27,9 @@ ON_POLICY = ("ppo", "a2c")
 # Fields with no SB3 constructor argument, and why leaving them out keeps the match fair.
 UNMAPPED_FIELDS: dict[str, str] = {
     "log_interval": "logging cadence only; SB3 takes it in learn(), it does not change training",
+    "matmul_dtype": "numeric precision of our matmuls; SB3 computes in float32 only, so "
+    "benchmarks that match hyperparameters keep ours at float32 (the default) or report "
+    "bfloat16 as its own series",
 }
 
 

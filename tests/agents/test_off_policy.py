@@ -89,6 +89,30 @@ def test_critic_ensemble_is_two_independent_q_networks():
 
 
 @pytest.mark.parametrize("cls", OFF_POLICY)
+def test_bfloat16_matmuls_round_the_hidden_layers_only(cls):
+    observations = torch.linspace(-2, 2, 64).reshape(64, 1)
+    actions = torch.linspace(-1, 1, 64).reshape(64, 1)
+    agents = {
+        dtype: cls(make_line(), seed=0, matmul_dtype=dtype, **SMALL)
+        for dtype in ("float32", "bfloat16")
+    }
+    # The same weights in both: only the matmul precision differs.
+    for name, module in agents["float32"].modules().items():
+        agents["bfloat16"].modules()[name].load_state_dict(module.state_dict())
+    outputs = {}
+    for dtype, agent in agents.items():
+        policy = agent.actor(observations)
+        if cls is SAC:
+            policy = torch.cat([policy.mean, policy.log_std], dim=1)
+        outputs[dtype] = (policy, agent.critic(observations, actions))
+    for exact, rounded in zip(outputs["float32"], outputs["bfloat16"], strict=True):
+        assert rounded.dtype == torch.float32  # outputs (and what is computed from them) stay
+        assert not torch.equal(exact, rounded)  # the hidden layers did run in bfloat16
+        torch.testing.assert_close(rounded, exact, rtol=0.05, atol=0.02)
+    assert all(p.dtype == torch.float32 for p in agents["bfloat16"].critic.parameters())
+
+
+@pytest.mark.parametrize("cls", OFF_POLICY)
 def test_stored_transitions_follow_the_dynamics_across_truncations(cls):
     agent = cls(make_line(max_episode_steps=7), seed=0, gamma=0.9, **SMALL)
     agent.learn(60)  # random actions only: learning_starts is 100
@@ -106,8 +130,14 @@ def test_stored_transitions_follow_the_dynamics_across_truncations(cls):
 
 @pytest.mark.parametrize(
     "cls, extra",
-    [(SAC, {}), (SAC, {"n_steps": 3}), (TD3, {})],
-    ids=["sac", "sac-3-step", "td3"],
+    [
+        (SAC, {}),
+        (SAC, {"n_steps": 3}),
+        (TD3, {}),
+        (SAC, {"matmul_dtype": "bfloat16"}),
+        (TD3, {"matmul_dtype": "bfloat16"}),
+    ],
+    ids=["sac", "sac-3-step", "td3", "sac-bfloat16", "td3-bfloat16"],
 )
 def test_learns_line(cls, extra):
     agent = cls(make_line(), seed=0, gamma=0.9, **SMALL, **extra)

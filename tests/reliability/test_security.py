@@ -285,6 +285,7 @@ TEXT_FIELDS = {
     "env_kwargs",
     "goal_selection_strategy",
     "lr_schedule",
+    "matmul_dtype",
     "optimizer",
     "replay_buffer",
     "vec_env",
@@ -310,9 +311,15 @@ def test_no_config_field_is_a_path():
 @pytest.mark.parametrize("value", ["../escaped", "/tmp/rlrobot-escaped", "~/escaped"])
 @pytest.mark.parametrize(
     ("algo", "key"),
-    [("ppo", key) for key in sorted(TEXT_FIELDS - {"goal_selection_strategy", "replay_buffer"})]
+    [
+        ("ppo", key)
+        for key in sorted(
+            TEXT_FIELDS - {"goal_selection_strategy", "replay_buffer", "matmul_dtype"}
+        )
+    ]
     + [
         ("sac", "replay_buffer"),
+        ("sac", "matmul_dtype"),
         ("sac", "goal_selection_strategy"),
         ("ppo", "env_kwargs.obs_mode"),
     ],
