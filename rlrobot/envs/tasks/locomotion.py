@@ -41,7 +41,7 @@ class WalkForward(Task):
         robot: Ant,
         reward_mode: str = "dense",
         forward_weight: float = 1.0,
-        energy_weight: float = 0.02,
+        energy_weight: float = 0.004,
         alive_bonus: float = 1.0,
         min_height: float = 0.26,
         max_tilt: float = 1.0,
