@@ -351,9 +351,10 @@ def render_markdown(
         "## Mixed precision: bfloat16 matmuls",
         "",
         "With `matmul_dtype: bfloat16` the hidden layers of the actor and critics multiply in "
-        "bfloat16 under `torch.autocast` (float32 accumulation, about twice the matmul "
-        "throughput of float32 on this CPU's AVX512-BF16); weights, gradients, Adam state, the "
-        "output layers (Q-values, action means and log-stds) and every loss stay float32. "
+        "bfloat16 under `torch.autocast` during the gradient updates (float32 accumulation, "
+        "about twice the matmul throughput of float32 on this CPU's AVX512-BF16); weights, "
+        "gradients, Adam state, the output layers (Q-values, action means and log-stds), every "
+        "loss, and acting stay float32. "
         "Same trials, seeds and SB3 runs as the table above; SB3 has no such option and runs "
         "float32. float32 remains the default.",
         "",

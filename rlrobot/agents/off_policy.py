@@ -31,8 +31,9 @@ from rlrobot.common.logger import Logger
 from rlrobot.common.networks import (
     MATMUL_DTYPES,
     get_activation,
+    hidden_layers_precision,
+    hidden_matmul_dtype,
     make_features_extractor,
-    matmul_precision,
 )
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
@@ -66,8 +67,8 @@ class OffPolicyConfig(AgentConfig):
     n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
     matmul_dtype: Literal["float32", "bfloat16"] = option(
         "float32",
-        "precision of the hidden layers' matmuls: float32, or bfloat16 (mixed precision: "
-        "weights, outputs and losses stay float32)",
+        "precision of the hidden layers' matmuls in the updates: float32, or bfloat16 (mixed "
+        "precision: weights, outputs, losses and acting stay float32)",
     )
     log_interval: int = option(1000, "log every this many env steps")
 
@@ -130,8 +131,9 @@ class CriticEnsemble(nn.Module):
         n_critics: Number of Q-networks (2 for clipped double Q-learning).
         image_encoder: Optional image encoder replacing ``NatureCNN`` (the critic's own copy).
         freeze_encoder: Keep ``image_encoder`` fixed.
-        matmul_dtype: Precision of the hidden layers' matmuls (None: float32); the output
-            layer stays float32 so Q-values keep their resolution.
+
+    The hidden layers follow ``hidden_matmul_dtype`` scopes; the output layer stays float32
+    so Q-values keep their resolution.
     """
 
     def __init__(
@@ -143,13 +145,11 @@ class CriticEnsemble(nn.Module):
         n_critics: int = 2,
         image_encoder: nn.Module | None = None,
         freeze_encoder: bool = False,
-        matmul_dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         self.features_extractor = make_features_extractor(
             observation_space, image_encoder, freeze_encoder
         )
-        self.matmul_dtype = matmul_dtype
         sizes = [self.features_extractor.features_dim + action_dim, *net_arch]
         self.hidden_layers = nn.ModuleList(
             EnsembleLinear(n_critics, sizes[i], sizes[i + 1]) for i in range(len(net_arch))
@@ -178,7 +178,7 @@ class CriticEnsemble(nn.Module):
         else:
             features = self.features_extractor(observations)
         hidden = torch.cat([features, actions], dim=1)
-        with matmul_precision(hidden, self.matmul_dtype):
+        with hidden_layers_precision(hidden):
             for layer in self.hidden_layers:
                 hidden = self.activation(layer(hidden, detach, members))
         return self.output_layer(hidden.float(), detach, members).squeeze(-1)
@@ -231,7 +231,6 @@ class OffPolicyAgent(BaseAgent):
             self.config.activation,
             image_encoder=copy.deepcopy(self._image_encoder),
             freeze_encoder=self._freeze_encoder,
-            matmul_dtype=MATMUL_DTYPES[self.config.matmul_dtype],
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)
@@ -366,9 +365,10 @@ class OffPolicyAgent(BaseAgent):
     def train(self, gradient_steps: int) -> dict[str, torch.Tensor]:
         """Run ``gradient_steps`` updates; return the statistics of the last one."""
         stats: dict[str, torch.Tensor] = {}
-        for _ in range(gradient_steps):
-            stats = self.train_step(self.sample_batch())
-            self.n_updates += 1
+        with hidden_matmul_dtype(MATMUL_DTYPES[self.config.matmul_dtype]):
+            for _ in range(gradient_steps):
+                stats = self.train_step(self.sample_batch())
+                self.n_updates += 1
         return stats
 
     # -- main loop ----------------------------------------------------------------------------

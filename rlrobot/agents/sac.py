@@ -32,9 +32,8 @@ from rlrobot.agents.off_policy import (
 from rlrobot.common.config import option
 from rlrobot.common.distributions import SquashedDiagGaussian, SquashedGaussianHead
 from rlrobot.common.networks import (
-    MATMUL_DTYPES,
+    hidden_layers_precision,
     make_features_extractor,
-    matmul_precision,
     mlp,
     mlp_output_dim,
 )
@@ -76,13 +75,12 @@ class SquashedGaussianActor(nn.Module):
         self.latent = mlp(in_dim, config.net_arch, None, config.activation)
         latent_dim = mlp_output_dim(in_dim, config.net_arch, None)
         self.head = SquashedGaussianHead(latent_dim, action_dim)
-        self.matmul_dtype = MATMUL_DTYPES[config.matmul_dtype]
 
     def forward(self, observations: Any) -> SquashedDiagGaussian:
         """Return the action distribution for a batch of observations."""
         features = self.features_extractor(observations)
         # The head stays float32: log-probabilities need more than bfloat16's 8 bits.
-        with matmul_precision(features, self.matmul_dtype):
+        with hidden_layers_precision(features):
             latent = self.latent(features)
         return self.head(latent.float())
 

@@ -29,7 +29,7 @@ from rlrobot.agents.off_policy import (
     polyak_update,
 )
 from rlrobot.common.config import option
-from rlrobot.common.networks import MATMUL_DTYPES, make_features_extractor, matmul_precision, mlp
+from rlrobot.common.networks import hidden_layers_precision, make_features_extractor, mlp
 from rlrobot.common.replay_buffer import ReplaySample
 
 
@@ -70,13 +70,12 @@ class DeterministicActor(nn.Module):
         )
         in_dim = self.features_extractor.features_dim
         self.mu = mlp(in_dim, config.net_arch, action_dim, config.activation, "tanh")
-        self.matmul_dtype = MATMUL_DTYPES[config.matmul_dtype]
 
     def forward(self, observations: Any) -> torch.Tensor:
         """Return actions ``(batch, action_dim)``."""
         hidden = self.features_extractor(observations)
         *hidden_layers, output_layer, squash = self.mu
-        with matmul_precision(hidden, self.matmul_dtype):
+        with hidden_layers_precision(hidden):
             for layer in hidden_layers:
                 hidden = layer(hidden)
         return squash(output_layer(hidden.float()))

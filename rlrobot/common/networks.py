@@ -7,8 +7,9 @@ observations (a tensor, or a dict of tensors for ``Dict`` spaces) to ``(batch, f
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -27,16 +28,32 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 # Names accepted by the ``matmul_dtype`` options → the autocast dtype (None: plain float32).
 MATMUL_DTYPES: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
+_HIDDEN_MATMUL_DTYPE: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar(
+    "rlrobot_hidden_matmul_dtype", default=None
+)
 
 
-def matmul_precision(
-    inputs: torch.Tensor, dtype: torch.dtype | None
-) -> contextlib.AbstractContextManager[Any]:
-    """Context running matmuls on ``inputs``' device in ``dtype`` (autocast); None: unchanged.
+@contextlib.contextmanager
+def hidden_matmul_dtype(dtype: torch.dtype | None) -> Iterator[None]:
+    """Within this scope, ``hidden_layers_precision`` regions multiply in ``dtype``.
+
+    The off-policy agents enter it around their gradient updates only: acting and evaluation
+    stay float32 (and on one observation the casts would cost more than they save).
+    """
+    token = _HIDDEN_MATMUL_DTYPE.set(dtype)
+    try:
+        yield
+    finally:
+        _HIDDEN_MATMUL_DTYPE.reset(token)
+
+
+def hidden_layers_precision(inputs: torch.Tensor) -> contextlib.AbstractContextManager[Any]:
+    """Autocast region for hidden layers in the scope's dtype (none outside a scope).
 
     Weights, gradients and optimiser state stay float32; only the products are rounded, which
     CPUs with AVX512-BF16 or AMX (and recent GPUs) compute about twice as fast.
     """
+    dtype = _HIDDEN_MATMUL_DTYPE.get()
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(inputs.device.type, dtype=dtype)

@@ -11,6 +11,7 @@ import yaml
 from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
 from rlrobot.agents.off_policy import CriticEnsemble
 from rlrobot.common.config import ConfigError, load_env_hyperparameters
+from rlrobot.common.networks import hidden_matmul_dtype
 
 OFF_POLICY = [SAC, TD3]
 SMALL = {"net_arch": (64, 64), "batch_size": 64, "learning_starts": 100, "learning_rate": 1e-3}
@@ -90,26 +91,38 @@ def test_critic_ensemble_is_two_independent_q_networks():
 
 @pytest.mark.parametrize("cls", OFF_POLICY)
 def test_bfloat16_matmuls_round_the_hidden_layers_only(cls):
+    agent = cls(make_line(), seed=0, **SMALL)
     observations = torch.linspace(-2, 2, 64).reshape(64, 1)
     actions = torch.linspace(-1, 1, 64).reshape(64, 1)
-    agents = {
-        dtype: cls(make_line(), seed=0, matmul_dtype=dtype, **SMALL)
-        for dtype in ("float32", "bfloat16")
-    }
-    # The same weights in both: only the matmul precision differs.
-    for name, module in agents["float32"].modules().items():
-        agents["bfloat16"].modules()[name].load_state_dict(module.state_dict())
-    outputs = {}
-    for dtype, agent in agents.items():
+
+    def outputs():
         policy = agent.actor(observations)
         if cls is SAC:
             policy = torch.cat([policy.mean, policy.log_std], dim=1)
-        outputs[dtype] = (policy, agent.critic(observations, actions))
-    for exact, rounded in zip(outputs["float32"], outputs["bfloat16"], strict=True):
-        assert rounded.dtype == torch.float32  # outputs (and what is computed from them) stay
-        assert not torch.equal(exact, rounded)  # the hidden layers did run in bfloat16
-        torch.testing.assert_close(rounded, exact, rtol=0.05, atol=0.02)
-    assert all(p.dtype == torch.float32 for p in agents["bfloat16"].critic.parameters())
+        return policy, agent.critic(observations, actions)
+
+    exact = outputs()
+    with hidden_matmul_dtype(torch.bfloat16):
+        rounded = outputs()
+    for exact_output, rounded_output in zip(exact, rounded, strict=True):
+        assert rounded_output.dtype == torch.float32  # outputs (and what follows) stay float32
+        assert not torch.equal(exact_output, rounded_output)  # the hidden layers did round
+        torch.testing.assert_close(rounded_output, exact_output, rtol=0.05, atol=0.02)
+    # Outside the scope (acting, evaluation) nothing is rounded.
+    for before, after in zip(exact, outputs(), strict=True):
+        assert torch.equal(before, after)
+
+
+@pytest.mark.parametrize("cls", OFF_POLICY)
+def test_matmul_dtype_applies_to_the_updates(cls):
+    def trained(dtype):
+        agent = cls(make_line(), seed=0, matmul_dtype=dtype, **SMALL)
+        agent.learn(150)  # 50 updates after the 100 random steps
+        return torch.cat([p.flatten() for p in agent.critic.parameters()])
+
+    # Runs are deterministic, so a difference can only come from the rounded matmuls.
+    assert torch.equal(trained("float32"), trained("float32"))
+    assert not torch.equal(trained("float32"), trained("bfloat16"))
 
 
 @pytest.mark.parametrize("cls", OFF_POLICY)
