@@ -71,6 +71,18 @@ def get_activation(name: str | type[nn.Module]) -> type[nn.Module]:
         ) from None
 
 
+def activation_after_linear(name: str | type[nn.Module]) -> nn.Module:
+    """Instantiate an activation that follows a linear layer; ReLU then runs in place.
+
+    A linear layer's backward does not need its output, so ReLU may overwrite it: one
+    activation-sized buffer fewer per layer, which on CPU saves memory traffic in every update.
+    """
+    activation_class = get_activation(name)
+    if activation_class is nn.ReLU:
+        return nn.ReLU(inplace=True)
+    return activation_class()
+
+
 def mlp(
     in_dim: int,
     hidden_sizes: Sequence[int],
@@ -90,11 +102,10 @@ def mlp(
     Returns:
         The network, mapping ``(batch, in_dim)`` to ``(batch, out_dim)``.
     """
-    activation_class = get_activation(activation)
     layers: list[nn.Module] = []
     last = in_dim
     for size in hidden_sizes:
-        layers += [nn.Linear(last, size), activation_class()]
+        layers += [nn.Linear(last, size), activation_after_linear(activation)]
         last = size
     if out_dim is not None:
         layers.append(nn.Linear(last, out_dim))

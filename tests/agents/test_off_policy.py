@@ -74,13 +74,23 @@ def test_critic_ensemble_is_two_independent_q_networks():
     observations, actions = torch.randn(5, 3), torch.randn(5, 2)
     q_values = critic(observations, actions)
     assert q_values.shape == (2, 5)
-    for member in range(2):
+
+    def member_q_values(member: int) -> torch.Tensor:
         hidden = torch.cat([observations, actions], dim=1)
         for layer in critic.hidden_layers:
             hidden = torch.relu(hidden @ layer.weight[member] + layer.bias[member])
         output = critic.output_layer
-        expected = (hidden @ output.weight[member] + output.bias[member]).squeeze(-1)
-        torch.testing.assert_close(q_values[member], expected)
+        return (hidden @ output.weight[member] + output.bias[member]).squeeze(-1)
+
+    expected = torch.stack([member_q_values(member) for member in range(2)])
+    torch.testing.assert_close(q_values, expected)
+    # Same weight gradients as the plain matmuls (the output layer is a multiply-and-sum).
+    parameters = list(critic.parameters())
+    weights = torch.linspace(-1, 1, 10).reshape(2, 5)
+    grads = torch.autograd.grad((q_values * weights).sum(), parameters)
+    expected_grads = torch.autograd.grad((expected * weights).sum(), parameters)
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected_grad)
     torch.testing.assert_close(critic(observations, actions, members=1)[0], q_values[0])
     # Detached: the gradient reaches the actions but no critic weight.
     actions.requires_grad_(True)

@@ -30,6 +30,29 @@ def test_mlp_shapes():
         mlp(4, (8,), 1, "sigmoidish")
 
 
+def test_mlp_relu_runs_in_place_with_unchanged_values_and_gradients():
+    torch.manual_seed(0)
+    net = mlp(3, (8, 8), 2, "relu")
+    assert [m.inplace for m in net if isinstance(m, nn.ReLU)] == [True, True]
+    assert not any(getattr(m, "inplace", False) for m in mlp(3, (8,), 2, "tanh"))
+    inputs = torch.randn(16, 3)
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        for linear in linears[:-1]:
+            x = torch.relu(x @ linear.weight.T + linear.bias)
+        return x @ linears[-1].weight.T + linears[-1].bias
+
+    parameters = list(net.parameters())
+    outputs, expected = net(inputs), reference(inputs)
+    torch.testing.assert_close(outputs, expected)
+    weights = torch.linspace(-1, 1, outputs.numel()).reshape(outputs.shape)
+    grads = torch.autograd.grad((outputs * weights).sum(), parameters)
+    expected_grads = torch.autograd.grad((expected * weights).sum(), parameters)
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected_grad)
+
+
 def test_dict_extractor_concatenates_sorted_keys_and_encodes_images():
     space = gym.spaces.Dict(
         {"z": gym.spaces.Box(-1, 1, (2,)), "a": gym.spaces.Box(-1, 1, (3,)), "cam": IMAGE}
