@@ -10,7 +10,7 @@ Three parts, written to ``docs/benchmarks/off_policy.md`` and ``off_policy.png``
    precision), compared with the same SB3 trials.
 2. The update step, the hot path: milliseconds of CPU time per gradient step (sampling
    included) of ours (float32 and bfloat16 matmuls) and SB3's on the same filled buffer,
-   measured in alternating rounds.
+   measured in alternating rounds, and the part of it spent inside matmul kernels.
 3. Replay-buffer memory: bytes held for 1M transitions of 30-dim observations and for 100k
    84×84 RGB image observations, ours against SB3's ``ReplayBuffer``.
 

@@ -90,7 +90,8 @@ class OffPolicyConfig(AgentConfig):
 
 
 class EnsembleLinear(nn.Module):
-    """``n_members`` independent linear layers evaluated by one batched matmul.
+    """``n_members`` independent linear layers evaluated by one batched matmul (a broadcast
+    multiply-and-sum when ``out_dim`` is 1).
 
     Weights ``(n_members, in_dim, out_dim)`` are initialised like ``nn.Linear``
     (uniform in ``±1/sqrt(in_dim)``).
