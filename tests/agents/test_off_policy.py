@@ -190,7 +190,8 @@ def test_linear_learning_rate_schedule_reaches_every_optimizer(cls):
 
 def test_sac_learns_continuous_cartpole():
     agent = SAC("rlrobot/CartPoleContinuous-v0", seed=0, **SMALL)
-    agent.learn(2000)
+    # 3000 steps: the lowest of seeds 0–9 scores 168 (at 2000 steps one seed in six fell short).
+    agent.learn(3000)
     assert evaluate(agent, lambda: gym.make("rlrobot/CartPoleContinuous-v0"), 3) >= 100
 
 
