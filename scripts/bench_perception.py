@@ -23,8 +23,8 @@ Three studies, each on data our own envs generate:
 
 Run: ``.venv/bin/python scripts/bench_perception.py`` (≈ 1 h on 2 free cores);
 ``--studies reach2 falls`` runs some studies only, ``--reuse`` takes datasets and results that
-``--work`` holds from an earlier run; ``--quick`` runs tiny budgets in about two minutes to
-check that everything works.
+``--work`` holds from an earlier run; ``--quick`` runs tiny budgets in about two minutes, in a
+temporary folder, to check that everything works.
 """
 
 from __future__ import annotations
@@ -1114,7 +1114,11 @@ def main() -> None:
         default=None,
         help="report folder (default: docs/benchmarks; with --quick a temporary folder)",
     )
-    parser.add_argument("--work", default="runs/bench_perception", help="datasets and runs")
+    parser.add_argument(
+        "--work",
+        default=None,
+        help="datasets and runs (default: runs/bench_perception; with --quick a temporary folder)",
+    )
     parser.add_argument(
         "--studies",
         nargs="+",
@@ -1133,9 +1137,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     budget = BUDGETS["quick" if args.quick else "full"]
-    # A smoke run must not overwrite the committed figures.
-    default_out = tempfile.mkdtemp(prefix="bench_perception_") if args.quick else "docs/benchmarks"
-    out, work = Path(args.out or default_out), Path(args.work)
+    # A smoke run must not overwrite the committed figures, nor the full run's datasets (the
+    # Reach image datasets are not kept per budget).
+    scratch = tempfile.mkdtemp(prefix="bench_perception_") if args.quick else None
+    default_out, default_work = (
+        (scratch, scratch) if scratch else ("docs/benchmarks", "runs/bench_perception")
+    )
+    out, work = Path(args.out or default_out), Path(args.work or default_work)
     name = "perception_quick" if args.quick else "perception"
     if args.report_only:
         write_report(json.loads((out / f"{name}.json").read_text()), out / f"{name}.md")
