@@ -110,9 +110,12 @@ def train_trial(env_id: str, algo: str, steps: int, seed: int, folder: Path) -> 
         # Read before the resume rewrites config.yaml (which the fallback times from).
         wall_s = training_wall_time(folder, checkpoint)
     start = time.perf_counter()
-    train(resolved, folder, resume=resume, progress_bar=False)
-    wall_s += time.perf_counter() - start
-    (folder / TIME_FILE).write_text(json.dumps({"wall_s": wall_s}))
+    try:
+        train(resolved, folder, resume=resume, progress_bar=False)
+    finally:
+        # An interrupted run (Ctrl-C) still counts its time: the next call resumes from it.
+        wall_s += time.perf_counter() - start
+        (folder / TIME_FILE).write_text(json.dumps({"wall_s": wall_s}))
 
 
 def training_wall_time(folder: Path, latest: Path) -> float:

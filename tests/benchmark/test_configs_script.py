@@ -1,6 +1,7 @@
 """``scripts/bench_configs.py``: one tiny trial trained, evaluated (cached) and reported."""
 
 import json
+import time
 
 import pytest
 
@@ -55,3 +56,18 @@ def test_difference_has_two_standard_errors(script):
     random = {"mean_reward": 4.0, "std_reward": 3.0, "n_episodes": 4}
     # s.e. = sqrt(16/4 + 9/4) = 2.5
     assert script.format_difference(trained, random) == "+6.0 ± 5.0"
+
+
+def test_interrupted_training_still_records_its_time(script, tmp_path, monkeypatch):
+    import rlrobot.run.training
+
+    def interrupted(*args, **kwargs):
+        time.sleep(0.05)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rlrobot.run.training, "train", interrupted)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        script.train_trial("rlrobot/CartPole-v0", "ppo", steps=256, seed=0, folder=folder)
+    assert json.loads((folder / script.TIME_FILE).read_text())["wall_s"] >= 0.05
