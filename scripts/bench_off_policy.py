@@ -121,10 +121,10 @@ def time_update_step(env_id: str, algo: str, rounds: int, steps_per_round: int) 
             start = time.process_time()
             train(steps_per_round)
             times[name].append((time.process_time() - start) / steps_per_round * 1e3)
-    matmuls: dict[str, list[float]] = {"rlrobot": [], "sb3": []}
+    matmuls: dict[str, list[tuple[float, float]]] = {"rlrobot": [], "sb3": []}
     for _ in range(3):
         for name, values in matmuls.items():
-            values.append(matmul_milliseconds(trainers[name], steps_per_round))
+            values.append(matmul_profile(trainers[name], steps_per_round))
     ours.env.close()
     ours_bf16.env.close()
     theirs.get_env().close()
@@ -135,25 +135,48 @@ def time_update_step(env_id: str, algo: str, rounds: int, steps_per_round: int) 
         **medians,
         "speedup": medians["sb3"] / medians["rlrobot"],
         "speedup_bf16": medians["sb3"] / medians["rlrobot_bf16"],
-        "matmul_rlrobot": float(np.median(matmuls["rlrobot"])),
-        "matmul_sb3": float(np.median(matmuls["sb3"])),
+        **{
+            f"{quantity}_{name}": float(np.median([value[i] for value in values]))
+            for name, values in matmuls.items()
+            for i, quantity in enumerate(("matmul", "gflops"))
+        },
     }
 
 
-def matmul_milliseconds(train: Any, steps: int) -> float:
-    """Return the CPU milliseconds per gradient step spent inside matmul kernels.
+def matmul_profile(train: Any, steps: int) -> tuple[float, float]:
+    """Return the CPU milliseconds per gradient step inside matmul kernels, and their GFLOP/s.
 
-    Measured under ``torch.profiler`` in one extra round (self time of the ``MATMUL_OPS``
-    calls), so the matmuls run on the same buffers, caches and neighbours as in training.
+    Measured under ``torch.profiler`` in one extra round (self time and FLOP count of the
+    ``MATMUL_OPS`` calls), so the matmuls run on the same buffers, caches and neighbours as in
+    training.
     """
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as profiler:
         train(steps)
-    matmul_us = sum(
-        event.self_cpu_time_total for event in profiler.key_averages() if event.key in MATMUL_OPS
-    )
-    return matmul_us / 1e3 / steps
+    events = [event for event in profiler.key_averages() if event.key in MATMUL_OPS]
+    matmul_us = sum(event.self_cpu_time_total for event in events)
+    flops = sum(event.flops for event in events)
+    return matmul_us / 1e3 / steps, flops / matmul_us / 1e3
+
+
+def matmul_peak_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """Return this CPU's float32 matmul GFLOP/s on one thread (best of ``repeats`` products).
+
+    ``size``³ products are large enough for the BLAS kernel to run at its peak.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    left, right = torch.randn(size, size), torch.randn(size, size)
+    out = torch.empty(size, size)
+    torch.mm(left, right, out=out)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(left, right, out=out)
+        seconds.append(time.perf_counter() - start)
+    return 2 * size**3 / min(seconds) / 1e9
 
 
 # -- memory -----------------------------------------------------------------------------------
@@ -297,6 +320,7 @@ def render_markdown(
     results: list[dict[str, Any]],
     updates: list[dict[str, Any]],
     memory: list[dict[str, Any]],
+    peak_gflops: float,
     quick: bool,
     wall: float,
 ) -> str:
@@ -311,12 +335,14 @@ def render_markdown(
     mixed_table = comparison_table(mixed)
     update_table = [
         "| env | algo | ours: ms/update | ours, bfloat16 matmuls | SB3: ms/update "
-        "| speed-up | speed-up, bfloat16 | ours: in matmuls | SB3: in matmuls | ceiling |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| speed-up | speed-up, bfloat16 | ours: in matmuls | SB3: in matmuls "
+        "| ours: matmul GFLOP/s | SB3 | ceiling |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(
             f"| {u['env_id']} | {u['algo']} | {u['rlrobot']:.2f} | {u['rlrobot_bf16']:.2f} "
             f"| {u['sb3']:.2f} | {u['speedup']:.2f}× | {u['speedup_bf16']:.2f}× "
             f"| {u['matmul_rlrobot']:.2f} | {u['matmul_sb3']:.2f} "
+            f"| {u['gflops_rlrobot']:.0f} | {u['gflops_sb3']:.0f} "
             f"| {u['sb3'] / u['matmul_rlrobot']:.2f}× |"
             for u in updates
         ),
@@ -404,7 +430,11 @@ def render_markdown(
         "backward; self time of `aten::mm`, `addmm`, `bmm`, `baddbmm` under `torch.profiler`, "
         "median of 3 extra rounds, so they run on the same buffers and caches as in training). "
         "*ceiling* = SB3's step / our matmul time: the float32 speed-up ours would reach if "
-        "everything besides its matmuls took no time at all.",
+        "everything besides its matmuls took no time at all. *matmul GFLOP/s*: the FLOPs of "
+        "those kernels (as the profiler counts them) per second of their time; this CPU's "
+        f"float32 peak, one thread on a 1024×1024 product in the same run: {peak_gflops:.0f} "
+        "GFLOP/s. Where both libraries' matmuls run near that peak and count about the same "
+        "passes, the ceiling holds for any float32 implementation of the same networks.",
         "",
         *update_table,
         "",
@@ -461,11 +491,12 @@ def main(argv: list[str] | None = None) -> Path:
     cases = CASES[:1] if args.quick else CASES
     updates = [time_update_step(env_id, algo, rounds, steps) for env_id, algo in cases]
     memory = measure_memory()
+    peak_gflops = matmul_peak_gflops()
     ok = [r for r in results if r.get("status") == "ok"]
     plot_curves(ok, out_dir / "off_policy.png")
     markdown = out_dir / "off_policy.md"
     wall = time.perf_counter() - start
-    markdown.write_text(render_markdown(results, updates, memory, args.quick, wall))
+    markdown.write_text(render_markdown(results, updates, memory, peak_gflops, args.quick, wall))
     print(f"wrote {markdown}")
     return markdown
 
