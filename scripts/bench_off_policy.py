@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -323,8 +324,9 @@ def render_markdown(
     peak_gflops: float,
     quick: bool,
     wall: float,
+    reused_keys: Collection[str] = (),
 ) -> str:
-    """Return the report's Markdown."""
+    """Return the report's Markdown (``reused_keys``: trials loaded from ``--trials-dir``)."""
     import stable_baselines3
     import torch
 
@@ -356,13 +358,21 @@ def render_markdown(
         ),
     ]
     failed = [r for r in results if r.get("status") != "ok"]
+    reused = [r for r in results if r.get("key") in reused_keys]
     budgets = sorted({(r["spec"]["env_id"], r["spec"]["steps"]) for r in results})
     lines = [
         "# Off-policy benchmark: rlrobot SAC / TD3 / HER vs Stable-Baselines3",
         "",
         "Written by `scripts/bench_off_policy.py`"
         + (" in `--quick` mode (smoke run, numbers meaningless)." if quick else ".")
-        + f" Whole run: {wall / 60:.1f} min.",
+        + f" Whole run: {wall / 60:.1f} min"
+        + (
+            f"; {len(reused)} of the {len(results)} learning trials come from `--trials-dir`, "
+            f"run earlier with the same code ({sum(r['wall_time_s'] for r in reused) / 60:.1f} "
+            "trial-minutes, two at a time)."
+            if reused
+            else "."
+        ),
         "",
         "## Learning runs",
         "",
@@ -433,8 +443,7 @@ def render_markdown(
         "everything besides its matmuls took no time at all. *matmul GFLOP/s*: the FLOPs of "
         "those kernels (as the profiler counts them) per second of their time; this CPU's "
         f"float32 peak, one thread on a 1024×1024 product in the same run: {peak_gflops:.0f} "
-        "GFLOP/s. Where both libraries' matmuls run near that peak and count about the same "
-        "passes, the ceiling holds for any float32 implementation of the same networks.",
+        "GFLOP/s.",
         "",
         *update_table,
         "",
@@ -486,6 +495,7 @@ def main(argv: list[str] | None = None) -> Path:
     out_dir, store = open_trial_outputs(args, "bench_off_policy", ROOT / "docs" / "benchmarks")
     start = time.perf_counter()
     specs = build_specs(args.quick, args.budget_scale)
+    reused_keys = {spec.key for spec in specs if (store.load(spec.key) or {}).get("status") == "ok"}
     results = run_trials(specs, store, Execution(workers=args.workers))
     rounds, steps = (2, 20) if args.quick else (7, 100)
     cases = CASES[:1] if args.quick else CASES
@@ -496,7 +506,9 @@ def main(argv: list[str] | None = None) -> Path:
     plot_curves(ok, out_dir / "off_policy.png")
     markdown = out_dir / "off_policy.md"
     wall = time.perf_counter() - start
-    markdown.write_text(render_markdown(results, updates, memory, peak_gflops, args.quick, wall))
+    markdown.write_text(
+        render_markdown(results, updates, memory, peak_gflops, args.quick, wall, reused_keys)
+    )
     print(f"wrote {markdown}")
     return markdown
 
