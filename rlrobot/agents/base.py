@@ -109,6 +109,8 @@ class BaseAgent(ABC):
         n_envs: Number of parallel envs.
         vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
         env_kwargs: Keyword arguments for ``gym.make``.
+        worker_timeout_s: Seconds an env worker process may take for a step or reset before
+            training stops with ``EnvWorkerError`` (``None``: no limit; see ``make_vec_env``).
         seed: Seeds the global RNGs, the network initialisation and the envs.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``….
         config: A config dataclass; keyword hyperparameters override its fields.
@@ -132,6 +134,7 @@ class BaseAgent(ABC):
         n_envs: int = 1,
         vec_env: str = "sync",
         env_kwargs: dict[str, Any] | None = None,
+        worker_timeout_s: float | None = None,
         seed: int | None = None,
         device: str | torch.device = "auto",
         config: BaseConfig | None = None,
@@ -162,7 +165,7 @@ class BaseAgent(ABC):
             set_seed(seed)
         self.env: gym.vector.VectorEnv | None = None
         if env is not None:
-            self.env = make_vec_env(env, n_envs, vec_env, seed, env_kwargs)
+            self.env = make_vec_env(env, n_envs, vec_env, seed, env_kwargs, worker_timeout_s)
             observation_space = self.env.single_observation_space
             action_space = self.env.single_action_space
             n_envs = self.env.num_envs
@@ -448,6 +451,7 @@ class BaseAgent(ABC):
         n_envs: int = 1,
         vec_env: str = "sync",
         env_kwargs: dict[str, Any] | None = None,
+        worker_timeout_s: float | None = None,
         seed: int | None = None,
         **hyperparameters: Any,
     ) -> AgentT:
@@ -461,6 +465,7 @@ class BaseAgent(ABC):
             n_envs: Number of envs for ``env``.
             vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
             env_kwargs: Keyword arguments for ``gym.make``.
+            worker_timeout_s: Limit of an env worker's step or reset (see ``make_vec_env``).
             seed: Seed for the new envs (the RNG state of the checkpoint is restored otherwise).
             **hyperparameters: Config fields to change (e.g. ``learning_rate``).
 
@@ -485,7 +490,7 @@ class BaseAgent(ABC):
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
         if env is not None:
-            vector = make_vec_env(env, n_envs, vec_env, seed, env_kwargs)
+            vector = make_vec_env(env, n_envs, vec_env, seed, env_kwargs, worker_timeout_s)
             try:
                 check_spaces_match(
                     observation_space, vector.single_observation_space, "observation"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import multiprocessing
 import signal
 import time
 from collections import deque
@@ -40,7 +41,16 @@ class EnvMakeError(ValueError):
 
 
 class EnvWorkerError(RuntimeError):
-    """A sub-env process of an ``AsyncVectorEnv`` died or raised; names the env and the step."""
+    """A sub-env process of a vector env died, raised or hung; names the env and the step."""
+
+
+def check_worker_timeout(worker_timeout_s: float | None) -> float | None:
+    """Return ``worker_timeout_s`` as a float (or None); raise ``ValueError`` unless > 0."""
+    if worker_timeout_s is None:
+        return None
+    if isinstance(worker_timeout_s, bool) or not float(worker_timeout_s) > 0:
+        raise ValueError(f"worker_timeout_s must be > 0 or None, got {worker_timeout_s!r}")
+    return float(worker_timeout_s)
 
 
 def _env_keywords(entry_point: Any) -> set[str] | None:
@@ -143,23 +153,27 @@ class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
     the pipe, and an exception inside a worker as that exception without the env's index.
     This subclass names the env, its process and exit status, and the vector step (counted
     from construction), stops the remaining workers, and marks the vector env closed.
+    ``worker_timeout_s`` (seconds, ``None``: no limit) is the default ``timeout`` of
+    ``step_wait`` and ``reset_wait``: a worker that has not answered by then is reported the
+    same way.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, worker_timeout_s: float | None = None, **kwargs: Any) -> None:
         # Set first: the parent constructor already talks to the workers.
         self.vector_steps = 0
         self._call_name = "construction"
+        self.worker_timeout_s = check_worker_timeout(worker_timeout_s)
         super().__init__(*args, **kwargs)
 
-    def reset_wait(self, *args: Any, **kwargs: Any) -> Any:
+    def reset_wait(self, timeout: float | None = None) -> Any:
         """Gymnasium's ``reset_wait``, with worker failures reported as ``EnvWorkerError``."""
         self._call_name = f"reset after vector step {self.vector_steps}"
-        return self._reporting(super().reset_wait, *args, **kwargs)
+        return self._reporting(super().reset_wait, timeout)
 
-    def step_wait(self, *args: Any, **kwargs: Any) -> Any:
+    def step_wait(self, timeout: float | None = None) -> Any:
         """Gymnasium's ``step_wait``, with worker failures reported as ``EnvWorkerError``."""
         self._call_name = f"vector step {self.vector_steps + 1}"
-        result = self._reporting(super().step_wait, *args, **kwargs)
+        result = self._reporting(super().step_wait, timeout)
         self.vector_steps += 1
         return result
 
@@ -168,13 +182,26 @@ class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
         super().close_extras(*args, **kwargs)
         self.error_queue.close()  # its pipe would stay open until garbage collection
 
-    def _reporting(self, wait: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def _reporting(self, wait: Callable[..., Any], timeout: float | None) -> Any:
+        timeout = timeout if timeout is not None else self.worker_timeout_s
         try:
-            return wait(*args, **kwargs)
+            return wait(timeout=timeout)
         except EnvWorkerError:
             raise
         except (EOFError, ConnectionError) as error:
             message = self._describe_dead_workers()
+            self._stop_workers()
+            raise EnvWorkerError(f"{message} during {self._call_name}") from error
+        except multiprocessing.TimeoutError as error:
+            late = [index for index, pipe in enumerate(self.parent_pipes) if not pipe.poll()]
+            message = (
+                "; ".join(
+                    f"env {index} of {self.num_envs} (worker pid {self.processes[index].pid}) did "
+                    f"not answer within {timeout:g} s"
+                    for index in late
+                )
+                or f"a worker of this {self.num_envs}-env AsyncVectorEnv answered after {timeout:g} s"
+            )
             self._stop_workers()
             raise EnvWorkerError(f"{message} during {self._call_name}") from error
 
@@ -232,6 +259,7 @@ def make_vec_env(
     vec_env: str = "sync",
     seed: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    worker_timeout_s: float | None = None,
 ) -> gym.vector.VectorEnv:
     """Create a Gymnasium vector env with ``SAME_STEP`` autoreset.
 
@@ -247,6 +275,9 @@ def make_vec_env(
             ``n_main_envs=0``: the main process only runs the policy).
         seed: Env ``i`` is reset with ``seed + i``; the action spaces are seeded too.
         env_kwargs: Keyword arguments for ``gym.make`` (env ids only).
+        worker_timeout_s: With worker processes (``"async"``, ``"shm"``, ``"shm_workers"``):
+            seconds a worker may take for a step or reset before every worker is stopped and
+            ``EnvWorkerError`` names the one that hangs (``None``: no limit).
 
     Returns:
         The vector env, already reset.
@@ -257,6 +288,11 @@ def make_vec_env(
         raise ValueError(
             f"vec_env must be one of {', '.join(map(repr, VEC_ENV_CHOICES))}, got {vec_env!r}"
         )
+    if check_worker_timeout(worker_timeout_s) is not None:
+        if isinstance(env, gym.vector.VectorEnv):
+            raise ValueError("worker_timeout_s applies to vector envs made here, not a given one")
+        if vec_env == "sync":
+            raise ValueError('worker_timeout_s needs worker processes; vec_env="sync" has none')
     if isinstance(env, gym.vector.VectorEnv):
         if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
             raise ValueError(
@@ -288,12 +324,18 @@ def make_vec_env(
             from rlrobot.common.vector_env import SharedMemoryVectorEnv, default_main_envs
 
             n_main_envs = default_main_envs(n_envs) if vec_env == "shm" else 0
-            vector = SharedMemoryVectorEnv(factories, n_main_envs=n_main_envs, step_infos=False)
-        else:
-            vector_class = (
-                gym.vector.SyncVectorEnv if vec_env == "sync" else ReportingAsyncVectorEnv
+            vector = SharedMemoryVectorEnv(
+                factories,
+                n_main_envs=n_main_envs,
+                step_infos=False,
+                worker_timeout_s=worker_timeout_s,
             )
-            vector = vector_class(factories, autoreset_mode=AutoresetMode.SAME_STEP)
+        elif vec_env == "async":
+            vector = ReportingAsyncVectorEnv(
+                factories, autoreset_mode=AutoresetMode.SAME_STEP, worker_timeout_s=worker_timeout_s
+            )
+        else:
+            vector = gym.vector.SyncVectorEnv(factories, autoreset_mode=AutoresetMode.SAME_STEP)
     if seed is not None:
         vector.action_space.seed(seed)
         vector.single_action_space.seed(seed)

@@ -27,7 +27,8 @@ that ends is reset in the same step, its real final observation and info are in
 ``reset(options={"reset_mask": mask})`` resets only the envs where ``mask`` is True, as
 Gymnasium's vector envs do.
 A worker that dies or raises becomes an ``EnvWorkerError`` naming the env, the worker's pid,
-its exit status and the vector step; the other workers are then stopped. An env of the main
+its exit status and the vector step; the other workers are then stopped. So does a worker
+that hangs, with ``worker_timeout_s``. An env of the main
 process that raises raises its own exception (with a note naming the env and the vector
 step), after stopping the workers: they were in the middle of the same command.
 """
@@ -39,6 +40,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
@@ -54,7 +56,7 @@ from gymnasium.vector.utils import (
     read_from_shared_memory,
 )
 
-from rlrobot.common.env_util import EnvWorkerError, _describe_exit_code
+from rlrobot.common.env_util import EnvWorkerError, _describe_exit_code, check_worker_timeout
 
 # How often a waiting side checks that the other side is still alive (s): only a failure
 # waits this long, a normal wake-up is immediate.
@@ -64,7 +66,8 @@ _LIVENESS_PERIOD_S = 0.2
 # Commands (in the shared ``commands`` array) and statuses (``statuses``), one slot per worker;
 # plain ints, as enum members cost microseconds to look up.
 _STEP, _RESET, _CALL, _SET_ATTR, _CLOSE = range(1, 6)
-_OK, _MESSAGE, _ERROR = range(3)  # nothing in the pipe / a reply follows / an error report follows
+# Nothing in the pipe / a reply follows / an error report follows / still running the command.
+_OK, _MESSAGE, _ERROR, _BUSY = range(4)
 
 
 class _Countdown:
@@ -154,6 +157,10 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         context: ``multiprocessing`` start method (``"fork"``, ``"spawn"``…; default: the
             platform's).
         daemon: Make the workers daemonic (killed when the main process exits).
+        worker_timeout_s: Seconds a worker may take to build its envs or to run one command
+            (a step, a reset, a call) before the vector env stops every worker and raises
+            ``EnvWorkerError`` naming it (``None``: wait as long as it takes). The main
+            process's own envs are not timed.
 
     Attributes:
         vector_steps: ``step`` calls since construction (named in ``EnvWorkerError``).
@@ -172,11 +179,14 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         copy: bool = True,
         context: str | None = None,
         daemon: bool = True,
+        worker_timeout_s: float | None = None,
     ) -> None:
+        self.closed = True  # until the workers are up, close() has nothing to stop
         self.env_fns = list(env_fns)
         self.num_envs = len(self.env_fns)
         if not 0 <= n_main_envs < self.num_envs:
             raise ValueError(f"n_main_envs must be in [0, {self.num_envs - 1}], got {n_main_envs}")
+        self.worker_timeout_s = check_worker_timeout(worker_timeout_s)
         n_worker_envs = self.num_envs - n_main_envs
         if n_workers is None:
             free_cores = len(os.sched_getaffinity(0)) - (n_main_envs > 0)
@@ -185,7 +195,6 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             raise ValueError(f"n_workers must be in [1, {n_worker_envs}], got {n_workers}")
         self.step_infos, self.copy = step_infos, copy
         self.vector_steps = 0
-        self.closed = True  # until the workers are up, close() has nothing to stop
         self.processes: list[multiprocessing.process.BaseProcess] = []
         self.main_envs = range(n_main_envs)
         self._main: _EnvGroup | None = None
@@ -220,6 +229,7 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         self._countdown = _Countdown(ctx)
         self._pipes: list[Connection] = []
         self._phase = "construction"
+        deadline = self._deadline()
         for worker, envs in enumerate(self.worker_envs):
             parent_pipe, child_pipe = ctx.Pipe()
             process = ctx.Process(
@@ -255,7 +265,7 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             )
             self._in_main(lambda: self._main.make(self.env_fns[:n_main_envs]))
         for worker in range(n_workers):  # each worker reports once its envs are built
-            self._receive(worker)
+            self._receive(worker, deadline)
 
     def reset(
         self,
@@ -392,10 +402,12 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             for worker, envs in enumerate(self.worker_envs)
             if env_mask is None or env_mask[envs.start : envs.stop].any()
         ]
-        commands = self._arrays["commands"]
+        commands, statuses = self._arrays["commands"], self._arrays["statuses"]
+        deadline = self._deadline()
         self._countdown.start(len(workers))
         for worker in workers:
             commands[worker] = command
+            statuses[worker] = _BUSY
             if payload is not None:
                 self._send(worker, payload(self.worker_envs[worker]))
             self._wakes[worker].release()
@@ -406,9 +418,10 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         # With no worker woken nobody counts down (a reset of main-process envs only).
         while workers and not self._countdown.wait(_LIVENESS_PERIOD_S):
             self._raise_if_dead()
-        statuses = self._arrays["statuses"]
+            self._raise_if_late(deadline, [w for w in workers if statuses[w] == _BUSY])
         return replies + [
-            None if statuses[worker] == _OK else self._receive(worker) for worker in workers
+            None if statuses[worker] == _OK else self._receive(worker, deadline)
+            for worker in workers
         ]
 
     def _in_main(self, run: Callable[[], Any]) -> Any:
@@ -430,12 +443,12 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         except (BrokenPipeError, ConnectionError) as error:
             self._fail(self._describe_dead(), error)
 
-    def _receive(self, worker: int) -> Any:
+    def _receive(self, worker: int, deadline: float | None) -> Any:
         """The next pipe message of ``worker``; its error report becomes ``EnvWorkerError``."""
         pipe, process = self._pipes[worker], self.processes[worker]
         try:
             while not wait([pipe, process.sentinel], timeout=_LIVENESS_PERIOD_S):
-                pass
+                self._raise_if_late(deadline, [worker])
             kind, content = pipe.recv()
         except (EOFError, OSError) as error:
             self._fail(self._describe_dead(), error)
@@ -454,9 +467,28 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
         statuses = self._arrays["statuses"]
         for worker, process in enumerate(self.processes):
             if process.exitcode is not None and statuses[worker] == _ERROR:
-                self._receive(worker)  # it reported an error, then exited
+                self._receive(worker, None)  # it reported an error, then exited
         if any(process.exitcode is not None for process in self.processes):
             self._fail(self._describe_dead(), None)
+
+    def _deadline(self) -> float | None:
+        """When a command started now times out (``time.monotonic``), or None."""
+        if self.worker_timeout_s is None:
+            return None
+        return time.monotonic() + self.worker_timeout_s
+
+    def _raise_if_late(self, deadline: float | None, workers: list[int]) -> None:
+        """Raise ``EnvWorkerError`` naming ``workers`` (those still busy) past ``deadline``."""
+        if deadline is None or time.monotonic() < deadline or not workers:
+            return
+        self._fail(
+            "; ".join(
+                f"{_name_envs(self.worker_envs[worker])} of {self.num_envs} (worker pid "
+                f"{self.processes[worker].pid}) did not answer within {self.worker_timeout_s:g} s"
+                for worker in workers
+            ),
+            None,
+        )
 
     def _describe_dead(self) -> str:
         # A closed pipe can precede the exit by a moment.

@@ -49,6 +49,11 @@ class RunConfig(BaseConfig):
         "exchange actions and observations through shared memory; shm_workers: the same with "
         "every env in a subprocess",
     )
+    worker_timeout_s: float | None = option(
+        None,
+        "seconds an env worker process (vec_env async, shm, shm_workers) may take for a step or "
+        "reset before training stops with an error naming it (null: no limit)",
+    )
     env_kwargs: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "keyword arguments for gym.make, e.g. {reward_mode: sparse}"},
@@ -74,6 +79,16 @@ class RunConfig(BaseConfig):
         self._require(self.eval_episodes >= 1, "eval_episodes", "must be >= 1")
         self._require(self.checkpoint_freq >= 0, "checkpoint_freq", "must be >= 0")
         self._require(self.keep_checkpoints >= 0, "keep_checkpoints", "must be >= 0")
+        self._require(
+            self.worker_timeout_s is None or self.worker_timeout_s > 0,
+            "worker_timeout_s",
+            "must be > 0 or null",
+        )
+        self._require(
+            self.worker_timeout_s is None or self.vec_env != "sync",
+            "worker_timeout_s",
+            "needs worker processes: vec_env async, shm or shm_workers",
+        )
 
 
 @dataclass

@@ -32,6 +32,7 @@ BOOKKEEPING_KEYS = frozenset(
         "n_timesteps",
         "device",
         "vec_env",
+        "worker_timeout_s",
         "eval_freq",
         "eval_episodes",
         "eval_deterministic",

@@ -217,6 +217,7 @@ def train(
     env_options = {
         "n_envs": run.n_envs,
         "vec_env": run.vec_env,
+        "worker_timeout_s": run.worker_timeout_s,
         "env_kwargs": run.env_kwargs,
         "device": run.device,
     }

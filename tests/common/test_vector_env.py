@@ -51,6 +51,25 @@ def make_failing_cartpole() -> gym.Env:
     return RaiseAt(make_cartpole(), at=5)
 
 
+class HangAt(gym.Wrapper):
+    """Sleeps for an hour on step ``at``: a hung env in a worker."""
+
+    def __init__(self, env: gym.Env, at: int) -> None:
+        super().__init__(env)
+        self.at, self.steps = at, 0
+
+    def step(self, action):
+        """Step, or hang on step ``at``."""
+        self.steps += 1
+        if self.steps == self.at:
+            time.sleep(3600)
+        return super().step(action)
+
+
+def make_hanging_cartpole() -> gym.Env:
+    return HangAt(make_cartpole(), at=5)
+
+
 def assert_tree_equal(actual, expected) -> None:
     if isinstance(expected, dict):
         assert actual.keys() == expected.keys()
@@ -312,6 +331,45 @@ def test_exception_in_env_is_named():
     assert_no_worker_alive(shared)
 
 
+def test_hung_worker_is_named_after_the_timeout():
+    shared = SharedMemoryVectorEnv(
+        [make_cartpole, make_hanging_cartpole], n_workers=2, worker_timeout_s=1.0
+    )
+    actions = np.zeros(2, dtype=np.int64)
+    shared.reset(seed=0)
+    for _ in range(4):
+        shared.step(actions)
+    start = time.monotonic()
+    with pytest.raises(EnvWorkerError) as raised:
+        shared.step(actions)
+    assert 1.0 <= time.monotonic() - start < 10
+    pid = shared.processes[1].pid
+    assert str(raised.value) == (
+        f"env 1 of 2 (worker pid {pid}) did not answer within 1 s during vector step 5"
+    )
+    assert_no_worker_alive(shared)
+
+
+def test_hung_construction_is_named():
+    def hanging() -> gym.Env:
+        if os.getpid() != parent:  # the probe env in this process is built normally
+            time.sleep(3600)
+        return make_cartpole()
+
+    parent = os.getpid()
+    expected = r"^env 0 of 1 \(worker pid \d+\) did not answer within 0.5 s during construction$"
+    with pytest.raises(EnvWorkerError, match=expected):
+        SharedMemoryVectorEnv([hanging], worker_timeout_s=0.5)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("value", [0, -1.0, True])
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # clean __del__
+def test_worker_timeout_must_be_positive(value):
+    with pytest.raises(ValueError, match="worker_timeout_s must be > 0"):
+        SharedMemoryVectorEnv([make_cartpole], worker_timeout_s=value)
+
+
 class Slow(gym.Wrapper):
     """Takes 0.6 s per step: longer than the main process's liveness period."""
 
@@ -432,6 +490,24 @@ def test_make_vec_env_shm():
         vector.close()
     with pytest.raises(ValueError, match="cannot be moved to a subprocess"):
         make_vec_env(gym.make("CartPole-v1"), vec_env="shm")
+
+
+@pytest.mark.parametrize("vec_env", ["async", "shm", "shm_workers"])
+def test_make_vec_env_passes_the_worker_timeout(vec_env):
+    vector = make_vec_env("CartPole-v1", n_envs=2, vec_env=vec_env, worker_timeout_s=30)
+    try:
+        assert vector.worker_timeout_s == 30.0
+    finally:
+        vector.close()
+
+
+def test_make_vec_env_refuses_a_worker_timeout_without_workers():
+    with pytest.raises(ValueError, match='vec_env="sync" has none'):
+        make_vec_env("CartPole-v1", n_envs=2, worker_timeout_s=30)
+    given = gym.vector.SyncVectorEnv([make_cartpole], autoreset_mode=AutoresetMode.SAME_STEP)
+    with pytest.raises(ValueError, match="not a given one"):
+        make_vec_env(given, vec_env="async", worker_timeout_s=30)
+    given.close()
 
 
 def test_make_vec_env_shm_workers_steps_every_env_in_a_worker():

@@ -116,7 +116,7 @@ def test_learning_continues_through_diverged_episodes(algo):
 
 
 class DieAt(gym.Wrapper):
-    """Ends its own process (or raises) at step ``at``: a crashing physics worker."""
+    """Ends its own process, raises or hangs at step ``at``: a crashing physics worker."""
 
     def __init__(self, env: gym.Env, at: int, how: str) -> None:
         super().__init__(env)
@@ -130,6 +130,8 @@ class DieAt(gym.Wrapper):
                 os.kill(os.getpid(), signal.SIGKILL)
             elif self.how == "exit":
                 os._exit(3)
+            elif self.how == "hang":
+                time.sleep(3600)
             else:
                 raise RuntimeError("physics worker failed")
         return super().step(action)
@@ -167,6 +169,34 @@ def test_dead_async_worker_names_the_env_and_the_step(how, message):
     assert time.monotonic() - start < 30  # reported, not a hang
     assert vector.closed and not any(process.is_alive() for process in vector.processes)
     vector.close()  # closing again is harmless
+
+
+def test_hung_async_worker_is_named_after_the_timeout():
+    vector = ReportingAsyncVectorEnv(
+        _factories(1, "hang"), autoreset_mode=AutoresetMode.SAME_STEP, worker_timeout_s=1.0
+    )
+    vector.reset(seed=0)
+    start = time.monotonic()
+    expected = r"^env 1 of 3 \(worker pid \d+\) did not answer within 1 s during vector step 7$"
+    with pytest.raises(EnvWorkerError, match=expected):
+        for _ in range(20):
+            vector.step(vector.action_space.sample())
+    assert time.monotonic() - start < 30
+    assert vector.closed and not any(process.is_alive() for process in vector.processes)
+
+
+@pytest.mark.parametrize("vec_env", ["async", "shm_workers"])
+def test_training_with_a_hung_worker_stops_after_the_timeout(vec_env):
+    def factory() -> gym.Env:
+        return DieAt(gym.make(ALGORITHM_ENV, max_episode_steps=10_000), at=40, how="hang")
+
+    agent = ALGORITHMS["ppo"](
+        factory, n_envs=2, vec_env=vec_env, worker_timeout_s=1.0, n_steps=16, batch_size=32
+    )
+    with pytest.raises(EnvWorkerError, match=r"did not answer within 1 s during vector step 40"):
+        agent.learn(10_000)
+    assert agent.num_timesteps < 10_000
+    agent.env.close()
 
 
 def test_training_with_a_dying_async_worker_stops_with_a_clear_error():

@@ -96,6 +96,8 @@ def test_unknown_key_in_a_yaml_file_names_the_file(tmp_path, config_dir):
             "vec_env=threads",
             r"'vec_env': expected one of \['sync', 'async', 'shm', 'shm_workers'\]",
         ),
+        ("worker_timeout_s=0", r"'worker_timeout_s': must be > 0 or null"),
+        ("worker_timeout_s=30", r"'worker_timeout_s': needs worker processes"),
     ],
 )
 def test_wrong_types_and_ranges_name_the_key(override, pattern):
