@@ -28,9 +28,9 @@ that ends is reset in the same step, its real final observation and info are in
 Gymnasium's vector envs do.
 A worker that dies or raises becomes an ``EnvWorkerError`` naming the env, the worker's pid,
 its exit status and the vector step; the other workers are then stopped. So does a worker
-that hangs, with ``worker_timeout_s``. An env of the main
-process that raises raises its own exception (with a note naming the env and the vector
-step), after stopping the workers: they were in the middle of the same command.
+that hangs, with ``worker_timeout_s``. An env of the main process that raises raises its own
+exception (with a note naming the env and the vector step), after stopping the workers: they
+were in the middle of the same command.
 """
 
 from __future__ import annotations
