@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import ClassVar, get_args, get_type_hints
 
 import gymnasium as gym
@@ -32,42 +33,35 @@ def make_reach() -> gym.Env:
     return gym.make("rlrobot/Reach-v0", max_episode_steps=20)  # Dict observations
 
 
-class RaiseAt(gym.Wrapper):
-    """Raises on step ``at``: a failing env in a worker."""
+def corrupt_joint_table() -> None:
+    raise ValueError("joint limit table is corrupt")
 
-    def __init__(self, env: gym.Env, at: int) -> None:
+
+def hang() -> None:
+    time.sleep(3600)
+
+
+class FailAt(gym.Wrapper):
+    """Calls ``fail`` (raise, hang) on step ``at``: a failing env in a worker."""
+
+    def __init__(self, env: gym.Env, at: int, fail: Callable[[], None]) -> None:
         super().__init__(env)
-        self.at, self.steps = at, 0
+        self.at, self.fail, self.steps = at, fail, 0
 
     def step(self, action):
-        """Step, or raise on step ``at``."""
+        """Step, or fail on step ``at``."""
         self.steps += 1
         if self.steps == self.at:
-            raise ValueError("joint limit table is corrupt")
+            self.fail()
         return super().step(action)
 
 
 def make_failing_cartpole() -> gym.Env:
-    return RaiseAt(make_cartpole(), at=5)
-
-
-class HangAt(gym.Wrapper):
-    """Sleeps for an hour on step ``at``: a hung env in a worker."""
-
-    def __init__(self, env: gym.Env, at: int) -> None:
-        super().__init__(env)
-        self.at, self.steps = at, 0
-
-    def step(self, action):
-        """Step, or hang on step ``at``."""
-        self.steps += 1
-        if self.steps == self.at:
-            time.sleep(3600)
-        return super().step(action)
+    return FailAt(make_cartpole(), at=5, fail=corrupt_joint_table)
 
 
 def make_hanging_cartpole() -> gym.Env:
-    return HangAt(make_cartpole(), at=5)
+    return FailAt(make_cartpole(), at=5, fail=hang)
 
 
 def assert_tree_equal(actual, expected) -> None:
@@ -381,7 +375,7 @@ class Slow(gym.Wrapper):
 
 def test_exception_is_named_while_another_worker_is_still_stepping():
     def failing() -> gym.Env:
-        return RaiseAt(make_cartpole(), at=1)
+        return FailAt(make_cartpole(), at=1, fail=corrupt_joint_table)
 
     shared = SharedMemoryVectorEnv([failing, lambda: Slow(make_cartpole())], n_workers=2)
     shared.reset(seed=0)
