@@ -367,9 +367,9 @@ def render_markdown(
         + (" in `--quick` mode (smoke run, numbers meaningless)." if quick else ".")
         + f" Whole run: {wall / 60:.1f} min"
         + (
-            f"; {len(reused)} of the {len(results)} learning trials come from `--trials-dir`, "
-            f"run earlier with the same code ({sum(r['wall_time_s'] for r in reused) / 60:.1f} "
-            "trial-minutes, two at a time)."
+            f"; {len(reused)} of the {len(results)} learning trials are cached results from "
+            f"`--trials-dir` ({sum(r['wall_time_s'] for r in reused) / 60:.1f} trial-minutes "
+            "of an earlier run)."
             if reused
             else "."
         ),
