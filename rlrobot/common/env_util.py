@@ -200,7 +200,8 @@ class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
                     f"not answer within {timeout:g} s"
                     for index in late
                 )
-                or f"a worker of this {self.num_envs}-env AsyncVectorEnv answered after {timeout:g} s"
+                or f"a worker of this {self.num_envs}-env AsyncVectorEnv answered after "
+                f"{timeout:g} s"
             )
             self._stop_workers()
             raise EnvWorkerError(f"{message} during {self._call_name}") from error
