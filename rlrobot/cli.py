@@ -52,6 +52,7 @@ class CommandError(Exception):
 USER_ERRORS = (
     "rlrobot.common.config.ConfigError",
     "rlrobot.common.env_util.EnvMakeError",
+    "rlrobot.common.env_util.UnsupportedEnvError",
     "rlrobot.common.checkpoint.CheckpointError",
     "rlrobot.run.folder.RunFolderError",
     "rlrobot.perception.datasets.DatasetError",

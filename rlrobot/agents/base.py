@@ -448,7 +448,7 @@ class BaseAgent(ABC):
         env: EnvSpec | gym.vector.VectorEnv | None = None,
         device: str | torch.device = "auto",
         *,
-        n_envs: int = 1,
+        n_envs: int | None = None,
         vec_env: str = "sync",
         env_kwargs: dict[str, Any] | None = None,
         worker_timeout_s: float | None = None,
@@ -462,7 +462,8 @@ class BaseAgent(ABC):
             env: Env to keep training in; ``None`` gives a predict-only agent (``learn`` needs
                 an env). Its spaces must equal the checkpoint's.
             device: Where to put the networks.
-            n_envs: Number of envs for ``env``.
+            n_envs: Number of envs for ``env`` (default: as many as the agent was saved with,
+                which its ``batch_size`` may need; 1 for an env instance).
             vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
             env_kwargs: Keyword arguments for ``gym.make``.
             worker_timeout_s: Limit of an env worker's step or reset (see ``make_vec_env``).
@@ -490,6 +491,8 @@ class BaseAgent(ABC):
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
         if env is not None:
+            if n_envs is None:
+                n_envs = 1 if isinstance(env, gym.Env) else int(metadata.get("n_envs", 1))
             vector = make_vec_env(env, n_envs, vec_env, seed, env_kwargs, worker_timeout_s)
             try:
                 check_spaces_match(

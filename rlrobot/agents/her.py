@@ -24,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlrobot.common.env_util import UnsupportedEnvError
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
@@ -32,15 +33,15 @@ ComputeReward = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
 
 
 def check_goal_space(observation_space: gym.Space) -> None:
-    """Raise ``ValueError`` unless the space is a goal-conditioned ``Dict``."""
+    """Raise ``UnsupportedEnvError`` unless the space is a goal-conditioned ``Dict``."""
     if not isinstance(observation_space, gym.spaces.Dict) or not set(GOAL_KEYS) <= set(
         observation_space.spaces
     ):
-        raise ValueError(
+        raise UnsupportedEnvError(
             f"HER needs a Dict observation space with keys {GOAL_KEYS}, got {observation_space}"
         )
     if observation_space["achieved_goal"].shape != observation_space["desired_goal"].shape:
-        raise ValueError("achieved_goal and desired_goal must have the same shape for HER")
+        raise UnsupportedEnvError("achieved_goal and desired_goal must have the same shape for HER")
 
 
 def get_compute_reward(env: gym.Env | gym.vector.VectorEnv) -> ComputeReward:
@@ -50,7 +51,7 @@ def get_compute_reward(env: gym.Env | gym.vector.VectorEnv) -> ComputeReward:
     this process with the same factory (async), so relabelling needs no inter-process call.
 
     Raises:
-        ValueError: The env is not goal-conditioned.
+        UnsupportedEnvError: The env is not goal-conditioned.
     """
     if isinstance(env, gym.vector.VectorEnv):
         check_goal_space(env.single_observation_space)
@@ -61,7 +62,18 @@ def get_compute_reward(env: gym.Env | gym.vector.VectorEnv) -> ComputeReward:
     try:
         return probe.get_wrapper_attr("compute_reward")
     except AttributeError:
-        raise ValueError(f"HER needs an env with compute_reward; {probe} has none") from None
+        raise UnsupportedEnvError(
+            f"HER needs an env with compute_reward; {probe} has none{missing_reason(probe)}"
+        ) from None
+
+
+def missing_reason(env: gym.Env) -> str:
+    """Return ``": <why>"`` when the env's ``compute_reward`` raises to say why it is absent."""
+    try:
+        env.unwrapped.compute_reward  # noqa: B018 (rlrobot's envs raise with the reason)
+    except AttributeError as error:
+        return f": {error}"
+    return ""
 
 
 class HerReplayBuffer(ReplayBuffer):

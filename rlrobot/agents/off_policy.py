@@ -23,10 +23,11 @@ import torch
 from torch import nn
 
 from rlrobot.agents.base import AgentConfig, AgentT, BaseAgent
+from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.on_policy import stats_to_floats
 from rlrobot.common.checkpoint import CheckpointError
 from rlrobot.common.config import option
-from rlrobot.common.env_util import get_final_observations
+from rlrobot.common.env_util import UnsupportedEnvError, get_final_observations
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import (
     MATMUL_DTYPES,
@@ -214,8 +215,21 @@ class OffPolicyAgent(BaseAgent):
     config: OffPolicyConfig
 
     def _setup(self) -> None:
-        if not (isinstance(self.action_space, gym.spaces.Box) and len(self.action_space.shape)):
-            raise TypeError(f"{type(self).__name__} needs a 1-D Box action space")
+        name, space = type(self).__name__, self.action_space
+        if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 1):
+            raise UnsupportedEnvError(f"{name} needs a 1-D Box action space, got {space}")
+        # The policy's actions in [-1, 1] are scaled to the bounds, which must exist.
+        if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+            raise UnsupportedEnvError(
+                f"{name} needs finite action bounds, got {space}; wrap the env in "
+                "gymnasium.wrappers.ClipAction or RescaleAction"
+            )
+        self._compute_reward: ComputeReward | None = None
+        if self.config.replay_buffer == "her":
+            check_goal_space(self.observation_space)
+            if self.env is not None:
+                # Taken now so that an env without one is refused here, not inside learn().
+                self._compute_reward = get_compute_reward(self.env)
         if self.config.normalize_observations:
             self.obs_normalizer = ObservationNormalizer(
                 self.observation_space, clip=self.config.clip_observations
@@ -259,13 +273,12 @@ class OffPolicyAgent(BaseAgent):
             "seed": self.seed,
         }
         if config.replay_buffer == "her":
-            from rlrobot.agents.her import HerReplayBuffer, get_compute_reward
-
+            assert self._compute_reward is not None  # set in _setup whenever there is an env
             return HerReplayBuffer(
                 config.buffer_size,
                 self.observation_space,
                 self.action_space,
-                get_compute_reward(self.env),
+                self._compute_reward,
                 n_sampled_goal=config.n_sampled_goal,
                 goal_selection_strategy=config.goal_selection_strategy,
                 **common,
@@ -279,11 +292,11 @@ class OffPolicyAgent(BaseAgent):
             self.replay_buffer = self._make_replay_buffer()
         return self.replay_buffer
 
-    def save_replay_buffer(self, path: str | Path) -> None:
-        """Write the replay buffer to an ``.npz`` file (arrays only)."""
+    def save_replay_buffer(self, path: str | Path) -> Path:
+        """Write the replay buffer to an ``.npz`` file (arrays only; suffix added if missing)."""
         if self.replay_buffer is None:
             raise RuntimeError("there is no replay buffer yet (call learn first)")
-        self.replay_buffer.save(path)
+        return self.replay_buffer.save(path)
 
     def load_replay_buffer(self, path: str | Path) -> None:
         """Fill the replay buffer from a file written by ``save_replay_buffer``."""

@@ -44,7 +44,12 @@ from rlrobot.common.replay_buffer import ReplaySample
 class SACConfig(OffPolicyConfig):
     """SAC hyperparameters (defaults as in SB3)."""
 
-    ent_coef: float = option(1.0, "entropy coefficient α (the initial value if auto_ent_coef)")
+    ent_coef: float = option(
+        1.0,
+        "entropy coefficient α; while auto_ent_coef is true, only its starting value (SB3's "
+        "ent_coef=0.1 is auto_ent_coef=false, ent_coef=0.1 here; its 'auto_0.1' is the default "
+        "auto_ent_coef with ent_coef=0.1)",
+    )
     auto_ent_coef: bool = option(True, "learn α to keep the entropy near target_entropy")
     target_entropy: float | None = option(None, "target entropy H̄ (None: −dim(action))")
     target_update_interval: int = option(1, "gradient steps between target-network updates")

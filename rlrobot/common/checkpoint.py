@@ -143,6 +143,12 @@ def load_checkpoint(
     metadata_path, tensors_path = directory / METADATA_FILE, directory / TENSORS_FILE
     if not directory.is_dir():
         raise CheckpointError(f"no checkpoint at {directory}: directory does not exist")
+    if not metadata_path.is_file() and (directory / "config.yaml").is_file():
+        # A run folder of `rlrobot train`: its checkpoints are subfolders.
+        raise CheckpointError(
+            f"{directory} is a run folder, not a checkpoint; load {directory / 'latest'} "
+            f"(or {directory / 'best'})"
+        )
     for required in (metadata_path, tensors_path):
         if not required.is_file():
             raise CheckpointError(f"checkpoint {directory} is incomplete: {required.name} missing")

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rlrobot.common.env_util import UnsupportedEnvError
+
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -150,4 +152,4 @@ def make_action_head(action_space: gym.Space, in_dim: int, log_std_init: float =
         return CategoricalHead(in_dim, int(action_space.n))
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return DiagGaussianHead(in_dim, action_space.shape[0], log_std_init)
-    raise TypeError(f"unsupported action space {action_space}; use Discrete or a 1-D Box")
+    raise UnsupportedEnvError(f"unsupported action space {action_space}; use Discrete or a 1-D Box")

@@ -40,6 +40,10 @@ class EnvMakeError(ValueError):
     """An env id is unknown, or its env rejects a ``gym.make`` keyword or an option value."""
 
 
+class UnsupportedEnvError(ValueError):
+    """An env whose spaces or interface the agent cannot use (e.g. SAC with Discrete actions)."""
+
+
 class EnvWorkerError(RuntimeError):
     """A sub-env process of a vector env died, raised or hung; names the env and the step."""
 

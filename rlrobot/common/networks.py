@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlrobot.common.env_util import UnsupportedEnvError
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
@@ -336,7 +338,7 @@ def make_features_extractor(
         return FlattenExtractor(observation_space)
     if isinstance(observation_space, gym.spaces.Discrete):
         return OneHotExtractor(observation_space)
-    raise TypeError(
+    raise UnsupportedEnvError(
         f"unsupported observation space {observation_space}; "
         "use Box, Discrete, uint8 images or a Dict of those"
     )

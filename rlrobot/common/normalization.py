@@ -52,10 +52,11 @@ class RunningMeanStd:
 class ObservationNormalizer:
     """Normalise observations to ``clip(((obs − mean) / sqrt(var + ε)), −clip, clip)``.
 
-    ``Dict`` observations are normalised key by key; image keys (uint8) pass through unchanged.
+    ``Dict`` observations are normalised key by key. Images (uint8) and discrete observations,
+    alone or under a key, pass through unchanged.
 
     Args:
-        observation_space: ``Box`` or ``Dict`` observation space.
+        observation_space: The agent's observation space.
         clip: Bound on the normalised values.
         epsilon: Added to the variance.
     """
@@ -91,7 +92,7 @@ class ObservationNormalizer:
     ) -> np.ndarray | dict[str, np.ndarray]:
         """Return normalised float32 observations (a new array or dict)."""
         if not self.is_dict:
-            return self._normalize("", observations)
+            return self._normalize("", observations) if "" in self.stats else observations
         return {
             key: self._normalize(key, value) if key in self.stats else value
             for key, value in observations.items()

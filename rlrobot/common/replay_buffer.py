@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -55,6 +56,12 @@ def _observation_name(prefix: str, key: str) -> str:
 
 def _space_items(space: gym.Space) -> dict[str, gym.Space]:
     return dict(space.spaces) if isinstance(space, gym.spaces.Dict) else {"": space}
+
+
+def npz_path(path: str | os.PathLike) -> Path:
+    """Return ``path`` with ``.npz`` appended unless it already ends so (NumPy's rule)."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 class ReplayBuffer:
@@ -359,12 +366,18 @@ class ReplayBuffer:
             )
         target[...] = value
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the buffer to an uncompressed ``.npz`` file (arrays only, no pickles)."""
-        with atomic_output(path) as temporary:
-            np.savez(temporary, **self.state_dict())
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the buffer to an uncompressed ``.npz`` file (arrays only); return its path.
+
+        As with ``np.savez``, ``.npz`` is appended to a path without it.
+        """
+        path = npz_path(path)
+        # Written through a file object: given a path, np.savez would add its own suffix.
+        with atomic_output(path) as temporary, open(temporary, "wb") as file:
+            np.savez(file, **self.state_dict())
+        return path
 
     def load(self, path: str | os.PathLike) -> None:
-        """Read a buffer written by ``save`` (``allow_pickle=False``)."""
-        with np.load(path, allow_pickle=False) as data:
+        """Read a buffer written by ``save`` (``allow_pickle=False``), given the same path."""
+        with np.load(npz_path(path), allow_pickle=False) as data:
             self.load_state_dict({name: data[name] for name in data.files})

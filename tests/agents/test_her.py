@@ -7,7 +7,7 @@ import pytest
 import rlrobot  # noqa: F401 - registers the envs
 from rlrobot.agents import SAC
 from rlrobot.agents.her import HerReplayBuffer, get_compute_reward
-from rlrobot.common.env_util import make_vec_env
+from rlrobot.common.env_util import UnsupportedEnvError, make_vec_env
 
 GOAL_SPACE = gym.spaces.Dict(
     {
@@ -149,7 +149,7 @@ def test_compute_reward_from_reach_vector_env_matches_env_rewards():
         recomputed = compute_reward(observations["achieved_goal"], observations["desired_goal"], {})
         np.testing.assert_allclose(recomputed, rewards)
     env.close()
-    with pytest.raises(ValueError, match="Dict observation space"):
+    with pytest.raises(UnsupportedEnvError, match="Dict observation space"):
         get_compute_reward(make_vec_env("Pendulum-v1"))
 
 

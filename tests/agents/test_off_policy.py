@@ -11,6 +11,7 @@ import yaml
 from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
 from rlrobot.agents.off_policy import CriticEnsemble
 from rlrobot.common.config import ConfigError, load_env_hyperparameters
+from rlrobot.common.env_util import UnsupportedEnvError
 from rlrobot.common.networks import hidden_matmul_dtype
 
 OFF_POLICY = [SAC, TD3]
@@ -233,13 +234,26 @@ def test_sac_her_on_reach_saves_and_loads(tmp_path):
     )
 
 
-def test_config_and_space_errors():
+def line_with_actions(action_space):
+    """A ``Line`` env factory whose action space is replaced (it is never stepped)."""
+    return lambda: type("OtherLine", (Line,), {"action_space": action_space})()
+
+
+@pytest.mark.parametrize("algo", [SAC, TD3])
+def test_config_and_space_errors_are_raised_when_the_agent_is_built(algo):
     with pytest.raises(ConfigError, match="tau"):
-        TD3(make_line(), tau=0.0)
-    with pytest.raises(ValueError, match="Dict observation space"):
-        SAC(make_line(), replay_buffer="her").learn(10)
-    with pytest.raises(TypeError, match="Box action space"):
-        SAC("CartPole-v1")
+        algo(make_line(), tau=0.0)
+    with pytest.raises(UnsupportedEnvError, match="1-D Box action space, got Discrete"):
+        algo("CartPole-v1")
+    with pytest.raises(UnsupportedEnvError, match="1-D Box action space"):
+        algo(line_with_actions(gym.spaces.Box(-1, 1, (2, 2), np.float32)))
+    with pytest.raises(UnsupportedEnvError, match=r"finite action bounds.*RescaleAction"):
+        algo(line_with_actions(gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)))
+    with pytest.raises(UnsupportedEnvError, match="Dict observation space"):
+        algo(make_line(), replay_buffer="her")
+    # Goal-conditioned, but a delayed reward has no compute_reward; the env's reason is shown.
+    with pytest.raises(UnsupportedEnvError, match=r"compute_reward.*whole episode"):
+        algo("rlrobot/Reach-v0", replay_buffer="her", env_kwargs={"reward_mode": "delayed"})
 
 
 @pytest.mark.parametrize("algo", ["sac", "td3"])

@@ -117,6 +117,18 @@ def test_loading_into_an_env_with_other_spaces_fails_clearly(tmp_path):
         A2C.load(tmp_path / "model")
 
 
+def test_load_with_an_env_keeps_the_saved_number_of_envs(tmp_path):
+    # batch_size fits 2 envs' rollouts, not 1 env's: loading with 1 env would be refused.
+    PPO("CartPole-v1", n_envs=2, seed=0, n_steps=16, batch_size=32).save(tmp_path / "model")
+    loaded = PPO.load(tmp_path / "model", env="CartPole-v1")
+    assert loaded.n_envs == 2
+    loaded.learn(32)
+    assert loaded.num_timesteps == 32
+    assert PPO.load(tmp_path / "model", env="CartPole-v1", n_envs=4).n_envs == 4
+    with pytest.raises(ConfigError, match="'batch_size': 32 is larger than the rollout"):
+        PPO.load(tmp_path / "model", env=gym.make("CartPole-v1"))  # an instance is one env
+
+
 def test_predict_rejects_wrong_observation_shape():
     agent = PPO("CartPole-v1", seed=0, **SMALL)
     with pytest.raises(ValueError, match=r"shape \(3,\), expected \(4,\)"):

@@ -154,6 +154,15 @@ def test_observation_normalizer_skips_images_and_round_trips():
     np.testing.assert_array_equal(other.normalize(batch)["state"], result["state"])
 
 
+@pytest.mark.parametrize("space", [IMAGE, gym.spaces.Discrete(4)], ids=["image", "discrete"])
+def test_observation_normalizer_passes_images_and_discrete_spaces_through(space):
+    normalizer = ObservationNormalizer(space)
+    batch = np.stack([space.sample() for _ in range(3)])
+    normalizer.update(batch)
+    assert normalizer.normalize(batch) is batch
+    assert normalizer.state_dict() == {}
+
+
 def test_reward_normalizer_scales_by_return_std():
     normalizer = RewardNormalizer(n_envs=1, gamma=0.0)
     for reward in (2.0, -2.0) * 50:

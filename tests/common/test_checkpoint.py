@@ -47,6 +47,13 @@ def test_missing_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "nowhere")
 
 
+def test_run_folder_names_its_checkpoints(tmp_path):
+    save_checkpoint(tmp_path / "run" / "latest", {"w": torch.ones(4)}, {"algorithm": "ppo"})
+    (tmp_path / "run" / "config.yaml").write_text("algo: ppo\n")
+    with pytest.raises(CheckpointError, match=r"is a run folder, not a checkpoint; load .*latest"):
+        load_checkpoint(tmp_path / "run")
+
+
 def test_missing_file(checkpoint):
     (checkpoint / "model.safetensors").unlink()
     with pytest.raises(CheckpointError, match=r"model\.safetensors missing"):

@@ -160,6 +160,19 @@ def test_dict_and_image_observations_keep_dtype_and_are_stored_once():
     assert buffer.observations["image"].nbytes == image_bytes  # one copy, uint8
 
 
+@pytest.mark.parametrize("name", ["buffer", "buffer.v2", "buffer.npz"])
+def test_save_appends_npz_like_numpy_and_load_takes_the_same_path(tmp_path, name):
+    buffer = ReplayBuffer(10, OBS_SPACE, ACTION_SPACE, seed=3)
+    fill(buffer, 7, set(), set())
+    written = buffer.save(tmp_path / name)
+    assert written == tmp_path / (name if name.endswith(".npz") else f"{name}.npz")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [written.name]  # no stray temp
+    assert written.stat().st_size > 0
+    restored = ReplayBuffer(10, OBS_SPACE, ACTION_SPACE)
+    restored.load(tmp_path / name)
+    np.testing.assert_array_equal(restored.actions, buffer.actions)
+
+
 def test_million_transitions_of_30_floats_fit_in_300_mb():
     observation_space = gym.spaces.Box(-np.inf, np.inf, (30,), np.float32)
     action_space = gym.spaces.Box(-1, 1, (8,), np.float32)
