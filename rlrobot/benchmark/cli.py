@@ -51,7 +51,13 @@ def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
         "--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation"
     )
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="[ALGO:]KEY=VALUE"
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="[ALGO:]KEY=VALUE",
+        help="override a config key for every trial, or with ALGO: for that algorithm's "
+        "trials only (repeatable; VALUE is read as YAML; defaults: configs/<algo>.yaml)",
     )
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default=None, help="existing Ray cluster (e.g. auto)")
@@ -109,10 +115,24 @@ def add_subcommand(subparsers: Any) -> None:
         epilog=SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sweep.add_argument("--env", required=False, metavar="ID")
-    sweep.add_argument("--algo", default="ppo")
-    sweep.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUES")
-    sweep.add_argument("--search", choices=("grid", "random"), default="grid")
+    sweep.add_argument("--env", metavar="ID", help="env id, e.g. rlrobot/Reach-v0 (required)")
+    sweep.add_argument("--algo", default="ppo", help="algorithm to tune (default ppo)")
+    sweep.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUES",
+        help="a config key to sweep (repeatable, at least one): a YAML list like "
+        "'n_epochs=[4, 10]', or for --search random loguniform(a, b), uniform(a, b) or "
+        "randint(a, b)",
+    )
+    sweep.add_argument(
+        "--search",
+        choices=("grid", "random"),
+        default="grid",
+        help="grid: every combination of the --param lists (default); random: --trials draws",
+    )
     sweep.add_argument("--trials", type=int, default=10, help="random search: configs to draw")
     sweep.add_argument("--sweep-seed", type=int, default=0, help="random search: sampler seed")
     _add_execution_arguments(sweep)
@@ -175,6 +195,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from rlrobot.benchmark.sweep import (
         build_sweep_specs,
         candidate_configs,
+        fixed_entry,
         parse_parameter,
         run_sweep,
         write_sweep_report,
@@ -196,9 +217,8 @@ def sweep_command(args: argparse.Namespace) -> int:
     _check_algorithms([args.algo])
     parameters = [parse_parameter(text) for text in args.params]
     candidates = candidate_configs(parameters, args.search, args.trials, args.sweep_seed)
-    resolved = resolve_trial_config(
-        args.algo, args.env, split_overrides(args.overrides, args.algo), args.n_envs, args.steps
-    )
+    overrides = split_overrides(args.overrides, args.algo)
+    resolved = resolve_trial_config(args.algo, args.env, overrides, args.n_envs, args.steps)
     interval = args.eval_interval or max(1, resolved.steps // 10)
     groups = build_sweep_specs(
         args.env,
@@ -216,7 +236,12 @@ def sweep_command(args: argparse.Namespace) -> int:
         "env_id": args.env,
         "algo": args.algo,
         "keys": [p.key for p in parameters],
-        "fixed": {"n_envs": resolved.n_envs},
+        "fixed": fixed_entry(
+            args.algo,
+            args.env,
+            overrides,
+            {"n_envs": resolved.n_envs, "n_timesteps": resolved.steps},
+        ),
         "settings": {
             "search": args.search,
             "configs": len(candidates),

@@ -15,7 +15,7 @@ import argparse
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,7 @@ def run_trials(
     store: TrialStore,
     execution: Execution | None = None,
     log: Log = print,
+    labels: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the trials not already completed in ``store``; return every result in spec order.
 
@@ -167,6 +168,7 @@ def run_trials(
         store: Where results are cached and written.
         execution: Backend, parallelism and retries (default: local pool, one retry).
         log: Receives one progress line per finished trial.
+        labels: Names of trials in the progress lines, by key (default: ``spec.label``).
 
     Returns:
         One result dict per spec (``status`` ``"ok"`` or ``"failed"`` with ``error``).
@@ -195,19 +197,20 @@ def run_trials(
             )
         failed: dict[str, TrialSpec] = {}
         for spec, result in outcomes:
+            label = (labels or {}).get(spec.key, spec.label)
             result["attempts"] = attempt
             results[spec.key] = result
             if result["status"] == "ok":
                 store.save(result)
                 log(
-                    f"done   {spec.label}: return {result['final_return']:.4g}, "
+                    f"done   {label}: return {result['final_return']:.4g}, "
                     f"{result['steps_per_second']:.0f} steps/s, {result['wall_time_s']:.0f} s"
                 )
             else:
                 failed[spec.key] = spec
                 last_line = result["error"].strip().splitlines()[-1]
                 will_retry = attempt <= retries
-                log(f"FAILED {spec.label} (attempt {attempt}): {last_line}")
+                log(f"FAILED {label} (attempt {attempt}): {last_line}")
                 if not will_retry:
                     store.save(result)
         pending = failed

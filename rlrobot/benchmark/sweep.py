@@ -144,6 +144,33 @@ def build_sweep_specs(
     return groups
 
 
+def fixed_entry(
+    algo: str,
+    env_id: str,
+    overrides: Sequence[str],
+    run_values: dict[str, Any],
+    config_dir: str | None = None,
+) -> dict[str, Any]:
+    """Return the ``configs/<algo>.yaml`` entry of ``env_id`` as every trial of a sweep used it.
+
+    The file's entry for the env, updated by the sweep's ``--set`` overrides and then by
+    ``run_values`` (``n_envs``, ``n_timesteps``). With a candidate's parameters on top, it is the
+    entry that reproduces the candidate's trials when it replaces the env's entry in the file.
+    """
+    from rlrobot.run.config import deep_merge, default_config_path, parse_override, read_yaml
+
+    path = default_config_path(algo, config_dir)
+    entry = (read_yaml(path).get(env_id) or {}) if path.is_file() else {}
+    for text in overrides:
+        entry = deep_merge(entry, parse_override(text))
+    return {**entry, **run_values}
+
+
+def describe_candidate(candidate: dict[str, Any]) -> str:
+    """Return ``learning_rate=0.001 n_epochs=4``: a candidate's values, for progress lines."""
+    return " ".join(f"{key}={value}" for key, value in candidate.items())
+
+
 def rank_candidates(
     candidates: Sequence[dict[str, Any]], results: Sequence[Sequence[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
@@ -195,7 +222,9 @@ def render_sweep_markdown(rows: Sequence[dict[str, Any]], info: dict[str, Any]) 
         lines.append(f"| {rank} | {values} | {score} | {row['n_failed']} |")
     if rows and "mean" in rows[0]:
         best = {info["env_id"]: {**info.get("fixed", {}), **rows[0]["params"]}}
-        lines += ["", "Best config (for `configs/" + info["algo"] + ".yaml`):", "", "```yaml"]
+        where = f"`configs/{info['algo']}.yaml`"
+        heading = f"Best config: the env's whole entry for {where}, `--set` overrides included:"
+        lines += ["", heading, "", "```yaml"]
         lines += [yaml.safe_dump(best, sort_keys=False).strip(), "```"]
     return "\n".join(lines) + "\n"
 
@@ -218,7 +247,13 @@ def run_sweep(
     }
     (out / SWEEP_FILE).write_text(json.dumps(info, indent=1))
     flat = [spec for group in groups for spec in group]
-    run_trials(flat, TrialStore(out), execution, log=log)
+    # Trials of different candidates share env, algo and seed: name them by their values.
+    labels = {
+        spec.key: f"{spec.label} [{describe_candidate(candidate)}]"
+        for candidate, group in zip(candidates, groups, strict=True)
+        for spec in group
+    }
+    run_trials(flat, TrialStore(out), execution, log=log, labels=labels)
     return write_sweep_report(out)
 
 

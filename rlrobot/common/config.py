@@ -91,11 +91,15 @@ def _convert(key: str, value: Any, annotation: Any) -> Any:
     )
 
 
+def did_you_mean(name: str, known: list[str]) -> str:
+    """Return ``"; did you mean 'a' or 'b'?"`` for up to three close ``known`` names, or ``""``."""
+    close = difflib.get_close_matches(name, known, n=3)
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+
+
 def unknown_key_error(key: str, known: list[str], owner: str) -> ConfigError:
     """Return the error for an unknown ``key``, suggesting up to three close ``known`` keys."""
-    close = difflib.get_close_matches(key, known, n=3)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    return ConfigError(f"unknown config key {key!r} for {owner}{hint}")
+    return ConfigError(f"unknown config key {key!r} for {owner}{did_you_mean(key, known)}")
 
 
 @dataclasses.dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run folder")
-    evaluate.add_argument("--episodes", type=int, default=10, help="episodes (default 10)")
+    evaluate.add_argument("--episodes", type=positive_int, default=10, help="episodes (default 10)")
     _add_policy_arguments(evaluate)
     evaluate.add_argument("--out", metavar="FILE", help="JSON file (default RUN_DIR/eval.json)")
     evaluate.set_defaults(func=run_eval)
@@ -100,22 +101,29 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
     )
     record.add_argument("run_dir", metavar="RUN_DIR", help="run folder")
-    record.add_argument("--episodes", type=int, default=1, help="episodes, one per grid cell")
+    record.add_argument(
+        "--episodes", type=positive_int, default=1, help="episodes, one per grid cell"
+    )
     _add_policy_arguments(record)
     record.add_argument(
         "--out", metavar="VIDEO", help="video file, .gif or .mp4 (default RUN_DIR/rollout.gif)"
     )
-    record.add_argument("--size", type=int, default=240, help="pixels per cell side (240)")
-    record.add_argument("--frame-skip", type=int, default=1, help="keep every n-th frame (1)")
-    record.add_argument("--max-steps", type=int, help="stop episodes after this many steps")
-    record.add_argument("--fps", type=float, help="frames per second (default: real time)")
+    record.add_argument("--size", type=positive_int, default=240, help="pixels per cell side (240)")
+    record.add_argument(
+        "--frame-skip", type=positive_int, default=1, help="keep every n-th frame (1)"
+    )
+    record.add_argument(
+        "--max-steps", type=positive_int, help="stop episodes after this many steps"
+    )
+    record.add_argument("--fps", type=positive_float, help="frames per second (default: real time)")
     record.set_defaults(func=run_record)
 
     plot = subparsers.add_parser(
         "plot",
         help="plot learning curves of runs and seeds (mean and 95%% band)",
+        # Unlike help strings, descriptions are not %-formatted: one % sign.
         description="Plot learning curves against env steps. Runs that differ only in their "
-        "seed are one curve: mean and 95%% confidence band. A success-rate panel is added "
+        "seed are one curve: mean and 95% confidence band. A success-rate panel is added "
         "where the env reports success.",
         epilog="examples:\n  rlrobot plot runs/cartpole\n"
         "  rlrobot plot runs/ppo-seed0 runs/ppo-seed1 runs/a2c-seed0 --out curves.png\n"
@@ -151,6 +159,22 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=run_demo)
 
 
+def positive_int(text: str) -> int:
+    """Parse an integer >= 1 (an argparse ``type``: a bad value is a one-line usage error)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """Parse a finite number > 0 (an argparse ``type``: a bad value is a one-line usage error)."""
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
 def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deterministic", action="store_true", help="take the most likely actions (no sampling)"
@@ -164,7 +188,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Handle ``rlrobot train``."""
     from rlrobot.run.config import config_help, read_run_config, resolve_config
     from rlrobot.run.folder import RunFolder, RunFolderError
-    from rlrobot.run.training import train
+    from rlrobot.run.training import find_resume_point, train
 
     if args.list_keys:
         if not args.algo:
@@ -175,6 +199,8 @@ def run_train(args: argparse.Namespace) -> int:
         if not args.out:
             raise CommandError("--resume needs --out RUN_DIR (the run to continue)")
         resolved = _resumed_config(args, read_run_config, RunFolder(args.out))
+        # ``train`` refuses a budget already reached too; here it is refused before any output.
+        find_resume_point(RunFolder(args.out), resolved.run.n_timesteps)
     else:
         resolved = resolve_config(
             args.algo,
@@ -236,8 +262,6 @@ def run_eval(args: argparse.Namespace) -> int:
     """Handle ``rlrobot eval``."""
     from rlrobot.run.evaluation import evaluate_agent, format_summary, make_env
 
-    if args.episodes < 1:
-        raise CommandError("--episodes must be >= 1")
     agent, resolved, folder = _load_agent(args)
     env = make_env(resolved)
     try:
@@ -271,9 +295,6 @@ def run_record(args: argparse.Namespace) -> int:
     """Handle ``rlrobot record``."""
     from rlrobot.run.recording import VIDEO_SUFFIXES, record_episodes, tile_episodes, write_video
 
-    for name in ("episodes", "size", "frame_skip"):
-        if getattr(args, name) < 1:
-            raise CommandError(f"--{name.replace('_', '-')} must be >= 1")
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in VIDEO_SUFFIXES:
         raise CommandError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out.name}")
@@ -289,7 +310,7 @@ def run_record(args: argparse.Namespace) -> int:
         args.frame_skip,
         args.max_steps,
     )
-    fps = args.fps or real_time_fps
+    fps = real_time_fps if args.fps is None else args.fps
     video = tile_episodes(episodes)
     write_video(out, video, fps)
     lengths = ", ".join(str(len(frames)) for frames in episodes)

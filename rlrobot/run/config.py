@@ -27,13 +27,21 @@ from typing import Any, Literal
 
 import yaml
 
-from rlrobot.common.config import BaseConfig, ConfigError, option, unknown_key_error
+from rlrobot.common.config import (
+    BaseConfig,
+    ConfigError,
+    did_you_mean,
+    option,
+    unknown_key_error,
+)
 
 # Where the tuned defaults live: ``configs/`` at the repository root.
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_ENTRY = "default"
 # Keys of a resolved ``config.yaml`` that name the run rather than configure it.
 IDENTITY_KEYS = ("algo", "env", "seed")
+# Names people try as config keys (``--set seed=5``) that are command-line options instead.
+OPTION_KEYS = {"algo": "--algo", "env": "--env", "seed": "--seed", "steps": "--steps"}
 
 
 @dataclass
@@ -160,6 +168,13 @@ def select_env_entry(data: dict[str, Any], env_id: str) -> dict[str, Any]:
     return deep_merge(data.get(DEFAULT_ENTRY) or {}, data.get(env_id) or {})
 
 
+def describe_env_entry(name: str, data: dict[str, Any], env_id: str) -> str:
+    """Name the entries of the env-keyed file ``name`` that apply to ``env_id`` (for headers)."""
+    if env_id in data:
+        return f"{name}: {DEFAULT_ENTRY} + {env_id}"
+    return f"{name}: {DEFAULT_ENTRY} (no {env_id} entry)"
+
+
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """Return ``base`` updated by ``update``; nested mappings are merged key by key."""
     merged = dict(base)
@@ -239,15 +254,20 @@ def resolve_config(
     if defaults_path.is_file():
         defaults = read_yaml(defaults_path)
         entry = select_env_entry(defaults, env_id)
-        if env_id in defaults:
-            layers.append((f"{defaults_path.name}: {DEFAULT_ENTRY} + {env_id}", entry))
-        else:
-            layers.append((f"{defaults_path.name}: {DEFAULT_ENTRY} (no {env_id} entry)", entry))
+        layers.append((describe_env_entry(defaults_path.name, defaults, env_id), entry))
     if config_file is not None:
         values = {k: v for k, v in file_values.items() if k not in IDENTITY_KEYS}
+        source = f"--config {config_file}"
         if is_keyed_by_env(values, known_keys):
+            if env_id not in values and DEFAULT_ENTRY not in values:
+                # Nothing of the file would apply: most likely a misspelt env id.
+                raise ConfigError(
+                    f"{source} is keyed by env id but has no entry for {env_id} and no "
+                    f"{DEFAULT_ENTRY!r} entry{did_you_mean(env_id, sorted(values))}"
+                )
+            source = describe_env_entry(source, values, env_id)
             values = select_env_entry(values, env_id)
-        layers.append((f"--config {config_file}", values))
+        layers.append((source, values))
     for text in overrides:
         layers.append((f"--set {text}", parse_override(text)))
     if explicit:
@@ -274,9 +294,15 @@ def validate_layers(
     merged: dict[str, Any] = {}
     for source, values in layers:
         for key in values:
-            if key not in run_keys and key not in algorithm_keys:
-                error = unknown_key_error(key, known_keys, f"{algo} runs")
-                raise ConfigError(f"{error} (from {source})")
+            if key in run_keys or key in algorithm_keys:
+                continue
+            if key in OPTION_KEYS:
+                raise ConfigError(
+                    f"unknown config key {key!r} for {algo} runs: it is a command-line option, "
+                    f"give it as {OPTION_KEYS[key]} {values[key]} (from {source})"
+                )
+            error = unknown_key_error(key, known_keys, f"{algo} runs")
+            raise ConfigError(f"{error} (from {source})")
         merged = deep_merge(merged, values)
     run = RunConfig.from_dict({k: v for k, v in merged.items() if k in run_keys})
     algorithm = config_class.from_dict({k: v for k, v in merged.items() if k in algorithm_keys})

@@ -33,7 +33,13 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from rlrobot.common.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
+from rlrobot.common.checkpoint import (
+    METADATA_FILE,
+    TENSORS_FILE,
+    CheckpointError,
+    atomic_write_bytes,
+    load_checkpoint,
+)
 from rlrobot.common.logger import row_step
 
 RUN_STATE_FILE = "run_state.json"
@@ -93,11 +99,31 @@ class RunFolder:
 
     def require_run(self) -> None:
         """Raise ``RunFolderError`` unless the folder holds a run's ``config.yaml``."""
-        if not self.config_path.is_file():
-            raise RunFolderError(
-                f"{self.path} is not a run folder (no config.yaml); train one with "
-                f"`rlrobot train … --out {self.path}`"
-            )
+        if self.config_path.is_file():
+            return
+        if any((self.path / name).is_file() for name in (METADATA_FILE, TENSORS_FILE)):
+            raise RunFolderError(self._checkpoint_folder_hint())
+        raise RunFolderError(
+            f"{self.path} is not a run folder (no config.yaml); train one with "
+            f"`rlrobot train … --out {self.path}`"
+        )
+
+    def _checkpoint_folder_hint(self) -> str:
+        """Explain that this folder is a checkpoint, naming its run folder and checkpoint."""
+        message = f"{self.path} is a checkpoint folder, not a run folder"
+        # ``RUN/latest``, ``RUN/best`` or ``RUN/checkpoints/step_*``.
+        run = next((p for p in self.path.parents[:2] if (p / "config.yaml").is_file()), None)
+        if run is None:
+            return f"{message}; pass the run folder that holds it (the one with config.yaml)"
+        step = _STEP_PATTERN.match(self.path.name)
+        if step:
+            name = str(int(step.group(1)))
+        elif self.path.name in ("latest", "best"):
+            name = self.path.name
+        else:
+            name = str(self.path)  # ``--checkpoint`` also takes a path
+        choice = "" if name == "latest" else f" with --checkpoint {name}"
+        return f"{message}; pass its run folder instead: {run}{choice}"
 
     def remove_temporaries(self) -> list[Path]:
         """Delete what a killed run left half-written under temporary names; return it.

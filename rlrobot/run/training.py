@@ -19,16 +19,18 @@ from __future__ import annotations
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from rlrobot.agents.on_policy import OnPolicyAgent
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
 from rlrobot.run.evaluation import evaluate_agent, format_summary, make_env
-from rlrobot.run.folder import RunFolder, read_run_state
+from rlrobot.run.folder import RunFolder, RunFolderError, read_run_state
 
 
 def segment_seed(seed: int, step: int) -> int:
@@ -60,11 +62,30 @@ def load_tracker_state(tracker: Any, state: dict[str, Any]) -> None:
     tracker.n_episodes = state["n_episodes"]
 
 
-def report(message: str) -> None:
-    """Print a line without breaking a progress bar that may be on screen."""
+def report(message: str, to_stderr: bool = False) -> None:
+    """Print a line (a notice: to stderr) without breaking a progress bar that may be on screen."""
     from tqdm.auto import tqdm
 
-    tqdm.write(message, file=sys.stdout)
+    tqdm.write(message, file=sys.stderr if to_stderr else sys.stdout)
+
+
+def rollout_rounding_notice(agent: Any, start_step: int, n_timesteps: int) -> str | None:
+    """Return a notice when an on-policy agent will overshoot ``n_timesteps``, else None.
+
+    On-policy agents train on whole rollouts of ``n_steps × n_envs`` env steps, so a budget
+    that is not a multiple of that ends at the next multiple (``step 8,192/100``).
+    """
+    if not isinstance(agent, OnPolicyAgent):
+        return None
+    rollout = agent.config.n_steps * agent.n_envs
+    end = start_step + math.ceil((n_timesteps - start_step) / rollout) * rollout
+    if end == n_timesteps:
+        return None
+    return (
+        f"note: on-policy training runs whole rollouts of n_steps × n_envs = "
+        f"{agent.config.n_steps:,} × {agent.n_envs} = {rollout:,} steps, so this run ends at "
+        f"step {end:,}, not {n_timesteps:,}"
+    )
 
 
 class RunMonitor:
@@ -181,6 +202,22 @@ def _next_multiple(step: int, frequency: int) -> int:
     return (step // frequency + 1) * frequency
 
 
+def find_resume_point(folder: RunFolder, n_timesteps: int) -> tuple[Path, dict[str, Any]]:
+    """Return the checkpoint a resume loads and its run state; writes nothing.
+
+    Raises:
+        RunFolderError: No complete checkpoint, or ``n_timesteps`` not above its step count.
+    """
+    checkpoint = folder.find_resume_checkpoint()
+    state = read_run_state(checkpoint)
+    done = state["num_timesteps"]
+    if n_timesteps <= done:
+        raise RunFolderError(
+            f"{folder.path} is already at {done:,} steps; pass --steps above that to continue"
+        )
+    return checkpoint, state
+
+
 def train(
     resolved: ResolvedConfig,
     out: str | os.PathLike,
@@ -202,14 +239,17 @@ def train(
         The run folder.
 
     Raises:
-        RunFolderError: ``out`` holds a run (and no ``resume``), or has nothing to resume.
+        RunFolderError: ``out`` holds a run (and no ``resume``), has nothing to resume, or is
+            already at ``n_timesteps``.
     """
     folder, run = RunFolder(out), resolved.run
     torch.set_num_threads(run.torch_threads)
     if resume:
         folder.require_run()
+        # Checked before the clean-up, so a refused resume leaves the folder as it was; the
+        # clean-up only touches temporary names, never the checkpoint found here.
+        checkpoint, state = find_resume_point(folder, run.n_timesteps)
         folder.remove_temporaries()  # left by a killed run; rewritten from the checkpoint
-        checkpoint = folder.find_resume_checkpoint()
     else:
         folder.check_unused()
     agent_class = algorithm_class(resolved.algo)
@@ -224,7 +264,6 @@ def train(
     if resume:
         # No seed: the checkpoint's RNG states are restored instead.
         agent = agent_class.load(checkpoint, env=resolved.env, **env_options)
-        state = read_run_state(checkpoint)
         load_tracker_state(agent.episode_tracker, state["episode_tracker"])
         best_mean_reward = state["best_mean_reward"]
         folder.truncate_evaluations(agent.num_timesteps)
@@ -239,14 +278,16 @@ def train(
     if not resume or read_run_config(folder.config_path).to_dict() != resolved.to_dict():
         folder.write_config(resolved.to_yaml())
     start_step = agent.num_timesteps
+    notice = rollout_rounding_notice(agent, start_step, run.n_timesteps)
+    if notice is not None:
+        report(notice, to_stderr=True)
     outputs = ("csv", "tensorboard", "stdout") if verbose else ("csv", "tensorboard")
     logger = Logger(folder.path, outputs, resume_step=start_step if resume else None)
     monitor = RunMonitor(folder, resolved, logger, eval_env, start_step, best_mean_reward)
     try:
         agent.start_new_episodes(segment_seed(resolved.seed, start_step))
-        remaining = run.n_timesteps - start_step
-        if remaining > 0:
-            agent.learn(remaining, progress_bar=progress_bar, logger=logger, callback=monitor)
+        remaining = run.n_timesteps - start_step  # >= 1: a resume at its budget is refused
+        agent.learn(remaining, progress_bar=progress_bar, logger=logger, callback=monitor)
         monitor.finish(agent)
     finally:
         logger.close()

@@ -4,12 +4,14 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
-from rlrobot.benchmark.bench import build_bench_specs, split_overrides
+from rlrobot.benchmark.bench import build_bench_specs, resolve_trial_config, split_overrides
 from rlrobot.benchmark.report import summarize
 from rlrobot.benchmark.sweep import candidate_configs, parse_parameter
 from rlrobot.cli import main
 from rlrobot.common.config import ConfigError
+from rlrobot.run.config import CONFIG_DIR
 
 
 def test_tiny_bench_end_to_end(tmp_path, capsys, tiny_bench_argv):
@@ -154,6 +156,17 @@ def test_sweep_parameters_and_candidates():
         parse_parameter("learning_rate")
 
 
+def test_sweep_help_explains_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--env ID env id, e.g. rlrobot/Reach-v0 (required)" in text
+    assert "--algo ALGO algorithm to tune (default ppo)" in text
+    assert "--param KEY=VALUES a config key to sweep" in text
+    assert "--search {grid,random} grid: every combination of the --param lists (default)" in text
+    assert "--set [ALGO:]KEY=VALUE override a config key for every trial" in text
+
+
 def test_tiny_sweep_ranks_configs_and_skips_finished_trials(tmp_path, capsys):
     out = tmp_path / "sweep"
     argv = [
@@ -166,6 +179,10 @@ def test_tiny_sweep_ranks_configs_and_skips_finished_trials(tmp_path, capsys):
         "learning_rate=[1e-3, 1e-9]",
         "--set",
         "n_steps=8",
+        "--set",
+        "a2c:gamma=0.9",
+        "--set",
+        "ppo:n_epochs=3",
         "--seeds",
         "1",
         "--steps",
@@ -180,12 +197,28 @@ def test_tiny_sweep_ranks_configs_and_skips_finished_trials(tmp_path, capsys):
         str(out),
     ]
     assert main(argv) == 0
+    # Progress lines tell the candidates apart (same env, algo and seed).
+    progress = capsys.readouterr().out
+    assert "done   a2c/rlrobot CartPole-v1 seed 0 [learning_rate=0.001]:" in progress
+    assert "done   a2c/rlrobot CartPole-v1 seed 0 [learning_rate=1e-09]:" in progress
     ranking = json.loads((out / "ranking.json").read_text())
     assert [row["n_ok"] for row in ranking] == [1, 1]
     assert ranking[0]["mean"] >= ranking[1]["mean"]
     assert {row["params"]["learning_rate"] for row in ranking} == {1e-3, 1e-9}
     sweep_report = (out / "sweep.md").read_text()
     assert "| 1 |" in sweep_report and "Best config" in sweep_report
-    capsys.readouterr()
+
+    # Pasted over the env's entry of configs/a2c.yaml, the best config gives the winner's trial.
+    best_block = sweep_report.split("```yaml\n")[1].split("```")[0]
+    best_entry = yaml.safe_load(best_block)["CartPole-v1"]
+    assert "n_epochs" not in best_entry  # a PPO-only override
+    configs = yaml.safe_load((CONFIG_DIR / "a2c.yaml").read_text())
+    (tmp_path / "a2c.yaml").write_text(yaml.safe_dump({**configs, "CartPole-v1": best_entry}))
+    pasted = resolve_trial_config("a2c", "CartPole-v1", config_dir=str(tmp_path))
+    winner = json.loads((out / "trials" / f"{ranking[0]['keys'][0]}.json").read_text())["spec"]
+    assert pasted.config == winner["config"]
+    assert (pasted.n_envs, pasted.steps, pasted.env_kwargs) == (1, 256, winner["env_kwargs"])
+    assert (pasted.config["gamma"], pasted.config["n_steps"]) == (0.9, 8)
+
     assert main(argv) == 0
     assert "2 trial(s) already done" in capsys.readouterr().out

@@ -17,6 +17,9 @@ import pytest
 import yaml
 
 from rlrobot.cli import main
+from rlrobot.run.config import read_run_config
+from rlrobot.run.folder import RunFolderError
+from rlrobot.run.training import train
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_RUN = [
@@ -93,6 +96,10 @@ def test_help_lists_commands_and_examples(capsys):
     train_help = capsys.readouterr().out
     assert "--set KEY=VALUE" in train_help and "--resume" in train_help
     assert "configs/<algo>.yaml" in train_help
+    with pytest.raises(SystemExit):
+        main(["plot", "--help"])
+    plot_help = capsys.readouterr().out
+    assert "mean and 95% confidence band" in plot_help and "%%" not in plot_help
 
 
 def test_train_writes_a_complete_run_folder_and_nothing_else(trained):
@@ -202,6 +209,42 @@ def test_resume_continues_the_step_counter(tmp_path, capsys):
     assert "keeps its config.yaml" in capsys.readouterr().err
 
 
+def test_resume_refuses_a_budget_the_run_has_reached(tmp_path, capsys):
+    assert in_process("train", *TINY_RUN, "--out", "run", cwd=tmp_path) == 0
+    run = tmp_path / "run"
+    config_text = (run / "config.yaml").read_text()
+    capsys.readouterr()
+    for steps in (["--steps", 256], ["--steps", 100], []):
+        assert in_process("train", "--out", "run", "--resume", *steps, cwd=tmp_path) == 2
+        printed = capsys.readouterr()
+        assert "run is already at 256 steps; pass --steps above that to continue" in printed.err
+        assert printed.out == ""
+    assert (run / "config.yaml").read_text() == config_text
+    # Scripts calling ``train`` directly are refused the same way.
+    resolved = read_run_config(run / "config.yaml")
+    resolved.run = resolved.run.replace(n_timesteps=200)
+    with pytest.raises(RunFolderError, match="already at 256 steps"):
+        train(resolved, run, resume=True, progress_bar=False)
+    assert (run / "config.yaml").read_text() == config_text
+
+
+def test_on_policy_budget_rounding_is_announced(tmp_path, capsys):
+    # 100 steps in rollouts of 32 steps × 2 envs: the run ends at 128.
+    arguments = [*TINY_RUN, "--steps", 100, "--set", "eval_freq=0", "--out", "run"]
+    assert in_process("train", *arguments, "--no-progress", cwd=tmp_path) == 0
+    notice = (
+        "note: on-policy training runs whole rollouts of n_steps × n_envs = 32 × 2 = 64 steps, "
+        "so this run ends at step 128, not 100"
+    )
+    assert capsys.readouterr().err.count(notice) == 1
+    state = json.loads((tmp_path / "run/latest/run_state.json").read_text())
+    assert state["num_timesteps"] == 128
+    # A budget of whole rollouts needs no notice.
+    resumed = ["train", "--out", "run", "--resume", "--steps", 192, "--no-progress"]
+    assert in_process(*resumed, cwd=tmp_path) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_commands_explain_missing_runs_and_checkpoints(trained, tmp_path, capsys):
     work, _ = trained
     assert in_process("eval", tmp_path, cwd=work) == 2
@@ -211,3 +254,58 @@ def test_commands_explain_missing_runs_and_checkpoints(trained, tmp_path, capsys
     assert "no checkpoint '999'" in error and "['latest', 'best', '128', '256']" in error
     assert in_process("record", "runs/seed0", "--out", "video.avi", cwd=work) == 2
     assert "--out must end in .gif or .mp4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "hint"),
+    [
+        ("latest", "pass its run folder instead: runs/seed0\n"),
+        ("best", "pass its run folder instead: runs/seed0 with --checkpoint best"),
+        ("checkpoints/step_0000000128", "instead: runs/seed0 with --checkpoint 128"),
+    ],
+)
+def test_eval_of_a_checkpoint_folder_names_its_run_folder(trained, capsys, checkpoint, hint):
+    work, _ = trained
+    assert in_process("eval", f"runs/seed0/{checkpoint}", cwd=work) == 2
+    error = capsys.readouterr().err
+    assert f"runs/seed0/{checkpoint} is a checkpoint folder, not a run folder" in error
+    assert hint in error and "rlrobot train" not in error
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--fps", "0", "must be a number > 0, got 0"),
+        ("--fps", "-5", "must be a number > 0, got -5"),
+        ("--fps", "nan", "must be a number > 0, got nan"),
+        ("--max-steps", "0", "must be >= 1, got 0"),
+        ("--max-steps", "-3", "must be >= 1, got -3"),
+        ("--episodes", "0", "must be >= 1, got 0"),
+    ],
+)
+def test_record_refuses_non_positive_numbers(capsys, option, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["record", "runs/any", f"{option}={value}"])
+    assert exit_info.value.code == 2
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line == f"rlrobot record: error: argument {option}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("env", "settings", "message"),
+    [
+        ("rlrobot/CartPole-v0", [], "SAC needs a 1-D Box action space, got Discrete(2)"),
+        ("Pendulum-v1", ["--set", "replay_buffer=her"], "HER needs a Dict observation space"),
+    ],
+)
+def test_envs_an_agent_cannot_use_are_one_line_errors_that_leave_no_run(
+    tmp_path, capsys, env, settings, message
+):
+    code = in_process(
+        "train", "--env", env, "--algo", "sac", *settings, "--steps", 64, "--out", "run",
+        cwd=tmp_path,
+    )  # fmt: skip
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and "Traceback" not in error
+    assert error.startswith("rlrobot train: error:") and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -83,6 +83,38 @@ def test_unknown_key_in_a_yaml_file_names_the_file(tmp_path, config_dir):
         resolve_config("a2c", "rlrobot/CartPole-v0", config_dir=config_dir)
 
 
+def test_env_keyed_config_file_must_apply_to_the_env(config_dir, tmp_path):
+    misspelt = tmp_path / "misspelt.yaml"
+    misspelt.write_text("rlrobot/Cartpole-v0: {learning_rate: 5e-4}\n")
+    with pytest.raises(ConfigError) as error:
+        resolve_config("ppo", "rlrobot/CartPole-v0", config_file=misspelt, config_dir=config_dir)
+    message = str(error.value)
+    assert "no entry for rlrobot/CartPole-v0 and no 'default' entry" in message
+    assert str(misspelt) in message
+    assert "did you mean 'rlrobot/Cartpole-v0'" in message
+    # A ``default`` entry applies to every env, as in configs/<algo>.yaml; the header says so.
+    with_default = tmp_path / "with_default.yaml"
+    with_default.write_text("default: {learning_rate: 5e-4}\nFoo-v0: {gamma: 0.5}\n")
+    resolved = resolve_config(
+        "ppo", "rlrobot/CartPole-v0", config_file=with_default, config_dir=config_dir
+    )
+    assert resolved.algorithm.learning_rate == 5e-4 and resolved.algorithm.gamma == 0.95
+    assert f"--config {with_default}: default (no rlrobot/CartPole-v0 entry)" in resolved.sources
+
+
+@pytest.mark.parametrize(
+    ("override", "option"),
+    [("seed=5", "--seed 5"), ("steps=5000", "--steps 5000"), ("env=Foo-v0", "--env Foo-v0")],
+)
+def test_command_line_options_given_as_config_keys_name_the_option(override, option):
+    with pytest.raises(ConfigError) as error:
+        resolve_config("ppo", "rlrobot/CartPole-v0", overrides=[override])
+    message = str(error.value)
+    key = override.split("=")[0]
+    assert f"unknown config key '{key}'" in message and f"give it as {option}" in message
+    assert "n_steps" not in message  # not the rollout length suggested for "steps"
+
+
 @pytest.mark.parametrize(
     ("override", "pattern"),
     [
