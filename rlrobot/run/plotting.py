@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from rlrobot.run.config import ResolvedConfig, read_run_config
 from rlrobot.run.folder import RunFolder, read_csv_rows
 
 Source = Literal["train", "eval"]
+# Characters per legend line and panel (the legend spans the figure, under the panels).
+LEGEND_WIDTH = 80
 # Keys that do not change what is learned; runs differing only in them are seeds of one group.
 BOOKKEEPING_KEYS = frozenset(
     {
@@ -178,7 +181,10 @@ def plot_runs(
         raise ValueError(f"none of the runs has logged a finished episode ({source} curves)")
     with_success = any(c.successes is not None for curves in grouped.values() for c in curves)
     n_panels = 2 if with_success else 1
-    figure, axes = plt.subplots(1, n_panels, figsize=(6.4 * n_panels, 4.2), squeeze=False)
+    # Constrained layout makes room for the legend below the panels, however long its labels.
+    figure, axes = plt.subplots(
+        1, n_panels, figsize=(6.4 * n_panels, 4.2), squeeze=False, layout="constrained"
+    )
     panels = [("returns", "episode return")]
     if with_success:
         panels.append(("successes", "success rate"))
@@ -193,6 +199,7 @@ def plot_runs(
             text = label + (f" [{len(usable)} runs]" if len(usable) > 1 else "")
             if len(sources) > 1:
                 text += " (evaluation)" if curve_source == "eval" else " (training)"
+            text = textwrap.fill(text, LEGEND_WIDTH * n_panels, subsequent_indent="  ")
             color = colors[labels.index(label) % len(colors)]
             style = {"linestyle": "--", "marker": "o", "markersize": 3}
             axis.plot(
@@ -204,10 +211,11 @@ def plot_runs(
         suffix = {"train": " (training)", "eval": " (evaluation)", "both": ""}[source]
         axis.set_ylabel(y_label + suffix)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize="small")
+    # One legend for both panels (they share curves and colours), under them.
+    handles, texts = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, texts, loc="outside lower center", fontsize="small")
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
     out = Path(out)
     # Rendered in memory and moved into place: a killed run never leaves half an image.
     image = io.BytesIO()
