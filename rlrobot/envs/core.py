@@ -9,7 +9,6 @@ pixels, adds observation noise and delays actions, so no task re-implements any 
 from __future__ import annotations
 
 import math
-import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -341,7 +340,6 @@ class RobotTaskEnv(gym.Env):
             self.camera.far,
         )
         self._reward_delay = RewardDelay() if reward_mode == "delayed" else None
-        self._warned_unpaid_reward = False
         self._elapsed_steps = 0
         self._nominal_dynamics: dict[tuple[str, int], tuple[float, float]] | None = None
         self._observation_noise = 0.0
@@ -457,17 +455,7 @@ class RobotTaskEnv(gym.Env):
         """Start a new episode; `seed` reseeds the env's random generator."""
         super().reset(seed=seed, options=options)
         if self._reward_delay is not None:
-            horizon = self._resolve_horizon()
-            if self._reward_delay.pending_steps and not self._warned_unpaid_reward:
-                # Most often an outer TimeLimit shorter than the horizon, which the env cannot
-                # see: every episode would then end with its whole reward withheld.
-                warnings.warn(
-                    f"reward_mode='delayed': an episode was reset after {self._elapsed_steps} "
-                    f"steps, before its horizon of {horizon} steps, so its withheld reward was "
-                    "never paid; with gym.make(..., max_episode_steps=N) pass horizon=N too",
-                    stacklevel=2,
-                )
-                self._warned_unpaid_reward = True
+            self._resolve_horizon()
             self._reward_delay.reset()
         self._elapsed_steps = 0
         self.sim.restore_state(self._initial_state)

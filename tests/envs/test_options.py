@@ -1,7 +1,5 @@
 """The options every robot env takes: reward modes, observation modes, domain randomisation."""
 
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -84,27 +82,6 @@ def test_make_env_releases_delayed_reward_at_a_max_episode_steps_override():
         episode_sums(delayed_rewards, delayed_ends), episode_sums(dense_rewards, dense_ends)
     )
     assert episode_sums(delayed_rewards, delayed_ends)[0] < -1.0
-
-
-def test_delayed_reward_cut_short_by_a_shorter_time_limit_warns_once():
-    env = gym.make("rlrobot/Reach-v0", reward_mode="delayed", max_episode_steps=5)
-    env.reset(seed=0)
-    rewards = [env.step(np.zeros(3, dtype=np.float32))[1] for _ in range(5)]
-    assert rewards == [0.0] * 5  # truncated at step 5, long before the horizon of 50
-    with pytest.warns(UserWarning, match=r"after 5 steps, before its horizon of 50 .*horizon=N"):
-        env.reset(seed=1)
-    for _ in range(5):
-        env.step(np.zeros(3, dtype=np.float32))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        env.reset(seed=2)  # once per env
-    env.close()
-    paid = gym.make("rlrobot/Reach-v0", reward_mode="delayed", max_episode_steps=5, horizon=5)
-    rollout_rewards(paid, seed=0, n_steps=10)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        paid.reset(seed=3)  # every episode ended at its horizon, paid
-    paid.close()
 
 
 def test_delayed_reward_is_paid_on_termination():
