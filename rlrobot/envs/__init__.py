@@ -1,24 +1,21 @@
-"""rlrobot's Gymnasium envs: robots, tasks, the env that glues them, and wrappers."""
+"""rlrobot's Gymnasium envs: robots, tasks, the env that glues them, and wrappers.
 
-from rlrobot.envs.core import (
-    DomainRandomization,
-    GoalRobotTaskEnv,
-    RewardDelay,
-    Robot,
-    RobotTaskEnv,
-    Task,
-)
+Registration needs no PyBullet; the env classes and wrappers are imported on first use.
+"""
+
+from rlrobot.common.lazy import lazy_attributes
 from rlrobot.envs.registration import ENV_IDS, register_envs
-from rlrobot.envs.wrappers import DelayedReward
 
-__all__ = [
-    "ENV_IDS",
-    "DelayedReward",
-    "DomainRandomization",
-    "GoalRobotTaskEnv",
-    "RewardDelay",
-    "Robot",
-    "RobotTaskEnv",
-    "Task",
-    "register_envs",
-]
+_EXPORTS = {
+    "rlrobot.envs.core": [
+        "DomainRandomization",
+        "GoalRobotTaskEnv",
+        "RewardDelay",
+        "Robot",
+        "RobotTaskEnv",
+        "Task",
+    ],
+    "rlrobot.envs.wrappers": ["DelayedReward"],
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
+__all__ = ["ENV_IDS", "register_envs", *sorted(n for names in _EXPORTS.values() for n in names)]

@@ -2,54 +2,38 @@
 
 A pretrained CNN encoder plugs into the agents as their image encoder:
 ``PPO(env, image_encoder=load_encoder(path, env_space), freeze_encoder=True)``.
+The names below are imported on first use (``rlrobot --help`` needs no torch).
 """
 
-from rlrobot.perception.datasets import (
-    LABELS,
-    Dataset,
-    DatasetError,
-    LabelSource,
-    SceneRandomization,
-    collect_event_windows,
-    collect_images,
-)
-from rlrobot.perception.models import (
-    ModelSpec,
-    NatureCNNEncoder,
-    PerceptionModel,
-    ResidualCNNEncoder,
-    load_encoder,
-    load_model,
-    save_model,
-)
-from rlrobot.perception.training import (
-    TrainConfig,
-    TrainResult,
-    choose_threshold,
-    ensemble_probabilities,
-    evaluate_model,
-    train_model,
-)
+from rlrobot.common.lazy import lazy_attributes
 
-__all__ = [
-    "LABELS",
-    "Dataset",
-    "DatasetError",
-    "LabelSource",
-    "ModelSpec",
-    "NatureCNNEncoder",
-    "PerceptionModel",
-    "ResidualCNNEncoder",
-    "SceneRandomization",
-    "TrainConfig",
-    "TrainResult",
-    "choose_threshold",
-    "collect_event_windows",
-    "collect_images",
-    "ensemble_probabilities",
-    "evaluate_model",
-    "load_encoder",
-    "load_model",
-    "save_model",
-    "train_model",
-]
+_EXPORTS = {
+    "rlrobot.perception.datasets": [
+        "LABELS",
+        "Dataset",
+        "DatasetError",
+        "LabelSource",
+        "SceneRandomization",
+        "collect_event_windows",
+        "collect_images",
+    ],
+    "rlrobot.perception.models": [
+        "ModelSpec",
+        "NatureCNNEncoder",
+        "PerceptionModel",
+        "ResidualCNNEncoder",
+        "load_encoder",
+        "load_model",
+        "save_model",
+    ],
+    "rlrobot.perception.training": [
+        "TrainConfig",
+        "TrainResult",
+        "choose_threshold",
+        "ensemble_probabilities",
+        "evaluate_model",
+        "train_model",
+    ],
+}
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)

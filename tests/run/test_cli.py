@@ -84,6 +84,24 @@ def trained(tmp_path_factory):
     return work, runs
 
 
+def test_help_and_import_load_neither_torch_nor_pybullet():
+    code = (
+        "import sys, rlrobot, rlrobot.cli; rlrobot.cli.build_parser(); "
+        "print(sorted({'torch', 'pybullet'} & set(sys.modules)))"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert process.stdout.strip() == "[]"
+    assert "pybullet build time" not in process.stdout + process.stderr
+    # The lazy names still import on first use.
+    from rlrobot.envs import DelayedReward
+    from rlrobot.perception import Dataset
+
+    assert DelayedReward.__module__ == "rlrobot.envs.wrappers"
+    assert Dataset.__module__ == "rlrobot.perception.datasets"
+
+
 def test_help_lists_commands_and_examples(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
