@@ -341,13 +341,18 @@ class BaseAgent(ABC):
         self.logger.record("time/time_elapsed", self.get_time_elapsed())
         self.logger.record("time/total_timesteps", self.num_timesteps)
 
-    def _make_progress_bar(self, progress_bar: bool, total_timesteps: int) -> Any:
-        """Return a tqdm bar over ``total_timesteps`` steps, or None where none should show."""
+    def _make_progress_bar(self, progress_bar: bool, total_timesteps: int, chunk: int) -> Any:
+        """Return a tqdm bar, or None where none should show.
+
+        ``learn`` advances in chunks of ``chunk`` env steps (a rollout, a vector step), so it
+        runs ``total_timesteps`` rounded up to a whole number of chunks: the bar's total.
+        """
         if not should_show_progress(progress_bar):
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=total_timesteps, unit="step", dynamic_ncols=True)
+        total = math.ceil(total_timesteps / chunk) * chunk
+        return tqdm(total=total, unit="step", dynamic_ncols=True)
 
     def current_progress_remaining(self) -> float:
         """Fraction of training still to go: ``1 − num_timesteps / end`` (SB3's definition).

@@ -379,7 +379,7 @@ class OnPolicyAgent(BaseAgent):
                 self.config.n_steps, self.n_envs, self.observation_space, self.action_space
             )
         rollout_size = self.config.n_steps * self.n_envs
-        bar = self._make_progress_bar(progress_bar, total_timesteps)
+        bar = self._make_progress_bar(progress_bar, total_timesteps, rollout_size)
         try:
             while self.num_timesteps < end:
                 learning_rate = self._update_learning_rate()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from rlrobot.agents import A2C, ALGORITHMS, PPO, REINFORCE
+from rlrobot.agents import A2C, ALGORITHMS, PPO, REINFORCE, SAC
 from rlrobot.benchmark.trial import evaluate_policy as evaluate_seeded
 from rlrobot.common.checkpoint import CheckpointError
 from rlrobot.common.config import ConfigError
@@ -221,3 +221,31 @@ def test_learns_cartpole(cls):
     result = evaluate_seeded(agent, gym.make("CartPole-v1"), n_episodes=10, seed=1000)
     mean = result["mean_return"]
     assert mean >= threshold, f"{cls.__name__} reached only {mean} (random policy: ~22)"
+
+
+@pytest.mark.parametrize(
+    ("make_agent", "budget", "total"),
+    [
+        (lambda: PPO("CartPole-v1", n_envs=2, seed=0, **SMALL), 40, 64),  # rollouts of 32
+        (lambda: SAC("Pendulum-v1", n_envs=3, seed=0, learning_starts=100), 10, 12),
+    ],
+    ids=["ppo", "sac"],
+)
+def test_progress_bar_total_is_the_budget_rounded_up_to_whole_chunks(
+    monkeypatch, make_agent, budget, total
+):
+    import tqdm.auto
+
+    bars = []
+
+    class RecordingBar(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs, disable=True)
+            bars.append(self)
+
+    monkeypatch.setattr("rlrobot.agents.base.should_show_progress", lambda show: show)
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+    agent = make_agent()
+    agent.learn(budget, progress_bar=True)
+    (bar,) = bars
+    assert bar.total == total == agent.num_timesteps
