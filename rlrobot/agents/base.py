@@ -8,6 +8,7 @@ checkpoints and training state for resume.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
@@ -64,6 +65,23 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             "use device='auto' or 'cpu'"
         )
     return resolved
+
+
+def check_callback(callback: Any) -> None:
+    """Raise ``TypeError`` unless ``callback`` can be called as ``callback(agent)``.
+
+    Checked when ``learn`` starts, not after its first rollout; SB3's ``BaseCallback`` objects
+    and ``callback(locals, globals)`` functions are the usual mistakes.
+    """
+    expected = "learn's callback is called as callback(agent) and may return False to stop"
+    if not callable(callback):
+        raise TypeError(f"{expected}; got a {type(callback).__name__}, which is not callable")
+    try:
+        inspect.signature(callback).bind(None)
+    except TypeError as error:
+        raise TypeError(f"{expected}; {callback!r} cannot be called so: {error}") from None
+    except ValueError:
+        pass  # no signature to inspect (some builtins): trusted
 
 
 def should_show_progress(progress_bar: bool) -> bool:
@@ -306,13 +324,19 @@ class BaseAgent(ABC):
         self._last_observations = observations
 
     def _begin_learn(
-        self, total_timesteps: int, logger: Logger | None, reset_num_timesteps: bool
+        self,
+        total_timesteps: int,
+        logger: Logger | None,
+        reset_num_timesteps: bool,
+        callback: Any,
     ) -> int:
         """Check the arguments, start the clock and the first episodes; return the end step."""
         if self.env is None:
             raise RuntimeError("this agent has no env; load it with env=… to train it")
         if total_timesteps < 1:
             raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
+        if callback is not None:
+            check_callback(callback)
         if reset_num_timesteps:
             self.num_timesteps = 0
         self.logger = logger if logger is not None else Logger(outputs=())

@@ -442,7 +442,7 @@ class OffPolicyAgent(BaseAgent):
         Returns:
             ``self``.
         """
-        end = self._begin_learn(total_timesteps, logger, reset_num_timesteps)
+        end = self._begin_learn(total_timesteps, logger, reset_num_timesteps, callback)
         self._ensure_replay_buffer()
         config = self.config
         gradient_steps = (

@@ -373,7 +373,7 @@ class OnPolicyAgent(BaseAgent):
         Returns:
             ``self``.
         """
-        end = self._begin_learn(total_timesteps, logger, reset_num_timesteps)
+        end = self._begin_learn(total_timesteps, logger, reset_num_timesteps, callback)
         if self.buffer is None:
             self.buffer = RolloutBuffer(
                 self.config.n_steps, self.n_envs, self.observation_space, self.action_space

@@ -249,3 +249,17 @@ def test_progress_bar_total_is_the_budget_rounded_up_to_whole_chunks(
     agent.learn(budget, progress_bar=True)
     (bar,) = bars
     assert bar.total == total == agent.num_timesteps
+
+
+def test_callbacks_that_cannot_take_the_agent_are_refused_before_training():
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    agent = PPO("CartPole-v1", seed=0, **SMALL)
+    with pytest.raises(TypeError, match=r"callback\(agent\).*CheckpointCallback, which is not"):
+        agent.learn(16, callback=CheckpointCallback(save_freq=8, save_path="unused"))
+    with pytest.raises(TypeError, match="cannot be called so"):
+        agent.learn(16, callback=lambda locals_, globals_: True)
+    assert agent.num_timesteps == 0
+    calls = []
+    agent.learn(16, callback=calls.append)
+    assert calls == [agent]
