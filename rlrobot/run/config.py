@@ -298,8 +298,9 @@ def validate_layers(
                 continue
             if key in OPTION_KEYS:
                 raise ConfigError(
-                    f"unknown config key {key!r} for {algo} runs: it is a command-line option, "
-                    f"give it as {OPTION_KEYS[key]} {values[key]} (from {source})"
+                    f"unknown config key {key!r} for {algo} runs: it is a command-line option "
+                    f"(rlrobot train {OPTION_KEYS[key]} {values[key]}; bench and sweep have "
+                    f"their own) (from {source})"
                 )
             error = unknown_key_error(key, known_keys, f"{algo} runs")
             raise ConfigError(f"{error} (from {source})")

@@ -111,7 +111,7 @@ def test_command_line_options_given_as_config_keys_name_the_option(override, opt
         resolve_config("ppo", "rlrobot/CartPole-v0", overrides=[override])
     message = str(error.value)
     key = override.split("=")[0]
-    assert f"unknown config key '{key}'" in message and f"give it as {option}" in message
+    assert f"unknown config key '{key}'" in message and f"rlrobot train {option};" in message
     assert "n_steps" not in message  # not the rollout length suggested for "steps"
 
 
