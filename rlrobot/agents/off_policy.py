@@ -221,8 +221,9 @@ class OffPolicyAgent(BaseAgent):
         # The policy's actions in [-1, 1] are scaled to the bounds, which must exist.
         if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
             raise UnsupportedEnvError(
-                f"{name} needs finite action bounds, got {space}; wrap the env in "
-                "gymnasium.wrappers.ClipAction or RescaleAction"
+                f"{name} needs finite action bounds, got {space}; declare the range the "
+                "actions should take, e.g. gymnasium.wrappers.TransformAction(env, lambda a: "
+                "a, Box(low, high))"
             )
         self._compute_reward: ComputeReward | None = None
         if self.config.replay_buffer == "her":

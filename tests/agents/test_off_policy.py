@@ -247,7 +247,7 @@ def test_config_and_space_errors_are_raised_when_the_agent_is_built(algo):
         algo("CartPole-v1")
     with pytest.raises(UnsupportedEnvError, match="1-D Box action space"):
         algo(line_with_actions(gym.spaces.Box(-1, 1, (2, 2), np.float32)))
-    with pytest.raises(UnsupportedEnvError, match=r"finite action bounds.*RescaleAction"):
+    with pytest.raises(UnsupportedEnvError, match=r"finite action bounds.*TransformAction"):
         algo(line_with_actions(gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)))
     with pytest.raises(UnsupportedEnvError, match="Dict observation space"):
         algo(make_line(), replay_buffer="her")
