@@ -222,7 +222,8 @@ def run_train(args: argparse.Namespace) -> int:
         )
     except RunFolderError as error:
         raise CommandError(str(error)) from None
-    print(f"done: {folder.path}/ (latest/ checkpoint, learning_curve.png, progress.csv)")
+    curve = f"{folder.curve_path.name}, " if folder.curve_path.exists() else ""
+    print(f"done: {folder.path}/ (latest/ checkpoint, {curve}progress.csv)")
     print(f"next: rlrobot eval {folder.path} --deterministic; rlrobot record {folder.path}")
     return 0
 

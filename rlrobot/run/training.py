@@ -69,23 +69,26 @@ def report(message: str, to_stderr: bool = False) -> None:
     tqdm.write(message, file=sys.stderr if to_stderr else sys.stdout)
 
 
-def rollout_rounding_notice(agent: Any, start_step: int, n_timesteps: int) -> str | None:
-    """Return a notice when an on-policy agent will overshoot ``n_timesteps``, else None.
+def budget_rounding_notice(agent: Any, start_step: int, n_timesteps: int) -> str | None:
+    """Return a notice when the agent will overshoot ``n_timesteps``, else None.
 
-    On-policy agents train on whole rollouts of ``n_steps × n_envs`` env steps, so a budget
-    that is not a multiple of that ends at the next multiple (``step 8,192/100``).
+    On-policy agents train on whole rollouts of ``n_steps × n_envs`` env steps, off-policy ones
+    step all ``n_envs`` envs at once, so a budget that is not a multiple of that ends at the
+    next multiple (``step 8,192/100``).
     """
-    if not isinstance(agent, OnPolicyAgent):
-        return None
-    rollout = agent.config.n_steps * agent.n_envs
-    end = start_step + math.ceil((n_timesteps - start_step) / rollout) * rollout
+    if isinstance(agent, OnPolicyAgent):
+        chunk = agent.config.n_steps * agent.n_envs
+        unit = (
+            f"on-policy training runs whole rollouts of n_steps × n_envs = "
+            f"{agent.config.n_steps:,} × {agent.n_envs} = {chunk:,} steps"
+        )
+    else:
+        chunk = agent.n_envs
+        unit = f"training steps its {chunk} envs together"
+    end = start_step + math.ceil((n_timesteps - start_step) / chunk) * chunk
     if end == n_timesteps:
         return None
-    return (
-        f"note: on-policy training runs whole rollouts of n_steps × n_envs = "
-        f"{agent.config.n_steps:,} × {agent.n_envs} = {rollout:,} steps, so this run ends at "
-        f"step {end:,}, not {n_timesteps:,}"
-    )
+    return f"note: {unit}, so this run ends at step {end:,}, not {n_timesteps:,}"
 
 
 class RunMonitor:
@@ -278,7 +281,7 @@ def train(
     if not resume or read_run_config(folder.config_path).to_dict() != resolved.to_dict():
         folder.write_config(resolved.to_yaml())
     start_step = agent.num_timesteps
-    notice = rollout_rounding_notice(agent, start_step, run.n_timesteps)
+    notice = budget_rounding_notice(agent, start_step, run.n_timesteps)
     if notice is not None:
         report(notice, to_stderr=True)
     outputs = ("csv", "tensorboard", "stdout") if verbose else ("csv", "tensorboard")
@@ -294,7 +297,12 @@ def train(
         agent.env.close()
         if eval_env is not None:
             eval_env.close()
-    from rlrobot.run.plotting import plot_runs
+    from rlrobot.run.plotting import plot_runs, read_curve
 
-    plot_runs([folder.path], folder.curve_path, title=f"{resolved.algo} on {resolved.env}")
+    if any(read_curve(folder, source) is not None for source in ("train", "eval")):
+        plot_runs([folder.path], folder.curve_path, title=f"{resolved.algo} on {resolved.env}")
+    else:
+        report(
+            "note: no episode ended during the run, so there is no learning curve", to_stderr=True
+        )
     return folder

@@ -263,6 +263,21 @@ def test_on_policy_budget_rounding_is_announced(tmp_path, capsys):
     assert "note:" not in capsys.readouterr().err
 
 
+def test_off_policy_budget_rounding_to_whole_vector_steps_is_announced(tmp_path, capsys):
+    arguments = ["--env", "Pendulum-v1", "--algo", "sac", "--n-envs", 3, "--steps", 100]
+    settings = ["--set", "learning_starts=200", "--set", "eval_freq=0", "--no-progress"]
+    assert in_process("train", *arguments, *settings, "--out", "run", cwd=tmp_path) == 0
+    notice = "note: training steps its 3 envs together, so this run ends at step 102, not 100"
+    captured = capsys.readouterr()
+    assert captured.err.count(notice) == 1
+    state = json.loads((tmp_path / "run/latest/run_state.json").read_text())
+    assert state["num_timesteps"] == 102
+    # Pendulum's episodes last 200 steps: none ended, so there is no curve to draw.
+    assert "no episode ended during the run, so there is no learning curve" in captured.err
+    assert not (tmp_path / "run/learning_curve.png").exists()
+    assert "done: run/ (latest/ checkpoint, progress.csv)" in captured.out
+
+
 def test_commands_explain_missing_runs_and_checkpoints(trained, tmp_path, capsys):
     work, _ = trained
     assert in_process("eval", tmp_path, cwd=work) == 2
