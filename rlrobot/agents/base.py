@@ -365,18 +365,22 @@ class BaseAgent(ABC):
         self.logger.record("time/time_elapsed", self.get_time_elapsed())
         self.logger.record("time/total_timesteps", self.num_timesteps)
 
-    def _make_progress_bar(self, progress_bar: bool, total_timesteps: int, chunk: int) -> Any:
-        """Return a tqdm bar, or None where none should show.
+    @property
+    def steps_per_iteration(self) -> int:
+        """Env steps ``learn`` advances by at a time (off-policy: one step of every env)."""
+        return self.n_envs
 
-        ``learn`` advances in chunks of ``chunk`` env steps (a rollout, a vector step), so it
-        runs ``total_timesteps`` rounded up to a whole number of chunks: the bar's total.
-        """
+    def steps_to_run(self, total_timesteps: int) -> int:
+        """Return the env steps ``learn(total_timesteps)`` runs: whole iterations, rounded up."""
+        return math.ceil(total_timesteps / self.steps_per_iteration) * self.steps_per_iteration
+
+    def _make_progress_bar(self, progress_bar: bool, total_timesteps: int) -> Any:
+        """Return a tqdm bar over the steps ``learn`` will run, or None where none should show."""
         if not should_show_progress(progress_bar):
             return None
         from tqdm.auto import tqdm
 
-        total = math.ceil(total_timesteps / chunk) * chunk
-        return tqdm(total=total, unit="step", dynamic_ncols=True)
+        return tqdm(total=self.steps_to_run(total_timesteps), unit="step", dynamic_ncols=True)
 
     def current_progress_remaining(self) -> float:
         """Fraction of training still to go: ``1 − num_timesteps / end`` (SB3's definition).

@@ -449,7 +449,7 @@ class OffPolicyAgent(BaseAgent):
         gradient_steps = (
             config.gradient_steps if config.gradient_steps > 0 else config.train_freq * self.n_envs
         )
-        bar = self._make_progress_bar(progress_bar, total_timesteps, self.n_envs)
+        bar = self._make_progress_bar(progress_bar, total_timesteps)
         # Log at multiples of log_interval, so a resumed run logs at the same steps.
         next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
         vector_steps, stats, learning_rate = 0, {}, self._update_learning_rate()

@@ -218,6 +218,11 @@ class OnPolicyAgent(BaseAgent):
     config_class = OnPolicyConfig
     config: OnPolicyConfig
 
+    @property
+    def steps_per_iteration(self) -> int:
+        """Env steps of one rollout, ``n_steps × n_envs``: what ``learn`` advances by."""
+        return self.config.n_steps * self.n_envs
+
     def _setup(self) -> None:
         config = self.config
         self.policy = ActorCriticPolicy(
@@ -293,7 +298,7 @@ class OnPolicyAgent(BaseAgent):
         continuing = ~buffer.episode_ends[:-1]
         buffer.next_values[:-1][continuing] = buffer.values[1:][continuing]
         buffer.next_values[-1] = self._predict_values(observations, normalized=False)
-        self.num_timesteps += config.n_steps * self.n_envs
+        self.num_timesteps += self.steps_per_iteration
 
     def _to_tensor(self, observations: Any) -> Any:
         if isinstance(observations, dict):
@@ -378,8 +383,8 @@ class OnPolicyAgent(BaseAgent):
             self.buffer = RolloutBuffer(
                 self.config.n_steps, self.n_envs, self.observation_space, self.action_space
             )
-        rollout_size = self.config.n_steps * self.n_envs
-        bar = self._make_progress_bar(progress_bar, total_timesteps, rollout_size)
+        rollout_size = self.steps_per_iteration
+        bar = self._make_progress_bar(progress_bar, total_timesteps)
         try:
             while self.num_timesteps < end:
                 learning_rate = self._update_learning_rate()

@@ -74,7 +74,7 @@ class PPO(OnPolicyAgent):
 
     def _setup(self) -> None:
         super()._setup()
-        rollout_size = self.config.n_steps * self.n_envs
+        rollout_size = self.steps_per_iteration
         if self.config.batch_size > rollout_size:
             from rlrobot.common.config import ConfigError
 

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlrobot.agents.on_policy import OnPolicyAgent
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
@@ -72,23 +71,18 @@ def report(message: str, to_stderr: bool = False) -> None:
 def budget_rounding_notice(agent: Any, start_step: int, n_timesteps: int) -> str | None:
     """Return a notice when the agent will overshoot ``n_timesteps``, else None.
 
-    On-policy agents train on whole rollouts of ``n_steps × n_envs`` env steps, off-policy ones
-    step all ``n_envs`` envs at once, so a budget that is not a multiple of that ends at the
+    ``learn`` runs whole iterations (on-policy: rollouts of ``n_steps × n_envs`` env steps;
+    off-policy: one step of every env), so a budget that is not a multiple of one ends at the
     next multiple (``step 8,192/100``).
     """
-    if isinstance(agent, OnPolicyAgent):
-        chunk = agent.config.n_steps * agent.n_envs
-        unit = (
-            f"on-policy training runs whole rollouts of n_steps × n_envs = "
-            f"{agent.config.n_steps:,} × {agent.n_envs} = {chunk:,} steps"
-        )
-    else:
-        chunk = agent.n_envs
-        unit = f"training steps its {chunk} envs together"
-    end = start_step + math.ceil((n_timesteps - start_step) / chunk) * chunk
+    end = start_step + agent.steps_to_run(n_timesteps - start_step)
     if end == n_timesteps:
         return None
-    return f"note: {unit}, so this run ends at step {end:,}, not {n_timesteps:,}"
+    return (
+        f"note: training runs whole iterations of {agent.steps_per_iteration:,} env steps "
+        f"(on-policy: n_steps × n_envs; off-policy: n_envs), so this run ends at step {end:,}, "
+        f"not {n_timesteps:,}"
+    )
 
 
 class RunMonitor:

@@ -251,8 +251,8 @@ def test_on_policy_budget_rounding_is_announced(tmp_path, capsys):
     arguments = [*TINY_RUN, "--steps", 100, "--set", "eval_freq=0", "--out", "run"]
     assert in_process("train", *arguments, "--no-progress", cwd=tmp_path) == 0
     notice = (
-        "note: on-policy training runs whole rollouts of n_steps × n_envs = 32 × 2 = 64 steps, "
-        "so this run ends at step 128, not 100"
+        "note: training runs whole iterations of 64 env steps (on-policy: n_steps × n_envs; "
+        "off-policy: n_envs), so this run ends at step 128, not 100"
     )
     assert capsys.readouterr().err.count(notice) == 1
     state = json.loads((tmp_path / "run/latest/run_state.json").read_text())
@@ -267,7 +267,10 @@ def test_off_policy_budget_rounding_to_whole_vector_steps_is_announced(tmp_path,
     arguments = ["--env", "Pendulum-v1", "--algo", "sac", "--n-envs", 3, "--steps", 100]
     settings = ["--set", "learning_starts=200", "--set", "eval_freq=0", "--no-progress"]
     assert in_process("train", *arguments, *settings, "--out", "run", cwd=tmp_path) == 0
-    notice = "note: training steps its 3 envs together, so this run ends at step 102, not 100"
+    notice = (
+        "note: training runs whole iterations of 3 env steps (on-policy: n_steps × n_envs; "
+        "off-policy: n_envs), so this run ends at step 102, not 100"
+    )
     captured = capsys.readouterr()
     assert captured.err.count(notice) == 1
     state = json.loads((tmp_path / "run/latest/run_state.json").read_text())
