@@ -123,22 +123,11 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
 
     Unknown ids and keywords are caught before the env is built (with close matches); an
     option value the env rejects (``TypeError``/``ValueError`` from its constructor) is
-    re-raised as ``EnvMakeError`` with the original error chained. With
-    ``reward_mode="delayed"`` and ``max_episode_steps=N`` but no ``horizon``, the env gets
-    ``horizon=N``: it cannot see the time limit ``gym.make`` wraps around it, and would
-    otherwise drop the reward it still withholds when that limit cuts the episode.
+    re-raised as ``EnvMakeError`` with the original error chained.
     """
-    spec = check_env_id(env_id, env_kwargs)
-    kwargs = dict(env_kwargs or {})
-    if (
-        kwargs.get("reward_mode") == "delayed"
-        and kwargs.get("max_episode_steps") is not None
-        and "horizon" not in kwargs
-        and "horizon" in (_env_keywords(spec.entry_point) or ())
-    ):
-        kwargs["horizon"] = kwargs["max_episode_steps"]
+    check_env_id(env_id, env_kwargs)
     try:
-        return gym.make(env_id, **kwargs)
+        return gym.make(env_id, **(env_kwargs or {}))
     except (TypeError, ValueError) as error:
         raise EnvMakeError(f"cannot make {env_id} with {env_kwargs or {}}: {error}") from error
 

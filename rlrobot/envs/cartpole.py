@@ -49,7 +49,7 @@ class CartPoleEnv(RobotTaskEnv):
     `reset_noise` (default 0.05), `x_threshold` (m, 2.4), `angle_threshold` (rad, 12°),
     `success_angle` (rad, 0.05), and the options of every robot env (`RobotTaskEnv`):
     `reward_mode`, `obs_mode`,
-    `pixels_width`/`pixels_height`, `pixels_camera`, `randomization`, `horizon`, `render_mode`,
+    `pixels_width`/`pixels_height`, `pixels_camera`, `randomization`, `render_mode`,
     `render_width`/`render_height`.
 
     ## Version history

@@ -248,9 +248,10 @@ class RobotTaskEnv(gym.Env):
 
     Options every robot env takes (`gym.make` keywords):
         reward_mode: "dense", "sparse" (success only) or "delayed" (the dense rewards withheld
-            and released in one piece at the episode's end: on termination or at step
-            `horizon`; the episode total is unchanged). `info["reward_<term>"]` always holds
-            the terms earned at that step.
+            and released in one piece at the step where the episode ends: on termination, and
+            on a time-limit truncation through `ReleaseWithheldReward`, which `gym.make` puts
+            outside the `TimeLimit` of every rlrobot id; the episode total is unchanged).
+            `info["reward_<term>"]` always holds the terms earned at that step.
         obs_mode: "state"; "pixels" (uint8 image, shape (pixels_height, pixels_width, 3));
             "state+pixels" (`Dict` with `state` and `pixels`). Goal envs keep `achieved_goal`
             and `desired_goal`, add `pixels`, and keep `observation` only with state. Pixel
@@ -260,13 +261,6 @@ class RobotTaskEnv(gym.Env):
         pixels_camera: "fixed" (the env's scene camera, following mobile robots) or "robot"
             (mounted on the robot).
         randomization: Domain randomisation (see `DomainRandomization`); off by default.
-        horizon: Episode length in steps at which delayed rewards are released; defaults to
-            the registered `max_episode_steps` of the env id (the env cannot see the TimeLimit
-            wrapper around it). Pass it when you change the time limit
-            (`gym.make(..., max_episode_steps=N, horizon=N)`): rewards still withheld when an
-            episode is cut short by a reset are dropped. `rlrobot.common.env_util.make_env`
-            (used by the agents and the CLI) passes `horizon=max_episode_steps` itself.
-            `DelayedReward` (wrappers.py), put around the TimeLimit, needs no horizon.
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
         render_width, render_height: Size of `render()` frames in pixels (default 480×480).
     """
@@ -286,7 +280,6 @@ class RobotTaskEnv(gym.Env):
         pixels_height: int = 84,
         pixels_camera: str = "fixed",
         randomization: DomainRandomization | dict[str, Any] | bool | None = None,
-        horizon: int | None = None,
         render_mode: str | None = None,
         render_width: int = 480,
         render_height: int = 480,
@@ -298,15 +291,12 @@ class RobotTaskEnv(gym.Env):
         for name, (width, height) in sizes.items():
             if min(width, height) < 1:
                 raise ValueError(f"{name} size must be positive, got {width}x{height}")
-        if horizon is not None and horizon < 1:
-            raise ValueError(f"horizon must be >= 1 step, got {horizon}")
         self.randomization = DomainRandomization.from_option(randomization)
         self.render_mode = render_mode
         self.render_width, self.render_height = render_width, render_height
         self.obs_mode = obs_mode
         self.pixels_width, self.pixels_height = pixels_width, pixels_height
         self.pixels_camera = pixels_camera
-        self.horizon = horizon
         self.camera = camera
         self.sim = Simulation(
             connection_mode="gui" if render_mode == "human" else "direct",
@@ -340,7 +330,6 @@ class RobotTaskEnv(gym.Env):
             self.camera.far,
         )
         self._reward_delay = RewardDelay() if reward_mode == "delayed" else None
-        self._elapsed_steps = 0
         self._nominal_dynamics: dict[tuple[str, int], tuple[float, float]] | None = None
         self._observation_noise = 0.0
         self._action_latency = 0
@@ -438,16 +427,17 @@ class RobotTaskEnv(gym.Env):
         self._action_latency = int(self.np_random.integers(low, high + 1))
         self._observation_noise = randomization.observation_noise
 
-    def _resolve_horizon(self) -> int:
-        if self.horizon is None:
-            registered = gym.spec(self.spec.id).max_episode_steps if self.spec else None
-            if registered is None:
-                raise ValueError(
-                    "reward_mode='delayed' needs the episode length: pass horizon=N (steps) or "
-                    "create the env with gym.make from an id that has max_episode_steps"
-                )
-            self.horizon = registered
-        return self.horizon
+    def release_withheld_reward(self) -> float:
+        """Return the delayed reward withheld so far and forget it (0.0 unless delayed).
+
+        Called by `ReleaseWithheldReward` when a time limit cuts the episode: the env cannot
+        see the `TimeLimit` wrapped around it.
+        """
+        if self._reward_delay is None:
+            return 0.0
+        released = self._reward_delay.withheld
+        self._reward_delay.reset()
+        return released
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -455,9 +445,7 @@ class RobotTaskEnv(gym.Env):
         """Start a new episode; `seed` reseeds the env's random generator."""
         super().reset(seed=seed, options=options)
         if self._reward_delay is not None:
-            self._resolve_horizon()
             self._reward_delay.reset()
-        self._elapsed_steps = 0
         self.sim.restore_state(self._initial_state)
         self._pending_actions.clear()
         self._reset_scene(self.np_random)
@@ -496,7 +484,6 @@ class RobotTaskEnv(gym.Env):
         applied = self._delay_action(self._check_action(action))
         self.robot.set_action(applied)
         self.sim.step()
-        self._elapsed_steps += 1
         observation = self._get_obs()
         terms = self.task.compute_reward_terms(applied)
         info: dict[str, Any] = {f"reward_{name}": value for name, value in terms.items()}
@@ -509,8 +496,7 @@ class RobotTaskEnv(gym.Env):
             observation = self._zero_like(observation)
             reward, terminated, info["sim_error"] = 0.0, True, "non-finite physics state"
         if self._reward_delay is not None:
-            episode_over = terminated or self._elapsed_steps >= self._resolve_horizon()
-            reward = self._reward_delay.step(reward, episode_over)
+            reward = self._reward_delay.step(reward, terminated)
         if self.render_mode == "human":
             self.render()
         return observation, reward, terminated, False, info

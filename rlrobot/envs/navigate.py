@@ -57,7 +57,7 @@ class NavigateEnv(GoalRobotTaskEnv):
     `obstacle_size` (m, 0.3), `min_goal_distance` (m, 1), `max_speed` (m/s, 1),
     `max_steering` (rad, 0.5), `n_rays` (16), `ray_length` (m, 3), and the options of every
     robot env (`RobotTaskEnv`): `reward_mode`, `obs_mode`, `pixels_width`/`pixels_height`,
-    `pixels_camera`, `randomization`, `horizon`, `render_mode`, `render_width`/`render_height`.
+    `pixels_camera`, `randomization`, `render_mode`, `render_width`/`render_height`.
 
     ## Version history
     - v0: first version.

@@ -22,6 +22,13 @@ _ENV_SPECS: dict[str, tuple[str, int, dict[str, Any]]] = {
 
 ENV_IDS: list[str] = list(_ENV_SPECS)
 
+# Applied by gym.make outside the TimeLimit: pays a delayed reward at a time-limit cut-off.
+_RELEASE_WRAPPER = gym.envs.registration.WrapperSpec(
+    name="ReleaseWithheldReward",
+    entry_point="rlrobot.envs.wrappers:ReleaseWithheldReward",
+    kwargs={},
+)
+
 
 def register_envs() -> None:
     """Register all rlrobot envs with Gymnasium (idempotent)."""
@@ -32,4 +39,5 @@ def register_envs() -> None:
                 entry_point=entry_point,
                 max_episode_steps=max_episode_steps,
                 kwargs=kwargs,
+                additional_wrappers=(_RELEASE_WRAPPER,),
             )

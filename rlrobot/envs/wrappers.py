@@ -45,3 +45,27 @@ class DelayedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         info = {**info, "undelayed_reward": reward}
         released = self.delay.step(float(reward), terminated or truncated)
         return observation, released, terminated, truncated, info
+
+
+class ReleaseWithheldReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Pay a delayed-reward env's withheld reward at the step a time limit cuts the episode.
+
+    An env with `reward_mode="delayed"` withholds its rewards and pays them on termination,
+    but it cannot see the `TimeLimit` that `gym.make` wraps around it. Every rlrobot id is
+    registered with this wrapper outside its `TimeLimit`, so `gym.make(id,
+    reward_mode="delayed", max_episode_steps=N)` pays the episode's sum at its last step,
+    whatever N is. It calls the unwrapped env's `release_withheld_reward()` on a truncation
+    that is not a termination, and does nothing for envs without that method.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+        self._release = getattr(env.unwrapped, "release_withheld_reward", None)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Step the env; on a truncation add what the env still withholds to the reward."""
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        if truncated and not terminated and self._release is not None:
+            reward = float(reward) + self._release()
+        return observation, reward, terminated, truncated, info

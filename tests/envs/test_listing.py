@@ -34,9 +34,7 @@ def test_describe_envs_lists_every_option_with_a_default_gym_make_accepts(descri
         options = description["options"]
         assert description["reward_modes"] == ["dense", "sparse", "delayed"]
         assert description["obs_modes"] == ["state", "pixels", "state+pixels"]
-        assert {"reward_mode", "obs_mode", "randomization", "horizon", "render_mode"} <= set(
-            options
-        )
+        assert {"reward_mode", "obs_mode", "randomization", "render_mode"} <= set(options)
         env = gym.make(description["id"], **options)  # every listed default is a valid keyword
         assert env.unwrapped.obs_mode == "state"
         env.close()

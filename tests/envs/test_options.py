@@ -51,7 +51,7 @@ def test_reward_delay_releases_the_running_sum():
 
 @pytest.mark.parametrize("env_id", rlrobot.ENV_IDS)
 def test_delayed_reward_pays_the_dense_episode_total_at_the_episode_end(env_id):
-    kwargs = {"max_episode_steps": 30, "horizon": 30}
+    kwargs = {"max_episode_steps": 30}
     dense = gym.make(env_id, reward_mode="dense", **kwargs)
     delayed = gym.make(env_id, reward_mode="delayed", **kwargs)
     dense_rewards, dense_ends = rollout_rewards(dense, seed=0, n_steps=90)
@@ -67,17 +67,18 @@ def test_delayed_reward_pays_the_dense_episode_total_at_the_episode_end(env_id):
     assert all(not pay or end for pay, end in zip(paid, delayed_ends, strict=True))
 
 
-def test_make_env_releases_delayed_reward_at_a_max_episode_steps_override():
-    # gym.make alone would need horizon=20 as well; rlrobot's make_env supplies it.
-    from rlrobot.common.env_util import make_env
-
-    dense = make_env("rlrobot/Reach-v0", {"reward_mode": "dense", "max_episode_steps": 20})
-    delayed = make_env("rlrobot/Reach-v0", {"reward_mode": "delayed", "max_episode_steps": 20})
-    dense_rewards, dense_ends = rollout_rewards(dense, seed=0, n_steps=60)
-    delayed_rewards, delayed_ends = rollout_rewards(delayed, seed=0, n_steps=60)
+@pytest.mark.parametrize("max_episode_steps", [20, None])
+def test_gym_make_releases_delayed_reward_where_the_time_limit_cuts(max_episode_steps):
+    limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    dense = gym.make("rlrobot/Reach-v0", reward_mode="dense", **limit)
+    delayed = gym.make("rlrobot/Reach-v0", reward_mode="delayed", **limit)
+    n_steps = 3 * (max_episode_steps or 50)
+    dense_rewards, dense_ends = rollout_rewards(dense, seed=0, n_steps=n_steps)
+    delayed_rewards, delayed_ends = rollout_rewards(delayed, seed=0, n_steps=n_steps)
     dense.close()
     delayed.close()
     assert delayed_ends == dense_ends and sum(dense_ends) == 3
+    assert [r != 0.0 for r in delayed_rewards] == delayed_ends  # paid at the last step only
     np.testing.assert_allclose(
         episode_sums(delayed_rewards, delayed_ends), episode_sums(dense_rewards, dense_ends)
     )
@@ -106,17 +107,18 @@ def test_delayed_goal_env_offers_no_compute_reward():
     assert hasattr(gym.make("rlrobot/Reach-v0").unwrapped, "compute_reward")
 
 
-def test_delayed_mode_needs_a_horizon_outside_gym_make():
+def test_delayed_env_built_directly_pays_on_termination_and_on_release():
     env = ReachEnv(reward_mode="delayed")
-    with pytest.raises(ValueError, match="horizon"):
-        env.reset(seed=0)
-    env.close()
-    env = ReachEnv(reward_mode="delayed", horizon=2)
     env.reset(seed=0)
     zero = np.zeros(3, dtype=np.float32)
-    assert env.step(zero)[1] == 0.0
-    assert env.step(zero)[1] < 0.0  # released at step 2: two −distance rewards
+    assert env.step(zero)[1] == 0.0 and env.step(zero)[1] == 0.0
+    withheld = env.release_withheld_reward()
+    assert withheld < 0.0  # two −distance rewards
+    assert env.release_withheld_reward() == 0.0  # released once
     env.close()
+    dense = ReachEnv()
+    assert dense.release_withheld_reward() == 0.0
+    dense.close()
 
 
 @pytest.mark.parametrize("period", [None, 4])
@@ -290,8 +292,8 @@ def test_bad_option_values_are_rejected():
         gym.make("rlrobot/CartPole-v0", pixels_camera="top")
     with pytest.raises(ValueError, match="pixels size"):
         gym.make("rlrobot/CartPole-v0", pixels_width=0)
-    with pytest.raises(ValueError, match="horizon"):
-        gym.make("rlrobot/CartPole-v0", horizon=0)
+    with pytest.raises(TypeError, match="horizon"):  # gone: delayed rewards need no horizon
+        gym.make("rlrobot/CartPole-v0", horizon=50)
     with pytest.raises(ValueError, match="unknown randomization keys"):
         gym.make("rlrobot/CartPole-v0", randomization={"gravity_scale": (0.9, 1.1)})
     with pytest.raises(ValueError, match="mass_scale"):

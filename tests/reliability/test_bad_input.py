@@ -89,7 +89,6 @@ COMMON_BAD_OPTIONS = [
     ("render_mode", "video", "render_mode must be one of"),
     ("pixels_width", 0, "pixels size must be positive"),
     ("render_height", -480, "render size must be positive"),
-    ("horizon", 0, "horizon must be >= 1"),
     ("randomization", {"mass_scale": [1.2, 0.8]}, "mass_scale must be a range"),
     ("randomization", {"mas_scale": [0.8, 1.2]}, "unknown randomization keys"),
     ("randomization", {"observation_noise": -0.1}, "observation_noise must be >= 0"),
