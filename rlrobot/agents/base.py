@@ -13,8 +13,10 @@ import math
 import os
 import sys
 import time
+import zipfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import gymnasium as gym
@@ -38,9 +40,11 @@ from rlrobot.common.env_util import EnvSpec, EpisodeTracker, make_vec_env
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import ACTIVATIONS, build_image_encoder, get_image_encoder_spec
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
+from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
+REPLAY_BUFFER_FILE = "replay_buffer.npz"
 Observation = np.ndarray | dict[str, np.ndarray]
 
 
@@ -103,10 +107,29 @@ class AgentConfig(BaseConfig):
     normalize_observations: bool = option(False, "running mean/std observation normalisation")
     clip_observations: float = option(10.0, "clip normalised observations to ±this")
     log_interval: int = option(1, "log every this many iterations")
+    reward_redistribution: Literal["uniform", "rrd"] | None = option(
+        None,
+        "delayed rewards: None (learn from the rewards as paid), uniform (each step of a "
+        "released chunk gets its sum / length, IRCR) or rrd (a learned per-step reward model, "
+        "Randomized Return Decomposition)",
+    )
+    rrd_learning_rate: float = option(3e-4, "RRD: Adam step size of the reward model")
+    rrd_net_arch: tuple[int, ...] = option((256, 256), "RRD: hidden layer sizes of r̂(s, a, s′)")
+    rrd_batch_size: int = option(4, "RRD: chunks (released episodes) per reward-model step")
+    rrd_subset_size: int = option(64, "RRD: steps K drawn from each chunk per reward-model step")
+    rrd_gradient_steps: int = option(
+        1, "RRD: reward-model gradient steps per agent gradient step (on-policy: per rollout)"
+    )
 
     def validate(self) -> None:
         """Check value ranges."""
         self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
+        self._require(
+            0 < self.rrd_learning_rate < math.inf, "rrd_learning_rate", "must be > 0 and finite"
+        )
+        self._require(all(n > 0 for n in self.rrd_net_arch), "rrd_net_arch", "sizes must be > 0")
+        for key in ("rrd_batch_size", "rrd_subset_size", "rrd_gradient_steps"):
+            self._require(getattr(self, key) >= 1, key, "must be >= 1")
         self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
         self._require(
@@ -179,6 +202,9 @@ class BaseAgent(ABC):
         self.logger = Logger(outputs=())
         self.obs_normalizer: ObservationNormalizer | None = None
         self.reward_normalizer: RewardNormalizer | None = None
+        self.replay_buffer: ReplayBuffer | None = None
+        # RRD's reward model (``rlrobot.agents.redistribution``), built by the agent families.
+        self.reward_redistributor: Any = None
         if seed is not None:
             set_seed(seed)
         self.env: gym.vector.VectorEnv | None = None
@@ -309,8 +335,12 @@ class BaseAgent(ABC):
         """Abandon the episodes in progress and start new ones (env ``i`` seeded ``seed + i``).
 
         The action spaces are reseeded too, and the per-episode accumulators (episode tracker,
-        reward normaliser's running return) restart from zero.
+        reward normaliser's running return) restart from zero. A replay buffer's newest
+        transitions become truncated ends, bootstrapped from their real next observations as
+        at a time limit.
         """
+        if self.replay_buffer is not None:
+            self.replay_buffer.truncate_episodes()
         observations, _ = self.env.reset(seed=seed)
         if seed is not None:
             self.env.action_space.seed(seed)
@@ -419,6 +449,9 @@ class BaseAgent(ABC):
             "time_elapsed": self.get_time_elapsed(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
             "normalizers": {name: n.state_dict() for name, n in self.normalizers().items()},
+            "reward_redistributor": (
+                self.reward_redistributor.state_dict() if self.reward_redistributor else None
+            ),
             "rng": get_rng_state(),
         }
 
@@ -435,16 +468,52 @@ class BaseAgent(ABC):
             normalizer.load_state_dict(
                 {k: np.asarray(v) for k, v in state["normalizers"][name].items()}
             )
+        if self.reward_redistributor is not None and state.get("reward_redistributor"):
+            self.reward_redistributor.load_state_dict(state["reward_redistributor"])
         if restore_rng and "rng" in state:
             set_rng_state(state["rng"])
 
-    def save(self, path: str | os.PathLike, include_training_state: bool = True) -> None:
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        """Return ``modules()`` plus the reward model of RRD, if any: what checkpoints hold."""
+        modules = dict(self.modules())
+        if self.reward_redistributor is not None:
+            modules["reward_model"] = self.reward_redistributor.model
+        return modules
+
+    # -- replay buffer (off-policy agents; on-policy ones under RRD, for the reward model) ---
+    def _make_replay_buffer(self) -> ReplayBuffer:
+        raise RuntimeError(f"{type(self).__name__} has no replay buffer")
+
+    def _ensure_replay_buffer(self) -> ReplayBuffer:
+        if self.replay_buffer is None:
+            if self.env is None:
+                raise RuntimeError("this agent has no env; load it with env=… to use a buffer")
+            self.replay_buffer = self._make_replay_buffer()
+        return self.replay_buffer
+
+    def save_replay_buffer(self, path: str | os.PathLike) -> Path:
+        """Write the replay buffer to an ``.npz`` file (arrays only; suffix added if missing)."""
+        if self.replay_buffer is None:
+            raise RuntimeError("there is no replay buffer yet (call learn first)")
+        return self.replay_buffer.save(path)
+
+    def load_replay_buffer(self, path: str | os.PathLike) -> None:
+        """Fill the replay buffer from a file written by ``save_replay_buffer``."""
+        self._ensure_replay_buffer().load(path)
+
+    def save(
+        self,
+        path: str | os.PathLike,
+        include_training_state: bool = True,
+        include_replay_buffer: bool = False,
+    ) -> None:
         """Save weights, normalisers, config and spaces (and optimizer/RNG state) to ``path``.
 
-        The checkpoint is a directory with ``model.safetensors`` and ``metadata.json``.
+        The checkpoint is a directory with ``model.safetensors`` and ``metadata.json``;
+        ``include_replay_buffer`` adds the replay buffer as ``replay_buffer.npz``.
         """
         tensors: dict[str, torch.Tensor] = {}
-        for name, module in self.modules().items():
+        for name, module in self.checkpoint_modules().items():
             tensors.update({f"{name}/{k}": v for k, v in module.state_dict().items()})
         state = self.get_training_state()
         if not include_training_state:
@@ -463,6 +532,8 @@ class BaseAgent(ABC):
             "versions": {"rlrobot": rlrobot.__version__, "torch": torch.__version__},
         }
         save_checkpoint(path, tensors, metadata)
+        if include_replay_buffer and self.replay_buffer is not None:
+            self.save_replay_buffer(Path(path) / REPLAY_BUFFER_FILE)
 
     def _image_encoder_metadata(self) -> dict[str, Any] | None:
         """Return the custom image encoder's JSON spec and freeze flag (None: default CNN)."""
@@ -486,6 +557,7 @@ class BaseAgent(ABC):
         env_kwargs: dict[str, Any] | None = None,
         worker_timeout_s: float | None = None,
         seed: int | None = None,
+        load_replay_buffer: bool = True,
         **hyperparameters: Any,
     ) -> AgentT:
         """Load an agent saved with ``save``.
@@ -501,6 +573,7 @@ class BaseAgent(ABC):
             env_kwargs: Keyword arguments for ``gym.make``.
             worker_timeout_s: Limit of an env worker's step or reset (see ``make_vec_env``).
             seed: Seed for the new envs (the RNG state of the checkpoint is restored otherwise).
+            load_replay_buffer: Also restore ``replay_buffer.npz`` when present (with an env).
             **hyperparameters: Config fields to change (e.g. ``learning_rate``).
 
         Raises:
@@ -557,13 +630,23 @@ class BaseAgent(ABC):
             raise CheckpointError(
                 f"checkpoint {path} does not fit a {cls.__name__}: {detail}"
             ) from error
+        buffer_path = Path(path) / REPLAY_BUFFER_FILE
+        if load_replay_buffer and env is not None and buffer_path.is_file():
+            try:
+                agent.load_replay_buffer(buffer_path)
+            except (EOFError, OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+                agent.env.close()
+                raise CheckpointError(
+                    f"checkpoint {path}: {REPLAY_BUFFER_FILE} is corrupt or does not fit "
+                    f"({type(error).__name__}: {error})"
+                ) from error
         return agent
 
     def _restore_weights_and_state(
         self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], restore_rng: bool
     ) -> None:
         """Load the checkpoint's weights into ``modules()`` and restore its training state."""
-        for name, module in self.modules().items():
+        for name, module in self.checkpoint_modules().items():
             prefix = f"{name}/"
             weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             try:

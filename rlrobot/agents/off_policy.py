@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import copy
 import math
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -22,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrobot.agents.base import AgentConfig, AgentT, BaseAgent
+from rlrobot.agents.base import AgentConfig, BaseAgent
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.on_policy import stats_to_floats
-from rlrobot.common.checkpoint import CheckpointError
-from rlrobot.common.config import option
+from rlrobot.agents.redistribution import RewardRedistributor
+from rlrobot.common.config import ConfigError, option
 from rlrobot.common.env_util import UnsupportedEnvError, get_final_observations
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import (
@@ -40,7 +38,6 @@ from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
 
 Callback = Callable[[BaseAgent], bool | None]
-REPLAY_BUFFER_FILE = "replay_buffer.npz"
 
 
 @dataclass
@@ -238,8 +235,30 @@ class OffPolicyAgent(BaseAgent):
         self.action_dim = int(self.action_space.shape[0])
         low, high = self.action_space.low, self.action_space.high
         self._action_center, self._action_scale = (high + low) / 2.0, (high - low) / 2.0
-        self.replay_buffer: ReplayBuffer | None = None
         self.n_updates = 0
+        self._setup_redistribution()
+
+    def _setup_redistribution(self) -> None:
+        """Check ``reward_redistribution`` against the buffer; build RRD's reward model."""
+        config = self.config
+        if config.reward_redistribution is None:
+            return
+        if config.replay_buffer == "her":
+            raise ConfigError(
+                "config key 'reward_redistribution': HER recomputes rewards with the env's "
+                "compute_reward, which a delayed reward does not have; use replay_buffer=standard"
+            )
+        if config.reward_redistribution == "rrd":
+            if config.n_steps != 1:
+                raise ConfigError(
+                    "config key 'reward_redistribution': rrd learns from one-step rewards r̂(s, "
+                    f"a, s′); set n_steps=1 (got {config.n_steps}) or use uniform"
+                )
+            # The buffer stores actions in [-1, 1]: the reward model sees them so.
+            stored_actions = gym.spaces.Box(-1.0, 1.0, (self.action_dim,), dtype=np.float32)
+            self.reward_redistributor = RewardRedistributor(
+                self.observation_space, stored_actions, config, self.device
+            )
 
     def _setup_critics(self) -> None:
         """Build the twin critics, their Polyak target and their optimizer (SAC and TD3)."""
@@ -273,6 +292,7 @@ class OffPolicyAgent(BaseAgent):
             "n_steps": config.n_steps,
             "seed": self.seed,
         }
+        redistribution = {"reward_redistribution": config.reward_redistribution}
         if config.replay_buffer == "her":
             assert self._compute_reward is not None  # set in _setup whenever there is an env
             return HerReplayBuffer(
@@ -284,67 +304,13 @@ class OffPolicyAgent(BaseAgent):
                 goal_selection_strategy=config.goal_selection_strategy,
                 **common,
             )
-        return ReplayBuffer(config.buffer_size, self.observation_space, self.action_space, **common)
-
-    def _ensure_replay_buffer(self) -> ReplayBuffer:
-        if self.replay_buffer is None:
-            if self.env is None:
-                raise RuntimeError("this agent has no env; load it with env=… to use a buffer")
-            self.replay_buffer = self._make_replay_buffer()
-        return self.replay_buffer
-
-    def save_replay_buffer(self, path: str | Path) -> Path:
-        """Write the replay buffer to an ``.npz`` file (arrays only; suffix added if missing)."""
-        if self.replay_buffer is None:
-            raise RuntimeError("there is no replay buffer yet (call learn first)")
-        return self.replay_buffer.save(path)
-
-    def load_replay_buffer(self, path: str | Path) -> None:
-        """Fill the replay buffer from a file written by ``save_replay_buffer``."""
-        self._ensure_replay_buffer().load(path)
-
-    def save(
-        self,
-        path: str | Path,
-        include_training_state: bool = True,
-        include_replay_buffer: bool = False,
-    ) -> None:
-        """Save the checkpoint; optionally the replay buffer as ``replay_buffer.npz`` in it."""
-        super().save(path, include_training_state)
-        if include_replay_buffer:
-            self.save_replay_buffer(Path(path) / REPLAY_BUFFER_FILE)
-
-    @classmethod
-    def load(
-        cls: type[AgentT],
-        path: str | Path,
-        env: Any = None,
-        device: str | torch.device = "auto",
-        *,
-        load_replay_buffer: bool = True,
-        **kwargs: Any,
-    ) -> AgentT:
-        """Load a checkpoint (see ``BaseAgent.load``), with its replay buffer if saved.
-
-        Args:
-            path: The checkpoint directory.
-            env: Env to keep training in (the replay buffer is only loaded with one).
-            device: Where to put the networks.
-            load_replay_buffer: Also restore ``replay_buffer.npz`` when present.
-            **kwargs: ``BaseAgent.load`` keywords (``n_envs``, ``seed``, hyperparameters…).
-        """
-        agent = super().load(path, env, device, **kwargs)
-        buffer_path = Path(path) / REPLAY_BUFFER_FILE
-        if load_replay_buffer and env is not None and buffer_path.is_file():
-            try:
-                agent.load_replay_buffer(buffer_path)
-            except (EOFError, OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-                agent.env.close()
-                raise CheckpointError(
-                    f"checkpoint {path}: {REPLAY_BUFFER_FILE} is corrupt or does not fit "
-                    f"({type(error).__name__}: {error})"
-                ) from error
-        return agent
+        return ReplayBuffer(
+            config.buffer_size,
+            self.observation_space,
+            self.action_space,
+            **common,
+            **redistribution,
+        )
 
     def get_training_state(self) -> dict[str, Any]:
         """Return ``BaseAgent``'s training state plus the update counter (TD3's policy delay)."""
@@ -356,8 +322,16 @@ class OffPolicyAgent(BaseAgent):
         self.n_updates = int(state.get("n_updates", 0))
 
     def sample_batch(self) -> ReplaySample:
-        """Sample a minibatch as tensors on the device (observations normalised if enabled)."""
-        batch = self.replay_buffer.sample(self.config.batch_size)
+        """Sample a minibatch as tensors on the device (observations normalised if enabled).
+
+        Under RRD the rewards are the reward model's ``r̂(s, a, s′)`` of the sampled
+        transitions instead of the rewards the env paid.
+        """
+        rows, envs = self.replay_buffer.sample_indices(self.config.batch_size)
+        batch = self.replay_buffer.get_samples(rows, envs)
+        rewards = torch.from_numpy(batch.rewards).to(self.device)
+        if self.reward_redistributor is not None:
+            rewards = self.reward_redistributor.predict_at(self.replay_buffer, rows, envs)
         observations, next_observations = batch.observations, batch.next_observations
         if self.obs_normalizer is not None:
             observations = self.obs_normalizer.normalize(observations)
@@ -371,7 +345,7 @@ class OffPolicyAgent(BaseAgent):
         return ReplaySample(
             tensor(observations),
             tensor(batch.actions),
-            tensor(batch.rewards),
+            rewards,
             tensor(next_observations),
             tensor(batch.discounts),
         )
@@ -384,22 +358,19 @@ class OffPolicyAgent(BaseAgent):
     def train(self, gradient_steps: int) -> dict[str, torch.Tensor]:
         """Run ``gradient_steps`` updates; return the statistics of the last one."""
         stats: dict[str, torch.Tensor] = {}
+        reward_model_loss = None
         with hidden_matmul_dtype(MATMUL_DTYPES[self.config.matmul_dtype]):
             for _ in range(gradient_steps):
+                if self.reward_redistributor is not None:
+                    # RRD interleaves reward-model and agent updates (Ren et al., Alg. 1).
+                    reward_model_loss = self.reward_redistributor.train(self.replay_buffer)
                 stats = self.train_step(self.sample_batch())
                 self.n_updates += 1
+        if reward_model_loss is not None:
+            stats["train/reward_model_loss"] = reward_model_loss
         return stats
 
     # -- main loop ----------------------------------------------------------------------------
-    def start_new_episodes(self, seed: int | None) -> None:
-        """``BaseAgent.start_new_episodes``; the buffer's newest transitions become truncated ends.
-
-        They are bootstrapped from their real next observations, as at a time limit.
-        """
-        if self.replay_buffer is not None:
-            self.replay_buffer.truncate_episodes()
-        super().start_new_episodes(seed)
-
     def collect_step(self, random_actions: bool) -> None:
         """Take one vector-env step and store its transitions."""
         observations = self._last_observations
@@ -457,8 +428,10 @@ class OffPolicyAgent(BaseAgent):
             while self.num_timesteps < end:
                 self.collect_step(random_actions=self.num_timesteps < config.learning_starts)
                 vector_steps += 1
-                if vector_steps % config.train_freq == 0 and (
-                    self.num_timesteps > config.learning_starts
+                if (
+                    vector_steps % config.train_freq == 0
+                    and self.num_timesteps > config.learning_starts
+                    and self.replay_buffer.can_sample()
                 ):
                     if config.lr_schedule != "constant":
                         learning_rate = self._update_learning_rate()

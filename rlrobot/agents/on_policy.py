@@ -3,10 +3,27 @@
 The three algorithms differ only in ``compute_advantages`` (REINFORCE: Monte Carlo reward-to-go)
 and ``train`` (the update). Rollouts are stored in preallocated NumPy arrays of shape
 ``(n_steps, n_envs, …)``; one batched forward pass per env step, no per-step tensor rebuilding.
+
+Delayed rewards (``reward_redistribution``, see ``rlrobot.common.redistribution``) are
+redistributed between the rollout and the advantages, and episodes that span rollouts are
+handled so that no step gets a return its episode has not paid yet:
+
+* ``"uniform"``: a step's reward ``R_c / L_c`` is known only once its chunk is released. The
+  steps after each env's last release are *pending*: they are held back (observations,
+  actions, behaviour log-probabilities) and join the next rollout in front of that env's
+  steps, and they are trained on in the first update after their chunk is released, their
+  values recomputed by the current critic. The advantages of the released steps are cut at
+  the last release and bootstrapped from ``V`` of the next state, which estimates the
+  redistributed rewards still to come. Pending steps are dropped when episodes restart from
+  outside (a checkpoint), as the episode is.
+* ``"rrd"``: every step gets ``r̂(s, a, s′)`` from the reward model, so nothing waits. The
+  model trains before each update on whole released chunks kept in a replay buffer of
+  ``rrd_buffer_size`` transitions.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,12 +35,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from rlrobot.agents.base import AgentConfig, BaseAgent
-from rlrobot.common.config import option
+from rlrobot.agents.redistribution import RewardRedistributor
+from rlrobot.common.config import ConfigError, option
 from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import make_features_extractor, mlp, orthogonal_init
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
+from rlrobot.common.redistribution import uniform_redistribution
+from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.returns import gae
 
 Callback = Callable[[BaseAgent], bool | None]
@@ -47,6 +67,10 @@ class OnPolicyConfig(AgentConfig):
     optimizer_eps: float = option(1e-5, "epsilon of the optimizer")
     normalize_rewards: bool = option(False, "scale rewards by the std of the discounted return")
     log_interval: int = option(1, "log every this many rollouts")
+    rrd_gradient_steps: int = option(32, "RRD: reward-model gradient steps per rollout")
+    rrd_buffer_size: int = option(
+        100_000, "RRD: transitions kept to train the reward model on whole released chunks"
+    )
 
     def validate(self) -> None:
         """Check value ranges."""
@@ -57,6 +81,12 @@ class OnPolicyConfig(AgentConfig):
         self._require(self.vf_coef >= 0, "vf_coef", "must be >= 0")
         self._require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
         self._require(self.optimizer_eps > 0, "optimizer_eps", "must be > 0")
+        self._require(self.rrd_buffer_size >= 1, "rrd_buffer_size", "must be >= 1")
+        if self.reward_redistribution is not None and self.normalize_rewards:
+            raise ConfigError(
+                "config keys 'reward_redistribution' and 'normalize_rewards': the normaliser "
+                "scales rewards as they are paid, before they are redistributed; use one"
+            )
 
 
 class ActorCriticPolicy(nn.Module):
@@ -154,6 +184,47 @@ class RolloutBuffer:
         self.log_probs = np.zeros(shape, dtype=np.float32)
         self.advantages = np.zeros(shape, dtype=np.float32)
         self.returns = np.zeros(shape, dtype=np.float32)
+        # False for steps not to train on (pending delayed rewards, padding).
+        self.valid = np.ones(shape, dtype=bool)
+
+    # Per-step arrays that pending steps carry into the next rollout.
+    CARRIED = ("actions", "rewards", "terminated", "episode_ends", "values", "log_probs")
+
+    def prepend(self, earlier: RolloutBuffer) -> RolloutBuffer:
+        """Return a buffer of ``earlier``'s steps followed by this one's, per env."""
+        joined = copy.copy(self)
+        joined.n_steps = earlier.n_steps + self.n_steps
+
+        def join(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+            return np.concatenate([before, after], axis=0)
+
+        for name in (*self.CARRIED, "next_values", "valid"):
+            setattr(joined, name, join(getattr(earlier, name), getattr(self, name)))
+        if isinstance(self.observations, dict):
+            joined.observations = {
+                key: join(earlier.observations[key], value)
+                for key, value in self.observations.items()
+            }
+        else:
+            joined.observations = join(earlier.observations, self.observations)
+        joined.advantages = np.zeros_like(joined.rewards)
+        joined.returns = np.zeros_like(joined.rewards)
+        return joined
+
+    def tail(self, n_steps: int) -> RolloutBuffer:
+        """Return the last ``n_steps`` steps (views) as a buffer."""
+        kept = copy.copy(self)
+        kept.n_steps = n_steps
+        for name in (*self.CARRIED, "next_values", "valid", "advantages", "returns"):
+            setattr(kept, name, getattr(self, name)[self.n_steps - n_steps :].copy())
+        if isinstance(self.observations, dict):
+            kept.observations = {
+                key: value[self.n_steps - n_steps :].copy()
+                for key, value in self.observations.items()
+            }
+        else:
+            kept.observations = self.observations[self.n_steps - n_steps :].copy()
+        return kept
 
     def store_observations(self, step: int, observations: Any) -> None:
         """Copy a batch of (normalised) observations into row ``step``."""
@@ -166,8 +237,11 @@ class RolloutBuffer:
     def flatten(self, device: torch.device) -> dict[str, Any]:
         """Return the rollout as ``(n_steps * n_envs, …)`` tensors on ``device``."""
 
+        valid = None if self.valid.all() else self.valid.reshape(-1)
+
         def flat(array: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(array.reshape(-1, *array.shape[2:]), device=device)
+            rows = array.reshape(-1, *array.shape[2:])
+            return torch.as_tensor(rows if valid is None else rows[valid], device=device)
 
         observations = (
             {k: flat(v) for k, v in self.observations.items()}
@@ -243,6 +317,34 @@ class OnPolicyAgent(BaseAgent):
         if config.normalize_rewards:
             self.reward_normalizer = RewardNormalizer(self.n_envs, config.gamma)
         self.buffer: RolloutBuffer | None = None
+        # Uniform redistribution: each env's steps since its last release, right-aligned.
+        self.pending: RolloutBuffer | None = None
+        if config.reward_redistribution == "rrd":
+            if config.rrd_buffer_size < self.steps_per_iteration:
+                raise ConfigError(
+                    f"config key 'rrd_buffer_size': {config.rrd_buffer_size} is smaller than "
+                    f"the rollout (n_steps × n_envs = {self.steps_per_iteration})"
+                )
+            self.reward_redistributor = RewardRedistributor(
+                self.observation_space, self.action_space, config, self.device
+            )
+
+    def _make_replay_buffer(self) -> ReplayBuffer:
+        """The reward model's buffer (RRD): raw observations, env actions, rewards as paid."""
+        return ReplayBuffer(
+            self.config.rrd_buffer_size,
+            self.observation_space,
+            self.action_space,
+            n_envs=self.n_envs,
+            gamma=self.config.gamma,
+            seed=self.seed,
+            reward_redistribution="rrd",
+        )
+
+    def start_new_episodes(self, seed: int | None) -> None:
+        """``BaseAgent.start_new_episodes``; pending steps go with their abandoned episodes."""
+        self.pending = None
+        super().start_new_episodes(seed)
 
     def modules(self) -> dict[str, nn.Module]:
         """Return ``{"policy": ActorCriticPolicy}``."""
@@ -279,6 +381,16 @@ class OnPolicyAgent(BaseAgent):
             if self.reward_normalizer is not None:
                 self.reward_normalizer.update(rewards, episode_ends)
                 rewards = self.reward_normalizer.normalize(rewards)
+            if self.replay_buffer is not None:
+                real_next_observations, _ = get_final_observations(next_observations, infos)
+                self.replay_buffer.add(
+                    observations,
+                    self.actions_to_env(actions_np),
+                    rewards,
+                    real_next_observations,
+                    terminated,
+                    episode_ends,
+                )
             buffer.store_observations(step, model_observations)
             buffer.actions[step] = actions_np
             buffer.rewards[step] = rewards
@@ -311,9 +423,73 @@ class OnPolicyAgent(BaseAgent):
         with torch.inference_mode():
             return self.policy.predict_values(self._to_tensor(observations)).cpu().numpy()
 
-    def compute_advantages(self) -> None:
+    def redistribute_rewards(self) -> tuple[RolloutBuffer, dict[str, float]]:
+        """Redistribute the rollout's delayed rewards (see the module docstring).
+
+        Returns:
+            The buffer to update on (under ``"uniform"``, the held-back steps followed by the
+            rollout, with ``valid`` marking the released steps) and ``train/…`` statistics.
+        """
+        method = self.config.reward_redistribution
+        if method == "rrd":
+            return self.buffer, self._predict_rollout_rewards()
+        if method != "uniform":
+            return self.buffer, {}
+        earlier = self.pending if self.pending is not None else self.buffer.tail(0)
+        buffer = self.buffer.prepend(earlier)
+        padding = ~buffer.valid
+        split = uniform_redistribution(buffer.rewards, buffer.episode_ends | padding)
+        # Each env's pending steps follow its last release: a suffix of its column.
+        rows = np.arange(buffer.n_steps)[:, None]
+        last_release = np.where(split.released, rows, -1).max(axis=0)
+        pending_lengths = buffer.n_steps - 1 - last_release
+        self.pending = self._hold_back(buffer, pending_lengths)
+        if earlier.n_steps:
+            # Held-back steps are trained on with today's critic: recompute their values.
+            n_earlier = earlier.n_steps
+            values = self._predict_values(
+                _flatten_observations(earlier.observations), normalized=True
+            ).reshape(n_earlier, self.n_envs)
+            buffer.values[:n_earlier] = np.where(earlier.valid, values, 0.0)
+            # Pending steps never end an episode: the next value is the next row's.
+            buffer.next_values[:n_earlier] = buffer.values[1 : n_earlier + 1]
+        cut = (last_release >= 0) & (last_release < buffer.n_steps - 1)
+        buffer.episode_ends[last_release[cut], np.flatnonzero(cut)] = True
+        buffer.rewards = split.rewards
+        buffer.valid = split.released & ~padding
+        return buffer, {"train/pending_fraction": float(1.0 - buffer.valid.mean())}
+
+    @staticmethod
+    def _hold_back(buffer: RolloutBuffer, pending_lengths: np.ndarray) -> RolloutBuffer | None:
+        """Return each env's last ``pending_lengths`` steps, right-aligned over padding."""
+        n_pending = int(pending_lengths.max())
+        if n_pending == 0:
+            return None
+        pending = buffer.tail(n_pending)
+        pending.valid = np.arange(n_pending)[:, None] >= n_pending - pending_lengths
+        # Padding: a zero-reward step that ends at once, so no chunk or episode joins it.
+        pending.episode_ends |= ~pending.valid
+        pending.rewards[~pending.valid] = 0.0
+        return pending
+
+    def _predict_rollout_rewards(self) -> dict[str, float]:
+        """RRD: train the reward model, then set the rollout's rewards to its ``r̂``."""
+        loss = self.reward_redistributor.train(self.replay_buffer)
+        buffer, replay = self.buffer, self.replay_buffer
+        # The rollout is the replay buffer's newest n_steps rows.
+        rows = (replay.pos - buffer.n_steps + np.arange(buffer.n_steps)) % replay.n_rows
+        rows = np.repeat(rows, self.n_envs)
+        envs = np.tile(np.arange(self.n_envs), buffer.n_steps)
+        chunk = 4096  # bounds the memory of image observations
+        predicted = [
+            self.reward_redistributor.predict_at(replay, rows[i : i + chunk], envs[i : i + chunk])
+            for i in range(0, len(rows), chunk)
+        ]
+        buffer.rewards[:] = torch.cat(predicted).cpu().numpy().reshape(buffer.rewards.shape)
+        return {} if loss is None else {"train/reward_model_loss": float(loss)}
+
+    def compute_advantages(self, buffer: RolloutBuffer) -> None:
         """Fill ``buffer.advantages`` and ``buffer.returns`` with GAE(λ)."""
-        buffer = self.buffer
         buffer.advantages[:], buffer.returns[:] = gae(
             buffer.rewards,
             buffer.values,
@@ -383,15 +559,20 @@ class OnPolicyAgent(BaseAgent):
             self.buffer = RolloutBuffer(
                 self.config.n_steps, self.n_envs, self.observation_space, self.action_space
             )
+        if self.config.reward_redistribution == "rrd":
+            self._ensure_replay_buffer()
         rollout_size = self.steps_per_iteration
         bar = self._make_progress_bar(progress_bar, total_timesteps)
         try:
             while self.num_timesteps < end:
                 learning_rate = self._update_learning_rate()
                 self.collect_rollout()
-                self.compute_advantages()
+                buffer, redistribution_stats = self.redistribute_rewards()
+                self.compute_advantages(buffer)
                 self.policy.train()
-                stats = self.train(self.buffer.flatten(self.device))
+                batch = buffer.flatten(self.device)
+                stats = self.train(batch) if batch["advantages"].numel() else {}
+                stats.update(redistribution_stats)
                 # Counted from step 0, so a resumed run logs the same iterations.
                 iteration = self.num_timesteps // rollout_size
                 if bar is not None:
@@ -415,6 +596,13 @@ class OnPolicyAgent(BaseAgent):
             if bar is not None:
                 bar.close()
         return self
+
+
+def _flatten_observations(observations: Any) -> Any:
+    """Merge the two leading dims ``(n_steps, n_envs, …)`` of observations into one."""
+    if isinstance(observations, dict):
+        return {key: value.reshape(-1, *value.shape[2:]) for key, value in observations.items()}
+    return observations.reshape(-1, *observations.shape[2:])
 
 
 def stats_to_floats(stats: dict[str, torch.Tensor | float]) -> dict[str, float]:

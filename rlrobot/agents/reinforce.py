@@ -15,7 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig, stats_to_floats
+from rlrobot.agents.on_policy import (
+    OnPolicyAgent,
+    OnPolicyConfig,
+    RolloutBuffer,
+    stats_to_floats,
+)
 from rlrobot.common.config import option
 from rlrobot.common.returns import discounted_returns
 
@@ -37,9 +42,8 @@ class REINFORCE(OnPolicyAgent):
     config_class = REINFORCEConfig
     config: REINFORCEConfig
 
-    def compute_advantages(self) -> None:
+    def compute_advantages(self, buffer: RolloutBuffer) -> None:
         """Fill ``buffer.returns`` with reward-to-go and ``buffer.advantages`` with ``G − V``."""
-        buffer = self.buffer
         buffer.returns[:] = discounted_returns(
             buffer.rewards,
             buffer.terminated,

@@ -15,6 +15,12 @@ final observation. With ``n_steps > 1`` the sampled reward is the discounted sum
 ``n_steps`` rewards, stopped at the episode end and at the newest stored step; each sample comes
 with ``discounts = γ^m · (1 − terminated)`` for the ``m`` steps summed, so every target is
 ``rewards + discounts · V(next_observations)``.
+
+With ``reward_redistribution`` the buffer also keeps a ``ChunkIndex`` (see
+``rlrobot.common.redistribution``): each transition's chunk of a delayed reward. Under
+``"uniform"`` a transition is sampled only once its chunk has ended, with the reward
+``R_c / L_c``, and n-step sums stop at a pending step; under ``"rrd"`` rewards are sampled as
+stored (the agent replaces them with its reward model's) and ``sample_chunks`` feeds the model.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlrobot.common.files import atomic_output
+from rlrobot.common.redistribution import ChunkIndex
 
 Observation = np.ndarray | dict[str, np.ndarray]
 
@@ -75,6 +82,7 @@ class ReplayBuffer:
         gamma: Discount factor γ for n-step returns and ``discounts``.
         n_steps: Length of the n-step returns (1: one-step TD targets).
         seed: Seed of the sampling generator.
+        reward_redistribution: None, ``"uniform"`` or ``"rrd"`` (see the module docstring).
     """
 
     def __init__(
@@ -86,6 +94,7 @@ class ReplayBuffer:
         gamma: float = 0.99,
         n_steps: int = 1,
         seed: int | None = None,
+        reward_redistribution: str | None = None,
     ) -> None:
         if n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {n_steps}")
@@ -122,6 +131,8 @@ class ReplayBuffer:
         self.final_count = 0
         self.pos = 0  # the row the next add writes
         self.full = False
+        self.reward_redistribution = reward_redistribution
+        self.chunks = ChunkIndex(self.n_rows, n_envs) if reward_redistribution else None
 
     # -- storing ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -137,7 +148,9 @@ class ReplayBuffer:
         return sum(array.nbytes for array in arrays) + self._extra_nbytes()
 
     def _extra_nbytes(self) -> int:
-        return 0
+        if self.chunks is None:
+            return 0
+        return sum(array.nbytes for array in self.chunks.state_dict().values())
 
     def _items(self, observations: Observation) -> dict[str, np.ndarray]:
         return observations if self.is_dict else {"": observations}
@@ -183,6 +196,8 @@ class ReplayBuffer:
             self.observations[key][next_row] = value
         self.pos = next_row
         self.full = self.full or next_row == 0
+        if self.chunks is not None:
+            self.chunks.add(row, rewards, episode_ends, self.n_rows - 1 if self.full else self.pos)
 
     def truncate_episodes(self) -> None:
         """Mark the newest transition of every running episode as a truncated episode end.
@@ -202,6 +217,8 @@ class ReplayBuffer:
             for key, array in self.observations.items():
                 self.final_observations[key][slots] = array[self.pos, running]
             self.episode_ends[row, running] = True
+        if self.chunks is not None:
+            self.chunks.abandon_running_chunks()
 
     def _free_final_slots(self, row: int) -> None:
         # Rows are overwritten in the order they were written, so the final observations of
@@ -228,17 +245,65 @@ class ReplayBuffer:
         self.final_head, self.final_capacity = 0, new_capacity
 
     # -- sampling -----------------------------------------------------------------------------
-    def sample_indices(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Draw ``batch_size`` stored transitions uniformly; return their ``(rows, envs)``."""
+    def draw_stored(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``batch_size`` stored transitions uniformly, pending or not: ``(rows, envs)``."""
         n_valid = len(self)
         if n_valid == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        flat = self.rng.integers(0, n_valid, size=batch_size)
+        return self._flat_to_rows(self.rng.integers(0, n_valid, size=batch_size))
+
+    def _flat_to_rows(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map transition numbers ``0 … len(self) − 1`` (oldest first) to ``(rows, envs)``."""
         rows, envs = np.divmod(flat, self.n_envs)
         if self.full:
             # Row ``pos`` holds the newest next observation, not a transition: skip it.
             rows = (self.pos + 1 + rows) % self.n_rows
         return rows, envs
+
+    def can_sample(self) -> bool:
+        """True when a transition with a final reward is stored (uniform: a chunk ended)."""
+        if self.reward_redistribution == "uniform":
+            return self.chunks.n_chunks_ended > 0 and len(self) > 0
+        return len(self) > 0
+
+    def sample_indices(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``batch_size`` transitions uniformly among those with a final reward."""
+        rows, envs = self.draw_stored(batch_size)
+        if self.reward_redistribution != "uniform":
+            return rows, envs
+        # Pending transitions are few (one running chunk per env): redraw them a few times,
+        # then choose among the released ones explicitly.
+        for _ in range(8):
+            pending = np.flatnonzero(self.chunks.lengths[rows, envs] == 0)
+            if pending.size == 0:
+                return rows, envs
+            rows[pending], envs[pending] = self.draw_stored(pending.size)
+        stored_rows, stored_envs = self._flat_to_rows(np.arange(len(self)))
+        released = np.flatnonzero(self.chunks.lengths[stored_rows, stored_envs] > 0)
+        if released.size == 0:
+            raise ValueError("no stored transition has a released reward yet")
+        choice = released[self.rng.integers(0, released.size, size=batch_size)]
+        return stored_rows[choice], stored_envs[choice]
+
+    def sample_chunks(
+        self, n_chunks: int, subset_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Draw finished chunks and ``subset_size`` steps of each (RRD's reward-model batch).
+
+        Returns:
+            ``(rows, envs, returns, lengths)`` as ``ChunkIndex.sample_chunks``; fewer than
+            ``n_chunks`` chunks (possibly none) while few have ended.
+        """
+        rows, envs = self.draw_stored(4 * n_chunks)
+        n_stored = self.n_rows - 1 if self.full else self.pos
+        age = np.append((self.pos - 1 - rows) % self.n_rows, n_stored)
+        return self.chunks.sample_chunks(n_chunks, subset_size, rows, envs, age, self.rng)
+
+    def step_rewards(self, rows: np.ndarray, envs: np.ndarray) -> np.ndarray:
+        """The rewards learned from at ``(rows, envs)``: as stored, or uniform ``R_c / L_c``."""
+        if self.reward_redistribution == "uniform":
+            return self.chunks.returns[rows, envs] / np.maximum(self.chunks.lengths[rows, envs], 1)
+        return self.rewards[rows, envs]
 
     def sample(self, batch_size: int) -> ReplaySample:
         """Draw a uniform minibatch of ``batch_size`` transitions (with replacement)."""
@@ -286,19 +351,21 @@ class ReplayBuffer:
         continuing = ~self.episode_ends[rows, envs]
         for k in range(1, self.n_steps):
             mask[k] = continuing & (k < available)
+            if self.reward_redistribution == "uniform":
+                mask[k] &= self.chunks.lengths[(rows + k) % self.n_rows, envs] > 0
             continuing = mask[k] & ~self.episode_ends[(rows + k) % self.n_rows, envs]
         return mask
 
     def get_samples(self, rows: np.ndarray, envs: np.ndarray) -> ReplaySample:
         """Return the (n-step) transitions that start at ``(rows, envs)``."""
-        rewards = self.rewards[rows, envs]
+        rewards = self.step_rewards(rows, envs)
         last_rows = rows
         n_summed = np.ones(rows.shape, dtype=np.int64)
         if self.n_steps > 1:
             mask = self.get_n_step_mask(rows, envs)
             step_rows = (rows + np.arange(self.n_steps)[:, None]) % self.n_rows
             discounts = self.gamma ** np.arange(self.n_steps)[:, None]
-            rewards = np.sum(mask * discounts * self.rewards[step_rows, envs], axis=0)
+            rewards = np.sum(mask * discounts * self.step_rewards(step_rows, envs), axis=0)
             n_summed = mask.sum(axis=0)
             last_rows = (rows + n_summed - 1) % self.n_rows
         not_terminated = ~self.terminated[last_rows, envs]
@@ -330,6 +397,8 @@ class ReplayBuffer:
         for key in self.observations:
             state[_observation_name("observations", key)] = self.observations[key]
             state[_observation_name("final_observations", key)] = self.final_observations[key]
+        if self.chunks is not None:
+            state.update(self.chunks.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -356,6 +425,10 @@ class ReplayBuffer:
         self.pos, self.full, self.final_head = pos, bool(full), head
         self.final_count, self.final_capacity = count, capacity
         self.rng.bit_generator.state = json.loads(str(state["rng"]))
+        if self.chunks is not None:
+            if "chunk_lengths" not in state:
+                raise ValueError("saved replay buffer has no reward-redistribution chunks")
+            self.chunks.load_state_dict(state)
 
     @staticmethod
     def _copy_into(target: np.ndarray, value: np.ndarray, name: str) -> None:

@@ -6,6 +6,8 @@ A run's configuration is one flat mapping: the fields of the algorithm's config 
 
 1. the dataclass defaults;
 2. ``configs/<algo>.yaml``: its ``default`` entry, then the entry of the env id (RL Zoo habit);
+   when the run's ``env_kwargs.reward_mode`` is ``delayed``, the ``delayed`` sub-entries of
+   both (tuned settings for delayed rewards: redistribution, γ, λ …) come next;
 3. a ``--config FILE`` (flat, or keyed by env id like the files in ``configs/``);
 4. ``--set key=value`` overrides (values read as YAML: ``3e-4``, ``[64, 64]``, ``true``;
    ``env_kwargs.reward_mode=sparse`` sets one nested key);
@@ -38,6 +40,8 @@ from rlrobot.common.config import (
 # Where the tuned defaults live: ``configs/`` at the repository root.
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_ENTRY = "default"
+# Sub-entry of a configs/<algo>.yaml entry that applies under env_kwargs.reward_mode=delayed.
+DELAYED_ENTRY = "delayed"
 # Keys of a resolved ``config.yaml`` that name the run rather than configure it.
 IDENTITY_KEYS = ("algo", "env", "seed")
 # Names people try as config keys (``--set seed=5``) that are command-line options instead.
@@ -250,10 +254,12 @@ def resolve_config(
     )
 
     layers: list[tuple[str, dict[str, Any]]] = []
+    delayed_entry: dict[str, Any] = {}
     defaults_path = default_config_path(algo, config_dir)
     if defaults_path.is_file():
         defaults = read_yaml(defaults_path)
         entry = select_env_entry(defaults, env_id)
+        delayed_entry = entry.pop(DELAYED_ENTRY, None) or {}
         layers.append((describe_env_entry(defaults_path.name, defaults, env_id), entry))
     if config_file is not None:
         values = {k: v for k, v in file_values.items() if k not in IDENTITY_KEYS}
@@ -274,7 +280,12 @@ def resolve_config(
         flags = {key: value for key, value in explicit.items() if value is not None}
         if flags:
             layers.append(("command-line flags", flags))
-
+    merged: dict[str, Any] = {}
+    for _, values in layers:
+        merged = deep_merge(merged, values)
+    if delayed_entry and (merged.get("env_kwargs") or {}).get("reward_mode") == "delayed":
+        # Right after the tuned entry, so the user's own layers still win.
+        layers.insert(1, (f"{defaults_path.name}: {DELAYED_ENTRY} sub-entries", delayed_entry))
     return validate_layers(algo, env_id, seed, layers)
 
 

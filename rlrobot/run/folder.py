@@ -183,12 +183,8 @@ class RunFolder:
     ) -> None:
         staging = target.parent / f".{target.name}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
-        agent.save(staging)
-        if include_replay_buffer and getattr(agent, "replay_buffer", None) is not None:
-            from rlrobot.agents.off_policy import REPLAY_BUFFER_FILE
-
-            # Off-policy agents resume with their replay buffer (restored by ``load``).
-            agent.save_replay_buffer(staging / REPLAY_BUFFER_FILE)
+        # Agents with a replay buffer resume with it (restored by ``load``).
+        agent.save(staging, include_replay_buffer=include_replay_buffer)
         atomic_write_bytes(staging / RUN_STATE_FILE, json.dumps(run_state, indent=2).encode())
         _replace_directory(staging, target)
 
