@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -152,22 +151,3 @@ class BaseConfig:
     def _require(self, condition: bool, key: str, message: str) -> None:
         if not condition:
             raise ConfigError(f"config key {key!r}: {message}, got {getattr(self, key)!r}")
-
-
-def load_env_hyperparameters(path: str | os.PathLike, env_id: str) -> dict[str, Any]:
-    """Read an RL-Zoo-style YAML file and return ``default`` updated with the ``env_id`` entry.
-
-    Args:
-        path: YAML file ``{env_id: {field: value}}`` (``default`` allowed).
-        env_id: The env whose entry to use (only ``default`` if absent).
-
-    Returns:
-        A new dict of hyperparameters (may include ``n_envs``/``n_timesteps``).
-    """
-    import yaml
-
-    with open(path) as file:
-        table = yaml.safe_load(file) or {}
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: expected a mapping of env ids to hyperparameters")
-    return {**(table.get("default") or {}), **(table.get(env_id) or {})}

@@ -1,18 +1,16 @@
 """Off-policy agents (SAC, TD3): twin critics, stored transitions, save/load, learning runs."""
 
-from pathlib import Path
-
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
 from rlrobot.agents.off_policy import CriticEnsemble
-from rlrobot.common.config import ConfigError, load_env_hyperparameters
+from rlrobot.common.config import ConfigError
 from rlrobot.common.env_util import UnsupportedEnvError
 from rlrobot.common.networks import hidden_matmul_dtype
+from rlrobot.run.config import resolve_config
 
 OFF_POLICY = [SAC, TD3]
 SMALL = {"net_arch": (64, 64), "batch_size": 64, "learning_starts": 100, "learning_rate": 1e-3}
@@ -256,16 +254,6 @@ def test_config_and_space_errors_are_raised_when_the_agent_is_built(algo):
         algo("rlrobot/Reach-v0", replay_buffer="her", env_kwargs={"reward_mode": "delayed"})
 
 
-@pytest.mark.parametrize("algo", ["sac", "td3"])
-def test_yaml_configs_are_valid(algo):
-    path = Path(__file__).resolve().parents[2] / "configs" / f"{algo}.yaml"
-    for env_id in yaml.safe_load(path.read_text()):
-        values = load_env_hyperparameters(path, env_id)
-        for run_key in ("n_envs", "n_timesteps", "env_kwargs"):
-            values.pop(run_key, None)
-        ALGORITHMS[algo].config_class.from_dict(values)
-
-
 class ImageEnv(gym.Env):
     """Tiny env with a uint8 camera image and a vector in a ``Dict``; 5-step episodes."""
 
@@ -302,11 +290,8 @@ def test_sac_with_image_observations_stores_uint8_and_round_trips(tmp_path):
 
 def test_sac_her_solves_sparse_reach():
     """configs/sac.yaml's Reach settings (HER, sparse reward): ≥ 80 % success in 5k steps."""
-    path = Path(__file__).resolve().parents[2] / "configs" / "sac.yaml"
-    values = load_env_hyperparameters(path, "rlrobot/Reach-v0")
-    env_kwargs = values.pop("env_kwargs")
-    for run_key in ("n_envs", "n_timesteps"):
-        values.pop(run_key)
+    resolved = resolve_config("sac", "rlrobot/Reach-v0")
+    values, env_kwargs = resolved.algorithm.to_dict(), resolved.run.env_kwargs
     assert env_kwargs == {"reward_mode": "sparse"} and values["replay_buffer"] == "her"
     agent = SAC("rlrobot/Reach-v0", env_kwargs=env_kwargs, seed=0, **values)
     # Seeds 0–5 all succeed 20/20 at 5k steps; at 4k seed 0 sat exactly on the threshold (16/20).
