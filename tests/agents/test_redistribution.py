@@ -147,8 +147,8 @@ def steps_balanced(agent, episodes: int = 5) -> float:
 def test_ppo_with_rrd_learns_delayed_cartpole_that_plain_ppo_does_not():
     """configs/ppo.yaml's CartPoleContinuous entry, reward paid only at the episode's end.
 
-    15k steps, deterministic length over 5 episodes, seeds 0–9 (docs/benchmarks/
-    delayed_rewards.md): with rrd 309–480, without redistribution 19–35.
+    15k steps, deterministic length over 10 episodes, seeds 0–7 (docs/benchmarks/
+    delayed_rewards.md): with rrd 150–408, without redistribution 19–37; this seed 408 / 35.
     """
     from rlrobot.benchmark.bench import resolve_trial_config
 
@@ -165,5 +165,5 @@ def test_ppo_with_rrd_learns_delayed_cartpole_that_plain_ppo_does_not():
         agent.learn(15_000)
         scores[method] = steps_balanced(agent)
         agent.env.close()
-    assert scores["rrd"] >= 150, scores
-    assert scores[None] < 100, scores
+    assert scores["rrd"] >= 100, scores
+    assert scores[None] < 60, scores
