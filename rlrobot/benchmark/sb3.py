@@ -24,12 +24,21 @@ from rlrobot.common.networks import get_activation
 SB3_ALGORITHMS: dict[str, str] = {"ppo": "PPO", "a2c": "A2C", "sac": "SAC", "td3": "TD3"}
 ON_POLICY = ("ppo", "a2c")
 
+RRD_FIELD = "a setting of RRD's reward model, which SB3 does not have (see reward_redistribution)"
 # Fields with no SB3 constructor argument, and why leaving them out keeps the match fair.
 UNMAPPED_FIELDS: dict[str, str] = {
     "log_interval": "logging cadence only; SB3 takes it in learn(), it does not change training",
     "matmul_dtype": "numeric precision of our matmuls; SB3 computes in float32 only, so "
     "benchmarks that match hyperparameters keep ours at float32 (the default) or report "
     "bfloat16 as its own series",
+    "reward_redistribution": "SB3 has no reward redistribution: it learns from the rewards as "
+    "paid, so the benchmarks run it against ours with or without redistribution",
+    "rrd_learning_rate": RRD_FIELD,
+    "rrd_net_arch": RRD_FIELD,
+    "rrd_batch_size": RRD_FIELD,
+    "rrd_subset_size": RRD_FIELD,
+    "rrd_gradient_steps": RRD_FIELD,
+    "rrd_buffer_size": RRD_FIELD,
 }
 
 

@@ -283,7 +283,12 @@ def resolve_config(
     merged: dict[str, Any] = {}
     for _, values in layers:
         merged = deep_merge(merged, values)
-    if delayed_entry and (merged.get("env_kwargs") or {}).get("reward_mode") == "delayed":
+    env_kwargs = merged.get("env_kwargs")
+    if (
+        delayed_entry
+        and isinstance(env_kwargs, dict)
+        and env_kwargs.get("reward_mode") == "delayed"
+    ):
         # Right after the tuned entry, so the user's own layers still win.
         layers.insert(1, (f"{defaults_path.name}: {DELAYED_ENTRY} sub-entries", delayed_entry))
     return validate_layers(algo, env_id, seed, layers)

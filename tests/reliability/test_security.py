@@ -280,6 +280,7 @@ def test_package_and_scripts_never_deserialise_unsafely():
 # must be checked against escaping the run folder before it is added here).
 TEXT_FIELDS = {
     "activation",
+    "reward_redistribution",
     "clip_range_schedule",
     "device",
     "env_kwargs",
