@@ -450,7 +450,9 @@ class BaseAgent(ABC):
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers().items()},
             "normalizers": {name: n.state_dict() for name, n in self.normalizers().items()},
             "reward_redistributor": (
-                self.reward_redistributor.state_dict() if self.reward_redistributor else None
+                self.reward_redistributor.state_dict()
+                if self.reward_redistributor is not None
+                else None
             ),
             "rng": get_rng_state(),
         }

@@ -33,6 +33,7 @@ from rlrobot.common.networks import (
     hidden_layers_precision,
     hidden_matmul_dtype,
     make_features_extractor,
+    to_tensors,
 )
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
@@ -292,7 +293,6 @@ class OffPolicyAgent(BaseAgent):
             "n_steps": config.n_steps,
             "seed": self.seed,
         }
-        redistribution = {"reward_redistribution": config.reward_redistribution}
         if config.replay_buffer == "her":
             assert self._compute_reward is not None  # set in _setup whenever there is an env
             return HerReplayBuffer(
@@ -308,8 +308,8 @@ class OffPolicyAgent(BaseAgent):
             config.buffer_size,
             self.observation_space,
             self.action_space,
+            reward_redistribution=config.reward_redistribution,
             **common,
-            **redistribution,
         )
 
     def get_training_state(self) -> dict[str, Any]:
@@ -327,27 +327,27 @@ class OffPolicyAgent(BaseAgent):
         Under RRD the rewards are the reward model's ``r̂(s, a, s′)`` of the sampled
         transitions instead of the rewards the env paid.
         """
-        rows, envs = self.replay_buffer.sample_indices(self.config.batch_size)
-        batch = self.replay_buffer.get_samples(rows, envs)
-        rewards = torch.from_numpy(batch.rewards).to(self.device)
+        batch = self.replay_buffer.sample(self.config.batch_size)
+        observations = to_tensors(batch.observations, self.device)
+        next_observations = to_tensors(batch.next_observations, self.device)
+        actions = to_tensors(batch.actions, self.device)
+        rewards = to_tensors(batch.rewards, self.device)
         if self.reward_redistributor is not None:
-            rewards = self.reward_redistributor.predict_at(self.replay_buffer, rows, envs)
-        observations, next_observations = batch.observations, batch.next_observations
+            # The reward model reads observations as stored, before any normalisation.
+            rewards = self.reward_redistributor.predict(observations, actions, next_observations)
         if self.obs_normalizer is not None:
-            observations = self.obs_normalizer.normalize(observations)
-            next_observations = self.obs_normalizer.normalize(next_observations)
-
-        def tensor(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {k: torch.from_numpy(v).to(self.device) for k, v in value.items()}
-            return torch.from_numpy(value).to(self.device)
-
+            observations = to_tensors(
+                self.obs_normalizer.normalize(batch.observations), self.device
+            )
+            next_observations = to_tensors(
+                self.obs_normalizer.normalize(batch.next_observations), self.device
+            )
         return ReplaySample(
-            tensor(observations),
-            tensor(batch.actions),
+            observations,
+            actions,
             rewards,
-            tensor(next_observations),
-            tensor(batch.discounts),
+            next_observations,
+            to_tensors(batch.discounts, self.device),
         )
 
     # -- update -------------------------------------------------------------------------------

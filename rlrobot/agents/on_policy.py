@@ -40,7 +40,7 @@ from rlrobot.common.config import ConfigError, option
 from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import make_features_extractor, mlp, orthogonal_init
+from rlrobot.common.networks import make_features_extractor, mlp, orthogonal_init, to_tensors
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.redistribution import uniform_redistribution
 from rlrobot.common.replay_buffer import ReplayBuffer
@@ -187,44 +187,53 @@ class RolloutBuffer:
         # False for steps not to train on (pending delayed rewards, padding).
         self.valid = np.ones(shape, dtype=bool)
 
-    # Per-step arrays that pending steps carry into the next rollout.
-    CARRIED = ("actions", "rewards", "terminated", "episode_ends", "values", "log_probs")
+    # The per-step arrays besides the observations.
+    STEP_ARRAYS = (
+        "actions",
+        "rewards",
+        "terminated",
+        "episode_ends",
+        "values",
+        "next_values",
+        "log_probs",
+        "advantages",
+        "returns",
+        "valid",
+    )
+
+    def _map_steps(
+        self, n_steps: int, transform: Callable[[np.ndarray, str], np.ndarray]
+    ) -> RolloutBuffer:
+        """Return a buffer of ``n_steps`` steps whose arrays are ``transform(array, name)``."""
+        result = copy.copy(self)
+        result.n_steps = n_steps
+        for name in self.STEP_ARRAYS:
+            setattr(result, name, transform(getattr(self, name), name))
+        if isinstance(self.observations, dict):
+            result.observations = {
+                key: transform(value, f"observations/{key}")
+                for key, value in self.observations.items()
+            }
+        else:
+            result.observations = transform(self.observations, "observations")
+        return result
+
+    def _array(self, name: str) -> np.ndarray:
+        if name.startswith("observations/"):
+            return self.observations[name.split("/", 1)[1]]
+        return self.observations if name == "observations" else getattr(self, name)
 
     def prepend(self, earlier: RolloutBuffer) -> RolloutBuffer:
         """Return a buffer of ``earlier``'s steps followed by this one's, per env."""
-        joined = copy.copy(self)
-        joined.n_steps = earlier.n_steps + self.n_steps
-
-        def join(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-            return np.concatenate([before, after], axis=0)
-
-        for name in (*self.CARRIED, "next_values", "valid"):
-            setattr(joined, name, join(getattr(earlier, name), getattr(self, name)))
-        if isinstance(self.observations, dict):
-            joined.observations = {
-                key: join(earlier.observations[key], value)
-                for key, value in self.observations.items()
-            }
-        else:
-            joined.observations = join(earlier.observations, self.observations)
-        joined.advantages = np.zeros_like(joined.rewards)
-        joined.returns = np.zeros_like(joined.rewards)
-        return joined
+        return self._map_steps(
+            earlier.n_steps + self.n_steps,
+            lambda array, name: np.concatenate([earlier._array(name), array], axis=0),
+        )
 
     def tail(self, n_steps: int) -> RolloutBuffer:
-        """Return the last ``n_steps`` steps (views) as a buffer."""
-        kept = copy.copy(self)
-        kept.n_steps = n_steps
-        for name in (*self.CARRIED, "next_values", "valid", "advantages", "returns"):
-            setattr(kept, name, getattr(self, name)[self.n_steps - n_steps :].copy())
-        if isinstance(self.observations, dict):
-            kept.observations = {
-                key: value[self.n_steps - n_steps :].copy()
-                for key, value in self.observations.items()
-            }
-        else:
-            kept.observations = self.observations[self.n_steps - n_steps :].copy()
-        return kept
+        """Return a copy of the last ``n_steps`` steps as a buffer."""
+        start = self.n_steps - n_steps
+        return self._map_steps(n_steps, lambda array, _: array[start:].copy())
 
     def store_observations(self, step: int, observations: Any) -> None:
         """Copy a batch of (normalised) observations into row ``step``."""
@@ -371,21 +380,23 @@ class OnPolicyAgent(BaseAgent):
                 else observations
             )
             with torch.inference_mode():
-                actions, values, log_probs = self.policy.act(self._to_tensor(model_observations))
+                actions, values, log_probs = self.policy.act(
+                    to_tensors(model_observations, self.device)
+                )
             actions_np = actions.cpu().numpy()
-            next_observations, rewards, terminated, truncated, infos = env.step(
-                self.actions_to_env(actions_np)
-            )
+            env_actions = self.actions_to_env(actions_np)
+            next_observations, rewards, terminated, truncated, infos = env.step(env_actions)
             episode_ends = terminated | truncated
             self.episode_tracker.update(rewards, episode_ends, infos)
             if self.reward_normalizer is not None:
                 self.reward_normalizer.update(rewards, episode_ends)
                 rewards = self.reward_normalizer.normalize(rewards)
-            if self.replay_buffer is not None:
+            if self.replay_buffer is not None or truncated.any():
                 real_next_observations, _ = get_final_observations(next_observations, infos)
+            if self.replay_buffer is not None:
                 self.replay_buffer.add(
                     observations,
-                    self.actions_to_env(actions_np),
+                    env_actions,
                     rewards,
                     real_next_observations,
                     terminated,
@@ -400,8 +411,7 @@ class OnPolicyAgent(BaseAgent):
             buffer.log_probs[step] = log_probs.cpu().numpy()
             if truncated.any():
                 # Bootstrap time-limit cut-offs from the value of the real final observation.
-                final_observations, _ = get_final_observations(next_observations, infos)
-                buffer.next_values[step] = self._predict_values(final_observations)
+                buffer.next_values[step] = self._predict_values(real_next_observations)
             if self.obs_normalizer is not None:
                 self.obs_normalizer.update(next_observations)
             observations = next_observations
@@ -412,16 +422,11 @@ class OnPolicyAgent(BaseAgent):
         buffer.next_values[-1] = self._predict_values(observations, normalized=False)
         self.num_timesteps += self.steps_per_iteration
 
-    def _to_tensor(self, observations: Any) -> Any:
-        if isinstance(observations, dict):
-            return {k: torch.as_tensor(v, device=self.device) for k, v in observations.items()}
-        return torch.as_tensor(observations, device=self.device)
-
     def _predict_values(self, observations: Any, normalized: bool = False) -> np.ndarray:
         if self.obs_normalizer is not None and not normalized:
             observations = self.obs_normalizer.normalize(observations)
         with torch.inference_mode():
-            return self.policy.predict_values(self._to_tensor(observations)).cpu().numpy()
+            return self.policy.predict_values(to_tensors(observations, self.device)).cpu().numpy()
 
     def redistribute_rewards(self) -> tuple[RolloutBuffer, dict[str, float]]:
         """Redistribute the rollout's delayed rewards (see the module docstring).

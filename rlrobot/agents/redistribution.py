@@ -5,7 +5,7 @@ Here ``RewardModel`` is ``r̂(s, a, s′)`` — the reference implementation's i
 ``s``, the action and the change of features to ``s′`` — and ``RewardRedistributor`` owns the
 model and its Adam optimiser, trains it on chunks drawn from a replay buffer and predicts
 rewards for transitions. The model reads observations as the env gives them (not normalised:
-its inputs must not drift with running statistics) and actions encoded by ``encode_actions``.
+its inputs must not drift with running statistics) and actions encoded by ``ActionEncoder``.
 """
 
 from __future__ import annotations
@@ -18,33 +18,40 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlrobot.common.networks import make_features_extractor, mlp
+from rlrobot.common.networks import make_features_extractor, mlp, to_tensors
 from rlrobot.common.redistribution import rrd_loss
 from rlrobot.common.replay_buffer import ReplayBuffer
 
 
-def encode_actions(actions: torch.Tensor, action_space: gym.Space) -> torch.Tensor:
-    """Map actions to reward-model inputs ``(batch, action_features)``.
+class ActionEncoder(nn.Module):
+    """Map actions to reward-model inputs ``(batch, features_dim)``.
 
     Discrete actions become one-hot vectors; Box actions with finite bounds are scaled to
     ``[-1, 1]``, others are flattened as they are.
     """
-    if isinstance(action_space, gym.spaces.Discrete):
-        return F.one_hot((actions.long() - action_space.start).reshape(-1), action_space.n).float()
-    actions = actions.float().reshape(actions.shape[0], -1)
-    low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
-    if np.isfinite(low).all() and np.isfinite(high).all():
-        center = torch.as_tensor((high + low) / 2.0, dtype=torch.float32, device=actions.device)
-        scale = torch.as_tensor((high - low) / 2.0, dtype=torch.float32, device=actions.device)
-        return (actions - center) / scale.clamp_min(1e-8)
-    return actions
 
+    def __init__(self, action_space: gym.Space) -> None:
+        super().__init__()
+        self.action_space = action_space
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        if self.discrete:
+            self.features_dim = int(action_space.n)
+            return
+        self.features_dim = int(np.prod(action_space.shape))
+        low, high = action_space.low.reshape(-1), action_space.high.reshape(-1)
+        bounded = np.isfinite(low).all() and np.isfinite(high).all()
+        center = (high + low) / 2.0 if bounded else np.zeros_like(low)
+        scale = np.maximum((high - low) / 2.0, 1e-8) if bounded else np.ones_like(low)
+        # Fixed by the space, not learned: kept out of checkpoints.
+        self.register_buffer("center", torch.as_tensor(center, dtype=torch.float32), False)
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32), False)
 
-def action_features_dim(action_space: gym.Space) -> int:
-    """Width of ``encode_actions``' output."""
-    if isinstance(action_space, gym.spaces.Discrete):
-        return int(action_space.n)
-    return int(np.prod(action_space.shape))
+    def forward(self, actions: torch.Tensor) -> torch.Tensor:
+        """Encode a batch of actions."""
+        if self.discrete:
+            start = self.action_space.start
+            return F.one_hot((actions.long() - start).reshape(-1), self.features_dim).float()
+        return (actions.float().reshape(actions.shape[0], -1) - self.center) / self.scale
 
 
 class RewardModel(nn.Module):
@@ -52,7 +59,7 @@ class RewardModel(nn.Module):
 
     Args:
         observation_space: The env's observation space (``Box``, images or ``Dict``).
-        action_space: The space of the actions it is given (see ``encode_actions``).
+        action_space: The space of the actions it is given (see ``ActionEncoder``).
         net_arch: Hidden layer sizes.
     """
 
@@ -60,24 +67,18 @@ class RewardModel(nn.Module):
         self, observation_space: gym.Space, action_space: gym.Space, net_arch: tuple[int, ...]
     ) -> None:
         super().__init__()
-        self.action_space = action_space
         self.features_extractor = make_features_extractor(observation_space)
+        self.action_encoder = ActionEncoder(action_space)
         features_dim = self.features_extractor.features_dim
-        in_dim = 2 * features_dim + action_features_dim(action_space)
+        in_dim = 2 * features_dim + self.action_encoder.features_dim
         self.net = mlp(in_dim, net_arch, 1, "relu")
 
     def forward(self, observations: Any, actions: torch.Tensor, next_observations: Any) -> Any:
         """Return ``r̂`` of a batch of transitions, ``(batch,)``."""
         features = self.features_extractor(observations)
         next_features = self.features_extractor(next_observations)
-        inputs = [features, encode_actions(actions, self.action_space), next_features - features]
+        inputs = [features, self.action_encoder(actions), next_features - features]
         return self.net(torch.cat(inputs, dim=1)).squeeze(-1)
-
-
-def _to_tensors(value: Any, device: torch.device) -> Any:
-    if isinstance(value, dict):
-        return {key: torch.as_tensor(array, device=device) for key, array in value.items()}
-    return torch.as_tensor(value, device=device)
 
 
 class RewardRedistributor:
@@ -130,10 +131,15 @@ class RewardRedistributor:
         self, buffer: ReplayBuffer, rows: np.ndarray, envs: np.ndarray, grad: bool = False
     ) -> torch.Tensor:
         """Return ``r̂`` of the buffer's transitions at ``(rows, envs)``, ``(batch,)``."""
-        observations = _to_tensors(buffer.get_observations(rows, envs), self.device)
-        next_observations = _to_tensors(buffer.get_next_observations(rows, envs), self.device)
-        actions = torch.as_tensor(buffer.actions[rows, envs], device=self.device)
+        observations = to_tensors(buffer.get_observations(rows, envs), self.device)
+        next_observations = to_tensors(buffer.get_next_observations(rows, envs), self.device)
+        actions = to_tensors(buffer.actions[rows, envs], self.device)
         with torch.set_grad_enabled(grad):
+            return self.model(observations, actions, next_observations)
+
+    def predict(self, observations: Any, actions: torch.Tensor, next_observations: Any) -> Any:
+        """Return ``r̂`` of a batch of transitions given as tensors, ``(batch,)``, no gradient."""
+        with torch.no_grad():
             return self.model(observations, actions, next_observations)
 
     def state_dict(self) -> dict[str, Any]:

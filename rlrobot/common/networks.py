@@ -61,6 +61,13 @@ def hidden_layers_precision(inputs: torch.Tensor) -> contextlib.AbstractContextM
     return torch.autocast(inputs.device.type, dtype=dtype)
 
 
+def to_tensors(values: Any, device: torch.device) -> Any:
+    """Return an array, or a dict of arrays, as tensors on ``device`` (no copy on the CPU)."""
+    if isinstance(values, dict):
+        return {key: torch.as_tensor(value, device=device) for key, value in values.items()}
+    return torch.as_tensor(values, device=device)
+
+
 def get_activation(name: str | type[nn.Module]) -> type[nn.Module]:
     """Return the activation class for a name such as ``"tanh"`` or ``"relu"``."""
     if not isinstance(name, str):

@@ -136,7 +136,12 @@ class ChunkIndex:
         self.returns = np.zeros((n_rows, n_envs), dtype=np.float32)
         self.running_sum = np.zeros(n_envs, dtype=np.float64)
         self.running_length = np.zeros(n_envs, dtype=np.int64)
-        self.n_chunks_ended = 0
+        self.counter = np.zeros(1, dtype=np.int64)  # chunks ended so far
+
+    @property
+    def n_chunks_ended(self) -> int:
+        """Number of chunks that have ended since the index was made."""
+        return int(self.counter[0])
 
     def add(self, row: int, rewards: np.ndarray, episode_ends: np.ndarray, n_live: int) -> None:
         """Record the transitions written to ``row``; close the chunks that end there.
@@ -161,7 +166,7 @@ class ChunkIndex:
             self.returns[rows, env] = self.running_sum[env]
         self.running_sum[ended] = 0.0
         self.running_length[ended] = 0
-        self.n_chunks_ended += len(ended)
+        self.counter += len(ended)
 
     def abandon_running_chunks(self) -> None:
         """Forget the chunks in progress (their episodes were cut from outside): they stay
@@ -209,40 +214,19 @@ class ChunkIndex:
         return subset_rows, np.repeat(envs[:, None], subset_size, axis=1), returns, lengths
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Return the arrays and running sums (NumPy only)."""
+        """Return the index's arrays by name: the arrays themselves, restored in place."""
         return {
             "chunk_positions": self.positions,
             "chunk_lengths": self.lengths,
             "chunk_returns": self.returns,
             "chunk_running_sum": self.running_sum,
             "chunk_running_length": self.running_length,
-            "chunk_count": np.array([self.n_chunks_ended], dtype=np.int64),
+            "chunk_count": self.counter,
         }
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore a ``state_dict`` of an index of the same shape.
-
-        Raises:
-            ValueError: An array of another shape or dtype, or negative lengths or counts.
-        """
-        for name, target in (
-            ("chunk_positions", self.positions),
-            ("chunk_lengths", self.lengths),
-            ("chunk_returns", self.returns),
-            ("chunk_running_sum", self.running_sum),
-            ("chunk_running_length", self.running_length),
-        ):
-            value = np.asarray(state[name])
-            if value.shape != target.shape or value.dtype != target.dtype:
-                raise ValueError(
-                    f"saved {name} is {value.dtype}{list(value.shape)}, "
-                    f"expected {target.dtype}{list(target.shape)}"
-                )
+    def check(self) -> None:
+        """Raise ``ValueError`` for restored values no index can hold (negative, non-finite)."""
+        for name, array in self.state_dict().items():
             signed = name in ("chunk_returns", "chunk_running_sum")
-            if not np.isfinite(value).all() or (not signed and (value < 0).any()):
+            if not np.isfinite(array).all() or (not signed and (array < 0).any()):
                 raise ValueError(f"saved {name} holds negative or non-finite values")
-            target[...] = value
-        count = int(np.asarray(state["chunk_count"]).reshape(-1)[0])
-        if count < 0:
-            raise ValueError(f"saved chunk_count is negative: {count}")
-        self.n_chunks_ended = count

@@ -428,7 +428,9 @@ class ReplayBuffer:
         if self.chunks is not None:
             if "chunk_lengths" not in state:
                 raise ValueError("saved replay buffer has no reward-redistribution chunks")
-            self.chunks.load_state_dict(state)
+            for name, target in self.chunks.state_dict().items():
+                self._copy_into(target, state[name], name)
+            self.chunks.check()
 
     @staticmethod
     def _copy_into(target: np.ndarray, value: np.ndarray, name: str) -> None:

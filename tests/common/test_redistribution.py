@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlrobot.agents.redistribution import RewardRedistributor, encode_actions
+from rlrobot.agents.redistribution import ActionEncoder, RewardRedistributor
 from rlrobot.common.redistribution import (
     ChunkIndex,
     find_chunk_ends,
@@ -141,9 +141,9 @@ def test_uniform_buffer_state_round_trips_and_rejects_a_buffer_without_chunks(tm
 
 
 def test_actions_are_encoded_one_hot_or_scaled_to_the_unit_box():
-    discrete = encode_actions(torch.tensor([0, 2]), gym.spaces.Discrete(3))
+    discrete = ActionEncoder(gym.spaces.Discrete(3))(torch.tensor([0, 2]))
     assert discrete.tolist() == [[1, 0, 0], [0, 0, 1]]
-    box = encode_actions(torch.tensor([[0.0], [4.0]]), gym.spaces.Box(0.0, 4.0, (1,)))
+    box = ActionEncoder(gym.spaces.Box(0.0, 4.0, (1,)))(torch.tensor([[0.0], [4.0]]))
     assert box.flatten().tolist() == [-1.0, 1.0]
 
 
