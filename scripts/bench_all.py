@@ -67,10 +67,12 @@ AREA_SCRIPTS = {
     "off_policy": "bench_off_policy",
     "envs": "bench_envs",
     "perception": "bench_perception",
-    "delayed_rewards": "study_delayed_rewards",
     "configs": "bench_configs",
 }
-NAMES = ["summary", *AREA_SCRIPTS]
+# Name → the studies of rlrobot.benchmark.studies, run through ``rlrobot bench --study``.
+STUDY_DIR = ROOT / "docs" / "benchmarks"
+STUDIES = ("delayed_rewards",)
+NAMES = ["summary", *AREA_SCRIPTS, *STUDIES]
 
 
 def run_summary(quick: bool) -> object:
@@ -84,6 +86,20 @@ def run_summary(quick: bool) -> object:
     if code:
         raise RuntimeError(f"rlrobot bench exited with {code}; see {out / 'report.md'}")
     return out / "report.md"
+
+
+def study_runner(name: str) -> Callable[[bool], object]:
+    """Return a runner of ``rlrobot bench --study NAME`` (5 seeds; quick: 1, a temp folder)."""
+
+    def run(quick: bool) -> object:
+        from rlrobot.cli import main
+
+        arguments = ["--quick", "--seeds", "1"] if quick else ["--seeds", "5"]
+        out = [] if quick else ["--out", str(relative(STUDY_DIR))]
+        trials = [] if quick else ["--trials-dir", str(relative(STUDY_DIR / f"{name}_trials"))]
+        return main(["bench", "--study", name, *arguments, *out, *trials])
+
+    return run
 
 
 def relative(path: Path) -> Path:
@@ -120,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = args.only or NAMES
     runners: dict[str, Callable[[bool], object] | None] = {"summary": run_summary}
     runners.update({name: area_runner(module) for name, module in AREA_SCRIPTS.items()})
+    runners.update({name: study_runner(name) for name in STUDIES})
     outcomes = []
     for name in selected:
         runner = runners[name]

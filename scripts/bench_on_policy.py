@@ -220,8 +220,8 @@ def render_markdown(
         "critic, at the price of variance; use long rollouts (several episode lengths).",
         "- Normalising rewards helps when the final reward is large.",
         "",
-        "`docs/benchmarks/delayed_rewards.md` (`scripts/study_delayed_rewards.py`) measures "
-        "these settings on delayed and sparse rewards.",
+        "`docs/benchmarks/delayed_rewards.md` (`rlrobot bench --study delayed_rewards`) "
+        "measures the agents on delayed rewards, with and without reward redistribution.",
         "",
         "## Failed trials",
         "",

@@ -16,6 +16,7 @@ examples:
   rlrobot bench --report-only runs/bench          # rebuild report.md from the saved JSON
   rlrobot bench --envs rlrobot/Reach-v0 --algos ppo --seeds 5 --steps 30000 \\
       --backend ray --ray-address auto --out runs/bench-ray
+  rlrobot bench --study delayed_rewards --seeds 5 --out docs/benchmarks   # a planned study
 Hyperparameters come from configs/<algo>.yaml (keyed by env id), then --set key=value (all
 algorithms) or --set ppo:key=value (one algorithm); SB3 gets the same values through one
 mapping (rlrobot.benchmark.sb3.to_sb3). Finished trials are cached in OUT/trials/ and not rerun.
@@ -90,6 +91,8 @@ def _output_folder(args: argparse.Namespace) -> str:
 
 def add_subcommand(subparsers: Any) -> None:
     """Add the ``bench`` and ``sweep`` sub-commands."""
+    from rlrobot.benchmark.studies import STUDIES
+
     bench = subparsers.add_parser(
         "bench",
         help="train our agents and their SB3 counterparts side by side and compare them",
@@ -103,6 +106,22 @@ def add_subcommand(subparsers: Any) -> None:
     bench.add_argument("--algos", nargs="+", default=["ppo"], metavar="ALGO")
     bench.add_argument(
         "--baseline", choices=("sb3", "none"), default="sb3", help="also train SB3's agents"
+    )
+    bench.add_argument(
+        "--study",
+        choices=sorted(STUDIES),
+        help="run a planned study (rlrobot.benchmark.studies) instead of --envs × --algos; "
+        "it takes --seeds, --out, --workers, --backend, --budget-scale, --quick, --trials-dir",
+    )
+    bench.add_argument(
+        "--budget-scale", type=float, default=1.0, help="--study: scale every budget"
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="--study: a smoke run into a temporary folder"
+    )
+    bench.add_argument(
+        "--trials-dir",
+        help="--study: cache of finished trials, in DIR/trials/ (default OUT/<study>_trials)",
     )
     _add_execution_arguments(bench)
     bench.set_defaults(func=bench_command)
@@ -152,6 +171,8 @@ def bench_command(args: argparse.Namespace) -> int:
     from rlrobot.benchmark.bench import build_bench_specs, rebuild_report, run_bench
     from rlrobot.cli import CommandError
 
+    if args.study is not None:
+        return study_command(args)
     out = _output_folder(args)
     if args.report_only is not None:
         try:
@@ -254,6 +275,45 @@ def sweep_command(args: argparse.Namespace) -> int:
     path = run_sweep(groups, candidates, out, info, _execution(args))
     print(f"report: {path}")
     return _exit_code(out, [spec.key for group in groups for spec in group])
+
+
+def study_command(args: argparse.Namespace) -> int:
+    """Run ``rlrobot bench --study NAME``; return 0, or 1 when some trial failed."""
+    import shlex
+    import tempfile
+    from pathlib import Path
+
+    from rlrobot.benchmark.runner import TrialStore
+    from rlrobot.benchmark.studies import STUDIES
+    from rlrobot.cli import CommandError
+
+    if args.envs or args.report_only is not None:
+        raise CommandError("--study runs its own plan: give no --envs or --report-only")
+    _check_positive(seeds=args.seeds, workers=args.workers)
+    if not 0 < args.budget_scale < float("inf"):
+        raise CommandError(f"--budget-scale must be > 0, got {args.budget_scale}")
+    if args.quick:
+        out = Path(args.out or tempfile.mkdtemp(prefix=f"rlrobot-{args.study}-"))
+    else:
+        out = Path(_output_folder(args))
+    trials = Path(args.trials_dir) if args.trials_dir else out / f"{args.study}_trials"
+    words = ["rlrobot", "bench", "--study", args.study, "--seeds", str(args.seeds)]
+    if args.budget_scale != 1.0:
+        words += ["--budget-scale", str(args.budget_scale)]
+    path = STUDIES[args.study](
+        out_dir=out,
+        trials_dir=trials,
+        seeds=range(args.seeds),
+        execution=_execution(args),
+        budget_scale=args.budget_scale,
+        quick=args.quick,
+        command=shlex.join(words),
+    )
+    print(f"report: {path}")
+    failed = [r for r in TrialStore(trials).load_all() if r.get("status") != "ok"]
+    if failed:
+        print(f"{len(failed)} trial(s) failed; see {trials}")
+    return 1 if failed else 0
 
 
 def bench_command_line(args: argparse.Namespace, out: str) -> str:

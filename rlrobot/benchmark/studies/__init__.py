@@ -1,0 +1,21 @@
+"""Studies: planned sets of benchmark trials with a report, run by ``rlrobot bench --study``.
+
+Each study is a module with ``main(out_dir, trials_dir, seeds, execution, budget_scale, quick,
+command) -> report path``; ``STUDIES`` names them for the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _delayed_rewards(**options: Any) -> Path:
+    from rlrobot.benchmark.studies import delayed_rewards
+
+    return delayed_rewards.main(**options)
+
+
+# Name → runner; imported on use, so that ``rlrobot --help`` loads no study.
+STUDIES: dict[str, Callable[..., Path]] = {"delayed_rewards": _delayed_rewards}

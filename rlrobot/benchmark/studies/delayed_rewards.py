@@ -1,0 +1,327 @@
+"""Delayed-reward study: do the agents learn when the reward is paid only at the episode's end?
+
+Each task is trained under five conditions, with the env's entry of ``configs/<algo>.yaml``:
+
+- ``dense``: the dense reward (the reference score);
+- ``delayed``: ``reward_mode="delayed"``, no redistribution;
+- ``delayed+uniform`` and ``delayed+rrd``: the same with ``reward_redistribution``;
+- ``sb3 delayed``: Stable-Baselines3's agent on the delayed task, hyperparameters mapped by
+  ``rlrobot.benchmark.sb3`` (what a user has today).
+
+Delayed conditions resolve their config as ``rlrobot train --set env_kwargs.reward_mode=delayed``
+does, so the configs' ``delayed:`` sub-entries apply, and only ``reward_redistribution`` is set
+on top. Scores are comparable across reward modes: steps balanced on CartPole, success rate on
+Reach, return on wrapped Gymnasium envs. The untrained agent's score (the step-0 evaluation)
+stands for random; the normalised score is ``(score − random) / (dense − random)``.
+
+Run with ``rlrobot bench --study delayed_rewards``; writes ``delayed_rewards.md``, its JSON and a
+learning-curve figure (see ``write_report``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlrobot.benchmark.bench import resolve_trial_config
+from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
+from rlrobot.benchmark.stats import bootstrap_ci, probability_of_improvement, steps_to_threshold
+from rlrobot.benchmark.trial import TrialSpec
+
+CONDITIONS = ("dense", "delayed", "delayed+uniform", "delayed+rrd", "sb3 delayed")
+REDISTRIBUTION = {"delayed": None, "delayed+uniform": "uniform", "delayed+rrd": "rrd"}
+GOAL_NORMALIZED = 0.9  # the issue's goal for redistribution at the dense budget
+EVAL_EPISODES = 5
+# Everything from this line on in delayed_rewards.md is written by hand and kept on rewrites.
+FINDINGS_MARKER = "<!-- findings: written by hand below; the study keeps this part -->"
+N_CHECKPOINTS = 10
+
+
+@dataclass(frozen=True)
+class Task:
+    """One env of the study: how it is scored and what each agent trains for.
+
+    Attributes:
+        env_id: Gymnasium id.
+        score: Key of the evaluation result that is compared (``mean_length`` …).
+        label: The score's name in the report.
+        budgets: Env steps per trial by algorithm (the dense config's budget, or its cut).
+        config_budgets: The dense config's ``n_timesteps`` by algorithm, for the report.
+    """
+
+    env_id: str
+    score: str
+    label: str
+    budgets: dict[str, int]
+    config_budgets: dict[str, int]
+
+
+TASKS = (
+    Task(
+        "rlrobot/CartPoleContinuous-v0",
+        "mean_length",
+        "steps balanced",
+        {"ppo": 30_000, "sac": 6_000},
+        {"ppo": 60_000, "sac": 10_000},
+    ),
+    Task("rlrobot/Reach-v0", "success_rate", "success rate", {"ppo": 30_000}, {"ppo": 30_000}),
+)
+
+
+def condition_spec(
+    task: Task, algo: str, condition: str, seed: int, budget_scale: float, quick: bool
+) -> TrialSpec:
+    """Return the trial of one task × algorithm × condition × seed."""
+    if condition == "dense":
+        overrides = ["env_kwargs.reward_mode=dense"]
+    else:
+        method = REDISTRIBUTION.get(condition)
+        overrides = [
+            "env_kwargs.reward_mode=delayed",
+            f"reward_redistribution={method if method else 'null'}",
+        ]
+    resolved = resolve_trial_config(algo, task.env_id, overrides)
+    steps = 600 if quick else int(task.budgets[algo] * budget_scale)
+    if quick and algo == "ppo":
+        resolved.config.update(n_steps=32, batch_size=32)  # a few rollouts in 600 steps
+    return TrialSpec(
+        env_id=task.env_id,
+        algo=algo,
+        seed=seed,
+        steps=steps,
+        framework="sb3" if condition.startswith("sb3") else "rlrobot",
+        config=resolved.config,
+        env_kwargs=resolved.env_kwargs,
+        n_envs=resolved.n_envs,
+        eval_interval=max(1, steps // N_CHECKPOINTS),
+        eval_episodes=1 if quick else EVAL_EPISODES,
+    )
+
+
+def build_specs(
+    seeds: Sequence[int], budget_scale: float = 1.0, quick: bool = False
+) -> list[tuple[str, TrialSpec]]:
+    """Return ``(condition, spec)`` for every task × algorithm × condition × seed."""
+    specs = []
+    for task in TASKS[:1] if quick else TASKS:
+        for algo in task.budgets:
+            for condition in CONDITIONS:
+                for seed in seeds:
+                    spec = condition_spec(task, algo, condition, seed, budget_scale, quick)
+                    specs.append((condition, spec))
+    return specs
+
+
+def summarize(pairs: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Return one row per task × algorithm × condition with scores, CIs and curves.
+
+    Args:
+        pairs: ``(condition, trial result)`` of finished trials.
+    """
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for condition, result in pairs:
+        if result.get("status") == "ok":
+            spec = result["spec"]
+            groups.setdefault((spec["env_id"], spec["algo"], condition), []).append(result)
+    tasks = {task.env_id: task for task in TASKS}
+    rows = []
+    for (env_id, algo, condition), results in groups.items():
+        score = tasks[env_id].score
+        length = min(len(result["curve"]) for result in results)
+        curves = np.array([[c[score] for c in r["curve"][:length]] for r in results], dtype=float)
+        finals = curves[:, -1]
+        rows.append(
+            {
+                "env_id": env_id,
+                "algo": algo,
+                "condition": condition,
+                "seeds": sorted(r["spec"]["seed"] for r in results),
+                "steps": [c["step"] for c in results[0]["curve"][:length]],
+                "curve_mean": curves.mean(axis=0).tolist(),
+                "finals": finals.tolist(),
+                "final_mean": float(finals.mean()),
+                "final_ci": list(bootstrap_ci(finals)),
+                "random_mean": float(curves[:, 0].mean()),
+                "train_time_s": float(np.median([r["train_time_s"] for r in results])),
+            }
+        )
+    add_comparisons(rows)
+    return sorted(rows, key=lambda row: (row["env_id"], row["algo"], row["condition"]))
+
+
+def add_comparisons(rows: list[dict[str, Any]]) -> None:
+    """Add the normalised score, steps to 90 % of dense, and P(ours > SB3) to each row."""
+    by_key = {(row["env_id"], row["algo"], row["condition"]): row for row in rows}
+    for row in rows:
+        dense = by_key.get((row["env_id"], row["algo"], "dense"))
+        sb3 = by_key.get((row["env_id"], row["algo"], "sb3 delayed"))
+        row["normalized"] = row["steps_to_90_dense"] = row["p_beats_sb3"] = None
+        if dense is not None:
+            random, span = dense["random_mean"], dense["final_mean"] - dense["random_mean"]
+            if span > 0:  # else dense learned nothing to compare with
+                row["normalized"] = (row["final_mean"] - random) / span
+                target = random + 0.9 * span
+                row["steps_to_90_dense"] = steps_to_threshold(
+                    row["steps"], row["curve_mean"], target
+                )
+        if sb3 is not None and row["condition"].startswith("delayed"):
+            row["p_beats_sb3"] = probability_of_improvement(row["finals"], sb3["finals"])
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}g}"
+
+
+def render_markdown(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
+    """Return the report: settings, one table per task, the figure, what missed the goal."""
+    tasks = {task.env_id: task for task in TASKS}
+    lines = [
+        "# Delayed rewards: do the agents learn when the reward comes at the end?",
+        "",
+        "Written by `rlrobot bench --study delayed_rewards` "
+        f"(`{settings['command']}`); every number is in `delayed_rewards.json`. "
+        f"{settings['n_trials']} trials, {settings['trial_hours']:.1f} h of trial time in all, "
+        f"run {settings['workers']} at a time (one torch thread each) on a 2-core machine.",
+        "",
+        "- **Conditions** (module docstring of `rlrobot/benchmark/studies/delayed_rewards.py`):"
+        " dense reward; delayed (the episode's dense rewards paid in one sum at its last "
+        "step) without redistribution; delayed with `reward_redistribution=uniform` or `rrd`; "
+        "SB3's agent on the delayed task.",
+        f"- **Score**: deterministic evaluation of {settings['eval_episodes']} episodes at "
+        f"{N_CHECKPOINTS} checkpoints and at step 0 (the untrained agent, standing for random)."
+        " Final score: mean over seeds with its 95 % bootstrap CI. *normalised* = (score − "
+        "random) / (dense − random); *steps to 90 %*: first checkpoint where the seed mean "
+        "reaches random + 0.9·(dense − random). *P(> SB3)*: probability that a seed of the row "
+        "beats a seed of SB3 on the delayed task.",
+        f"- **Budgets**: {settings['budgets']}.",
+        "",
+    ]
+    for env_id, task in tasks.items():
+        for algo in task.budgets:
+            selected = [r for r in rows if r["env_id"] == env_id and r["algo"] == algo]
+            if not selected:
+                continue
+            lines += [
+                f"## {env_id}, {algo}: final {task.label}",
+                "",
+                "| condition | seeds | final [95 % CI] | normalised | steps to 90 % of dense "
+                "| P(> SB3) | train s (median) |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for row in sorted(selected, key=lambda r: CONDITIONS.index(r["condition"])):
+                low, high = row["final_ci"]
+                reached = row["steps_to_90_dense"]
+                lines.append(
+                    f"| {row['condition']} | {len(row['seeds'])} | {_number(row['final_mean'])} "
+                    f"[{_number(low)}, {_number(high)}] | {_number(row['normalized'], 2)} | "
+                    f"{'not reached' if reached is None else f'{reached:,}'} | "
+                    f"{_number(row['p_beats_sb3'], 2)} | {row['train_time_s']:.0f} |"
+                )
+            lines.append("")
+    lines += ["![learning curves](delayed_rewards.png)", "", "## Against the goal", ""]
+    lines += goal_lines(rows)
+    return "\n".join(lines) + "\n"
+
+
+def goal_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Say, per redistributed row, whether it meets normalised ≥ 0.9 and beats SB3."""
+    lines = []
+    for row in rows:
+        if row["condition"] not in ("delayed+uniform", "delayed+rrd"):
+            continue
+        name = f"{row['env_id'].split('/')[-1]} {row['algo']} {row['condition']}"
+        normalized, beats = row["normalized"], row["p_beats_sb3"]
+        verdict = "meets" if normalized is not None and normalized >= GOAL_NORMALIZED else "misses"
+        lines.append(
+            f"- {name}: normalised {_number(normalized, 2)} ({verdict} the ≥ {GOAL_NORMALIZED} "
+            f"goal at this budget); P(> SB3 delayed) = {_number(beats, 2)}."
+        )
+    return lines
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """One panel per task × algorithm: the seed-mean curve of every condition."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    panels = sorted({(row["env_id"], row["algo"]) for row in rows})
+    tasks = {task.env_id: task for task in TASKS}
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for axis, (env_id, algo) in zip(axes[0], panels, strict=True):
+        for row in rows:
+            if (row["env_id"], row["algo"]) == (env_id, algo):
+                label = f"{row['condition']} ({len(row['seeds'])} seeds)"
+                axis.plot(row["steps"], row["curve_mean"], marker=".", label=label)
+        axis.set_title(f"{env_id.split('/')[-1]} — {algo}", fontsize=10)
+        axis.set_xlabel("env steps")
+        axis.set_ylabel(tasks[env_id].label)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def write_report(
+    pairs: Sequence[tuple[str, dict[str, Any]]], out_dir: Path, settings: dict[str, Any]
+) -> Path:
+    """Write ``delayed_rewards.md``, ``delayed_rewards.json`` and the figure; return the md."""
+    rows = summarize(pairs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot(rows, out_dir / "delayed_rewards.png")
+    (out_dir / "delayed_rewards.json").write_text(
+        json.dumps({"settings": settings, "rows": rows}, indent=1) + "\n"
+    )
+    markdown = out_dir / "delayed_rewards.md"
+    findings = f"{FINDINGS_MARKER}\n## Findings\n\nNone written yet.\n"
+    if markdown.is_file() and FINDINGS_MARKER in (old := markdown.read_text()):
+        findings = old[old.index(FINDINGS_MARKER) :]
+    markdown.write_text(render_markdown(rows, settings) + "\n" + findings)
+    return markdown
+
+
+def main(
+    out_dir: Path,
+    trials_dir: Path,
+    seeds: Sequence[int],
+    execution: Execution | None = None,
+    budget_scale: float = 1.0,
+    quick: bool = False,
+    command: str = "rlrobot bench --study delayed_rewards",
+) -> Path:
+    """Run the trials not yet in ``trials_dir`` and write the report to ``out_dir``."""
+    pairs = build_specs(seeds, budget_scale, quick)
+    # Longest first keeps both workers busy to the end.
+    pairs.sort(key=lambda pair: -pair[1].steps * (8 if pair[1].algo == "sac" else 1))
+    specs = [spec for _, spec in pairs]
+    labels = {spec.key: f"{condition} {spec.label}" for condition, spec in pairs}
+    execution = execution or Execution(workers=2)
+    results = run_trials(specs, TrialStore(trials_dir), execution, labels=labels)
+    budgets = "; ".join(
+        f"{task.env_id.split('/')[-1]} {algo} {steps:,} steps (config: "
+        f"{task.config_budgets[algo]:,})"
+        for task in TASKS
+        for algo, steps in task.budgets.items()
+    )
+    settings = {
+        "command": command,
+        "seeds": list(seeds),
+        "workers": execution.workers or os.cpu_count() or 1,
+        "budget_scale": budget_scale,
+        "budgets": budgets if budget_scale == 1.0 else f"{budgets}, all × {budget_scale}",
+        "eval_episodes": 1 if quick else EVAL_EPISODES,
+        "n_trials": len(results),
+        "trial_hours": sum(r.get("wall_time_s", 0.0) for r in results) / 3600,
+    }
+    pairs_done = [
+        (condition, result) for (condition, _), result in zip(pairs, results, strict=True)
+    ]
+    return write_report(pairs_done, out_dir, settings)

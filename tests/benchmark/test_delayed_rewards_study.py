@@ -1,0 +1,99 @@
+"""The delayed-reward study (rlrobot.benchmark.studies.delayed_rewards): plan and report."""
+
+import json
+
+import pytest
+
+from rlrobot.benchmark.studies import delayed_rewards as study
+from rlrobot.cli import main
+
+
+def test_plan_sets_only_the_reward_mode_and_the_redistribution():
+    pairs = study.build_specs([0, 1])
+    by_condition = {}
+    for condition, spec in pairs:
+        by_condition.setdefault((spec.env_id, spec.algo, condition), []).append(spec)
+    expected = {
+        (task.env_id, algo, condition)
+        for task in study.TASKS
+        for algo in task.budgets
+        for condition in study.CONDITIONS
+    }
+    assert set(by_condition) == expected
+    for (env_id, algo, condition), specs in by_condition.items():
+        assert [spec.seed for spec in specs] == [0, 1]
+        spec = specs[0]
+        mode = "dense" if condition == "dense" else "delayed"
+        assert spec.env_kwargs["reward_mode"] == mode
+        assert spec.framework == ("sb3" if condition == "sb3 delayed" else "rlrobot")
+        assert spec.config["reward_redistribution"] == study.REDISTRIBUTION.get(condition)
+        assert spec.steps == next(t for t in study.TASKS if t.env_id == env_id).budgets[algo]
+        # Everything else is the env's tuned config: the conditions differ in nothing more.
+        dense = by_condition[(env_id, algo, "dense")][0].config
+        differing = {k for k in spec.config if spec.config[k] != dense[k]}
+        assert differing <= {"reward_redistribution"}
+
+
+def fake_result(env_id, algo, seed, scores, framework="rlrobot"):
+    steps = [0, 100, 200]
+    return {
+        "status": "ok",
+        "spec": {"env_id": env_id, "algo": algo, "seed": seed, "framework": framework},
+        "curve": [{"step": s, "mean_length": v} for s, v in zip(steps, scores, strict=True)],
+        "train_time_s": 10.0,
+        "wall_time_s": 12.0,
+    }
+
+
+def test_summary_normalises_by_dense_and_compares_with_sb3():
+    env = "rlrobot/CartPoleContinuous-v0"
+    pairs = [
+        ("dense", fake_result(env, "ppo", 0, [20, 200, 400])),
+        ("dense", fake_result(env, "ppo", 1, [20, 300, 400])),
+        ("delayed", fake_result(env, "ppo", 0, [20, 25, 30])),
+        ("delayed+uniform", fake_result(env, "ppo", 0, [20, 100, 362])),
+        ("delayed+uniform", fake_result(env, "ppo", 1, [20, 380, 400])),
+        ("sb3 delayed", fake_result(env, "ppo", 0, [20, 30, 40], "sb3")),
+        ("sb3 delayed", fake_result(env, "ppo", 1, [20, 30, 380], "sb3")),
+    ]
+    rows = {row["condition"]: row for row in study.summarize(pairs)}
+    dense, uniform = rows["dense"], rows["delayed+uniform"]
+    assert dense["random_mean"] == 20 and dense["final_mean"] == 400
+    assert uniform["normalized"] == pytest.approx((381 - 20) / 380)
+    assert rows["delayed"]["normalized"] == pytest.approx(10 / 380)
+    # 90 % of dense: 20 + 0.9 · 380 = 362; the uniform seed mean is 240 at 100, 381 at 200.
+    assert uniform["steps_to_90_dense"] == 200 and dense["steps_to_90_dense"] == 200
+    assert rows["delayed"]["steps_to_90_dense"] is None
+    # uniform's finals 362 and 400 against SB3's 40 and 380: wins 3 of 4.
+    assert uniform["p_beats_sb3"] == pytest.approx(0.75)
+    assert dense["p_beats_sb3"] is None  # only delayed rows are compared with SB3 delayed
+    text = study.render_markdown(
+        list(rows.values()),
+        {
+            "command": "rlrobot bench --study delayed_rewards",
+            "n_trials": 7,
+            "trial_hours": 0.1,
+            "workers": 2,
+            "eval_episodes": 5,
+            "budgets": "b",
+        },
+    )
+    assert "| delayed+uniform | 2 | 381 [" in text
+    assert "normalised 0.95 (meets the ≥ 0.9 goal" in text
+
+
+def test_quick_study_runs_from_the_cli_and_keeps_hand_written_findings(tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "delayed_rewards.md").write_text(
+        f"old tables\n{study.FINDINGS_MARKER}\nOur reading, kept.\n"
+    )
+    argv = ["--study", "delayed_rewards", "--quick", "--seeds", "1", "--out", str(out)]
+    code = main(["bench", *argv, "--workers", "2"])
+    assert code == 0
+    report = (out / "delayed_rewards.md").read_text()
+    assert "old tables" not in report and report.endswith("Our reading, kept.\n")
+    data = json.loads((out / "delayed_rewards.json").read_text())
+    assert {row["condition"] for row in data["rows"]} == set(study.CONDITIONS)
+    assert (out / "delayed_rewards.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((out / "delayed_rewards_trials" / "trials").glob("*.json"))) == 10
