@@ -30,8 +30,15 @@ _RELEASE_WRAPPER = gym.envs.registration.WrapperSpec(
 )
 
 
+# Any registered env with delayed rewards: gym.make(DELAYED_ENV_ID, env_id="Pendulum-v1").
+DELAYED_ENV_ID = "rlrobot/Delayed-v0"
+
+
 def register_envs() -> None:
     """Register all rlrobot envs with Gymnasium (idempotent)."""
+    if DELAYED_ENV_ID not in gym.registry:
+        # No time limit of its own: the inner env's applies, inside the DelayedReward wrapper.
+        gym.register(id=DELAYED_ENV_ID, entry_point="rlrobot.envs.wrappers:make_delayed_env")
     for env_id, (entry_point, max_episode_steps, kwargs) in _ENV_SPECS.items():
         if env_id not in gym.registry:
             gym.register(

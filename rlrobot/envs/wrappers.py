@@ -47,6 +47,17 @@ class DelayedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return observation, released, terminated, truncated, info
 
 
+def make_delayed_env(env_id: str, period: int | None = None, **kwargs: Any) -> gym.Env:
+    """`DelayedReward(gym.make(env_id, **kwargs), period)`: the entry point of `rlrobot/Delayed-v0`.
+
+    `gym.make("rlrobot/Delayed-v0", env_id="Pendulum-v1")` gives any registered env with
+    delayed rewards through one id, so that everything that takes an id and `gym.make`
+    keywords (vector envs, `rlrobot train`, benchmark trials, SB3's `make_vec_env`) can use it.
+    The wrapper sits outside the inner env's time limit, so a truncation releases the sum.
+    """
+    return DelayedReward(gym.make(env_id, **kwargs), period=period)
+
+
 class ReleaseWithheldReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Pay a delayed-reward env's withheld reward at the step a time limit cuts the episode.
 

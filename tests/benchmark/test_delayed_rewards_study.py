@@ -6,13 +6,15 @@ import pytest
 
 from rlrobot.benchmark.studies import delayed_rewards as study
 from rlrobot.cli import main
+from rlrobot.envs.registration import DELAYED_ENV_ID
 
 
 def test_plan_sets_only_the_reward_mode_and_the_redistribution():
-    pairs = study.build_specs([0, 1])
+    tasks = {task.env_id: task for task in study.TASKS}
     by_condition = {}
-    for condition, spec in pairs:
-        by_condition.setdefault((spec.env_id, spec.algo, condition), []).append(spec)
+    for condition, spec in study.build_specs([0, 1]):
+        task_id = spec.env_kwargs.get("env_id", spec.env_id)  # wrapped: the inner env
+        by_condition.setdefault((task_id, spec.algo, condition), []).append(spec)
     expected = {
         (task.env_id, algo, condition)
         for task in study.TASKS
@@ -20,16 +22,20 @@ def test_plan_sets_only_the_reward_mode_and_the_redistribution():
         for condition in study.CONDITIONS
     }
     assert set(by_condition) == expected
-    for (env_id, algo, condition), specs in by_condition.items():
+    for (task_id, algo, condition), specs in by_condition.items():
         assert [spec.seed for spec in specs] == [0, 1]
-        spec = specs[0]
-        mode = "dense" if condition == "dense" else "delayed"
-        assert spec.env_kwargs["reward_mode"] == mode
+        spec, task = specs[0], tasks[task_id]
+        if task.wrapped:
+            delayed = spec.env_id == DELAYED_ENV_ID and spec.env_kwargs == {"env_id": task_id}
+            assert delayed == (condition != "dense")
+        else:
+            mode = "dense" if condition == "dense" else "delayed"
+            assert spec.env_id == task_id and spec.env_kwargs["reward_mode"] == mode
         assert spec.framework == ("sb3" if condition == "sb3 delayed" else "rlrobot")
         assert spec.config["reward_redistribution"] == study.REDISTRIBUTION.get(condition)
-        assert spec.steps == next(t for t in study.TASKS if t.env_id == env_id).budgets[algo]
+        assert spec.steps == task.budgets[algo]
         # Everything else is the env's tuned config: the conditions differ in nothing more.
-        dense = by_condition[(env_id, algo, "dense")][0].config
+        dense = by_condition[(task_id, algo, "dense")][0].config
         differing = {k for k in spec.config if spec.config[k] != dense[k]}
         assert differing <= {"reward_redistribution"}
 

@@ -136,6 +136,20 @@ def test_delayed_reward_wrapper_keeps_episode_totals_of_any_env(period):
     assert env.spec.additional_wrappers[-1].kwargs == {"period": period}
 
 
+def test_delayed_id_wraps_any_env_outside_its_time_limit():
+    from rlrobot.envs.registration import DELAYED_ENV_ID
+
+    env = gym.make(DELAYED_ENV_ID, env_id="Pendulum-v1", period=50)
+    plain = gym.make("Pendulum-v1")
+    rewards, ends = rollout_rewards(env, seed=0, n_steps=400)
+    plain_rewards, plain_ends = rollout_rewards(plain, seed=0, n_steps=400)
+    assert ends == plain_ends and sum(ends) == 2  # the inner 200-step limit applies
+    np.testing.assert_allclose(episode_sums(rewards, ends), episode_sums(plain_rewards, ends))
+    assert {step % 200 + 1 for step, r in enumerate(rewards) if r != 0.0} == {50, 100, 150, 200}
+    env.close()
+    plain.close()
+
+
 # ---------------------------------------------------------------------- observation modes
 @pytest.mark.parametrize("obs_mode", ["pixels", "state+pixels"])
 @pytest.mark.parametrize("env_id", rlrobot.ENV_IDS)

@@ -33,6 +33,7 @@ from rlrobot.benchmark.bench import resolve_trial_config
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
 from rlrobot.benchmark.stats import bootstrap_ci, probability_of_improvement, steps_to_threshold
 from rlrobot.benchmark.trial import TrialSpec
+from rlrobot.envs.registration import DELAYED_ENV_ID
 
 CONDITIONS = ("dense", "delayed", "delayed+uniform", "delayed+rrd", "sb3 delayed")
 REDISTRIBUTION = {"delayed": None, "delayed+uniform": "uniform", "delayed+rrd": "rrd"}
@@ -53,6 +54,8 @@ class Task:
         label: The score's name in the report.
         budgets: Env steps per trial by algorithm (the dense config's budget, or its cut).
         config_budgets: The dense config's ``n_timesteps`` by algorithm, for the report.
+        wrapped: A Gymnasium env without ``reward_mode``: its delayed conditions run
+            ``rlrobot/Delayed-v0`` (``DelayedReward`` around it) under its dense config.
     """
 
     env_id: str
@@ -60,6 +63,7 @@ class Task:
     label: str
     budgets: dict[str, int]
     config_budgets: dict[str, int]
+    wrapped: bool = False
 
 
 TASKS = (
@@ -71,6 +75,8 @@ TASKS = (
         {"ppo": 60_000, "sac": 10_000},
     ),
     Task("rlrobot/Reach-v0", "success_rate", "success rate", {"ppo": 30_000}, {"ppo": 30_000}),
+    Task("CartPole-v1", "mean_length", "steps balanced", {"ppo": 20_000}, {"ppo": 50_000}, True),
+    Task("Pendulum-v1", "mean_return", "return", {"sac": 5_000}, {"sac": 20_000}, True),
 )
 
 
@@ -78,20 +84,24 @@ def condition_spec(
     task: Task, algo: str, condition: str, seed: int, budget_scale: float, quick: bool
 ) -> TrialSpec:
     """Return the trial of one task × algorithm × condition × seed."""
-    if condition == "dense":
-        overrides = ["env_kwargs.reward_mode=dense"]
+    method = REDISTRIBUTION.get(condition)
+    redistribution = f"reward_redistribution={method if method else 'null'}"
+    env_id = task.env_id
+    if task.wrapped:
+        resolved = resolve_trial_config(algo, env_id, [redistribution])
+        if condition != "dense":
+            env_id, resolved.env_kwargs = DELAYED_ENV_ID, {"env_id": task.env_id}
+    elif condition == "dense":
+        resolved = resolve_trial_config(algo, env_id, ["env_kwargs.reward_mode=dense"])
     else:
-        method = REDISTRIBUTION.get(condition)
-        overrides = [
-            "env_kwargs.reward_mode=delayed",
-            f"reward_redistribution={method if method else 'null'}",
-        ]
-    resolved = resolve_trial_config(algo, task.env_id, overrides)
+        resolved = resolve_trial_config(
+            algo, env_id, ["env_kwargs.reward_mode=delayed", redistribution]
+        )
     steps = 600 if quick else int(task.budgets[algo] * budget_scale)
     if quick and algo == "ppo":
         resolved.config.update(n_steps=32, batch_size=32)  # a few rollouts in 600 steps
     return TrialSpec(
-        env_id=task.env_id,
+        env_id=env_id,
         algo=algo,
         seed=seed,
         steps=steps,
@@ -128,7 +138,10 @@ def summarize(pairs: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any
     for condition, result in pairs:
         if result.get("status") == "ok":
             spec = result["spec"]
-            groups.setdefault((spec["env_id"], spec["algo"], condition), []).append(result)
+            env_id = (
+                spec["env_kwargs"]["env_id"] if spec["env_id"] == DELAYED_ENV_ID else spec["env_id"]
+            )
+            groups.setdefault((env_id, spec["algo"], condition), []).append(result)
     tasks = {task.env_id: task for task in TASKS}
     rows = []
     for (env_id, algo, condition), results in groups.items():
