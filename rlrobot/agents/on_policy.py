@@ -23,7 +23,6 @@ handled so that no step gets a return its episode has not paid yet:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,6 +44,7 @@ from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.redistribution import uniform_redistribution
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.returns import gae
+from rlrobot.common.rollout_buffer import RolloutBuffer
 
 Callback = Callable[[BaseAgent], bool | None]
 
@@ -151,120 +151,6 @@ class ActorCriticPolicy(nn.Module):
     def predict_values(self, observations: Any) -> torch.Tensor:
         """Return ``V(s)`` of shape ``(batch,)``."""
         return self.value_head(self.critic(self.features_extractor(observations))).squeeze(-1)
-
-
-class RolloutBuffer:
-    """Preallocated storage of one rollout, ``(n_steps, n_envs, …)`` NumPy arrays.
-
-    ``next_values[t]`` holds ``V(s_{t+1})`` of the real next observation: the value of the next
-    stored observation, of the real final observation after a truncation, or of the
-    observation after the last step.
-    """
-
-    def __init__(
-        self, n_steps: int, n_envs: int, observation_space: gym.Space, action_space: gym.Space
-    ) -> None:
-        self.n_steps, self.n_envs = n_steps, n_envs
-
-        def zeros(space: gym.Space) -> np.ndarray:
-            return np.zeros((n_steps, n_envs, *space.shape), dtype=space.dtype)
-
-        if isinstance(observation_space, gym.spaces.Dict):
-            self.observations: Any = {k: zeros(s) for k, s in observation_space.spaces.items()}
-        else:
-            self.observations = zeros(observation_space)
-        action_dtype = np.int64 if isinstance(action_space, gym.spaces.Discrete) else np.float32
-        self.actions = np.zeros((n_steps, n_envs, *action_space.shape), dtype=action_dtype)
-        shape = (n_steps, n_envs)
-        self.rewards = np.zeros(shape, dtype=np.float32)
-        self.terminated = np.zeros(shape, dtype=bool)
-        self.episode_ends = np.zeros(shape, dtype=bool)
-        self.values = np.zeros(shape, dtype=np.float32)
-        self.next_values = np.zeros(shape, dtype=np.float32)
-        self.log_probs = np.zeros(shape, dtype=np.float32)
-        self.advantages = np.zeros(shape, dtype=np.float32)
-        self.returns = np.zeros(shape, dtype=np.float32)
-        # False for steps not to train on (pending delayed rewards, padding).
-        self.valid = np.ones(shape, dtype=bool)
-
-    # The per-step arrays besides the observations.
-    STEP_ARRAYS = (
-        "actions",
-        "rewards",
-        "terminated",
-        "episode_ends",
-        "values",
-        "next_values",
-        "log_probs",
-        "advantages",
-        "returns",
-        "valid",
-    )
-
-    def _map_steps(
-        self, n_steps: int, transform: Callable[[np.ndarray, str], np.ndarray]
-    ) -> RolloutBuffer:
-        """Return a buffer of ``n_steps`` steps whose arrays are ``transform(array, name)``."""
-        result = copy.copy(self)
-        result.n_steps = n_steps
-        for name in self.STEP_ARRAYS:
-            setattr(result, name, transform(getattr(self, name), name))
-        if isinstance(self.observations, dict):
-            result.observations = {
-                key: transform(value, f"observations/{key}")
-                for key, value in self.observations.items()
-            }
-        else:
-            result.observations = transform(self.observations, "observations")
-        return result
-
-    def _array(self, name: str) -> np.ndarray:
-        if name.startswith("observations/"):
-            return self.observations[name.split("/", 1)[1]]
-        return self.observations if name == "observations" else getattr(self, name)
-
-    def prepend(self, earlier: RolloutBuffer) -> RolloutBuffer:
-        """Return a buffer of ``earlier``'s steps followed by this one's, per env."""
-        return self._map_steps(
-            earlier.n_steps + self.n_steps,
-            lambda array, name: np.concatenate([earlier._array(name), array], axis=0),
-        )
-
-    def tail(self, n_steps: int) -> RolloutBuffer:
-        """Return a copy of the last ``n_steps`` steps as a buffer."""
-        start = self.n_steps - n_steps
-        return self._map_steps(n_steps, lambda array, _: array[start:].copy())
-
-    def store_observations(self, step: int, observations: Any) -> None:
-        """Copy a batch of (normalised) observations into row ``step``."""
-        if isinstance(self.observations, dict):
-            for key, array in self.observations.items():
-                array[step] = observations[key]
-        else:
-            self.observations[step] = observations
-
-    def flatten(self, device: torch.device) -> dict[str, Any]:
-        """Return the rollout as ``(n_steps * n_envs, …)`` tensors on ``device``."""
-
-        valid = None if self.valid.all() else self.valid.reshape(-1)
-
-        def flat(array: np.ndarray) -> torch.Tensor:
-            rows = array.reshape(-1, *array.shape[2:])
-            return torch.as_tensor(rows if valid is None else rows[valid], device=device)
-
-        observations = (
-            {k: flat(v) for k, v in self.observations.items()}
-            if isinstance(self.observations, dict)
-            else flat(self.observations)
-        )
-        return {
-            "observations": observations,
-            "actions": flat(self.actions),
-            "values": flat(self.values),
-            "log_probs": flat(self.log_probs),
-            "advantages": flat(self.advantages),
-            "returns": flat(self.returns),
-        }
 
 
 def make_optimizer(
@@ -448,13 +334,12 @@ class OnPolicyAgent(BaseAgent):
         rows = np.arange(buffer.n_steps)[:, None]
         last_release = np.where(split.released, rows, -1).max(axis=0)
         pending_lengths = buffer.n_steps - 1 - last_release
-        self.pending = self._hold_back(buffer, pending_lengths)
+        self.pending = buffer.hold_back(pending_lengths)
         if earlier.n_steps:
             # Held-back steps are trained on with today's critic: recompute their values.
             n_earlier = earlier.n_steps
-            values = self._predict_values(
-                _flatten_observations(earlier.observations), normalized=True
-            ).reshape(n_earlier, self.n_envs)
+            values = self._predict_values(earlier.flat_observations(), normalized=True)
+            values = values.reshape(n_earlier, self.n_envs)
             buffer.values[:n_earlier] = np.where(earlier.valid, values, 0.0)
             # Pending steps never end an episode: the next value is the next row's.
             buffer.next_values[:n_earlier] = buffer.values[1 : n_earlier + 1]
@@ -463,19 +348,6 @@ class OnPolicyAgent(BaseAgent):
         buffer.rewards = split.rewards
         buffer.valid = split.released & ~padding
         return buffer, {"train/pending_fraction": float(1.0 - buffer.valid.mean())}
-
-    @staticmethod
-    def _hold_back(buffer: RolloutBuffer, pending_lengths: np.ndarray) -> RolloutBuffer | None:
-        """Return each env's last ``pending_lengths`` steps, right-aligned over padding."""
-        n_pending = int(pending_lengths.max())
-        if n_pending == 0:
-            return None
-        pending = buffer.tail(n_pending)
-        pending.valid = np.arange(n_pending)[:, None] >= n_pending - pending_lengths
-        # Padding: a zero-reward step that ends at once, so no chunk or episode joins it.
-        pending.episode_ends |= ~pending.valid
-        pending.rewards[~pending.valid] = 0.0
-        return pending
 
     def _predict_rollout_rewards(self) -> dict[str, float]:
         """RRD: train the reward model, then set the rollout's rewards to its ``r̂``."""
@@ -601,13 +473,6 @@ class OnPolicyAgent(BaseAgent):
             if bar is not None:
                 bar.close()
         return self
-
-
-def _flatten_observations(observations: Any) -> Any:
-    """Merge the two leading dims ``(n_steps, n_envs, …)`` of observations into one."""
-    if isinstance(observations, dict):
-        return {key: value.reshape(-1, *value.shape[2:]) for key, value in observations.items()}
-    return observations.reshape(-1, *observations.shape[2:])
 
 
 def stats_to_floats(stats: dict[str, torch.Tensor | float]) -> dict[str, float]:

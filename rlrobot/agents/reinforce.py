@@ -15,14 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rlrobot.agents.on_policy import (
-    OnPolicyAgent,
-    OnPolicyConfig,
-    RolloutBuffer,
-    stats_to_floats,
-)
+from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig, stats_to_floats
 from rlrobot.common.config import option
 from rlrobot.common.returns import discounted_returns
+from rlrobot.common.rollout_buffer import RolloutBuffer
 
 
 @dataclass

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from rlrobot.agents import A2C, PPO, REINFORCE, SAC, TD3
-from rlrobot.agents.on_policy import RolloutBuffer
 from rlrobot.common.config import ConfigError
+from rlrobot.common.rollout_buffer import RolloutBuffer
 from rlrobot.envs import DelayedReward
 
 AGENTS = [REINFORCE, A2C, PPO, SAC, TD3]
