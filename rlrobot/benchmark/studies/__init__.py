@@ -17,5 +17,14 @@ def _delayed_rewards(**options: Any) -> Path:
     return delayed_rewards.main(**options)
 
 
+def _delayed_rewards_margins(**options: Any) -> Path:
+    from rlrobot.benchmark.studies import delayed_rewards
+
+    return delayed_rewards.main_margins(**options)
+
+
 # Name → runner; imported on use, so that ``rlrobot --help`` loads no study.
-STUDIES: dict[str, Callable[..., Path]] = {"delayed_rewards": _delayed_rewards}
+STUDIES: dict[str, Callable[..., Path]] = {
+    "delayed_rewards": _delayed_rewards,
+    "delayed_rewards_margins": _delayed_rewards_margins,
+}

@@ -33,6 +33,7 @@ from rlrobot.benchmark.bench import resolve_trial_config
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
 from rlrobot.benchmark.stats import bootstrap_ci, probability_of_improvement, steps_to_threshold
 from rlrobot.benchmark.trial import TrialSpec
+from rlrobot.common.config import ConfigError
 from rlrobot.envs.registration import DELAYED_ENV_ID
 
 CONDITIONS = ("dense", "delayed", "delayed+uniform", "delayed+rrd", "sb3 delayed")
@@ -338,3 +339,65 @@ def main(
         (condition, result) for (condition, _), result in zip(pairs, results, strict=True)
     ]
     return write_report(pairs_done, out_dir, settings)
+
+
+# The learning tests' trials: delayed CartPoleContinuous at half the study's budget, with and
+# without RRD (tests/agents/test_agent_redistribution.py runs seed 0 of each).
+MARGIN_BUDGET_SCALE = 0.5
+MARGIN_CONDITIONS = ("delayed", "delayed+rrd")
+
+
+def margin_spec(algo: str, condition: str, seed: int) -> TrialSpec:
+    """Return one trial of the learning tests' margin measurement."""
+    return condition_spec(TASKS[0], algo, condition, seed, MARGIN_BUDGET_SCALE, quick=False)
+
+
+def main_margins(
+    out_dir: Path,
+    trials_dir: Path,
+    seeds: Sequence[int],
+    execution: Execution | None = None,
+    budget_scale: float = 1.0,
+    quick: bool = False,
+    command: str = "rlrobot bench --study delayed_rewards_margins",
+) -> Path:
+    """Measure the learning tests' seed margins; write ``delayed_rewards_test_margins.md``."""
+    if budget_scale != 1.0 or quick:
+        raise ConfigError("the margin study runs the tests' exact trials: no scale, no --quick")
+    pairs = [
+        (condition, margin_spec(algo, condition, seed))
+        for algo in TASKS[0].budgets
+        for condition in MARGIN_CONDITIONS
+        for seed in seeds
+    ]
+    results = run_trials([spec for _, spec in pairs], TrialStore(trials_dir), execution)
+    table: dict[str, Any] = {}
+    for (condition, spec), result in zip(pairs, results, strict=True):
+        if result.get("status") == "ok":
+            entry = table.setdefault(f"{spec.algo} {condition}", {"steps": spec.steps})
+            entry.setdefault("finals", {})[spec.seed] = result["curve"][-1]["mean_length"]
+    lines = [
+        "# Delayed rewards: the seed margins of the learning tests",
+        "",
+        f"Written by `{command}`. The learning tests of "
+        "`tests/agents/test_agent_redistribution.py` run seed 0 of these trials (delayed "
+        f"`{TASKS[0].env_id}`, the env's tuned config, half the study's budget) and assert a "
+        "score with `reward_redistribution=rrd` that the agent without it misses. Score: "
+        f"steps balanced over {EVAL_EPISODES} deterministic episodes (at most 500).",
+        "",
+        "| agent and condition | env steps | seeds | min | max | per seed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, entry in table.items():
+        finals = entry["finals"]
+        values = list(finals.values())
+        per_seed = ", ".join(f"{seed}: {value:.0f}" for seed, value in sorted(finals.items()))
+        lines.append(
+            f"| {name} | {entry['steps']:,} | {len(values)} | {min(values):.0f} | "
+            f"{max(values):.0f} | {per_seed} |"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "delayed_rewards_test_margins.json").write_text(json.dumps(table, indent=1) + "\n")
+    markdown = out_dir / "delayed_rewards_test_margins.md"
+    markdown.write_text("\n".join(lines) + "\n")
+    return markdown
