@@ -103,3 +103,13 @@ def test_quick_study_runs_from_the_cli_and_keeps_hand_written_findings(tmp_path)
     assert {row["condition"] for row in data["rows"]} == set(study.CONDITIONS)
     assert (out / "delayed_rewards.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((out / "delayed_rewards_trials" / "trials").glob("*.json"))) == 10
+
+
+def test_reward_model_measurement_compares_r_hat_with_the_unseen_dense_reward():
+    measured = study.measure_reward_model(
+        "rlrobot/Reach-v0", "ppo", seed=0, n_episodes=2, budget_scale=0.04
+    )
+    assert measured["steps"] == 1200
+    assert -1.0 <= measured["correlation"] <= 1.0
+    assert measured["mean_paid"] < 0.0  # −distance per step on the dense env
+    assert 0.0 <= measured["score"] <= 1.0

@@ -260,26 +260,41 @@ def goal_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
-    """One panel per task × algorithm: the seed-mean curve of every condition."""
+    """One panel per task × algorithm, the seed-mean curve of each condition in its own colour."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    colors = dict(zip(CONDITIONS, ["tab:red", "tab:gray", "tab:green", "tab:blue", "tab:purple"],
+                      strict=True))  # fmt: skip
     panels = sorted({(row["env_id"], row["algo"]) for row in rows})
     tasks = {task.env_id: task for task in TASKS}
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
-    for axis, (env_id, algo) in zip(axes[0], panels, strict=True):
-        for row in rows:
+    n_columns = min(3, len(panels))
+    n_rows = -(-len(panels) // n_columns)
+    figure, axes = plt.subplots(
+        n_rows, n_columns, figsize=(4.4 * n_columns, 3.2 * n_rows), squeeze=False
+    )
+    for axis, (env_id, algo) in zip(axes.flat, panels, strict=False):
+        for row in sorted(rows, key=lambda r: CONDITIONS.index(r["condition"])):
             if (row["env_id"], row["algo"]) == (env_id, algo):
-                label = f"{row['condition']} ({len(row['seeds'])} seeds)"
-                axis.plot(row["steps"], row["curve_mean"], marker=".", label=label)
-        axis.set_title(f"{env_id.split('/')[-1]} — {algo}", fontsize=10)
+                axis.plot(
+                    row["steps"],
+                    row["curve_mean"],
+                    marker=".",
+                    color=colors[row["condition"]],
+                    label=row["condition"],
+                )
+        seeds = max(len(r["seeds"]) for r in rows if (r["env_id"], r["algo"]) == (env_id, algo))
+        axis.set_title(f"{env_id.split('/')[-1]}, {algo} (mean of {seeds} seeds)", fontsize=10)
         axis.set_xlabel("env steps")
         axis.set_ylabel(tasks[env_id].label)
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
-    figure.tight_layout()
+    for axis in list(axes.flat)[len(panels) :]:
+        axis.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
     figure.savefig(path, dpi=90)
     plt.close(figure)
 
@@ -401,3 +416,57 @@ def main_margins(
     markdown = out_dir / "delayed_rewards_test_margins.md"
     markdown.write_text("\n".join(lines) + "\n")
     return markdown
+
+
+def measure_reward_model(
+    env_id: str, algo: str, seed: int, n_episodes: int = 5, budget_scale: float = 1.0
+) -> dict[str, Any]:
+    """Train one ``delayed+rrd`` trial of the study and compare its r̂ with the dense reward.
+
+    The agent trains as in the study; then its deterministic policy runs ``n_episodes`` on the
+    dense env, and each step's ``r̂(s, a, s′)`` is compared with the reward the dense env paid
+    (which the agent never saw). Returns the Pearson correlation over steps, the mean r̂ and
+    the mean dense reward, and the final score.
+    """
+    import gymnasium as gym
+    import torch
+
+    from rlrobot.benchmark.trial import evaluate_policy, make_agent
+    from rlrobot.common.networks import to_tensors
+
+    torch.set_num_threads(1)
+    task = next(task for task in TASKS if task.env_id == env_id)
+    spec = condition_spec(task, algo, "delayed+rrd", seed, budget_scale, quick=False)
+    agent = make_agent(spec)
+    agent.learn(spec.steps)
+    dense_kwargs = {} if task.wrapped else {**spec.env_kwargs, "reward_mode": "dense"}
+    env = gym.make(env_id, **dense_kwargs)
+    predicted, paid = [], []
+    for episode in range(n_episodes):
+        observation, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            action, _ = agent.predict(observation, deterministic=True)
+            next_observation, reward, terminated, truncated, _ = env.step(action)
+            batch = [
+                to_tensors({k: v[None] for k, v in o.items()} if isinstance(o, dict) else o[None],
+                           agent.device)
+                for o in (observation, next_observation)
+            ]  # fmt: skip
+            actions = to_tensors(np.asarray(action)[None], agent.device)
+            predicted.append(float(agent.reward_redistributor.predict(batch[0], actions, batch[1])))
+            paid.append(float(reward))
+            observation, done = next_observation, terminated or truncated
+    score = evaluate_policy(agent, env, EVAL_EPISODES, seed)[task.score]
+    env.close()
+    agent.env.close()
+    return {
+        "env_id": env_id,
+        "algo": algo,
+        "seed": seed,
+        "steps": spec.steps,
+        "correlation": float(np.corrcoef(predicted, paid)[0, 1]),
+        "mean_predicted": float(np.mean(predicted)),
+        "mean_paid": float(np.mean(paid)),
+        "score": float(score),
+    }
