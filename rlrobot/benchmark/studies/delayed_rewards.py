@@ -72,11 +72,18 @@ TASKS = (
         "rlrobot/CartPoleContinuous-v0",
         "mean_length",
         "steps balanced",
-        {"ppo": 30_000, "sac": 6_000},
-        {"ppo": 60_000, "sac": 10_000},
+        {"ppo": 30_000, "sac": 6_000, "a2c": 30_000},
+        {"ppo": 60_000, "sac": 10_000, "a2c": 100_000},
     ),
     Task("rlrobot/Reach-v0", "success_rate", "success rate", {"ppo": 30_000}, {"ppo": 30_000}),
-    Task("CartPole-v1", "mean_length", "steps balanced", {"ppo": 20_000}, {"ppo": 50_000}, True),
+    Task(
+        "CartPole-v1",
+        "mean_length",
+        "steps balanced",
+        {"ppo": 20_000, "a2c": 20_000},
+        {"ppo": 50_000, "a2c": 50_000},
+        True,
+    ),
     Task("Pendulum-v1", "mean_return", "return", {"sac": 5_000}, {"sac": 20_000}, True),
 )
 
@@ -360,6 +367,7 @@ def main(
 # without RRD (tests/agents/test_agent_redistribution.py runs seed 0 of each).
 MARGIN_BUDGET_SCALE = 0.5
 MARGIN_CONDITIONS = ("delayed", "delayed+rrd")
+MARGIN_ALGOS = ("ppo", "sac")
 
 
 def margin_spec(algo: str, condition: str, seed: int) -> TrialSpec:
@@ -381,7 +389,7 @@ def main_margins(
         raise ConfigError("the margin study runs the tests' exact trials: no scale, no --quick")
     pairs = [
         (condition, margin_spec(algo, condition, seed))
-        for algo in TASKS[0].budgets
+        for algo in MARGIN_ALGOS
         for condition in MARGIN_CONDITIONS
         for seed in seeds
     ]
