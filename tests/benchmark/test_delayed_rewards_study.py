@@ -102,7 +102,9 @@ def test_quick_study_runs_from_the_cli_and_keeps_hand_written_findings(tmp_path)
     data = json.loads((out / "delayed_rewards.json").read_text())
     assert {row["condition"] for row in data["rows"]} == set(study.CONDITIONS)
     assert (out / "delayed_rewards.png").read_bytes()[:4] == b"\x89PNG"
-    assert len(list((out / "delayed_rewards_trials" / "trials").glob("*.json"))) == 10
+    n_planned = len(study.build_specs([0], quick=True))
+    assert n_planned == len(study.CONDITIONS) * len(study.TASKS[0].budgets)
+    assert len(list((out / "delayed_rewards_trials" / "trials").glob("*.json"))) == n_planned
 
 
 def test_reward_model_measurement_compares_r_hat_with_the_unseen_dense_reward():

@@ -11,20 +11,19 @@ from pathlib import Path
 from typing import Any
 
 
-def _delayed_rewards(**options: Any) -> Path:
-    from rlrobot.benchmark.studies import delayed_rewards
+def _delayed_rewards(function: str) -> Callable[..., Path]:
+    """Return a runner of ``studies.delayed_rewards.<function>``, imported when it runs."""
 
-    return delayed_rewards.main(**options)
+    def run(**options: Any) -> Path:
+        from rlrobot.benchmark.studies import delayed_rewards
 
+        return getattr(delayed_rewards, function)(**options)
 
-def _delayed_rewards_margins(**options: Any) -> Path:
-    from rlrobot.benchmark.studies import delayed_rewards
-
-    return delayed_rewards.main_margins(**options)
+    return run
 
 
 # Name → runner; imported on use, so that ``rlrobot --help`` loads no study.
 STUDIES: dict[str, Callable[..., Path]] = {
-    "delayed_rewards": _delayed_rewards,
-    "delayed_rewards_margins": _delayed_rewards_margins,
+    "delayed_rewards": _delayed_rewards("main"),
+    "delayed_rewards_margins": _delayed_rewards("main_margins"),
 }

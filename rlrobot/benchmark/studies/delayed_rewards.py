@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rlrobot.benchmark.bench import resolve_trial_config
+from rlrobot.benchmark.report import format_interval, format_number
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
 from rlrobot.benchmark.stats import bootstrap_ci, probability_of_improvement, steps_to_threshold
 from rlrobot.benchmark.trial import TrialSpec
@@ -195,10 +196,6 @@ def add_comparisons(rows: list[dict[str, Any]]) -> None:
             row["p_beats_sb3"] = probability_of_improvement(row["finals"], sb3["finals"])
 
 
-def _number(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}g}"
-
-
 def render_markdown(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
     """Return the report: settings, one table per task, the figure, what missed the goal."""
     tasks = {task.env_id: task for task in TASKS}
@@ -236,13 +233,13 @@ def render_markdown(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str
                 "|---|---|---|---|---|---|---|",
             ]
             for row in sorted(selected, key=lambda r: CONDITIONS.index(r["condition"])):
-                low, high = row["final_ci"]
                 reached = row["steps_to_90_dense"]
                 lines.append(
-                    f"| {row['condition']} | {len(row['seeds'])} | {_number(row['final_mean'])} "
-                    f"[{_number(low)}, {_number(high)}] | {_number(row['normalized'], 2)} | "
+                    f"| {row['condition']} | {len(row['seeds'])} | "
+                    f"{format_interval(row, 'final_mean', 'final_ci')} | "
+                    f"{format_number(row['normalized'], 2)} | "
                     f"{'not reached' if reached is None else f'{reached:,}'} | "
-                    f"{_number(row['p_beats_sb3'], 2)} | {row['train_time_s']:.0f} |"
+                    f"{format_number(row['p_beats_sb3'], 2)} | {row['train_time_s']:.0f} |"
                 )
             lines.append("")
     lines += ["![learning curves](delayed_rewards.png)", "", "## Against the goal", ""]
@@ -260,8 +257,8 @@ def goal_lines(rows: list[dict[str, Any]]) -> list[str]:
         normalized, beats = row["normalized"], row["p_beats_sb3"]
         verdict = "meets" if normalized is not None and normalized >= GOAL_NORMALIZED else "misses"
         lines.append(
-            f"- {name}: normalised {_number(normalized, 2)} ({verdict} the ≥ {GOAL_NORMALIZED} "
-            f"goal at this budget); P(> SB3 delayed) = {_number(beats, 2)}."
+            f"- {name}: normalised {format_number(normalized, 2)} ({verdict} the ≥ "
+            f"{GOAL_NORMALIZED} goal at this budget); P(> SB3 delayed) = {format_number(beats, 2)}."
         )
     return lines
 
