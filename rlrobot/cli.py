@@ -3,8 +3,8 @@
 Each module in ``SUBCOMMAND_MODULES`` defines ``add_subcommand(subparsers) -> None``, which adds
 its parser(s) with ``parser.set_defaults(func=handler)``; ``handler(args)`` returns an exit code
 (``None`` means 0). Modules keep heavy imports (torch, pybullet) inside their handlers so that
-``rlrobot --help`` stays fast. Handlers raise ``CommandError`` for mistakes a user can fix; the
-message is printed without a traceback.
+``rlrobot --help`` stays fast. Handlers raise an ``rlrobot.errors`` class (``CommandError`` for
+a bad argument) for mistakes a user can fix; the CLI prints its message without a traceback.
 
 Run ``python -m rlrobot.cli --help`` (or ``rlrobot --help`` once installed).
 """
@@ -42,27 +42,11 @@ Every command has its own --help, e.g. `rlrobot train --help`.
 """
 
 
-class CommandError(Exception):
-    """A mistake the user can fix (bad path, bad option); printed without a traceback."""
-
-
-# Library errors that describe a mistake in the user's input (config, env id or keyword,
-# checkpoint, run folder, dataset): printed like ``CommandError``. Named, not imported, so that
-# ``rlrobot --help`` loads no torch.
-USER_ERRORS = (
-    "rlrobot.common.config.ConfigError",
-    "rlrobot.common.env_util.EnvMakeError",
-    "rlrobot.common.env_util.UnsupportedEnvError",
-    "rlrobot.common.checkpoint.CheckpointError",
-    "rlrobot.run.folder.RunFolderError",
-    "rlrobot.perception.datasets.DatasetError",
-)
-
-
 def is_user_error(error: BaseException) -> bool:
-    """Tell whether ``error`` is a ``CommandError`` or one of ``USER_ERRORS`` (or a subclass)."""
-    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(error).__mro__}
-    return isinstance(error, CommandError) or not names.isdisjoint(USER_ERRORS)
+    """Tell whether ``error`` is a mistake in the user's input (an ``RLRobotError``)."""
+    from rlrobot.errors import RLRobotError
+
+    return isinstance(error, RLRobotError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,8 +89,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # Run the importable module, not this ``__main__`` copy, so that ``CommandError`` raised by
-    # the sub-command modules (which import ``rlrobot.cli``) is the class ``main`` catches.
-    from rlrobot.cli import main as cli_main
-
-    raise SystemExit(cli_main())
+    raise SystemExit(main())

@@ -26,7 +26,6 @@ from torch import nn
 
 import rlrobot
 from rlrobot.common.checkpoint import (
-    CheckpointError,
     check_spaces_match,
     load_checkpoint,
     pack_state,
@@ -35,13 +34,14 @@ from rlrobot.common.checkpoint import (
     space_to_dict,
     unpack_state,
 )
-from rlrobot.common.config import BaseConfig, ConfigError, option
+from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.env_util import EnvSpec, EpisodeTracker, make_vec_env
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import ACTIVATIONS, build_image_encoder, get_image_encoder_spec
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
+from rlrobot.errors import CheckpointError, ConfigError
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
 REPLAY_BUFFER_FILE = "replay_buffer.npz"

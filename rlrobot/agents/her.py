@@ -24,8 +24,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlrobot.common.env_util import UnsupportedEnvError
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
+from rlrobot.errors import UnsupportedEnvError
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
 GOAL_SELECTION_STRATEGIES = ("future", "final", "episode")

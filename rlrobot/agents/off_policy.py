@@ -24,8 +24,8 @@ from rlrobot.agents.base import AgentConfig, BaseAgent
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.on_policy import stats_to_floats
 from rlrobot.agents.redistribution import RewardRedistributor
-from rlrobot.common.config import ConfigError, option
-from rlrobot.common.env_util import UnsupportedEnvError, get_final_observations
+from rlrobot.common.config import option
+from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import (
     MATMUL_DTYPES,
@@ -37,6 +37,7 @@ from rlrobot.common.networks import (
 )
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
+from rlrobot.errors import ConfigError, UnsupportedEnvError
 
 Callback = Callable[[BaseAgent], bool | None]
 

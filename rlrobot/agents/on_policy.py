@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from rlrobot.agents.base import AgentConfig, BaseAgent
 from rlrobot.agents.redistribution import RewardRedistributor
-from rlrobot.common.config import ConfigError, option
+from rlrobot.common.config import option
 from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
@@ -45,6 +45,7 @@ from rlrobot.common.redistribution import uniform_redistribution
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.returns import gae
 from rlrobot.common.rollout_buffer import RolloutBuffer
+from rlrobot.errors import ConfigError
 
 Callback = Callable[[BaseAgent], bool | None]
 

@@ -76,7 +76,7 @@ class PPO(OnPolicyAgent):
         super()._setup()
         rollout_size = self.steps_per_iteration
         if self.config.batch_size > rollout_size:
-            from rlrobot.common.config import ConfigError
+            from rlrobot.errors import ConfigError
 
             raise ConfigError(
                 f"config key 'batch_size': {self.config.batch_size} is larger than the rollout "

@@ -81,7 +81,7 @@ def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _output_folder(args: argparse.Namespace) -> str:
     """Return the folder to write to or report on (``--report-only DIR`` or ``--out``)."""
-    from rlrobot.cli import CommandError
+    from rlrobot.errors import CommandError
 
     out = args.report_only or args.out
     if not out:
@@ -159,7 +159,7 @@ def add_subcommand(subparsers: Any) -> None:
 
 
 def _check_positive(**values: int | None) -> None:
-    from rlrobot.cli import CommandError
+    from rlrobot.errors import CommandError
 
     for name, value in values.items():
         if value is not None and value < 1:
@@ -169,7 +169,7 @@ def _check_positive(**values: int | None) -> None:
 def bench_command(args: argparse.Namespace) -> int:
     """Run (or only report) a bench; return 0, or 1 when some trial failed."""
     from rlrobot.benchmark.bench import build_bench_specs, rebuild_report, run_bench
-    from rlrobot.cli import CommandError
+    from rlrobot.errors import CommandError
 
     if args.study is not None:
         return study_command(args)
@@ -221,7 +221,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         run_sweep,
         write_sweep_report,
     )
-    from rlrobot.cli import CommandError
+    from rlrobot.errors import CommandError
 
     out = _output_folder(args)
     if args.report_only is not None:
@@ -285,7 +285,7 @@ def study_command(args: argparse.Namespace) -> int:
 
     from rlrobot.benchmark.runner import TrialStore
     from rlrobot.benchmark.studies import STUDIES
-    from rlrobot.cli import CommandError
+    from rlrobot.errors import CommandError
 
     if args.envs or args.report_only is not None:
         raise CommandError("--study runs its own plan: give no --envs or --report-only")
@@ -342,7 +342,7 @@ def _execution(args: argparse.Namespace) -> Any:
     import importlib.util
 
     from rlrobot.benchmark.runner import Execution
-    from rlrobot.cli import CommandError
+    from rlrobot.errors import CommandError
 
     if args.backend == "ray" and importlib.util.find_spec("ray") is None:
         raise CommandError("--backend ray needs Ray: pip install 'rlrobot[ray]'")
@@ -351,7 +351,7 @@ def _execution(args: argparse.Namespace) -> Any:
 
 def _check_algorithms(algos: Sequence[str]) -> None:
     from rlrobot.agents import ALGORITHMS
-    from rlrobot.cli import CommandError
+    from rlrobot.errors import CommandError
 
     unknown = [algo for algo in algos if algo not in ALGORITHMS]
     if unknown:

@@ -25,7 +25,7 @@ import numpy as np
 from rlrobot.benchmark.runner import Execution, Log, TrialStore, run_trials
 from rlrobot.benchmark.stats import bootstrap_ci, interquartile_mean
 from rlrobot.benchmark.trial import TrialSpec
-from rlrobot.common.config import ConfigError
+from rlrobot.errors import ConfigError
 
 # YAML 1.1 reads exponent notation without a dot ("1e-4") as a string.
 EXPONENT_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")

@@ -28,14 +28,11 @@ from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
 from rlrobot.common.files import atomic_write_bytes
+from rlrobot.errors import CheckpointError
 
 FORMAT_VERSION = 1
 TENSORS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt, or does not fit the requested algorithm or env."""
 
 
 def pack_state(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:

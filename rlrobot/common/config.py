@@ -12,11 +12,9 @@ import difflib
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from rlrobot.errors import ConfigError
+
 ConfigT = TypeVar("ConfigT", bound="BaseConfig")
-
-
-class ConfigError(ValueError):
-    """A config key is unknown, has the wrong type, or its value is out of range."""
 
 
 def option(default: Any, help: str) -> Any:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlrobot.common.env_util import UnsupportedEnvError
+from rlrobot.errors import UnsupportedEnvError
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 

@@ -29,19 +29,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
+from rlrobot.errors import EnvMakeError
+
 EnvSpec = str | gym.Env | Callable[[], gym.Env]
 # Keywords ``gym.make`` takes itself rather than passing them to the env.
 _MAKE_KEYWORDS = frozenset(inspect.signature(gym.make).parameters) - {"id", "kwargs"}
 # The ``vec_env`` choices of ``make_vec_env`` (``RunConfig.vec_env`` lists the same).
 VEC_ENV_CHOICES = ("sync", "async", "shm", "shm_workers")
-
-
-class EnvMakeError(ValueError):
-    """An env id is unknown, or its env rejects a ``gym.make`` keyword or an option value."""
-
-
-class UnsupportedEnvError(ValueError):
-    """An env whose spaces or interface the agent cannot use (e.g. SAC with Discrete actions)."""
 
 
 class EnvWorkerError(RuntimeError):

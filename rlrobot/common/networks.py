@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrobot.common.env_util import UnsupportedEnvError
+from rlrobot.errors import UnsupportedEnvError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rlrobot.cli import CommandError
+from rlrobot.errors import CommandError
 
 EPILOG = """\
 examples:
@@ -256,8 +256,7 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
-    from rlrobot.common.checkpoint import CheckpointError
-    from rlrobot.perception.datasets import DatasetError
+    from rlrobot.errors import CheckpointError, DatasetError
 
     return (CheckpointError, DatasetError, ValueError, TypeError)
 

@@ -36,14 +36,11 @@ import numpy as np
 
 import rlrobot
 from rlrobot.common.files import atomic_output, atomic_write_bytes
+from rlrobot.errors import DatasetError
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
 LabelTask = Literal["regression", "classification"]
-
-
-class DatasetError(ValueError):
-    """A dataset is malformed: wrong shapes, missing labels, empty splits, bad card."""
 
 
 # ----------------------------------------------------------------------------------- labels

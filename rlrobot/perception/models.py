@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 import rlrobot
-from rlrobot.common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rlrobot.common.checkpoint import load_checkpoint, save_checkpoint
 from rlrobot.common.networks import (
     ImagePreprocess,
     NatureCNN,
@@ -41,6 +41,7 @@ from rlrobot.common.networks import (
     mlp,
     register_image_encoder,
 )
+from rlrobot.errors import CheckpointError
 
 ARCHITECTURES = ("mlp", "nature_cnn", "residual_cnn", "spatial_softmax_cnn")
 TASKS = ("regression", "classification")

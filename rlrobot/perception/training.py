@@ -34,7 +34,8 @@ from torch.nn import functional as F
 from rlrobot.common.checkpoint import atomic_write_bytes
 from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.logger import Logger
-from rlrobot.perception.datasets import Dataset, DatasetError
+from rlrobot.errors import DatasetError
+from rlrobot.perception.datasets import Dataset
 from rlrobot.perception.models import ModelSpec, PerceptionModel, save_model
 
 

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rlrobot.cli import CommandError
+from rlrobot.errors import CommandError
 
 ALGORITHM_NAMES = "reinforce, a2c, ppo, sac, td3"
 
@@ -186,8 +186,9 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 # -- handlers ---------------------------------------------------------------------------------
 def run_train(args: argparse.Namespace) -> int:
     """Handle ``rlrobot train``."""
+    from rlrobot.errors import RunFolderError
     from rlrobot.run.config import config_help, read_run_config, resolve_config
-    from rlrobot.run.folder import RunFolder, RunFolderError
+    from rlrobot.run.folder import RunFolder
     from rlrobot.run.training import find_resume_point, train
 
     if args.list_keys:
@@ -323,9 +324,8 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 def _load_agent(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    from rlrobot.common.checkpoint import CheckpointError
+    from rlrobot.errors import CheckpointError, RunFolderError
     from rlrobot.run.evaluation import load_run_agent
-    from rlrobot.run.folder import RunFolderError
 
     try:
         return load_run_agent(args.run_dir, args.checkpoint)

@@ -29,13 +29,8 @@ from typing import Any, Literal
 
 import yaml
 
-from rlrobot.common.config import (
-    BaseConfig,
-    ConfigError,
-    did_you_mean,
-    option,
-    unknown_key_error,
-)
+from rlrobot.common.config import BaseConfig, did_you_mean, option, unknown_key_error
+from rlrobot.errors import ConfigError
 
 # Where the tuned defaults live: ``configs/`` at the repository root.
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"

@@ -36,11 +36,11 @@ from typing import Any
 from rlrobot.common.checkpoint import (
     METADATA_FILE,
     TENSORS_FILE,
-    CheckpointError,
     atomic_write_bytes,
     load_checkpoint,
 )
 from rlrobot.common.logger import row_step
+from rlrobot.errors import CheckpointError, RunFolderError
 
 RUN_STATE_FILE = "run_state.json"
 EVALUATION_COLUMNS = (
@@ -57,10 +57,6 @@ _STEP_PATTERN = re.compile(r"^step_(\d+)$")
 # ``.NAME.tmp.npz`` and ``.NAME.old`` (the displaced copy during a directory swap).
 TEMPORARY_PATTERN = re.compile(r"^\..+\.(tmp|old)(\.npz)?$")
 _PNG_END = b"IEND\xaeB`\x82"
-
-
-class RunFolderError(ValueError):
-    """A run folder is missing, already used, or has no usable checkpoint."""
 
 
 class RunFolder:

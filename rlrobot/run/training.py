@@ -27,9 +27,10 @@ import torch
 
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
+from rlrobot.errors import RunFolderError
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
 from rlrobot.run.evaluation import evaluate_agent, format_summary, make_env
-from rlrobot.run.folder import RunFolder, RunFolderError, read_run_state
+from rlrobot.run.folder import RunFolder, read_run_state
 
 
 def segment_seed(seed: int, step: int) -> int:

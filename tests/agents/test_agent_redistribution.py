@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from rlrobot.agents import A2C, PPO, REINFORCE, SAC, TD3
-from rlrobot.common.config import ConfigError
 from rlrobot.common.rollout_buffer import RolloutBuffer
 from rlrobot.envs import DelayedReward
+from rlrobot.errors import ConfigError
 
 AGENTS = [REINFORCE, A2C, PPO, SAC, TD3]
 ON_POLICY = [REINFORCE, A2C, PPO]

@@ -7,9 +7,8 @@ import torch
 
 from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
 from rlrobot.agents.off_policy import CriticEnsemble
-from rlrobot.common.config import ConfigError
-from rlrobot.common.env_util import UnsupportedEnvError
 from rlrobot.common.networks import hidden_matmul_dtype
+from rlrobot.errors import ConfigError, UnsupportedEnvError
 from rlrobot.run.config import resolve_config
 
 OFF_POLICY = [SAC, TD3]

@@ -10,9 +10,8 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from rlrobot.agents import A2C, ALGORITHMS, PPO, REINFORCE, SAC
 from rlrobot.benchmark.trial import evaluate_policy as evaluate_seeded
-from rlrobot.common.checkpoint import CheckpointError
-from rlrobot.common.config import ConfigError
 from rlrobot.common.logger import Logger
+from rlrobot.errors import CheckpointError, ConfigError
 
 ON_POLICY = [REINFORCE, A2C, PPO]
 SMALL = {"n_steps": 16, "batch_size": 16}

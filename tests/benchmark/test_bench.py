@@ -10,7 +10,7 @@ from rlrobot.benchmark.bench import build_bench_specs, resolve_trial_config, spl
 from rlrobot.benchmark.report import summarize
 from rlrobot.benchmark.sweep import candidate_configs, parse_parameter
 from rlrobot.cli import main
-from rlrobot.common.config import ConfigError
+from rlrobot.errors import ConfigError
 from rlrobot.run.config import CONFIG_DIR
 
 

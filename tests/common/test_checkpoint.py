@@ -5,13 +5,8 @@ import json
 import pytest
 import torch
 
-from rlrobot.common.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    pack_state,
-    save_checkpoint,
-    unpack_state,
-)
+from rlrobot.common.checkpoint import load_checkpoint, pack_state, save_checkpoint, unpack_state
+from rlrobot.errors import CheckpointError
 
 
 def test_round_trip_with_optimizer_state(tmp_path):

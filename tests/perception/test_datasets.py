@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from rlrobot.errors import DatasetError
 from rlrobot.perception.datasets import (
     SPLITS,
     Dataset,
-    DatasetError,
     LabelSource,
     MultiViewImages,
     RandomKicks,

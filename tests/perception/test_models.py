@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from rlrobot.common.checkpoint import CheckpointError, save_checkpoint
+from rlrobot.common.checkpoint import save_checkpoint
 from rlrobot.common.networks import NatureCNN
+from rlrobot.errors import CheckpointError
 from rlrobot.perception.models import (
     ModelSpec,
     NatureCNNEncoder,

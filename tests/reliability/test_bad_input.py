@@ -19,10 +19,10 @@ import pytest
 import rlrobot
 from rlrobot.agents import ALGORITHMS, BaseAgent
 from rlrobot.cli import main
-from rlrobot.common.checkpoint import CheckpointError, load_checkpoint
-from rlrobot.common.config import ConfigError
-from rlrobot.common.env_util import EnvMakeError, make_env, make_vec_env
-from rlrobot.perception.datasets import Dataset, DatasetError, card_path
+from rlrobot.common.checkpoint import load_checkpoint
+from rlrobot.common.env_util import make_env, make_vec_env
+from rlrobot.errors import CheckpointError, ConfigError, DatasetError, EnvMakeError
+from rlrobot.perception.datasets import Dataset, card_path
 from rlrobot.run.config import algorithm_class, resolve_config
 from rlrobot.sim import Simulation
 from tests.reliability.small_runs import ALGORITHM_ENV, SMALL_CONFIGS, make_small_agent

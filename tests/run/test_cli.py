@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from rlrobot.cli import main
+from rlrobot.errors import RunFolderError
 from rlrobot.run.config import read_run_config
-from rlrobot.run.folder import RunFolderError
 from rlrobot.run.training import train
 
 REPO = Path(__file__).resolve().parents[2]

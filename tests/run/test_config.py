@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from rlrobot.cli import main
-from rlrobot.common.config import ConfigError
+from rlrobot.errors import ConfigError
 from rlrobot.run.config import parse_override, read_run_config, resolve_config
 
 

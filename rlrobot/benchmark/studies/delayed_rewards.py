@@ -34,8 +34,8 @@ from rlrobot.benchmark.report import format_interval, format_number
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
 from rlrobot.benchmark.stats import bootstrap_ci, probability_of_improvement, steps_to_threshold
 from rlrobot.benchmark.trial import TrialSpec
-from rlrobot.common.config import ConfigError
 from rlrobot.envs.registration import DELAYED_ENV_ID
+from rlrobot.errors import ConfigError
 
 CONDITIONS = ("dense", "delayed", "delayed+uniform", "delayed+rrd", "sb3 delayed")
 REDISTRIBUTION = {"delayed": None, "delayed+uniform": "uniform", "delayed+rrd": "rrd"}
