@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import sys
 import time
 import zipfile
 from abc import ABC, abstractmethod
@@ -39,6 +38,7 @@ from rlrobot.common.env_util import EnvSpec, EpisodeTracker, make_vec_env
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import ACTIVATIONS, build_image_encoder, get_image_encoder_spec
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
+from rlrobot.common.progress import make_progress_bar
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 from rlrobot.errors import CheckpointError, ConfigError
@@ -86,11 +86,6 @@ def check_callback(callback: Any) -> None:
         raise TypeError(f"{expected}; {callback!r} cannot be called so: {error}") from None
     except ValueError:
         pass  # no signature to inspect (some builtins): trusted
-
-
-def should_show_progress(progress_bar: bool) -> bool:
-    """Show a progress bar only on a terminal and outside CI."""
-    return progress_bar and sys.stderr.isatty() and not os.environ.get("CI")
 
 
 @dataclass
@@ -406,11 +401,7 @@ class BaseAgent(ABC):
 
     def _make_progress_bar(self, progress_bar: bool, total_timesteps: int) -> Any:
         """Return a tqdm bar over the steps ``learn`` will run, or None where none should show."""
-        if not should_show_progress(progress_bar):
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=self.steps_to_run(total_timesteps), unit="step", dynamic_ncols=True)
+        return make_progress_bar(progress_bar, self.steps_to_run(total_timesteps), "step")
 
     def current_progress_remaining(self) -> float:
         """Fraction of training still to go: ``1 − num_timesteps / end`` (SB3's definition).

@@ -22,7 +22,6 @@ from torch import nn
 
 from rlrobot.agents.base import AgentConfig, BaseAgent
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
-from rlrobot.agents.on_policy import stats_to_floats
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.common.config import option
 from rlrobot.common.env_util import get_final_observations
@@ -33,6 +32,7 @@ from rlrobot.common.networks import (
     hidden_layers_precision,
     hidden_matmul_dtype,
     make_features_extractor,
+    stats_to_floats,
     to_tensors,
 )
 from rlrobot.common.normalization import ObservationNormalizer

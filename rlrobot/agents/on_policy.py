@@ -474,11 +474,3 @@ class OnPolicyAgent(BaseAgent):
             if bar is not None:
                 bar.close()
         return self
-
-
-def stats_to_floats(stats: dict[str, torch.Tensor | float]) -> dict[str, float]:
-    """Convert tensor statistics to floats with one device synchronisation."""
-    keys = list(stats)
-    tensors = [torch.as_tensor(stats[k], dtype=torch.float32).reshape(()) for k in keys]
-    values = torch.stack(tensors).cpu().tolist() if tensors else []
-    return dict(zip(keys, values, strict=True))

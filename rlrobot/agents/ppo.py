@@ -22,13 +22,9 @@ from typing import Any, Literal
 import torch
 from torch.nn import functional as F
 
-from rlrobot.agents.on_policy import (
-    OnPolicyAgent,
-    OnPolicyConfig,
-    index_observations,
-    stats_to_floats,
-)
+from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig, index_observations
 from rlrobot.common.config import option
+from rlrobot.common.networks import stats_to_floats
 
 
 @dataclass

@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig, stats_to_floats
+from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
 from rlrobot.common.config import option
+from rlrobot.common.networks import stats_to_floats
 from rlrobot.common.returns import discounted_returns
 from rlrobot.common.rollout_buffer import RolloutBuffer
 

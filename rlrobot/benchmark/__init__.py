@@ -8,13 +8,13 @@
 """
 
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
-from rlrobot.benchmark.stats import (
+from rlrobot.benchmark.trial import TrialSpec, evaluate_policy, run_trial
+from rlrobot.common.stats import (
     bootstrap_ci,
     interquartile_mean,
     probability_of_improvement,
     steps_to_threshold,
 )
-from rlrobot.benchmark.trial import TrialSpec, evaluate_policy, run_trial
 
 __all__ = [
     "Execution",

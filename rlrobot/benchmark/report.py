@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rlrobot.benchmark.stats import (
+from rlrobot.common.stats import (
     bootstrap_ci,
     interquartile_mean,
     probability_of_improvement,

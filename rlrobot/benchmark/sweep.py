@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from rlrobot.benchmark.runner import Execution, Log, TrialStore, run_trials
-from rlrobot.benchmark.stats import bootstrap_ci, interquartile_mean
 from rlrobot.benchmark.trial import TrialSpec
+from rlrobot.common.stats import bootstrap_ci, interquartile_mean
 from rlrobot.errors import ConfigError
 
 # YAML 1.1 reads exponent notation without a dot ("1e-4") as a string.

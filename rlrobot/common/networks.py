@@ -373,3 +373,11 @@ def orthogonal_init(module: nn.Module, gain: float = np.sqrt(2)) -> None:
             nn.init.orthogonal_(layer.weight, gain=gain)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
+
+
+def stats_to_floats(stats: dict[str, torch.Tensor | float]) -> dict[str, float]:
+    """Convert tensor statistics to floats with one device synchronisation."""
+    keys = list(stats)
+    tensors = [torch.as_tensor(stats[k], dtype=torch.float32).reshape(()) for k in keys]
+    values = torch.stack(tensors).cpu().tolist() if tensors else []
+    return dict(zip(keys, values, strict=True))

@@ -36,6 +36,7 @@ import numpy as np
 
 import rlrobot
 from rlrobot.common.files import atomic_output, atomic_write_bytes
+from rlrobot.common.progress import make_progress_bar
 from rlrobot.errors import DatasetError
 
 FORMAT_VERSION = 1
@@ -558,16 +559,6 @@ def _base_card(
     }
 
 
-def _progress(total: int, show: bool, unit: str) -> Any:
-    from rlrobot.agents.base import should_show_progress
-
-    if not should_show_progress(show):
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit=unit, dynamic_ncols=True)
-
-
 def collect_images(
     env: str | gym.Env = "rlrobot/Reach-v0",
     n_episodes: int = 100,
@@ -638,7 +629,7 @@ def collect_images(
         images: list[np.ndarray] = []
         values: dict[str, list[np.ndarray]] = {name: [] for name in sources}
         episodes: list[int] = []
-        bar = _progress(n_episodes, progress_bar, "episode")
+        bar = make_progress_bar(progress_bar, n_episodes, "episode")
 
         def keep(observation: Any, episode: int) -> None:
             image = find_image(observation)
@@ -798,7 +789,7 @@ def collect_event_windows(
         policy_function, policy_description = make_policy(policy, instance)
         instance.action_space.seed(seed)
         rng = np.random.default_rng([seed, 2])
-        bar = _progress(n_episodes, progress_bar, "episode")
+        bar = make_progress_bar(progress_bar, n_episodes, "episode")
         for episode in range(n_episodes):
             observation, _ = instance.reset(seed=seed * 100_003 + episode)
             trajectory = [np.asarray(unwrapped.robot.get_obs(), dtype=np.float32)]

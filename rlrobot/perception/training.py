@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from rlrobot.common.checkpoint import atomic_write_bytes
 from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.logger import Logger
+from rlrobot.common.progress import make_progress_bar
 from rlrobot.errors import DatasetError
 from rlrobot.perception.datasets import Dataset
 from rlrobot.perception.models import ModelSpec, PerceptionModel, save_model
@@ -471,13 +472,7 @@ def train_model(
     logger = Logger(out_path, outputs=("csv",) if out_path is not None else ())
     generator = torch.Generator().manual_seed(config.seed)
 
-    from rlrobot.agents.base import should_show_progress
-
-    bar = None
-    if should_show_progress(progress_bar):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.epochs, unit="epoch", dynamic_ncols=True)
+    bar = make_progress_bar(progress_bar, config.epochs, "epoch")
     if config.monitor == "f1" and model.is_regression:
         raise DatasetError("monitor='f1' needs a classification label; use monitor='loss'")
     best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(model.state_dict())

@@ -2,7 +2,7 @@
 
 Runs whose resolved configs differ only in the seed (and in bookkeeping keys such as
 ``checkpoint_freq``) form one group and one curve: the mean over seeds with a percentile-bootstrap
-95% confidence band (``rlrobot.benchmark.stats.bootstrap_ci``, as in the benchmark reports),
+95% confidence band (``rlrobot.common.stats.bootstrap_ci``, as in the benchmark reports),
 against environment steps. Each run's curve is linearly interpolated onto a grid covering the
 steps that every run of the group reached. A second panel shows the success rate where the env
 reports one.
@@ -20,8 +20,8 @@ from typing import Literal
 
 import numpy as np
 
-from rlrobot.benchmark.stats import bootstrap_ci
 from rlrobot.common.checkpoint import atomic_write_bytes
+from rlrobot.common.stats import bootstrap_ci
 from rlrobot.run.config import ResolvedConfig, read_run_config
 from rlrobot.run.folder import RunFolder, read_csv_rows
 

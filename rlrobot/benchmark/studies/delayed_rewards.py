@@ -32,8 +32,8 @@ import numpy as np
 from rlrobot.benchmark.bench import resolve_trial_config
 from rlrobot.benchmark.report import format_interval, format_number
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
-from rlrobot.benchmark.stats import bootstrap_ci, probability_of_improvement, steps_to_threshold
 from rlrobot.benchmark.trial import TrialSpec
+from rlrobot.common.stats import bootstrap_ci, probability_of_improvement, steps_to_threshold
 from rlrobot.envs.registration import DELAYED_ENV_ID
 from rlrobot.errors import ConfigError
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rlrobot.benchmark.stats import (
+from rlrobot.common.stats import (
     bootstrap_ci,
     interquartile_mean,
     probability_of_improvement,
