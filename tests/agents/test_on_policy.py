@@ -243,7 +243,7 @@ def test_progress_bar_total_is_the_budget_rounded_up_to_whole_chunks(
             super().__init__(*args, **kwargs, disable=True)
             bars.append(self)
 
-    monkeypatch.setattr("rlrobot.agents.base.should_show_progress", lambda show: show)
+    monkeypatch.setattr("rlrobot.common.progress.should_show_progress", lambda show: show)
     monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
     agent = make_agent()
     agent.learn(budget, progress_bar=True)
