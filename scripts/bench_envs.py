@@ -35,7 +35,7 @@ import numpy as np
 import pybullet
 
 import rlrobot
-from rlrobot.common.vector_env import SharedMemoryVectorEnv
+from rlrobot.vec import SharedMemoryVectorEnv
 
 HEAVY_ENV_IDS = ["rlrobot/Push-v0", "rlrobot/Quadruped-v0"]
 # Third-party counterparts: (our id, their id, the package that registers it).
@@ -500,7 +500,7 @@ def format_vector_section(results: dict[str, Any], settings: argparse.Namespace)
         "main thread's CPU per vector step besides those). It is pessimistic too: a worker "
         "sleeps between steps, other jobs then evict its caches, and its physics gets slower; "
         "*yielding* shows that effect alone, a single env sleeping 0.5 ms between steps. "
-        "`SharedMemoryVectorEnv` (`rlrobot.common.vector_env`, `make_vec_env(..., "
+        "`SharedMemoryVectorEnv` (`rlrobot.vec.shared_memory`, `make_vec_env(..., "
         'vec_env="shm")`) keeps step data in shared memory and wakes workers with a '
         "semaphore; *step infos* sends every step's info dict as Gymnasium does, otherwise "
         'infos travel only where an episode ends (what `vec_env="shm"` uses); *in main*: '

@@ -34,7 +34,7 @@ from rlrobot.common.checkpoint import (
     unpack_state,
 )
 from rlrobot.common.config import BaseConfig, option
-from rlrobot.common.env_util import EnvSpec, EpisodeTracker, make_vec_env
+from rlrobot.common.env_util import EnvSpec, EpisodeTracker
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import ACTIVATIONS, build_image_encoder, get_image_encoder_spec
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
@@ -42,6 +42,7 @@ from rlrobot.common.progress import make_progress_bar
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 from rlrobot.errors import CheckpointError, ConfigError
+from rlrobot.vec import make_vec_env
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
 REPLAY_BUFFER_FILE = "replay_buffer.npz"

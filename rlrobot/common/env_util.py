@@ -1,4 +1,4 @@
-"""Vector-env construction and episode statistics on Gymnasium's own vector envs.
+"""Making one env by id, with named errors, and reading what Gymnasium's vector envs return.
 
 The vector envs use ``AutoresetMode.SAME_STEP``: a sub-env that terminates or truncates is
 reset inside the same ``step`` call; the returned observation is the first of the next episode
@@ -8,47 +8,29 @@ a dummy reset step whose action is ignored: with ``SAME_STEP`` every stored tran
 real one (no masking of dummy steps in the rollout), and truncated episodes can bootstrap from
 their real final observation.
 
-Mistakes and faults are reported by name: ``make_env`` and ``make_vec_env`` raise
-``EnvMakeError`` for an unknown env id or ``gym.make`` keyword (suggesting close matches) and
-for option values the env rejects; async vector envs raise ``EnvWorkerError`` naming the env,
-its process and the vector step when a worker process dies or raises.
+``make_env`` raises ``EnvMakeError`` for an unknown env id or ``gym.make`` keyword (suggesting
+close matches) and for option values the env rejects. The vector envs themselves are built in
+``rlrobot.vec``.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-import multiprocessing
-import signal
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
 
 from rlrobot.errors import EnvMakeError
 
 EnvSpec = str | gym.Env | Callable[[], gym.Env]
 # Keywords ``gym.make`` takes itself rather than passing them to the env.
 _MAKE_KEYWORDS = frozenset(inspect.signature(gym.make).parameters) - {"id", "kwargs"}
-# The ``vec_env`` choices of ``make_vec_env`` (``RunConfig.vec_env`` lists the same).
+
 VEC_ENV_CHOICES = ("sync", "async", "shm", "shm_workers")
-
-
-class EnvWorkerError(RuntimeError):
-    """A sub-env process of a vector env died, raised or hung; names the env and the step."""
-
-
-def check_worker_timeout(worker_timeout_s: float | None) -> float | None:
-    """Return ``worker_timeout_s`` as a float (or None); raise ``ValueError`` unless > 0."""
-    if worker_timeout_s is None:
-        return None
-    if isinstance(worker_timeout_s, bool) or not float(worker_timeout_s) > 0:
-        raise ValueError(f"worker_timeout_s must be > 0 or None, got {worker_timeout_s!r}")
-    return float(worker_timeout_s)
 
 
 def _env_keywords(entry_point: Any) -> set[str] | None:
@@ -124,211 +106,6 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
         return gym.make(env_id, **(env_kwargs or {}))
     except (TypeError, ValueError) as error:
         raise EnvMakeError(f"cannot make {env_id} with {env_kwargs or {}}: {error}") from error
-
-
-def _make_env_factory(env_id: str, env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
-    def factory() -> gym.Env:
-        return make_env(env_id, env_kwargs)
-
-    return factory
-
-
-class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
-    """``AsyncVectorEnv`` that turns a dead or failing worker into an ``EnvWorkerError``.
-
-    Gymnasium reports a worker killed by a signal or ``os._exit`` as a bare ``EOFError`` from
-    the pipe, and an exception inside a worker as that exception without the env's index.
-    This subclass names the env, its process and exit status, and the vector step (counted
-    from construction), stops the remaining workers, and marks the vector env closed.
-    ``worker_timeout_s`` (seconds, ``None``: no limit) is the default ``timeout`` of
-    ``step_wait`` and ``reset_wait``: a worker that has not answered by then is reported the
-    same way.
-    """
-
-    def __init__(self, *args: Any, worker_timeout_s: float | None = None, **kwargs: Any) -> None:
-        # Set first: the parent constructor already talks to the workers.
-        self.vector_steps = 0
-        self._call_name = "construction"
-        self.worker_timeout_s = check_worker_timeout(worker_timeout_s)
-        super().__init__(*args, **kwargs)
-
-    def reset_wait(self, timeout: float | None = None) -> Any:
-        """Gymnasium's ``reset_wait``, with worker failures reported as ``EnvWorkerError``."""
-        self._call_name = f"reset after vector step {self.vector_steps}"
-        return self._reporting(super().reset_wait, timeout)
-
-    def step_wait(self, timeout: float | None = None) -> Any:
-        """Gymnasium's ``step_wait``, with worker failures reported as ``EnvWorkerError``."""
-        self._call_name = f"vector step {self.vector_steps + 1}"
-        result = self._reporting(super().step_wait, timeout)
-        self.vector_steps += 1
-        return result
-
-    def close_extras(self, *args: Any, **kwargs: Any) -> None:
-        """Stop the workers (Gymnasium's ``close_extras``) and close the error queue's pipe."""
-        super().close_extras(*args, **kwargs)
-        self.error_queue.close()  # its pipe would stay open until garbage collection
-
-    def _reporting(self, wait: Callable[..., Any], timeout: float | None) -> Any:
-        timeout = timeout if timeout is not None else self.worker_timeout_s
-        try:
-            return wait(timeout=timeout)
-        except EnvWorkerError:
-            raise
-        except (EOFError, ConnectionError) as error:
-            message = self._describe_dead_workers()
-            self._stop_workers()
-            raise EnvWorkerError(f"{message} during {self._call_name}") from error
-        except multiprocessing.TimeoutError as error:
-            late = [index for index, pipe in enumerate(self.parent_pipes) if not pipe.poll()]
-            message = (
-                "; ".join(
-                    f"env {index} of {self.num_envs} (worker pid {self.processes[index].pid}) did "
-                    f"not answer within {timeout:g} s"
-                    for index in late
-                )
-                or f"a worker of this {self.num_envs}-env AsyncVectorEnv answered after "
-                f"{timeout:g} s"
-            )
-            self._stop_workers()
-            raise EnvWorkerError(f"{message} during {self._call_name}") from error
-
-    def _raise_if_errors(self, successes: Any) -> None:
-        successes = list(successes)
-        failed = [index for index, success in enumerate(successes) if not success]
-        try:
-            super()._raise_if_errors(successes)
-        except Exception as error:
-            self._stop_workers()
-            raise EnvWorkerError(
-                f"env {failed[-1] if failed else '?'} of {self.num_envs} raised "
-                f"{type(error).__name__}: {error} during {self._call_name} (the worker's "
-                "traceback was logged above)"
-            ) from error
-
-    def _describe_dead_workers(self, wait_s: float = 2.0) -> str:
-        """Name the workers that exited, waiting briefly for them to be reaped."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            dead = [(i, p) for i, p in enumerate(self.processes) if not p.is_alive()]
-            if dead or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        if not dead:
-            return f"a worker of this {self.num_envs}-env AsyncVectorEnv closed its pipe"
-        return "; ".join(
-            f"env {index} of {self.num_envs} (worker pid {process.pid}) died "
-            f"({_describe_exit_code(process.exitcode)})"
-            for index, process in dead
-        )
-
-    def _stop_workers(self) -> None:
-        """Terminate every worker and mark the vector env closed (it cannot go on)."""
-        from gymnasium.vector.async_vector_env import AsyncState
-
-        self._state = AsyncState.DEFAULT
-        self.close(terminate=True)
-
-
-def _describe_exit_code(exit_code: int | None) -> str:
-    if exit_code is None:
-        return "still exiting"
-    if exit_code < 0:
-        try:
-            return f"killed by {signal.Signals(-exit_code).name}"
-        except ValueError:
-            return f"killed by signal {-exit_code}"
-    return f"exit code {exit_code}"
-
-
-def make_vec_env(
-    env: EnvSpec | gym.vector.VectorEnv,
-    n_envs: int = 1,
-    vec_env: str = "sync",
-    seed: int | None = None,
-    env_kwargs: dict[str, Any] | None = None,
-    worker_timeout_s: float | None = None,
-) -> gym.vector.VectorEnv:
-    """Create a Gymnasium vector env with ``SAME_STEP`` autoreset.
-
-    Args:
-        env: An env id (``"CartPole-v1"``, ``"rlrobot/Reach-v0"``), a factory returning an env,
-            an env instance (then ``n_envs`` must be 1), or a ``SAME_STEP`` vector env.
-        n_envs: Number of parallel envs.
-        vec_env: ``"sync"`` (one process), ``"async"`` (one subprocess per env,
-            ``ReportingAsyncVectorEnv``), ``"shm"`` (``SharedMemoryVectorEnv``: step data in
-            shared memory, one process per core, the main one stepping its share of the envs
-            itself (``default_main_envs``), infos only where episodes end; the fastest on
-            several cores) or ``"shm_workers"`` (the same with every env in a worker process,
-            ``n_main_envs=0``: the main process only runs the policy).
-        seed: Env ``i`` is reset with ``seed + i``; the action spaces are seeded too.
-        env_kwargs: Keyword arguments for ``gym.make`` (env ids only).
-        worker_timeout_s: With worker processes (``"async"``, ``"shm"``, ``"shm_workers"``):
-            seconds a worker may take for a step or reset before every worker is stopped and
-            ``EnvWorkerError`` names the one that hangs (``None``: no limit).
-
-    Returns:
-        The vector env, already reset.
-    """
-    if n_envs < 1:
-        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
-    if vec_env not in VEC_ENV_CHOICES:
-        raise ValueError(
-            f"vec_env must be one of {', '.join(map(repr, VEC_ENV_CHOICES))}, got {vec_env!r}"
-        )
-    if check_worker_timeout(worker_timeout_s) is not None:
-        if isinstance(env, gym.vector.VectorEnv):
-            raise ValueError("worker_timeout_s applies to vector envs made here, not a given one")
-        if vec_env == "sync":
-            raise ValueError('worker_timeout_s needs worker processes; vec_env="sync" has none')
-    if isinstance(env, gym.vector.VectorEnv):
-        if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
-            raise ValueError(
-                "vector envs passed to rlrobot must use autoreset_mode=AutoresetMode.SAME_STEP "
-                "(so the real final observation of each episode is kept)"
-            )
-        vector = env
-    else:
-        if env_kwargs and not isinstance(env, str):
-            raise ValueError("env_kwargs can only be used with an env id")
-        if isinstance(env, gym.Env):
-            if n_envs != 1:
-                raise ValueError(
-                    "pass an env id or a factory to use n_envs > 1, not an env instance"
-                )
-            if vec_env != "sync":
-                raise ValueError("an env instance cannot be moved to a subprocess; use a factory")
-            instance = env
-            factories = [lambda: instance]
-        elif isinstance(env, str):
-            check_env_id(env, env_kwargs)  # before any worker process starts
-            factories = [_make_env_factory(env, dict(env_kwargs or {}))] * n_envs
-        elif callable(env):
-            factories = [env] * n_envs
-        else:
-            raise TypeError(f"env must be an id, a gym.Env or a factory, got {type(env).__name__}")
-        if vec_env in ("shm", "shm_workers"):
-            # Imported here: vector_env imports this module.
-            from rlrobot.common.vector_env import SharedMemoryVectorEnv, default_main_envs
-
-            n_main_envs = default_main_envs(n_envs) if vec_env == "shm" else 0
-            vector = SharedMemoryVectorEnv(
-                factories,
-                n_main_envs=n_main_envs,
-                step_infos=False,
-                worker_timeout_s=worker_timeout_s,
-            )
-        elif vec_env == "async":
-            vector = ReportingAsyncVectorEnv(
-                factories, autoreset_mode=AutoresetMode.SAME_STEP, worker_timeout_s=worker_timeout_s
-            )
-        else:
-            vector = gym.vector.SyncVectorEnv(factories, autoreset_mode=AutoresetMode.SAME_STEP)
-    if seed is not None:
-        vector.action_space.seed(seed)
-        vector.single_action_space.seed(seed)
-    vector.reset(seed=seed)
-    return vector
 
 
 def get_final_observations(

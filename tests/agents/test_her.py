@@ -7,8 +7,8 @@ import pytest
 import rlrobot  # noqa: F401 - registers the envs
 from rlrobot.agents import SAC
 from rlrobot.agents.her import HerReplayBuffer, get_compute_reward
-from rlrobot.common.env_util import make_vec_env
 from rlrobot.errors import UnsupportedEnvError
+from rlrobot.vec import make_vec_env
 
 GOAL_SPACE = gym.spaces.Dict(
     {

@@ -13,12 +13,13 @@ from torch import nn
 
 from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.distributions import Categorical, DiagGaussian, SquashedDiagGaussian
-from rlrobot.common.env_util import EpisodeTracker, get_final_observations, make_vec_env
+from rlrobot.common.env_util import EpisodeTracker, get_final_observations
 from rlrobot.common.logger import Logger
 from rlrobot.common.networks import DictExtractor, make_features_extractor, mlp
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer, RunningMeanStd
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 from rlrobot.errors import ConfigError
+from rlrobot.vec import make_vec_env
 
 IMAGE = gym.spaces.Box(0, 255, (40, 40, 3), np.uint8)
 

@@ -20,11 +20,12 @@ import rlrobot
 from rlrobot.agents import ALGORITHMS, BaseAgent
 from rlrobot.cli import main
 from rlrobot.common.checkpoint import load_checkpoint
-from rlrobot.common.env_util import make_env, make_vec_env
+from rlrobot.common.env_util import make_env
 from rlrobot.errors import CheckpointError, ConfigError, DatasetError, EnvMakeError
 from rlrobot.perception.datasets import Dataset, card_path
 from rlrobot.run.config import algorithm_class, resolve_config
 from rlrobot.sim import Simulation
+from rlrobot.vec import make_vec_env
 from tests.reliability.small_runs import ALGORITHM_ENV, SMALL_CONFIGS, make_small_agent
 
 

@@ -20,8 +20,8 @@ from gymnasium.vector import AutoresetMode
 
 import rlrobot
 from rlrobot.agents import ALGORITHMS
-from rlrobot.common.env_util import EnvWorkerError, ReportingAsyncVectorEnv
 from rlrobot.envs.stress import EXTREME_RANDOMIZATION, extreme_actions
+from rlrobot.vec import EnvWorkerError, ReportingAsyncVectorEnv
 from tests.reliability.small_runs import ALGORITHM_ENV, ROBOT_BODIES, make_small_agent
 
 FUZZ_STEPS = 300

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import rlrobot
-from rlrobot.common.env_util import make_vec_env
 from rlrobot.sim import Simulation
+from rlrobot.vec import make_vec_env
 
 CYCLES, WARM_UP_CYCLES = 300, 30
 ROLLOUT_STEPS, ROLLOUT_WARM_UP = 50_000, 5_000

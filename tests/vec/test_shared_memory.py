@@ -14,15 +14,15 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from rlrobot.agents import ALGORITHMS
-from rlrobot.common.env_util import (
+from rlrobot.common.env_util import get_final_observations, make_env
+from rlrobot.run.config import RunConfig
+from rlrobot.vec import (
     VEC_ENV_CHOICES,
     EnvWorkerError,
-    get_final_observations,
-    make_env,
+    SharedMemoryVectorEnv,
+    default_main_envs,
     make_vec_env,
 )
-from rlrobot.common.vector_env import SharedMemoryVectorEnv, default_main_envs
-from rlrobot.run.config import RunConfig
 
 
 def make_cartpole() -> gym.Env:

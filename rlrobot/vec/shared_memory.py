@@ -1,25 +1,14 @@
 """A process-parallel vector env whose step data lives in shared memory.
 
-Gymnasium's ``AsyncVectorEnv`` (and ``ReportingAsyncVectorEnv``) sends every step through a
-pipe: the action is pickled to each worker, and the reward, flags and info dict are pickled
-back, one worker per env. Profiled with 2 workers on ``rlrobot/Quadruped-v0`` (345 µs per env
-step), that cost ~200 µs of worker CPU and ~150 µs of main CPU per vector step, so two workers
-were slower than one env. ``SharedMemoryVectorEnv`` keeps actions, observations (``Dict`` and
-``Tuple`` ones too), rewards, ``terminated`` and ``truncated`` in shared arrays that both sides
-map once, wakes each worker with a semaphore and the main process once per vector step, when
-the last worker is done (halving its sleeps with 2 workers), and uses the pipe only for what
-is rare or arbitrary: infos (every step only with ``step_infos=True``; otherwise only on
-episode ends, where ``final_obs``/``final_info`` need them), ``reset`` seeds, ``call``/
-``get_attr``/``set_attr`` and errors. A worker may step several envs (``n_envs`` split over
-``n_workers``), which spreads each wake-up over more env steps. A partial reset
-(``options={"reset_mask": mask}``) wakes only the workers holding a masked env, and runs the
-main process's envs only if one of them is masked.
-
-With ``n_main_envs > 0`` the main process steps the first envs itself, between waking the
-workers and waiting for them: with 2 envs on 2 cores, one worker and the main process both
-step an env, and a vector step has one sleep/wake pair (the worker's) instead of two (the
-workers', then the main process's while they step), each of which waits for the scheduler on
-a loaded machine; the main process's env also stays cache-warm.
+Gymnasium's ``AsyncVectorEnv`` sends every step through a pipe, pickling the action to each
+worker and the reward, flags and info dict back. ``SharedMemoryVectorEnv`` keeps actions,
+observations (``Dict`` and ``Tuple`` ones too), rewards, ``terminated`` and ``truncated`` in
+shared arrays that both sides map once, wakes each worker with a semaphore and the main process
+once per vector step, and uses the pipe only for what is rare or arbitrary: infos (every step
+only with ``step_infos=True``, otherwise on episode ends), ``reset`` seeds, ``call``/
+``get_attr``/``set_attr`` and errors. A worker may step several envs, and with
+``n_main_envs > 0`` the main process steps the first envs itself between waking the workers and
+waiting for them. ``docs/vector_envs.md`` has the profile behind this design.
 
 Semantics are those of ``gym.vector.AsyncVectorEnv(..., autoreset_mode=SAME_STEP)``: an env
 that ends is reset in the same step, its real final observation and info are in
@@ -56,7 +45,7 @@ from gymnasium.vector.utils import (
     read_from_shared_memory,
 )
 
-from rlrobot.common.env_util import EnvWorkerError, _describe_exit_code, check_worker_timeout
+from rlrobot.vec.workers import EnvWorkerError, check_worker_timeout, describe_exit_code
 
 # How often a waiting side checks that the other side is still alive (s): only a failure
 # waits this long, a normal wake-up is immediate.
@@ -502,7 +491,7 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             return f"a worker of this {self.num_envs}-env {type(self).__name__} closed its pipe"
         return "; ".join(
             f"{_name_envs(envs)} of {self.num_envs} (worker pid {process.pid}) died "
-            f"({_describe_exit_code(process.exitcode)})"
+            f"({describe_exit_code(process.exitcode)})"
             for envs, process in dead
         )
 

@@ -1,0 +1,18 @@
+"""Vector envs: ``make_vec_env``, the shared-memory vector env and the worker errors.
+
+This layer sits above ``envs`` and ``common`` and below the agents. Every vector env it makes
+uses ``AutoresetMode.SAME_STEP`` (see ``rlrobot.common.env_util``).
+"""
+
+from rlrobot.vec.make import VEC_ENV_CHOICES, make_vec_env
+from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
+from rlrobot.vec.workers import EnvWorkerError, ReportingAsyncVectorEnv
+
+__all__ = [
+    "VEC_ENV_CHOICES",
+    "EnvWorkerError",
+    "ReportingAsyncVectorEnv",
+    "SharedMemoryVectorEnv",
+    "default_main_envs",
+    "make_vec_env",
+]

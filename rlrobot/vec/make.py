@@ -1,0 +1,110 @@
+"""``make_vec_env``: one call for every vector env rlrobot's agents use, always ``SAME_STEP``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode
+
+from rlrobot.common.env_util import EnvSpec, check_env_id, make_env
+from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
+from rlrobot.vec.workers import ReportingAsyncVectorEnv, check_worker_timeout
+
+# The ``vec_env`` choices of ``make_vec_env``.
+VEC_ENV_CHOICES = ("sync", "async", "shm", "shm_workers")
+
+
+def _make_env_factory(env_id: str, env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
+    def factory() -> gym.Env:
+        return make_env(env_id, env_kwargs)
+
+    return factory
+
+
+def make_vec_env(
+    env: EnvSpec | gym.vector.VectorEnv,
+    n_envs: int = 1,
+    vec_env: str = "sync",
+    seed: int | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    worker_timeout_s: float | None = None,
+) -> gym.vector.VectorEnv:
+    """Create a Gymnasium vector env with ``SAME_STEP`` autoreset.
+
+    Args:
+        env: An env id (``"CartPole-v1"``, ``"rlrobot/Reach-v0"``), a factory returning an env,
+            an env instance (then ``n_envs`` must be 1), or a ``SAME_STEP`` vector env.
+        n_envs: Number of parallel envs.
+        vec_env: ``"sync"`` (one process), ``"async"`` (one subprocess per env,
+            ``ReportingAsyncVectorEnv``), ``"shm"`` (``SharedMemoryVectorEnv``: step data in
+            shared memory, one process per core, the main one stepping its share of the envs
+            itself (``default_main_envs``), infos only where episodes end; the fastest on
+            several cores) or ``"shm_workers"`` (the same with every env in a worker process,
+            ``n_main_envs=0``: the main process only runs the policy).
+        seed: Env ``i`` is reset with ``seed + i``; the action spaces are seeded too.
+        env_kwargs: Keyword arguments for ``gym.make`` (env ids only).
+        worker_timeout_s: With worker processes (``"async"``, ``"shm"``, ``"shm_workers"``):
+            seconds a worker may take for a step or reset before every worker is stopped and
+            ``EnvWorkerError`` names the one that hangs (``None``: no limit).
+
+    Returns:
+        The vector env, already reset.
+    """
+    if n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    if vec_env not in VEC_ENV_CHOICES:
+        raise ValueError(
+            f"vec_env must be one of {', '.join(map(repr, VEC_ENV_CHOICES))}, got {vec_env!r}"
+        )
+    if check_worker_timeout(worker_timeout_s) is not None:
+        if isinstance(env, gym.vector.VectorEnv):
+            raise ValueError("worker_timeout_s applies to vector envs made here, not a given one")
+        if vec_env == "sync":
+            raise ValueError('worker_timeout_s needs worker processes; vec_env="sync" has none')
+    if isinstance(env, gym.vector.VectorEnv):
+        if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
+            raise ValueError(
+                "vector envs passed to rlrobot must use autoreset_mode=AutoresetMode.SAME_STEP "
+                "(so the real final observation of each episode is kept)"
+            )
+        vector = env
+    else:
+        if env_kwargs and not isinstance(env, str):
+            raise ValueError("env_kwargs can only be used with an env id")
+        if isinstance(env, gym.Env):
+            if n_envs != 1:
+                raise ValueError(
+                    "pass an env id or a factory to use n_envs > 1, not an env instance"
+                )
+            if vec_env != "sync":
+                raise ValueError("an env instance cannot be moved to a subprocess; use a factory")
+            instance = env
+            factories = [lambda: instance]
+        elif isinstance(env, str):
+            check_env_id(env, env_kwargs)  # before any worker process starts
+            factories = [_make_env_factory(env, dict(env_kwargs or {}))] * n_envs
+        elif callable(env):
+            factories = [env] * n_envs
+        else:
+            raise TypeError(f"env must be an id, a gym.Env or a factory, got {type(env).__name__}")
+        if vec_env in ("shm", "shm_workers"):
+            n_main_envs = default_main_envs(n_envs) if vec_env == "shm" else 0
+            vector = SharedMemoryVectorEnv(
+                factories,
+                n_main_envs=n_main_envs,
+                step_infos=False,
+                worker_timeout_s=worker_timeout_s,
+            )
+        elif vec_env == "async":
+            vector = ReportingAsyncVectorEnv(
+                factories, autoreset_mode=AutoresetMode.SAME_STEP, worker_timeout_s=worker_timeout_s
+            )
+        else:
+            vector = gym.vector.SyncVectorEnv(factories, autoreset_mode=AutoresetMode.SAME_STEP)
+    if seed is not None:
+        vector.action_space.seed(seed)
+        vector.single_action_space.seed(seed)
+    vector.reset(seed=seed)
+    return vector
