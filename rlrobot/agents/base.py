@@ -575,14 +575,17 @@ class BaseAgent(ABC):
         """
         tensors, metadata = load_checkpoint(path, expected_algorithm=cls.algorithm or None)
         if not cls.algorithm:
-            from rlrobot.agents import ALGORITHMS
-
-            if metadata.get("algorithm") not in ALGORITHMS:
+            # The algorithm classes are the subclasses that name one; importing this module
+            # imported them all (the package ``rlrobot.agents`` defines them).
+            classes = {
+                agent.algorithm: agent for agent in _subclasses(BaseAgent) if agent.algorithm
+            }
+            if metadata.get("algorithm") not in classes:
                 raise CheckpointError(
                     f"checkpoint {path} holds an agent of unknown algorithm "
-                    f"{metadata.get('algorithm')!r}; known: {sorted(ALGORITHMS)}"
+                    f"{metadata.get('algorithm')!r}; known: {sorted(classes)}"
                 )
-            cls = ALGORITHMS[metadata["algorithm"]]
+            cls = classes[metadata["algorithm"]]
         try:
             observation_space = space_from_dict(metadata["observation_space"])
             action_space = space_from_dict(metadata["action_space"])
@@ -664,3 +667,8 @@ def _rebuild_image_encoder(entry: dict[str, Any] | None, path: Any) -> dict[str,
         "image_encoder": build_image_encoder(entry["spec"]),
         "freeze_encoder": bool(entry["freeze"]),
     }
+
+
+def _subclasses(cls: type) -> list[type]:
+    """Return every subclass of ``cls``, at any depth."""
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]

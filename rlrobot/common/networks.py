@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -214,16 +215,20 @@ def encoder_features_dim(encoder: nn.Module) -> int:
 IMAGE_ENCODER_BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {}
 """Builders of swappable image encoders by name: ``config`` (JSON values) → encoder module."""
 
-# Built-in builders live in modules above this one; they are imported on first use so that a
-# checkpoint can be loaded without importing them first. Only these fixed names are imported.
-_BUILTIN_BUILDER_MODULES = {"perception": "rlrobot.perception.models"}
+# A builder named "package.module:function" inside rlrobot is found by importing its module,
+# which registers it (as Gymnasium finds an entry point). So a checkpoint loads without its
+# builder's module being imported first, while this layer names no module above it. Only
+# rlrobot modules are imported, and only a name the import then registers is called: a crafted
+# checkpoint cannot run an arbitrary function.
+_IMPORTABLE_BUILDER = re.compile(r"^(rlrobot(?:\.[a-z_][a-z0-9_]*)+):[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def register_image_encoder(name: str, builder: Callable[[dict[str, Any]], nn.Module]) -> None:
     """Register ``builder(config) -> encoder`` so that agent checkpoints can rebuild encoders.
 
     An encoder made by a registered builder should carry ``encoder_spec = {"builder": name,
-    "config": config}`` (JSON values), which agents store in their checkpoint metadata.
+    "config": config}`` (JSON values), which agents store in their checkpoint metadata. Name a
+    builder of an rlrobot module ``"rlrobot.module:function"`` so that loading finds it.
     """
     IMAGE_ENCODER_BUILDERS[name] = builder
 
@@ -243,8 +248,10 @@ def build_image_encoder(spec: dict[str, Any]) -> nn.Module:
         ValueError: Unknown builder or a config it rejects.
     """
     name = spec.get("builder")
-    if name not in IMAGE_ENCODER_BUILDERS and name in _BUILTIN_BUILDER_MODULES:
-        importlib.import_module(_BUILTIN_BUILDER_MODULES[name])
+    match = _IMPORTABLE_BUILDER.match(name) if isinstance(name, str) else None
+    if name not in IMAGE_ENCODER_BUILDERS and match is not None:
+        with contextlib.suppress(ImportError):  # reported below as an unknown builder
+            importlib.import_module(match.group(1))
     if name not in IMAGE_ENCODER_BUILDERS:
         raise ValueError(
             f"unknown image encoder builder {name!r}; registered: "

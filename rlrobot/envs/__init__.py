@@ -3,8 +3,8 @@
 Registration needs no PyBullet; the env classes and wrappers are imported on first use.
 """
 
-from rlrobot.common.lazy import lazy_attributes
 from rlrobot.envs.registration import ENV_IDS, register_envs
+from rlrobot.lazy import lazy_attributes
 
 _EXPORTS = {
     "rlrobot.envs.core": [

@@ -5,7 +5,7 @@ A pretrained CNN encoder plugs into the agents as their image encoder:
 The names below are imported on first use (``rlrobot --help`` needs no torch).
 """
 
-from rlrobot.common.lazy import lazy_attributes
+from rlrobot.lazy import lazy_attributes
 
 _EXPORTS = {
     "rlrobot.perception.datasets": [

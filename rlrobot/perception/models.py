@@ -325,11 +325,17 @@ def make_encoder(spec: ModelSpec) -> nn.Module:
         encoder = SpatialSoftmaxEncoder(spec.input_shape, spec.features_dim, spec.channels)
     else:
         encoder = ResidualCNNEncoder(spec.input_shape, spec.features_dim, spec.channels)
-    encoder.encoder_spec = {"builder": "perception", "config": spec.to_dict()}
+    encoder.encoder_spec = {"builder": ENCODER_BUILDER, "config": spec.to_dict()}
     return encoder
 
 
-register_image_encoder("perception", lambda config: make_encoder(ModelSpec.from_dict(config)))
+def make_encoder_from_config(config: dict[str, Any]) -> nn.Module:
+    """Build the encoder of a ``ModelSpec`` given as a dict (the builder checkpoints name)."""
+    return make_encoder(ModelSpec.from_dict(config))
+
+
+ENCODER_BUILDER = f"{__name__}:{make_encoder_from_config.__name__}"
+register_image_encoder(ENCODER_BUILDER, make_encoder_from_config)
 
 
 class PerceptionModel(nn.Module):

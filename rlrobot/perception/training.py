@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from rlrobot.common.checkpoint import atomic_write_bytes
 from rlrobot.common.config import BaseConfig, option
+from rlrobot.common.files import atomic_write_bytes
 from rlrobot.common.logger import Logger
 from rlrobot.common.progress import make_progress_bar
 from rlrobot.errors import DatasetError

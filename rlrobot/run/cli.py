@@ -283,7 +283,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "lengths": result.lengths,
         "successes": result.successes,
     }
-    from rlrobot.common.checkpoint import atomic_write_bytes
+    from rlrobot.common.files import atomic_write_bytes
 
     out = Path(args.out) if args.out else folder.eval_path
     atomic_write_bytes(out, (json.dumps(summary, indent=2) + "\n").encode())

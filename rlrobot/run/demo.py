@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from rlrobot.common.checkpoint import atomic_write_bytes
+from rlrobot.common.files import atomic_write_bytes
 from rlrobot.run.config import resolve_config
 from rlrobot.run.evaluation import evaluate_agent, format_summary, load_run_agent, make_env
 from rlrobot.run.recording import record_episodes, tile_episodes, write_video

@@ -33,12 +33,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from rlrobot.common.checkpoint import (
-    METADATA_FILE,
-    TENSORS_FILE,
-    atomic_write_bytes,
-    load_checkpoint,
-)
+from rlrobot.common.checkpoint import METADATA_FILE, TENSORS_FILE, load_checkpoint
+from rlrobot.common.files import atomic_write_bytes
 from rlrobot.common.logger import row_step
 from rlrobot.errors import CheckpointError, RunFolderError
 

@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from rlrobot.common.checkpoint import atomic_write_bytes
+from rlrobot.common.files import atomic_write_bytes
 from rlrobot.common.stats import bootstrap_ci
 from rlrobot.run.config import ResolvedConfig, read_run_config
 from rlrobot.run.folder import RunFolder, read_csv_rows

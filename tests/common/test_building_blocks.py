@@ -3,6 +3,8 @@
 import csv
 import json
 import random
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -15,7 +17,12 @@ from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.distributions import Categorical, DiagGaussian, SquashedDiagGaussian
 from rlrobot.common.env_util import EpisodeTracker, get_final_observations
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import DictExtractor, make_features_extractor, mlp
+from rlrobot.common.networks import (
+    DictExtractor,
+    build_image_encoder,
+    make_features_extractor,
+    mlp,
+)
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer, RunningMeanStd
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 from rlrobot.errors import ConfigError
@@ -98,6 +105,30 @@ def test_custom_frozen_image_encoder_plugs_in():
 def test_encoder_without_width_attribute_is_rejected():
     with pytest.raises(TypeError, match="features_dim"):
         make_features_extractor(IMAGE, image_encoder=nn.Flatten())
+
+
+def test_encoder_builder_of_an_rlrobot_module_is_found_without_importing_it_first():
+    # A fresh interpreter: the checkpoint's builder name alone must find perception's builder.
+    code = (
+        "import sys; from rlrobot.common.networks import build_image_encoder; "
+        "assert 'rlrobot.perception.models' not in sys.modules; "
+        "from rlrobot.perception.models import ModelSpec; "
+        "spec = ModelSpec('nature_cnn', 'regression', (64, 64, 3), 2, features_dim=16); "
+        "print(build_image_encoder({'builder': "
+        "'rlrobot.perception.models:make_encoder_from_config', 'config': spec.to_dict()})"
+        ".features_dim)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "16"
+
+
+@pytest.mark.parametrize(
+    "builder", ["os:system", "subprocess:run", "rlrobot.common.files:atomic_write_bytes", 3]
+)
+def test_encoder_builder_outside_the_registry_is_never_called(builder):
+    with pytest.raises(ValueError, match="unknown image encoder builder"):
+        build_image_encoder({"builder": builder, "config": "echo pwned"})
 
 
 def test_distributions_match_torch():
