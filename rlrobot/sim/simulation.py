@@ -1,4 +1,10 @@
-"""The PyBullet facade: one physics client per instance, bodies addressed by name."""
+"""The PyBullet facade: one physics client per instance, bodies addressed by name.
+
+This is the only module that calls PyBullet, and it is one class in one file on purpose: every
+call goes through the instance's client id (``_call``) and the cache of body states that each
+state change clears (``_cached``), so splitting the facade would spread that one contract over
+several files.
+"""
 
 from __future__ import annotations
 
@@ -415,14 +421,8 @@ class Simulation:
         forces: Sequence[float],
     ) -> None:
         """Drive `joints` towards `target_positions` with PD position control."""
-        self._release_forces(name)
-        self._call(
-            pybullet.setJointMotorControlArray,
-            self.body_id(name),
-            list(joints),
-            pybullet.POSITION_CONTROL,
-            targetPositions=_as_list(target_positions),
-            forces=_as_list(forces),
+        self._motor_control(
+            name, joints, pybullet.POSITION_CONTROL, forces, targetPositions=target_positions
         )
 
     def set_joint_velocities_target(
@@ -433,14 +433,26 @@ class Simulation:
         forces: Sequence[float],
     ) -> None:
         """Drive `joints` at `target_velocities` with velocity control."""
+        self._motor_control(
+            name, joints, pybullet.VELOCITY_CONTROL, forces, targetVelocities=target_velocities
+        )
+
+    def _motor_control(
+        self,
+        name: str,
+        joints: Sequence[int],
+        mode: int,
+        forces: Sequence[float],
+        **targets: Sequence[float],
+    ) -> None:
         self._release_forces(name)
         self._call(
             pybullet.setJointMotorControlArray,
             self.body_id(name),
             list(joints),
-            pybullet.VELOCITY_CONTROL,
-            targetVelocities=_as_list(target_velocities),
+            mode,
             forces=_as_list(forces),
+            **{key: _as_list(value) for key, value in targets.items()},
         )
 
     # ----------------------------------------------------------------------------- links
