@@ -8,7 +8,9 @@ once per vector step, and uses the pipe only for what is rare or arbitrary: info
 only with ``step_infos=True``, otherwise on episode ends), ``reset`` seeds, ``call``/
 ``get_attr``/``set_attr`` and errors. A worker may step several envs, and with
 ``n_main_envs > 0`` the main process steps the first envs itself between waking the workers and
-waiting for them. ``docs/vector_envs.md`` has the profile behind this design.
+waiting for them. ``docs/vector_envs.md`` has the profile behind this design. The main side
+(``SharedMemoryVectorEnv``) and the worker side (``_worker``) are one file on purpose: they
+share the command codes, the status protocol and the layout of the shared arrays.
 
 Semantics are those of ``gym.vector.AsyncVectorEnv(..., autoreset_mode=SAME_STEP)``: an env
 that ends is reset in the same step, its real final observation and info are in
