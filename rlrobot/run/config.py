@@ -25,12 +25,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from rlrobot.common.config import BaseConfig, did_you_mean, option, unknown_key_error
 from rlrobot.errors import ConfigError
+from rlrobot.vec import VecEnvName
 
 # Where the tuned defaults live: ``configs/`` at the repository root.
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
@@ -49,7 +50,7 @@ class RunConfig(BaseConfig):
 
     n_timesteps: int = option(100_000, "env steps to train for, over all envs (--steps)")
     n_envs: int = option(1, "number of parallel envs (--n-envs)")
-    vec_env: Literal["sync", "async", "shm", "shm_workers"] = option(
+    vec_env: VecEnvName = option(
         "sync",
         "sync: one process; async: Gymnasium's AsyncVectorEnv, one process per env; "
         "shm: SharedMemoryVectorEnv, the main process and subprocesses step the envs and "
