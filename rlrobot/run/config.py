@@ -269,7 +269,7 @@ def tuned_entry(
 ) -> TunedEntry:
     """Resolve ``(algo, env_id[, variant])`` to its entry of ``rlrobot/configs/<algo>.yaml``.
 
-    The one reader of the tuned defaults: ``rlrobot train``, ``bench``, ``sweep`` and the tests
+    The one resolution of a tuned entry: ``rlrobot train``, ``bench``, ``sweep`` and the tests
     all go through it. An env without an entry gets the ``default`` entry alone.
 
     Args:
@@ -280,19 +280,30 @@ def tuned_entry(
         config_dir: Folder to read ``<algo>.yaml`` from instead of the package data.
 
     Raises:
-        ConfigError: The file is missing, unreadable or not a mapping.
+        ConfigError: The file is missing, unreadable or not a mapping, or an entry or its
+            ``delayed`` sub-entries are not mappings.
         ValueError: An unknown variant.
     """
     if variant not in (None, DELAYED_ENTRY):
         raise ValueError(f"variant must be None or {DELAYED_ENTRY!r}, got {variant!r}")
     entries = read_tuned_configs(algo, config_dir)
-    values = select_env_entry(entries, env_id)
-    delayed = values.pop(DELAYED_ENTRY, None) or {}
     name = (
         f"{TUNED_CONFIGS_PACKAGE}/{TUNED_CONFIGS_FOLDER}/{algo}.yaml"
         if config_dir is None
         else str(tuned_config_file(algo, config_dir))
     )
+    for key in (DEFAULT_ENTRY, env_id):
+        entry = entries.get(key) or {}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{name}: entry {key!r} must be a mapping, got {entry!r}")
+        sub_entries = entry.get(DELAYED_ENTRY) or {}
+        if not isinstance(sub_entries, dict):
+            raise ConfigError(
+                f"{name}: the {DELAYED_ENTRY!r} sub-entries of {key!r} must be a mapping, "
+                f"got {sub_entries!r}"
+            )
+    values = select_env_entry(entries, env_id)
+    delayed = values.pop(DELAYED_ENTRY, None) or {}
     source = describe_env_entry(name, entries, env_id)
     if variant == DELAYED_ENTRY and delayed:
         source = f"{source} + {DELAYED_ENTRY} sub-entries"

@@ -214,13 +214,19 @@ def test_a_missing_tuned_defaults_file_is_an_error_naming_it(monkeypatch, tmp_pa
     assert "nowhere/ppo.yaml" in message and "installed with its package data" in message
 
 
-def test_an_unreadable_tuned_defaults_file_is_an_error_naming_it(tmp_path):
+def test_an_unreadable_or_malformed_tuned_defaults_file_is_an_error_naming_it(tmp_path):
     (tmp_path / "ppo.yaml").write_bytes(b"default: {gamma: 0.9}\n\xff\xfe\n")
     with pytest.raises(ConfigError, match=r"ppo.yaml cannot be read"):
         resolve_config("ppo", "CartPole-v1", config_dir=tmp_path)
     (tmp_path / "ppo.yaml").write_text("- a list\n")
     with pytest.raises(ConfigError, match=r"ppo.yaml must hold a mapping"):
         tuned_entry("ppo", "CartPole-v1", config_dir=tmp_path)
+    (tmp_path / "ppo.yaml").write_text("CartPole-v1: [gamma, 0.9]\n")
+    with pytest.raises(ConfigError, match=r"ppo.yaml: entry 'CartPole-v1' must be a mapping"):
+        tuned_entry("ppo", "CartPole-v1", config_dir=tmp_path)
+    (tmp_path / "ppo.yaml").write_text("default: {delayed: uniform}\n")
+    with pytest.raises(ConfigError, match=r"'delayed' sub-entries of 'default' must be a mapping"):
+        resolve_config("ppo", "CartPole-v1", config_dir=tmp_path)
 
 
 def test_tuned_entry_merges_default_env_and_variant(tmp_path):
