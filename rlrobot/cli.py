@@ -35,8 +35,8 @@ quick start (each step writes into the run folder runs/cartpole):
 change hyperparameters:
   rlrobot train --env rlrobot/Reach-v0 --algo sac --set learning_rate=1e-3 --set batch_size=256 \\
       --seed 0 --steps 20000 --out runs/reach
-  (defaults come from configs/<algo>.yaml, keyed by env id; the resolved config is saved as
-  runs/reach/config.yaml; see `rlrobot train --help`)
+  (defaults come from rlrobot/configs/<algo>.yaml in the package, keyed by env id; the
+  resolved config is saved as runs/reach/config.yaml; see `rlrobot train --help`)
 
 Every command has its own --help, e.g. `rlrobot train --help`.
 """

@@ -56,15 +56,15 @@ def resolve_trial_config(
     steps: int | None = None,
     config_dir: str | None = None,
 ) -> ResolvedTrialConfig:
-    """Resolve hyperparameters as ``rlrobot train`` does: defaults, configs/<algo>.yaml, --set.
+    """Resolve hyperparameters as ``rlrobot train`` does: defaults, the tuned entry, --set.
 
     Args:
         algo: Algorithm name.
-        env_id: Env id (selects the entry of ``configs/<algo>.yaml``).
+        env_id: Env id (selects the entry of ``rlrobot/configs/<algo>.yaml``).
         overrides: ``key=value`` strings for this algorithm.
         n_envs: Overrides the number of envs when given.
         steps: Overrides the training budget (``n_timesteps``) when given.
-        config_dir: Folder of the per-algorithm YAML files (default ``configs/``).
+        config_dir: Folder of the per-algorithm YAML files (default: the package's).
 
     Raises:
         ConfigError: Unknown key, wrong type or bad value.

@@ -17,7 +17,7 @@ examples:
   rlrobot bench --envs rlrobot/Reach-v0 --algos ppo --seeds 5 --steps 30000 \\
       --backend ray --ray-address auto --out runs/bench-ray
   rlrobot bench --study delayed_rewards --seeds 5 --out docs/benchmarks   # a planned study
-Hyperparameters come from configs/<algo>.yaml (keyed by env id), then --set key=value (all
+Hyperparameters come from rlrobot/configs/<algo>.yaml (keyed by env id), then --set key=value (all
 algorithms) or --set ppo:key=value (one algorithm); SB3 gets the same values through one
 mapping (rlrobot.benchmark.sb3.to_sb3). Finished trials are cached in OUT/trials/ and not rerun.
 """
@@ -58,7 +58,7 @@ def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="[ALGO:]KEY=VALUE",
         help="override a config key for every trial, or with ALGO: for that algorithm's "
-        "trials only (repeatable; VALUE is read as YAML; defaults: configs/<algo>.yaml)",
+        "trials only (repeatable; VALUE is read as YAML; defaults: rlrobot/configs/<algo>.yaml)",
     )
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default=None, help="existing Ray cluster (e.g. auto)")

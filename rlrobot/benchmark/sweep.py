@@ -151,16 +151,16 @@ def fixed_entry(
     run_values: dict[str, Any],
     config_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Return the ``configs/<algo>.yaml`` entry of ``env_id`` as every trial of a sweep used it.
+    """Return the ``rlrobot/configs/<algo>.yaml`` entry of ``env_id`` as every trial used it.
 
-    The file's entry for the env, updated by the sweep's ``--set`` overrides and then by
+    The tuned entry (``tuned_entry``: ``default`` merged with the env's entry, the ``delayed``
+    sub-entries kept under their key), updated by the sweep's ``--set`` overrides and then by
     ``run_values`` (``n_envs``, ``n_timesteps``). With a candidate's parameters on top, it is the
     entry that reproduces the candidate's trials when it replaces the env's entry in the file.
     """
-    from rlrobot.run.config import deep_merge, default_config_path, parse_override, read_yaml
+    from rlrobot.run.config import deep_merge, parse_override, tuned_entry
 
-    path = default_config_path(algo, config_dir)
-    entry = (read_yaml(path).get(env_id) or {}) if path.is_file() else {}
+    entry = tuned_entry(algo, env_id, config_dir=config_dir).as_file_entry()
     for text in overrides:
         entry = deep_merge(entry, parse_override(text))
     return {**entry, **run_values}
@@ -200,7 +200,7 @@ def rank_candidates(
 
 
 def render_sweep_markdown(rows: Sequence[dict[str, Any]], info: dict[str, Any]) -> str:
-    """Return ``sweep.md``: the ranked table and the best config as YAML for ``configs/``."""
+    """Return ``sweep.md``: the ranked table and the best entry as YAML for the tuned configs."""
     import yaml
 
     lines = [f"# Sweep: {info['algo']} on {info['env_id']}", ""]
@@ -222,7 +222,7 @@ def render_sweep_markdown(rows: Sequence[dict[str, Any]], info: dict[str, Any]) 
         lines.append(f"| {rank} | {values} | {score} | {row['n_failed']} |")
     if rows and "mean" in rows[0]:
         best = {info["env_id"]: {**info.get("fixed", {}), **rows[0]["params"]}}
-        where = f"`configs/{info['algo']}.yaml`"
+        where = f"`rlrobot/configs/{info['algo']}.yaml`"
         heading = f"Best config: the env's whole entry for {where}, `--set` overrides included:"
         lines += ["", heading, "", "```yaml"]
         lines += [yaml.safe_dump(best, sort_keys=False).strip(), "```"]

@@ -30,8 +30,6 @@ EnvSpec = str | gym.Env | Callable[[], gym.Env]
 # Keywords ``gym.make`` takes itself rather than passing them to the env.
 _MAKE_KEYWORDS = frozenset(inspect.signature(gym.make).parameters) - {"id", "kwargs"}
 
-VEC_ENV_CHOICES = ("sync", "async", "shm", "shm_workers")
-
 
 def _env_keywords(entry_point: Any) -> set[str] | None:
     """Keywords an env's constructor accepts (through ``**kwargs`` chains); None: any."""

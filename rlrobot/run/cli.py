@@ -25,10 +25,11 @@ examples:
   rlrobot train --env rlrobot/Reach-v0 --algo ppo --dry-run  # print the resolved config
   rlrobot train --algo ppo --list-keys                       # every key --set accepts
 
-hyperparameters: configs/<algo>.yaml holds tuned defaults per env id (its `default` entry, then
-the env's entry); --config FILE and then --set key=value override them, and --steps/--n-envs win
-over all. Values are read as YAML (3e-4, [64, 64], true). Unknown keys and wrong types are
-errors. The resolved config is saved as RUN_DIR/config.yaml.
+hyperparameters: rlrobot/configs/<algo>.yaml, shipped in the package, holds tuned defaults per
+env id (its `default` entry, then the env's entry; their `delayed` sub-entries too under
+env_kwargs.reward_mode=delayed); --config FILE and then --set key=value override them, and
+--steps/--n-envs win over all. Values are read as YAML (3e-4, [64, 64], true). Unknown keys and
+wrong types are errors. The resolved config is saved as RUN_DIR/config.yaml.
 
 run folder: config.yaml, progress.csv + TensorBoard events (tensorboard --logdir RUN_DIR),
 evaluations.csv, checkpoints/step_*/, latest/, best/, learning_curve.png.

@@ -5,18 +5,20 @@ A run's configuration is one flat mapping: the fields of the algorithm's config 
 ``env_kwargs``, ``eval_freq`` …). It is resolved from these layers, later ones winning:
 
 1. the dataclass defaults;
-2. ``configs/<algo>.yaml``: its ``default`` entry, then the entry of the env id (RL Zoo habit);
-   when the run's ``env_kwargs.reward_mode`` is ``delayed``, the ``delayed`` sub-entries of
-   both (tuned settings for delayed rewards: redistribution, γ, λ …) come next;
-3. a ``--config FILE`` (flat, or keyed by env id like the files in ``configs/``);
+2. ``rlrobot/configs/<algo>.yaml`` (package data; ``tuned_entry``): its ``default`` entry,
+   then the entry of the env id (RL Zoo habit); when the run's ``env_kwargs.reward_mode`` is
+   ``delayed``, the ``delayed`` sub-entries of both (tuned settings for delayed rewards:
+   redistribution, γ, λ …) come next;
+3. a ``--config FILE`` (flat, or keyed by env id like the files in ``rlrobot/configs/``);
 4. ``--set key=value`` overrides (values read as YAML: ``3e-4``, ``[64, 64]``, ``true``;
    ``env_kwargs.reward_mode=sparse`` sets one nested key);
 5. explicit command-line flags (``--steps``, ``--n-envs``).
 
-Unknown keys are errors naming the key with close matches; values of the wrong type are errors
-naming the key and the expected type (``ConfigError``). The resolved config is written to the
-run folder as ``config.yaml`` together with ``algo``, ``env`` and ``seed``, and that file can be
-given back to ``--config`` to repeat a run.
+A missing or unreadable ``rlrobot/configs/<algo>.yaml`` is an error, never a silent fall-back to
+the untuned dataclass defaults. Unknown keys are errors naming the key with close matches;
+values of the wrong type are errors naming the key and the expected type (``ConfigError``).
+The resolved config is written to the run folder as ``config.yaml`` together with ``algo``,
+``env`` and ``seed``, and that file can be given back to ``--config`` to repeat a run.
 """
 
 from __future__ import annotations
@@ -24,18 +26,25 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from rlrobot.common.config import BaseConfig, did_you_mean, option, unknown_key_error
 from rlrobot.errors import ConfigError
+from rlrobot.vec import VecEnvName
 
-# Where the tuned defaults live: ``configs/`` at the repository root.
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+# The tuned defaults ship inside the package (package data), so a wheel install keeps them.
+TUNED_CONFIGS_PACKAGE = "rlrobot"
+TUNED_CONFIGS_FOLDER = "configs"
 DEFAULT_ENTRY = "default"
-# Sub-entry of a configs/<algo>.yaml entry that applies under env_kwargs.reward_mode=delayed.
+# Sub-entry of a rlrobot/configs/<algo>.yaml entry that applies under
+# env_kwargs.reward_mode=delayed.
 DELAYED_ENTRY = "delayed"
 # Keys of a resolved ``config.yaml`` that name the run rather than configure it.
 IDENTITY_KEYS = ("algo", "env", "seed")
@@ -49,7 +58,7 @@ class RunConfig(BaseConfig):
 
     n_timesteps: int = option(100_000, "env steps to train for, over all envs (--steps)")
     n_envs: int = option(1, "number of parallel envs (--n-envs)")
-    vec_env: Literal["sync", "async", "shm", "shm_workers"] = option(
+    vec_env: VecEnvName = option(
         "sync",
         "sync: one process; async: Gymnasium's AsyncVectorEnv, one process per env; "
         "shm: SharedMemoryVectorEnv, the main process and subprocesses step the envs and "
@@ -137,13 +146,16 @@ def algorithm_class(algo: str) -> type:
     return ALGORITHMS[algo]
 
 
-def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+def read_yaml(path: str | os.PathLike | Traversable) -> dict[str, Any]:
     """Read a YAML mapping (an empty file is ``{}``); ``ConfigError`` for anything else."""
-    path = Path(path)
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} cannot be read: {error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
     if data is None:
@@ -206,9 +218,97 @@ def parse_override(text: str) -> dict[str, Any]:
     return {key.split(".")[0]: value}
 
 
-def default_config_path(algo: str, config_dir: str | os.PathLike | None = None) -> Path:
-    """Return ``configs/<algo>.yaml`` (which may not exist)."""
-    return Path(config_dir if config_dir is not None else CONFIG_DIR) / f"{algo}.yaml"
+def tuned_config_file(algo: str, config_dir: str | os.PathLike | None = None) -> Traversable:
+    """Return ``rlrobot/configs/<algo>.yaml`` (package data), or ``<config_dir>/<algo>.yaml``."""
+    if config_dir is not None:
+        return Path(config_dir) / f"{algo}.yaml"
+    return resources.files(TUNED_CONFIGS_PACKAGE) / TUNED_CONFIGS_FOLDER / f"{algo}.yaml"
+
+
+def read_tuned_configs(algo: str, config_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Return the tuned defaults of ``algo``, keyed by env id (``default`` applies to every env).
+
+    Raises:
+        ConfigError: The file is missing (naming it), unreadable or not a YAML mapping; a run
+            never falls back to the untuned dataclass defaults without a word.
+    """
+    path = tuned_config_file(algo, config_dir)
+    if not path.is_file():
+        where = "" if config_dir is not None else " (is rlrobot installed with its package data?)"
+        raise ConfigError(f"the tuned defaults of {algo} are missing: no file {path}{where}")
+    return read_yaml(path)
+
+
+@dataclass(frozen=True)
+class TunedEntry:
+    """The tuned defaults of one algorithm on one env id, from ``rlrobot/configs/<algo>.yaml``.
+
+    Attributes:
+        source: Names the file and its entries that apply (for ``config.yaml``'s header and
+            error messages), e.g. ``rlrobot/configs/ppo.yaml: default + CartPole-v1``.
+        values: Config keys: the ``default`` entry deep-merged with the env's entry, and the
+            variant's sub-entries on top when one was asked for.
+        delayed: The ``delayed`` sub-entries of both entries (merged) when they were not
+            applied; empty once they are.
+    """
+
+    source: str
+    values: dict[str, Any]
+    delayed: dict[str, Any]
+
+    def as_file_entry(self) -> dict[str, Any]:
+        """Return the entry as a configs file writes it: unapplied sub-entries under their key."""
+        return {**self.values, DELAYED_ENTRY: self.delayed} if self.delayed else dict(self.values)
+
+
+def tuned_entry(
+    algo: str,
+    env_id: str,
+    variant: str | None = None,
+    config_dir: str | os.PathLike | None = None,
+) -> TunedEntry:
+    """Resolve ``(algo, env_id[, variant])`` to its entry of ``rlrobot/configs/<algo>.yaml``.
+
+    The one resolution of a tuned entry: ``rlrobot train``, ``bench``, ``sweep`` and the tests
+    all go through it. An env without an entry gets the ``default`` entry alone.
+
+    Args:
+        algo: Algorithm name (selects the file).
+        env_id: Env id (selects the entry).
+        variant: ``"delayed"`` to apply the ``delayed`` sub-entries (as under
+            ``env_kwargs.reward_mode=delayed``); None leaves them in ``TunedEntry.delayed``.
+        config_dir: Folder to read ``<algo>.yaml`` from instead of the package data.
+
+    Raises:
+        ConfigError: The file is missing, unreadable or not a mapping, or an entry or its
+            ``delayed`` sub-entries are not mappings.
+        ValueError: An unknown variant.
+    """
+    if variant not in (None, DELAYED_ENTRY):
+        raise ValueError(f"variant must be None or {DELAYED_ENTRY!r}, got {variant!r}")
+    entries = read_tuned_configs(algo, config_dir)
+    name = (
+        f"{TUNED_CONFIGS_PACKAGE}/{TUNED_CONFIGS_FOLDER}/{algo}.yaml"
+        if config_dir is None
+        else str(tuned_config_file(algo, config_dir))
+    )
+    for key in (DEFAULT_ENTRY, env_id):
+        entry = entries.get(key) or {}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{name}: entry {key!r} must be a mapping, got {entry!r}")
+        sub_entries = entry.get(DELAYED_ENTRY) or {}
+        if not isinstance(sub_entries, dict):
+            raise ConfigError(
+                f"{name}: the {DELAYED_ENTRY!r} sub-entries of {key!r} must be a mapping, "
+                f"got {sub_entries!r}"
+            )
+    values = select_env_entry(entries, env_id)
+    delayed = values.pop(DELAYED_ENTRY, None) or {}
+    source = describe_env_entry(name, entries, env_id)
+    if variant == DELAYED_ENTRY and delayed:
+        source = f"{source} + {DELAYED_ENTRY} sub-entries"
+        return TunedEntry(source, deep_merge(values, delayed), {})
+    return TunedEntry(source, values, delayed)
 
 
 def resolve_config(
@@ -229,10 +329,12 @@ def resolve_config(
         config_file: A YAML file, flat or keyed by env id.
         overrides: ``key=value`` strings.
         explicit: Values of explicit flags, e.g. ``{"n_timesteps": 5000}`` (None: unset).
-        config_dir: Folder of the per-algorithm YAML files (default ``configs/``).
+        config_dir: Folder of the per-algorithm YAML files (default: the package's
+            ``rlrobot/configs/``).
 
     Raises:
-        ConfigError: Unknown keys, wrong types, bad ranges, missing algo/env.
+        ConfigError: Unknown keys, wrong types, bad ranges, missing algo/env, a missing
+            tuned-defaults file.
     """
     file_values: dict[str, Any] = {}
     if config_file is not None:
@@ -248,14 +350,8 @@ def resolve_config(
         algorithm_class(algo).config_class.field_names()
     )
 
-    layers: list[tuple[str, dict[str, Any]]] = []
-    delayed_entry: dict[str, Any] = {}
-    defaults_path = default_config_path(algo, config_dir)
-    if defaults_path.is_file():
-        defaults = read_yaml(defaults_path)
-        entry = select_env_entry(defaults, env_id)
-        delayed_entry = entry.pop(DELAYED_ENTRY, None) or {}
-        layers.append((describe_env_entry(defaults_path.name, defaults, env_id), entry))
+    tuned = tuned_entry(algo, env_id, config_dir=config_dir)
+    layers: list[tuple[str, dict[str, Any]]] = [(tuned.source, tuned.values)]
     if config_file is not None:
         values = {k: v for k, v in file_values.items() if k not in IDENTITY_KEYS}
         source = f"--config {config_file}"
@@ -280,12 +376,13 @@ def resolve_config(
         merged = deep_merge(merged, values)
     env_kwargs = merged.get("env_kwargs")
     if (
-        delayed_entry
+        tuned.delayed
         and isinstance(env_kwargs, dict)
         and env_kwargs.get("reward_mode") == "delayed"
     ):
-        # Right after the tuned entry, so the user's own layers still win.
-        layers.insert(1, (f"{defaults_path.name}: {DELAYED_ENTRY} sub-entries", delayed_entry))
+        # In the tuned layer, so the user's own layers still win.
+        tuned = tuned_entry(algo, env_id, DELAYED_ENTRY, config_dir)
+        layers[0] = (tuned.source, tuned.values)
     return validate_layers(algo, env_id, seed, layers)
 
 

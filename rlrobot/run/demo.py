@@ -1,8 +1,8 @@
 """``rlrobot demo`` (``make demo``): the whole workflow on PPO and CartPole in about a minute.
 
-Trains PPO with the tuned ``configs/ppo.yaml`` entry for ``rlrobot/CartPole-v0``, evaluates the
-final agent, records a rollout GIF of four episodes and plots the learning curve, all into one
-run folder, and says what it wrote and which commands do each step by hand.
+Trains PPO with the tuned ``rlrobot/configs/ppo.yaml`` entry for ``rlrobot/CartPole-v0``,
+evaluates the final agent, records a rollout GIF of four episodes and plots the learning curve,
+all into one run folder, and says what it wrote and which commands do each step by hand.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ This layer sits above ``envs`` and ``common`` and below the agents. Every vector
 uses ``AutoresetMode.SAME_STEP`` (see ``rlrobot.common.env_util``).
 """
 
-from rlrobot.vec.make import VEC_ENV_CHOICES, make_vec_env
+from rlrobot.vec.make import VEC_ENV_CHOICES, VecEnvName, make_vec_env
 from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
 from rlrobot.vec.workers import EnvWorkerError, ReportingAsyncVectorEnv
 
@@ -13,6 +13,7 @@ __all__ = [
     "EnvWorkerError",
     "ReportingAsyncVectorEnv",
     "SharedMemoryVectorEnv",
+    "VecEnvName",
     "default_main_envs",
     "make_vec_env",
 ]

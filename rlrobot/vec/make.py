@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
@@ -12,8 +12,10 @@ from rlrobot.common.env_util import EnvSpec, check_env_id, make_env
 from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
 from rlrobot.vec.workers import ReportingAsyncVectorEnv, check_worker_timeout
 
-# The ``vec_env`` choices of ``make_vec_env``.
-VEC_ENV_CHOICES = ("sync", "async", "shm", "shm_workers")
+# The ``vec_env`` choices of ``make_vec_env``; ``RunConfig.vec_env`` is typed with the same alias,
+# so the config's validation and the factory cannot drift apart.
+VecEnvName = Literal["sync", "async", "shm", "shm_workers"]
+VEC_ENV_CHOICES: tuple[VecEnvName, ...] = get_args(VecEnvName)
 
 
 def _make_env_factory(env_id: str, env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
@@ -26,7 +28,7 @@ def _make_env_factory(env_id: str, env_kwargs: dict[str, Any]) -> Callable[[], g
 def make_vec_env(
     env: EnvSpec | gym.vector.VectorEnv,
     n_envs: int = 1,
-    vec_env: str = "sync",
+    vec_env: VecEnvName = "sync",
     seed: int | None = None,
     env_kwargs: dict[str, Any] | None = None,
     worker_timeout_s: float | None = None,

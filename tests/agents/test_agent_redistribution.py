@@ -140,7 +140,7 @@ def test_redistribution_refuses_what_it_cannot_combine_with():
 def test_rrd_learns_delayed_cartpole_that_the_agent_without_it_does_not(algo, with_rrd, without):
     """Seed 0 of the margin trials in docs/benchmarks/delayed_rewards_test_margins.md.
 
-    Delayed CartPoleContinuous with configs/<algo>.yaml's entry, PPO 15k and SAC 3k steps;
+    Delayed CartPoleContinuous with rlrobot/configs/<algo>.yaml's entry, PPO 15k and SAC 3k steps;
     the thresholds sit between the seeds' scores with rrd and without (see that page).
     """
     from rlrobot.benchmark.studies.delayed_rewards import margin_spec

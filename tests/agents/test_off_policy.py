@@ -288,7 +288,7 @@ def test_sac_with_image_observations_stores_uint8_and_round_trips(tmp_path):
 
 
 def test_sac_her_solves_sparse_reach():
-    """configs/sac.yaml's Reach settings (HER, sparse reward): ≥ 80 % success in 5k steps."""
+    """The tuned SAC entry for Reach (HER, sparse reward): ≥ 80 % success in 5k steps."""
     resolved = resolve_config("sac", "rlrobot/Reach-v0")
     values, env_kwargs = resolved.algorithm.to_dict(), resolved.run.env_kwargs
     assert env_kwargs == {"reward_mode": "sparse"} and values["replay_buffer"] == "her"

@@ -11,7 +11,7 @@ from rlrobot.benchmark.report import summarize
 from rlrobot.benchmark.sweep import candidate_configs, parse_parameter
 from rlrobot.cli import main
 from rlrobot.errors import ConfigError
-from rlrobot.run.config import CONFIG_DIR
+from rlrobot.run.config import read_tuned_configs
 
 
 def test_tiny_bench_end_to_end(tmp_path, capsys, tiny_bench_argv):
@@ -78,7 +78,7 @@ def test_bench_specs_pair_ours_with_sb3_on_identical_settings(tmp_path):
         "gamma=0.9",
         "env_kwargs.x=1",
     ]
-    # Budgets and env counts come from configs/<algo>.yaml unless given.
+    # Budgets and env counts come from the tuned <algo>.yaml unless given.
     (tmp_path / "ppo.yaml").write_text("CartPole-v1: {n_timesteps: 1234, n_envs: 3, gamma: 0.5}")
     (spec,) = build_bench_specs(
         ["CartPole-v1"], ["ppo"], [0], baseline=None, config_dir=str(tmp_path)
@@ -208,11 +208,12 @@ def test_tiny_sweep_ranks_configs_and_skips_finished_trials(tmp_path, capsys):
     sweep_report = (out / "sweep.md").read_text()
     assert "| 1 |" in sweep_report and "Best config" in sweep_report
 
-    # Pasted over the env's entry of configs/a2c.yaml, the best config gives the winner's trial.
+    # Pasted over the env's entry of rlrobot/configs/a2c.yaml, the best config gives the
+    # winner's trial.
     best_block = sweep_report.split("```yaml\n")[1].split("```")[0]
     best_entry = yaml.safe_load(best_block)["CartPole-v1"]
     assert "n_epochs" not in best_entry  # a PPO-only override
-    configs = yaml.safe_load((CONFIG_DIR / "a2c.yaml").read_text())
+    configs = read_tuned_configs("a2c")
     (tmp_path / "a2c.yaml").write_text(yaml.safe_dump({**configs, "CartPole-v1": best_entry}))
     pasted = resolve_trial_config("a2c", "CartPole-v1", config_dir=str(tmp_path))
     winner = json.loads((out / "trials" / f"{ranking[0]['keys'][0]}.json").read_text())["spec"]

@@ -113,7 +113,7 @@ def test_help_lists_commands_and_examples(capsys):
         main(["train", "--help"])
     train_help = capsys.readouterr().out
     assert "--set KEY=VALUE" in train_help and "--resume" in train_help
-    assert "configs/<algo>.yaml" in train_help
+    assert "rlrobot/configs/<algo>.yaml" in train_help
     with pytest.raises(SystemExit):
         main(["plot", "--help"])
     plot_help = capsys.readouterr().out
@@ -136,7 +136,7 @@ def test_train_writes_a_complete_run_folder_and_nothing_else(trained):
     assert config["algo"] == "ppo" and config["env"] == "rlrobot/CartPole-v0"
     assert config["seed"] == 0 and config["n_timesteps"] == 256 and config["n_envs"] == 2
     assert config["n_steps"] == 32 and config["eval_freq"] == 128
-    assert config["gamma"] == 0.98  # tuned value from configs/ppo.yaml's CartPole entry
+    assert config["gamma"] == 0.98  # tuned value from rlrobot/configs/ppo.yaml's CartPole entry
 
     with (run / "progress.csv").open() as file:
         rows = list(csv.DictReader(file))

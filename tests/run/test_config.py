@@ -1,11 +1,20 @@
 """Config resolution: YAML layers, --set overrides with YAML types, strict validation."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from rlrobot.cli import main
 from rlrobot.errors import ConfigError
-from rlrobot.run.config import parse_override, read_run_config, resolve_config
+from rlrobot.run.config import (
+    parse_override,
+    read_run_config,
+    read_tuned_configs,
+    resolve_config,
+    tuned_config_file,
+    tuned_entry,
+)
 
 
 @pytest.fixture
@@ -33,7 +42,7 @@ def test_layers_apply_in_order(config_dir, tmp_path):
     )
     assert resolved.run.n_envs == 4  # default entry; the unset flag does not override it
     assert resolved.algorithm.gamma == 0.95
-    assert resolved.algorithm.n_steps == 128  # --config beats configs/ppo.yaml
+    assert resolved.algorithm.n_steps == 128  # --config beats the tuned ppo.yaml
     assert resolved.algorithm.learning_rate == 3e-4  # --set beats --config
     assert resolved.algorithm.net_arch == (32, 16)
     assert resolved.run.env_kwargs == {"force_magnitude": 8.0, "reset_noise": 0.1}
@@ -92,7 +101,7 @@ def test_env_keyed_config_file_must_apply_to_the_env(config_dir, tmp_path):
     assert "no entry for rlrobot/CartPole-v0 and no 'default' entry" in message
     assert str(misspelt) in message
     assert "did you mean 'rlrobot/Cartpole-v0'" in message
-    # A ``default`` entry applies to every env, as in configs/<algo>.yaml; the header says so.
+    # A ``default`` entry applies to every env, as in rlrobot/configs/; the header says so.
     with_default = tmp_path / "with_default.yaml"
     with_default.write_text("default: {learning_rate: 5e-4}\nFoo-v0: {gamma: 0.5}\n")
     resolved = resolve_config(
@@ -167,23 +176,80 @@ def test_cli_list_keys_shows_help_texts(capsys):
 
 def test_every_entry_of_the_shipped_configs_resolves():
     from rlrobot.agents import ALGORITHMS
-    from rlrobot.run.config import CONFIG_DIR
 
-    files = sorted(CONFIG_DIR.glob("*.yaml"))
-    assert {"ppo.yaml", "a2c.yaml", "reinforce.yaml"} <= {path.name for path in files}
-    for path in files:
-        if path.stem not in ALGORITHMS:
-            continue
-        for env_id in yaml.safe_load(path.read_text()):
+    # Every algorithm ships its file (read_tuned_configs raises for a missing one).
+    for algo in ALGORITHMS:
+        for env_id in read_tuned_configs(algo):
             if env_id != "default":
-                resolved = resolve_config(path.stem, env_id)  # run keys are validated too
-                assert resolved.run.n_envs >= 1, (path.name, env_id)
+                resolved = resolve_config(algo, env_id)  # run keys are validated too
+                assert resolved.run.n_envs >= 1, (algo, env_id)
 
 
 def test_rlrobot_envs_have_tuned_ppo_defaults():
     import rlrobot
-    from rlrobot.run.config import CONFIG_DIR
 
-    entries = yaml.safe_load((CONFIG_DIR / "ppo.yaml").read_text())
+    entries = read_tuned_configs("ppo")
     for env_id in ("rlrobot/CartPole-v0", "rlrobot/CartPoleContinuous-v0", "rlrobot/Reach-v0"):
         assert env_id in rlrobot.ENV_IDS and env_id in entries, env_id
+
+
+def test_the_tuned_defaults_are_package_data():
+    import rlrobot
+
+    path = tuned_config_file("ppo")
+    assert path.is_file()
+    assert Path(str(path)).parent == Path(rlrobot.__file__).parent / "configs"
+
+
+def test_a_missing_tuned_defaults_file_is_an_error_naming_it(monkeypatch, tmp_path):
+    import rlrobot.run.config
+
+    # Never a silent run on the untuned dataclass defaults.
+    with pytest.raises(ConfigError, match=r"tuned defaults of a2c are missing: no file .*a2c.yaml"):
+        resolve_config("a2c", "CartPole-v1", config_dir=tmp_path)
+    monkeypatch.setattr(rlrobot.run.config, "TUNED_CONFIGS_FOLDER", "nowhere")
+    with pytest.raises(ConfigError) as error:
+        resolve_config("ppo", "CartPole-v1")
+    message = str(error.value)
+    assert "nowhere/ppo.yaml" in message and "installed with its package data" in message
+
+
+def test_an_unreadable_or_malformed_tuned_defaults_file_is_an_error_naming_it(tmp_path):
+    (tmp_path / "ppo.yaml").write_bytes(b"default: {gamma: 0.9}\n\xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"ppo.yaml cannot be read"):
+        resolve_config("ppo", "CartPole-v1", config_dir=tmp_path)
+    (tmp_path / "ppo.yaml").write_text("- a list\n")
+    with pytest.raises(ConfigError, match=r"ppo.yaml must hold a mapping"):
+        tuned_entry("ppo", "CartPole-v1", config_dir=tmp_path)
+    (tmp_path / "ppo.yaml").write_text("CartPole-v1: [gamma, 0.9]\n")
+    with pytest.raises(ConfigError, match=r"ppo.yaml: entry 'CartPole-v1' must be a mapping"):
+        tuned_entry("ppo", "CartPole-v1", config_dir=tmp_path)
+    (tmp_path / "ppo.yaml").write_text("default: {delayed: uniform}\n")
+    with pytest.raises(ConfigError, match=r"'delayed' sub-entries of 'default' must be a mapping"):
+        resolve_config("ppo", "CartPole-v1", config_dir=tmp_path)
+
+
+def test_tuned_entry_merges_default_env_and_variant(tmp_path):
+    (tmp_path / "ppo.yaml").write_text(
+        "default: {gamma: 0.9, env_kwargs: {a: 1}, delayed: {gae_lambda: 0.5}}\n"
+        "Foo-v0: {gamma: 0.5, env_kwargs: {b: 2}, delayed: {gamma: 0.99}}\n"
+    )
+    dense = tuned_entry("ppo", "Foo-v0", config_dir=tmp_path)
+    assert dense.values == {"gamma": 0.5, "env_kwargs": {"a": 1, "b": 2}}
+    assert dense.delayed == {"gae_lambda": 0.5, "gamma": 0.99}
+    assert dense.source == f"{tmp_path / 'ppo.yaml'}: default + Foo-v0"
+    # Written back as the env's entry, it gives the same values and keeps the sub-entries.
+    assert dense.as_file_entry() == {**dense.values, "delayed": dense.delayed}
+    delayed = tuned_entry("ppo", "Foo-v0", "delayed", config_dir=tmp_path)
+    assert delayed.values == {"gamma": 0.99, "env_kwargs": {"a": 1, "b": 2}, "gae_lambda": 0.5}
+    assert delayed.delayed == {} and delayed.source.endswith("+ delayed sub-entries")
+    other = tuned_entry("ppo", "Bar-v0", config_dir=tmp_path)
+    assert other.values == {"gamma": 0.9, "env_kwargs": {"a": 1}}
+    assert other.source.endswith("default (no Bar-v0 entry)")
+    with pytest.raises(ValueError, match="variant"):
+        tuned_entry("ppo", "Foo-v0", "sparse", config_dir=tmp_path)
+    # The shipped files are named as the package holds them.
+    assert (
+        tuned_entry("ppo", "CartPole-v1").source
+        == "rlrobot/configs/ppo.yaml: default + CartPole-v1"
+    )

@@ -1,6 +1,7 @@
 """Delayed-reward study: do the agents learn when the reward is paid only at the episode's end?
 
-Each task is trained under five conditions, with the env's entry of ``configs/<algo>.yaml``:
+Each task is trained under five conditions, with the env's entry of
+``rlrobot/configs/<algo>.yaml``:
 
 - ``dense``: the dense reward (the reference score);
 - ``delayed``: ``reward_mode="delayed"``, no redistribution;
