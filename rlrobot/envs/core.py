@@ -73,6 +73,10 @@ class Robot(ABC):
         """Eye position (m), looked-at point (m) and up vector of the robot-mounted camera."""
         raise NotImplementedError(f"{type(self).__name__} has no mounted camera")
 
+    def get_ground_truth(self) -> dict[str, np.ndarray]:
+        """Named robot quantities beyond body poses (e.g. `ee_position`, m); none by default."""
+        return {}
+
 
 class Task(ABC):
     """What the robot should do: start state of the scene, reward terms, success, failure.
@@ -263,6 +267,16 @@ class RobotTaskEnv(gym.Env):
         randomization: Domain randomisation (see `DomainRandomization`); off by default.
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
         render_width, render_height: Size of `render()` frames in pixels (default 480×480).
+
+    Ground truth (what the simulator knows exactly, for labels and analyses; not observed):
+        body_names: Names of the bodies in the scene, e.g. ("plane", "panda", "table", "target").
+        get_body_pose(body): Base position (m) (3,) and quaternion (x, y, z, w) (4,) of a body.
+        get_ground_truth(): `{name: float64 array}`: `<body>_position` (3,) m of every body,
+            the robot's own (`ee_position` (3,) m on arms), and `achieved_goal` and
+            `desired_goal` (m) on goal tasks, all without observation noise.
+        get_proprioception(): The robot's own observation, noise-free, float32 (n,).
+        camera: The scene camera (`rlrobot.sim.Camera`) of `render()` and fixed pixels.
+        render_view(camera, width, height): The scene from any camera, uint8 (height, width, 3).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 30}
@@ -514,9 +528,41 @@ class RobotTaskEnv(gym.Env):
             return self.sim.render(self.render_width, self.render_height, self.camera)
         return None
 
+    def render_view(self, camera: Camera, width: int, height: int) -> np.ndarray:
+        """The scene seen from `camera` now (TinyRenderer), uint8 shape (height, width, 3)."""
+        return self.sim.render(width, height, camera)
+
     def close(self) -> None:
         """Disconnect the physics client."""
         self.sim.close()
+
+    # ------------------------------------------------------------------ ground truth
+    @property
+    def body_names(self) -> tuple[str, ...]:
+        """Names of the bodies in the scene."""
+        return tuple(self.sim.body_names)
+
+    def get_body_pose(self, body: str) -> tuple[np.ndarray, np.ndarray]:
+        """Base position (m) shape (3,) and orientation quaternion (x, y, z, w) shape (4,).
+
+        Raises:
+            KeyError: No body called `body` (the message lists the bodies).
+        """
+        position, orientation = self.sim.get_base_pose(body)
+        return position.copy(), orientation.copy()
+
+    def get_ground_truth(self) -> dict[str, np.ndarray]:
+        """Exact quantities now by name, float64 (see the class docstring for the names)."""
+        truth = {f"{body}_position": self.get_body_pose(body)[0] for body in self.body_names}
+        truth.update(self.robot.get_ground_truth())
+        if self.task.goal_conditioned:
+            truth["achieved_goal"] = np.array(self.task.get_achieved_goal(), dtype=np.float64)
+            truth["desired_goal"] = np.array(self.task.get_desired_goal(), dtype=np.float64)
+        return truth
+
+    def get_proprioception(self) -> np.ndarray:
+        """The robot's own observation without observation noise, float32 shape (n,)."""
+        return np.asarray(self.robot.get_obs(), dtype=np.float32)
 
 
 class GoalRobotTaskEnv(RobotTaskEnv):
