@@ -45,14 +45,9 @@ import torch
 
 import rlrobot
 from rlrobot.agents import PPO
-from rlrobot.perception.datasets import (
-    Dataset,
-    MultiViewImages,
-    RandomKicks,
-    SceneRandomization,
-    collect_event_windows,
-    collect_images,
-)
+from rlrobot.envs.perturbations import RandomKicks, SceneRandomization
+from rlrobot.envs.wrappers import MultiViewImages
+from rlrobot.perception.datasets import Dataset, collect_event_windows, collect_images
 from rlrobot.perception.models import PerceptionModel, load_encoder
 from rlrobot.perception.training import (
     choose_threshold,
@@ -952,7 +947,7 @@ def two_view_lines(reach2: dict[str, Any]) -> list[str]:
         "## 1b. Reach: target position from two orthogonal 84×84 views",
         "",
         "One camera cannot tell how far along its ray the target is (1a), so this study adds "
-        "a second view: `rlrobot.perception.datasets.MultiViewImages` renders the scene from "
+        "a second view: `rlrobot.envs.wrappers.MultiViewImages` renders the scene from "
         f"a side camera (yaw {side['yaw']:.0f}°) and a front camera (yaw {front['yaw']:.0f}°), "
         f"both pitch {side['pitch']:.0f}°, {side['distance']} m from {tuple(side['target'])} m "
         f"with a {side['fov']:.0f}° field of view, and puts the two 84×84 views side by side "

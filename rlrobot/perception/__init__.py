@@ -8,12 +8,12 @@ The names below are imported on first use (``rlrobot --help`` needs no torch).
 from rlrobot.common.lazy import lazy_attributes
 
 _EXPORTS = {
+    "rlrobot.envs.perturbations": ["SceneRandomization"],
+    "rlrobot.errors": ["DatasetError"],
     "rlrobot.perception.datasets": [
         "LABELS",
         "Dataset",
-        "DatasetError",
         "LabelSource",
-        "SceneRandomization",
         "collect_event_windows",
         "collect_images",
     ],

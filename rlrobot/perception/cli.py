@@ -263,7 +263,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 def run_collect(args: argparse.Namespace) -> None:
     """Handle ``rlrobot perception collect``."""
-    from rlrobot.perception.datasets import SceneRandomization
+    from rlrobot.envs.perturbations import SceneRandomization
 
     options: dict[str, Any] = {
         "n_episodes": args.episodes,

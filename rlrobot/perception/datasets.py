@@ -20,7 +20,6 @@ permutation, so held-out samples come from held-out episodes.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import inspect
 import json
@@ -37,6 +36,7 @@ import numpy as np
 import rlrobot
 from rlrobot.common.files import atomic_output, atomic_write_bytes
 from rlrobot.common.progress import make_progress_bar
+from rlrobot.envs.perturbations import RandomKicks, SceneRandomization, SceneRandomizer
 from rlrobot.errors import DatasetError
 
 FORMAT_VERSION = 1
@@ -60,25 +60,21 @@ class LabelSource:
     meaning: str
 
 
-def body_position(body: str) -> Callable[[gym.Env], np.ndarray]:
-    """Return a getter of the world position (m) of the simulation body called ``body``."""
+def ground_truth(name: str) -> Callable[[gym.Env], np.ndarray]:
+    """Return a getter of the env's ground truth ``name`` (``RobotTaskEnv.get_ground_truth``)."""
 
     def get(env: gym.Env) -> np.ndarray:
-        return env.sim.get_base_position(body)
+        return env.get_ground_truth()[name]
 
     return get
 
 
-def _ee_position(env: gym.Env) -> np.ndarray:
-    return env.robot.get_ee_position()
-
-
 LABELS: dict[str, LabelSource] = {
     "target_position": LabelSource(
-        body_position("target"), "m", "target centre (x, y, z) in the world frame"
+        ground_truth("target_position"), "m", "target centre (x, y, z) in the world frame"
     ),
     "ee_position": LabelSource(
-        _ee_position, "m", "end-effector position (x, y, z) in the world frame"
+        ground_truth("ee_position"), "m", "end-effector position (x, y, z) in the world frame"
     ),
 }
 """Built-in image labels by name; pass ``LabelSource`` objects for others."""
@@ -299,153 +295,6 @@ def assign_splits(
     split_of_unique = np.empty(n, dtype=np.int8)
     split_of_unique[np.searchsorted(unique, order)] = split_of_episode
     return split_of_unique[np.searchsorted(unique, episodes)]
-
-
-# ---------------------------------------------------------------------------- randomisation
-@dataclass(frozen=True)
-class SceneRandomization:
-    """Per-episode domain randomisation of what the camera sees, drawn from a seeded generator.
-
-    Args:
-        color_jitter: Every RGB channel of every link of ``bodies`` is its original value
-            plus a uniform draw in ``±color_jitter`` (clipped to [0, 1]); 0 turns it off.
-        bodies: Bodies to recolour (``None``: every body in the simulation).
-        light: Draw a light direction in the upper hemisphere, a light colour (each channel
-            in [0.8, 1]) and ambient/diffuse/specular coefficients around TinyRenderer's.
-        camera_target_jitter: Uniform shift (m) of the camera's target point, per axis.
-        camera_angle_jitter: Uniform change (degrees) of the camera's yaw and pitch.
-        camera_distance_jitter: Uniform change (m) of the camera's distance.
-    """
-
-    color_jitter: float = 0.2
-    bodies: tuple[str, ...] | None = None
-    light: bool = True
-    camera_target_jitter: float = 0.0
-    camera_angle_jitter: float = 0.0
-    camera_distance_jitter: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the settings as JSON values."""
-        values = dataclasses.asdict(self)
-        values["bodies"] = None if self.bodies is None else list(self.bodies)
-        return values
-
-
-class SceneRandomizer:
-    """Apply a ``SceneRandomization`` to an env, relative to the scene it had at creation.
-
-    Args:
-        env: The (unwrapped) rlrobot env: needs ``sim`` and ``camera``.
-        randomization: What to randomise.
-    """
-
-    def __init__(self, env: gym.Env, randomization: SceneRandomization) -> None:
-        self.env, self.randomization = env, randomization
-        bodies = randomization.bodies or tuple(env.sim.body_names)
-        self.base_colors = {body: env.sim.get_visual_colors(body) for body in bodies}
-        self.base_camera = env.camera
-
-    def apply(self, rng: np.random.Generator) -> None:
-        """Draw and apply new colours, light and camera for the next episode."""
-        settings, sim = self.randomization, self.env.sim
-        if settings.color_jitter > 0:
-            for body, colors in self.base_colors.items():
-                for link, rgba in colors.items():
-                    rgb = np.clip(
-                        np.asarray(rgba[:3]) + rng.uniform(-1, 1, 3) * settings.color_jitter, 0, 1
-                    )
-                    sim.set_color(body, (*rgb.tolist(), rgba[3]), link=link)
-        if settings.light:
-            direction = rng.normal(size=3)
-            direction[2] = abs(direction[2]) + 0.5  # from above, never grazing
-            sim.set_render_light(
-                direction=(direction / np.linalg.norm(direction)).tolist(),
-                color=rng.uniform(0.8, 1.0, 3).tolist(),
-                ambient=float(rng.uniform(0.45, 0.75)),
-                diffuse=float(rng.uniform(0.25, 0.5)),
-                specular=float(rng.uniform(0.0, 0.1)),
-            )
-        camera = self.base_camera
-        shift = rng.uniform(-1, 1, 3) * settings.camera_target_jitter
-        angles = rng.uniform(-1, 1, 2) * settings.camera_angle_jitter
-        self.env.camera = dataclasses.replace(
-            camera,
-            target=tuple(float(v) for v in np.asarray(camera.target) + shift),
-            yaw=camera.yaw + float(angles[0]),
-            pitch=camera.pitch + float(angles[1]),
-            distance=camera.distance + float(rng.uniform(-1, 1) * settings.camera_distance_jitter),
-        )
-
-
-@dataclass(frozen=True)
-class RandomKicks:
-    """Random kicks of a body while collecting, for push-recovery data (e.g. quadruped falls).
-
-    Before each step, with ``probability``, the body's base gets at once an upward velocity
-    ``strength × up_speed`` (m/s) and a spin ``strength × spin`` (rad/s) about a random
-    horizontal axis, ``strength`` uniform in ``strength_range``; weak kicks are recovered from,
-    strong ones topple the robot.
-
-    Args:
-        body: Simulation body to kick (``"ant"`` in ``rlrobot/Quadruped-v0``).
-        probability: Chance of a kick per env step.
-        up_speed: Upward velocity (m/s) added by a full-strength kick.
-        spin: Angular velocity (rad/s) added by a full-strength kick.
-        strength_range: Range of the strength factor.
-    """
-
-    body: str
-    probability: float = 0.01
-    up_speed: float = 3.0
-    spin: float = 15.0
-    strength_range: tuple[float, float] = (0.3, 1.0)
-
-    def apply(self, sim: Any, rng: np.random.Generator) -> bool:
-        """Maybe kick the body now; return whether it was kicked."""
-        if rng.random() >= self.probability:
-            return False
-        strength = rng.uniform(*self.strength_range)
-        heading = rng.uniform(0.0, 2.0 * np.pi)
-        axis = np.array([np.cos(heading), np.sin(heading), 0.0])
-        linear, angular = sim.get_base_velocity(self.body)
-        sim.set_base_velocity(
-            self.body,
-            linear + np.array([0.0, 0.0, strength * self.up_speed]),
-            angular + strength * self.spin * axis,
-        )
-        return True
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the settings as JSON values."""
-        return {**dataclasses.asdict(self), "strength_range": list(self.strength_range)}
-
-
-class MultiViewImages(gym.ObservationWrapper):
-    """Replace an env's observation by images of its scene from several fixed cameras.
-
-    The views are placed side by side, uint8 ``(size, size × len(cameras), 3)`` (an ordinary
-    RGB image, so every image model and ``ImagePreprocess`` takes it as is).
-    Two orthogonal views (e.g. from above and from the side) fix a point in 3-D, where one
-    view leaves its depth along the camera ray open. The env is only read (its simulation's
-    TinyRenderer), so rewards, termination and ground-truth labels are unchanged.
-
-    Args:
-        env: An rlrobot env (it has ``unwrapped.sim``).
-        cameras: The cameras, in channel order.
-        size: Width and height of every view in pixels.
-    """
-
-    def __init__(self, env: gym.Env, cameras: Sequence[Any], size: int = 84) -> None:
-        super().__init__(env)
-        self.cameras, self.size = tuple(cameras), size
-        shape = (size, size * len(self.cameras), 3)
-        self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
-
-    def observation(self, observation: Any) -> np.ndarray:
-        """Return the views side by side, uint8 ``(size, size × n_cameras, 3)``."""
-        sim = self.env.unwrapped.sim
-        views = [sim.render(self.size, self.size, camera) for camera in self.cameras]
-        return np.concatenate(views, axis=1)
 
 
 # ------------------------------------------------------------------------------------ policies
@@ -749,8 +598,9 @@ def collect_event_windows(
 ) -> Dataset:
     """Collect windows of proprioception labelled "event within ``horizon`` steps" or not.
 
-    The proprioceptive vector is the robot's own observation (``env.unwrapped.robot.get_obs()``,
-    e.g. the quadruped's IMU and joint states), whatever the env's ``obs_mode``. Windows at the
+    The proprioceptive vector is the robot's own noise-free observation
+    (``RobotTaskEnv.get_proprioception()``, e.g. the quadruped's IMU and joint states), whatever
+    the env's ``obs_mode``. Windows at the
     start of an episode are padded by repeating its first observation.
 
     Args:
@@ -792,16 +642,16 @@ def collect_event_windows(
         bar = make_progress_bar(progress_bar, n_episodes, "episode")
         for episode in range(n_episodes):
             observation, _ = instance.reset(seed=seed * 100_003 + episode)
-            trajectory = [np.asarray(unwrapped.robot.get_obs(), dtype=np.float32)]
+            trajectory = [np.asarray(unwrapped.get_proprioception(), dtype=np.float32)]
             event_step = None
             kick_steps = []  # observation indices that first show a kick
             while max_steps is None or len(trajectory) <= max_steps:
-                if perturbation is not None and perturbation.apply(unwrapped.sim, rng):
+                if perturbation is not None and perturbation.apply(unwrapped, rng):
                     kick_steps.append(len(trajectory))
                 observation, _, terminated, truncated, info = instance.step(
                     policy_function(observation)
                 )
-                trajectory.append(np.asarray(unwrapped.robot.get_obs(), dtype=np.float32))
+                trajectory.append(np.asarray(unwrapped.get_proprioception(), dtype=np.float32))
                 happened = terminated if event_key is None else bool(info.get(event_key, False))
                 if happened:
                     event_step = len(trajectory) - 1

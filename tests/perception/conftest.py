@@ -6,7 +6,7 @@ import pytest
 
 from rlrobot.perception.datasets import Dataset, LabelSource, collect_event_windows, collect_images
 
-CART_POSITION = LabelSource(lambda env: env.robot.get_obs()[:1], "m", "cart position x")
+CART_POSITION = LabelSource(lambda env: env.get_proprioception()[:1], "m", "cart position x")
 
 
 @pytest.fixture(scope="session")

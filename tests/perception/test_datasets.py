@@ -7,14 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from rlrobot.envs.perturbations import RandomKicks, SceneRandomization
 from rlrobot.errors import DatasetError
 from rlrobot.perception.datasets import (
     SPLITS,
     Dataset,
     LabelSource,
-    MultiViewImages,
-    RandomKicks,
-    SceneRandomization,
     assign_splits,
     card_path,
     collect_event_windows,
@@ -150,21 +148,6 @@ def test_unforeseeable_windows_are_a_subset_without_kicked_look_aheads() -> None
     assert foreseeable.card["exclude_unforeseeable"] is True
 
 
-def test_multi_view_images_place_views_side_by_side() -> None:
-    import gymnasium as gym
-
-    from rlrobot.sim import Camera
-
-    cameras = [Camera(yaw=0.0, pitch=0.0, distance=0.75), Camera(yaw=90.0, pitch=0.0)]
-    env = MultiViewImages(gym.make("rlrobot/Reach-v0"), cameras, size=32)
-    observation, _ = env.reset(seed=0)
-    assert env.observation_space.shape == (32, 64, 3) and observation.dtype == np.uint8
-    sim = env.unwrapped.sim
-    np.testing.assert_array_equal(observation[:, 32:], sim.render(32, 32, cameras[1]))
-    assert not np.array_equal(observation[:, :32], observation[:, 32:])
-    env.close()
-
-
 def test_event_windows_hold_padded_state_sequences(cart_windows: Dataset) -> None:
     inputs, labels = cart_windows.inputs, cart_windows.labels["about_to_fall"]
     assert inputs.shape[1:] == (8, 4) and inputs.dtype == np.float32
@@ -234,20 +217,3 @@ def test_load_rejects_missing_corrupt_and_mismatched_files(cart_windows: Dataset
     path.write_bytes(b"not an npz")
     with pytest.raises(DatasetError, match="corrupt"):
         Dataset.load(path)
-
-
-def test_random_kicks_change_the_base_velocity_reproducibly() -> None:
-    import gymnasium as gym
-
-    kicks = RandomKicks("ant", probability=1.0, up_speed=2.0, spin=10.0, strength_range=(1, 1))
-    env = gym.make("rlrobot/Quadruped-v0")
-    env.reset(seed=0)
-    sim = env.unwrapped.sim
-    linear, angular = (v.copy() for v in sim.get_base_velocity("ant"))
-    assert kicks.apply(sim, np.random.default_rng(0))
-    new_linear, new_angular = sim.get_base_velocity("ant")
-    np.testing.assert_allclose(new_linear - linear, [0.0, 0.0, 2.0], atol=1e-6)
-    spin = new_angular - angular
-    assert abs(spin[2]) < 1e-6 and np.linalg.norm(spin) == pytest.approx(10.0)
-    assert not RandomKicks("ant", probability=0.0).apply(sim, np.random.default_rng(0))
-    env.close()
