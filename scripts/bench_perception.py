@@ -47,7 +47,8 @@ import rlrobot
 from rlrobot.agents import PPO
 from rlrobot.envs.perturbations import RandomKicks, SceneRandomization
 from rlrobot.envs.wrappers import MultiViewImages
-from rlrobot.perception.datasets import Dataset, collect_event_windows, collect_images
+from rlrobot.perception.collect import collect_event_windows, collect_images
+from rlrobot.perception.dataset import Dataset
 from rlrobot.perception.models import PerceptionModel, load_encoder
 from rlrobot.perception.training import (
     choose_threshold,

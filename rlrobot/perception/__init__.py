@@ -10,13 +10,9 @@ from rlrobot.common.lazy import lazy_attributes
 _EXPORTS = {
     "rlrobot.envs.perturbations": ["SceneRandomization"],
     "rlrobot.errors": ["DatasetError"],
-    "rlrobot.perception.datasets": [
-        "LABELS",
-        "Dataset",
-        "LabelSource",
-        "collect_event_windows",
-        "collect_images",
-    ],
+    "rlrobot.perception.collect": ["collect_event_windows", "collect_images"],
+    "rlrobot.perception.dataset": ["Dataset"],
+    "rlrobot.perception.labels": ["LABELS", "LabelSource"],
     "rlrobot.perception.models": [
         "ModelSpec",
         "NatureCNNEncoder",

@@ -36,7 +36,7 @@ from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.logger import Logger
 from rlrobot.common.progress import make_progress_bar
 from rlrobot.errors import DatasetError
-from rlrobot.perception.datasets import Dataset
+from rlrobot.perception.dataset import Dataset
 from rlrobot.perception.models import ModelSpec, PerceptionModel, save_model
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rlrobot.perception.datasets import Dataset
+from rlrobot.perception.dataset import Dataset
 from rlrobot.perception.models import ModelSpec, PerceptionModel, load_model
 from rlrobot.perception.training import (
     choose_threshold,
