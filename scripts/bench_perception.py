@@ -49,15 +49,14 @@ from rlrobot.envs.perturbations import RandomKicks, SceneRandomization
 from rlrobot.envs.wrappers import MultiViewImages
 from rlrobot.perception.collect import collect_event_windows, collect_images
 from rlrobot.perception.dataset import Dataset
-from rlrobot.perception.models import PerceptionModel, load_encoder
-from rlrobot.perception.training import (
+from rlrobot.perception.metrics import (
     choose_threshold,
     classification_metrics,
     ensemble_probabilities,
-    model_spec_for,
-    plot_confusion_matrix,
-    train_model,
 )
+from rlrobot.perception.models import PerceptionModel, load_encoder
+from rlrobot.perception.plots import plot_confusion_matrix
+from rlrobot.perception.training import model_spec_for, train_model
 from rlrobot.sim import Camera
 
 BUDGETS = {
