@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 
 from rlrobot.envs.perturbations import RandomKicks, SceneRandomization
-from rlrobot.perception.collect import collect_event_windows, collect_images
+from rlrobot.perception.collect import collect_event_windows, collect_images, run_episodes
 from rlrobot.perception.dataset import Dataset
 from rlrobot.perception.labels import LabelSource
 
@@ -98,3 +99,28 @@ def test_event_windows_hold_padded_state_sequences(cart_windows: Dataset) -> Non
     card = cart_windows.card
     assert card["labels"]["about_to_fall"]["classes"][1] == "fall ahead"
     assert card["horizon"] == 5 and card["n_events"] == 100
+
+
+def test_run_episodes_yields_every_observation_and_ends_episodes() -> None:
+    env = gym.make("rlrobot/CartPole-v0")
+    resets = []
+    frames = list(
+        run_episodes(
+            env,
+            lambda observation: 1,
+            3,
+            seed=0,
+            max_steps=4,
+            before_reset=lambda: resets.append(1),
+        )
+    )
+    assert len(resets) == 3
+    assert [frame.episode for frame in frames] == [e for e in range(3) for _ in range(5)]
+    assert [frame.step for frame in frames] == list(range(5)) * 3
+    assert [frame.last for frame in frames] == ([False] * 4 + [True]) * 3
+    # Always pushing right, the pole falls: without max_steps the episode ends on termination.
+    falls = list(run_episodes(env, lambda observation: 1, 1, seed=0))
+    assert falls[-1].terminated and falls[-1].last and not any(f.last for f in falls[:-1])
+    stopped = list(run_episodes(env, lambda observation: 1, 1, seed=0, stop=lambda info: True))
+    assert [frame.step for frame in stopped] == [0, 1] and stopped[-1].last
+    env.close()
