@@ -21,7 +21,9 @@ class LabelSource:
     """How to read one ground-truth label from an (unwrapped) env, with its meaning and units.
 
     Args:
-        get: Maps the unwrapped env to the label value, float array of shape ``(k,)``.
+        get: Maps the unwrapped env to the label value, float array of shape ``(k,)``; for
+            rlrobot envs it reads their public API (``get_ground_truth``, ``get_body_pose``,
+            ``get_proprioception``).
         units: Physical units of every component, e.g. ``"m"``.
         meaning: What the value is, component by component.
     """
@@ -35,7 +37,10 @@ def ground_truth(name: str) -> Callable[[gym.Env], np.ndarray]:
     """Return a getter of the env's ground truth ``name`` (``RobotTaskEnv.get_ground_truth``)."""
 
     def get(env: gym.Env) -> np.ndarray:
-        return env.get_ground_truth()[name]
+        truth = env.get_ground_truth()
+        if name not in truth:
+            raise DatasetError(f"the env has no ground truth {name!r}; it has {sorted(truth)}")
+        return truth[name]
 
     return get
 

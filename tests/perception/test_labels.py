@@ -26,3 +26,5 @@ def test_window_labels_match_hand_computed_values() -> None:
 def test_unknown_labels_are_clear_errors() -> None:
     with pytest.raises(DatasetError, match="unknown label"):
         collect_images("rlrobot/CartPole-v0", n_episodes=3, labels=("cube_position",))
+    with pytest.raises(DatasetError, match=r"no ground truth 'ee_position'; it has .*cartpole_"):
+        collect_images("rlrobot/CartPole-v0", n_episodes=3, labels=("ee_position",))
