@@ -243,7 +243,7 @@ def collect_images(
         for name, source in sources.items():
             try:
                 source.get(scene)
-            except (AttributeError, KeyError) as error:
+            except (AttributeError, KeyError, DatasetError) as error:
                 raise DatasetError(
                     f"label {name!r} cannot be read from {_env_id(env) or env}: {error}"
                 ) from None
