@@ -331,8 +331,8 @@ def collect_event_windows(
 
     The proprioceptive vector is the robot's own noise-free observation
     (``RobotTaskEnv.get_proprioception()``, e.g. the quadruped's IMU and joint states), whatever
-    the env's ``obs_mode``. Windows at the
-    start of an episode are padded by repeating its first observation.
+    the env's ``obs_mode``. Windows at the start of an episode are padded by repeating its
+    first observation.
 
     Args:
         env: Env id or instance.
