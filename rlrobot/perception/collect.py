@@ -19,6 +19,7 @@ The policy is random, goal-seeking, any callable or an agent's ``predict``
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterator, Sequence
@@ -111,11 +112,19 @@ def run_episodes(
 
 @contextmanager
 def _collection(
-    env: str | gym.Env, env_kwargs: dict[str, Any], policy: str | Policy | Any, seed: int
-) -> Iterator[tuple[gym.Env, Policy, str]]:
-    """Yield ``(env, policy, policy_description)`` with seeded action sampling.
+    env: str | gym.Env,
+    env_kwargs: dict[str, Any],
+    policy: str | Policy | Any,
+    n_episodes: int,
+    seed: int,
+    max_steps: int | None,
+    progress_bar: bool,
+) -> Iterator[tuple[gym.Env, str, Callable[..., Iterator[Frame]]]]:
+    """Yield ``(env, policy_description, run)``, the action sampling seeded.
 
-    An env id is made with ``env_kwargs`` and closed afterwards; an env instance is left open.
+    ``run(**hooks)`` is ``run_episodes`` of the policy in the env with these settings and
+    the given ``before_reset``/``stop``. An env id is made with ``env_kwargs`` and closed
+    afterwards; an env instance is left open.
     """
     if isinstance(env, gym.Env):
         instance, owned = env, False
@@ -127,7 +136,16 @@ def _collection(
     try:
         policy_function, description = make_policy(policy, instance)
         instance.action_space.seed(seed)
-        yield instance, policy_function, description
+        run = functools.partial(
+            run_episodes,
+            instance,
+            policy_function,
+            n_episodes,
+            seed=seed,
+            max_steps=max_steps,
+            progress_bar=progress_bar,
+        )
+        yield instance, description, run
     finally:
         if owned:
             instance.close()
@@ -238,7 +256,8 @@ def collect_images(
             env_kwargs.update(
                 render_mode="rgb_array", render_width=image_size, render_height=image_size
             )
-    with _collection(env, env_kwargs, policy, seed) as (instance, policy_function, description):
+    settings = (n_episodes, seed, max_steps, progress_bar)
+    with _collection(env, env_kwargs, policy, *settings) as (instance, description, run):
         scene = instance.unwrapped
         for name, source in sources.items():
             try:
@@ -252,17 +271,9 @@ def collect_images(
         images: list[np.ndarray] = []
         values: dict[str, list[np.ndarray]] = {name: [] for name in sources}
         episodes: list[int] = []
-        frames = run_episodes(
-            instance,
-            policy_function,
-            n_episodes,
-            seed=seed,
-            max_steps=max_steps,
-            # Before reset, so that a pixel observation of the reset sees the new scene.
-            before_reset=None if randomizer is None else lambda: randomizer.apply(rng),
-            progress_bar=progress_bar,
-        )
-        for frame in frames:
+        # Before reset, so that a pixel observation of the reset sees the new scene.
+        redraw = None if randomizer is None else lambda: randomizer.apply(rng)
+        for frame in run(before_reset=redraw):
             if frame.step % frame_interval:
                 continue
             image = find_image(frame.observation)
@@ -368,19 +379,11 @@ def collect_event_windows(
     def happened(info: dict[str, Any]) -> bool:
         return bool(info.get(event_key, False))
 
-    with _collection(env, env_kwargs, policy, seed) as (instance, policy_function, description):
+    settings = (n_episodes, seed, max_steps, progress_bar)
+    with _collection(env, env_kwargs, policy, *settings) as (instance, description, run):
         scene = instance.unwrapped
         rng = np.random.default_rng([seed, 2])
-        frames = run_episodes(
-            instance,
-            policy_function,
-            n_episodes,
-            seed=seed,
-            max_steps=max_steps,
-            stop=None if event_key is None else happened,
-            progress_bar=progress_bar,
-        )
-        for frame in frames:
+        for frame in run(stop=None if event_key is None else happened):
             if frame.step == 0:
                 trajectory: list[np.ndarray] = []
                 kick_steps: list[int] = []  # observation indices that first show a kick
