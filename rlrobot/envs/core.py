@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlrobot.envs.ground_truth import GroundTruth
 from rlrobot.envs.perturbations import DomainRandomization
 from rlrobot.sim import Camera, Simulation
 
@@ -180,7 +181,7 @@ class RewardDelay:
         return 0.0
 
 
-class RobotTaskEnv(gym.Env):
+class RobotTaskEnv(GroundTruth, gym.Env):
     """A Gymnasium env that glues one Robot and one Task in one Simulation.
 
     Subclasses pass a `build(sim, reward_mode) -> (robot, task)` function, the physics rates and
@@ -210,15 +211,9 @@ class RobotTaskEnv(gym.Env):
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
         render_width, render_height: Size of `render()` frames in pixels (default 480×480).
 
-    Ground truth (what the simulator knows exactly, for labels and analyses; not observed):
-        body_names: Names of the bodies in the scene, e.g. ("plane", "panda", "table", "target").
-        get_body_pose(body): Base position (m) (3,) and quaternion (x, y, z, w) (4,) of a body.
-        get_ground_truth(): `{name: float64 array}`: `<body>_position` (3,) m of every body,
-            the robot's own (`ee_position` (3,) m on arms), and `achieved_goal` and
-            `desired_goal` (m) on goal tasks, all without observation noise.
-        get_proprioception(): The robot's own observation, noise-free, float32 (n,).
-        camera: The scene camera (`rlrobot.sim.Camera`) of `render()` and fixed pixels.
-        render_view(camera, width, height): The scene from any camera, uint8 (height, width, 3).
+    Ground truth (body poses, label values, proprioception, camera views) comes through the
+    public queries of `GroundTruth`; `camera` is the scene camera of `render()` and of fixed
+    pixels.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 30}
@@ -470,41 +465,9 @@ class RobotTaskEnv(gym.Env):
             return self.sim.render(self.render_width, self.render_height, self.camera)
         return None
 
-    def render_view(self, camera: Camera, width: int, height: int) -> np.ndarray:
-        """The scene seen from `camera` now (TinyRenderer), uint8 shape (height, width, 3)."""
-        return self.sim.render(width, height, camera)
-
     def close(self) -> None:
         """Disconnect the physics client."""
         self.sim.close()
-
-    # ------------------------------------------------------------------ ground truth
-    @property
-    def body_names(self) -> tuple[str, ...]:
-        """Names of the bodies in the scene."""
-        return tuple(self.sim.body_names)
-
-    def get_body_pose(self, body: str) -> tuple[np.ndarray, np.ndarray]:
-        """Base position (m) shape (3,) and orientation quaternion (x, y, z, w) shape (4,).
-
-        Raises:
-            KeyError: No body called `body` (the message lists the bodies).
-        """
-        position, orientation = self.sim.get_base_pose(body)
-        return position.copy(), orientation.copy()
-
-    def get_ground_truth(self) -> dict[str, np.ndarray]:
-        """Exact quantities now by name, float64 (see the class docstring for the names)."""
-        truth = {f"{body}_position": self.get_body_pose(body)[0] for body in self.body_names}
-        truth.update(self.robot.get_ground_truth())
-        if self.task.goal_conditioned:
-            truth["achieved_goal"] = np.array(self.task.get_achieved_goal(), dtype=np.float64)
-            truth["desired_goal"] = np.array(self.task.get_desired_goal(), dtype=np.float64)
-        return truth
-
-    def get_proprioception(self) -> np.ndarray:
-        """The robot's own observation without observation noise, float32 shape (n,)."""
-        return np.asarray(self.robot.get_obs(), dtype=np.float32)
 
 
 class GoalRobotTaskEnv(RobotTaskEnv):
