@@ -45,23 +45,18 @@ import torch
 
 import rlrobot
 from rlrobot.agents import PPO
-from rlrobot.perception.datasets import (
-    Dataset,
-    MultiViewImages,
-    RandomKicks,
-    SceneRandomization,
-    collect_event_windows,
-    collect_images,
-)
-from rlrobot.perception.models import PerceptionModel, load_encoder
-from rlrobot.perception.training import (
+from rlrobot.envs.perturbations import RandomKicks, SceneRandomization
+from rlrobot.envs.wrappers import MultiViewImages
+from rlrobot.perception.collect import collect_event_windows, collect_images
+from rlrobot.perception.dataset import Dataset
+from rlrobot.perception.metrics import (
     choose_threshold,
     classification_metrics,
     ensemble_probabilities,
-    model_spec_for,
-    plot_confusion_matrix,
-    train_model,
 )
+from rlrobot.perception.models import PerceptionModel, load_encoder
+from rlrobot.perception.plots import plot_confusion_matrix
+from rlrobot.perception.training import model_spec_for, train_model
 from rlrobot.sim import Camera
 
 BUDGETS = {
@@ -952,7 +947,7 @@ def two_view_lines(reach2: dict[str, Any]) -> list[str]:
         "## 1b. Reach: target position from two orthogonal 84×84 views",
         "",
         "One camera cannot tell how far along its ray the target is (1a), so this study adds "
-        "a second view: `rlrobot.perception.datasets.MultiViewImages` renders the scene from "
+        "a second view: `rlrobot.envs.wrappers.MultiViewImages` renders the scene from "
         f"a side camera (yaw {side['yaw']:.0f}°) and a front camera (yaw {front['yaw']:.0f}°), "
         f"both pitch {side['pitch']:.0f}°, {side['distance']} m from {tuple(side['target'])} m "
         f"with a {side['fov']:.0f}° field of view, and puts the two 84×84 views side by side "

@@ -1,4 +1,4 @@
-"""rlrobot's Gymnasium envs: robots, tasks, the env that glues them, and wrappers.
+"""rlrobot's Gymnasium envs: robots, tasks, the env that glues them, perturbations, wrappers.
 
 Registration needs no PyBullet; the env classes and wrappers are imported on first use.
 """
@@ -8,14 +8,14 @@ from rlrobot.lazy import lazy_attributes
 
 _EXPORTS = {
     "rlrobot.envs.core": [
-        "DomainRandomization",
         "GoalRobotTaskEnv",
         "RewardDelay",
         "Robot",
         "RobotTaskEnv",
         "Task",
     ],
-    "rlrobot.envs.wrappers": ["DelayedReward"],
+    "rlrobot.envs.perturbations": ["DomainRandomization", "RandomKicks", "SceneRandomization"],
+    "rlrobot.envs.wrappers": ["DelayedReward", "MultiViewImages"],
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 __all__ = ["ENV_IDS", "register_envs", *sorted(n for names in _EXPORTS.values() for n in names)]

@@ -12,13 +12,14 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlrobot.envs.ground_truth import GroundTruth
+from rlrobot.envs.perturbations import DomainRandomization
 from rlrobot.sim import Camera, Simulation
 
 RENDER_MODES = ("human", "rgb_array")
@@ -72,6 +73,10 @@ class Robot(ABC):
     def get_camera_pose(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Eye position (m), looked-at point (m) and up vector of the robot-mounted camera."""
         raise NotImplementedError(f"{type(self).__name__} has no mounted camera")
+
+    def get_ground_truth(self) -> dict[str, np.ndarray]:
+        """Named robot quantities beyond body poses (e.g. `ee_position`, m); none by default."""
+        return {}
 
 
 class Task(ABC):
@@ -176,65 +181,7 @@ class RewardDelay:
         return 0.0
 
 
-@dataclass(frozen=True)
-class DomainRandomization:
-    """Physics and sensing perturbations, drawn per episode from the env's seeded generator.
-
-    Ranges are (low, high), drawn uniformly; scales multiply the nominal values from the model
-    files. Pass an instance, a dict of these fields, or `True` (`DomainRandomization.default()`)
-    as the env's `randomization` keyword.
-
-    Attributes:
-        mass_scale: Factor on the mass (kg) of every link of every body, one draw per link.
-        friction_scale: Factor on the lateral friction of every link, one draw per link.
-        actuator_scale: Factor on the robot's force/torque limits, one draw per episode.
-        observation_noise: Std of Gaussian noise added to the state observation at every step
-            (in the observation's units; goals and pixels stay exact).
-        action_latency: Delay in env steps of the applied action, an integer drawn per episode
-            from [low, high]; during the first steps the episode's first action is applied.
-    """
-
-    mass_scale: tuple[float, float] = (1.0, 1.0)
-    friction_scale: tuple[float, float] = (1.0, 1.0)
-    actuator_scale: tuple[float, float] = (1.0, 1.0)
-    observation_noise: float = 0.0
-    action_latency: tuple[int, int] = (0, 0)
-
-    def __post_init__(self) -> None:
-        for name in ("mass_scale", "friction_scale", "actuator_scale", "action_latency"):
-            low, high = getattr(self, name)
-            if not 0 <= low <= high:
-                raise ValueError(f"{name} must be a range 0 <= low <= high, got {(low, high)}")
-        if self.observation_noise < 0:
-            raise ValueError(f"observation_noise must be >= 0, got {self.observation_noise}")
-        if any(int(bound) != bound for bound in self.action_latency):
-            raise ValueError(f"action_latency must be whole steps, got {self.action_latency}")
-
-    @classmethod
-    def default(cls) -> DomainRandomization:
-        """Moderate ranges: ±20 % mass and strength, ±30 % friction, 0.01 noise, 0–1 step lag."""
-        return cls((0.8, 1.2), (0.7, 1.3), (0.8, 1.2), 0.01, (0, 1))
-
-    @classmethod
-    def from_option(
-        cls, option: DomainRandomization | dict[str, Any] | bool | None
-    ) -> DomainRandomization | None:
-        """Normalise the `randomization` keyword: None/False (off), True, a dict or an instance."""
-        if option is None or option is False:
-            return None
-        if option is True:
-            return cls.default()
-        if isinstance(option, cls):
-            return option
-        if isinstance(option, dict):
-            unknown = set(option) - {field.name for field in fields(cls)}
-            if unknown:
-                raise ValueError(f"unknown randomization keys {sorted(unknown)}")
-            return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in option.items()})
-        raise TypeError(f"randomization must be None, a bool, a dict or {cls.__name__}")
-
-
-class RobotTaskEnv(gym.Env):
+class RobotTaskEnv(GroundTruth, gym.Env):
     """A Gymnasium env that glues one Robot and one Task in one Simulation.
 
     Subclasses pass a `build(sim, reward_mode) -> (robot, task)` function, the physics rates and
@@ -263,6 +210,10 @@ class RobotTaskEnv(gym.Env):
         randomization: Domain randomisation (see `DomainRandomization`); off by default.
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
         render_width, render_height: Size of `render()` frames in pixels (default 480×480).
+
+    Ground truth (body poses, label values, proprioception, camera views) comes through the
+    public queries of `GroundTruth`; `camera` is the scene camera of `render()` and of fixed
+    pixels.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 30}

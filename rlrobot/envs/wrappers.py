@@ -1,12 +1,15 @@
-"""Wrappers for any Gymnasium env."""
+"""Wrappers: delayed rewards for any Gymnasium env, multi-view images for the robot envs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+import numpy as np
 
 from rlrobot.envs.core import RewardDelay
+from rlrobot.sim import Camera
 
 
 class DelayedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -80,3 +83,31 @@ class ReleaseWithheldReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if truncated and not terminated and self._release is not None:
             reward = float(reward) + self._release()
         return observation, reward, terminated, truncated, info
+
+
+class MultiViewImages(gym.ObservationWrapper):
+    """Replace an env's observation by images of its scene from several fixed cameras.
+
+    The views are placed side by side, uint8 ``(size, size × len(cameras), 3)`` (an ordinary
+    RGB image, so every image model and ``ImagePreprocess`` takes it as is).
+    Two orthogonal views (e.g. from above and from the side) fix a point in 3-D, where one
+    view leaves its depth along the camera ray open. The env is only read (its
+    ``render_view``), so rewards, termination and ground-truth labels are unchanged.
+
+    Args:
+        env: An rlrobot env (its ``unwrapped`` is a ``RobotTaskEnv``).
+        cameras: The cameras, in channel order.
+        size: Width and height of every view in pixels.
+    """
+
+    def __init__(self, env: gym.Env, cameras: Sequence[Camera], size: int = 84) -> None:
+        super().__init__(env)
+        self.cameras, self.size = tuple(cameras), size
+        shape = (size, size * len(self.cameras), 3)
+        self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
+
+    def observation(self, observation: Any) -> np.ndarray:
+        """Return the views side by side, uint8 ``(size, size × n_cameras, 3)``."""
+        scene = self.env.unwrapped
+        views = [scene.render_view(camera, self.size, self.size) for camera in self.cameras]
+        return np.concatenate(views, axis=1)

@@ -1,4 +1,4 @@
-"""Supervised perception: datasets collected from rlrobot envs, MLP/CNN models, training.
+"""Supervised perception: datasets collected from rlrobot envs, MLP/CNN models, training, metrics.
 
 A pretrained CNN encoder plugs into the agents as their image encoder:
 ``PPO(env, image_encoder=load_encoder(path, env_space), freeze_encoder=True)``.
@@ -8,15 +8,10 @@ The names below are imported on first use (``rlrobot --help`` needs no torch).
 from rlrobot.lazy import lazy_attributes
 
 _EXPORTS = {
-    "rlrobot.perception.datasets": [
-        "LABELS",
-        "Dataset",
-        "DatasetError",
-        "LabelSource",
-        "SceneRandomization",
-        "collect_event_windows",
-        "collect_images",
-    ],
+    "rlrobot.perception.collect": ["collect_event_windows", "collect_images"],
+    "rlrobot.perception.dataset": ["Dataset"],
+    "rlrobot.perception.labels": ["LABELS", "LabelSource"],
+    "rlrobot.perception.metrics": ["choose_threshold", "ensemble_probabilities"],
     "rlrobot.perception.models": [
         "ModelSpec",
         "NatureCNNEncoder",
@@ -26,14 +21,7 @@ _EXPORTS = {
         "load_model",
         "save_model",
     ],
-    "rlrobot.perception.training": [
-        "TrainConfig",
-        "TrainResult",
-        "choose_threshold",
-        "ensemble_probabilities",
-        "evaluate_model",
-        "train_model",
-    ],
+    "rlrobot.perception.training": ["TrainConfig", "TrainResult", "evaluate_model", "train_model"],
 }
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)
 __all__ = sorted(name for names in _EXPORTS.values() for name in names)

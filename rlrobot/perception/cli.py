@@ -48,7 +48,7 @@ def collect(
     Returns:
         The ``.npz`` path.
     """
-    from rlrobot.perception.datasets import collect_event_windows, collect_images
+    from rlrobot.perception.collect import collect_event_windows, collect_images
 
     collectors = {"images": collect_images, "events": collect_event_windows}
     if kind not in collectors:
@@ -88,7 +88,7 @@ def train(
     Returns:
         The ``TrainResult``.
     """
-    from rlrobot.perception.datasets import Dataset
+    from rlrobot.perception.dataset import Dataset
     from rlrobot.perception.models import PerceptionModel
     from rlrobot.perception.training import model_spec_for, train_model
 
@@ -122,7 +122,7 @@ def evaluate(
     Returns:
         The metrics (each with its ``baseline_`` twin: train mean / majority class).
     """
-    from rlrobot.perception.datasets import Dataset
+    from rlrobot.perception.dataset import Dataset
     from rlrobot.perception.models import load_model
     from rlrobot.perception.training import evaluate_model
 
@@ -263,7 +263,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 def run_collect(args: argparse.Namespace) -> None:
     """Handle ``rlrobot perception collect``."""
-    from rlrobot.perception.datasets import SceneRandomization
+    from rlrobot.envs.perturbations import SceneRandomization
 
     options: dict[str, Any] = {
         "n_episodes": args.episodes,

@@ -1,28 +1,21 @@
-"""One supervised training loop for perception models, with metrics in physical units and plots.
+"""One supervised training loop for perception models.
 
 ``train_model`` fits a ``PerceptionModel`` to one label of a ``Dataset``: AdamW on shuffled
 minibatches of the train split, a learning-rate schedule, validation after every epoch with
 early stopping on the validation loss or F1 (the best weights are restored), per-epoch metrics
 (``progress.csv``), a tqdm bar on a terminal, and at the end test metrics, PNG plots and a
-checkpoint. Regression uses MSE on standardised labels and reports MAE, RMSE and the median
-Euclidean error in the label's units; classification uses (optionally class-balanced)
-cross-entropy and reports accuracy, precision, recall, F1 and the confusion matrix. Each
-metric comes with the trivial baseline's value (train-set mean / majority class).
-
-For an event detector, ``ensemble_probabilities`` averages the class probabilities of models
-trained alike with different seeds, and ``choose_threshold`` picks the decision threshold on the
-event probability with the best F1, to be chosen on the validation split and then applied,
-unchanged, to the test split.
+checkpoint. Regression uses MSE on standardised labels, classification (optionally
+class-balanced) cross-entropy; the metrics (``metrics.py``) and plots (``plots.py``) are in the
+label's units, each beside the trivial baseline's value (train-set mean / majority class).
+``evaluate_model`` scores a trained model on one split.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,12 +25,13 @@ import torch
 from torch.nn import functional as F
 
 from rlrobot.common.config import BaseConfig, option
-from rlrobot.common.files import atomic_write_bytes
 from rlrobot.common.logger import Logger
 from rlrobot.common.progress import make_progress_bar
 from rlrobot.errors import DatasetError
-from rlrobot.perception.datasets import Dataset
+from rlrobot.perception.dataset import Dataset
+from rlrobot.perception.metrics import compute_metrics, trivial_baseline
 from rlrobot.perception.models import ModelSpec, PerceptionModel, save_model
+from rlrobot.perception.plots import plot_loss_curves, write_evaluation
 
 
 @dataclass
@@ -92,245 +86,6 @@ class TrainResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-# ------------------------------------------------------------------------------------ metrics
-def regression_metrics(
-    predictions: np.ndarray, targets: np.ndarray, units: str = ""
-) -> dict[str, Any]:
-    """MAE, RMSE (overall and per component) and Euclidean error statistics, in label units.
-
-    Args:
-        predictions: ``(n, k)`` predictions.
-        targets: ``(n, k)`` ground truth.
-        units: The label's units, recorded alongside.
-
-    Returns:
-        ``mae``, ``rmse``, ``mae_per_dim``, ``rmse_per_dim``, ``median_error`` and
-        ``mean_error`` (norm of the error vector per sample), ``units``.
-    """
-    errors = np.asarray(predictions, np.float64) - np.asarray(targets, np.float64)
-    norms = np.linalg.norm(errors, axis=1)
-    return {
-        "mae": float(np.abs(errors).mean()),
-        "rmse": float(np.sqrt((errors**2).mean())),
-        "mae_per_dim": np.abs(errors).mean(axis=0).tolist(),
-        "rmse_per_dim": np.sqrt((errors**2).mean(axis=0)).tolist(),
-        "median_error": float(np.median(norms)),
-        "mean_error": float(norms.mean()),
-        "units": units,
-    }
-
-
-def confusion_matrix(predictions: np.ndarray, targets: np.ndarray, n_classes: int) -> np.ndarray:
-    """Return int64 ``(n_classes, n_classes)`` counts: row = true class, column = predicted."""
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(targets), np.asarray(predictions)), 1)
-    return matrix
-
-
-def classification_metrics(
-    predictions: np.ndarray, targets: np.ndarray, n_classes: int
-) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/F1, macro F1 and the confusion matrix.
-
-    ``f1``, ``precision`` and ``recall`` are those of class 1 for two classes (the event class)
-    and macro averages otherwise. A class never predicted has precision 0 (likewise recall/F1).
-    """
-    matrix = confusion_matrix(predictions, targets, n_classes)
-    true_positives = np.diag(matrix).astype(np.float64)
-    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
-    precision = np.divide(true_positives, predicted, out=np.zeros(n_classes), where=predicted > 0)
-    recall = np.divide(true_positives, actual, out=np.zeros(n_classes), where=actual > 0)
-    total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros(n_classes), where=total > 0)
-    summary = 1 if n_classes == 2 else slice(None)
-    return {
-        "accuracy": float(true_positives.sum() / max(1, matrix.sum())),
-        "precision": float(np.mean(precision[summary])),
-        "recall": float(np.mean(recall[summary])),
-        "f1": float(np.mean(f1[summary])),
-        "macro_f1": float(f1.mean()),
-        "precision_per_class": precision.tolist(),
-        "recall_per_class": recall.tolist(),
-        "f1_per_class": f1.tolist(),
-        "confusion_matrix": matrix.tolist(),
-    }
-
-
-def ensemble_probabilities(
-    models: Sequence[PerceptionModel], inputs: np.ndarray, batch_size: int = 256
-) -> np.ndarray:
-    """Mean class probabilities of several classifiers (an ensemble), float ``(n, n_classes)``.
-
-    Averaging the probabilities of models that differ only in their seed (initial weights,
-    minibatch order) cancels part of each model's variance (Lakshminarayanan et al., 2017).
-    """
-    if not models:
-        raise ValueError("the ensemble needs at least one model")
-    return np.mean([model.predict_probabilities(inputs, batch_size) for model in models], axis=0)
-
-
-def choose_threshold(
-    event_probabilities: np.ndarray,
-    targets: np.ndarray,
-    candidates: Sequence[float] = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3)),
-) -> tuple[float, float]:
-    """The decision threshold (event when ``p > threshold``) with the best F1 of the event class.
-
-    Choose it on the validation split, then apply it unchanged to the test split. Of thresholds
-    with equal F1, the one closest to 0.5 wins.
-
-    Args:
-        event_probabilities: ``(n,)`` probability of class 1 (the event).
-        targets: ``(n,)`` true classes 0/1.
-        candidates: Thresholds to try, in (0, 1).
-
-    Returns:
-        ``(threshold, f1)``.
-    """
-    probabilities, targets = np.asarray(event_probabilities), np.asarray(targets)
-    scores = [
-        (classification_metrics((probabilities > t).astype(np.int64), targets, 2)["f1"], t)
-        for t in candidates
-    ]
-    f1, threshold = max(scores, key=lambda score: (score[0], -abs(score[1] - 0.5)))
-    return float(threshold), float(f1)
-
-
-def compute_metrics(
-    model: PerceptionModel,
-    dataset: Dataset,
-    label: str,
-    baseline: np.ndarray | int,
-    batch_size: int = 256,
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of ``model`` on ``dataset`` and of the constant ``baseline`` prediction.
-
-    Args:
-        model: The model.
-        dataset: Samples to score (e.g. ``dataset.split("test")``).
-        label: The label name.
-        baseline: Train-set label mean ``(k,)`` (regression) or majority class (classification).
-        batch_size: Samples per forward pass.
-
-    Returns:
-        ``(metrics, predictions)``; every metric has a ``baseline_<name>`` twin.
-    """
-    info = dataset.label_info(label)
-    targets = dataset.labels[label]
-    predictions = model.predict(dataset.inputs, batch_size)
-    constant = np.broadcast_to(baseline, targets.shape)
-    if model.is_regression:
-        metrics = regression_metrics(predictions, targets, info.get("units", ""))
-        baseline_metrics = regression_metrics(constant, targets, info.get("units", ""))
-    else:
-        n_classes = model.spec.output_dim
-        metrics = classification_metrics(predictions, targets, n_classes)
-        baseline_metrics = classification_metrics(constant, targets, n_classes)
-    metrics.update({f"baseline_{k}": v for k, v in baseline_metrics.items() if k != "units"})
-    metrics["n_samples"] = len(targets)
-    return metrics, predictions
-
-
-# --------------------------------------------------------------------------------------- plots
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_loss_curves(history: list[dict[str, float]], best_epoch: int, path: Path) -> Path:
-    """Plot train and validation loss per epoch (log scale), marking the restored epoch."""
-    plt = _pyplot()
-    epochs = [row["epoch"] for row in history]
-    figure, axis = plt.subplots(figsize=(5, 3.5))
-    axis.plot(epochs, [row["train/loss"] for row in history], label="train")
-    axis.plot(epochs, [row["val/loss"] for row in history], label="validation")
-    axis.axvline(best_epoch, color="grey", linestyle=":", label=f"best (epoch {best_epoch})")
-    axis.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss curves")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
-
-
-def plot_predicted_vs_true(
-    predictions: np.ndarray, targets: np.ndarray, label: str, units: str, path: Path
-) -> Path:
-    """Scatter predicted against true value for every label component, with ``y = x``."""
-    plt = _pyplot()
-    k = targets.shape[1]
-    figure, axes = plt.subplots(1, k, figsize=(3.2 * k, 3.3), squeeze=False)
-    for index, axis in enumerate(axes[0]):
-        true, predicted = targets[:, index], predictions[:, index]
-        low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
-        axis.plot([low, high], [low, high], color="grey", linewidth=1)
-        axis.scatter(true, predicted, s=4, alpha=0.5)
-        mae = float(np.abs(predicted - true).mean())
-        axis.set(
-            xlabel=f"true [{units}]",
-            ylabel=f"predicted [{units}]",
-            title=f"{label}[{index}]  MAE {mae:.3g} {units}",
-        )
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
-
-
-def plot_confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path) -> Path:
-    """Draw a confusion matrix (rows: true class, columns: predicted) with counts."""
-    plt = _pyplot()
-    matrix = np.asarray(matrix)
-    figure, axis = plt.subplots(figsize=(1.6 + 1.3 * len(classes), 1.4 + 1.1 * len(classes)))
-    axis.imshow(matrix, cmap="Blues")
-    for (row, column), count in np.ndenumerate(matrix):
-        color = "white" if count > matrix.max() / 2 else "black"
-        axis.text(column, row, str(count), ha="center", va="center", color=color)
-    ticks = range(len(classes))
-    axis.set_xticks(ticks, classes, rotation=20, ha="right")
-    axis.set_yticks(ticks, classes)
-    axis.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
-
-
-def write_evaluation(
-    metrics: dict[str, Any],
-    predictions: np.ndarray,
-    dataset: Dataset,
-    label: str,
-    out_dir: Path,
-    prefix: str = "test",
-) -> dict[str, Path]:
-    """Write ``<prefix>_metrics.json`` and the task's plot (predicted-vs-true or confusion)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {"metrics": out_dir / f"{prefix}_metrics.json"}
-    atomic_write_bytes(files["metrics"], json.dumps(metrics, indent=2).encode())
-    info = dataset.label_info(label)
-    if info["task"] == "regression":
-        files["predicted_vs_true"] = plot_predicted_vs_true(
-            predictions,
-            dataset.labels[label],
-            label,
-            info.get("units", ""),
-            out_dir / f"{prefix}_predicted_vs_true.png",
-        )
-    else:
-        files["confusion_matrix"] = plot_confusion_matrix(
-            np.asarray(metrics["confusion_matrix"]),
-            info["classes"],
-            out_dir / f"{prefix}_confusion_matrix.png",
-        )
-    return files
-
-
-# ------------------------------------------------------------------------------------ training
 def model_spec_for(
     dataset: Dataset, label: str, architecture: str | None = None, **spec_kwargs: Any
 ) -> ModelSpec:
@@ -364,11 +119,9 @@ def _fit_normalisation(model: PerceptionModel, train: Dataset, label: str) -> np
         model.preprocess.mean.copy_(torch.as_tensor(flat.mean(axis=0)))
         model.preprocess.std.copy_(torch.as_tensor(flat.std(axis=0) + 1e-6))
     if model.is_regression:
-        mean, std = targets.mean(axis=0), targets.std(axis=0) + 1e-8
-        model.target_mean.copy_(torch.as_tensor(mean))
-        model.target_std.copy_(torch.as_tensor(std))
-        return mean
-    return int(np.bincount(targets, minlength=model.spec.output_dim).argmax())
+        model.target_mean.copy_(torch.as_tensor(targets.mean(axis=0)))
+        model.target_std.copy_(torch.as_tensor(targets.std(axis=0) + 1e-8))
+    return trivial_baseline(targets, model.is_regression, model.spec.output_dim)
 
 
 def _loss_function(model: PerceptionModel, train: Dataset, label: str, config: TrainConfig) -> Any:
@@ -589,11 +342,7 @@ def evaluate_model(
     subset = dataset if split == "all" else dataset.split(split)
     if baseline is None:
         targets = dataset.split("train").labels[label]
-        baseline = (
-            targets.mean(axis=0)
-            if model.is_regression
-            else int(np.bincount(targets, minlength=model.spec.output_dim).argmax())
-        )
+        baseline = trivial_baseline(targets, model.is_regression, model.spec.output_dim)
     metrics, predictions = compute_metrics(model, subset, label, baseline, batch_size)
     if out_dir is not None:
         write_evaluation(metrics, predictions, subset, label, Path(out_dir), prefix=split)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rlrobot.perception.datasets import Dataset, LabelSource, collect_event_windows, collect_images
+from rlrobot.perception.collect import collect_event_windows, collect_images
+from rlrobot.perception.dataset import Dataset
+from rlrobot.perception.labels import LabelSource
 
-CART_POSITION = LabelSource(lambda env: env.robot.get_obs()[:1], "m", "cart position x")
+CART_POSITION = LabelSource(lambda env: env.get_proprioception()[:1], "m", "cart position x")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Training: metric maths, real small training runs that beat trivial baselines, outputs."""
+"""Training: real small training runs that beat trivial baselines, outputs, early stopping."""
 
 from __future__ import annotations
 
@@ -6,57 +6,12 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 
-from rlrobot.perception.datasets import Dataset
+from rlrobot.perception.dataset import Dataset
 from rlrobot.perception.models import ModelSpec, PerceptionModel, load_model
-from rlrobot.perception.training import (
-    choose_threshold,
-    classification_metrics,
-    ensemble_probabilities,
-    evaluate_model,
-    regression_metrics,
-    train_model,
-)
+from rlrobot.perception.training import evaluate_model, train_model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def test_regression_metrics_match_hand_computed_values() -> None:
-    predictions = np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
-    targets = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 2.0]])
-    metrics = regression_metrics(predictions, targets, "m")
-    # errors: (0, 0), (3, 4), (0, -1); norms 0, 5, 1
-    assert metrics["mae"] == pytest.approx(8 / 6)
-    assert metrics["rmse"] == pytest.approx(np.sqrt(26 / 6))
-    assert metrics["mae_per_dim"] == pytest.approx([1.0, 5 / 3])
-    assert metrics["median_error"] == pytest.approx(1.0)
-    assert metrics["mean_error"] == pytest.approx(2.0)
-
-
-def test_classification_metrics_match_hand_computed_values() -> None:
-    targets = np.array([0, 0, 0, 1, 1, 1, 1])
-    predictions = np.array([0, 1, 0, 1, 1, 0, 1])
-    metrics = classification_metrics(predictions, targets, 2)
-    assert metrics["confusion_matrix"] == [[2, 1], [1, 3]]
-    assert metrics["accuracy"] == pytest.approx(5 / 7)
-    assert metrics["precision"] == pytest.approx(3 / 4)  # of class 1
-    assert metrics["recall"] == pytest.approx(3 / 4)
-    assert metrics["f1"] == pytest.approx(3 / 4)
-    assert metrics["f1_per_class"] == pytest.approx([2 / 3, 3 / 4])
-    never = classification_metrics(np.zeros(7, int), targets, 2)
-    assert never["f1"] == 0.0 and never["precision"] == 0.0
-
-
-def test_choose_threshold_maximises_f1_and_prefers_the_middle_on_ties() -> None:
-    probabilities = np.array([0.1, 0.35, 0.4, 0.45, 0.7, 0.9])
-    targets = np.array([0, 1, 0, 1, 1, 1])
-    # p > 0.3: TP 4, FP 1 (0.4) → F1 8/9; p > 0.4: TP 3, FN 1 → F1 6/7; p > 0.2 ties 0.3.
-    threshold, f1 = choose_threshold(probabilities, targets, candidates=(0.2, 0.3, 0.4, 0.5))
-    assert threshold == 0.3 and f1 == pytest.approx(8 / 9)
-    # Every threshold in [0.1, 0.35) gives the same F1: the one closest to 0.5 is chosen.
-    threshold, _ = choose_threshold(probabilities, targets, candidates=(0.15, 0.2, 0.25))
-    assert threshold == 0.25
 
 
 def test_mlp_predicts_falls_far_better_than_the_majority_class(
@@ -114,20 +69,3 @@ def test_training_rejects_a_label_of_the_wrong_kind(cart_windows: Dataset) -> No
     model = PerceptionModel(ModelSpec("mlp", "regression", (8, 4), 1))
     with pytest.raises(ValueError, match="classification label"):
         train_model(cart_windows, "about_to_fall", model, epochs=1)
-
-
-def test_ensemble_probabilities_are_the_mean_of_its_members(cart_windows: Dataset) -> None:
-    spec = ModelSpec("mlp", "classification", cart_windows.inputs.shape[1:], 2)
-    torch.manual_seed(0)
-    models = [PerceptionModel(spec), PerceptionModel(spec)]
-    inputs = cart_windows.inputs[:50]
-    members = [model.predict_probabilities(inputs) for model in models]
-    assert members[0].shape == (50, 2)
-    np.testing.assert_allclose(members[0].sum(axis=1), 1.0, rtol=1e-6)
-    assert not np.allclose(members[0], members[1])
-    np.testing.assert_allclose(
-        ensemble_probabilities(models, inputs), (members[0] + members[1]) / 2, rtol=1e-6
-    )
-    assert (members[0].argmax(axis=1) == models[0].predict(inputs)).all()
-    with pytest.raises(ValueError, match="classification"):
-        PerceptionModel(ModelSpec("mlp", "regression", (8, 4), 1)).predict_probabilities(inputs)

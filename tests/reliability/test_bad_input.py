@@ -22,7 +22,7 @@ from rlrobot.cli import main
 from rlrobot.common.checkpoint import load_checkpoint
 from rlrobot.common.env_util import make_env
 from rlrobot.errors import CheckpointError, ConfigError, DatasetError, EnvMakeError
-from rlrobot.perception.datasets import Dataset, card_path
+from rlrobot.perception.dataset import Dataset, card_path
 from rlrobot.run.config import algorithm_class, resolve_config
 from rlrobot.sim import Simulation
 from rlrobot.vec import make_vec_env

@@ -25,7 +25,7 @@ import rlrobot
 from rlrobot.agents import ALGORITHMS, BaseAgent
 from rlrobot.cli import main
 from rlrobot.errors import CheckpointError, DatasetError
-from rlrobot.perception.datasets import Dataset
+from rlrobot.perception.dataset import Dataset
 from rlrobot.run.cli import default_run_dir
 from rlrobot.run.config import RunConfig, resolve_config
 from rlrobot.run.folder import RunFolder

@@ -99,7 +99,7 @@ def test_help_and_import_load_neither_torch_nor_pybullet():
     from rlrobot.perception import Dataset
 
     assert DelayedReward.__module__ == "rlrobot.envs.wrappers"
-    assert Dataset.__module__ == "rlrobot.perception.datasets"
+    assert Dataset.__module__ == "rlrobot.perception.dataset"
 
 
 def test_help_lists_commands_and_examples(capsys):

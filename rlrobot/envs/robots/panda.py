@@ -133,6 +133,10 @@ class Panda(Robot):
         """End-effector (grasp point) position in m, shape (3,)."""
         return self.sim.get_link_position("panda", END_EFFECTOR_LINK)
 
+    def get_ground_truth(self) -> dict[str, np.ndarray]:
+        """`ee_position`: the end-effector position (m), shape (3,)."""
+        return {"ee_position": np.array(self.get_ee_position())}
+
     def get_obs(self) -> np.ndarray:
         """End-effector position and velocity (+ joint angles in "joints" mode)."""
         parts = list(self.sim.get_link_state("panda", END_EFFECTOR_LINK))
