@@ -71,7 +71,11 @@ class Study:
 
 STUDIES: dict[str, Study] = {
     "summary": Study("summary", seeds=3, trials="{out}/summary"),
+    "on_policy": Study("on_policy", seeds=3, trials="{out}/on_policy"),
+    "off_policy": Study("off_policy"),
     "delayed_rewards": Study("delayed_rewards"),
     # The learning tests' exact trials: a measurement for the tests, not a benchmark.
     "delayed_rewards_margins": Study("delayed_rewards", "main_margins", seeds=10, in_all=False),
+    # Run folders hold checkpoints and replay buffers: they stay out of docs/.
+    "configs": Study("configs", seeds=1, trials="runs/bench_configs", takes_only=True),
 }
