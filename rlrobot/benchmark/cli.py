@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 BENCH_EPILOG = """\
@@ -301,7 +302,6 @@ def sweep_command(args: argparse.Namespace) -> int:
 def study_command(args: argparse.Namespace) -> int:
     """Run ``rlrobot bench --study NAME`` (or ``all``); return 0, or 1 when something failed."""
     import tempfile
-    from pathlib import Path
 
     from rlrobot.benchmark.studies import STUDIES
     from rlrobot.errors import CommandError
@@ -324,7 +324,7 @@ def study_command(args: argparse.Namespace) -> int:
     return _run_all_studies([name for name, study in STUDIES.items() if study.in_all], out, args)
 
 
-def _run_all_studies(names: Sequence[str], out: Any, args: argparse.Namespace) -> int:
+def _run_all_studies(names: Sequence[str], out: Path, args: argparse.Namespace) -> int:
     """Run the studies in turn, past any that fails; print how each went; 1 if any failed."""
     import time
     import traceback
@@ -345,10 +345,9 @@ def _run_all_studies(names: Sequence[str], out: Any, args: argparse.Namespace) -
     return 1 if any(status != "ok" for _, status, _ in outcomes) else 0
 
 
-def _run_study(name: str, out: Any, args: argparse.Namespace) -> int:
+def _run_study(name: str, out: Path, args: argparse.Namespace) -> int:
     """Run one study into ``out``; return 0, or 1 when some of its trials failed."""
     import shlex
-    from pathlib import Path
 
     from rlrobot.benchmark.runner import TrialStore
     from rlrobot.benchmark.studies import STUDIES, StudyOptions

@@ -174,9 +174,15 @@ def plot_curves(row: dict[str, Any], path: Path) -> None:
 
 
 def format_number(value: float | None, digits: int = 3) -> str:
-    """Return ``value`` with ``digits`` significant digits, or "—" when missing or NaN."""
+    """Return ``value`` with ``digits`` significant digits, or "—" when missing or NaN.
+
+    Values of ``digits`` or more integer digits are rounded to integers instead (``-1523``,
+    not ``-1.52e+03``): returns such as Pendulum's read better whole.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
+    if math.isfinite(value) and abs(value) >= 10**digits:
+        return f"{value:.0f}"
     return f"{value:.{digits}g}"
 
 

@@ -86,3 +86,12 @@ def test_all_runs_every_study_in_turn_past_failures_and_reports_them(tmp_path, m
 @pytest.mark.parametrize("extra", [["--trials-dir", "x"], ["--envs", "CartPole-v1"]])
 def test_all_refuses_options_of_a_single_run(tmp_path, extra):
     assert main(["bench", "--study", "all", "--out", str(tmp_path), *extra]) == 2
+
+
+def test_report_numbers_keep_large_values_whole():
+    from rlrobot.benchmark.report import format_interval, format_number
+
+    assert format_number(-1523.4) == "-1523" and format_number(-173.46) == "-173"
+    assert format_number(0.012345, 2) == "0.012" and format_number(None) == "—"
+    summary = {"mean": -1523.4, "ci": (-1600.2, -1450.0)}
+    assert format_interval(summary) == "-1523 [-1600, -1450]"
