@@ -95,3 +95,22 @@ def test_report_numbers_keep_large_values_whole():
     assert format_number(0.012345, 2) == "0.012" and format_number(None) == "—"
     summary = {"mean": -1523.4, "ci": (-1600.2, -1450.0)}
     assert format_interval(summary) == "-1523 [-1600, -1450]"
+
+
+def test_summary_plan_is_the_on_policy_agents_on_three_envs_with_sb3():
+    from rlrobot.benchmark.studies import summary
+
+    specs = summary.build_specs(range(3))
+    assert len(specs) == len(summary.ENV_IDS) * len(summary.ALGOS) * 3 * 2
+    assert {(s.env_id, s.algo, s.framework) for s in specs} == {
+        (env_id, algo, framework)
+        for env_id in summary.ENV_IDS
+        for algo in summary.ALGOS
+        for framework in ("rlrobot", "sb3")
+    }
+    assert {(s.steps, s.eval_episodes, s.eval_interval) for s in specs} == {(15_000, 5, 1500)}
+    assert {s.steps for s in summary.build_specs(range(3), budget_scale=0.5)} == {7500}
+    quick = summary.build_specs([0], quick=True)
+    assert [(s.env_id, s.n_envs, s.config["batch_size"]) for s in quick] == [
+        ("CartPole-v1", 2, 64)
+    ] * 2
