@@ -25,7 +25,7 @@ test: lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 bench: $(STAMP)
-	$(PY) scripts/bench_all.py
+	$(PY) -m rlrobot.cli bench --study all --out docs/benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -5,6 +5,7 @@
 - ``trial``: ``TrialSpec`` (cache key), ``evaluate_policy`` (shared evaluation), ``run_trial``.
 - ``runner``: ``run_trials`` on a local process pool or Ray, with caching and one retry.
 - ``report`` / ``bench`` / ``sweep``: ``rlrobot bench`` and ``rlrobot sweep`` (see ``cli``).
+- ``studies``: the planned studies behind ``rlrobot bench --study NAME`` and ``make bench``.
 """
 
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 BENCH_EPILOG = """\
@@ -16,11 +17,16 @@ examples:
   rlrobot bench --report-only runs/bench          # rebuild report.md from the saved JSON
   rlrobot bench --envs rlrobot/Reach-v0 --algos ppo --seeds 5 --steps 30000 \\
       --backend ray --ray-address auto --out runs/bench-ray
-  rlrobot bench --study delayed_rewards --seeds 5 --out docs/benchmarks   # a planned study
+  rlrobot bench --study delayed_rewards --out docs/benchmarks   # a planned study
+  rlrobot bench --study all --out docs/benchmarks   # make bench: every study
+  rlrobot bench --study all --quick                 # a smoke run of each
 Hyperparameters come from rlrobot/configs/<algo>.yaml (keyed by env id), then --set key=value (all
 algorithms) or --set ppo:key=value (one algorithm); SB3 gets the same values through one
 mapping (rlrobot.benchmark.sb3.to_sb3). Finished trials are cached in OUT/trials/ and not rerun.
 """
+
+DEFAULT_SEEDS = 3
+ALL_STUDIES = "all"
 
 SWEEP_EPILOG = """\
 examples:
@@ -34,7 +40,12 @@ examples:
 
 def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options bench and sweep share: budget, evaluation, hyperparameters, backend."""
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0 … N-1)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help=f"number of seeds (0 … N-1; default {DEFAULT_SEEDS}, a study's own for --study)",
+    )
     parser.add_argument(
         "--steps",
         type=int,
@@ -109,9 +120,10 @@ def add_subcommand(subparsers: Any) -> None:
     )
     bench.add_argument(
         "--study",
-        choices=sorted(STUDIES),
-        help="run a planned study (rlrobot.benchmark.studies) instead of --envs × --algos; "
-        "it takes --seeds, --out, --workers, --backend, --budget-scale, --quick, --trials-dir",
+        choices=[*STUDIES, ALL_STUDIES],
+        help="run a planned study (rlrobot.benchmark.studies) instead of --envs × --algos, or "
+        f"{ALL_STUDIES} of them in turn; it takes --seeds, --out, --workers, --backend, "
+        "--budget-scale, --quick, --trials-dir, --only",
     )
     bench.add_argument(
         "--budget-scale", type=float, default=1.0, help="--study: scale every budget"
@@ -121,7 +133,15 @@ def add_subcommand(subparsers: Any) -> None:
     )
     bench.add_argument(
         "--trials-dir",
-        help="--study: cache of finished trials, in DIR/trials/ (default OUT/<study>_trials)",
+        help="--study: cache of finished trials, in DIR/trials/ (default: the study's, "
+        "e.g. OUT/<study>_trials)",
+    )
+    bench.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PART",
+        help="--study configs: train only these parts of its plan, ENV:ALGO (repeatable)",
     )
     _add_execution_arguments(bench)
     bench.set_defaults(func=bench_command)
@@ -183,6 +203,7 @@ def bench_command(args: argparse.Namespace) -> int:
         return 0
     if not args.envs:
         raise CommandError("give --envs ID … (or --report-only)")
+    args.seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
     _check_positive(seeds=args.seeds, steps=args.steps, n_envs=args.n_envs, workers=args.workers)
     _check_positive(eval_interval=args.eval_interval, eval_episodes=args.eval_episodes)
     _check_algorithms(args.algos)
@@ -233,6 +254,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         return 0
     if not args.env or not args.params:
         raise CommandError("give --env ID and at least one --param KEY=VALUES (or --report-only)")
+    args.seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
     _check_positive(seeds=args.seeds, steps=args.steps, trials=args.trials, n_envs=args.n_envs)
     _check_positive(eval_interval=args.eval_interval, eval_episodes=args.eval_episodes)
     _check_algorithms([args.algo])
@@ -278,12 +300,9 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def study_command(args: argparse.Namespace) -> int:
-    """Run ``rlrobot bench --study NAME``; return 0, or 1 when some trial failed."""
-    import shlex
+    """Run ``rlrobot bench --study NAME`` (or ``all``); return 0, or 1 when something failed."""
     import tempfile
-    from pathlib import Path
 
-    from rlrobot.benchmark.runner import TrialStore
     from rlrobot.benchmark.studies import STUDIES
     from rlrobot.errors import CommandError
 
@@ -296,19 +315,71 @@ def study_command(args: argparse.Namespace) -> int:
         out = Path(args.out or tempfile.mkdtemp(prefix=f"rlrobot-{args.study}-"))
     else:
         out = Path(_output_folder(args))
-    trials = Path(args.trials_dir) if args.trials_dir else out / f"{args.study}_trials"
-    words = ["rlrobot", "bench", "--study", args.study, "--seeds", str(args.seeds)]
+    if args.study != ALL_STUDIES:
+        return _run_study(args.study, out, args)
+    if args.trials_dir or args.only:
+        raise CommandError(
+            f"--study {ALL_STUDIES} uses each study's own trials: no --trials-dir, --only"
+        )
+    return _run_all_studies([name for name, study in STUDIES.items() if study.in_all], out, args)
+
+
+def _run_all_studies(names: Sequence[str], out: Path, args: argparse.Namespace) -> int:
+    """Run the studies in turn, past any that fails; print how each went; 1 if any failed."""
+    import time
+    import traceback
+
+    outcomes = []
+    for name in names:
+        print(f"=== {name}{' (quick)' if args.quick else ''} ===", flush=True)
+        start = time.perf_counter()
+        try:
+            status = "ok" if _run_study(name, out, args) == 0 else "FAILED: some trials failed"
+        except Exception as error:  # one study's bug or bad config must not stop the others
+            traceback.print_exc()
+            status = f"FAILED: {type(error).__name__}: {error}"
+        outcomes.append((name, status, time.perf_counter() - start))
+    print("\n=== studies ===")
+    for name, status, seconds in outcomes:
+        print(f"{name:24s} {seconds:7.0f} s  {status}")
+    return 1 if any(status != "ok" for _, status, _ in outcomes) else 0
+
+
+def _run_study(name: str, out: Path, args: argparse.Namespace) -> int:
+    """Run one study into ``out``; return 0, or 1 when some of its trials failed."""
+    import shlex
+
+    from rlrobot.benchmark.runner import TrialStore
+    from rlrobot.benchmark.studies import STUDIES, StudyOptions
+    from rlrobot.errors import CommandError
+
+    study = STUDIES[name]
+    if args.trials_dir:
+        trials = Path(args.trials_dir)
+    elif args.quick:  # a smoke run writes nothing outside its folder
+        trials = out / f"{name}_trials"
+    else:
+        trials = Path(study.trials.format(out=out, name=name))
+    seeds = args.seeds if args.seeds is not None else 1 if args.quick else study.seeds
+    words = ["rlrobot", "bench", "--study", name, "--seeds", str(seeds)]
     if args.budget_scale != 1.0:
         words += ["--budget-scale", str(args.budget_scale)]
-    path = STUDIES[args.study](
+    if args.quick:
+        words.append("--quick")
+    if args.only and not study.takes_only:
+        raise CommandError(f"--only: the {name} study has no parts to choose from")
+    words += [word for part in args.only for word in ("--only", part)]
+    options = StudyOptions(
         out_dir=out,
         trials_dir=trials,
-        seeds=range(args.seeds),
+        seeds=range(seeds),
         execution=_execution(args),
         budget_scale=args.budget_scale,
         quick=args.quick,
         command=shlex.join(words),
+        only=args.only,
     )
+    path = study.run(options)
     print(f"report: {path}")
     failed = [r for r in TrialStore(trials).load_all() if r.get("status") != "ok"]
     if failed:

@@ -26,6 +26,9 @@ from rlrobot.common.stats import (
 )
 
 OURS, BASELINE = "rlrobot", "sb3"
+# A study's page keeps everything from this line on when it is rewritten: the findings,
+# written by hand.
+FINDINGS_MARKER = "<!-- findings: written by hand below; the study keeps this part -->"
 
 
 def mean_curve(results: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
@@ -171,9 +174,15 @@ def plot_curves(row: dict[str, Any], path: Path) -> None:
 
 
 def format_number(value: float | None, digits: int = 3) -> str:
-    """Return ``value`` with ``digits`` significant digits, or "—" when missing or NaN."""
+    """Return ``value`` with ``digits`` significant digits, or "—" when missing or NaN.
+
+    Values of ``digits`` or more integer digits are rounded to integers instead (``-1523``,
+    not ``-1.52e+03``): returns such as Pendulum's read better whole.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
+    if math.isfinite(value) and abs(value) >= 10**digits:
+        return f"{value:.0f}"
     return f"{value:.{digits}g}"
 
 
@@ -275,20 +284,23 @@ def render_markdown(
     lines += ["", "## Learning curves", ""]
     for row in rows:
         lines.append(f"![{row['algo']} on {row['env_id']}]({plot_file_name(row)})")
-    failed = [r for r in results if r.get("status") != "ok"]
-    lines += ["", "## Failed trials", ""]
-    if failed:
-        for result in failed:
+    lines += ["", "## Failed trials", "", *failed_trial_lines(results)]
+    lines += environment_lines(results)
+    return "\n".join(lines) + "\n"
+
+
+def failed_trial_lines(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Return one Markdown item per failed trial with its error's last line, or ``None.``."""
+    lines = []
+    for result in results:
+        if result.get("status") != "ok":
             spec = result["spec"]
-            last_line = result.get("error", "").strip().splitlines()[-1:] or ["?"]
+            last_line = (result.get("error") or "").strip().splitlines()[-1:] or ["?"]
             lines.append(
                 f"- {spec['algo']}/{spec['framework']} {spec['env_id']} seed {spec['seed']} "
                 f"(key {result['key']}, {result.get('attempts', 1)} attempt(s)): `{last_line[0]}`"
             )
-    else:
-        lines.append("None.")
-    lines += environment_lines(results)
-    return "\n".join(lines) + "\n"
+    return lines or ["None."]
 
 
 def environment_lines(results: Sequence[dict[str, Any]]) -> list[str]:
@@ -311,6 +323,19 @@ def environment_lines(results: Sequence[dict[str, Any]]) -> list[str]:
     if len(mixed) > 1:
         lines.append("- warning: the trials ran with different package versions")
     return lines
+
+
+def write_keeping_findings(path: Path, generated: str) -> None:
+    """Write a study's page: ``generated``, then the findings of the page already at ``path``.
+
+    The findings are everything from ``FINDINGS_MARKER`` on; a new page gets the marker and a
+    placeholder.
+    """
+    findings = f"{FINDINGS_MARKER}\n## Findings\n\nNone written yet.\n"
+    if path.is_file() and FINDINGS_MARKER in (old := path.read_text()):
+        findings = old[old.index(FINDINGS_MARKER) :]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(generated + "\n" + findings)
 
 
 def write_report(

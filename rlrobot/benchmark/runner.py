@@ -11,10 +11,8 @@ thread per trial, so a spec gives the same result on either.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,38 +213,3 @@ def run_trials(
                     store.save(result)
         pending = failed
     return [results[spec.key] for spec in specs]
-
-
-def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of every trial-running benchmark script.
-
-    ``--quick`` (a tiny smoke run into a temporary folder), ``--workers``, ``--out``,
-    ``--budget-scale`` and ``--trials-dir`` (a cache of trial results to resume from).
-    """
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
-    parser.add_argument("--workers", type=int, default=2, help="parallel trial processes")
-    parser.add_argument("--out", type=Path, default=None, help="report folder")
-    parser.add_argument("--budget-scale", type=float, default=1.0, help="scale every budget")
-    parser.add_argument(
-        "--trials-dir",
-        type=Path,
-        default=None,
-        help="cache of trial results to resume from (default: a fresh temporary folder)",
-    )
-
-
-def open_trial_outputs(
-    args: argparse.Namespace, name: str, report_dir: Path
-) -> tuple[Path, TrialStore]:
-    """Return the report folder (created) and the trial store of a script's parsed arguments.
-
-    Args:
-        args: Parsed ``add_trial_arguments`` options.
-        name: Prefix of the temporary folders.
-        report_dir: Where the report goes unless ``--out`` or ``--quick`` says otherwise.
-    """
-    out_dir = args.out or (Path(tempfile.mkdtemp(prefix=f"{name}_")) if args.quick else report_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Trial results are cached by spec, not by code version: resume only with unchanged code.
-    store = TrialStore(args.trials_dir or tempfile.mkdtemp(prefix=f"{name}_trials_"))
-    return out_dir, store

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from rlrobot.benchmark.report import FINDINGS_MARKER
 from rlrobot.benchmark.studies import delayed_rewards as study
 from rlrobot.cli import main
 from rlrobot.envs.registration import DELAYED_ENV_ID
@@ -91,9 +92,7 @@ def test_summary_normalises_by_dense_and_compares_with_sb3():
 def test_quick_study_runs_from_the_cli_and_keeps_hand_written_findings(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
-    (out / "delayed_rewards.md").write_text(
-        f"old tables\n{study.FINDINGS_MARKER}\nOur reading, kept.\n"
-    )
+    (out / "delayed_rewards.md").write_text(f"old tables\n{FINDINGS_MARKER}\nOur reading, kept.\n")
     argv = ["--study", "delayed_rewards", "--quick", "--seeds", "1", "--out", str(out)]
     code = main(["bench", *argv, "--workers", "2"])
     assert code == 0

@@ -1,29 +1,81 @@
-"""Studies: planned sets of benchmark trials with a report, run by ``rlrobot bench --study``.
+"""Studies: planned sets of benchmark runs with a report, run by ``rlrobot bench --study NAME``.
 
-Each study is a module with ``main(out_dir, trials_dir, seeds, execution, budget_scale, quick,
-command) -> report path``; ``STUDIES`` names them for the CLI.
+Each study is a module of this package with ``main(options: StudyOptions) -> report path``.
+``STUDIES`` names them for the CLI: to add one, write its module and add a ``Study`` line.
+``rlrobot bench --study all`` (``make bench``) runs, in this order, every study whose
+``in_all`` is set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+
+from rlrobot.benchmark.runner import Execution
 
 
-def _delayed_rewards(function: str) -> Callable[..., Path]:
-    """Return a runner of ``studies.delayed_rewards.<function>``, imported when it runs."""
+@dataclass(frozen=True)
+class StudyOptions:
+    """What ``rlrobot bench --study`` gives a study's ``main``.
 
-    def run(**options: Any) -> Path:
-        from rlrobot.benchmark.studies import delayed_rewards
+    Attributes:
+        out_dir: Folder of the study's page (``docs/benchmarks`` for ``make bench``).
+        trials_dir: Cache of its finished trials (or run folders), reused by the next run.
+        seeds: The seeds of every planned trial.
+        execution: Backend and parallelism of the trials (None: 2 local workers).
+        budget_scale: Scales every budget of the plan.
+        quick: A smoke run: tiny budgets, numbers meaningless.
+        command: The command that reproduces the run, for the report.
+        only: Parts of the plan to run, for a study that has parts (``Study.takes_only``).
+    """
 
-        return getattr(delayed_rewards, function)(**options)
+    out_dir: Path
+    trials_dir: Path
+    seeds: Sequence[int]
+    execution: Execution | None = None
+    budget_scale: float = 1.0
+    quick: bool = False
+    command: str = ""
+    only: Sequence[str] = ()
 
-    return run
+
+@dataclass(frozen=True)
+class Study:
+    """A study as the CLI runs it.
+
+    Attributes:
+        module: Its module in this package (imported when it runs, so that ``rlrobot --help``
+            loads no study).
+        function: Its entry point in that module.
+        seeds: Number of seeds (0 … N-1) when ``--seeds`` is not given.
+        trials: Folder of its cached trials (or run folders) when ``--trials-dir`` is not
+            given, a template of ``{out}`` (the output folder) and ``{name}``; relative to the
+            working directory. ``--quick`` always uses ``OUT/NAME_trials``.
+        in_all: Whether ``--study all`` runs it.
+        takes_only: Whether its ``main`` reads ``only`` (``--only``: parts of its plan).
+    """
+
+    module: str
+    function: str = "main"
+    seeds: int = 5
+    trials: str = "{out}/{name}_trials"
+    in_all: bool = True
+    takes_only: bool = False
+
+    def run(self, options: StudyOptions) -> Path:
+        """Import the study's module and run its entry point; return the report's path."""
+        return getattr(import_module(f"{__name__}.{self.module}"), self.function)(options)
 
 
-# Name → runner; imported on use, so that ``rlrobot --help`` loads no study.
-STUDIES: dict[str, Callable[..., Path]] = {
-    "delayed_rewards": _delayed_rewards("main"),
-    "delayed_rewards_margins": _delayed_rewards("main_margins"),
+STUDIES: dict[str, Study] = {
+    "summary": Study("summary", seeds=3, trials="{out}/summary"),
+    "on_policy": Study("on_policy", seeds=3, trials="{out}/on_policy"),
+    "off_policy": Study("off_policy"),
+    "delayed_rewards": Study("delayed_rewards"),
+    # The learning tests' exact trials: a measurement for the tests, not a benchmark.
+    "delayed_rewards_margins": Study("delayed_rewards", "main_margins", seeds=10, in_all=False),
+    # Run folders hold checkpoints and replay buffers: they stay out of docs/.
+    "configs": Study("configs", seeds=1, trials="runs/bench_configs", takes_only=True),
 }

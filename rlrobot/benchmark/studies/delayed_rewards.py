@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from rlrobot.benchmark.bench import resolve_trial_config
-from rlrobot.benchmark.report import format_interval, format_number
+from rlrobot.benchmark.report import format_interval, format_number, write_keeping_findings
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
+from rlrobot.benchmark.studies import StudyOptions
 from rlrobot.benchmark.trial import TrialSpec
 from rlrobot.common.stats import bootstrap_ci, probability_of_improvement, steps_to_threshold
 from rlrobot.envs.registration import DELAYED_ENV_ID
@@ -42,8 +43,6 @@ CONDITIONS = ("dense", "delayed", "delayed+uniform", "delayed+rrd", "sb3 delayed
 REDISTRIBUTION = {"delayed": None, "delayed+uniform": "uniform", "delayed+rrd": "rrd"}
 GOAL_NORMALIZED = 0.9  # the issue's goal for redistribution at the dense budget
 EVAL_EPISODES = 5
-# Everything from this line on in delayed_rewards.md is written by hand and kept on rewrites.
-FINDINGS_MARKER = "<!-- findings: written by hand below; the study keeps this part -->"
 N_CHECKPOINTS = 10
 
 
@@ -315,30 +314,20 @@ def write_report(
         json.dumps({"settings": settings, "rows": rows}, indent=1) + "\n"
     )
     markdown = out_dir / "delayed_rewards.md"
-    findings = f"{FINDINGS_MARKER}\n## Findings\n\nNone written yet.\n"
-    if markdown.is_file() and FINDINGS_MARKER in (old := markdown.read_text()):
-        findings = old[old.index(FINDINGS_MARKER) :]
-    markdown.write_text(render_markdown(rows, settings) + "\n" + findings)
+    write_keeping_findings(markdown, render_markdown(rows, settings))
     return markdown
 
 
-def main(
-    out_dir: Path,
-    trials_dir: Path,
-    seeds: Sequence[int],
-    execution: Execution | None = None,
-    budget_scale: float = 1.0,
-    quick: bool = False,
-    command: str = "rlrobot bench --study delayed_rewards",
-) -> Path:
-    """Run the trials not yet in ``trials_dir`` and write the report to ``out_dir``."""
+def main(options: StudyOptions) -> Path:
+    """Run the trials not yet in the trials folder and write the report to the output folder."""
+    seeds, budget_scale, quick = options.seeds, options.budget_scale, options.quick
     pairs = build_specs(seeds, budget_scale, quick)
     # Longest first keeps both workers busy to the end.
     pairs.sort(key=lambda pair: -pair[1].steps * (8 if pair[1].algo == "sac" else 1))
     specs = [spec for _, spec in pairs]
     labels = {spec.key: f"{condition} {spec.label}" for condition, spec in pairs}
-    execution = execution or Execution(workers=2)
-    results = run_trials(specs, TrialStore(trials_dir), execution, labels=labels)
+    execution = options.execution or Execution(workers=2)
+    results = run_trials(specs, TrialStore(options.trials_dir), execution, labels=labels)
     budgets = "; ".join(
         f"{task.env_id.split('/')[-1]} {algo} {steps:,} steps (config: "
         f"{task.config_budgets[algo]:,})"
@@ -346,7 +335,7 @@ def main(
         for algo, steps in task.budgets.items()
     )
     settings = {
-        "command": command,
+        "command": options.command,
         "seeds": list(seeds),
         "workers": execution.workers or os.cpu_count() or 1,
         "budget_scale": budget_scale,
@@ -358,7 +347,7 @@ def main(
     pairs_done = [
         (condition, result) for (condition, _), result in zip(pairs, results, strict=True)
     ]
-    return write_report(pairs_done, out_dir, settings)
+    return write_report(pairs_done, options.out_dir, settings)
 
 
 # The learning tests' trials: delayed CartPoleContinuous at half the study's budget, with and
@@ -373,25 +362,18 @@ def margin_spec(algo: str, condition: str, seed: int) -> TrialSpec:
     return condition_spec(TASKS[0], algo, condition, seed, MARGIN_BUDGET_SCALE, quick=False)
 
 
-def main_margins(
-    out_dir: Path,
-    trials_dir: Path,
-    seeds: Sequence[int],
-    execution: Execution | None = None,
-    budget_scale: float = 1.0,
-    quick: bool = False,
-    command: str = "rlrobot bench --study delayed_rewards_margins",
-) -> Path:
+def main_margins(options: StudyOptions) -> Path:
     """Measure the learning tests' seed margins; write ``delayed_rewards_test_margins.md``."""
-    if budget_scale != 1.0 or quick:
+    if options.budget_scale != 1.0 or options.quick:
         raise ConfigError("the margin study runs the tests' exact trials: no scale, no --quick")
     pairs = [
         (condition, margin_spec(algo, condition, seed))
         for algo in MARGIN_ALGOS
         for condition in MARGIN_CONDITIONS
-        for seed in seeds
+        for seed in options.seeds
     ]
-    results = run_trials([spec for _, spec in pairs], TrialStore(trials_dir), execution)
+    store = TrialStore(options.trials_dir)
+    results = run_trials([spec for _, spec in pairs], store, options.execution)
     table: dict[str, Any] = {}
     for (condition, spec), result in zip(pairs, results, strict=True):
         if result.get("status") == "ok":
@@ -400,7 +382,7 @@ def main_margins(
     lines = [
         "# Delayed rewards: the seed margins of the learning tests",
         "",
-        f"Written by `{command}`. The learning tests of "
+        f"Written by `{options.command}`. The learning tests of "
         "`tests/agents/test_agent_redistribution.py` run seed 0 of these trials (delayed "
         f"`{TASKS[0].env_id}`, the env's tuned config, half the study's budget) and assert a "
         "score with `reward_redistribution=rrd` that the agent without it misses. Score: "
@@ -417,6 +399,7 @@ def main_margins(
             f"| {name} | {entry['steps']:,} | {len(values)} | {min(values):.0f} | "
             f"{max(values):.0f} | {per_seed} |"
         )
+    out_dir = options.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "delayed_rewards_test_margins.json").write_text(json.dumps(table, indent=1) + "\n")
     markdown = out_dir / "delayed_rewards_test_margins.md"

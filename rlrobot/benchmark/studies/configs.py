@@ -1,35 +1,33 @@
-"""Do the tuned defaults in ``configs/`` learn? Train each env × algo entry and compare it with a
-random policy.
+"""Configs study: do the tuned defaults in ``rlrobot/configs/`` learn? Train each env × algo
+entry and compare it with a random policy.
 
 Each trial is one ``rlrobot train`` run (the run API: ``resolve_config`` + ``train``) of the
-entry in ``configs/<algo>.yaml``, with the budget of ``PLAN`` (shorter than the entry's
+entry in ``rlrobot/configs/<algo>.yaml``, with the budget of ``PLAN`` (shorter than the entry's
 ``n_timesteps`` where the machine cannot afford it) and periodic evaluations of 5 episodes every
-5,000 steps. The final policy is then evaluated deterministically for ``--eval-episodes``
+5,000 steps. The final policy is then evaluated deterministically for ``EVAL_EPISODES``
 episodes (seeds 1000, 1001, …) and a uniformly random policy for the same episodes of the same
-env (same ``env_kwargs``). Run folders go to ``runs/bench_configs/`` and are reused: a finished
-run is only evaluated again (cached in the folder), an interrupted one resumes, so the plan can
-be run piece by piece (``--only ENV:ALGO``). Writes ``docs/benchmarks/configs.md``: one row per
-run folder found.
+env (same ``env_kwargs``). Run folders go to the trials folder (``runs/bench_configs/``) and are
+reused: a finished run is only evaluated again (cached in the folder), an interrupted one
+resumes, so the plan can be run piece by piece (``--only ENV:ALGO``). Writes ``configs.md``:
+one row per run folder found, then its hand-written findings, kept.
 
-    python scripts/bench_configs.py                                # the whole plan (~3 h)
-    python scripts/bench_configs.py --only rlrobot/Quadruped-v0:sac
-    python scripts/bench_configs.py --quick                        # smoke run, temp folders
+    rlrobot bench --study configs --out docs/benchmarks          # the whole plan (~3 h)
+    rlrobot bench --study configs --out docs/benchmarks --only rlrobot/Quadruped-v0:sac
+    rlrobot bench --study configs --quick                        # smoke run, temp folders
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "docs" / "benchmarks" / "configs.md"
-RUNS_DIR = ROOT / "runs" / "bench_configs"
+from rlrobot.benchmark.report import write_keeping_findings
+from rlrobot.benchmark.studies import StudyOptions
+from rlrobot.errors import ConfigError
+
 # (env id, algo, env steps run): 10-30 minutes for the most promising algo of each robot
 # env, less for the others, on 2 cores shared with other work (off-policy ~30-60 steps/s);
 # SAC+HER on Push: its entry's whole 1M steps (~4.2 h); a larger budget here resumes
@@ -56,10 +54,10 @@ PLAN = [
 # Periodic evaluations during training (the learning curve in each run folder).
 TRAINING_OVERRIDES = ("eval_freq=5000", "eval_episodes=5")
 EVAL_SEED = 1000
+EVAL_EPISODES = 20
 QUICK_ENV = "rlrobot/CartPoleContinuous-v0"
 EVAL_CACHE = "bench_configs_eval.json"
 TIME_FILE = "bench_configs_time.json"
-NOTES_MARKER = "<!-- hand-written notes: kept when the script rewrites the table -->"
 # What the scores mean per env (from the env docstrings), printed under the table.
 ENV_NOTES = {
     "rlrobot/Quadruped-v0": "return ≈ 1,000 alive bonus (1 per step, 1000 steps) + forward "
@@ -91,7 +89,7 @@ def run_folder(runs_dir: Path, env_id: str, algo: str, seed: int) -> Path:
 
 
 def train_trial(env_id: str, algo: str, steps: int, seed: int, folder: Path) -> None:
-    """Train the ``configs/`` entry for ``steps`` env steps, resuming an unfinished run.
+    """Train the ``rlrobot/configs/`` entry for ``steps`` env steps, resuming an unfinished run.
 
     The training wall time (summed over resumes) is kept in the run folder (``TIME_FILE``).
     """
@@ -185,10 +183,11 @@ def format_difference(trained: dict[str, Any], random: dict[str, Any]) -> str:
 def render_markdown(rows: Sequence[dict[str, Any]], episodes: int, command: str) -> str:
     """Return the report: one table row per trial."""
     lines = [
-        "# Tuned defaults in `configs/`: do they learn?",
+        "# Tuned defaults in `rlrobot/configs/`: do they learn?",
         "",
         f"Written by `{command}` on {time.strftime('%Y-%m-%d')}. Each row trains the env's "
-        "entry of `configs/<algo>.yaml` (one seed, torch threads 1, `nice -n 5`, one training "
+        "entry of `rlrobot/configs/<algo>.yaml` (one seed, torch threads 1, `nice -n 5`, "
+        "one training "
         "at a time on 2 CPU cores shared with other work) for the steps shown, usually fewer "
         "than the entry's `n_timesteps`. Return / success: mean ± std over "
         f"{episodes} episodes (seeds {EVAL_SEED}…) of the final policy acting deterministically, "
@@ -213,47 +212,50 @@ def render_markdown(rows: Sequence[dict[str, Any]], episodes: int, command: str)
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
-    """Train the selected trials of ``PLAN``, evaluate every run folder, write the report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny budgets, temp folders")
-    parser.add_argument(
-        "--only", action="append", metavar="ENV:ALGO", help="train only these trials of PLAN"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
-    parser.add_argument("--eval-episodes", type=int, default=20, help="final evaluation episodes")
-    parser.add_argument("--runs-dir", type=Path, default=None, help="run folders (reused)")
-    parser.add_argument("--out", type=Path, default=None, help="markdown report")
-    args = parser.parse_args(argv)
-    scratch = Path(tempfile.mkdtemp(prefix="bench_configs_")) if args.quick else None
-    runs_dir = args.runs_dir or (scratch / "runs" if scratch else RUNS_DIR)
-    out = args.out or (scratch / "configs.md" if scratch else REPORT)
+def select_plan(
+    only: Sequence[str], budget_scale: float, quick: bool
+) -> list[tuple[str, str, int]]:
+    """Return the ``(env id, algo, steps)`` to train: ``PLAN``, or its ``ENV:ALGO`` parts.
+
+    Raises:
+        ConfigError: A part that is not in the plan.
+    """
     # The smoke run trains the fast env's trials only.
-    plan = [trial for trial in PLAN if trial[0] == QUICK_ENV] if args.quick else PLAN
-    selected = [
-        (env_id, algo, 2_000 if args.quick else steps)
+    plan = [trial for trial in PLAN if trial[0] == QUICK_ENV] if quick else PLAN
+    names = [f"{env_id}:{algo}" for env_id, algo, _ in plan]
+    unknown = [part for part in only if part not in names]
+    if unknown:
+        raise ConfigError(f"--only {unknown} not in the configs study's plan; choose from {names}")
+    return [
+        (env_id, algo, 2_000 if quick else max(1, round(steps * budget_scale)))
         for env_id, algo, steps in plan
-        if not args.only or f"{env_id}:{algo}" in args.only
+        if not only or f"{env_id}:{algo}" in only
     ]
-    for env_id, algo, steps in selected:
-        print(f"=== {algo} on {env_id}: {steps:,} steps", flush=True)
-        train_trial(env_id, algo, steps, args.seed, run_folder(runs_dir, env_id, algo, args.seed))
-    episodes = 2 if args.quick else args.eval_episodes
+
+
+def main(options: StudyOptions) -> Path:
+    """Train the selected trials of ``PLAN``, evaluate every run folder, write ``configs.md``.
+
+    Each trial trains once per seed of ``options``, in a run folder of its trials folder that
+    resumes where it stopped; ``only`` selects ``ENV:ALGO`` parts of ``PLAN`` to train, and
+    every run folder found is reported. The trainings run one at a time in this process
+    (``options.execution`` is not used).
+    """
+    only, budget_scale, quick = options.only, options.budget_scale, options.quick
+    seeds, trials_dir = options.seeds, options.trials_dir
+    selected = select_plan(only, budget_scale, quick)
+    for seed in seeds:
+        for env_id, algo, steps in selected:
+            print(f"=== {algo} on {env_id}, seed {seed}: {steps:,} steps", flush=True)
+            train_trial(env_id, algo, steps, seed, run_folder(trials_dir, env_id, algo, seed))
+    episodes = 2 if quick else EVAL_EPISODES
     rows = []
-    for env_id, algo, _ in plan:
-        folder = run_folder(runs_dir, env_id, algo, args.seed)
-        if (folder / "config.yaml").is_file():
-            rows.append(evaluate_trial(folder, episodes))
-            print(f"{algo} on {env_id}: {format_score(rows[-1]['trained'])}", flush=True)
-    command = "python scripts/bench_configs.py" + (" --quick" if args.quick else "")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Hand-written conclusions below NOTES_MARKER survive a rewrite.
-    old = out.read_text() if out.is_file() else ""
-    notes = old[old.index(NOTES_MARKER) :] if NOTES_MARKER in old else ""
-    out.write_text(render_markdown(rows, episodes, command) + (f"\n{notes}" if notes else ""))
-    print(f"wrote {os.path.relpath(out)}")
-    return out
-
-
-if __name__ == "__main__":
-    main()
+    for env_id, algo, _ in select_plan((), budget_scale, quick):
+        for seed in seeds:
+            folder = run_folder(trials_dir, env_id, algo, seed)
+            if (folder / "config.yaml").is_file():
+                rows.append(evaluate_trial(folder, episodes))
+                print(f"{algo} on {env_id}: {format_score(rows[-1]['trained'])}", flush=True)
+    markdown = options.out_dir / "configs.md"
+    write_keeping_findings(markdown, render_markdown(rows, episodes, options.command))
+    return markdown

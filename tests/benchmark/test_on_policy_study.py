@@ -1,16 +1,14 @@
-"""``scripts/bench_on_policy.py``: its trials and its report, on made-up results (no training)."""
+"""The on-policy study (``rlrobot.benchmark.studies.on_policy``): its trials and its report,
+on made-up results (no training)."""
 
 import pytest
 
 from rlrobot.benchmark.bench import resolve_trial_config
+from rlrobot.benchmark.report import FINDINGS_MARKER
+from rlrobot.benchmark.runner import TrialStore
+from rlrobot.benchmark.studies import StudyOptions
+from rlrobot.benchmark.studies import on_policy as study
 from rlrobot.benchmark.trial import TrialSpec
-from tests.benchmark.script_modules import load_script
-
-
-@pytest.fixture(scope="module")
-def script():
-    """The benchmark script, imported as a module."""
-    return load_script("bench_on_policy")
 
 
 def make_result(algo, framework, seed, returns, speed, env_id="CartPole-v1"):
@@ -45,8 +43,8 @@ def results():
     return made
 
 
-def test_reinforce_is_compared_with_sb3_a2c(script, results):
-    rows = script.compare_rows(results)
+def test_reinforce_is_compared_with_sb3_a2c(results):
+    rows = study.compare_rows(results)
     by_algo = {row["algo"]: row for row in rows}
     assert [row["algo"] for row in rows] == ["ppo", "a2c", "reinforce"]
     reinforce, a2c, ppo = by_algo["reinforce"], by_algo["a2c"], by_algo["ppo"]
@@ -60,14 +58,14 @@ def test_reinforce_is_compared_with_sb3_a2c(script, results):
     assert ppo["sb3"]["mean"] == pytest.approx(100.5)
 
 
-def test_report_table_and_goals(script, results):
-    rows = script.compare_rows(results)
+def test_report_table_and_goals(results):
+    rows = study.compare_rows(results)
     rollouts = {"ppo": (32, 8), "a2c": (5, 8), "reinforce": (250, 4)}
     specs = [
         TrialSpec("CartPole-v1", algo, 0, 2000, config={"n_steps": n_steps}, n_envs=n_envs)
         for algo, (n_steps, n_envs) in rollouts.items()
     ]
-    text = script.render_markdown(rows, results, specs, "cmd", quick=False)
+    text = study.render_markdown(rows, results, specs, "cmd", quick=False, workers=2)
     assert "| CartPole-v1 | REINFORCE (vs A2C) | 120 [120, 120] | 80 [80, 80] | +40 " in text
     assert "| 3e+03 |" not in text and "| 3000 | 1000 | 3.00× |" in text
     # A2C is the one row below SB3's return; A2C is also the one row under 1.5× throughput.
@@ -77,7 +75,9 @@ def test_report_table_and_goals(script, results):
     assert "  - below: A2C on CartPole-v1: 1.20× (an update every 40 steps: env steps" in text
     # Why a row misses the return goal: overlapping CIs, or another algorithm.
     results += [make_result("reinforce", "rlrobot", 2, [10.0, -100.0], 3000.0)]
-    text = script.render_markdown(script.compare_rows(results), results, specs, "cmd", False)
+    text = study.render_markdown(
+        study.compare_rows(results), results, specs, "cmd", False, workers=2
+    )
     assert (
         "  - below: REINFORCE on CartPole-v1: -33.3, P(ours > SB3) = 0.67 (within the noise: "
         "the 95 % CIs overlap; another algorithm: REINFORCE updates once per 1,000 steps, "
@@ -87,12 +87,12 @@ def test_report_table_and_goals(script, results):
     assert "the load average was not recorded with these trials" in text
     for load, result in zip([3.0, 9.0, 4.0], results, strict=False):
         result["machine"]["load_average"] = [load, 0.0, 0.0]
-    load_text = script.describe_load(results)
+    load_text = study.describe_load(results)
     assert load_text == "1-minute load average 3.0–9.0 at the ends of the trials, median 4.0"
 
 
-def test_trials_follow_the_configs_scaled(script):
-    specs = script.build_specs(["CartPole-v1"], [0, 1], 0.5, quick=False)
+def test_trials_follow_the_configs_scaled():
+    specs = study.build_specs(["CartPole-v1"], [0, 1], 0.5, quick=False)
     by_algo = {}
     for spec in specs:
         by_algo.setdefault(spec.algo, set()).add(spec.framework)
@@ -106,4 +106,25 @@ def test_trials_follow_the_configs_scaled(script):
         resolved = resolve_trial_config(spec.algo, "CartPole-v1")
         assert spec.steps == round(resolved.steps * 0.5)
         assert spec.n_envs == resolved.n_envs
-        assert spec.eval_episodes == script.EVAL_EPISODES
+        assert spec.eval_episodes == study.EVAL_EPISODES
+
+
+def test_main_writes_the_page_next_to_its_trials_and_keeps_the_findings(tmp_path, monkeypatch):
+    def fake_run_bench(specs, out, execution, settings, command):
+        store = TrialStore(out)
+        for spec in specs:
+            speed = 2000.0 if spec.framework == "rlrobot" else 1000.0
+            result = make_result(spec.algo, spec.framework, spec.seed, [10.0, 100.0], speed)
+            store.save({**result, "key": spec.key})
+
+    monkeypatch.setattr(study, "run_bench", fake_run_bench)
+    page = tmp_path / "on_policy.md"
+    page.write_text(f"old tables\n{FINDINGS_MARKER}\nOur reading, kept.\n")
+    options = StudyOptions(tmp_path, tmp_path / "trials", [0], quick=True, command="cmd")
+    path = study.main(options)
+    assert path == page
+    text = page.read_text()
+    assert "old tables" not in text and text.endswith("Our reading, kept.\n")
+    assert "Written by `cmd` (smoke run, numbers meaningless). 5 trials" in text
+    assert "[trials/report.md](trials/report.md)" in text
+    assert (tmp_path / "trials" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"

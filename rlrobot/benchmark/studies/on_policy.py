@@ -1,44 +1,55 @@
-"""On-policy benchmark: our PPO, A2C and REINFORCE against Stable-Baselines3's PPO and A2C.
+"""On-policy study: our PPO, A2C and REINFORCE against Stable-Baselines3's PPO and A2C.
 
-A thin script on ``rlrobot.benchmark``: ``build_bench_specs`` pairs each of our trials with
-SB3's on the same resolved config (``configs/{algo}.yaml``, translated by ``to_sb3``), env,
-number of envs, seeds, budget and evaluation schedule; ``run_bench`` runs them in a process
-pool (one torch thread per trial, ours and SB3's interleaved, finished trials cached by key)
-and writes the generic report, per-trial JSON and per-row curves to
-``docs/benchmarks/on_policy/``. This script adds ``docs/benchmarks/on_policy.md``: one table of
-every env × algo (REINFORCE, which SB3 lacks, against SB3's A2C), a learning-curve figure per
-env, the goals of issue 3 checked row by row, and the settings that suit delayed rewards.
+``build_bench_specs`` pairs each of our trials with SB3's on the same resolved config
+(``rlrobot/configs/{algo}.yaml``, translated by ``to_sb3``), env, number of envs, seeds, budget and
+evaluation schedule; ``run_bench`` runs them (one torch thread per trial, ours and SB3's
+interleaved, finished trials cached by key) and writes the generic report, per-trial JSON and
+per-row curves to the trials folder (``docs/benchmarks/on_policy/``). The study adds
+``on_policy.md``: one table of every env × algo (REINFORCE, which SB3 lacks, against SB3's
+A2C), a learning-curve figure per env and the goals of issue 3 checked row by row; its
+hand-written findings are kept.
 
-    python scripts/bench_on_policy.py            # full run (see the report for its time)
-    python scripts/bench_on_policy.py --quick    # smoke run (about a minute), temp folder
+    rlrobot bench --study on_policy --out docs/benchmarks   # full run (see the report's time)
+    rlrobot bench --study on_policy --quick                 # smoke run, temp folder
 
 Rerunning with the same arguments trains nothing already finished and rewrites the reports.
 """
 
 from __future__ import annotations
 
-import argparse
-import tempfile
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = ROOT / "docs" / "benchmarks"
+from rlrobot.benchmark.bench import build_bench_specs, resolve_trial_config, run_bench
+from rlrobot.benchmark.report import (
+    BASELINE,
+    OURS,
+    compare_summaries,
+    environment_lines,
+    failed_trial_lines,
+    format_interval,
+    plot_summary_curve,
+    summarize,
+    write_keeping_findings,
+)
+from rlrobot.benchmark.runner import Execution, TrialStore
+from rlrobot.benchmark.studies import StudyOptions
+from rlrobot.benchmark.trial import TrialSpec
+
 NAME = "on_policy"
 # Slowest env first, so that both workers stay busy until the end.
 ENV_IDS = ["rlrobot/Reach-v0", "rlrobot/CartPole-v0", "Acrobot-v1", "CartPole-v1"]
 ALGOS = ["ppo", "a2c", "reinforce"]
 # Algorithms without an SB3 counterpart are compared with SB3's run of this one.
 REFERENCE_ALGO = {"reinforce": "a2c"}
-N_SEEDS = 3
-# Fraction of each config's n_timesteps: the whole run then takes about 25 minutes on 2 cores
-# shared with other work (the full budgets would take about an hour).
-BUDGET_SCALE = 0.4
+# Fraction of each config's n_timesteps (times --budget-scale): the whole run then takes about
+# 25 minutes on 2 cores shared with other work (the full budgets would take about an hour).
+BUDGET_FRACTION = 0.4
 EVAL_EPISODES = 10
-WORKERS = 2
 # Issue 3's goals: return >= SB3's on every row; training throughput >= 1.5x SB3's.
 SPEED_GOAL = 1.5
 COLORS = {"ppo": "tab:blue", "a2c": "tab:orange", "reinforce": "tab:green"}
@@ -46,10 +57,11 @@ COLORS = {"ppo": "tab:blue", "a2c": "tab:orange", "reinforce": "tab:green"}
 
 def build_specs(
     env_ids: Sequence[str], seeds: Sequence[int], budget_scale: float, quick: bool
-) -> list[Any]:
-    """Return the trials: env × algo × seed × (ours, SB3 where it has the algorithm)."""
-    from rlrobot.benchmark.bench import build_bench_specs, resolve_trial_config
+) -> list[TrialSpec]:
+    """Return the trials: env × algo × seed × (ours, SB3 where it has the algorithm).
 
+    Each trial trains ``budget_scale`` × its config's ``n_timesteps`` (quick: 512 steps).
+    """
     specs = []
     for env_id in env_ids:
         for algo in ALGOS:
@@ -70,8 +82,6 @@ def compare_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Each row gains ``baseline_algo``: the SB3 algorithm its ``sb3`` summary comes from.
     """
-    from rlrobot.benchmark.report import BASELINE, OURS, compare_summaries, summarize
-
     rows = summarize(results)
     by_key = {(row["env_id"], row["algo"]): row for row in rows}
     for row in rows:
@@ -91,8 +101,6 @@ def plot_envs(rows: Sequence[dict[str, Any]], path: Path) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
-
-    from rlrobot.benchmark.report import BASELINE, OURS, plot_summary_curve
 
     env_ids = list(dict.fromkeys(row["env_id"] for row in rows))
     n_columns = min(2, len(env_ids))
@@ -124,28 +132,38 @@ def plot_envs(rows: Sequence[dict[str, Any]], path: Path) -> None:
 def render_markdown(
     rows: Sequence[dict[str, Any]],
     results: Sequence[dict[str, Any]],
-    specs: Sequence[Any],
+    specs: Sequence[TrialSpec],
     command: str,
     quick: bool,
+    *,
+    workers: int,
+    folder: str = NAME,
 ) -> str:
-    """Return ``on_policy.md``: setup, results table, goals, curves, delayed-reward settings."""
-    from rlrobot.benchmark.report import BASELINE, OURS, environment_lines, format_interval
+    """Return ``on_policy.md`` without its findings: setup, results table, goals, curves.
 
+    Args:
+        rows: ``compare_rows`` of the results.
+        results: The trials' results.
+        specs: The trials.
+        command: The command that wrote the page.
+        quick: Whether it was a smoke run.
+        workers: Trials run at a time.
+        folder: The trials folder (generic report, curves), relative to the page.
+    """
     done = [r for r in results if r.get("status") == "ok"]
-    failed = [r for r in results if r.get("status") != "ok"]
     trial_minutes = sum(r["wall_time_s"] for r in done) / 60
     lines = [
         "# On-policy benchmark: rlrobot PPO / A2C / REINFORCE vs Stable-Baselines3",
         "",
         f"Written by `{command}`"
         + (" (smoke run, numbers meaningless)." if quick else ".")
-        + f" {len(done)} trials, {trial_minutes:.1f} trial-minutes in all, {WORKERS} at a time "
-        f"(about {trial_minutes / WORKERS:.0f} min of wall time).",
+        + f" {len(done)} trials, {trial_minutes:.1f} trial-minutes in all, {workers} at a time "
+        f"(about {trial_minutes / workers:.0f} min of wall time).",
         "",
         "## Setup",
         "",
         "- **Matched**: for each env × algo, ours and SB3's get the same resolved config from "
-        "`configs/{ppo,a2c,reinforce}.yaml` (translated by `rlrobot.benchmark.sb3.to_sb3`: "
+        "`rlrobot/configs/{ppo,a2c,reinforce}.yaml` (translated by `rlrobot.benchmark.sb3.to_sb3`: "
         "network, activation, init, optimizer and ε, schedules, normalisation), the same env "
         "id, number of envs, seeds "
         f"{sorted({s.seed for s in specs})}, budget and evaluation schedule.",
@@ -158,7 +176,7 @@ def render_markdown(
         "- **Training steps/s**: env steps / time in `learn()` minus the evaluations in it "
         "(env stepping included); **wall time**: the whole trial (set-up, training, "
         "evaluation). One torch thread per trial, "
-        f"{WORKERS} trials at a time, ours and SB3's interleaved.",
+        f"{workers} trials at a time, ours and SB3's interleaved.",
         f"- **Load caveat**: the machine has 2 cores shared with other engineers' jobs "
         f"({describe_load(done)}), so absolute steps/s are low and noisy; ours and SB3's "
         "ran side by side under the same load, so the ratios are the fair part.",
@@ -200,42 +218,16 @@ def render_markdown(
         "Seed-mean deterministic evaluation return with 95 % bootstrap bands; solid: ours, "
         "dashed: SB3.",
         "",
-        f"![learning curves]({NAME}/learning_curves.png)",
+        f"![learning curves]({folder}/learning_curves.png)",
         "",
-        f"Per env × algo plots, IQMs and steps to reach SB3's final return: [{NAME}/report.md]"
-        f"({NAME}/report.md); per-trial results (curves, timings, specs): `{NAME}/trials/`.",
-        "",
-        "## Settings for a reward that arrives only at the end of an episode",
-        "",
-        "From the agents' docstrings (`rlrobot/agents/{ppo,a2c,reinforce}.py`):",
-        "",
-        "- **γ close to 1**: the final reward must reach every earlier step through the "
-        "discounted return; γ ≥ 1 − 1/episode length (0.99–0.999).",
-        "- **λ 0.95–1** (PPO, A2C): λ = 1 is Monte Carlo and carries the final reward back "
-        "undiminished by a poor early critic; smaller λ leans on the critic.",
-        "- **n_steps long enough for whole episodes**: `n_steps · n_envs` several times the "
-        "episode length. A2C's default `n_steps=5` lets the reward reach early steps only "
-        "through the critic, one rollout at a time; use e.g. 32–128.",
-        "- **REINFORCE**: Monte Carlo returns carry the final reward to every step without a "
-        "critic, at the price of variance; use long rollouts (several episode lengths).",
-        "- Normalising rewards helps when the final reward is large.",
-        "",
-        "`docs/benchmarks/delayed_rewards.md` (`rlrobot bench --study delayed_rewards`) "
-        "measures the agents on delayed rewards, with and without reward redistribution.",
+        f"Per env × algo plots, IQMs and steps to reach SB3's final return: "
+        f"[{folder}/report.md]({folder}/report.md); per-trial results (curves, timings, "
+        f"specs): `{folder}/trials/`.",
         "",
         "## Failed trials",
         "",
+        *failed_trial_lines(results),
     ]
-    if failed:
-        for result in failed:
-            spec = result["spec"]
-            last_line = (result.get("error") or "?").strip().splitlines()[-1]
-            lines.append(
-                f"- {spec['algo']}/{spec['framework']} {spec['env_id']} seed {spec['seed']}: "
-                f"`{last_line}`"
-            )
-    else:
-        lines.append("None.")
     lines += environment_lines(results)
     return "\n".join(lines) + "\n"
 
@@ -260,8 +252,6 @@ def goal_lines(rows: Sequence[dict[str, Any]], specs: Sequence[Any]) -> list[str
     intervals that overlap, a comparison across algorithms, an env that costs more than the
     agent, or updates so rare that per-step work dominates.
     """
-    from rlrobot.benchmark.report import BASELINE, OURS
-
     compared = [row for row in rows if row.get(OURS) and row.get(BASELINE)]
     if not compared:
         return []
@@ -325,48 +315,28 @@ def goal_lines(rows: Sequence[dict[str, Any]], specs: Sequence[Any]) -> list[str
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> Path:
-    """Run the benchmark (finished trials are reused) and write the reports; return the .md."""
-    from rlrobot.benchmark.bench import run_bench
-    from rlrobot.benchmark.runner import Execution, TrialStore
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run into a temp folder")
-    parser.add_argument("--out", type=Path, default=None, help="folder of on_policy.md")
-    parser.add_argument("--envs", nargs="+", default=ENV_IDS, help="env ids to run")
-    parser.add_argument("--seeds", type=int, default=N_SEEDS, help="number of seeds (0, 1, …)")
-    parser.add_argument(
-        "--budget-scale",
-        type=float,
-        default=BUDGET_SCALE,
-        help="fraction of each config's n_timesteps to train for",
-    )
-    args = parser.parse_args(argv)
-    out_dir = args.out or (
-        Path(tempfile.mkdtemp(prefix="bench_on_policy_")) if args.quick else OUT_DIR
-    )
-    env_ids = ["CartPole-v1"] if args.quick else args.envs
-    seeds = list(range(1 if args.quick else args.seeds))
-    specs = build_specs(env_ids, seeds, args.budget_scale, args.quick)
-    command = "python scripts/bench_on_policy.py " + (
-        "--quick" if args.quick else f"--seeds {args.seeds} --budget-scale {args.budget_scale}"
-    )
+def main(options: StudyOptions) -> Path:
+    """Run the trials not yet in the trials folder, write the reports; return ``on_policy.md``."""
+    out_dir, trials_dir, quick = options.out_dir, options.trials_dir, options.quick
+    execution = options.execution or Execution(workers=2)
+    fraction = BUDGET_FRACTION * options.budget_scale
+    specs = build_specs(["CartPole-v1"] if quick else ENV_IDS, options.seeds, fraction, quick)
     settings = {
-        "seeds": len(seeds),
-        "budget scale": args.budget_scale,
+        "seeds": len(options.seeds),
+        "budget scale": fraction,
         "eval interval": "a tenth of the steps",
         "eval episodes": specs[0].eval_episodes,
     }
-    run_bench(specs, out_dir / NAME, Execution(workers=WORKERS), settings, command)
-    store = TrialStore(out_dir / NAME)
+    run_bench(specs, trials_dir, execution, settings, options.command)
+    store = TrialStore(trials_dir)
     results = [r for r in (store.load(spec.key) for spec in specs) if r is not None]
     rows = compare_rows(results)
-    plot_envs(rows, out_dir / NAME / "learning_curves.png")
+    plot_envs(rows, trials_dir / "learning_curves.png")
     markdown = out_dir / f"{NAME}.md"
-    markdown.write_text(render_markdown(rows, results, specs, command, args.quick))
-    print(f"wrote {markdown}")
+    workers = execution.workers or os.cpu_count() or 1
+    folder = os.path.relpath(trials_dir, out_dir)
+    page = render_markdown(
+        rows, results, specs, options.command, quick, workers=workers, folder=folder
+    )
+    write_keeping_findings(markdown, page)
     return markdown
-
-
-if __name__ == "__main__":
-    main()

@@ -1,9 +1,9 @@
-"""Off-policy benchmark: our SAC and TD3 (with HER on sparse Reach) against Stable-Baselines3.
+"""Off-policy study: our SAC and TD3 (with HER on sparse Reach) against Stable-Baselines3.
 
-Three parts, written to ``docs/benchmarks/off_policy.md`` and ``off_policy.png``:
+Three parts, written to ``off_policy.md`` (its hand-written findings kept) and ``off_policy.png``:
 
 1. Learning runs (``rlrobot.benchmark`` trials): for each env × algo, ours and SB3's with the
-   same resolved config from ``configs/{sac,td3}.yaml`` (translated field by field by
+   same resolved config from ``rlrobot/configs/{sac,td3}.yaml`` (translated field by field by
    ``rlrobot.benchmark.sb3.to_sb3``, HER included), the same seeds, budgets, evaluation
    schedule and one torch thread, two trials at a time with ours and SB3's interleaved.
    Pendulum also runs ours with bfloat16 matmuls (``matmul_dtype: bfloat16``, mixed
@@ -14,27 +14,35 @@ Three parts, written to ``docs/benchmarks/off_policy.md`` and ``off_policy.png``
 3. Replay-buffer memory: bytes held for 1M transitions of 30-dim observations and for 100k
    84×84 RGB image observations, ours against SB3's ``ReplayBuffer``.
 
-    python scripts/bench_off_policy.py            # full run (see the report for its time)
-    python scripts/bench_off_policy.py --quick    # smoke run (about a minute), temp folder
+    rlrobot bench --study off_policy --out docs/benchmarks   # full run (see the report's time)
+    rlrobot bench --study off_policy --quick                 # smoke run, temp folder
 """
 
 from __future__ import annotations
 
-import argparse
-import platform
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from rlrobot.benchmark.bench import build_bench_specs, resolve_trial_config
+from rlrobot.benchmark.report import (
+    environment_lines,
+    failed_trial_lines,
+    format_interval,
+    summarize,
+    write_keeping_findings,
+)
+from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
+from rlrobot.benchmark.studies import StudyOptions
+from rlrobot.benchmark.trial import TrialSpec
+
 CASES = [("Pendulum-v1", "sac"), ("Pendulum-v1", "td3"), ("rlrobot/Reach-v0", "sac"),
          ("rlrobot/Reach-v0", "td3")]  # fmt: skip
 MIXED_PRECISION_CASES = CASES[:2]
 BFLOAT16 = "matmul_dtype=bfloat16"
-SEEDS = [0, 1, 2, 3, 4]
 BUDGETS = {"Pendulum-v1": 20_000, "rlrobot/Reach-v0": 5000}
 # Profiler names of the dense matmul kernels (nn.Linear lowers to addmm, the critic ensemble
 # to baddbmm, and their backward passes to mm / bmm).
@@ -42,10 +50,8 @@ MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
 EVAL_EPISODES = 10
 
 
-def build_specs(quick: bool, budget_scale: float) -> list[Any]:
+def build_specs(seeds: Sequence[int], quick: bool, budget_scale: float) -> list[TrialSpec]:
     """Return the learning trials: every case × seed × (ours, SB3), plus ours in bfloat16."""
-    from rlrobot.benchmark.bench import build_bench_specs
-
     specs = []
     for cases, precision in ((CASES, {}), (MIXED_PRECISION_CASES, {"overrides": [BFLOAT16]})):
         for env_id, algo in cases[:1] if quick else cases:
@@ -53,7 +59,7 @@ def build_specs(quick: bool, budget_scale: float) -> list[Any]:
             specs += build_bench_specs(
                 [env_id],
                 [algo],
-                SEEDS[:1] if quick else SEEDS,
+                seeds,
                 steps=steps,
                 baseline=None if precision else "sb3",
                 eval_interval=steps // 5,
@@ -80,7 +86,6 @@ def label(result: dict[str, Any]) -> str:
 def make_agents(env_id: str, algo: str, seed: int = 0) -> tuple[Any, Any, Any]:
     """Return ours (float32), ours (bfloat16 matmuls) and SB3's from one resolved config."""
     from rlrobot.agents import ALGORITHMS
-    from rlrobot.benchmark.bench import resolve_trial_config
     from rlrobot.benchmark.sb3 import make_sb3_agent
 
     resolved = resolve_trial_config(algo, env_id)
@@ -278,8 +283,6 @@ def plot_curves(results: list[dict[str, Any]], path: Path) -> None:
 
 def comparison_table(results: list[dict[str, Any]]) -> list[str]:
     """Markdown table of one series of ours (float32 or bfloat16) against SB3's trials."""
-    from rlrobot.benchmark.report import summarize
-
     rows = summarize(results)
     table = [
         "| env | algo | ours: final return [95% CI] | SB3 | ours: success | SB3 "
@@ -294,10 +297,6 @@ def comparison_table(results: list[dict[str, Any]]) -> list[str]:
         if not (ours and sb3):
             continue
 
-        def interval(summary: dict[str, Any]) -> str:
-            low, high = summary["ci"]
-            return f"{summary['mean']:.1f} [{low:.1f}, {high:.1f}]"
-
         def success(summary: dict[str, Any]) -> str:
             return f"{summary['success_rate']:.2f}" if "success_rate" in summary else "—"
 
@@ -309,7 +308,7 @@ def comparison_table(results: list[dict[str, Any]]) -> list[str]:
             else "— | — | —"
         )
         table.append(
-            f"| {row['env_id']} | {row['algo']} | {interval(ours)} | {interval(sb3)} "
+            f"| {row['env_id']} | {row['algo']} | {format_interval(ours)} | {format_interval(sb3)} "
             f"| {success(ours)} | {success(sb3)} | {row['probability_of_improvement']:.2f} "
             f"| {ours['steps_per_second']:.0f} | {sb3['steps_per_second']:.0f} | {speed:.2f}× "
             f"| {cpu_cells} |"
@@ -325,11 +324,12 @@ def render_markdown(
     quick: bool,
     wall: float,
     reused_keys: Collection[str] = (),
+    command: str = "rlrobot bench --study off_policy",
 ) -> str:
-    """Return the report's Markdown (``reused_keys``: trials loaded from ``--trials-dir``)."""
-    import stable_baselines3
-    import torch
+    """Return the report's Markdown without its findings.
 
+    ``reused_keys``: trials loaded from the trials folder, finished by an earlier run.
+    """
     fp32 = [r for r in results if not is_bfloat16(r)]
     # Ours in bfloat16 against the same SB3 trials (cases without a bfloat16 run have no row).
     mixed = [r for r in results if is_bfloat16(r) or r["spec"]["framework"] == "sb3"]
@@ -357,18 +357,17 @@ def render_markdown(
             for m in memory
         ),
     ]
-    failed = [r for r in results if r.get("status") != "ok"]
     reused = [r for r in results if r.get("key") in reused_keys]
     budgets = sorted({(r["spec"]["env_id"], r["spec"]["steps"]) for r in results})
     lines = [
         "# Off-policy benchmark: rlrobot SAC / TD3 / HER vs Stable-Baselines3",
         "",
-        "Written by `scripts/bench_off_policy.py`"
-        + (" in `--quick` mode (smoke run, numbers meaningless)." if quick else ".")
+        f"Written by `{command}`"
+        + (" (smoke run, numbers meaningless)." if quick else ".")
         + f" Whole run: {wall / 60:.1f} min"
         + (
-            f"; {len(reused)} of the {len(results)} learning trials are cached results from "
-            f"`--trials-dir` ({sum(r['wall_time_s'] for r in reused) / 60:.1f} trial-minutes "
+            f"; {len(reused)} of the {len(results)} learning trials are cached results in "
+            f"the trials folder ({sum(r['wall_time_s'] for r in reused) / 60:.1f} trial-minutes "
             "of an earlier run)."
             if reused
             else "."
@@ -380,7 +379,8 @@ def render_markdown(
         + ", ".join(f"{env} {steps:,} steps" for env, steps in budgets)
         + " (RL Zoo trains Pendulum for 20k steps; sparse Reach with HER is solved within "
         "5k).",
-        "- Hyperparameters: `configs/sac.yaml` and `configs/td3.yaml` (RL Zoo settings), "
+        "- Hyperparameters: `rlrobot/configs/sac.yaml` and `rlrobot/configs/td3.yaml` "
+        "(RL Zoo settings), "
         "translated field by field for SB3 by `rlrobot.benchmark.sb3.to_sb3`: same net_arch, "
         "activation, learning rate, buffer, batch, τ, γ, learning_starts, train_freq, "
         "gradient_steps, entropy tuning / policy delay and target noise, Gaussian exploration "
@@ -417,28 +417,10 @@ def render_markdown(
         "",
         "CPU milliseconds per gradient step (minibatch sampling, HER relabelling, critic, actor, "
         "entropy coefficient and target updates), median over alternating rounds on the same "
-        "process and buffer fill. What makes ours cheaper:",
-        "",
-        "- the twin critics are one `CriticEnsemble`: each layer is one batched matmul for both "
-        "Q-networks;",
-        "- the actor loss reads the critics with detached weights, so no critic weight "
-        "gradient is computed only to be thrown away (SB3 back-propagates into the critic "
-        "there and zeroes it later): SAC needs 16 instead of 18 hidden-layer matmul passes, "
-        "TD3 11.5 instead of 12 on average;",
-        "- the critics' output layer (one Q-value per network) is a multiply-and-sum: a "
-        "batched matmul runs such matrix-vector products about 5× slower, forward and "
-        "backward; ReLU overwrites the linear layers' outputs in place (one activation-sized "
-        "buffer fewer per layer to write and to fetch back into cache);",
-        "- fused Adam, one fused Polyak update (`torch._foreach_lerp_`), the actor and α losses "
-        "in one backward pass, no `.item()` or host copies inside the step, one fancy-indexing "
-        "pass per minibatch, HER sampling without scanning the buffer for valid episodes.",
-        "",
-        "With 256×256 networks the step is dominated by those matmuls, whose count differs "
-        "little between the two libraries; the speed-up is larger where overhead dominates "
-        "(small networks, HER sampling), and bfloat16 matmuls halve the matmuls' time. "
-        "*in matmuls*: the float32 step's CPU milliseconds inside matmul kernels (forward and "
-        "backward; self time of `aten::mm`, `addmm`, `bmm`, `baddbmm` under `torch.profiler`, "
-        "median of 3 extra rounds, so they run on the same buffers and caches as in training). "
+        "process and buffer fill. *in matmuls*: the float32 step's CPU milliseconds inside "
+        "matmul kernels (forward and backward; self time of `aten::mm`, `addmm`, `bmm`, "
+        "`baddbmm` under `torch.profiler`, median of 3 extra rounds, so they run on the same "
+        "buffers and caches as in training). "
         "*ceiling* = SB3's step / our matmul time: the float32 speed-up ours would reach if "
         "everything besides its matmuls took no time at all. *matmul GFLOP/s*: the FLOPs of "
         "those kernels (as the profiler counts them) per second of their time; this CPU's "
@@ -449,13 +431,9 @@ def render_markdown(
         "",
         "## Replay-buffer memory",
         "",
-        "Ours stores each observation once (the next observation is the next row; only the "
-        "real final observations of ended episodes live in a small extra ring that grows with "
-        "the number of episode ends in the buffer, counted above at its initial 1024 entries) "
-        "and keeps image observations as uint8. SB3's `ReplayBuffer` without "
-        "`optimize_memory_usage` stores `observations` and `next_observations` (its "
-        "`optimize_memory_usage` halves that but cannot keep the final observation of "
-        "truncated episodes).",
+        "Bytes a filled buffer holds (`nbytes`). Ours counts its ring of the final observations "
+        "of ended episodes at its initial 1024 entries; SB3's `ReplayBuffer` runs without "
+        "`optimize_memory_usage`.",
         "",
         *memory_table,
         "",
@@ -464,54 +442,33 @@ def render_markdown(
         "",
         "## Failed trials",
         "",
-        *(
-            [
-                f"- {r['spec']['algo']}/{r['spec']['framework']} {r['spec']['env_id']} "
-                f"seed {r['spec']['seed']}: `{r.get('error', '').strip().splitlines()[-1:]}`"
-                for r in failed
-            ]
-            or ["None."]
-        ),
-        "",
-        f"torch {torch.__version__}, SB3 {stable_baselines3.__version__}, Python "
-        f"{platform.python_version()}, {platform.processor() or platform.machine()}.",
-        "",
+        *failed_trial_lines(results),
+        *environment_lines(results),
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> Path:
-    """Run the benchmark and write the report; return the markdown path."""
-    from rlrobot.benchmark.runner import (
-        Execution,
-        add_trial_arguments,
-        open_trial_outputs,
-        run_trials,
-    )
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_trial_arguments(parser)
-    args = parser.parse_args(argv)
-    out_dir, store = open_trial_outputs(args, "bench_off_policy", ROOT / "docs" / "benchmarks")
+def main(options: StudyOptions) -> Path:
+    """Run the learning trials not yet in the trials folder, time the update step, measure the
+    buffers and write the report; return ``off_policy.md``."""
     start = time.perf_counter()
-    specs = build_specs(args.quick, args.budget_scale)
+    out_dir, quick = options.out_dir, options.quick
+    store = TrialStore(options.trials_dir)
+    specs = build_specs(options.seeds, quick, options.budget_scale)
     reused_keys = {spec.key for spec in specs if (store.load(spec.key) or {}).get("status") == "ok"}
-    results = run_trials(specs, store, Execution(workers=args.workers))
-    rounds, steps = (2, 20) if args.quick else (7, 100)
-    cases = CASES[:1] if args.quick else CASES
+    results = run_trials(specs, store, options.execution or Execution(workers=2))
+    rounds, steps = (2, 20) if quick else (7, 100)
+    cases = CASES[:1] if quick else CASES
     updates = [time_update_step(env_id, algo, rounds, steps) for env_id, algo in cases]
     memory = measure_memory()
     peak_gflops = matmul_peak_gflops()
     ok = [r for r in results if r.get("status") == "ok"]
+    out_dir.mkdir(parents=True, exist_ok=True)
     plot_curves(ok, out_dir / "off_policy.png")
     markdown = out_dir / "off_policy.md"
     wall = time.perf_counter() - start
-    markdown.write_text(
-        render_markdown(results, updates, memory, peak_gflops, args.quick, wall, reused_keys)
+    page = render_markdown(
+        results, updates, memory, peak_gflops, quick, wall, reused_keys, options.command
     )
-    print(f"wrote {markdown}")
+    write_keeping_findings(markdown, page)
     return markdown
-
-
-if __name__ == "__main__":
-    main()
