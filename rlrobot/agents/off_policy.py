@@ -197,12 +197,6 @@ def make_adam(parameter_groups: list[Any], learning_rate: float) -> torch.optim.
         return torch.optim.Adam(parameter_groups, lr=learning_rate)
 
 
-@torch.no_grad()
-def polyak_update(sources: list[torch.Tensor], targets: list[torch.Tensor], tau: float) -> None:
-    """``target ← (1 − τ)·target + τ·source`` for every pair, in one fused call."""
-    torch._foreach_lerp_(targets, sources, tau)
-
-
 class OffPolicyAgent(BaseAgent):
     """Base of SAC and TD3: replay buffer, env interaction, training schedule, logging.
 

@@ -39,6 +39,7 @@ from rlrobot.common.config import option
 from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
+from rlrobot.common.losses import normalize_advantages, policy_gradient_loss
 from rlrobot.common.networks import make_features_extractor, mlp, orthogonal_init, to_tensors
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.redistribution import uniform_redistribution
@@ -398,9 +399,9 @@ class OnPolicyAgent(BaseAgent):
             batch["observations"], batch["actions"]
         )
         advantages = batch["advantages"]
-        if self.config.normalize_advantage and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        policy_loss = -(advantages * log_prob).mean()
+        if self.config.normalize_advantage:
+            advantages = normalize_advantages(advantages)
+        policy_loss = policy_gradient_loss(advantages, log_prob)
         value_loss = F.mse_loss(values, batch["returns"])
         entropy_loss = -entropy.mean()
         loss = policy_loss + self.config.ent_coef * entropy_loss + self.config.vf_coef * value_loss

@@ -22,13 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import (
-    OffPolicyAgent,
-    OffPolicyConfig,
-    make_adam,
-    polyak_update,
-)
+from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig, make_adam
 from rlrobot.common.config import option
+from rlrobot.common.losses import (
+    clipped_double_q_target,
+    critic_mse_loss,
+    polyak_update,
+    target_policy_smoothing,
+)
 from rlrobot.common.networks import hidden_layers_precision, make_features_extractor, mlp
 from rlrobot.common.replay_buffer import ReplaySample
 
@@ -137,14 +138,12 @@ class TD3(OffPolicyAgent):
         config = self.config
         with torch.no_grad():
             next_actions = self.actor_target(batch.next_observations)
-            noise = (torch.randn_like(next_actions) * config.target_policy_noise).clamp(
-                -config.target_noise_clip, config.target_noise_clip
-            )
-            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
-            next_q = self.critic_target(batch.next_observations, next_actions).amin(dim=0)
-            target_q = batch.rewards + batch.discounts * next_q
+            noise = torch.randn_like(next_actions) * config.target_policy_noise
+            next_actions = target_policy_smoothing(next_actions, noise, config.target_noise_clip)
+            next_q_values = self.critic_target(batch.next_observations, next_actions)
+            target_q = clipped_double_q_target(batch.rewards, batch.discounts, next_q_values)
         q_values = self.critic(batch.observations, batch.actions)
-        critic_loss = (q_values - target_q).pow(2).mean(dim=1).sum()
+        critic_loss = critic_mse_loss(q_values, target_q)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
