@@ -316,13 +316,13 @@ class OffPolicyAgent(BaseAgent):
         super().set_training_state(state, restore_rng)
         self.n_updates = int(state.get("n_updates", 0))
 
-    def sample_batch(self) -> ReplaySample:
-        """Sample a minibatch as tensors on the device (observations normalised if enabled).
+    def sample_batch(self, batch_size: int) -> ReplaySample:
+        """Sample ``batch_size`` transitions as device tensors (observations normalised if enabled).
 
         Under RRD the rewards are the reward model's ``r̂(s, a, s′)`` of the sampled
         transitions instead of the rewards the env paid.
         """
-        batch = self.replay_buffer.sample(self.config.batch_size)
+        batch = self.replay_buffer.sample(batch_size)
         observations = to_tensors(batch.observations, self.device)
         next_observations = to_tensors(batch.next_observations, self.device)
         actions = to_tensors(batch.actions, self.device)
@@ -350,8 +350,12 @@ class OffPolicyAgent(BaseAgent):
         """One gradient step on a minibatch; return detached ``train/…`` statistics."""
         raise NotImplementedError
 
-    def train(self, gradient_steps: int) -> dict[str, torch.Tensor]:
-        """Run ``gradient_steps`` updates; return the statistics of the last one."""
+    def train(self, gradient_steps: int, batch_size: int) -> dict[str, torch.Tensor]:
+        """Run ``gradient_steps`` updates on minibatches of ``batch_size`` (as SB3's ``train``).
+
+        Returns:
+            The statistics of the last update.
+        """
         stats: dict[str, torch.Tensor] = {}
         reward_model_loss = None
         with hidden_matmul_dtype(MATMUL_DTYPES[self.config.matmul_dtype]):
@@ -359,7 +363,7 @@ class OffPolicyAgent(BaseAgent):
                 if self.reward_redistributor is not None:
                     # RRD interleaves reward-model and agent updates (Ren et al., Alg. 1).
                     reward_model_loss = self.reward_redistributor.train(self.replay_buffer)
-                stats = self.train_step(self.sample_batch())
+                stats = self.train_step(self.sample_batch(batch_size))
                 self.n_updates += 1
         if reward_model_loss is not None:
             stats["train/reward_model_loss"] = reward_model_loss
@@ -430,7 +434,7 @@ class OffPolicyAgent(BaseAgent):
                 ):
                     if config.lr_schedule != "constant":
                         learning_rate = self._update_learning_rate()
-                    stats = self.train(gradient_steps)
+                    stats = self.train(gradient_steps, config.batch_size)
                 if bar is not None:
                     bar.update(self.n_envs)
                 if self.num_timesteps >= next_log or self.num_timesteps >= end:

@@ -85,7 +85,7 @@ class PPO(OnPolicyAgent):
                 f"(n_steps × n_envs = {rollout_size})"
             )
 
-    def train(self, batch: dict[str, Any]) -> dict[str, float]:
+    def update_policy(self, batch: dict[str, Any]) -> dict[str, float]:
         """Run ``n_epochs`` of minibatch updates on one rollout; return ``train/…`` stats."""
         config = self.config
         clip_range = config.clip_range
