@@ -200,7 +200,8 @@ def make_adam(parameter_groups: list[Any], learning_rate: float) -> torch.optim.
 class OffPolicyAgent(BaseAgent):
     """Base of SAC and TD3: replay buffer, env interaction, training schedule, logging.
 
-    Subclasses build their networks in ``_setup`` (after ``super()._setup()``), implement
+    Subclasses build their networks in ``_setup`` (after ``super()._setup()``, with
+    ``_setup_actor_and_critics``, then their ``actor_optimizer``), implement
     ``_predict_actions`` (actions in ``[-1, 1]``) and ``train_step(batch) -> stats``.
     """
 
@@ -256,8 +257,17 @@ class OffPolicyAgent(BaseAgent):
                 self.observation_space, stored_actions, config, self.device
             )
 
-    def _setup_critics(self) -> None:
-        """Build the twin critics, their Polyak target and their optimizer (SAC and TD3)."""
+    def _setup_actor_and_critics(self, actor_class: Callable[..., nn.Module]) -> None:
+        """Build the actor and the twin critics, their Polyak target and their optimizer.
+
+        Args:
+            actor_class: SAC's or TD3's actor, called as ``actor_class(features_extractor,
+                action_dim, config)``.
+        """
+        features_extractor = make_features_extractor(
+            self.observation_space, self._image_encoder, self._freeze_encoder
+        )
+        self.actor = actor_class(features_extractor, self.action_dim, self.config).to(self.device)
         # The critic learns its own copy of the encoder, as it has its own default CNN.
         self.critic = CriticEnsemble(
             self.observation_space,
@@ -269,6 +279,10 @@ class OffPolicyAgent(BaseAgent):
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Return the actor optimizer (SAC's also steps ``log α``) and the critic optimizer."""
+        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
     # -- actions ------------------------------------------------------------------------------
     def actions_to_env(self, actions: np.ndarray) -> np.ndarray:

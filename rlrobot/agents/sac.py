@@ -35,7 +35,6 @@ from rlrobot.common.losses import (
 )
 from rlrobot.common.networks import (
     hidden_layers_precision,
-    make_features_extractor,
     mlp,
     mlp_output_dim,
 )
@@ -67,18 +66,11 @@ class SquashedGaussianActor(nn.Module):
     """Feature extractor → MLP → tanh-squashed Gaussian over actions in ``[-1, 1]``."""
 
     def __init__(
-        self,
-        observation_space: Any,
-        action_dim: int,
-        config: OffPolicyConfig,
-        image_encoder: nn.Module | None = None,
-        freeze_encoder: bool = False,
+        self, features_extractor: nn.Module, action_dim: int, config: OffPolicyConfig
     ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(
-            observation_space, image_encoder, freeze_encoder
-        )
-        in_dim = self.features_extractor.features_dim
+        self.features_extractor = features_extractor
+        in_dim = features_extractor.features_dim
         self.latent = mlp(in_dim, config.net_arch, None, config.activation)
         latent_dim = mlp_output_dim(in_dim, config.net_arch, None)
         self.head = SquashedGaussianHead(latent_dim, action_dim)
@@ -117,14 +109,7 @@ class SAC(OffPolicyAgent):
     def _setup(self) -> None:
         super()._setup()
         config = self.config
-        self.actor = SquashedGaussianActor(
-            self.observation_space,
-            self.action_dim,
-            config,
-            self._image_encoder,
-            self._freeze_encoder,
-        ).to(self.device)
-        self._setup_critics()
+        self._setup_actor_and_critics(SquashedGaussianActor)
         self.entropy = EntropyCoefficient(config.ent_coef).to(self.device)
         self.entropy.requires_grad_(config.auto_ent_coef)
         self.target_entropy = (
@@ -145,10 +130,6 @@ class SAC(OffPolicyAgent):
             "critic_target": self.critic_target,
             "entropy": self.entropy,
         }
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """Return the actor (+ α) and critic optimizers."""
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
     def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
         distribution = self.actor(observations)

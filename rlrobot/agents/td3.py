@@ -30,7 +30,7 @@ from rlrobot.common.losses import (
     polyak_update,
     target_policy_smoothing,
 )
-from rlrobot.common.networks import hidden_layers_precision, make_features_extractor, mlp
+from rlrobot.common.networks import hidden_layers_precision, mlp
 from rlrobot.common.replay_buffer import ReplaySample
 
 
@@ -58,18 +58,11 @@ class DeterministicActor(nn.Module):
     """Feature extractor → MLP → ``tanh``: actions in ``[-1, 1]``."""
 
     def __init__(
-        self,
-        observation_space: Any,
-        action_dim: int,
-        config: OffPolicyConfig,
-        image_encoder: nn.Module | None = None,
-        freeze_encoder: bool = False,
+        self, features_extractor: nn.Module, action_dim: int, config: OffPolicyConfig
     ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(
-            observation_space, image_encoder, freeze_encoder
-        )
-        in_dim = self.features_extractor.features_dim
+        self.features_extractor = features_extractor
+        in_dim = features_extractor.features_dim
         self.mu = mlp(in_dim, config.net_arch, action_dim, config.activation, "tanh")
 
     def forward(self, observations: Any) -> torch.Tensor:
@@ -97,15 +90,8 @@ class TD3(OffPolicyAgent):
     def _setup(self) -> None:
         super()._setup()
         config = self.config
-        self.actor = DeterministicActor(
-            self.observation_space,
-            self.action_dim,
-            config,
-            self._image_encoder,
-            self._freeze_encoder,
-        ).to(self.device)
+        self._setup_actor_and_critics(DeterministicActor)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self._setup_critics()
         self.actor_optimizer = make_adam(list(self.actor.parameters()), config.learning_rate)
         self._sources = [*self.critic.parameters(), *self.actor.parameters()]
         self._targets = [*self.critic_target.parameters(), *self.actor_target.parameters()]
@@ -118,10 +104,6 @@ class TD3(OffPolicyAgent):
             "critic": self.critic,
             "critic_target": self.critic_target,
         }
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """Return the actor and critic optimizers."""
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
     def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
         # The policy is deterministic; exploration noise is added only while collecting data.
