@@ -2,7 +2,8 @@
 
 Rollout and GAE(λ) advantages come from ``OnPolicyAgent`` (λ = 1 gives n-step returns
 bootstrapped at the end of the rollout); the update is a single gradient step on the whole
-rollout. Defaults follow SB3 (RMSprop, ``n_steps=5``, no advantage normalisation).
+rollout (``OnPolicyAgent.update_policy``). Defaults follow SB3 (RMSprop, ``n_steps=5``, no
+advantage normalisation).
 
 Delayed rewards: with ``n_steps=5`` a reward at the end of a long episode reaches early steps
 only through the critic, one rollout at a time; use ``gamma`` ≥ 0.99, ``gae_lambda`` near 1
@@ -12,11 +13,10 @@ and a longer ``n_steps`` (e.g. 32–128) so the final reward is propagated withi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
 from rlrobot.common.config import option
-from rlrobot.common.networks import stats_to_floats
 
 
 @dataclass
@@ -37,7 +37,3 @@ class A2C(OnPolicyAgent):
     algorithm = "a2c"
     config_class = A2CConfig
     config: A2CConfig
-
-    def train(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One gradient step on the whole rollout; return ``train/…`` statistics."""
-        return stats_to_floats(self.policy_gradient_step(batch))

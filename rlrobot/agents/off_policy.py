@@ -197,16 +197,11 @@ def make_adam(parameter_groups: list[Any], learning_rate: float) -> torch.optim.
         return torch.optim.Adam(parameter_groups, lr=learning_rate)
 
 
-@torch.no_grad()
-def polyak_update(sources: list[torch.Tensor], targets: list[torch.Tensor], tau: float) -> None:
-    """``target ← (1 − τ)·target + τ·source`` for every pair, in one fused call."""
-    torch._foreach_lerp_(targets, sources, tau)
-
-
 class OffPolicyAgent(BaseAgent):
     """Base of SAC and TD3: replay buffer, env interaction, training schedule, logging.
 
-    Subclasses build their networks in ``_setup`` (after ``super()._setup()``), implement
+    Subclasses build their networks in ``_setup`` (after ``super()._setup()``, with
+    ``_setup_actor_and_critics``, then their ``actor_optimizer``), implement
     ``_predict_actions`` (actions in ``[-1, 1]``) and ``train_step(batch) -> stats``.
     """
 
@@ -262,8 +257,17 @@ class OffPolicyAgent(BaseAgent):
                 self.observation_space, stored_actions, config, self.device
             )
 
-    def _setup_critics(self) -> None:
-        """Build the twin critics, their Polyak target and their optimizer (SAC and TD3)."""
+    def _setup_actor_and_critics(self, actor_class: Callable[..., nn.Module]) -> None:
+        """Build the actor and the twin critics, their Polyak target and their optimizer.
+
+        Args:
+            actor_class: SAC's or TD3's actor, called as ``actor_class(features_extractor,
+                action_dim, config)``.
+        """
+        features_extractor = make_features_extractor(
+            self.observation_space, self._image_encoder, self._freeze_encoder
+        )
+        self.actor = actor_class(features_extractor, self.action_dim, self.config).to(self.device)
         # The critic learns its own copy of the encoder, as it has its own default CNN.
         self.critic = CriticEnsemble(
             self.observation_space,
@@ -275,6 +279,10 @@ class OffPolicyAgent(BaseAgent):
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Return the actor optimizer (SAC's also steps ``log α``) and the critic optimizer."""
+        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
     # -- actions ------------------------------------------------------------------------------
     def actions_to_env(self, actions: np.ndarray) -> np.ndarray:
@@ -322,13 +330,13 @@ class OffPolicyAgent(BaseAgent):
         super().set_training_state(state, restore_rng)
         self.n_updates = int(state.get("n_updates", 0))
 
-    def sample_batch(self) -> ReplaySample:
-        """Sample a minibatch as tensors on the device (observations normalised if enabled).
+    def sample_batch(self, batch_size: int) -> ReplaySample:
+        """Sample ``batch_size`` transitions as device tensors (observations normalised if enabled).
 
         Under RRD the rewards are the reward model's ``r̂(s, a, s′)`` of the sampled
         transitions instead of the rewards the env paid.
         """
-        batch = self.replay_buffer.sample(self.config.batch_size)
+        batch = self.replay_buffer.sample(batch_size)
         observations = to_tensors(batch.observations, self.device)
         next_observations = to_tensors(batch.next_observations, self.device)
         actions = to_tensors(batch.actions, self.device)
@@ -356,8 +364,12 @@ class OffPolicyAgent(BaseAgent):
         """One gradient step on a minibatch; return detached ``train/…`` statistics."""
         raise NotImplementedError
 
-    def train(self, gradient_steps: int) -> dict[str, torch.Tensor]:
-        """Run ``gradient_steps`` updates; return the statistics of the last one."""
+    def train(self, gradient_steps: int, batch_size: int) -> dict[str, torch.Tensor]:
+        """Run ``gradient_steps`` updates on minibatches of ``batch_size`` (as SB3's ``train``).
+
+        Returns:
+            The statistics of the last update.
+        """
         stats: dict[str, torch.Tensor] = {}
         reward_model_loss = None
         with hidden_matmul_dtype(MATMUL_DTYPES[self.config.matmul_dtype]):
@@ -365,7 +377,7 @@ class OffPolicyAgent(BaseAgent):
                 if self.reward_redistributor is not None:
                     # RRD interleaves reward-model and agent updates (Ren et al., Alg. 1).
                     reward_model_loss = self.reward_redistributor.train(self.replay_buffer)
-                stats = self.train_step(self.sample_batch())
+                stats = self.train_step(self.sample_batch(batch_size))
                 self.n_updates += 1
         if reward_model_loss is not None:
             stats["train/reward_model_loss"] = reward_model_loss
@@ -436,7 +448,7 @@ class OffPolicyAgent(BaseAgent):
                 ):
                     if config.lr_schedule != "constant":
                         learning_rate = self._update_learning_rate()
-                    stats = self.train(gradient_steps)
+                    stats = self.train(gradient_steps, config.batch_size)
                 if bar is not None:
                     bar.update(self.n_envs)
                 if self.num_timesteps >= next_log or self.num_timesteps >= end:

@@ -1,8 +1,9 @@
 """The on-policy loop shared by REINFORCE, A2C and PPO: collect rollout → advantages → update.
 
 The three algorithms differ only in ``compute_advantages`` (REINFORCE: Monte Carlo reward-to-go)
-and ``train`` (the update). Rollouts are stored in preallocated NumPy arrays of shape
-``(n_steps, n_envs, …)``; one batched forward pass per env step, no per-step tensor rebuilding.
+and ``update_policy`` (PPO: epochs of clipped minibatch steps). Rollouts are stored in
+preallocated NumPy arrays of shape ``(n_steps, n_envs, …)``; one batched forward pass per env
+step, no per-step tensor rebuilding.
 
 Delayed rewards (``reward_redistribution``, see ``rlrobot.common.redistribution``) are
 redistributed between the rollout and the advantages, and episodes that span rollouts are
@@ -39,7 +40,14 @@ from rlrobot.common.config import option
 from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import make_features_extractor, mlp, orthogonal_init, to_tensors
+from rlrobot.common.losses import normalize_advantages, policy_gradient_loss
+from rlrobot.common.networks import (
+    make_features_extractor,
+    mlp,
+    orthogonal_init,
+    stats_to_floats,
+    to_tensors,
+)
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.redistribution import uniform_redistribution
 from rlrobot.common.replay_buffer import ReplayBuffer
@@ -180,7 +188,8 @@ def index_observations(observations: Any, indices: torch.Tensor) -> Any:
 class OnPolicyAgent(BaseAgent):
     """Base of REINFORCE, A2C and PPO: rollout collection, advantages, logging, checkpoints.
 
-    Subclasses implement ``train(batch) -> dict[str, float]`` (one update on a rollout). The
+    ``update_policy(batch) -> dict[str, float]`` is the update on one rollout: one actor-critic
+    gradient step (REINFORCE, A2C), which PPO overrides with its clipped minibatch epochs. The
     keywords ``image_encoder``/``freeze_encoder`` (see ``BaseAgent``) plug a (pretrained) image
     encoder in.
     """
@@ -379,37 +388,37 @@ class OnPolicyAgent(BaseAgent):
         )
 
     # -- update -------------------------------------------------------------------------------
-    def train(self, batch: dict[str, Any]) -> dict[str, float]:
-        """Update the policy on one flattened rollout; return ``train/…`` statistics."""
-        raise NotImplementedError
-
     def _gradient_step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.max_grad_norm)
         self.optimizer.step()
 
-    def policy_gradient_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        """One vanilla actor-critic gradient step on the whole rollout (REINFORCE and A2C).
+    def update_policy(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Update the policy on one flattened rollout; return ``train/…`` statistics.
 
-        ``loss = −mean(A·log π(a|s)) + vf_coef·mean((G − V(s))²) − ent_coef·mean(H[π])``.
+        One vanilla actor-critic gradient step on the whole rollout (REINFORCE and A2C; PPO
+        overrides it): ``loss = −mean(A·log π(a|s)) + vf_coef·mean((G − V(s))²) −
+        ent_coef·mean(H[π])``.
         """
         log_prob, entropy, values = self.policy.evaluate_actions(
             batch["observations"], batch["actions"]
         )
         advantages = batch["advantages"]
-        if self.config.normalize_advantage and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        policy_loss = -(advantages * log_prob).mean()
+        if self.config.normalize_advantage:
+            advantages = normalize_advantages(advantages)
+        policy_loss = policy_gradient_loss(advantages, log_prob)
         value_loss = F.mse_loss(values, batch["returns"])
         entropy_loss = -entropy.mean()
         loss = policy_loss + self.config.ent_coef * entropy_loss + self.config.vf_coef * value_loss
         self._gradient_step(loss)
-        return {
-            "train/policy_loss": policy_loss.detach(),
-            "train/value_loss": value_loss.detach(),
-            "train/entropy_loss": entropy_loss.detach(),
-        }
+        return stats_to_floats(
+            {
+                "train/policy_loss": policy_loss.detach(),
+                "train/value_loss": value_loss.detach(),
+                "train/entropy_loss": entropy_loss.detach(),
+            }
+        )
 
     # -- main loop ----------------------------------------------------------------------------
     def learn(
@@ -449,7 +458,7 @@ class OnPolicyAgent(BaseAgent):
                 self.compute_advantages(buffer)
                 self.policy.train()
                 batch = buffer.flatten(self.device)
-                stats = self.train(batch) if batch["advantages"].numel() else {}
+                stats = self.update_policy(batch) if batch["advantages"].numel() else {}
                 stats.update(redistribution_stats)
                 # Counted from step 0, so a resumed run logs the same iterations.
                 iteration = self.num_timesteps // rollout_size

@@ -24,6 +24,12 @@ from torch.nn import functional as F
 
 from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig, index_observations
 from rlrobot.common.config import option
+from rlrobot.common.losses import (
+    approx_kl_divergence,
+    clip_values,
+    clipped_surrogate_loss,
+    normalize_advantages,
+)
 from rlrobot.common.networks import stats_to_floats
 
 
@@ -79,7 +85,7 @@ class PPO(OnPolicyAgent):
                 f"(n_steps × n_envs = {rollout_size})"
             )
 
-    def train(self, batch: dict[str, Any]) -> dict[str, float]:
+    def update_policy(self, batch: dict[str, Any]) -> dict[str, float]:
         """Run ``n_epochs`` of minibatch updates on one rollout; return ``train/…`` stats."""
         config = self.config
         clip_range = config.clip_range
@@ -97,28 +103,23 @@ class PPO(OnPolicyAgent):
                 old_values = batch["values"][indices]
                 returns = batch["returns"][indices]
                 advantages = batch["advantages"][indices]
-                if config.normalize_advantage and advantages.numel() > 1:
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+                if config.normalize_advantage:
+                    advantages = normalize_advantages(advantages)
 
                 log_prob, entropy, values = self.policy.evaluate_actions(
                     observations, batch["actions"][indices]
                 )
                 log_ratio = log_prob - old_log_prob
                 ratio = log_ratio.exp()
-                surrogate = advantages * ratio
-                clipped_surrogate = advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
-                policy_loss = -torch.min(surrogate, clipped_surrogate).mean()
+                policy_loss, clip_fraction = clipped_surrogate_loss(advantages, ratio, clip_range)
                 if config.clip_range_vf is not None:
-                    values = old_values + (values - old_values).clamp(
-                        -config.clip_range_vf, config.clip_range_vf
-                    )
+                    values = clip_values(values, old_values, config.clip_range_vf)
                 value_loss = F.mse_loss(values, returns)
                 entropy_loss = -entropy.mean()
                 loss = policy_loss + config.ent_coef * entropy_loss + config.vf_coef * value_loss
 
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1.0) - log_ratio).mean()
-                    clip_fractions.append(((ratio - 1.0).abs() > clip_range).float().mean())
+                approx_kl = approx_kl_divergence(ratio, log_ratio)
+                clip_fractions.append(clip_fraction)
                 approx_kls.append(approx_kl)
                 # Only a target_kl needs the KL on the host now; otherwise avoid the sync.
                 if config.target_kl is not None and approx_kl.item() > 1.5 * config.target_kl:

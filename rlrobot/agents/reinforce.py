@@ -3,8 +3,9 @@
 Advantages are Monte Carlo: ``A_t = G_t − V(s_t)`` with ``G_t`` the discounted reward-to-go of
 the episode (``discounted_returns``). Episodes cut by a time limit or by the end of the
 rollout are completed with the critic's estimate ``V(s)`` of the state where they were cut —
-the only place the value function enters the target. One gradient step per rollout, so use
-long rollouts (``n_steps`` several episode lengths) for low-variance gradients.
+the only place the value function enters the target. One gradient step per rollout
+(``OnPolicyAgent.update_policy``), so use long rollouts (``n_steps`` several episode lengths)
+for low-variance gradients.
 
 Delayed rewards: Monte Carlo returns carry a final reward back to every step of the episode
 without relying on the critic; keep ``gamma`` near 1 (0.99–0.999).
@@ -13,11 +14,9 @@ without relying on the critic; keep ``gamma`` near 1 (0.99–0.999).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
 from rlrobot.common.config import option
-from rlrobot.common.networks import stats_to_floats
 from rlrobot.common.returns import discounted_returns
 from rlrobot.common.rollout_buffer import RolloutBuffer
 
@@ -49,7 +48,3 @@ class REINFORCE(OnPolicyAgent):
             self.config.gamma,
         )
         buffer.advantages[:] = buffer.returns - buffer.values
-
-    def train(self, batch: dict[str, Any]) -> dict[str, float]:
-        """One gradient step on the whole rollout; return ``train/…`` statistics."""
-        return stats_to_floats(self.policy_gradient_step(batch))

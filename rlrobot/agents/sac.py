@@ -23,17 +23,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import (
-    OffPolicyAgent,
-    OffPolicyConfig,
-    make_adam,
-    polyak_update,
-)
+from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig, make_adam
 from rlrobot.common.config import option
 from rlrobot.common.distributions import SquashedDiagGaussian, SquashedGaussianHead
+from rlrobot.common.losses import (
+    critic_mse_loss,
+    entropy_temperature_loss,
+    polyak_update,
+    sac_actor_loss,
+    soft_q_target,
+)
 from rlrobot.common.networks import (
     hidden_layers_precision,
-    make_features_extractor,
     mlp,
     mlp_output_dim,
 )
@@ -65,18 +66,11 @@ class SquashedGaussianActor(nn.Module):
     """Feature extractor → MLP → tanh-squashed Gaussian over actions in ``[-1, 1]``."""
 
     def __init__(
-        self,
-        observation_space: Any,
-        action_dim: int,
-        config: OffPolicyConfig,
-        image_encoder: nn.Module | None = None,
-        freeze_encoder: bool = False,
+        self, features_extractor: nn.Module, action_dim: int, config: OffPolicyConfig
     ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(
-            observation_space, image_encoder, freeze_encoder
-        )
-        in_dim = self.features_extractor.features_dim
+        self.features_extractor = features_extractor
+        in_dim = features_extractor.features_dim
         self.latent = mlp(in_dim, config.net_arch, None, config.activation)
         latent_dim = mlp_output_dim(in_dim, config.net_arch, None)
         self.head = SquashedGaussianHead(latent_dim, action_dim)
@@ -115,14 +109,7 @@ class SAC(OffPolicyAgent):
     def _setup(self) -> None:
         super()._setup()
         config = self.config
-        self.actor = SquashedGaussianActor(
-            self.observation_space,
-            self.action_dim,
-            config,
-            self._image_encoder,
-            self._freeze_encoder,
-        ).to(self.device)
-        self._setup_critics()
+        self._setup_actor_and_critics(SquashedGaussianActor)
         self.entropy = EntropyCoefficient(config.ent_coef).to(self.device)
         self.entropy.requires_grad_(config.auto_ent_coef)
         self.target_entropy = (
@@ -144,10 +131,6 @@ class SAC(OffPolicyAgent):
             "entropy": self.entropy,
         }
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """Return the actor (+ α) and critic optimizers."""
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
-
     def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
         distribution = self.actor(observations)
         return distribution.mode() if deterministic else distribution.sample()
@@ -160,20 +143,22 @@ class SAC(OffPolicyAgent):
 
         with torch.no_grad():
             next_actions, next_log_prob = self.actor(batch.next_observations).sample_and_log_prob()
-            next_q = self.critic_target(batch.next_observations, next_actions).amin(dim=0)
-            target_q = batch.rewards + batch.discounts * (next_q - ent_coef * next_log_prob)
+            next_q_values = self.critic_target(batch.next_observations, next_actions)
+            target_q = soft_q_target(
+                batch.rewards, batch.discounts, next_q_values, next_log_prob, ent_coef
+            )
         q_values = self.critic(batch.observations, batch.actions)
-        critic_loss = 0.5 * (q_values - target_q).pow(2).mean(dim=1).sum()
+        critic_loss = 0.5 * critic_mse_loss(q_values, target_q)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
 
-        q_pi = self.critic(batch.observations, actions_pi, detach=True).amin(dim=0)
-        actor_loss = (ent_coef * log_prob - q_pi).mean()
+        q_values_pi = self.critic(batch.observations, actions_pi, detach=True)
+        actor_loss = sac_actor_loss(log_prob, q_values_pi, ent_coef)
         loss = actor_loss
         stats = {"train/critic_loss": critic_loss.detach(), "train/ent_coef": ent_coef}
         if self.config.auto_ent_coef:
-            ent_coef_loss = -(log_ent_coef * (log_prob.detach() + self.target_entropy)).mean()
+            ent_coef_loss = entropy_temperature_loss(log_ent_coef, log_prob, self.target_entropy)
             loss = actor_loss + ent_coef_loss
             stats["train/ent_coef_loss"] = ent_coef_loss.detach()
         self.actor_optimizer.zero_grad(set_to_none=True)

@@ -22,14 +22,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import (
-    OffPolicyAgent,
-    OffPolicyConfig,
-    make_adam,
-    polyak_update,
-)
+from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig, make_adam
 from rlrobot.common.config import option
-from rlrobot.common.networks import hidden_layers_precision, make_features_extractor, mlp
+from rlrobot.common.losses import (
+    clipped_double_q_target,
+    critic_mse_loss,
+    polyak_update,
+    target_policy_smoothing,
+)
+from rlrobot.common.networks import hidden_layers_precision, mlp
 from rlrobot.common.replay_buffer import ReplaySample
 
 
@@ -57,18 +58,11 @@ class DeterministicActor(nn.Module):
     """Feature extractor → MLP → ``tanh``: actions in ``[-1, 1]``."""
 
     def __init__(
-        self,
-        observation_space: Any,
-        action_dim: int,
-        config: OffPolicyConfig,
-        image_encoder: nn.Module | None = None,
-        freeze_encoder: bool = False,
+        self, features_extractor: nn.Module, action_dim: int, config: OffPolicyConfig
     ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(
-            observation_space, image_encoder, freeze_encoder
-        )
-        in_dim = self.features_extractor.features_dim
+        self.features_extractor = features_extractor
+        in_dim = features_extractor.features_dim
         self.mu = mlp(in_dim, config.net_arch, action_dim, config.activation, "tanh")
 
     def forward(self, observations: Any) -> torch.Tensor:
@@ -96,15 +90,8 @@ class TD3(OffPolicyAgent):
     def _setup(self) -> None:
         super()._setup()
         config = self.config
-        self.actor = DeterministicActor(
-            self.observation_space,
-            self.action_dim,
-            config,
-            self._image_encoder,
-            self._freeze_encoder,
-        ).to(self.device)
+        self._setup_actor_and_critics(DeterministicActor)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self._setup_critics()
         self.actor_optimizer = make_adam(list(self.actor.parameters()), config.learning_rate)
         self._sources = [*self.critic.parameters(), *self.actor.parameters()]
         self._targets = [*self.critic_target.parameters(), *self.actor_target.parameters()]
@@ -117,10 +104,6 @@ class TD3(OffPolicyAgent):
             "critic": self.critic,
             "critic_target": self.critic_target,
         }
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """Return the actor and critic optimizers."""
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
     def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
         # The policy is deterministic; exploration noise is added only while collecting data.
@@ -137,14 +120,12 @@ class TD3(OffPolicyAgent):
         config = self.config
         with torch.no_grad():
             next_actions = self.actor_target(batch.next_observations)
-            noise = (torch.randn_like(next_actions) * config.target_policy_noise).clamp(
-                -config.target_noise_clip, config.target_noise_clip
-            )
-            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
-            next_q = self.critic_target(batch.next_observations, next_actions).amin(dim=0)
-            target_q = batch.rewards + batch.discounts * next_q
+            noise = torch.randn_like(next_actions) * config.target_policy_noise
+            next_actions = target_policy_smoothing(next_actions, noise, config.target_noise_clip)
+            next_q_values = self.critic_target(batch.next_observations, next_actions)
+            target_q = clipped_double_q_target(batch.rewards, batch.discounts, next_q_values)
         q_values = self.critic(batch.observations, batch.actions)
-        critic_loss = (q_values - target_q).pow(2).mean(dim=1).sum()
+        critic_loss = critic_mse_loss(q_values, target_q)
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()

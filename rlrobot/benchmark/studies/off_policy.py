@@ -117,8 +117,8 @@ def time_update_step(env_id: str, algo: str, rounds: int, steps_per_round: int) 
     for agent in (ours, ours_bf16, theirs):
         agent.learn(warmup)
     trainers = {
-        "rlrobot": ours.train,
-        "rlrobot_bf16": ours_bf16.train,
+        "rlrobot": lambda n: ours.train(n, ours.config.batch_size),
+        "rlrobot_bf16": lambda n: ours_bf16.train(n, ours_bf16.config.batch_size),
         "sb3": lambda n: theirs.train(gradient_steps=n, batch_size=theirs.batch_size),
     }
     times: dict[str, list[float]] = {name: [] for name in trainers}
