@@ -436,7 +436,8 @@ def measure_reward_model(
     import gymnasium as gym
     import torch
 
-    from rlrobot.benchmark.trial import evaluate_policy, make_agent
+    from rlrobot.benchmark.trial import checkpoint_record, make_agent
+    from rlrobot.common.evaluation import evaluate_policy
     from rlrobot.common.networks import to_tensors
 
     torch.set_num_threads(1)
@@ -462,7 +463,7 @@ def measure_reward_model(
             predicted.append(float(agent.reward_redistributor.predict(batch[0], actions, batch[1])))
             paid.append(float(reward))
             observation, done = next_observation, terminated or truncated
-    score = evaluate_policy(agent, env, EVAL_EPISODES, seed)[task.score]
+    score = checkpoint_record(evaluate_policy(agent, env, EVAL_EPISODES, seed=seed))[task.score]
     env.close()
     agent.env.close()
     return {
