@@ -20,6 +20,11 @@ ARM_JOINT_FORCES = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])
 FINGER_FORCES = np.array([20.0, 20.0])
 MOTOR_FORCES = np.concatenate([ARM_JOINT_FORCES, FINGER_FORCES])
 CONTROL_MODES = ("ee", "joints")
+# Defaults of every Panda env (`gym.make` keywords): a unit action moves the end effector
+# 5 cm ("ee" mode) or each arm joint 0.05 rad ("joints" mode).
+DEFAULT_CONTROL_MODE = "ee"
+DEFAULT_MAX_EE_STEP = 0.05
+DEFAULT_MAX_JOINT_STEP = 0.05
 # The wrist camera sits this far (m) from the hand's centre, off the fingers' closing plane.
 WRIST_CAMERA_OFFSET = 0.07
 # Damping λ (m) of the least-squares IK step: keeps the step bounded near singular poses.
@@ -74,19 +79,19 @@ class Panda(Robot):
 
     Args:
         sim: The simulation to load into.
-        base_position: Where the base stands (m).
         control_mode: "ee" or "joints".
         max_ee_step: End-effector displacement (m) of a unit action in "ee" mode.
         max_joint_step: Joint displacement (rad) of a unit action in "joints" mode.
+        base_position: Where the base stands (m).
     """
 
     def __init__(
         self,
         sim: Simulation,
+        control_mode: str,
+        max_ee_step: float,
+        max_joint_step: float,
         base_position: tuple[float, float, float] = (-0.6, 0.0, 0.0),
-        control_mode: str = "ee",
-        max_ee_step: float = 0.05,
-        max_joint_step: float = 0.05,
     ) -> None:
         super().__init__(sim)
         check_choice("control_mode", control_mode, CONTROL_MODES)
