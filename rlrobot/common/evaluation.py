@@ -1,7 +1,8 @@
 """The one evaluation loop: run a policy for whole episodes and keep each episode's outcome.
 
 Every caller uses it: ``rlrobot train``'s periodic evaluation, ``rlrobot eval``, the demo, the
-benchmark's checkpoints (for our agents and SB3's alike) and the tests. It needs only a single
+benchmark's checkpoints (for our agents and SB3's alike), the studies (the delayed-reward
+study reads every transition through ``on_step``) and the tests. It needs only a single
 Gymnasium env and something that predicts actions, so it sits in ``common``, below the agents.
 Like SB3's ``stable_baselines3.common.evaluation.evaluate_policy`` it counts the undiscounted
 rewards as ``env.step`` returns them; unlike it, it seeds every episode (so two policies can face
@@ -28,6 +29,8 @@ class Predictor(Protocol):
 
 
 PredictFunction = Callable[..., tuple[Any, Any]]
+# Called after every step with (observation, action, reward, next observation).
+StepCallback = Callable[[Any, Any, float, Any], None]
 
 
 @dataclass
@@ -62,6 +65,7 @@ def evaluate_policy(
     n_episodes: int,
     deterministic: bool = True,
     seed: int | None = None,
+    on_step: StepCallback | None = None,
 ) -> EvaluationResult:
     """Run ``policy`` for ``n_episodes`` whole episodes in ``env``.
 
@@ -72,6 +76,8 @@ def evaluate_policy(
         n_episodes: Number of episodes.
         deterministic: Take the most likely actions.
         seed: Episode ``i`` starts with ``env.reset(seed=seed + i)``; None for unseeded resets.
+        on_step: Called after every step as ``on_step(observation, action, reward,
+            next_observation)``, e.g. to compare a learned reward model with the env's reward.
 
     Returns:
         The returns, lengths and (where the env reports ``is_success``) successes.
@@ -83,7 +89,10 @@ def evaluate_policy(
         episode_return, length, done = 0.0, 0, False
         while not done:
             action, _ = predict(observation, deterministic=deterministic)
-            observation, reward, terminated, truncated, info = env.step(action)
+            next_observation, reward, terminated, truncated, info = env.step(action)
+            if on_step is not None:
+                on_step(observation, action, float(reward), next_observation)
+            observation = next_observation
             episode_return += float(reward)
             length += 1
             done = terminated or truncated

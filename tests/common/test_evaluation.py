@@ -73,6 +73,18 @@ def test_truncation_ends_an_episode_and_objects_with_predict_are_accepted():
     assert result.returns == [9.0, 3.0] and result.lengths == [3, 2]
 
 
+def test_on_step_sees_every_transition():
+    transitions = []
+    evaluate_policy(
+        count_policy, Countdown(), n_episodes=1, seed=0, on_step=lambda *t: transitions.append(t)
+    )
+    # Seed 0 starts at 2: (2 → 1, reward 2), (1 → 0, reward 1).
+    assert [(float(o[0]), float(a[0]), r, float(n[0])) for o, a, r, n in transitions] == [
+        (2.0, 2.0, 2.0, 1.0),
+        (1.0, 1.0, 1.0, 0.0),
+    ]
+
+
 def test_success_rate_is_none_when_the_env_does_not_report_it():
     result = EvaluationResult(returns=[1.0, 3.0], lengths=[5, 7])
     assert result.summary()["success_rate"] is None
