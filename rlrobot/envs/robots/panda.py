@@ -37,7 +37,7 @@ def damped_least_squares(
     """Δq = Jᵀ(JJᵀ + λ²I)⁻¹ e for a 3-row Jacobian J (3, n) and task-space error e (3,) → (n,).
 
     The 3×3 system is solved by a Cholesky factorisation in plain floats: for one small
-    system per step that is several times cheaper than numpy's general solver.
+    system per step that is cheaper than numpy's general solver (`docs/envs_notes.md`).
     """
     (a, b, c), (_, d, e), (_, _, f) = (jacobian @ jacobian.T).tolist()
     a, d, f = a + damping**2, d + damping**2, f + damping**2
@@ -65,8 +65,9 @@ class Panda(Robot):
         - `control_mode="ee"`: shape (3,), end-effector displacement in x, y, z; each unit is
           `max_ee_step` m. One damped least-squares step of inverse kinematics,
           Δq = Jᵀ(JJᵀ + λ²I)⁻¹Δx on the 3×7 position Jacobian J, turns it into joint targets
-          (one Jacobian instead of PyBullet's iterated IK: 3× cheaper and as accurate for
-          steps of a few cm; the position loop closes over successive steps).
+          (one Jacobian instead of PyBullet's iterated IK: cheaper, and as accurate for steps
+          of a few cm, as `docs/envs_notes.md` records; the position loop closes over
+          successive steps).
         - `control_mode="joints"`: shape (7,), arm joint displacements; each unit is
           `max_joint_step` rad.
     Joint targets are tracked by PD position control with the Panda's torque limits
