@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from rlrobot.errors import UnsupportedEnvError
+
 if TYPE_CHECKING:
     import gymnasium as gym
 
@@ -81,7 +83,15 @@ def evaluate_policy(
 
     Returns:
         The returns, lengths and (where the env reports ``is_success``) successes.
+
+    Raises:
+        UnsupportedEnvError: ``env`` is a vector env (Gymnasium's or SB3's).
     """
+    if hasattr(env, "num_envs"):
+        raise UnsupportedEnvError(
+            f"evaluate_policy runs one env, got a vector env of {env.num_envs}: pass a single "
+            "env, e.g. gym.make(env_id)"
+        )
     predict = policy.predict if hasattr(policy, "predict") else policy
     result = EvaluationResult()
     for episode in range(n_episodes):

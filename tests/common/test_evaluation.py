@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from rlrobot.common.evaluation import EvaluationResult, evaluate_policy
+from rlrobot.errors import UnsupportedEnvError
 
 
 class Countdown(gym.Env):
@@ -83,6 +84,13 @@ def test_on_step_sees_every_transition():
         (2.0, 2.0, 2.0, 1.0),
         (1.0, 1.0, 1.0, 0.0),
     ]
+
+
+def test_vector_envs_are_refused_with_a_clear_error():
+    envs = gym.vector.SyncVectorEnv([Countdown, Countdown])
+    with pytest.raises(UnsupportedEnvError, match="one env, got a vector env of 2"):
+        evaluate_policy(count_policy, envs, n_episodes=1)
+    envs.close()
 
 
 def test_success_rate_is_none_when_the_env_does_not_report_it():
