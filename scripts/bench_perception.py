@@ -45,6 +45,7 @@ import torch
 
 import rlrobot
 from rlrobot.agents import PPO
+from rlrobot.common.evaluation import evaluate_policy
 from rlrobot.envs.perturbations import RandomKicks, SceneRandomization
 from rlrobot.envs.wrappers import MultiViewImages
 from rlrobot.perception.collect import collect_event_windows, collect_images
@@ -629,25 +630,15 @@ def train_pixel_ppo(
     agent.learn(steps, callback=record)
     train_s = time.perf_counter() - started
     env = make_env()
-    returns, successes = [], []
-    for episode in range(eval_episodes):
-        observation, _ = env.reset(seed=10_000 + episode)
-        total, done, info = 0.0, False, {}
-        while not done:
-            action, _ = agent.predict(observation, deterministic=True)
-            observation, reward, terminated, truncated, info = env.step(action)
-            total += reward
-            done = terminated or truncated
-        returns.append(total)
-        successes.append(float(info.get("is_success", False)))
+    evaluation = evaluate_policy(agent, env, eval_episodes, seed=10_000).summary()
     env.close()
     agent.env.close()
     return {
         "condition": condition,
         "seed": seed,
         "curve": curve,
-        "eval_return": float(np.mean(returns)),
-        "eval_success": float(np.mean(successes)),
+        "eval_return": evaluation["mean_reward"],
+        "eval_success": evaluation["success_rate"],
         "train_s": train_s,
         "steps_per_s": steps / train_s,
     }

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from rlrobot.common.evaluation import EvaluationResult, evaluate_policy
+
 FRAMEWORKS = ("rlrobot", "sb3")
 
 # Evaluation episodes are seeded apart from the training envs (seed + i), and identically for
@@ -81,52 +83,22 @@ class TrialSpec:
         return f"{self.algo}/{self.framework} {self.env_id} seed {self.seed}"
 
 
-def evaluate_policy(
-    agent: Any,
-    env: Any,
-    n_episodes: int,
-    seed: int,
-    deterministic: bool = True,
-) -> dict[str, Any]:
-    """Run whole episodes with ``agent.predict`` and return their statistics.
-
-    The one evaluation routine for our agents and SB3's (both expose
-    ``predict(observation, deterministic=…) -> (action, state)`` on unbatched observations).
-
-    Args:
-        agent: Anything with SB3's ``predict`` signature.
-        env: A single (not vector) Gymnasium env with a time limit.
-        n_episodes: Number of episodes.
-        seed: Episode ``i`` starts from ``env.reset(seed=seed + i)``.
-        deterministic: Take the most likely action.
+def checkpoint_record(result: EvaluationResult) -> dict[str, Any]:
+    """Return an evaluation in the form the trial results store at each checkpoint.
 
     Returns:
         ``mean_return``, ``std_return``, ``returns`` (per episode), ``mean_length`` and, when the
         env reports ``info["is_success"]``, ``success_rate`` (at the last step of each episode).
     """
-    returns, lengths, successes = [], [], []
-    for episode in range(n_episodes):
-        observation, info = env.reset(seed=seed + episode)
-        total, length, done = 0.0, 0, False
-        while not done:
-            action, _ = agent.predict(observation, deterministic=deterministic)
-            observation, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            length += 1
-            done = terminated or truncated
-        returns.append(total)
-        lengths.append(length)
-        if "is_success" in info:
-            successes.append(float(info["is_success"]))
-    result: dict[str, Any] = {
-        "mean_return": float(np.mean(returns)),
-        "std_return": float(np.std(returns)),
-        "returns": returns,
-        "mean_length": float(np.mean(lengths)),
+    record: dict[str, Any] = {
+        "mean_return": float(np.mean(result.returns)),
+        "std_return": float(np.std(result.returns)),
+        "returns": result.returns,
+        "mean_length": float(np.mean(result.lengths)),
     }
-    if successes:
-        result["success_rate"] = float(np.mean(successes))
-    return result
+    if result.successes:
+        record["success_rate"] = float(np.mean(result.successes))
+    return record
 
 
 class CheckpointEvaluator:
@@ -153,7 +125,9 @@ class CheckpointEvaluator:
     def evaluate(self, agent: Any) -> None:
         """Evaluate now and append the checkpoint to ``curve``."""
         start, cpu_start = time.perf_counter(), time.process_time()
-        result = evaluate_policy(agent, self.env, self.n_episodes, self.seed)
+        result = checkpoint_record(
+            evaluate_policy(agent, self.env, self.n_episodes, seed=self.seed)
+        )
         self.eval_time += time.perf_counter() - start
         self.eval_cpu_time += time.process_time() - cpu_start
         self.curve.append({"step": int(agent.num_timesteps), **result})

@@ -30,9 +30,9 @@ class PandaTableEnv(GoalRobotTaskEnv):
     def __init__(
         self,
         make_task: Callable[[Simulation, Panda, str], Task],
-        control_mode: str = "ee",
-        max_ee_step: float = 0.05,
-        max_joint_step: float = 0.05,
+        control_mode: str,
+        max_ee_step: float,
+        max_joint_step: float,
         **options: Any,
     ) -> None:
         def build(sim: Simulation, reward_mode: str) -> tuple[Panda, Task]:

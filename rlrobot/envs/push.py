@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rlrobot.envs.panda_table import PandaTableEnv
+from rlrobot.envs.robots.panda import (
+    DEFAULT_CONTROL_MODE,
+    DEFAULT_MAX_EE_STEP,
+    DEFAULT_MAX_JOINT_STEP,
+)
 from rlrobot.envs.tasks.push import Push
 
 
@@ -61,14 +66,14 @@ class PushEnv(PandaTableEnv):
 
     def __init__(
         self,
-        control_mode: str = "ee",
+        control_mode: str = DEFAULT_CONTROL_MODE,
         distance_threshold: float = 0.05,
         object_size: float = 0.04,
         object_mass: float = 1.0,
         object_range: float = 0.15,
         goal_range: float = 0.15,
-        max_ee_step: float = 0.05,
-        max_joint_step: float = 0.05,
+        max_ee_step: float = DEFAULT_MAX_EE_STEP,
+        max_joint_step: float = DEFAULT_MAX_JOINT_STEP,
         **options: Any,
     ) -> None:
         super().__init__(

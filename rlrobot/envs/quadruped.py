@@ -13,9 +13,9 @@ from rlrobot.sim import Camera, Simulation
 class QuadrupedEnv(RobotTaskEnv):
     """Walk forward with pybullet_data's MJCF ant (`rlrobot/Quadruped-v0`).
 
-    The ant (torso sphere and eight capsule legs, ≈ 180 kg as PyBullet reads the model) loads
-    in ~6 ms and stays stable under random torques, so it is the fast, robust choice among
-    pybullet_data's legged robots (Laikago ~160 ms, A1 ~45 ms to load with meshes).
+    The ant (torso sphere and eight capsule legs, ≈ 180 kg as PyBullet reads the model) is
+    the fastest to load of pybullet_data's legged robots and stays stable under random torques.
+    `docs/envs_notes.md` records the measurements and tuning behind this env's defaults.
 
     ## Action space
     `Box(-1, 1, (8,), float32)`: joint torques × `max_torque` N·m (hip then ankle of the
@@ -62,12 +62,9 @@ class QuadrupedEnv(RobotTaskEnv):
     `randomization`, `render_mode`, `render_width`/`render_height`.
 
     ## Version history
-    - v0: first version. Torques are now held over all 4 substeps of a step (PyBullet
-      applies a torque command for one substep); `max_torque` 62.5 and `energy_weight` 0.02
-      kept the dynamics and rewards that 250 and 0.005 gave when only the first substep got
-      the torque. Then `max_torque` 375 and `energy_weight` 0.004: AntBulletEnv's motor
-      strength and electricity cost (2.0 × mean |action × 0.1 q̇|). At 62.5 N·m no agent
-      walked (PPO 1M steps: 0.4 m); at 375 the configs' PPO reaches the 2 m success.
+    - v0: first version. Torques are held over all 4 substeps of a step (PyBullet applies a
+      torque command for one substep). `max_torque` 375 and `energy_weight` 0.004 are
+      pybullet_envs' AntBulletEnv's motor strength and electricity cost.
     """
 
     def __init__(

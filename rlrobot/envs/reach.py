@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rlrobot.envs.panda_table import PandaTableEnv
+from rlrobot.envs.robots.panda import (
+    DEFAULT_CONTROL_MODE,
+    DEFAULT_MAX_EE_STEP,
+    DEFAULT_MAX_JOINT_STEP,
+)
 from rlrobot.envs.tasks.reach import Reach
 
 
@@ -58,12 +63,12 @@ class ReachEnv(PandaTableEnv):
 
     def __init__(
         self,
-        control_mode: str = "ee",
+        control_mode: str = DEFAULT_CONTROL_MODE,
         distance_threshold: float = 0.05,
         goal_low: tuple[float, float, float] = (-0.15, -0.15, 0.05),
         goal_high: tuple[float, float, float] = (0.15, 0.15, 0.35),
-        max_ee_step: float = 0.05,
-        max_joint_step: float = 0.05,
+        max_ee_step: float = DEFAULT_MAX_EE_STEP,
+        max_joint_step: float = DEFAULT_MAX_JOINT_STEP,
         **options: Any,
     ) -> None:
         super().__init__(

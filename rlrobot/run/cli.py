@@ -263,12 +263,13 @@ def default_run_dir(algo: str, env_id: str, seed: int) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Handle ``rlrobot eval``."""
-    from rlrobot.run.evaluation import evaluate_agent, format_summary, make_env
+    from rlrobot.common.evaluation import evaluate_policy
+    from rlrobot.run.evaluation import format_summary, make_env
 
     agent, resolved, folder = _load_agent(args)
     env = make_env(resolved)
     try:
-        result = evaluate_agent(agent, env, args.episodes, args.deterministic, args.seed)
+        result = evaluate_policy(agent, env, args.episodes, args.deterministic, args.seed)
     finally:
         env.close()
     summary = {

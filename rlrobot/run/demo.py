@@ -12,9 +12,10 @@ import os
 import time
 from pathlib import Path
 
+from rlrobot.common.evaluation import evaluate_policy
 from rlrobot.common.files import atomic_write_bytes
 from rlrobot.run.config import resolve_config
-from rlrobot.run.evaluation import evaluate_agent, format_summary, load_run_agent, make_env
+from rlrobot.run.evaluation import format_summary, load_run_agent, make_env
 from rlrobot.run.recording import record_episodes, tile_episodes, write_video
 from rlrobot.run.training import train
 
@@ -68,7 +69,7 @@ def demo(out: str | os.PathLike | None = None, steps: int | None = None, seed: i
     agent, resolved, folder = load_run_agent(folder.path, "latest")
     env = make_env(resolved)
     try:
-        result = evaluate_agent(agent, env, n_episodes=10, deterministic=True, seed=seed)
+        result = evaluate_policy(agent, env, n_episodes=10, deterministic=True, seed=seed)
     finally:
         env.close()
     summary = result.summary()

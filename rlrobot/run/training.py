@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlrobot.common.evaluation import evaluate_policy
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
 from rlrobot.errors import RunFolderError
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
-from rlrobot.run.evaluation import evaluate_agent, format_summary, make_env
+from rlrobot.run.evaluation import format_summary, make_env
 from rlrobot.run.folder import RunFolder, read_run_state
 
 
@@ -150,7 +151,7 @@ class RunMonitor:
         """Evaluate, log ``eval/…``, append to ``evaluations.csv``, keep ``best`` up to date."""
         step, run = agent.num_timesteps, self.resolved.run
         rng_state = get_rng_state()  # evaluation must not change what training samples next
-        result = evaluate_agent(
+        result = evaluate_policy(
             agent,
             self.eval_env,
             run.eval_episodes,

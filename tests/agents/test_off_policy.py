@@ -7,6 +7,7 @@ import torch
 
 from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
 from rlrobot.agents.off_policy import CriticEnsemble
+from rlrobot.common.evaluation import evaluate_policy
 from rlrobot.common.networks import hidden_matmul_dtype
 from rlrobot.errors import ConfigError, UnsupportedEnvError
 from rlrobot.run.config import resolve_config
@@ -45,18 +46,8 @@ def make_line(max_episode_steps=20):
 
 
 def evaluate(agent, env_factory, n_episodes=10):
-    env = env_factory()
-    returns = []
-    for episode in range(n_episodes):
-        observation, _ = env.reset(seed=1000 + episode)
-        done, total = False, 0.0
-        while not done:
-            action, _ = agent.predict(observation, deterministic=True)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            total += reward
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns))
+    """Mean deterministic return over episodes seeded 1000, 1001, …"""
+    return evaluate_policy(agent, env_factory(), n_episodes, seed=1000).summary()["mean_reward"]
 
 
 def test_registry_and_generic_load(tmp_path):
@@ -296,14 +287,6 @@ def test_sac_her_solves_sparse_reach():
     # Seeds 0–5 all succeed 20/20 at 5k steps; at 4k seed 0 sat exactly on the threshold (16/20).
     agent.learn(5000)
     env = gym.make("rlrobot/Reach-v0", **env_kwargs)
-    successes = []
-    for episode in range(20):
-        observation, _ = env.reset(seed=1000 + episode)
-        done = False
-        while not done:
-            action, _ = agent.predict(observation, deterministic=True)
-            observation, _, terminated, truncated, info = env.step(action)
-            done = terminated or truncated
-        successes.append(info["is_success"])
+    result = evaluate_policy(agent, env, 20, seed=1000)
     env.close()
-    assert np.mean(successes) >= 0.8
+    assert result.summary()["success_rate"] >= 0.8

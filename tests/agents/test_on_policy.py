@@ -9,7 +9,7 @@ import torch
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from rlrobot.agents import A2C, ALGORITHMS, PPO, REINFORCE, SAC
-from rlrobot.benchmark.trial import evaluate_policy as evaluate_seeded
+from rlrobot.common.evaluation import evaluate_policy as evaluate_seeded
 from rlrobot.common.logger import Logger
 from rlrobot.errors import CheckpointError, ConfigError
 
@@ -219,7 +219,7 @@ def test_learns_cartpole(cls):
     kwargs, steps, threshold = LEARNING[cls]
     agent = cls("CartPole-v1", seed=0, **kwargs).learn(steps)
     result = evaluate_seeded(agent, gym.make("CartPole-v1"), n_episodes=10, seed=1000)
-    mean = result["mean_return"]
+    mean = result.summary()["mean_reward"]
     assert mean >= threshold, f"{cls.__name__} reached only {mean} (random policy: ~22)"
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from rlrobot.agents import PPOConfig
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
-from rlrobot.benchmark.trial import CheckpointEvaluator, TrialSpec, run_trial
+from rlrobot.benchmark.trial import CheckpointEvaluator, TrialSpec, checkpoint_record, run_trial
+from rlrobot.common.evaluation import EvaluationResult
 
 FLAKY_ID = "tests.benchmark.flaky_env:FlakyCartPole-v0"
 TINY_PPO = PPOConfig(n_steps=32, batch_size=32, n_epochs=1).to_dict()
@@ -73,6 +74,19 @@ def test_checkpoint_evaluator_evaluates_on_the_interval_grid():
     ]
     evaluator.finish(agent)
     assert len(evaluator.curve) == 5  # the final step was evaluated already
+
+
+def test_checkpoint_record_keeps_the_stored_keys():
+    result = EvaluationResult(returns=[1.0, 3.0], lengths=[5, 7], successes=[1.0, 0.0])
+    assert checkpoint_record(result) == {
+        "mean_return": 2.0,
+        "std_return": 1.0,
+        "returns": [1.0, 3.0],
+        "mean_length": 6.0,
+        "success_rate": 0.5,
+    }
+    unreported = EvaluationResult(returns=[1.0, 3.0], lengths=[5, 7])
+    assert "success_rate" not in checkpoint_record(unreported)
 
 
 def test_run_trial_is_deterministic_and_reports_its_speed():

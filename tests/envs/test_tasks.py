@@ -5,15 +5,23 @@ import numpy as np
 import pytest
 
 import rlrobot
+from rlrobot.envs.core import GoalRobotTaskEnv
 from rlrobot.envs.robots.panda import damped_least_squares
+
+GOAL_KEYS = {"observation", "achieved_goal", "desired_goal"}
+
+
+def is_goal_space(space: gym.Space) -> bool:
+    """Whether `space` is a goal `Dict` (observation, achieved goal, desired goal)."""
+    return isinstance(space, gym.spaces.Dict) and set(space.spaces) == GOAL_KEYS
 
 
 def goal_env_ids() -> list[str]:
-    """The registered ids whose task is goal-conditioned."""
+    """The registered ids whose (default) observation space is a goal `Dict`."""
     ids = []
     for env_id in rlrobot.ENV_IDS:
         env = gym.make(env_id)
-        if env.unwrapped.task.goal_conditioned:
+        if is_goal_space(env.observation_space):
             ids.append(env_id)
         env.close()
     return ids
@@ -22,8 +30,18 @@ def goal_env_ids() -> list[str]:
 GOAL_ENV_IDS = goal_env_ids()
 
 
-def test_goal_envs_are_reach_push_navigate():
-    assert GOAL_ENV_IDS == ["rlrobot/Reach-v0", "rlrobot/Push-v0", "rlrobot/Navigate-v0"]
+@pytest.mark.parametrize("env_id", rlrobot.ENV_IDS)
+def test_goal_observations_come_with_a_goal_conditioned_task_and_compute_reward(env_id):
+    env = gym.make(env_id)
+    unwrapped = env.unwrapped
+    goal = env_id in GOAL_ENV_IDS
+    assert unwrapped.task.goal_conditioned == goal
+    assert isinstance(unwrapped, GoalRobotTaskEnv) == goal  # the envs with `compute_reward`
+    env.close()
+
+
+def test_some_registered_envs_are_goal_envs_and_some_are_not():
+    assert 0 < len(GOAL_ENV_IDS) < len(rlrobot.ENV_IDS)
 
 
 # ------------------------------------------------------------------------------ CartPole

@@ -133,7 +133,8 @@ def evaluate_trial(folder: Path, episodes: int) -> dict[str, Any]:
 
     The result is cached in the run folder (``EVAL_CACHE``) for its latest checkpoint.
     """
-    from rlrobot.run.evaluation import evaluate_agent, load_run_agent, make_env
+    from rlrobot.common.evaluation import evaluate_policy
+    from rlrobot.run.evaluation import load_run_agent, make_env
     from rlrobot.run.folder import read_run_state
 
     agent, resolved, run = load_run_agent(folder, "latest")
@@ -146,8 +147,8 @@ def evaluate_trial(folder: Path, episodes: int) -> dict[str, Any]:
             return cached
     env = make_env(resolved)
     try:
-        trained = evaluate_agent(agent, env, episodes, deterministic=True, seed=EVAL_SEED)
-        random = evaluate_agent(RandomPolicy(env.action_space, EVAL_SEED), env, episodes,
+        trained = evaluate_policy(agent, env, episodes, deterministic=True, seed=EVAL_SEED)
+        random = evaluate_policy(RandomPolicy(env.action_space, EVAL_SEED), env, episodes,
                                 seed=EVAL_SEED)  # fmt: skip
     finally:
         env.close()

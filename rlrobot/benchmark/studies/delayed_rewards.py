@@ -420,7 +420,8 @@ def measure_reward_model(
     import gymnasium as gym
     import torch
 
-    from rlrobot.benchmark.trial import evaluate_policy, make_agent
+    from rlrobot.benchmark.trial import checkpoint_record, make_agent
+    from rlrobot.common.evaluation import evaluate_policy
     from rlrobot.common.networks import to_tensors
 
     torch.set_num_threads(1)
@@ -431,22 +432,21 @@ def measure_reward_model(
     dense_kwargs = {} if task.wrapped else {**spec.env_kwargs, "reward_mode": "dense"}
     env = gym.make(env_id, **dense_kwargs)
     predicted, paid = [], []
-    for episode in range(n_episodes):
-        observation, _ = env.reset(seed=seed + episode)
-        done = False
-        while not done:
-            action, _ = agent.predict(observation, deterministic=True)
-            next_observation, reward, terminated, truncated, _ = env.step(action)
-            batch = [
-                to_tensors({k: v[None] for k, v in o.items()} if isinstance(o, dict) else o[None],
-                           agent.device)
-                for o in (observation, next_observation)
-            ]  # fmt: skip
-            actions = to_tensors(np.asarray(action)[None], agent.device)
-            predicted.append(float(agent.reward_redistributor.predict(batch[0], actions, batch[1])))
-            paid.append(float(reward))
-            observation, done = next_observation, terminated or truncated
-    score = evaluate_policy(agent, env, EVAL_EPISODES, seed)[task.score]
+
+    def compare_rewards(
+        observation: Any, action: Any, reward: float, next_observation: Any
+    ) -> None:
+        batch = [
+            to_tensors({k: v[None] for k, v in o.items()} if isinstance(o, dict) else o[None],
+                       agent.device)
+            for o in (observation, next_observation)
+        ]  # fmt: skip
+        actions = to_tensors(np.asarray(action)[None], agent.device)
+        predicted.append(float(agent.reward_redistributor.predict(batch[0], actions, batch[1])))
+        paid.append(reward)
+
+    evaluate_policy(agent, env, n_episodes, seed=seed, on_step=compare_rewards)
+    score = checkpoint_record(evaluate_policy(agent, env, EVAL_EPISODES, seed=seed))[task.score]
     env.close()
     agent.env.close()
     return {

@@ -38,15 +38,12 @@ class Ant(Robot):
 
     Args:
         sim: The simulation to load into (with a ground plane).
-        max_torque: Torque of a unit action (N·m), held over the whole env step. 375 is
-            pybullet_envs' AntBulletEnv (power 2.5 × gear 150, which its one `stepSimulation`
-            of 4 internal substeps holds for the whole step); weaker ants shuffle rather than
-            walk, as PyBullet reads this model at ≈ 180 kg (density 1000, not MuJoCo's 5).
+        max_torque: Torque of a unit action (N·m), held over the whole env step.
         reset_noise: Joint angles and velocities start uniform in ±reset_noise around the
             start pose; the torso starts at `START_HEIGHT` m, level, facing +x, at rest.
     """
 
-    def __init__(self, sim: Simulation, max_torque: float = 375.0, reset_noise: float = 0.1):
+    def __init__(self, sim: Simulation, max_torque: float, reset_noise: float):
         super().__init__(sim)
         if max_torque <= 0:
             raise ValueError(f"max_torque must be > 0 N·m, got {max_torque}")

@@ -32,9 +32,9 @@ class CartPoleRobot(Robot):
     def __init__(
         self,
         sim: Simulation,
-        continuous: bool = False,
-        force_magnitude: float = 5.0,
-        reset_noise: float = 0.05,
+        continuous: bool,
+        force_magnitude: float,
+        reset_noise: float,
     ) -> None:
         super().__init__(sim)
         if force_magnitude <= 0:

@@ -20,6 +20,11 @@ ARM_JOINT_FORCES = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])
 FINGER_FORCES = np.array([20.0, 20.0])
 MOTOR_FORCES = np.concatenate([ARM_JOINT_FORCES, FINGER_FORCES])
 CONTROL_MODES = ("ee", "joints")
+# Defaults of every Panda env (`gym.make` keywords): a unit action moves the end effector
+# 5 cm ("ee" mode) or each arm joint 0.05 rad ("joints" mode).
+DEFAULT_CONTROL_MODE = "ee"
+DEFAULT_MAX_EE_STEP = 0.05
+DEFAULT_MAX_JOINT_STEP = 0.05
 # The wrist camera sits this far (m) from the hand's centre, off the fingers' closing plane.
 WRIST_CAMERA_OFFSET = 0.07
 # Damping λ (m) of the least-squares IK step: keeps the step bounded near singular poses.
@@ -32,7 +37,7 @@ def damped_least_squares(
     """Δq = Jᵀ(JJᵀ + λ²I)⁻¹ e for a 3-row Jacobian J (3, n) and task-space error e (3,) → (n,).
 
     The 3×3 system is solved by a Cholesky factorisation in plain floats: for one small
-    system per step that is several times cheaper than numpy's general solver.
+    system per step that is cheaper than numpy's general solver (`docs/envs_notes.md`).
     """
     (a, b, c), (_, d, e), (_, _, f) = (jacobian @ jacobian.T).tolist()
     a, d, f = a + damping**2, d + damping**2, f + damping**2
@@ -60,8 +65,9 @@ class Panda(Robot):
         - `control_mode="ee"`: shape (3,), end-effector displacement in x, y, z; each unit is
           `max_ee_step` m. One damped least-squares step of inverse kinematics,
           Δq = Jᵀ(JJᵀ + λ²I)⁻¹Δx on the 3×7 position Jacobian J, turns it into joint targets
-          (one Jacobian instead of PyBullet's iterated IK: 3× cheaper and as accurate for
-          steps of a few cm; the position loop closes over successive steps).
+          (one Jacobian instead of PyBullet's iterated IK: cheaper, and as accurate for steps
+          of a few cm, as `docs/envs_notes.md` records; the position loop closes over
+          successive steps).
         - `control_mode="joints"`: shape (7,), arm joint displacements; each unit is
           `max_joint_step` rad.
     Joint targets are tracked by PD position control with the Panda's torque limits
@@ -74,19 +80,19 @@ class Panda(Robot):
 
     Args:
         sim: The simulation to load into.
-        base_position: Where the base stands (m).
         control_mode: "ee" or "joints".
         max_ee_step: End-effector displacement (m) of a unit action in "ee" mode.
         max_joint_step: Joint displacement (rad) of a unit action in "joints" mode.
+        base_position: Where the base stands (m).
     """
 
     def __init__(
         self,
         sim: Simulation,
+        control_mode: str,
+        max_ee_step: float,
+        max_joint_step: float,
         base_position: tuple[float, float, float] = (-0.6, 0.0, 0.0),
-        control_mode: str = "ee",
-        max_ee_step: float = 0.05,
-        max_joint_step: float = 0.05,
     ) -> None:
         super().__init__(sim)
         check_choice("control_mode", control_mode, CONTROL_MODES)

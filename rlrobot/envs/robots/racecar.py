@@ -47,19 +47,19 @@ class Racecar(Robot):
         sim: The simulation to load into (with a ground plane).
         max_speed: Forward speed (m/s) of a unit speed command.
         max_steering: Steering angle (rad) of a unit steering command.
-        max_wheel_torque: Torque limit of each wheel motor (N·m).
         n_rays: Number of lidar rays.
         ray_length: Lidar range (m).
+        max_wheel_torque: Torque limit of each wheel motor (N·m).
     """
 
     def __init__(
         self,
         sim: Simulation,
-        max_speed: float = 1.0,
-        max_steering: float = 0.5,
+        max_speed: float,
+        max_steering: float,
+        n_rays: int,
+        ray_length: float,
         max_wheel_torque: float = 20.0,
-        n_rays: int = 16,
-        ray_length: float = 3.0,
     ) -> None:
         super().__init__(sim)
         if n_rays < 1 or ray_length <= 0:

@@ -27,10 +27,10 @@ class Balance(Task):
         self,
         sim: Simulation,
         robot: CartPoleRobot,
-        reward_mode: str = "dense",
-        x_threshold: float = 2.4,
-        angle_threshold: float = 12 * np.pi / 180,
-        success_angle: float = 0.05,
+        reward_mode: str,
+        x_threshold: float,
+        angle_threshold: float,
+        success_angle: float,
     ) -> None:
         super().__init__(sim, reward_mode)
         check_positive("x_threshold", x_threshold, "m")

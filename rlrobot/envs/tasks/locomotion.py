@@ -39,13 +39,13 @@ class WalkForward(Task):
         self,
         sim: Simulation,
         robot: Ant,
-        reward_mode: str = "dense",
-        forward_weight: float = 1.0,
-        energy_weight: float = 0.004,
-        alive_bonus: float = 1.0,
-        min_height: float = 0.26,
-        max_tilt: float = 1.0,
-        success_distance: float = 2.0,
+        reward_mode: str,
+        forward_weight: float,
+        energy_weight: float,
+        alive_bonus: float,
+        min_height: float,
+        max_tilt: float,
+        success_distance: float,
     ) -> None:
         super().__init__(sim, reward_mode)
         check_positive("min_height", min_height, "m", allow_zero=True)

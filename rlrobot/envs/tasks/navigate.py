@@ -40,12 +40,12 @@ class Navigate(PointGoalTask):
         self,
         sim: Simulation,
         robot: Racecar,
-        reward_mode: str = "dense",
-        distance_threshold: float = 0.3,
-        arena_half_size: float = 2.0,
-        n_obstacles: int = 4,
-        obstacle_size: float = 0.3,
-        min_goal_distance: float = 1.0,
+        reward_mode: str,
+        distance_threshold: float,
+        arena_half_size: float,
+        n_obstacles: int,
+        obstacle_size: float,
+        min_goal_distance: float,
     ) -> None:
         check_positive("arena_half_size", arena_half_size, "m")
         check_positive("obstacle_size", obstacle_size, "m")

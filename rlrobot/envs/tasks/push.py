@@ -32,12 +32,12 @@ class Push(PointGoalTask):
     def __init__(
         self,
         sim: Simulation,
-        reward_mode: str = "dense",
-        distance_threshold: float = 0.05,
-        object_size: float = 0.04,
-        object_mass: float = 1.0,
-        object_range: float = 0.15,
-        goal_range: float = 0.15,
+        reward_mode: str,
+        distance_threshold: float,
+        object_size: float,
+        object_mass: float,
+        object_range: float,
+        goal_range: float,
     ) -> None:
         if object_size <= 0 or object_mass <= 0:
             raise ValueError(f"object_size and object_mass must be > 0, got {object_size}")

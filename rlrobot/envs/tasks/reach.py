@@ -28,10 +28,10 @@ class Reach(PointGoalTask):
         self,
         sim: Simulation,
         get_achieved_goal: Callable[[], np.ndarray],
-        reward_mode: str = "dense",
-        distance_threshold: float = 0.05,
-        goal_low: tuple[float, float, float] = (-0.15, -0.15, 0.05),
-        goal_high: tuple[float, float, float] = (0.15, 0.15, 0.35),
+        reward_mode: str,
+        distance_threshold: float,
+        goal_low: tuple[float, float, float],
+        goal_high: tuple[float, float, float],
     ) -> None:
         super().__init__(sim, reward_mode, distance_threshold, goal_low, goal_high)
         self._get_achieved_goal = get_achieved_goal
