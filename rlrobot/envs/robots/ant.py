@@ -46,6 +46,8 @@ class Ant(Robot):
             start pose; the torso starts at `START_HEIGHT` m, level, facing +x, at rest.
     """
 
+    episode_attributes = ("actuator_scale", "torques")
+
     def __init__(self, sim: Simulation, max_torque: float = 375.0, reset_noise: float = 0.1):
         super().__init__(sim)
         if max_torque <= 0:

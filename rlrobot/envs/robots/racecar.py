@@ -52,6 +52,8 @@ class Racecar(Robot):
         ray_length: Lidar range (m).
     """
 
+    episode_attributes = ("actuator_scale", "start_yaw")
+
     def __init__(
         self,
         sim: Simulation,
