@@ -242,6 +242,28 @@ class OnPolicyAgent(BaseAgent):
         self.pending = None
         super().start_new_episodes(seed)
 
+    def get_episode_state(self) -> dict[str, Any] | None:
+        """``BaseAgent.get_episode_state`` plus the held-back steps (uniform redistribution)."""
+        state = super().get_episode_state()
+        if state is not None:
+            state["pending"] = None if self.pending is None else self.pending.state_dict()
+        return state
+
+    def set_episode_state(self, state: Any) -> None:
+        """Restore what ``get_episode_state`` returned."""
+        super().set_episode_state(state)
+        pending = state["pending"]
+        self.pending = (
+            None
+            if pending is None
+            else RolloutBuffer.from_state_dict(
+                pending, self.n_envs, self.observation_space, self.action_space
+            )
+        )
+
+    def _episode_state_keys(self) -> tuple[str, ...]:
+        return (*super()._episode_state_keys(), "pending")
+
     def modules(self) -> dict[str, nn.Module]:
         """Return ``{"policy": ActorCriticPolicy}``."""
         return {"policy": self.policy}

@@ -114,6 +114,16 @@ def set_attributes(owner: Any, names: tuple[str, ...], state: Any, where: str) -
         setattr(owner, name, check_like(f"{where}.{name}", state[name], getattr(owner, name)))
 
 
+def get_space_rng_state(space: gym.Space) -> dict[str, Any] | None:
+    """Return the state of a space's RNG, or None if it has none yet.
+
+    ``space.np_random`` would make one, seeded from OS entropy, so the space's private
+    ``_np_random`` is read instead: saving must change nothing and be the same in every run.
+    """
+    generator = space._np_random
+    return None if generator is None else generator.bit_generator.state
+
+
 def _layers(env: gym.Env) -> list[gym.Env]:
     """Return the wrappers of ``env`` from the outside in, then the unwrapped env."""
     layers = [env]
@@ -145,7 +155,7 @@ def get_env_state(env: gym.Env) -> dict[str, Any] | None:
         else:
             return None
         layers.append({"layer": type(layer).__name__, "state": state})
-    return {"layers": layers, "action_space_rng": env.action_space.np_random.bit_generator.state}
+    return {"layers": layers, "action_space_rng": get_space_rng_state(env.action_space)}
 
 
 def set_env_state(env: gym.Env, state: Any) -> None:
@@ -170,9 +180,10 @@ def set_env_state(env: gym.Env, state: Any) -> None:
             set_attributes(layer, attributes, entry["state"], type(layer).__name__)
         else:
             layer.set_state(entry["state"])
-    restore_generator_state(
-        "action_space_rng", env.action_space.np_random, state["action_space_rng"]
-    )
+    if state["action_space_rng"] is not None:
+        restore_generator_state(
+            "action_space_rng", env.action_space.np_random, state["action_space_rng"]
+        )
 
 
 class EpisodeStateAccess(gym.Wrapper, gym.utils.RecordConstructorArgs):

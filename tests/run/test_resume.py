@@ -12,9 +12,12 @@ from rlrobot.run.folder import RunFolder, read_csv_rows
 from rlrobot.run.training import RunMonitor, train
 
 # Small budgets with every piece of state a resume must restore: a linear learning-rate schedule
-# (step counter), observation and reward normalisation, Adam moments, sampling RNG.
+# (step counter), observation and reward normalisation, Adam moments, sampling RNG; episodes
+# (500 steps at most) run across every checkpoint. ``ppo-delayed`` adds a delayed reward,
+# withheld inside the env, whose steps PPO holds back until it is paid.
 CASES = {
     "ppo": (
+        "ppo",
         "rlrobot/CartPole-v0",
         [
             "n_envs=2",
@@ -28,7 +31,21 @@ CASES = {
         ],
         768,
     ),
+    "ppo-delayed": (
+        "ppo",
+        "rlrobot/CartPole-v0",
+        [
+            "n_envs=2",
+            "n_steps=32",
+            "batch_size=32",
+            "n_epochs=2",
+            "reward_redistribution=uniform",
+            "env_kwargs.reward_mode=delayed",
+        ],
+        384,
+    ),
     "sac": (
+        "sac",
         "rlrobot/CartPoleContinuous-v0",
         [
             "n_envs=2",
@@ -43,6 +60,7 @@ CASES = {
         384,
     ),
     "td3": (
+        "td3",
         "rlrobot/CartPoleContinuous-v0",
         ["n_envs=2", "net_arch=[32, 32]", "batch_size=32", "learning_starts=64", "log_interval=32"],
         384,
@@ -55,9 +73,14 @@ class Crash(Exception):
     """Stands for a killed process."""
 
 
-def _resolved(algo):
-    env_id, overrides, steps = CASES[algo]
-    run_settings = [f"checkpoint_freq={steps // 3}", f"eval_freq={steps // 6}", "eval_episodes=2"]
+def _resolved(case, checkpoints=True):
+    algo, env_id, overrides, steps = CASES[case]
+    checkpoint_freq = steps // 3 if checkpoints else 0
+    run_settings = [
+        f"checkpoint_freq={checkpoint_freq}",
+        f"eval_freq={steps // 6}",
+        "eval_episodes=2",
+    ]
     return resolve_config(
         algo, env_id, seed=3, overrides=[*overrides, *run_settings], explicit={"n_timesteps": steps}
     )
@@ -96,11 +119,19 @@ def _comparable_rows(folder):
     ]
 
 
-@pytest.mark.parametrize("algo", sorted(CASES))
-def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, algo):
-    resolved = _resolved(algo)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_runs_with_and_without_checkpoints_and_a_resumed_run_end_the_same(
+    tmp_path, monkeypatch, case
+):
+    resolved = _resolved(case)
     crash_step = resolved.run.checkpoint_freq + resolved.run.checkpoint_freq // 2
     full = train(resolved, tmp_path / "full", progress_bar=False)
+    # Checkpoints change nothing: a run without them (but the final one) learns the same.
+    plain = train(_resolved(case, checkpoints=False), tmp_path / "plain", progress_bar=False)
+    assert len(full.step_checkpoints()) > len(plain.step_checkpoints()) == 1
+    _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(plain.latest_path))
+    assert _comparable_rows(plain) == _comparable_rows(full)
+    assert plain.evaluations_path.read_text() == full.evaluations_path.read_text()
 
     original_call = RunMonitor.__call__
 
