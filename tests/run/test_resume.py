@@ -119,6 +119,27 @@ def _comparable_rows(folder):
     ]
 
 
+def _crash_and_resume(resolved, out, crash_step, monkeypatch):
+    """Train into ``out``, crash after the first env step at ``crash_step``, then resume."""
+    original_call = RunMonitor.__call__
+
+    def crash_after_checkpoint(self, agent):
+        result = original_call(self, agent)
+        if agent.num_timesteps >= crash_step:
+            raise Crash
+        return result
+
+    monkeypatch.setattr(RunMonitor, "__call__", crash_after_checkpoint)
+    with pytest.raises(Crash):
+        train(resolved, out, progress_bar=False)
+    monkeypatch.undo()
+    interrupted = RunFolder(out)
+    # The crash came after the first checkpoint, with logs and evaluations past it to discard.
+    assert [step for step, _ in interrupted.step_checkpoints()][-1] < crash_step
+    assert read_csv_rows(interrupted.progress_path)[-1]["step"] >= crash_step
+    return train(resolved, out, resume=True, progress_bar=False)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_runs_with_and_without_checkpoints_and_a_resumed_run_end_the_same(
     tmp_path, monkeypatch, case
@@ -133,26 +154,9 @@ def test_runs_with_and_without_checkpoints_and_a_resumed_run_end_the_same(
     assert _comparable_rows(plain) == _comparable_rows(full)
     assert plain.evaluations_path.read_text() == full.evaluations_path.read_text()
 
-    original_call = RunMonitor.__call__
+    resumed = _crash_and_resume(resolved, tmp_path / "resumed", crash_step, monkeypatch)
 
-    def crash_after_checkpoint(self, agent):
-        result = original_call(self, agent)
-        if agent.num_timesteps >= crash_step:
-            raise Crash
-        return result
-
-    monkeypatch.setattr(RunMonitor, "__call__", crash_after_checkpoint)
-    with pytest.raises(Crash):
-        train(resolved, tmp_path / "resumed", progress_bar=False)
-    monkeypatch.undo()
-    interrupted = RunFolder(tmp_path / "resumed")
-    # The crash came after the first checkpoint, with logs and evaluations past it to discard.
-    assert [step for step, _ in interrupted.step_checkpoints()][-1] < crash_step
-    assert read_csv_rows(interrupted.progress_path)[-1]["step"] >= crash_step
-
-    resumed = train(resolved, tmp_path / "resumed", resume=True, progress_bar=False)
-
-    # Weights, optimizer moments, normaliser statistics, RNG states and step counter.
+    # Weights, optimizer moments, normaliser statistics, RNG states, step counter, episodes.
     _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(resumed.latest_path))
     assert _comparable_rows(resumed) == _comparable_rows(full)
     assert resumed.evaluations_path.read_text() == full.evaluations_path.read_text()
@@ -162,3 +166,32 @@ def test_runs_with_and_without_checkpoints_and_a_resumed_run_end_the_same(
     times = [row["time/time_elapsed"] for row in rows if not np.isnan(row["time/time_elapsed"])]
     assert len(times) >= 4
     assert all(later > earlier for earlier, later in itertools.pairwise(times)), times
+
+
+def test_an_env_without_state_starts_new_episodes_at_checkpoints_and_says_so(
+    tmp_path, monkeypatch, capsys
+):
+    # Gymnasium's CartPole has no get_state: each checkpoint starts new episodes (segments).
+    overrides = ["n_envs=2", "n_steps=32", "batch_size=32", "n_epochs=1", "eval_freq=0"]
+
+    def resolved(checkpoint_freq):
+        return resolve_config(
+            "ppo",
+            "CartPole-v1",
+            seed=3,
+            overrides=[*overrides, f"checkpoint_freq={checkpoint_freq}"],
+            explicit={"n_timesteps": 384},
+        )
+
+    full = train(resolved(128), tmp_path / "full", progress_bar=False)
+    assert "CartPole-v1 cannot save its state mid-episode" in capsys.readouterr().err
+    plain = train(resolved(0), tmp_path / "plain", progress_bar=False)
+    assert "cannot save its state" not in capsys.readouterr().err  # no checkpoints, no notice
+    # Checkpoints then change what is learned, and a resumed run still ends like the full one.
+    full_weights, plain_weights = (
+        _checkpoint_state(run.latest_path)["weights"] for run in (full, plain)
+    )
+    assert not all(torch.equal(full_weights[key], plain_weights[key]) for key in full_weights)
+    resumed = _crash_and_resume(resolved(128), tmp_path / "resumed", 192, monkeypatch)
+    _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(resumed.latest_path))
+    assert _comparable_rows(resumed) == _comparable_rows(full)
