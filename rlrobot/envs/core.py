@@ -501,39 +501,55 @@ class RobotTaskEnv(gym.Env):
             CheckpointError: The state does not fit this env.
         """
         check_dict(type(self).__name__, state, ENV_STATE_KEYS)
+        # Everything is checked before anything changes; the snapshot last, by PyBullet.
         sim = state["sim"]
         if not (isinstance(sim, np.ndarray) and sim.dtype == np.uint8 and sim.ndim == 1):
             raise CheckpointError("saved env state 'sim' is not a 1-D uint8 array")
-        if state["dynamics"] is not None and self._nominal_dynamics is None:
-            self._nominal_dynamics = self._read_dynamics()  # before the snapshot changes them
+        dynamics = None
+        if state["dynamics"] is not None:
+            if self._nominal_dynamics is None:
+                self._nominal_dynamics = self._read_dynamics()  # before any is randomised
+            try:
+                dynamics = np.asarray(state["dynamics"], dtype=np.float64)
+            except (TypeError, ValueError):
+                dynamics = None
+            if dynamics is None or dynamics.shape != (len(self._nominal_dynamics), 2):
+                raise CheckpointError("saved env state 'dynamics' does not fit this env's bodies")
+        delay = state["reward_delay"]
+        if (delay is None) != (self._reward_delay is None) or (
+            delay is not None and not (isinstance(delay, list) and len(delay) == 2)
+        ):
+            raise CheckpointError("saved env state 'reward_delay' does not fit this reward mode")
+        if delay is not None:
+            delay = [
+                check_like("withheld", delay[0], 0.0),
+                check_like("pending_steps", delay[1], 0),
+            ]
+        # `_check_action` gives float64 Box actions and keeps the space's dtype otherwise.
+        dtype = np.float64 if self._is_box_action else self.action_space.dtype
+        probe = np.zeros(self.action_space.shape, dtype=dtype)
+        if not isinstance(state["pending_actions"], list):
+            raise CheckpointError("saved env state 'pending_actions' is not a list")
+        pending_actions = deque(
+            check_like("pending_actions", np.asarray(action), probe)
+            for action in state["pending_actions"]
+        )
+        latency = check_like("action_latency", state["action_latency"], 0)
+        noise = check_like("observation_noise", state["observation_noise"], 0.0)
         try:
             self.sim.import_state(sim.tobytes())
         except ValueError as error:
             raise CheckpointError(f"saved env state 'sim': {error}") from None
-        if state["dynamics"] is not None:
-            dynamics = np.asarray(state["dynamics"], dtype=np.float64)
-            if dynamics.shape != (len(self._nominal_dynamics), 2):
-                raise CheckpointError("saved env state 'dynamics' does not fit this env's bodies")
+        if dynamics is not None:
             for (body, link), (mass, friction) in zip(
                 self._nominal_dynamics, dynamics, strict=True
             ):
                 self.sim.change_dynamics(body, link, mass=mass, lateralFriction=friction)
         restore_generator_state("np_random", self.np_random, state["np_random"])
-        if (state["reward_delay"] is None) != (self._reward_delay is None):
-            raise CheckpointError("saved env state 'reward_delay' does not fit this reward mode")
         if self._reward_delay is not None:
-            withheld, pending_steps = state["reward_delay"]
-            self._reward_delay.withheld = check_like("withheld", withheld, 0.0)
-            self._reward_delay.pending_steps = check_like("pending_steps", pending_steps, 0)
-        # `_check_action` gives float64 Box actions and keeps the space's dtype otherwise.
-        dtype = np.float64 if self._is_box_action else self.action_space.dtype
-        probe = np.zeros(self.action_space.shape, dtype=dtype)
-        self._pending_actions = deque(
-            check_like("pending_actions", np.asarray(action), probe)
-            for action in state["pending_actions"]
-        )
-        self._action_latency = check_like("action_latency", state["action_latency"], 0)
-        self._observation_noise = check_like("observation_noise", state["observation_noise"], 0.0)
+            self._reward_delay.withheld, self._reward_delay.pending_steps = delay
+        self._pending_actions, self._action_latency = pending_actions, latency
+        self._observation_noise = noise
         set_attributes(self.robot, self.robot.episode_attributes, state["robot"], "robot")
         set_attributes(self.task, self.task.episode_attributes, state["task"], "task")
 
