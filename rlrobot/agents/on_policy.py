@@ -14,8 +14,9 @@ handled so that no step gets a return its episode has not paid yet:
   steps, and they are trained on in the first update after their chunk is released, their
   values recomputed by the current critic. The advantages of the released steps are cut at
   the last release and bootstrapped from ``V`` of the next state, which estimates the
-  redistributed rewards still to come. Pending steps are dropped when episodes restart from
-  outside (a checkpoint), as the episode is.
+  redistributed rewards still to come. Pending steps are saved with the episodes in progress
+  at a checkpoint, and dropped when episodes restart from outside (a checkpoint of envs that
+  cannot save their state), as the episode is.
 * ``"rrd"``: every step gets ``r̂(s, a, s′)`` from the reward model, so nothing waits. The
   model trains before each update on whole released chunks kept in a replay buffer of
   ``rrd_buffer_size`` transitions.
