@@ -41,8 +41,15 @@ from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.progress import make_progress_bar
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
+from rlrobot.envs.state import (
+    check_dict,
+    check_like,
+    get_space_rng_state,
+    restore_generator_state,
+)
 from rlrobot.errors import CheckpointError, ConfigError
 from rlrobot.vec import make_vec_env
+from rlrobot.vec.state import get_vector_env_state, set_vector_env_state
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
 REPLAY_BUFFER_FILE = "replay_buffer.npz"
@@ -349,6 +356,94 @@ class BaseAgent(ABC):
         self.episode_tracker.lengths[:] = 0
         self._last_observations = observations
 
+    @property
+    def episodes_in_progress(self) -> bool:
+        """Whether the envs hold episodes that the next env step continues (reset or restored)."""
+        return self._last_observations is not None
+
+    def get_episode_state(self) -> dict[str, Any] | None:
+        """Return the episodes in progress, for a checkpoint that continues them exactly.
+
+        It holds every env's state (``rlrobot.vec.state``), the observations the next step
+        starts from, the per-episode accumulators (episode returns and lengths, the reward
+        normaliser's running return) and the RNGs of the vector env's action spaces.
+
+        Returns:
+            JSON values and arrays; None when there are no episodes yet or an env cannot save
+            its state.
+        """
+        if self.env is None or self._last_observations is None:
+            return None
+        envs = get_vector_env_state(self.env)
+        if envs is None:
+            return None
+        normalizer = self.reward_normalizer
+        return {
+            "envs": envs,
+            "last_observations": self._last_observations,
+            "episode_returns": self.episode_tracker.returns,
+            "episode_lengths": self.episode_tracker.lengths,
+            "reward_normalizer_returns": None if normalizer is None else normalizer.returns,
+            "action_space_rngs": [
+                get_space_rng_state(space)
+                for space in (self.env.action_space, self.env.single_action_space)
+            ],
+        }
+
+    def set_episode_state(self, state: Any) -> None:
+        """Restore what ``get_episode_state`` returned, into envs made like the saved ones.
+
+        Raises:
+            CheckpointError: The state does not fit these envs, spaces or accumulators.
+        """
+        check_dict("episodes", state, self._episode_state_keys())
+        set_vector_env_state(self.env, state["envs"])
+        self._last_observations = self._check_observation_batch(state["last_observations"])
+        tracker = self.episode_tracker
+        tracker.returns = check_like("episode_returns", state["episode_returns"], tracker.returns)
+        tracker.lengths = check_like("episode_lengths", state["episode_lengths"], tracker.lengths)
+        normalizer, returns = self.reward_normalizer, state["reward_normalizer_returns"]
+        if (normalizer is None) != (returns is None):
+            raise CheckpointError("saved episodes do not fit this agent's reward normalisation")
+        if normalizer is not None:
+            normalizer.returns = check_like(
+                "reward_normalizer_returns", returns, normalizer.returns
+            )
+        spaces = (self.env.action_space, self.env.single_action_space)
+        rngs = state["action_space_rngs"]
+        if not isinstance(rngs, list) or len(rngs) != len(spaces):
+            raise CheckpointError("saved episodes hold no RNG state of the action spaces")
+        for space, rng in zip(spaces, rngs, strict=True):
+            if rng is not None:
+                restore_generator_state("action_space_rngs", space.np_random, rng)
+
+    def _episode_state_keys(self) -> tuple[str, ...]:
+        """The keys of ``get_episode_state`` (the agent families add theirs)."""
+        return (
+            "envs",
+            "last_observations",
+            "episode_returns",
+            "episode_lengths",
+            "reward_normalizer_returns",
+            "action_space_rngs",
+        )
+
+    def _check_observation_batch(self, observations: Any) -> Observation:
+        """Return saved observations ``(n_envs, *obs_shape)`` checked against the space."""
+        space = self.observation_space
+        spaces = space.spaces if isinstance(space, gym.spaces.Dict) else {"": space}
+        expected = {
+            key: np.zeros((self.n_envs, *item.shape), dtype=item.dtype)
+            for key, item in spaces.items()
+        }
+        if not isinstance(space, gym.spaces.Dict):
+            return check_like("last_observations", observations, expected[""])
+        check_dict("last_observations", observations, expected)
+        return {
+            key: check_like(f"last_observations/{key}", observations[key], value)
+            for key, value in expected.items()
+        }
+
     def _begin_learn(
         self,
         total_timesteps: int,
@@ -466,6 +561,12 @@ class BaseAgent(ABC):
             self.reward_redistributor.load_state_dict(state["reward_redistributor"])
         if restore_rng and "rng" in state:
             set_rng_state(state["rng"])
+        episodes = state.get("episodes")
+        # Continued only where everything else continues too (no new seed), in as many envs.
+        if restore_rng and episodes is not None and self.env is not None:
+            check_dict("episodes", episodes, self._episode_state_keys())
+            if len(episodes["envs"]) == self.n_envs:
+                self.set_episode_state(episodes)
 
     def checkpoint_modules(self) -> dict[str, nn.Module]:
         """Return ``modules()`` plus the reward model of RRD, if any: what checkpoints hold."""
@@ -500,11 +601,14 @@ class BaseAgent(ABC):
         path: str | os.PathLike,
         include_training_state: bool = True,
         include_replay_buffer: bool = False,
+        include_episodes: bool = False,
     ) -> None:
         """Save weights, normalisers, config and spaces (and optimizer/RNG state) to ``path``.
 
         The checkpoint is a directory with ``model.safetensors`` and ``metadata.json``;
-        ``include_replay_buffer`` adds the replay buffer as ``replay_buffer.npz``.
+        ``include_replay_buffer`` adds the replay buffer as ``replay_buffer.npz``, and
+        ``include_episodes`` (with the training state) the episodes in progress
+        (``get_episode_state``; env snapshots as uint8 tensors), which ``load`` continues.
         """
         tensors: dict[str, torch.Tensor] = {}
         for name, module in self.checkpoint_modules().items():
@@ -512,6 +616,8 @@ class BaseAgent(ABC):
         state = self.get_training_state()
         if not include_training_state:
             state = {"num_timesteps": state["num_timesteps"], "normalizers": state["normalizers"]}
+        elif include_episodes:
+            state["episodes"] = self.get_episode_state()
         state_tensors, state_tree = pack_state(state, prefix="state")
         tensors.update(state_tensors)
         metadata = {
@@ -566,7 +672,8 @@ class BaseAgent(ABC):
             vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
             env_kwargs: Keyword arguments for ``gym.make``.
             worker_timeout_s: Limit of an env worker's step or reset (see ``make_vec_env``).
-            seed: Seed for the new envs (the RNG state of the checkpoint is restored otherwise).
+            seed: Seed for the new envs (the RNG state of the checkpoint is restored otherwise,
+                and the episodes it holds, if any, are continued where ``n_envs`` is the same).
             load_replay_buffer: Also restore ``replay_buffer.npz`` when present (with an env).
             **hyperparameters: Config fields to change (e.g. ``learning_rate``).
 

@@ -15,8 +15,9 @@ handled so that no step gets a return its episode has not paid yet:
   steps, and they are trained on in the first update after their chunk is released, their
   values recomputed by the current critic. The advantages of the released steps are cut at
   the last release and bootstrapped from ``V`` of the next state, which estimates the
-  redistributed rewards still to come. Pending steps are dropped when episodes restart from
-  outside (a checkpoint), as the episode is.
+  redistributed rewards still to come. Pending steps are saved with the episodes in progress
+  at a checkpoint, and dropped when episodes restart from outside (a checkpoint of envs that
+  cannot save their state), as the episode is.
 * ``"rrd"``: every step gets ``r̂(s, a, s′)`` from the reward model, so nothing waits. The
   model trains before each update on whole released chunks kept in a replay buffer of
   ``rrd_buffer_size`` transitions.
@@ -250,6 +251,28 @@ class OnPolicyAgent(BaseAgent):
         """``BaseAgent.start_new_episodes``; pending steps go with their abandoned episodes."""
         self.pending = None
         super().start_new_episodes(seed)
+
+    def get_episode_state(self) -> dict[str, Any] | None:
+        """``BaseAgent.get_episode_state`` plus the held-back steps (uniform redistribution)."""
+        state = super().get_episode_state()
+        if state is not None:
+            state["pending"] = None if self.pending is None else self.pending.state_dict()
+        return state
+
+    def set_episode_state(self, state: Any) -> None:
+        """Restore what ``get_episode_state`` returned."""
+        super().set_episode_state(state)
+        pending = state["pending"]
+        self.pending = (
+            None
+            if pending is None
+            else RolloutBuffer.from_state_dict(
+                pending, self.n_envs, self.observation_space, self.action_space
+            )
+        )
+
+    def _episode_state_keys(self) -> tuple[str, ...]:
+        return (*super()._episode_state_keys(), "pending")
 
     def modules(self) -> dict[str, nn.Module]:
         """Return ``{"policy": ActorCriticPolicy}``."""

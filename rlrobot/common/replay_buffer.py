@@ -202,10 +202,11 @@ class ReplayBuffer:
     def truncate_episodes(self) -> None:
         """Mark the newest transition of every running episode as a truncated episode end.
 
-        For envs reset from outside the step loop (a training run does it at each checkpoint,
-        see ``rlrobot.run.training``): the real next observation moves to the final ring, so
-        the next ``add`` (of the first step after the reset) cannot overwrite it, and n-step
-        returns stop there. The transitions are bootstrapped like time-limit truncations.
+        For envs reset from outside the step loop (a training run does it at each checkpoint
+        when its envs cannot save their state, see ``rlrobot.run.training``): the real next
+        observation moves to the final ring, so the next ``add`` (of the first step after the
+        reset) cannot overwrite it, and n-step returns stop there. The transitions are
+        bootstrapped like time-limit truncations.
         """
         if self.pos == 0 and not self.full:
             return

@@ -16,6 +16,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlrobot.envs.state import check_dict, check_like
+from rlrobot.errors import CheckpointError
+
 
 class RolloutBuffer:
     """Preallocated storage of one rollout, ``(n_steps, n_envs, …)`` NumPy arrays.
@@ -113,6 +116,39 @@ class RolloutBuffer:
         pending.episode_ends |= ~pending.valid
         pending.rewards[~pending.valid] = 0.0
         return pending
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return ``n_steps`` and every array by name (observations: a dict for ``Dict``)."""
+        arrays = {name: getattr(self, name) for name in self.STEP_ARRAYS}
+        return {"n_steps": self.n_steps, "observations": self.observations, **arrays}
+
+    @classmethod
+    def from_state_dict(
+        cls, state: Any, n_envs: int, observation_space: gym.Space, action_space: gym.Space
+    ) -> RolloutBuffer:
+        """Rebuild a buffer saved by ``state_dict``, each array checked against the spaces.
+
+        Raises:
+            CheckpointError: A missing array, or one of another dtype or shape.
+        """
+        check_dict("rollout", state, ("n_steps", "observations", *cls.STEP_ARRAYS))
+        n_steps = state["n_steps"]
+        if not isinstance(n_steps, int) or isinstance(n_steps, bool) or n_steps < 1:
+            raise CheckpointError(f"saved rollout has n_steps {n_steps!r}, expected an int >= 1")
+        buffer = cls(n_steps, n_envs, observation_space, action_space)
+        for name in cls.STEP_ARRAYS:
+            setattr(buffer, name, check_like(f"rollout/{name}", state[name], getattr(buffer, name)))
+        if isinstance(buffer.observations, dict):
+            check_dict("rollout/observations", state["observations"], buffer.observations)
+            buffer.observations = {
+                key: check_like(f"rollout/observations/{key}", state["observations"][key], value)
+                for key, value in buffer.observations.items()
+            }
+        else:
+            buffer.observations = check_like(
+                "rollout/observations", state["observations"], buffer.observations
+            )
+        return buffer
 
     def flat_observations(self) -> Any:
         """Return the observations with the two leading dims ``(n_steps, n_envs)`` merged."""

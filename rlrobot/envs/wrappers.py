@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlrobot.envs.core import RewardDelay
+from rlrobot.envs.state import check_like
 from rlrobot.sim import Camera
 
 
@@ -49,6 +50,15 @@ class DelayedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         released = self.delay.step(float(reward), terminated or truncated)
         return observation, released, terminated, truncated, info
 
+    def get_state(self) -> dict[str, Any]:
+        """Return the withheld reward and its step count (see `rlrobot.envs.state`)."""
+        return {"withheld": self.delay.withheld, "pending_steps": self.delay.pending_steps}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what `get_state` returned."""
+        self.delay.withheld = check_like("withheld", state.get("withheld"), 0.0)
+        self.delay.pending_steps = check_like("pending_steps", state.get("pending_steps"), 0)
+
 
 def make_delayed_env(env_id: str, period: int | None = None, **kwargs: Any) -> gym.Env:
     """`DelayedReward(gym.make(env_id, **kwargs), period)`: the entry point of `rlrobot/Delayed-v0`.
@@ -84,6 +94,13 @@ class ReleaseWithheldReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
             reward = float(reward) + self._release()
         return observation, reward, terminated, truncated, info
 
+    def get_state(self) -> dict[str, Any]:
+        """Return nothing: the withheld reward lives in the env (see `rlrobot.envs.state`)."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Nothing to restore (see `get_state`)."""
+
 
 class MultiViewImages(gym.ObservationWrapper):
     """Replace an env's observation by images of its scene from several fixed cameras.
@@ -111,3 +128,10 @@ class MultiViewImages(gym.ObservationWrapper):
         scene = self.env.unwrapped
         views = [scene.render_view(camera, self.size, self.size) for camera in self.cameras]
         return np.concatenate(views, axis=1)
+
+    def get_state(self) -> dict[str, Any]:
+        """Return nothing: the views are rendered from the env's own state."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Nothing to restore (see `get_state`)."""

@@ -157,7 +157,7 @@ class RunFolder:
             The new checkpoint directory.
         """
         target = self.step_checkpoint_path(step)
-        self._write_agent_directory(agent, run_state, target, include_replay_buffer=True)
+        self._write_agent_directory(agent, run_state, target, resumable=True)
         staging = self.path / ".latest.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         # Checkpoint files are never modified in place, so ``latest`` can share them.
@@ -167,16 +167,17 @@ class RunFolder:
 
     def save_best(self, agent: Any, run_state: dict[str, Any]) -> Path:
         """Save ``agent`` and ``run_state`` as ``best`` (replacing the previous best)."""
-        self._write_agent_directory(agent, run_state, self.best_path, include_replay_buffer=False)
+        self._write_agent_directory(agent, run_state, self.best_path, resumable=False)
         return self.best_path
 
     def _write_agent_directory(
-        self, agent: Any, run_state: dict[str, Any], target: Path, include_replay_buffer: bool
+        self, agent: Any, run_state: dict[str, Any], target: Path, resumable: bool
     ) -> None:
         staging = target.parent / f".{target.name}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
-        # Agents with a replay buffer resume with it (restored by ``load``).
-        agent.save(staging, include_replay_buffer=include_replay_buffer)
+        # A checkpoint to resume from holds the replay buffer and the episodes in progress,
+        # which ``load`` restores.
+        agent.save(staging, include_replay_buffer=resumable, include_episodes=resumable)
         atomic_write_bytes(staging / RUN_STATE_FILE, json.dumps(run_state, indent=2).encode())
         _replace_directory(staging, target)
 

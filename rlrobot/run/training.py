@@ -1,17 +1,22 @@
 """``rlrobot train``: train an agent into a run folder, with evaluation, checkpoints and resume.
 
-Exact resume. A vector env's state in the middle of an episode cannot be saved, so a run is cut
-into segments at its checkpoints: right after saving checkpoint ``S`` (weights, optimizer,
-normalisers, global RNG states, step counter), the run abandons the episodes in progress and
-starts new ones, with env ``i`` reset with ``segment_seed(seed, S) + i``. A run resumed from
-checkpoint ``S`` loads it and starts exactly the same new episodes, so it goes on step for step
-like the uninterrupted run: same final weights for the same seed. Off-policy checkpoints also
-hold the replay buffer (with its sampling RNG), whose newest transitions become truncated episode
-ends at the cut, and segments end on a training phase (a multiple of ``train_freq``). Periodic
-evaluations use their own env and leave the global RNG states as they found them. The price is
-one abandoned partial episode per env per checkpoint (bootstrapped like a time-limit truncation,
-and not counted in ``rollout/ep_rew_mean``), negligible when ``checkpoint_freq`` is much longer
-than an episode.
+Exact resume. A checkpoint ``S`` holds the weights, optimizer, normalisers, global RNG states,
+step counter, the replay buffer (with its sampling RNG) and the episodes in progress: every
+env's state (physics snapshot, env RNG, time-limit counter, withheld rewards …; see
+``rlrobot.envs.state``), the observations the next step starts from, the per-episode
+accumulators and the held-back steps of on-policy reward redistribution. Saving changes
+nothing, so a run with checkpoints learns what a run without them learns; a run resumed from
+``S`` continues those episodes step for step, and ends with the same weights as both. Off-policy
+checkpoints fall on a training phase (a multiple of ``train_freq``, which ``learn`` counts from
+its start). Periodic evaluations use their own env and leave the global RNG states as they
+found them.
+
+Envs that cannot save their state (third-party envs without ``get_state``/``set_state``) fall
+back to segments, and the run says so: right after each checkpoint the run abandons the episodes
+in progress and starts new ones, with env ``i`` reset with ``segment_seed(seed, S) + i``, and a
+resumed run starts the same new episodes. Runs are still reproducible, but ``checkpoint_freq``
+then changes what is learned (one abandoned partial episode per env per checkpoint,
+bootstrapped like a time-limit truncation). See ``docs/reliability.md``.
 """
 
 from __future__ import annotations
@@ -87,6 +92,15 @@ def budget_rounding_notice(agent: Any, start_step: int, n_timesteps: int) -> str
     )
 
 
+def episodes_abandoned_notice(env_id: str) -> str:
+    """Return the notice of a run whose envs cannot save their episodes in progress."""
+    return (
+        f"note: {env_id} cannot save its state mid-episode (no get_state/set_state, see "
+        "docs/reliability.md), so each checkpoint ends the episodes in progress and starts new "
+        "ones: checkpoint_freq changes what is learned"
+    )
+
+
 class RunMonitor:
     """The ``learn`` callback of a run: periodic evaluation, best model, checkpoints, segments.
 
@@ -97,6 +111,8 @@ class RunMonitor:
         eval_env: Env for the periodic evaluations (None: no evaluation).
         start_step: ``num_timesteps`` when this (possibly resumed) run segment starts.
         best_mean_reward: Best evaluation return so far.
+        exact_resume: Checkpoints hold the episodes in progress; False: the envs cannot save
+            theirs, so each checkpoint starts new episodes (see the module docstring).
     """
 
     def __init__(
@@ -107,9 +123,10 @@ class RunMonitor:
         eval_env: Any,
         start_step: int,
         best_mean_reward: float = -math.inf,
+        exact_resume: bool = True,
     ) -> None:
         self.folder, self.resolved, self.logger, self.eval_env = folder, resolved, logger, eval_env
-        self.best_mean_reward = best_mean_reward
+        self.best_mean_reward, self.exact_resume = best_mean_reward, exact_resume
         run = resolved.run
         self.next_evaluation = _next_multiple(start_step, run.eval_freq)
         self.next_checkpoint = _next_multiple(start_step, run.checkpoint_freq)
@@ -127,7 +144,8 @@ class RunMonitor:
             and (_at_training_phase(agent))
         ):
             self.checkpoint(agent)
-            agent.start_new_episodes(segment_seed(self.resolved.seed, step))
+            if not self.exact_resume:
+                agent.start_new_episodes(segment_seed(self.resolved.seed, step))
             self.next_checkpoint = _next_multiple(step, self.resolved.run.checkpoint_freq)
         return True
 
@@ -282,9 +300,16 @@ def train(
         report(notice, to_stderr=True)
     outputs = ("csv", "tensorboard", "stdout") if verbose else ("csv", "tensorboard")
     logger = Logger(folder.path, outputs, resume_step=start_step if resume else None)
-    monitor = RunMonitor(folder, resolved, logger, eval_env, start_step, best_mean_reward)
     try:
-        agent.start_new_episodes(segment_seed(resolved.seed, start_step))
+        # A resume continues the checkpoint's episodes if it holds them (``load`` restored them).
+        if not agent.episodes_in_progress:
+            agent.start_new_episodes(segment_seed(resolved.seed, start_step))
+        exact_resume = agent.get_episode_state() is not None
+        if not exact_resume and run.checkpoint_freq:
+            report(episodes_abandoned_notice(resolved.env), to_stderr=True)
+        monitor = RunMonitor(
+            folder, resolved, logger, eval_env, start_step, best_mean_reward, exact_resume
+        )
         remaining = run.n_timesteps - start_step  # >= 1: a resume at its budget is refused
         agent.learn(remaining, progress_bar=progress_bar, logger=logger, callback=monitor)
         monitor.finish(agent)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,8 @@ import pybullet
 import pybullet_data
 
 CONNECTION_MODES = ("direct", "gui")
+# Every .bullet file begins so (then "d" or "f" and a version): a cheap check of a blob.
+BULLET_FILE_MAGIC = b"BULLET"
 
 
 @dataclass(frozen=True)
@@ -591,6 +595,40 @@ class Simulation:
     def remove_state(self, state_id: int) -> None:
         """Free a snapshot taken by `save_state`."""
         self._call(pybullet.removeState, state_id)
+
+    def export_state(self) -> bytes:
+        """Snapshot the whole simulation as the bytes of a `.bullet` file, which outlive the
+        process (`save_state` ids do not).
+
+        It holds what `save_state` holds (poses, velocities, contact points); it is written
+        through a temporary file because PyBullet saves `.bullet` snapshots only to files.
+        """
+        with tempfile.TemporaryDirectory(prefix="rlrobot-sim-") as directory:
+            path = Path(directory) / "state.bullet"
+            self._call(pybullet.saveBullet, str(path))
+            return path.read_bytes()
+
+    def import_state(self, data: bytes) -> None:
+        """Restore a snapshot returned by `export_state` (of a simulation of the same bodies).
+
+        Raises:
+            ValueError: `data` is not a `.bullet` snapshot, or PyBullet cannot restore it.
+        """
+        if not data.startswith(BULLET_FILE_MAGIC):
+            raise ValueError(f"not a .bullet snapshot (it starts with {data[:8]!r})")
+        self._cache.clear()
+        with tempfile.TemporaryDirectory(prefix="rlrobot-sim-") as directory:
+            path = Path(directory) / "state.bullet"
+            path.write_bytes(data)
+            try:
+                self._call(pybullet.restoreState, fileName=str(path))
+            except pybullet.error as error:
+                raise ValueError(f"PyBullet cannot restore the snapshot: {error}") from None
+        # The restore sets joint positions but leaves the links where they were: recompute
+        # their frames, which link queries, inverse kinematics and ray tests read.
+        for body_id in self._bodies.values():
+            if self._call(pybullet.getNumJoints, body_id):
+                self._call(pybullet.getLinkState, body_id, 0, computeForwardKinematics=1)
 
     # --------------------------------------------------------------------------- render
     def render(self, width: int, height: int, camera: Camera) -> np.ndarray:

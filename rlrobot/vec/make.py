@@ -9,7 +9,9 @@ import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
 from rlrobot.common.env_util import EnvSpec, check_env_id, make_env
+from rlrobot.envs.state import EpisodeStateAccess
 from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
+from rlrobot.vec.state import EPISODE_STATE_METADATA
 from rlrobot.vec.workers import ReportingAsyncVectorEnv, check_worker_timeout
 
 # The ``vec_env`` choices of ``make_vec_env``; ``RunConfig.vec_env`` is typed with the same alias,
@@ -23,6 +25,15 @@ def _make_env_factory(env_id: str, env_kwargs: dict[str, Any]) -> Callable[[], g
         return make_env(env_id, env_kwargs)
 
     return factory
+
+
+def _with_state_access(factory: Callable[[], gym.Env]) -> Callable[[], gym.Env]:
+    """Wrap the env ``factory`` makes in ``EpisodeStateAccess`` (where the env is made)."""
+
+    def make() -> gym.Env:
+        return EpisodeStateAccess(factory())
+
+    return make
 
 
 def make_vec_env(
@@ -52,7 +63,8 @@ def make_vec_env(
             ``EnvWorkerError`` names the one that hangs (``None``: no limit).
 
     Returns:
-        The vector env, already reset.
+        The vector env, already reset. Each env it makes is wrapped in ``EpisodeStateAccess``,
+        so that ``rlrobot.vec.state`` can save and restore its episode in progress.
     """
     if n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {n_envs}")
@@ -91,6 +103,7 @@ def make_vec_env(
             factories = [env] * n_envs
         else:
             raise TypeError(f"env must be an id, a gym.Env or a factory, got {type(env).__name__}")
+        factories = [_with_state_access(factory) for factory in factories]
         if vec_env in ("shm", "shm_workers"):
             n_main_envs = default_main_envs(n_envs) if vec_env == "shm" else 0
             vector = SharedMemoryVectorEnv(
@@ -105,6 +118,7 @@ def make_vec_env(
             )
         else:
             vector = gym.vector.SyncVectorEnv(factories, autoreset_mode=AutoresetMode.SAME_STEP)
+        vector.metadata = {**vector.metadata, EPISODE_STATE_METADATA: True}
     if seed is not None:
         vector.action_space.seed(seed)
         vector.single_action_space.seed(seed)

@@ -1,6 +1,7 @@
 """On-policy agents: API, save/load, spaces, SB3 compatibility and small real learning runs."""
 
 import copy
+import json
 
 import gymnasium as gym
 import numpy as np
@@ -160,6 +161,32 @@ def test_training_state_resume_continues_identically(tmp_path):
         torch.testing.assert_close(resumed.policy.state_dict()[key], value)
     resumed.learn(32)
     assert resumed.num_timesteps == 64
+
+
+def test_saved_episodes_continue_on_load_and_damaged_ones_are_refused(tmp_path):
+    kwargs = {"n_envs": 2, "seed": 1, "n_steps": 16, "batch_size": 16, "n_epochs": 1}
+    agent = PPO("rlrobot/CartPole-v0", **kwargs)
+    agent.learn(32)
+    agent.save(tmp_path / "model", include_episodes=True)
+    agent.learn(64)  # goes on in the episodes the checkpoint holds (each lasts ~20+ steps)
+    resumed = PPO.load(tmp_path / "model", env="rlrobot/CartPole-v0", vec_env="async")
+    assert resumed.episodes_in_progress
+    resumed.learn(64)
+    for key, value in agent.policy.state_dict().items():
+        assert torch.equal(resumed.policy.state_dict()[key], value), key
+    np.testing.assert_array_equal(resumed.episode_tracker.lengths, agent.episode_tracker.lengths)
+    resumed.env.close()
+    # A new seed or another number of envs starts new episodes, as without saved episodes.
+    for other in ({"seed": 5}, {"n_envs": 3}):
+        fresh = PPO.load(tmp_path / "model", env="rlrobot/CartPole-v0", **other)
+        assert not fresh.episodes_in_progress
+        fresh.env.close()
+    metadata_path = tmp_path / "model" / "metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    metadata["state"]["episodes"]["envs"][0]["layers"][1]["layer"] = "SomeWrapper"
+    metadata_path.write_text(json.dumps(metadata))
+    with pytest.raises(CheckpointError, match="SomeWrapper"):
+        PPO.load(tmp_path / "model", env="rlrobot/CartPole-v0")
 
 
 def test_callback_stops_and_async_vector_env_works():

@@ -12,9 +12,12 @@ from rlrobot.run.folder import RunFolder, read_csv_rows
 from rlrobot.run.training import RunMonitor, train
 
 # Small budgets with every piece of state a resume must restore: a linear learning-rate schedule
-# (step counter), observation and reward normalisation, Adam moments, sampling RNG.
+# (step counter), observation and reward normalisation, Adam moments, sampling RNG; episodes
+# (500 steps at most) run across every checkpoint. ``ppo-delayed`` adds a delayed reward,
+# withheld inside the env, whose steps PPO holds back until it is paid.
 CASES = {
     "ppo": (
+        "ppo",
         "rlrobot/CartPole-v0",
         [
             "n_envs=2",
@@ -28,7 +31,21 @@ CASES = {
         ],
         768,
     ),
+    "ppo-delayed": (
+        "ppo",
+        "rlrobot/CartPole-v0",
+        [
+            "n_envs=2",
+            "n_steps=32",
+            "batch_size=32",
+            "n_epochs=2",
+            "reward_redistribution=uniform",
+            "env_kwargs.reward_mode=delayed",
+        ],
+        384,
+    ),
     "sac": (
+        "sac",
         "rlrobot/CartPoleContinuous-v0",
         [
             "n_envs=2",
@@ -43,6 +60,7 @@ CASES = {
         384,
     ),
     "td3": (
+        "td3",
         "rlrobot/CartPoleContinuous-v0",
         ["n_envs=2", "net_arch=[32, 32]", "batch_size=32", "learning_starts=64", "log_interval=32"],
         384,
@@ -55,9 +73,14 @@ class Crash(Exception):
     """Stands for a killed process."""
 
 
-def _resolved(algo):
-    env_id, overrides, steps = CASES[algo]
-    run_settings = [f"checkpoint_freq={steps // 3}", f"eval_freq={steps // 6}", "eval_episodes=2"]
+def _resolved(case, checkpoints=True):
+    algo, env_id, overrides, steps = CASES[case]
+    checkpoint_freq = steps // 3 if checkpoints else 0
+    run_settings = [
+        f"checkpoint_freq={checkpoint_freq}",
+        f"eval_freq={steps // 6}",
+        "eval_episodes=2",
+    ]
     return resolve_config(
         algo, env_id, seed=3, overrides=[*overrides, *run_settings], explicit={"n_timesteps": steps}
     )
@@ -96,12 +119,8 @@ def _comparable_rows(folder):
     ]
 
 
-@pytest.mark.parametrize("algo", sorted(CASES))
-def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, algo):
-    resolved = _resolved(algo)
-    crash_step = resolved.run.checkpoint_freq + resolved.run.checkpoint_freq // 2
-    full = train(resolved, tmp_path / "full", progress_bar=False)
-
+def _crash_and_resume(resolved, out, crash_step, monkeypatch):
+    """Train into ``out``, crash after the first env step at ``crash_step``, then resume."""
     original_call = RunMonitor.__call__
 
     def crash_after_checkpoint(self, agent):
@@ -112,16 +131,32 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, algo):
 
     monkeypatch.setattr(RunMonitor, "__call__", crash_after_checkpoint)
     with pytest.raises(Crash):
-        train(resolved, tmp_path / "resumed", progress_bar=False)
+        train(resolved, out, progress_bar=False)
     monkeypatch.undo()
-    interrupted = RunFolder(tmp_path / "resumed")
+    interrupted = RunFolder(out)
     # The crash came after the first checkpoint, with logs and evaluations past it to discard.
     assert [step for step, _ in interrupted.step_checkpoints()][-1] < crash_step
     assert read_csv_rows(interrupted.progress_path)[-1]["step"] >= crash_step
+    return train(resolved, out, resume=True, progress_bar=False)
 
-    resumed = train(resolved, tmp_path / "resumed", resume=True, progress_bar=False)
 
-    # Weights, optimizer moments, normaliser statistics, RNG states and step counter.
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_runs_with_and_without_checkpoints_and_a_resumed_run_end_the_same(
+    tmp_path, monkeypatch, case
+):
+    resolved = _resolved(case)
+    crash_step = resolved.run.checkpoint_freq + resolved.run.checkpoint_freq // 2
+    full = train(resolved, tmp_path / "full", progress_bar=False)
+    # Checkpoints change nothing: a run without them (but the final one) learns the same.
+    plain = train(_resolved(case, checkpoints=False), tmp_path / "plain", progress_bar=False)
+    assert len(full.step_checkpoints()) > len(plain.step_checkpoints()) == 1
+    _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(plain.latest_path))
+    assert _comparable_rows(plain) == _comparable_rows(full)
+    assert plain.evaluations_path.read_text() == full.evaluations_path.read_text()
+
+    resumed = _crash_and_resume(resolved, tmp_path / "resumed", crash_step, monkeypatch)
+
+    # Weights, optimizer moments, normaliser statistics, RNG states, step counter, episodes.
     _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(resumed.latest_path))
     assert _comparable_rows(resumed) == _comparable_rows(full)
     assert resumed.evaluations_path.read_text() == full.evaluations_path.read_text()
@@ -131,3 +166,32 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, algo):
     times = [row["time/time_elapsed"] for row in rows if not np.isnan(row["time/time_elapsed"])]
     assert len(times) >= 4
     assert all(later > earlier for earlier, later in itertools.pairwise(times)), times
+
+
+def test_an_env_without_state_starts_new_episodes_at_checkpoints_and_says_so(
+    tmp_path, monkeypatch, capsys
+):
+    # Gymnasium's CartPole has no get_state: each checkpoint starts new episodes (segments).
+    overrides = ["n_envs=2", "n_steps=32", "batch_size=32", "n_epochs=1", "eval_freq=0"]
+
+    def resolved(checkpoint_freq):
+        return resolve_config(
+            "ppo",
+            "CartPole-v1",
+            seed=3,
+            overrides=[*overrides, f"checkpoint_freq={checkpoint_freq}"],
+            explicit={"n_timesteps": 384},
+        )
+
+    full = train(resolved(128), tmp_path / "full", progress_bar=False)
+    assert "CartPole-v1 cannot save its state mid-episode" in capsys.readouterr().err
+    plain = train(resolved(0), tmp_path / "plain", progress_bar=False)
+    assert "cannot save its state" not in capsys.readouterr().err  # no checkpoints, no notice
+    # Checkpoints then change what is learned, and a resumed run still ends like the full one.
+    full_weights, plain_weights = (
+        _checkpoint_state(run.latest_path)["weights"] for run in (full, plain)
+    )
+    assert not all(torch.equal(full_weights[key], plain_weights[key]) for key in full_weights)
+    resumed = _crash_and_resume(resolved(128), tmp_path / "resumed", 192, monkeypatch)
+    _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(resumed.latest_path))
+    assert _comparable_rows(resumed) == _comparable_rows(full)

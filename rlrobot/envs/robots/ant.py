@@ -43,6 +43,8 @@ class Ant(Robot):
             start pose; the torso starts at `START_HEIGHT` m, level, facing +x, at rest.
     """
 
+    episode_attributes = ("actuator_scale", "torques")
+
     def __init__(self, sim: Simulation, max_torque: float, reset_noise: float):
         super().__init__(sim)
         if max_torque <= 0:

@@ -52,6 +52,8 @@ class Racecar(Robot):
         max_wheel_torque: Torque limit of each wheel motor (N·m).
     """
 
+    episode_attributes = ("actuator_scale", "start_yaw")
+
     def __init__(
         self,
         sim: Simulation,

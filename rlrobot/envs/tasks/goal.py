@@ -38,6 +38,7 @@ class PointGoalTask(Task):
     """
 
     goal_conditioned = True
+    episode_attributes = ("goal",)
 
     def __init__(
         self,

@@ -35,6 +35,8 @@ class WalkForward(Task):
         success_distance: Forward progress (m) that counts as success.
     """
 
+    episode_attributes = ("start_x",)
+
     def __init__(
         self,
         sim: Simulation,
