@@ -2,8 +2,11 @@
 
 Subclasses (one level: ``OnPolicyAgent``/``OffPolicyAgent``, then the algorithms) implement
 ``_setup`` (networks, optimizers, normalisers), ``_predict_actions`` and ``learn``; the base
-class handles envs, seeding, devices, observation conversion, action post-processing,
-checkpoints and training state for resume.
+class handles envs, seeding, devices, observation conversion, action post-processing and the
+training state for resume. Checkpoint I/O is in ``checkpointing.py`` and the shared
+hyperparameters in ``config.py``; what stays here is one unit, the surface an SB3 user calls
+(``learn``, ``predict``, ``save``, ``load``, the replay-buffer and progress methods), so it is
+a little over 500 lines.
 """
 
 from __future__ import annotations
@@ -12,71 +15,32 @@ import inspect
 import math
 import os
 import time
-import zipfile
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-import rlrobot
-from rlrobot.common.checkpoint import (
-    check_spaces_match,
-    load_checkpoint,
-    pack_state,
-    save_checkpoint,
-    space_from_dict,
-    space_to_dict,
-    unpack_state,
-)
-from rlrobot.common.config import BaseConfig, option
+from rlrobot.agents.checkpointing import capture_episodes, load_agent, restore_episodes, save_agent
+from rlrobot.agents.config import AgentConfig, resolve_device
+from rlrobot.common.config import BaseConfig
 from rlrobot.common.env_util import EnvSpec, EpisodeTracker
 from rlrobot.common.logger import Logger
-from rlrobot.common.networks import ACTIVATIONS, build_image_encoder, get_image_encoder_spec
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.progress import make_progress_bar
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 from rlrobot.envs.state import (
     check_dict,
-    check_like,
-    get_space_rng_state,
-    restore_generator_state,
 )
 from rlrobot.errors import CheckpointError, ConfigError
 from rlrobot.vec import make_vec_env
-from rlrobot.vec.state import get_vector_env_state, set_vector_env_state
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
-REPLAY_BUFFER_FILE = "replay_buffer.npz"
 Observation = np.ndarray | dict[str, np.ndarray]
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """Return CUDA for ``"auto"`` when available, else CPU; check other values.
-
-    Raises:
-        ConfigError: ``device`` is not a torch device, or names a CUDA device this machine
-            does not have.
-    """
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ConfigError(
-            f"device {device!r} is not a torch device; use auto, cpu, cuda or cuda:N"
-        ) from None
-    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
-        raise ConfigError(
-            f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s); "
-            "use device='auto' or 'cpu'"
-        )
-    return resolved
 
 
 def check_callback(callback: Any) -> None:
@@ -94,54 +58,6 @@ def check_callback(callback: Any) -> None:
         raise TypeError(f"{expected}; {callback!r} cannot be called so: {error}") from None
     except ValueError:
         pass  # no signature to inspect (some builtins): trusted
-
-
-@dataclass
-class AgentConfig(BaseConfig):
-    """Hyperparameters every agent has; the agent families override defaults and help."""
-
-    learning_rate: float = option(3e-4, "optimizer step size")
-    lr_schedule: Literal["constant", "linear"] = option(
-        "constant", "learning-rate schedule over each learn() call: constant or linear to 0"
-    )
-    gamma: float = option(0.99, "discount factor γ in (0, 1]")
-    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the networks")
-    activation: str = option("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
-    normalize_observations: bool = option(False, "running mean/std observation normalisation")
-    clip_observations: float = option(10.0, "clip normalised observations to ±this")
-    log_interval: int = option(1, "log every this many iterations")
-    reward_redistribution: Literal["uniform", "rrd"] | None = option(
-        None,
-        "delayed rewards: None (learn from the rewards as paid), uniform (each step of a "
-        "released chunk gets its sum / length, IRCR) or rrd (a learned per-step reward model, "
-        "Randomized Return Decomposition)",
-    )
-    rrd_learning_rate: float = option(3e-4, "RRD: Adam step size of the reward model")
-    rrd_net_arch: tuple[int, ...] = option((256, 256), "RRD: hidden layer sizes of r̂(s, a, s′)")
-    rrd_batch_size: int = option(4, "RRD: chunks (released episodes) per reward-model step")
-    rrd_subset_size: int = option(64, "RRD: steps K drawn from each chunk per reward-model step")
-    rrd_gradient_steps: int = option(
-        1, "RRD: reward-model gradient steps per agent gradient step (on-policy: per rollout)"
-    )
-
-    def validate(self) -> None:
-        """Check value ranges."""
-        self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
-        self._require(
-            0 < self.rrd_learning_rate < math.inf, "rrd_learning_rate", "must be > 0 and finite"
-        )
-        self._require(all(n > 0 for n in self.rrd_net_arch), "rrd_net_arch", "sizes must be > 0")
-        for key in ("rrd_batch_size", "rrd_subset_size", "rrd_gradient_steps"):
-            self._require(getattr(self, key) >= 1, key, "must be >= 1")
-        self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
-        self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
-        self._require(
-            self.activation.lower() in ACTIVATIONS,
-            "activation",
-            f"must be one of {sorted(ACTIVATIONS)}",
-        )
-        self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
-        self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
 
 
 class BaseAgent(ABC):
@@ -372,23 +288,7 @@ class BaseAgent(ABC):
             JSON values and arrays; None when there are no episodes yet or an env cannot save
             its state.
         """
-        if self.env is None or self._last_observations is None:
-            return None
-        envs = get_vector_env_state(self.env)
-        if envs is None:
-            return None
-        normalizer = self.reward_normalizer
-        return {
-            "envs": envs,
-            "last_observations": self._last_observations,
-            "episode_returns": self.episode_tracker.returns,
-            "episode_lengths": self.episode_tracker.lengths,
-            "reward_normalizer_returns": None if normalizer is None else normalizer.returns,
-            "action_space_rngs": [
-                get_space_rng_state(space)
-                for space in (self.env.action_space, self.env.single_action_space)
-            ],
-        }
+        return capture_episodes(self)
 
     def set_episode_state(self, state: Any) -> None:
         """Restore what ``get_episode_state`` returned, into envs made like the saved ones.
@@ -396,26 +296,7 @@ class BaseAgent(ABC):
         Raises:
             CheckpointError: The state does not fit these envs, spaces or accumulators.
         """
-        check_dict("episodes", state, self._episode_state_keys())
-        set_vector_env_state(self.env, state["envs"])
-        self._last_observations = self._check_observation_batch(state["last_observations"])
-        tracker = self.episode_tracker
-        tracker.returns = check_like("episode_returns", state["episode_returns"], tracker.returns)
-        tracker.lengths = check_like("episode_lengths", state["episode_lengths"], tracker.lengths)
-        normalizer, returns = self.reward_normalizer, state["reward_normalizer_returns"]
-        if (normalizer is None) != (returns is None):
-            raise CheckpointError("saved episodes do not fit this agent's reward normalisation")
-        if normalizer is not None:
-            normalizer.returns = check_like(
-                "reward_normalizer_returns", returns, normalizer.returns
-            )
-        spaces = (self.env.action_space, self.env.single_action_space)
-        rngs = state["action_space_rngs"]
-        if not isinstance(rngs, list) or len(rngs) != len(spaces):
-            raise CheckpointError("saved episodes hold no RNG state of the action spaces")
-        for space, rng in zip(spaces, rngs, strict=True):
-            if rng is not None:
-                restore_generator_state("action_space_rngs", space.np_random, rng)
+        restore_episodes(self, state, self._episode_state_keys())
 
     def _episode_state_keys(self) -> tuple[str, ...]:
         """The keys of ``get_episode_state`` (the agent families add theirs)."""
@@ -427,22 +308,6 @@ class BaseAgent(ABC):
             "reward_normalizer_returns",
             "action_space_rngs",
         )
-
-    def _check_observation_batch(self, observations: Any) -> Observation:
-        """Return saved observations ``(n_envs, *obs_shape)`` checked against the space."""
-        space = self.observation_space
-        spaces = space.spaces if isinstance(space, gym.spaces.Dict) else {"": space}
-        expected = {
-            key: np.zeros((self.n_envs, *item.shape), dtype=item.dtype)
-            for key, item in spaces.items()
-        }
-        if not isinstance(space, gym.spaces.Dict):
-            return check_like("last_observations", observations, expected[""])
-        check_dict("last_observations", observations, expected)
-        return {
-            key: check_like(f"last_observations/{key}", observations[key], value)
-            for key, value in expected.items()
-        }
 
     def _begin_learn(
         self,
@@ -610,40 +475,7 @@ class BaseAgent(ABC):
         ``include_episodes`` (with the training state) the episodes in progress
         (``get_episode_state``; env snapshots as uint8 tensors), which ``load`` continues.
         """
-        tensors: dict[str, torch.Tensor] = {}
-        for name, module in self.checkpoint_modules().items():
-            tensors.update({f"{name}/{k}": v for k, v in module.state_dict().items()})
-        state = self.get_training_state()
-        if not include_training_state:
-            state = {"num_timesteps": state["num_timesteps"], "normalizers": state["normalizers"]}
-        elif include_episodes:
-            state["episodes"] = self.get_episode_state()
-        state_tensors, state_tree = pack_state(state, prefix="state")
-        tensors.update(state_tensors)
-        metadata = {
-            "algorithm": self.algorithm,
-            "config": self.config.to_dict(),
-            "env_id": self.env_id,
-            "n_envs": self.n_envs,
-            "observation_space": space_to_dict(self.observation_space),
-            "action_space": space_to_dict(self.action_space),
-            "state": state_tree,
-            "image_encoder": self._image_encoder_metadata(),
-            "versions": {"rlrobot": rlrobot.__version__, "torch": torch.__version__},
-        }
-        save_checkpoint(path, tensors, metadata)
-        if include_replay_buffer and self.replay_buffer is not None:
-            self.save_replay_buffer(Path(path) / REPLAY_BUFFER_FILE)
-
-    def _image_encoder_metadata(self) -> dict[str, Any] | None:
-        """Return the custom image encoder's JSON spec and freeze flag (None: default CNN)."""
-        if self._image_encoder is None:
-            return None
-        return {
-            "spec": get_image_encoder_spec(self._image_encoder),
-            "class": type(self._image_encoder).__name__,
-            "freeze": self._freeze_encoder,
-        }
+        save_agent(self, path, include_training_state, include_replay_buffer, include_episodes)
 
     @classmethod
     def load(
@@ -680,102 +512,16 @@ class BaseAgent(ABC):
         Raises:
             CheckpointError: Missing/corrupt checkpoint, another algorithm, other spaces.
         """
-        tensors, metadata = load_checkpoint(path, expected_algorithm=cls.algorithm or None)
-        if not cls.algorithm:
-            # The algorithm classes are the subclasses that name one; importing this module
-            # imported them all (the package ``rlrobot.agents`` defines them).
-            classes = {
-                agent.algorithm: agent for agent in _subclasses(BaseAgent) if agent.algorithm
-            }
-            if metadata.get("algorithm") not in classes:
-                raise CheckpointError(
-                    f"checkpoint {path} holds an agent of unknown algorithm "
-                    f"{metadata.get('algorithm')!r}; known: {sorted(classes)}"
-                )
-            cls = classes[metadata["algorithm"]]
-        try:
-            observation_space = space_from_dict(metadata["observation_space"])
-            action_space = space_from_dict(metadata["action_space"])
-            config = cls.config_class.from_dict({**metadata["config"], **hyperparameters})
-            encoder_keywords = _rebuild_image_encoder(metadata.get("image_encoder"), path)
-        except (KeyError, TypeError, ValueError) as error:
-            raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
-        if env is not None:
-            if n_envs is None:
-                n_envs = 1 if isinstance(env, gym.Env) else int(metadata.get("n_envs", 1))
-            vector = make_vec_env(env, n_envs, vec_env, seed, env_kwargs, worker_timeout_s)
-            try:
-                check_spaces_match(
-                    observation_space, vector.single_observation_space, "observation"
-                )
-                check_spaces_match(action_space, vector.single_action_space, "action")
-                agent = cls(vector, seed=seed, device=device, config=config, **encoder_keywords)
-            except BaseException:
-                vector.close()  # a refused checkpoint leaves no worker or physics client behind
-                raise
-            agent.env_id = env if isinstance(env, str) else metadata.get("env_id")
-        else:
-            agent = cls(
-                None,
-                n_envs=metadata.get("n_envs", 1),
-                device=device,
-                config=config,
-                observation_space=observation_space,
-                action_space=action_space,
-                **encoder_keywords,
-            )
-            agent.env_id = metadata.get("env_id")
-        try:
-            agent._restore_weights_and_state(tensors, metadata, restore_rng=seed is None)
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            if agent.env is not None:
-                agent.env.close()
-            detail = error if isinstance(error, CheckpointError) else repr(error)
-            raise CheckpointError(
-                f"checkpoint {path} does not fit a {cls.__name__}: {detail}"
-            ) from error
-        buffer_path = Path(path) / REPLAY_BUFFER_FILE
-        if load_replay_buffer and env is not None and buffer_path.is_file():
-            try:
-                agent.load_replay_buffer(buffer_path)
-            except (EOFError, OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-                agent.env.close()
-                raise CheckpointError(
-                    f"checkpoint {path}: {REPLAY_BUFFER_FILE} is corrupt or does not fit "
-                    f"({type(error).__name__}: {error})"
-                ) from error
-        return agent
-
-    def _restore_weights_and_state(
-        self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], restore_rng: bool
-    ) -> None:
-        """Load the checkpoint's weights into ``modules()`` and restore its training state."""
-        for name, module in self.checkpoint_modules().items():
-            prefix = f"{name}/"
-            weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            try:
-                module.load_state_dict(weights)
-            except RuntimeError as error:
-                raise CheckpointError(f"weights of {name} do not fit: {error}") from error
-        self.set_training_state(unpack_state(metadata["state"], tensors), restore_rng)
-
-
-def _rebuild_image_encoder(entry: dict[str, Any] | None, path: Any) -> dict[str, Any]:
-    """Return ``image_encoder``/``freeze_encoder`` keywords rebuilt from checkpoint metadata."""
-    if entry is None:
-        return {}
-    if entry.get("spec") is None:
-        raise CheckpointError(
-            f"checkpoint {path} was saved with a custom image encoder "
-            f"({entry.get('class')}) that has no `encoder_spec`, so it cannot be rebuilt; give "
-            "the encoder an encoder_spec from a builder registered with register_image_encoder"
+        return load_agent(
+            cls,
+            path,
+            env,
+            device,
+            n_envs,
+            vec_env,
+            env_kwargs,
+            worker_timeout_s,
+            seed,
+            load_replay_buffer,
+            hyperparameters,
         )
-    return {
-        "image_encoder": build_image_encoder(entry["spec"]),
-        "freeze_encoder": bool(entry["freeze"]),
-    }
-
-
-def _subclasses(cls: type) -> list[type]:
-    """Return every subclass of ``cls``, at any depth."""
-    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]

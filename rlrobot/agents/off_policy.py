@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrobot.agents.base import AgentConfig, BaseAgent
+from rlrobot.agents.base import BaseAgent
+from rlrobot.agents.config import AgentConfig
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.common.config import option

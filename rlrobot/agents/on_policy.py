@@ -35,7 +35,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlrobot.agents.base import AgentConfig, BaseAgent
+from rlrobot.agents.base import BaseAgent
+from rlrobot.agents.config import AgentConfig
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.common.config import option
 from rlrobot.common.distributions import make_action_head

@@ -1,0 +1,260 @@
+"""Agent checkpoints: what ``BaseAgent.save`` writes and how ``BaseAgent.load`` rebuilds it.
+
+A checkpoint is a directory with ``model.safetensors`` (weights and training state as tensors)
+and ``metadata.json`` (config, spaces, the training state's tree, the image encoder's spec),
+plus ``replay_buffer.npz`` when asked for. Everything loaded is validated before use: a
+checkpoint that does not fit is a ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import rlrobot
+from rlrobot.common.checkpoint import (
+    check_spaces_match,
+    load_checkpoint,
+    pack_state,
+    save_checkpoint,
+    space_from_dict,
+    space_to_dict,
+    unpack_state,
+)
+from rlrobot.common.env_util import EnvSpec
+from rlrobot.common.networks import build_image_encoder, get_image_encoder_spec
+from rlrobot.envs.state import check_dict, check_like, get_space_rng_state, restore_generator_state
+from rlrobot.errors import CheckpointError
+from rlrobot.vec import make_vec_env
+from rlrobot.vec.state import get_vector_env_state, set_vector_env_state
+
+if TYPE_CHECKING:
+    from rlrobot.agents.base import BaseAgent
+
+AgentT = TypeVar("AgentT", bound="BaseAgent")
+REPLAY_BUFFER_FILE = "replay_buffer.npz"
+
+
+def save_agent(
+    agent: BaseAgent,
+    path: str | os.PathLike,
+    include_training_state: bool,
+    include_replay_buffer: bool,
+    include_episodes: bool,
+) -> None:
+    """Write ``agent``'s checkpoint to ``path`` (see ``BaseAgent.save``)."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in agent.checkpoint_modules().items():
+        tensors.update({f"{name}/{k}": v for k, v in module.state_dict().items()})
+    state = agent.get_training_state()
+    if not include_training_state:
+        state = {"num_timesteps": state["num_timesteps"], "normalizers": state["normalizers"]}
+    elif include_episodes:
+        state["episodes"] = agent.get_episode_state()
+    state_tensors, state_tree = pack_state(state, prefix="state")
+    tensors.update(state_tensors)
+    metadata = {
+        "algorithm": agent.algorithm,
+        "config": agent.config.to_dict(),
+        "env_id": agent.env_id,
+        "n_envs": agent.n_envs,
+        "observation_space": space_to_dict(agent.observation_space),
+        "action_space": space_to_dict(agent.action_space),
+        "state": state_tree,
+        "image_encoder": image_encoder_metadata(agent),
+        "versions": {"rlrobot": rlrobot.__version__, "torch": torch.__version__},
+    }
+    save_checkpoint(path, tensors, metadata)
+    if include_replay_buffer and agent.replay_buffer is not None:
+        agent.save_replay_buffer(Path(path) / REPLAY_BUFFER_FILE)
+
+
+def image_encoder_metadata(agent: BaseAgent) -> dict[str, Any] | None:
+    """Return the custom image encoder's JSON spec and freeze flag (None: default CNN)."""
+    if agent._image_encoder is None:
+        return None
+    return {
+        "spec": get_image_encoder_spec(agent._image_encoder),
+        "class": type(agent._image_encoder).__name__,
+        "freeze": agent._freeze_encoder,
+    }
+
+
+def load_agent(
+    cls: type[AgentT],
+    path: str | os.PathLike,
+    env: EnvSpec | gym.vector.VectorEnv | None,
+    device: str | torch.device,
+    n_envs: int | None,
+    vec_env: str,
+    env_kwargs: dict[str, Any] | None,
+    worker_timeout_s: float | None,
+    seed: int | None,
+    load_replay_buffer: bool,
+    hyperparameters: dict[str, Any],
+) -> AgentT:
+    """Rebuild an agent of ``cls`` (or, for a family class, of the saved algorithm) from ``path``.
+
+    See ``BaseAgent.load`` for the arguments.
+    """
+    tensors, metadata = load_checkpoint(path, expected_algorithm=cls.algorithm or None)
+    if not cls.algorithm:
+        # The algorithm classes are the subclasses that name one; importing rlrobot.agents
+        # imported them all.
+        classes = {agent.algorithm: agent for agent in _subclasses(cls) if agent.algorithm}
+        if metadata.get("algorithm") not in classes:
+            raise CheckpointError(
+                f"checkpoint {path} holds an agent of unknown algorithm "
+                f"{metadata.get('algorithm')!r}; known: {sorted(classes)}"
+            )
+        cls = classes[metadata["algorithm"]]
+    try:
+        observation_space = space_from_dict(metadata["observation_space"])
+        action_space = space_from_dict(metadata["action_space"])
+        config = cls.config_class.from_dict({**metadata["config"], **hyperparameters})
+        encoder_keywords = _rebuild_image_encoder(metadata.get("image_encoder"), path)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
+    if env is not None:
+        if n_envs is None:
+            n_envs = 1 if isinstance(env, gym.Env) else int(metadata.get("n_envs", 1))
+        vector = make_vec_env(env, n_envs, vec_env, seed, env_kwargs, worker_timeout_s)
+        try:
+            check_spaces_match(observation_space, vector.single_observation_space, "observation")
+            check_spaces_match(action_space, vector.single_action_space, "action")
+            agent = cls(vector, seed=seed, device=device, config=config, **encoder_keywords)
+        except BaseException:
+            vector.close()  # a refused checkpoint leaves no worker or physics client behind
+            raise
+        agent.env_id = env if isinstance(env, str) else metadata.get("env_id")
+    else:
+        agent = cls(
+            None,
+            n_envs=metadata.get("n_envs", 1),
+            device=device,
+            config=config,
+            observation_space=observation_space,
+            action_space=action_space,
+            **encoder_keywords,
+        )
+        agent.env_id = metadata.get("env_id")
+    try:
+        restore_weights_and_state(agent, tensors, metadata, restore_rng=seed is None)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        if agent.env is not None:
+            agent.env.close()
+        detail = error if isinstance(error, CheckpointError) else repr(error)
+        raise CheckpointError(
+            f"checkpoint {path} does not fit a {cls.__name__}: {detail}"
+        ) from error
+    buffer_path = Path(path) / REPLAY_BUFFER_FILE
+    if load_replay_buffer and env is not None and buffer_path.is_file():
+        try:
+            agent.load_replay_buffer(buffer_path)
+        except (EOFError, OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+            agent.env.close()
+            raise CheckpointError(
+                f"checkpoint {path}: {REPLAY_BUFFER_FILE} is corrupt or does not fit "
+                f"({type(error).__name__}: {error})"
+            ) from error
+    return agent
+
+
+def restore_weights_and_state(
+    agent: BaseAgent, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], restore_rng: bool
+) -> None:
+    """Load the checkpoint's weights into the agent's modules and restore its training state."""
+    for name, module in agent.checkpoint_modules().items():
+        prefix = f"{name}/"
+        weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(weights)
+        except RuntimeError as error:
+            raise CheckpointError(f"weights of {name} do not fit: {error}") from error
+    agent.set_training_state(unpack_state(metadata["state"], tensors), restore_rng)
+
+
+def capture_episodes(agent: BaseAgent) -> dict[str, Any] | None:
+    """Return the agent's episodes in progress (see ``BaseAgent.get_episode_state``)."""
+    if agent.env is None or agent._last_observations is None:
+        return None
+    envs = get_vector_env_state(agent.env)
+    if envs is None:
+        return None
+    normalizer = agent.reward_normalizer
+    return {
+        "envs": envs,
+        "last_observations": agent._last_observations,
+        "episode_returns": agent.episode_tracker.returns,
+        "episode_lengths": agent.episode_tracker.lengths,
+        "reward_normalizer_returns": None if normalizer is None else normalizer.returns,
+        "action_space_rngs": [
+            get_space_rng_state(space)
+            for space in (agent.env.action_space, agent.env.single_action_space)
+        ],
+    }
+
+
+def restore_episodes(agent: BaseAgent, state: Any, keys: tuple[str, ...]) -> None:
+    """Restore what ``capture_episodes`` returned, checking it holds exactly ``keys``."""
+    check_dict("episodes", state, keys)
+    set_vector_env_state(agent.env, state["envs"])
+    agent._last_observations = _check_observation_batch(agent, state["last_observations"])
+    tracker = agent.episode_tracker
+    tracker.returns = check_like("episode_returns", state["episode_returns"], tracker.returns)
+    tracker.lengths = check_like("episode_lengths", state["episode_lengths"], tracker.lengths)
+    normalizer, returns = agent.reward_normalizer, state["reward_normalizer_returns"]
+    if (normalizer is None) != (returns is None):
+        raise CheckpointError("saved episodes do not fit this agent's reward normalisation")
+    if normalizer is not None:
+        normalizer.returns = check_like("reward_normalizer_returns", returns, normalizer.returns)
+    spaces = (agent.env.action_space, agent.env.single_action_space)
+    rngs = state["action_space_rngs"]
+    if not isinstance(rngs, list) or len(rngs) != len(spaces):
+        raise CheckpointError("saved episodes hold no RNG state of the action spaces")
+    for space, rng in zip(spaces, rngs, strict=True):
+        if rng is not None:
+            restore_generator_state("action_space_rngs", space.np_random, rng)
+
+
+def _check_observation_batch(agent: BaseAgent, observations: Any) -> Any:
+    """Return saved observations ``(n_envs, *obs_shape)`` checked against the space."""
+    space = agent.observation_space
+    spaces = space.spaces if isinstance(space, gym.spaces.Dict) else {"": space}
+    expected = {
+        key: np.zeros((agent.n_envs, *item.shape), dtype=item.dtype) for key, item in spaces.items()
+    }
+    if not isinstance(space, gym.spaces.Dict):
+        return check_like("last_observations", observations, expected[""])
+    check_dict("last_observations", observations, expected)
+    return {
+        key: check_like(f"last_observations/{key}", observations[key], value)
+        for key, value in expected.items()
+    }
+
+
+def _rebuild_image_encoder(entry: dict[str, Any] | None, path: Any) -> dict[str, Any]:
+    """Return ``image_encoder``/``freeze_encoder`` keywords rebuilt from checkpoint metadata."""
+    if entry is None:
+        return {}
+    if entry.get("spec") is None:
+        raise CheckpointError(
+            f"checkpoint {path} was saved with a custom image encoder "
+            f"({entry.get('class')}) that has no `encoder_spec`, so it cannot be rebuilt; give "
+            "the encoder an encoder_spec from a builder registered with register_image_encoder"
+        )
+    return {
+        "image_encoder": build_image_encoder(entry["spec"]),
+        "freeze_encoder": bool(entry["freeze"]),
+    }
+
+
+def _subclasses(cls: type) -> list[type]:
+    """Return every subclass of ``cls``, at any depth."""
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]

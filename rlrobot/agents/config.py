@@ -1,0 +1,84 @@
+"""``AgentConfig``, the hyperparameters every agent has, and the device they train on."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from rlrobot.common.config import BaseConfig, option
+from rlrobot.common.networks import ACTIVATIONS
+from rlrobot.errors import ConfigError
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Return CUDA for ``"auto"`` when available, else CPU; check other values.
+
+    Raises:
+        ConfigError: ``device`` is not a torch device, or names a CUDA device this machine
+            does not have.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"device {device!r} is not a torch device; use auto, cpu, cuda or cuda:N"
+        ) from None
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s); "
+            "use device='auto' or 'cpu'"
+        )
+    return resolved
+
+
+@dataclass
+class AgentConfig(BaseConfig):
+    """Hyperparameters every agent has; the agent families override defaults and help."""
+
+    learning_rate: float = option(3e-4, "optimizer step size")
+    lr_schedule: Literal["constant", "linear"] = option(
+        "constant", "learning-rate schedule over each learn() call: constant or linear to 0"
+    )
+    gamma: float = option(0.99, "discount factor γ in (0, 1]")
+    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the networks")
+    activation: str = option("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
+    normalize_observations: bool = option(False, "running mean/std observation normalisation")
+    clip_observations: float = option(10.0, "clip normalised observations to ±this")
+    log_interval: int = option(1, "log every this many iterations")
+    reward_redistribution: Literal["uniform", "rrd"] | None = option(
+        None,
+        "delayed rewards: None (learn from the rewards as paid), uniform (each step of a "
+        "released chunk gets its sum / length, IRCR) or rrd (a learned per-step reward model, "
+        "Randomized Return Decomposition)",
+    )
+    rrd_learning_rate: float = option(3e-4, "RRD: Adam step size of the reward model")
+    rrd_net_arch: tuple[int, ...] = option((256, 256), "RRD: hidden layer sizes of r̂(s, a, s′)")
+    rrd_batch_size: int = option(4, "RRD: chunks (released episodes) per reward-model step")
+    rrd_subset_size: int = option(64, "RRD: steps K drawn from each chunk per reward-model step")
+    rrd_gradient_steps: int = option(
+        1, "RRD: reward-model gradient steps per agent gradient step (on-policy: per rollout)"
+    )
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
+        self._require(
+            0 < self.rrd_learning_rate < math.inf, "rrd_learning_rate", "must be > 0 and finite"
+        )
+        self._require(all(n > 0 for n in self.rrd_net_arch), "rrd_net_arch", "sizes must be > 0")
+        for key in ("rrd_batch_size", "rrd_subset_size", "rrd_gradient_steps"):
+            self._require(getattr(self, key) >= 1, key, "must be >= 1")
+        self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
+        self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
+        self._require(
+            self.activation.lower() in ACTIVATIONS,
+            "activation",
+            f"must be one of {sorted(ACTIVATIONS)}",
+        )
+        self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
+        self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
