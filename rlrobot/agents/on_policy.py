@@ -44,6 +44,7 @@ from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
 from rlrobot.common.losses import normalize_advantages, policy_gradient_loss
 from rlrobot.common.networks import (
+    make_adam,
     make_features_extractor,
     mlp,
     orthogonal_init,
@@ -167,24 +168,10 @@ class ActorCriticPolicy(nn.Module):
 def make_optimizer(
     name: str, parameters: list[nn.Parameter], learning_rate: float, eps: float
 ) -> torch.optim.Optimizer:
-    """Build Adam or RMSprop (α = 0.99 as in SB3's A2C), fused where torch supports it.
-
-    The fused Adam kernel is ~3× faster than the per-tensor loop on small CPU networks; both
-    compute the same update.
-    """
+    """Build Adam (``make_adam``) or RMSprop (α = 0.99 as in SB3's A2C)."""
     if name == "adam":
-        try:
-            return torch.optim.Adam(parameters, lr=learning_rate, eps=eps, fused=True)
-        except (RuntimeError, TypeError):
-            return torch.optim.Adam(parameters, lr=learning_rate, eps=eps)
+        return make_adam(parameters, learning_rate, eps)
     return torch.optim.RMSprop(parameters, lr=learning_rate, alpha=0.99, eps=eps, foreach=True)
-
-
-def index_observations(observations: Any, indices: torch.Tensor) -> Any:
-    """Select rows of a batch of observations (tensor or dict of tensors)."""
-    if isinstance(observations, dict):
-        return {k: v[indices] for k, v in observations.items()}
-    return observations[indices]
 
 
 class OnPolicyAgent(BaseAgent):

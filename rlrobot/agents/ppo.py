@@ -22,7 +22,7 @@ from typing import Any, Literal
 import torch
 from torch.nn import functional as F
 
-from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig, index_observations
+from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
 from rlrobot.common.config import option
 from rlrobot.common.losses import (
     approx_kl_divergence,
@@ -30,7 +30,7 @@ from rlrobot.common.losses import (
     clipped_surrogate_loss,
     normalize_advantages,
 )
-from rlrobot.common.networks import stats_to_floats
+from rlrobot.common.networks import index_observations, stats_to_floats
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig, make_adam
+from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig
 from rlrobot.common.config import option
 from rlrobot.common.distributions import SquashedDiagGaussian, SquashedGaussianHead
 from rlrobot.common.losses import (
@@ -35,6 +35,7 @@ from rlrobot.common.losses import (
 )
 from rlrobot.common.networks import (
     hidden_layers_precision,
+    make_adam,
     mlp,
     mlp_output_dim,
 )

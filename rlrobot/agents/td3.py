@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig, make_adam
+from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig
 from rlrobot.common.config import option
 from rlrobot.common.losses import (
     clipped_double_q_target,
@@ -30,7 +30,7 @@ from rlrobot.common.losses import (
     polyak_update,
     target_policy_smoothing,
 )
-from rlrobot.common.networks import hidden_layers_precision, mlp
+from rlrobot.common.networks import hidden_layers_precision, make_adam, mlp
 from rlrobot.common.replay_buffer import ReplaySample
 
 

@@ -388,3 +388,18 @@ def stats_to_floats(stats: dict[str, torch.Tensor | float]) -> dict[str, float]:
     tensors = [torch.as_tensor(stats[k], dtype=torch.float32).reshape(()) for k in keys]
     values = torch.stack(tensors).cpu().tolist() if tensors else []
     return dict(zip(keys, values, strict=True))
+
+
+def make_adam(parameters: Any, learning_rate: float, eps: float = 1e-8) -> torch.optim.Optimizer:
+    """Build Adam, with torch's fused kernel where it supports one (the same update, faster)."""
+    try:
+        return torch.optim.Adam(parameters, lr=learning_rate, eps=eps, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(parameters, lr=learning_rate, eps=eps)
+
+
+def index_observations(observations: Any, indices: torch.Tensor) -> Any:
+    """Select rows of a batch of observations (tensor or dict of tensors)."""
+    if isinstance(observations, dict):
+        return {k: v[indices] for k, v in observations.items()}
+    return observations[indices]

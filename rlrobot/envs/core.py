@@ -18,51 +18,20 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from rlrobot.envs.checks import check_choice
 from rlrobot.envs.ground_truth import GroundTruth
 from rlrobot.envs.perturbations import DomainRandomization
-from rlrobot.envs.state import (
-    check_dict,
-    check_like,
-    get_attributes,
-    restore_generator_state,
-    set_attributes,
-)
-from rlrobot.errors import CheckpointError
+from rlrobot.envs.snapshot import EpisodeSnapshot
 from rlrobot.sim import Camera, Simulation
 
 RENDER_MODES = ("human", "rgb_array")
 REWARD_MODES = ("dense", "sparse", "delayed")
 OBS_MODES = ("state", "pixels", "state+pixels")
 PIXELS_CAMERAS = ("fixed", "robot")
-# The keys of `RobotTaskEnv.get_state`.
-ENV_STATE_KEYS = (
-    "sim",
-    "np_random",
-    "reward_delay",
-    "pending_actions",
-    "action_latency",
-    "observation_noise",
-    "dynamics",
-    "robot",
-    "task",
-)
 
 Observation = np.ndarray | dict[str, np.ndarray]
 NO_OBSERVATION = np.zeros(0)
 NO_OBSERVATION.flags.writeable = False
-
-
-def check_choice(name: str, value: Any, choices: tuple) -> None:
-    """Raise ValueError unless `value` is one of `choices`."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def check_positive(name: str, value: float, unit: str = "", allow_zero: bool = False) -> None:
-    """Raise ValueError unless `value` > 0 (>= 0 with `allow_zero`; NaN never passes)."""
-    if not (value >= 0 if allow_zero else value > 0):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}{' ' + unit if unit else ''}, got {value}")
 
 
 class Robot(ABC):
@@ -208,7 +177,7 @@ class RewardDelay:
         return 0.0
 
 
-class RobotTaskEnv(GroundTruth, gym.Env):
+class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
     """A Gymnasium env that glues one Robot and one Task in one Simulation.
 
     Subclasses pass a `build(sim, reward_mode) -> (robot, task)` function, the physics rates and
@@ -420,89 +389,6 @@ class RobotTaskEnv(GroundTruth, gym.Env):
         released = self._reward_delay.withheld
         self._reward_delay.reset()
         return released
-
-    # ----------------------------------------------------------------- exact resume
-    def get_state(self) -> dict[str, Any]:
-        """Return the episode in progress as JSON values and arrays (see `rlrobot.envs.state`).
-
-        It holds the physics (a `.bullet` snapshot as uint8 bytes), the env's RNG, the
-        withheld delayed reward, the delayed actions, this episode's perturbations and the
-        robot's and task's `episode_attributes`.
-        """
-        delay = self._reward_delay
-        return {
-            "sim": np.frombuffer(self.sim.export_state(), dtype=np.uint8).copy(),
-            "np_random": self.np_random.bit_generator.state,
-            "reward_delay": None if delay is None else [delay.withheld, delay.pending_steps],
-            "pending_actions": [np.array(action) for action in self._pending_actions],
-            "action_latency": self._action_latency,
-            "observation_noise": self._observation_noise,
-            # Masses and frictions drawn by domain randomisation, in `_nominal_dynamics` order.
-            "dynamics": None
-            if self._nominal_dynamics is None
-            else [list(self.sim.get_dynamics_info(*key)[:2]) for key in self._nominal_dynamics],
-            "robot": get_attributes(self.robot, self.robot.episode_attributes),
-            "task": get_attributes(self.task, self.task.episode_attributes),
-        }
-
-    def set_state(self, state: Any) -> None:
-        """Restore a state returned by `get_state` of an env made with the same options.
-
-        Raises:
-            CheckpointError: The state does not fit this env.
-        """
-        check_dict(type(self).__name__, state, ENV_STATE_KEYS)
-        # Everything is checked before anything changes; the snapshot last, by PyBullet.
-        sim = state["sim"]
-        if not (isinstance(sim, np.ndarray) and sim.dtype == np.uint8 and sim.ndim == 1):
-            raise CheckpointError("saved env state 'sim' is not a 1-D uint8 array")
-        dynamics = None
-        if state["dynamics"] is not None:
-            if self._nominal_dynamics is None:
-                self._nominal_dynamics = self._read_dynamics()  # before any is randomised
-            try:
-                dynamics = np.asarray(state["dynamics"], dtype=np.float64)
-            except (TypeError, ValueError):
-                dynamics = None
-            if dynamics is None or dynamics.shape != (len(self._nominal_dynamics), 2):
-                raise CheckpointError("saved env state 'dynamics' does not fit this env's bodies")
-        delay = state["reward_delay"]
-        if (delay is None) != (self._reward_delay is None) or (
-            delay is not None and not (isinstance(delay, list) and len(delay) == 2)
-        ):
-            raise CheckpointError("saved env state 'reward_delay' does not fit this reward mode")
-        if delay is not None:
-            delay = [
-                check_like("withheld", delay[0], 0.0),
-                check_like("pending_steps", delay[1], 0),
-            ]
-        # `_check_action` gives float64 Box actions and keeps the space's dtype otherwise.
-        dtype = np.float64 if self._is_box_action else self.action_space.dtype
-        probe = np.zeros(self.action_space.shape, dtype=dtype)
-        if not isinstance(state["pending_actions"], list):
-            raise CheckpointError("saved env state 'pending_actions' is not a list")
-        pending_actions = deque(
-            check_like("pending_actions", np.asarray(action), probe)
-            for action in state["pending_actions"]
-        )
-        latency = check_like("action_latency", state["action_latency"], 0)
-        noise = check_like("observation_noise", state["observation_noise"], 0.0)
-        try:
-            self.sim.import_state(sim.tobytes())
-        except ValueError as error:
-            raise CheckpointError(f"saved env state 'sim': {error}") from None
-        if dynamics is not None:
-            for (body, link), (mass, friction) in zip(
-                self._nominal_dynamics, dynamics, strict=True
-            ):
-                self.sim.change_dynamics(body, link, mass=mass, lateralFriction=friction)
-        restore_generator_state("np_random", self.np_random, state["np_random"])
-        if self._reward_delay is not None:
-            self._reward_delay.withheld, self._reward_delay.pending_steps = delay
-        self._pending_actions, self._action_latency = pending_actions, latency
-        self._observation_noise = noise
-        set_attributes(self.robot, self.robot.episode_attributes, state["robot"], "robot")
-        set_attributes(self.task, self.task.episode_attributes, state["task"], "task")
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None

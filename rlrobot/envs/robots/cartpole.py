@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.core import Robot, check_positive
+from rlrobot.envs.checks import check_positive
+from rlrobot.envs.core import Robot
 from rlrobot.sim import Simulation
 
 CART_JOINT = 0

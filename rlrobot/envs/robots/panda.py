@@ -7,7 +7,8 @@ import math
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.core import Robot, check_choice, check_positive
+from rlrobot.envs.checks import check_choice, check_positive
+from rlrobot.envs.core import Robot
 from rlrobot.sim import Simulation
 
 ARM_JOINTS = (0, 1, 2, 3, 4, 5, 6)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlrobot.envs.core import Task, check_positive
+from rlrobot.envs.checks import check_positive
+from rlrobot.envs.core import Task
 from rlrobot.envs.robots.cartpole import CartPoleRobot
 from rlrobot.sim import Simulation
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from rlrobot.envs.core import Task, check_positive
+from rlrobot.envs.checks import check_positive
+from rlrobot.envs.core import Task
 from rlrobot.envs.robots.ant import Ant
 from rlrobot.sim import Simulation
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlrobot.envs.core import check_positive
+from rlrobot.envs.checks import check_positive
 from rlrobot.envs.robots.racecar import Racecar
 from rlrobot.envs.tasks.goal import PointGoalTask, goal_distance
 from rlrobot.sim import Simulation
