@@ -16,6 +16,7 @@ import math
 import os
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -41,6 +42,8 @@ from rlrobot.vec import make_vec_env
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
 Observation = np.ndarray | dict[str, np.ndarray]
+# What ``learn`` calls after each iteration; returning False stops training.
+Callback = Callable[["BaseAgent"], bool | None]
 
 
 def check_callback(callback: Any) -> None:

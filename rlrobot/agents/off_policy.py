@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrobot.agents.base import BaseAgent
+from rlrobot.agents.base import BaseAgent, Callback
 from rlrobot.agents.config import AgentConfig
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.redistribution import RewardRedistributor
@@ -40,8 +40,6 @@ from rlrobot.common.networks import (
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
 from rlrobot.errors import ConfigError, UnsupportedEnvError
-
-Callback = Callable[[BaseAgent], bool | None]
 
 
 @dataclass

@@ -25,7 +25,6 @@ handled so that no step gets a return its episode has not paid yet:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -35,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlrobot.agents.base import BaseAgent
+from rlrobot.agents.base import BaseAgent, Callback
 from rlrobot.agents.config import AgentConfig
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.common.config import option
@@ -57,8 +56,6 @@ from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.returns import gae
 from rlrobot.common.rollout_buffer import RolloutBuffer
 from rlrobot.errors import ConfigError
-
-Callback = Callable[[BaseAgent], bool | None]
 
 
 @dataclass

@@ -24,16 +24,9 @@ class Ant(Robot):
     in `LEG_JOINTS` order (hip then ankle of the front-left, front-right, back-left and
     back-right legs).
 
-    Observation (float, shape (27,)), as Gymnasium's MuJoCo Ant without contact forces:
-
-    | index  | meaning                                   | unit  |
-    |--------|-------------------------------------------|-------|
-    | 0      | torso height z                            | m     |
-    | 1–4    | torso orientation quaternion (x, y, z, w) | —     |
-    | 5–7    | torso linear velocity (world frame)       | m/s   |
-    | 8–10   | torso angular velocity (world frame)      | rad/s |
-    | 11–18  | joint angles                              | rad   |
-    | 19–26  | joint velocities                          | rad/s |
+    Observation (float, shape (27,)), as Gymnasium's MuJoCo Ant without contact forces: torso
+    height, orientation and velocities, then the joint angles and velocities; the table with
+    indices and units is in `QuadrupedEnv`'s docstring, the env's spec.
 
     Mounted camera: above the torso, looking ahead along its x axis.
 
