@@ -231,19 +231,16 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         render_width: int = 480,
         render_height: int = 480,
     ) -> None:
-        check_choice("render_mode", render_mode, (*RENDER_MODES, None))
-        check_choice("obs_mode", obs_mode, OBS_MODES)
-        check_choice("pixels_camera", pixels_camera, PIXELS_CAMERAS)
         sizes = {"render": (render_width, render_height), "pixels": (pixels_width, pixels_height)}
         for name, (width, height) in sizes.items():
             if min(width, height) < 1:
                 raise ValueError(f"{name} size must be positive, got {width}x{height}")
         self.randomization = DomainRandomization.from_option(randomization)
-        self.render_mode = render_mode
+        self.render_mode = check_choice("render_mode", render_mode, (*RENDER_MODES, None))
         self.render_width, self.render_height = render_width, render_height
-        self.obs_mode = obs_mode
+        self.obs_mode = check_choice("obs_mode", obs_mode, OBS_MODES)
         self.pixels_width, self.pixels_height = pixels_width, pixels_height
-        self.pixels_camera = pixels_camera
+        self.pixels_camera = check_choice("pixels_camera", pixels_camera, PIXELS_CAMERAS)
         self.camera = camera
         self.sim = Simulation(
             connection_mode="gui" if render_mode == "human" else "direct",

@@ -43,9 +43,8 @@ class Ant(Robot):
         super().__init__(sim)
         if max_torque <= 0:
             raise ValueError(f"max_torque must be > 0 N·m, got {max_torque}")
-        check_positive("reset_noise", reset_noise, "rad, rad/s", allow_zero=True)
         self.max_torque = max_torque
-        self.reset_noise = reset_noise
+        self.reset_noise = check_positive("reset_noise", reset_noise, "rad, rad/s", allow_zero=True)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(len(LEG_JOINTS),), dtype=np.float32)
         sim.load_mjcf("ant", "mjcf/ant.xml")
         self.torques = np.zeros(len(LEG_JOINTS))

@@ -40,10 +40,9 @@ class CartPoleRobot(Robot):
         super().__init__(sim)
         if force_magnitude <= 0:
             raise ValueError(f"force_magnitude must be > 0 N, got {force_magnitude}")
-        check_positive("reset_noise", reset_noise, "(m, rad)", allow_zero=True)
         self.continuous = continuous
         self.force_magnitude = force_magnitude
-        self.reset_noise = reset_noise
+        self.reset_noise = check_positive("reset_noise", reset_noise, "(m, rad)", allow_zero=True)
         self.action_space = (
             spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
             if continuous

@@ -96,12 +96,9 @@ class Panda(Robot):
         base_position: tuple[float, float, float] = (-0.6, 0.0, 0.0),
     ) -> None:
         super().__init__(sim)
-        check_choice("control_mode", control_mode, CONTROL_MODES)
-        check_positive("max_ee_step", max_ee_step, "m")
-        check_positive("max_joint_step", max_joint_step, "rad")
-        self.control_mode = control_mode
-        self.max_ee_step = max_ee_step
-        self.max_joint_step = max_joint_step
+        self.control_mode = check_choice("control_mode", control_mode, CONTROL_MODES)
+        self.max_ee_step = check_positive("max_ee_step", max_ee_step, "m")
+        self.max_joint_step = check_positive("max_joint_step", max_joint_step, "rad")
         n_actions = 3 if control_mode == "ee" else len(ARM_JOINTS)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_actions,), dtype=np.float32)
         sim.load_urdf("panda", "franka_panda/panda.urdf", base_position, use_fixed_base=True)

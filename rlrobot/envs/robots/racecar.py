@@ -67,12 +67,9 @@ class Racecar(Robot):
         super().__init__(sim)
         if n_rays < 1 or ray_length <= 0:
             raise ValueError(f"need n_rays >= 1 and ray_length > 0 m, got {n_rays}, {ray_length}")
-        check_positive("max_speed", max_speed, "m/s")
-        check_positive("max_steering", max_steering, "rad")
-        check_positive("max_wheel_torque", max_wheel_torque, "N·m")
-        self.max_speed = max_speed
-        self.max_steering = max_steering
-        self.max_wheel_torque = max_wheel_torque
+        self.max_speed = check_positive("max_speed", max_speed, "m/s")
+        self.max_steering = check_positive("max_steering", max_steering, "rad")
+        self.max_wheel_torque = check_positive("max_wheel_torque", max_wheel_torque, "N·m")
         self.n_rays = n_rays
         self.ray_length = ray_length
         self._ray_angles = np.linspace(0.0, 2 * np.pi, n_rays, endpoint=False)

@@ -34,13 +34,10 @@ class Balance(Task):
         success_angle: float,
     ) -> None:
         super().__init__(sim, reward_mode)
-        check_positive("x_threshold", x_threshold, "m")
-        check_positive("angle_threshold", angle_threshold, "rad")
-        check_positive("success_angle", success_angle, "rad")
         self.robot = robot
-        self.x_threshold = x_threshold
-        self.angle_threshold = angle_threshold
-        self.success_angle = success_angle
+        self.x_threshold = check_positive("x_threshold", x_threshold, "m")
+        self.angle_threshold = check_positive("angle_threshold", angle_threshold, "rad")
+        self.success_angle = check_positive("success_angle", success_angle, "rad")
 
     def reset(self, np_random: np.random.Generator) -> None:
         """Nothing to set up beyond the robot."""

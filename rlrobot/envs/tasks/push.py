@@ -41,7 +41,6 @@ class Push(PointGoalTask):
     ) -> None:
         if object_size <= 0 or object_mass <= 0:
             raise ValueError(f"object_size and object_mass must be > 0, got {object_size}")
-        check_positive("object_range", object_range, "m", allow_zero=True)
         height = object_size / 2
         super().__init__(
             sim,
@@ -50,7 +49,7 @@ class Push(PointGoalTask):
             (-goal_range, -goal_range, height),
             (goal_range, goal_range, height),
         )
-        self.object_range = object_range
+        self.object_range = check_positive("object_range", object_range, "m", allow_zero=True)
         self._object_height = height
         sim.create_box("object", (height,) * 3, object_mass, (0.0, 0.0, height), (0.1, 0.3, 0.9, 1))
 
