@@ -20,6 +20,8 @@ examples:
   rlrobot bench --study delayed_rewards --out docs/benchmarks   # a planned study
   rlrobot bench --study all --out docs/benchmarks   # make bench: every study
   rlrobot bench --study all --quick                 # a smoke run of each
+  rlrobot bench --study envs --only vector --out docs/benchmarks   # one part of a study
+  rlrobot bench --study soak --report-only docs/benchmarks   # rebuild soak.md from soak.json
 Hyperparameters come from rlrobot/configs/<algo>.yaml (keyed by env id), then --set key=value (all
 algorithms) or --set ppo:key=value (one algorithm); SB3 gets the same values through one
 mapping (rlrobot.benchmark.sb3.to_sb3). Finished trials are cached in OUT/trials/ and not rerun.
@@ -123,7 +125,8 @@ def add_subcommand(subparsers: Any) -> None:
         choices=[*STUDIES, ALL_STUDIES],
         help="run a planned study (rlrobot.benchmark.studies) instead of --envs × --algos, or "
         f"{ALL_STUDIES} of them in turn; it takes --seeds, --out, --workers, --backend, "
-        "--budget-scale, --quick, --trials-dir, --only",
+        "--budget-scale, --quick, --trials-dir, --only and (a study that saves its "
+        "results) --report-only",
     )
     bench.add_argument(
         "--budget-scale", type=float, default=1.0, help="--study: scale every budget"
@@ -138,10 +141,13 @@ def add_subcommand(subparsers: Any) -> None:
     )
     bench.add_argument(
         "--only",
-        action="append",
+        action="extend",
+        nargs="+",
         default=[],
         metavar="PART",
-        help="--study configs: train only these parts of its plan, ENV:ALGO (repeatable)",
+        help="--study: run only these parts of its plan and keep the saved results of the "
+        "others (repeatable; e.g. configs: ENV:ALGO, soak: kills; an unknown name lists the "
+        "study's parts)",
     )
     _add_execution_arguments(bench)
     bench.set_defaults(func=bench_command)
@@ -306,8 +312,10 @@ def study_command(args: argparse.Namespace) -> int:
     from rlrobot.benchmark.studies import STUDIES
     from rlrobot.errors import CommandError
 
-    if args.envs or args.report_only is not None:
-        raise CommandError("--study runs its own plan: give no --envs or --report-only")
+    if args.envs:
+        raise CommandError("--study runs its own plan: give no --envs")
+    if args.report_only is not None:
+        return _rewrite_study_report(args)
     _check_positive(seeds=args.seeds, workers=args.workers)
     if not 0 < args.budget_scale < float("inf"):
         raise CommandError(f"--budget-scale must be > 0, got {args.budget_scale}")
@@ -322,6 +330,23 @@ def study_command(args: argparse.Namespace) -> int:
             f"--study {ALL_STUDIES} uses each study's own trials: no --trials-dir, --only"
         )
     return _run_all_studies([name for name, study in STUDIES.items() if study.in_all], out, args)
+
+
+def _rewrite_study_report(args: argparse.Namespace) -> int:
+    """Rebuild one study's page from the results it saved (``--report-only``); return 0."""
+    from rlrobot.benchmark.studies import STUDIES
+    from rlrobot.errors import CommandError
+
+    study = STUDIES.get(args.study)
+    if study is None or study.report is None:
+        offered = [name for name, entry in STUDIES.items() if entry.report is not None]
+        raise CommandError(f"--report-only: --study {args.study} has none; these do: {offered}")
+    try:
+        path = study.rewrite_report(Path(_output_folder(args)))
+    except FileNotFoundError as error:
+        raise CommandError(f"no saved results of --study {args.study}: {error}") from None
+    print(f"report: {path}")
+    return 0
 
 
 def _run_all_studies(names: Sequence[str], out: Path, args: argparse.Namespace) -> int:
@@ -366,9 +391,17 @@ def _run_study(name: str, out: Path, args: argparse.Namespace) -> int:
         words += ["--budget-scale", str(args.budget_scale)]
     if args.quick:
         words.append("--quick")
-    if args.only and not study.takes_only:
-        raise CommandError(f"--only: the {name} study has no parts to choose from")
-    words += [word for part in args.only for word in ("--only", part)]
+    if args.only:
+        parts = study.part_names()
+        if not parts:
+            raise CommandError(f"--only: the {name} study has no parts to choose from")
+        unknown = [part for part in args.only if part not in parts]
+        if unknown:
+            raise CommandError(
+                f"--only: the {name} study has no part(s) {unknown}; parts: {' '.join(parts)}"
+            )
+    if args.only:
+        words += ["--only", *args.only]
     options = StudyOptions(
         out_dir=out,
         trials_dir=trials,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -325,17 +325,40 @@ def environment_lines(results: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_keeping_findings(path: Path, generated: str) -> None:
+def write_keeping_findings(path: Path, generated: str) -> Path:
     """Write a study's page: ``generated``, then the findings of the page already at ``path``.
 
     The findings are everything from ``FINDINGS_MARKER`` on; a new page gets the marker and a
-    placeholder.
+    placeholder. Returns ``path``.
     """
     findings = f"{FINDINGS_MARKER}\n## Findings\n\nNone written yet.\n"
     if path.is_file() and FINDINGS_MARKER in (old := path.read_text()):
         findings = old[old.index(FINDINGS_MARKER) :]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(generated + "\n" + findings)
+    return path
+
+
+def markdown_table(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], align: str | None = None
+) -> list[str]:
+    """Return the lines of a Markdown table; ``align`` is one ``l`` or ``r`` per column."""
+    rule = [":---" if a == "l" else "---:" for a in align] if align else ["---"] * len(header)
+    return [
+        f"| {' | '.join(header)} |",
+        f"|{'|'.join(rule)}|",
+        *(f"| {' | '.join(map(str, row))} |" for row in rows),
+    ]
+
+
+def merge_results(path: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """Write ``results`` over the JSON at ``path`` (sections not rerun are kept); return all."""
+    import json
+
+    merged = {**(json.loads(path.read_text()) if path.is_file() else {}), **results}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged, indent=1) + "\n")
+    return merged
 
 
 def write_report(

@@ -1,4 +1,5 @@
-"""The study registry and ``rlrobot bench --study``: defaults, ``--only``, and ``--study all``."""
+"""The study registry and ``rlrobot bench --study``: defaults, ``--only``, ``--report-only``
+and ``--study all``."""
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ class FakeStudy(studies.Study):
     calls: list = field(default_factory=list)
     error: Exception | None = None
     failed_trial: bool = False
+    parts: tuple = ()
 
     def run(self, options):
         self.calls.append(options)
@@ -25,6 +27,13 @@ class FakeStudy(studies.Study):
         if self.failed_trial:
             TrialStore(options.trials_dir).save({"key": "k", "status": "failed"})
         return options.out_dir / f"{self.module}.md"
+
+    def part_names(self):
+        return self.parts
+
+    def rewrite_report(self, out_dir):
+        self.calls.append(out_dir)
+        return out_dir / f"{self.module}.md"
 
 
 def test_every_registered_study_has_a_main_that_takes_the_options():
@@ -35,6 +44,10 @@ def test_every_registered_study_has_a_main_that_takes_the_options():
         module = import_module(f"rlrobot.benchmark.studies.{study.module}")
         parameters = inspect.signature(getattr(module, study.function)).parameters
         assert list(parameters) == ["options"], name
+        if study.report is not None:
+            parameters = inspect.signature(getattr(module, study.report)).parameters
+            assert list(parameters) == ["out_dir"], name
+        assert all(isinstance(part, str) for part in study.part_names()), name
 
 
 def test_a_study_gets_its_own_seeds_and_trials_folder(tmp_path, monkeypatch):
@@ -52,15 +65,35 @@ def test_a_study_gets_its_own_seeds_and_trials_folder(tmp_path, monkeypatch):
 
 
 def test_only_goes_to_studies_that_take_it(tmp_path, monkeypatch, capsys):
-    plain, parts = FakeStudy("plain"), FakeStudy("parts", takes_only=True)
+    plain, parts = FakeStudy("plain"), FakeStudy("parts", parts=("A:b", "C:d", "e"))
     monkeypatch.setattr(studies, "STUDIES", {"plain": plain, "parts": parts})
     argv = ["bench", "--out", str(tmp_path), "--only", "A:b"]
     assert main([*argv, "--study", "parts"]) == 0
     assert parts.calls[0].only == ["A:b"]
     assert parts.calls[0].command.endswith("--only A:b")
+    # Several at once, or the flag repeated: the same parts.
+    assert main([*argv, "e", "--only", "C:d", "--study", "parts"]) == 0
+    assert parts.calls[1].only == ["A:b", "e", "C:d"]
+    assert parts.calls[1].command.endswith("--only A:b e C:d")
+    assert main([*argv, "A:c", "--study", "parts"]) == 2
+    assert "the parts study has no part(s) ['A:c']; parts: A:b C:d e" in capsys.readouterr().err
+    assert len(parts.calls) == 2
     assert main([*argv, "--study", "plain"]) == 2
     assert "the plain study has no parts to choose from" in capsys.readouterr().err
     assert main([*argv, "--study", "all"]) == 2
+    assert not plain.calls
+
+
+def test_report_only_rebuilds_the_page_of_a_study_that_has_a_report(tmp_path, monkeypatch, capsys):
+    paged, plain = FakeStudy("paged", report="rewrite"), FakeStudy("plain")
+    monkeypatch.setattr(studies, "STUDIES", {"paged": paged, "plain": plain})
+    assert main(["bench", "--study", "paged", "--report-only", str(tmp_path)]) == 0
+    assert (
+        paged.calls == [tmp_path] and f"report: {tmp_path / 'paged.md'}" in capsys.readouterr().out
+    )
+    for name in ("plain", "all"):
+        assert main(["bench", "--study", name, "--report-only", str(tmp_path)]) == 2
+        assert f"--study {name} has none; these do: ['paged']" in capsys.readouterr().err
     assert not plain.calls
 
 

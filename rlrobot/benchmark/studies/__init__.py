@@ -3,7 +3,9 @@
 Each study is a module of this package with ``main(options: StudyOptions) -> report path``.
 ``STUDIES`` names them for the CLI: to add one, write its module and add a ``Study`` line.
 ``rlrobot bench --study all`` (``make bench``) runs, in this order, every study whose
-``in_all`` is set.
+``in_all`` is set. A study whose module defines ``PARTS`` (the names of the parts of its plan)
+runs only the parts ``--only`` names; one with a ``report`` function rebuilds its page from its
+saved results with ``--report-only``.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
+from types import ModuleType
 
 from rlrobot.benchmark.runner import Execution
+from rlrobot.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class StudyOptions:
         budget_scale: Scales every budget of the plan.
         quick: A smoke run: tiny budgets, numbers meaningless.
         command: The command that reproduces the run, for the report.
-        only: Parts of the plan to run, for a study that has parts (``Study.takes_only``).
+        only: Parts of the plan to run (names of the module's ``PARTS``; empty: all of them).
     """
 
     out_dir: Path
@@ -54,7 +58,8 @@ class Study:
             given, a template of ``{out}`` (the output folder) and ``{name}``; relative to the
             working directory. ``--quick`` always uses ``OUT/NAME_trials``.
         in_all: Whether ``--study all`` runs it.
-        takes_only: Whether its ``main`` reads ``only`` (``--only``: parts of its plan).
+        report: The function of its module, ``(out_dir) -> report path``, that rewrites its
+            page from the results it saved in ``out_dir`` (``--report-only``); None: it has none.
     """
 
     module: str
@@ -62,11 +67,24 @@ class Study:
     seeds: int = 5
     trials: str = "{out}/{name}_trials"
     in_all: bool = True
-    takes_only: bool = False
+    report: str | None = None
 
     def run(self, options: StudyOptions) -> Path:
         """Import the study's module and run its entry point; return the report's path."""
-        return getattr(import_module(f"{__name__}.{self.module}"), self.function)(options)
+        return getattr(self._module(), self.function)(options)
+
+    def part_names(self) -> tuple[str, ...]:
+        """Return the names ``only`` may choose: its module's ``PARTS`` (none: one piece)."""
+        return tuple(getattr(self._module(), "PARTS", ()))
+
+    def rewrite_report(self, out_dir: Path) -> Path:
+        """Rewrite the study's page in ``out_dir`` from the results saved there."""
+        if self.report is None:
+            raise ConfigError(f"the {self.module} study cannot rebuild its page (no report)")
+        return getattr(self._module(), self.report)(out_dir)
+
+    def _module(self) -> ModuleType:
+        return import_module(f"{__name__}.{self.module}")
 
 
 STUDIES: dict[str, Study] = {
@@ -77,5 +95,5 @@ STUDIES: dict[str, Study] = {
     # The learning tests' exact trials: a measurement for the tests, not a benchmark.
     "delayed_rewards_margins": Study("delayed_rewards", "main_margins", seeds=10, in_all=False),
     # Run folders hold checkpoints and replay buffers: they stay out of docs/.
-    "configs": Study("configs", seeds=1, trials="runs/bench_configs", takes_only=True),
+    "configs": Study("configs", seeds=1, trials="runs/bench_configs"),
 }

@@ -51,6 +51,8 @@ PLAN = [
     ("rlrobot/Quadruped-v0", "reinforce", 50_000),
     ("rlrobot/Push-v0", "reinforce", 50_000),
 ]
+# The parts ``--only`` chooses from: ``ENV:ALGO`` of each planned trial.
+PARTS = tuple(f"{env_id}:{algo}" for env_id, algo, _ in PLAN)
 # Periodic evaluations during training (the learning curve in each run folder).
 TRAINING_OVERRIDES = ("eval_freq=5000", "eval_episodes=5")
 EVAL_SEED = 1000
