@@ -1,7 +1,8 @@
 """Stress inputs for robustness checks of any env: extreme randomisation and extreme actions.
 
-The reliability tests and ``scripts/soak.py`` drive every rlrobot env with them; they work on
-third-party envs too (``extreme_actions`` needs only a Box or Discrete action space).
+The reliability tests and the soak study (``rlrobot bench --study soak``) drive every rlrobot
+env with them; they work on third-party envs too (``extreme_actions`` needs only a Box or
+Discrete action space).
 """
 
 from __future__ import annotations

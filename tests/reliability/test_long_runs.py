@@ -1,8 +1,8 @@
 """Long runs keep memory, file descriptors, physics clients and worker processes flat.
 
 The suite runs a short version (300 make/close cycles over every env id, a 50k-step rollout,
-a few async vector envs); ``scripts/soak.py`` runs the long one (1,000 cycles, 1M steps) and its
-figures are in ``docs/reliability.md``.
+a few async vector envs); ``rlrobot bench --study soak`` runs the long one (1,000 cycles, 1M
+steps) and its figures are in ``docs/reliability.md``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Every algorithm trains twice from the same seed on the CPU; the episode returns and every tensor
 of the checkpoints (weights, optimizer moments, normaliser statistics, RNG states) must be
 bit-identical, and a different seed must give different weights. What holds across thread
-counts and machines is measured by ``scripts/soak.py`` and reported in ``docs/reliability.md``.
+counts and machines is measured by ``rlrobot bench --study soak`` and reported in
+``docs/reliability.md``.
 """
 
 from __future__ import annotations

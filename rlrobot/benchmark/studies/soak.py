@@ -1,11 +1,11 @@
-"""Soak test: the long versions of the reliability suite → docs/benchmarks/soak.json.
+"""Soak study: the long versions of the reliability suite → ``soak.json`` and ``soak.md``.
 
-Sections (each can be run alone with ``--only``):
+Parts (``rlrobot bench --study soak --only …``; each merges into the saved ``soak.json``):
 
-- ``cycles``: 1,000 make/step/close cycles over every env id; current resident memory, open
-  file descriptors and the lowest free PyBullet client id before and after.
-- ``rollout``: a 1M-step random rollout of ``rlrobot/CartPole-v0`` and a shorter one of every
-  robot env; memory and client id sampled along the way.
+- ``cycles``: make/step/close cycles over every env id; resident memory, open file
+  descriptors and the lowest free PyBullet client id before and after.
+- ``rollout``: a 1M-step random rollout of ``LONG_ROLLOUT_ENV_ID`` and a shorter one of one
+  env id per other env class; memory and client id sampled along the way.
 - ``fuzz``: extreme domain randomisation and extreme actions in every env; counts of steps,
   episodes, non-finite observations or rewards, and diverged (``sim_error``) episodes.
 - ``kills``: ``rlrobot train`` subprocesses killed with SIGKILL at random moments and resumed
@@ -14,14 +14,11 @@ Sections (each can be run alone with ``--only``):
 - ``threads``: every algorithm trained with 1 and 2 torch threads, twice each; are returns and
   checkpoint bytes identical within and across thread counts?
 
-    python scripts/soak.py                    # everything (~30 min on 2 shared cores)
-    python scripts/soak.py --quick            # small numbers, prints only
-    python scripts/soak.py --only kills --kills 20
+``docs/reliability.md`` is the page that reads these numbers; ``soak.md`` holds their tables.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -32,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +39,36 @@ import torch
 
 import rlrobot
 from rlrobot.agents import ALGORITHMS
+from rlrobot.benchmark.report import markdown_table, merge_results, write_keeping_findings
+from rlrobot.benchmark.studies import StudyOptions
 from rlrobot.common.checkpoint import load_checkpoint
 from rlrobot.envs.stress import EXTREME_RANDOMIZATION, extreme_actions
+from rlrobot.errors import CheckpointError
 from rlrobot.run.config import resolve_config
 from rlrobot.run.folder import check_run_folder
 from rlrobot.run.training import train
 from rlrobot.sim import Simulation
 
-REPOSITORY = Path(__file__).resolve().parents[1]
-OUT = REPOSITORY / "docs" / "benchmarks" / "soak.json"
+# The folder that holds the rlrobot package: the killed `rlrobot train` runs import it too.
+PACKAGE_ROOT = Path(rlrobot.__file__).resolve().parents[1]
+# The cheapest env (a 1M-step rollout takes minutes): the long rollout runs on it.
+LONG_ROLLOUT_ENV_ID = "rlrobot/CartPole-v0"
+COUNTS = {
+    "full": {
+        "cycles": 1_000,
+        "rollout_steps": 1_000_000,
+        "short_rollout_steps": 50_000,
+        "fuzz_steps": 5_000,
+        "kills": 10,
+    },
+    "quick": {
+        "cycles": 60,
+        "rollout_steps": 20_000,
+        "short_rollout_steps": 2_000,
+        "fuzz_steps": 300,
+        "kills": 2,
+    },
+}
 # The training runs that are killed: (algo, env id, --set overrides, steps).
 KILLED_RUNS = [
     (
@@ -79,33 +98,34 @@ SMALL_CONFIGS = {
     "sac": {"learning_starts": 32, "batch_size": 16, "net_arch": [32, 32]},
     "td3": {"learning_starts": 32, "batch_size": 16, "net_arch": [32, 32]},
 }
-
-
-def resident_mb() -> float:
-    """Current resident memory of this process (MiB)."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def open_files() -> int:
-    """Number of open file descriptors of this process."""
-    return len(os.listdir("/proc/self/fd"))
-
-
-def lowest_free_client_id() -> int:
-    """PyBullet hands out the lowest free client id: a leaked client pushes it up."""
-    probe = Simulation()
-    probe.close()
-    return probe.client_id
+PARTS = ("cycles", "rollout", "fuzz", "kills", "threads")
 
 
 def resources() -> dict[str, float]:
-    """Memory, file descriptors and the lowest free physics client id, after a collection."""
+    """Return resident memory (MiB), open file descriptors and the lowest free physics client
+    id (PyBullet hands out the lowest: a leaked client raises it), after a collection."""
     gc.collect()
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    probe = Simulation()
+    probe.close()
     return {
-        "rss_mb": round(resident_mb(), 1),
-        "fds": open_files(),
-        "client": lowest_free_client_id(),
+        "rss_mb": round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "client": probe.client_id,
     }
+
+
+def short_rollout_env_ids() -> list[str]:
+    """Return one env id per env class (entry point) other than the long rollout's env's.
+
+    Ids of one class share their code (``CartPoleContinuous`` is ``CartPole`` with another
+    action space), so one of them is enough for a memory soak.
+    """
+    by_class: dict[str, str] = {}
+    for env_id in sorted(rlrobot.ENV_IDS):
+        by_class.setdefault(gym.spec(env_id).entry_point, env_id)
+    long_class = gym.spec(LONG_ROLLOUT_ENV_ID).entry_point
+    return [env_id for entry_point, env_id in sorted(by_class.items()) if entry_point != long_class]
 
 
 def soak_cycles(n_cycles: int) -> dict[str, Any]:
@@ -138,14 +158,14 @@ def soak_cycles(n_cycles: int) -> dict[str, Any]:
 
 
 def soak_rollout(env_id: str, n_steps: int) -> dict[str, Any]:
-    """A random-action rollout of ``n_steps``; resources sampled ten times after a warm-up."""
+    """Run a random-action rollout of ``n_steps``; resources sampled ten times after warm-up."""
     env = gym.make(env_id)
     env.reset(seed=0)
     warm_up = min(5_000, n_steps // 10)
     samples, episodes = [], 0
     start = time.perf_counter()
     for step in range(n_steps):
-        if step == warm_up or (step > warm_up and step % (n_steps // 10) == 0):
+        if step == warm_up or (step > warm_up and step % max(1, n_steps // 10) == 0):
             samples.append({"step": step, **resources()})
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
@@ -165,7 +185,7 @@ def soak_rollout(env_id: str, n_steps: int) -> dict[str, Any]:
 
 
 def soak_fuzz(env_id: str, n_steps: int, seed: int = 0) -> dict[str, Any]:
-    """Extreme randomisation and actions for ``n_steps``; count what went wrong."""
+    """Drive an env with extreme randomisation and actions for ``n_steps``; count failures."""
     env = gym.make(env_id, randomization=EXTREME_RANDOMIZATION)
     actions = extreme_actions(env.action_space, np.random.default_rng(seed))
     env.reset(seed=seed)
@@ -188,11 +208,11 @@ def soak_fuzz(env_id: str, n_steps: int, seed: int = 0) -> dict[str, Any]:
     return {"env_id": env_id, **counts}
 
 
-def cli(arguments: list[Any], cwd: Path) -> subprocess.Popen:
+def start_cli(arguments: Sequence[Any], cwd: Path) -> subprocess.Popen:
     """Start ``python -m rlrobot.cli`` with one torch thread, output appended to cli.log."""
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "1"}
     environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])
+        filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])
     )
     log = (cwd / "cli.log").open("ab")
     command = [sys.executable, "-m", "rlrobot.cli", *map(str, arguments)]
@@ -200,7 +220,7 @@ def cli(arguments: list[Any], cwd: Path) -> subprocess.Popen:
 
 
 def latest_step(run: Path) -> int:
-    """``num_timesteps`` of the run's latest checkpoint (0 if none yet)."""
+    """Return ``num_timesteps`` of the run's latest checkpoint (0 if none yet)."""
     try:
         return json.loads((run / "latest" / "run_state.json").read_text())["num_timesteps"]
     except (OSError, ValueError, KeyError):
@@ -232,7 +252,7 @@ def soak_kills(
     temporaries: list[str] = []
     while True:
         arguments = first if not (run / "config.yaml").exists() else ["train", "--resume"]
-        process = cli([*arguments, "--out", run.name, "--no-progress"], work)
+        process = start_cli([*arguments, "--out", run.name, "--no-progress"], work)
         kill = len(kill_steps)
         if kill == n_kills:
             exit_code = process.wait()
@@ -259,7 +279,10 @@ def soak_kills(
     )
     reference = train(resolved, work / f"{algo}-uninterrupted", progress_bar=False)
     expected, _ = load_checkpoint(reference.latest_path)
-    actual, _ = load_checkpoint(run / "latest")
+    try:
+        actual, _ = load_checkpoint(run / "latest")
+    except CheckpointError:  # the resumed run failed: its exit code is in the row
+        actual = {}
     same_weights = expected.keys() == actual.keys() and all(
         torch.equal(expected[key], actual[key]) for key in expected
     )
@@ -282,7 +305,7 @@ def soak_kills(
 def train_small(
     algo: str, seed: int, threads: int, path: Path
 ) -> tuple[list[float], str, dict[str, torch.Tensor]]:
-    """Train the small test agent with ``threads`` torch threads; returns, sha and tensors."""
+    """Train the small test agent with ``threads`` torch threads; return returns, sha, tensors."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -304,7 +327,7 @@ def train_small(
 
 
 def soak_threads(work: Path) -> list[dict[str, Any]]:
-    """Train every algorithm twice with 1 and twice with 2 torch threads; compare."""
+    """Train every algorithm twice with 1 and twice with 2 torch threads; compare them."""
     rows = []
     for algo in sorted(ALGORITHMS):
         runs = {
@@ -330,26 +353,37 @@ def soak_threads(work: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
-    """Run the chosen sections, print their results and write them as JSON."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--only", nargs="+", choices=("cycles", "rollout", "fuzz", "kills", "threads")
-    )
-    parser.add_argument("--cycles", type=int, default=1_000)
-    parser.add_argument("--rollout-steps", type=int, default=1_000_000)
-    parser.add_argument("--robot-rollout-steps", type=int, default=50_000)
-    parser.add_argument("--fuzz-steps", type=int, default=5_000)
-    parser.add_argument("--kills", type=int, default=10, help="kills per killed run")
-    parser.add_argument("--quick", action="store_true", help="small numbers; print, write nothing")
-    args = parser.parse_args()
-    if args.quick:
-        args.cycles, args.rollout_steps, args.robot_rollout_steps = 60, 20_000, 2_000
-        args.fuzz_steps, args.kills = 300, 2
+def run_part(part: str, counts: dict[str, int], work: Path) -> Any:
+    """Run one part of the study with these counts; return its results."""
+    if part == "cycles":
+        return soak_cycles(counts["cycles"])
+    if part == "rollout":
+        return [soak_rollout(LONG_ROLLOUT_ENV_ID, counts["rollout_steps"])] + [
+            soak_rollout(env_id, counts["short_rollout_steps"])
+            for env_id in short_rollout_env_ids()
+        ]
+    if part == "fuzz":
+        return [soak_fuzz(env_id, counts["fuzz_steps"]) for env_id in rlrobot.ENV_IDS]
+    if part == "kills":
+        return [
+            soak_kills(algo, env_id, overrides, steps, counts["kills"], seed, work)
+            for seed, (algo, env_id, overrides, steps) in enumerate(KILLED_RUNS)
+        ]
+    return soak_threads(work)
+
+
+def main(options: StudyOptions) -> Path:
+    """Run the chosen parts, merge them into ``soak.json`` and write ``soak.md`` in ``out_dir``.
+
+    ``budget_scale`` scales every count (cycles, steps, kills); seeds, execution and
+    ``trials_dir`` are not used: the parts run in this process, their run folders in a
+    temporary folder.
+    """
+    counts = {
+        key: max(1, round(value * options.budget_scale))
+        for key, value in COUNTS["quick" if options.quick else "full"].items()
+    }
     torch.set_num_threads(1)
-    sections = args.only or ["cycles", "rollout", "fuzz", "kills", "threads"]
     results: dict[str, Any] = {
         "machine": {
             "platform": platform.platform(),
@@ -357,42 +391,105 @@ def main() -> None:
             "python": platform.python_version(),
             "torch": torch.__version__,
         },
-        "command": " ".join(sys.argv),
+        "command": options.command,
     }
     with tempfile.TemporaryDirectory(prefix="rlrobot-soak-") as temporary:
-        work = Path(temporary)
-        if "cycles" in sections:
-            results["cycles"] = soak_cycles(args.cycles)
-            print(
-                "cycles", {k: v for k, v in results["cycles"].items() if k != "samples"}, flush=True
-            )
-        if "rollout" in sections:
-            results["rollout"] = [soak_rollout("rlrobot/CartPole-v0", args.rollout_steps)] + [
-                soak_rollout(env_id, args.robot_rollout_steps) for env_id in rlrobot.ENV_IDS[2:]
-            ]
-            for row in results["rollout"]:
-                print("rollout", {k: v for k, v in row.items() if k != "samples"}, flush=True)
-        if "fuzz" in sections:
-            results["fuzz"] = [soak_fuzz(env_id, args.fuzz_steps) for env_id in rlrobot.ENV_IDS]
-            for row in results["fuzz"]:
-                print("fuzz", row, flush=True)
-        if "kills" in sections:
-            results["kills"] = [
-                soak_kills(algo, env_id, overrides, steps, args.kills, seed, work)
-                for seed, (algo, env_id, overrides, steps) in enumerate(KILLED_RUNS)
-            ]
-            for row in results["kills"]:
-                print("kills", row, flush=True)
-        if "threads" in sections:
-            results["threads"] = soak_threads(work)
-            for row in results["threads"]:
-                print("threads", row, flush=True)
-    if not args.quick:
-        previous = json.loads(OUT.read_text()) if OUT.exists() else {}
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps({**previous, **results}, indent=1) + "\n")
-        print(f"wrote {OUT.relative_to(REPOSITORY)}")
+        for part in options.only or PARTS:
+            results[part] = run_part(part, counts, Path(temporary))
+            print(part, "done", flush=True)
+    merge_results(options.out_dir / "soak.json", results)
+    return rewrite_report(options.out_dir)
 
 
-if __name__ == "__main__":
-    main()
+def _yes_no(key: str) -> Any:
+    return lambda row: "yes" if row[key] else "no"
+
+
+# Per part: its heading and its table's columns, (header, cell of a result row).
+TABLES: dict[str, tuple[str, list[tuple[str, Any]]]] = {
+    "cycles": (
+        "Make/step/close cycles over every env id",
+        [
+            ("cycles", lambda row: f"{row['cycles']:,}"),
+            ("seconds", lambda row: row["seconds"]),
+            ("memory growth MiB", lambda row: row["rss_growth_mb"]),
+            ("file descriptors", lambda row: f"{row['fds_growth']:+d}"),
+            ("physics client ids", lambda row: f"{row['client_growth']:+d}"),
+        ],
+    ),
+    "rollout": (
+        "Random-action rollouts",
+        [
+            ("env", lambda row: f"`{row['env_id']}`"),
+            ("steps", lambda row: f"{row['steps']:,}"),
+            ("episodes", lambda row: f"{row['episodes']:,}"),
+            ("seconds", lambda row: row["seconds"]),
+            ("memory growth MiB", lambda row: row["rss_growth_mb"]),
+            ("physics client ids", lambda row: f"{row['client_growth']:+d}"),
+        ],
+    ),
+    "fuzz": (
+        "Extreme randomisation and actions",
+        [
+            ("env", lambda row: f"`{row['env_id']}`"),
+            ("steps", lambda row: f"{row['steps']:,}"),
+            ("episodes", lambda row: row["episodes"]),
+            ("non-finite observations or rewards", lambda row: row["non_finite"]),
+            ("`sim_error` episodes", lambda row: row["sim_errors"]),
+        ],
+    ),
+    "kills": (
+        "SIGKILL and `rlrobot train --resume`",
+        [
+            ("run", lambda row: f"{row['algo']} `{row['env_id']}`"),
+            ("steps", lambda row: f"{row['steps']:,}"),
+            ("kills", lambda row: row["kills"]),
+            ("checkpoint step at each kill", lambda row: str(row["checkpoint_step_at_kill"])),
+            ("exit code, final step", lambda row: f"{row['final_exit_code']}, {row['final_step']}"),
+            (
+                "half-written files",
+                lambda row: len(row["damaged_files_after_kills"] + row["damaged_files_at_end"]),
+            ),
+            ("temporaries seen", lambda row: len(row["temporaries_seen_after_kills"])),
+            ("same weights as unkilled", _yes_no("final_checkpoint_equals_uninterrupted_run")),
+        ],
+    ),
+    "threads": (
+        "1 vs 2 torch threads",
+        [
+            ("algorithm", lambda row: row["algo"]),
+            ("1 thread repeatable", _yes_no("1_thread_repeatable")),
+            ("2 threads repeatable", _yes_no("2_threads_repeatable")),
+            ("1 = 2 bit for bit", _yes_no("1_vs_2_threads_identical")),
+            ("same returns", _yes_no("1_vs_2_threads_same_returns")),
+            ("largest weight difference", lambda row: f"{row['1_vs_2_max_weight_difference']:.2g}"),
+        ],
+    ),
+}
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """Return the generated part of ``soak.md``: one table per part in ``results``."""
+    machine = results["machine"]
+    lines = [
+        "# Soak: the long reliability runs",
+        "",
+        f"Written by `rlrobot bench --study soak`; last run `{results['command']}` (parts not "
+        "rerun keep their earlier results); every number is in `soak.json`. Machine: "
+        f"{machine['platform']}, {machine['cpus']} CPUs, Python {machine['python']}, torch "
+        f"{machine['torch']}. What the suite and the soak try, and why, is in "
+        "[../reliability.md](../reliability.md).",
+        "",
+    ]
+    for part, (heading, columns) in TABLES.items():
+        if part in results:
+            rows = results[part] if isinstance(results[part], list) else [results[part]]
+            cells = [[cell(row) for _, cell in columns] for row in rows]
+            lines += [f"## {heading}", "", *markdown_table([h for h, _ in columns], cells), ""]
+    return "\n".join(lines)
+
+
+def rewrite_report(out_dir: Path) -> Path:
+    """Rewrite ``out_dir/soak.md`` from ``out_dir/soak.json``; return its path."""
+    results = json.loads((out_dir / "soak.json").read_text())
+    return write_keeping_findings(out_dir / "soak.md", render_markdown(results))
