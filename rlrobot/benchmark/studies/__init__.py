@@ -96,6 +96,8 @@ STUDIES: dict[str, Study] = {
     "delayed_rewards_margins": Study("delayed_rewards", "main_margins", seeds=10, in_all=False),
     # Run folders hold checkpoints and replay buffers: they stay out of docs/.
     "configs": Study("configs", seeds=1, trials="runs/bench_configs"),
+    # Env steps/s, a few minutes; the seeds are its repeats.
+    "envs": Study("env_speed", seeds=3, report="rewrite_report"),
     # The long reliability runs (about 30 minutes): they keep nothing but soak.json.
     "soak": Study("soak", seeds=1, report="rewrite_report"),
 }
