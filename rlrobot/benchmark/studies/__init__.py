@@ -100,4 +100,13 @@ STUDIES: dict[str, Study] = {
     "envs": Study("env_speed", seeds=3, report="rewrite_report"),
     # The long reliability runs (about 30 minutes): they keep nothing but soak.json.
     "soak": Study("soak", seeds=1, report="rewrite_report"),
+    # Hours of CPU, and its image datasets and models take gigabytes: run on its own, with
+    # its cache outside docs/.
+    "perception": Study(
+        "perception.study",
+        seeds=1,
+        trials="runs/perception_study",
+        in_all=False,
+        report="rewrite_report",
+    ),
 }
