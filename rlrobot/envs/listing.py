@@ -1,10 +1,14 @@
-"""`rlrobot envs`: every registered env id with its spaces, episode length and options."""
+"""`rlrobot envs`: every registered env id with its spaces, episode length and options.
+
+`rlrobot envs --gallery DIR` also renders one frame of each env (the README's gallery).
+"""
 
 from __future__ import annotations
 
 import argparse
 import inspect
 import json
+from pathlib import Path
 from typing import Any
 
 # gymnasium, pybullet and the envs are imported inside the functions: `rlrobot --help` loads
@@ -95,8 +99,56 @@ def format_table(descriptions: list[dict[str, Any]], verbose: bool = False) -> s
     return "\n".join(lines)
 
 
+def gallery_name(env_id: str) -> str:
+    """The gallery file stem of an env id: `rlrobot/Reach-v0` → `Reach`."""
+    return env_id.split("/")[-1].rsplit("-v", 1)[0]
+
+
+def render_frame(env_id: str, width: int, height: int, steps: int) -> Any:
+    """An RGB frame, uint8 (height, width, 3), of `env_id` after `steps` seeded random steps.
+
+    The steps catch the robot mid-motion; seed 0 makes the frame the same on every run.
+    """
+    import gymnasium as gym
+
+    env = gym.make(env_id, render_mode="rgb_array", render_width=width, render_height=height)
+    try:
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        for _ in range(steps):
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                env.reset()
+        return env.render()
+    finally:
+        env.close()
+
+
+def write_gallery(directory: Path, width: int, height: int, steps: int) -> list[Path]:
+    """Write `<directory>/<Name>.png`, one frame per registered env; return the paths."""
+    import imageio.v2 as imageio
+
+    import rlrobot
+
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for env_id in rlrobot.ENV_IDS:
+        path = directory / f"{gallery_name(env_id)}.png"
+        imageio.imwrite(path, render_frame(env_id, width, height, steps), optimize=True)
+        paths.append(path)
+    return paths
+
+
 def run_envs_command(args: argparse.Namespace) -> int:
-    """Print every env id with its spaces and options (text or JSON)."""
+    """Print every env id with its spaces and options (text or JSON), or write the gallery."""
+    if args.gallery is not None:
+        from rlrobot.errors import CommandError
+
+        if min(args.width, args.height, args.steps + 1) < 1:
+            raise CommandError("--width and --height must be >= 1 and --steps >= 0")
+        for path in write_gallery(Path(args.gallery), args.width, args.height, args.steps):
+            print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+        return 0
     descriptions = describe_envs()
     if args.json:
         print(json.dumps(descriptions, indent=2, default=repr))
@@ -111,8 +163,19 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "envs",
         help="list the robot envs with their spaces and options",
         description="List every rlrobot env id with its action and observation spaces, "
-        "episode length, reward/observation modes and (with -v) every gym.make option.",
+        "episode length, reward/observation modes and (with -v) every gym.make option; "
+        "or, with --gallery, render one frame of each.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show every option")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--gallery",
+        metavar="DIR",
+        help="write one frame per env to DIR/<Name>.png instead (the README uses docs/gallery)",
+    )
+    parser.add_argument("--width", type=int, default=320, help="--gallery: frame width (px)")
+    parser.add_argument("--height", type=int, default=240, help="--gallery: frame height (px)")
+    parser.add_argument(
+        "--steps", type=int, default=15, help="--gallery: seeded random steps before the frame"
+    )
     parser.set_defaults(func=run_envs_command)

@@ -55,3 +55,14 @@ def test_envs_command_prints_a_table_and_json(capsys):
     listed = json.loads(capsys.readouterr().out)
     assert [d["id"] for d in listed] == rlrobot.ENV_IDS
     assert listed[0]["options"]["randomization"] is None
+
+
+def test_envs_gallery_writes_one_frame_per_env(tmp_path, capsys):
+    from imageio.v2 import imread
+
+    argv = ["envs", "--gallery", str(tmp_path), "--width", "32", "--height", "24", "--steps", "2"]
+    assert main(argv) == 0
+    names = sorted(path.stem for path in tmp_path.glob("*.png"))
+    assert names == sorted(env_id.split("/")[-1].split("-v")[0] for env_id in rlrobot.ENV_IDS)
+    assert imread(tmp_path / "Reach.png").shape == (24, 32, 3)
+    assert "Reach.png" in capsys.readouterr().out
