@@ -170,6 +170,11 @@ class RunFolder:
         self._write_agent_directory(agent, run_state, self.best_path, resumable=False)
         return self.best_path
 
+    def remove_best(self) -> None:
+        """Delete ``best`` if there is one (for a run that starts again from step 0)."""
+        if self.best_path.exists():
+            _remove_directory(self.best_path)
+
     def _write_agent_directory(
         self, agent: Any, run_state: dict[str, Any], target: Path, resumable: bool
     ) -> None:
@@ -198,13 +203,19 @@ class RunFolder:
             for _, path in self.step_checkpoints()[:-keep]:
                 _remove_directory(path)
 
-    def find_resume_checkpoint(self) -> Path:
+    def find_resume_checkpoint(self) -> Path | None:
         """Return the newest complete checkpoint: ``latest`` or a newer ``checkpoints/step_*``.
 
+        Returns:
+            The checkpoint, or None when the run has none yet (``latest`` and
+            ``checkpoints/step_*`` absent: it stopped before its first checkpoint).
+
         Raises:
-            RunFolderError: No complete checkpoint exists.
+            RunFolderError: Checkpoints exist but none of them is complete.
         """
         candidates = self.step_checkpoints()
+        if not candidates and not self.latest_path.exists():
+            return None
         latest_step = _checkpoint_step(self.latest_path)
         if latest_step is not None:
             candidates.append((latest_step, self.latest_path))

@@ -219,13 +219,20 @@ def _next_multiple(step: int, frequency: int) -> int:
     return (step // frequency + 1) * frequency
 
 
-def find_resume_point(folder: RunFolder, n_timesteps: int) -> tuple[Path, dict[str, Any]]:
+def find_resume_point(folder: RunFolder, n_timesteps: int) -> tuple[Path, dict[str, Any]] | None:
     """Return the checkpoint a resume loads and its run state; writes nothing.
 
+    Returns:
+        The checkpoint and its run state, or None for a run stopped before its first
+        checkpoint (after ``config.yaml`` was written), which a resume trains from the start.
+
     Raises:
-        RunFolderError: No complete checkpoint, or ``n_timesteps`` not above its step count.
+        RunFolderError: Checkpoints but none complete, or ``n_timesteps`` not above the step
+            count of the newest.
     """
     checkpoint = folder.find_resume_checkpoint()
+    if checkpoint is None:
+        return None
     state = read_run_state(checkpoint)
     done = state["num_timesteps"]
     if n_timesteps <= done:
@@ -248,7 +255,8 @@ def train(
         resolved: The run's config (for a resume: the one in ``out/config.yaml``, whose
             ``n_timesteps`` may have been raised).
         out: The run folder; a new run refuses a folder that already holds one.
-        resume: Continue from the newest complete checkpoint in ``out``.
+        resume: Continue from the newest complete checkpoint in ``out``; a run stopped
+            before its first checkpoint trains again from step 0 with its config.
         progress_bar: Show a tqdm bar (only on a terminal and outside CI).
         verbose: Also print the SB3-style table of logged values at each log step.
 
@@ -256,17 +264,22 @@ def train(
         The run folder.
 
     Raises:
-        RunFolderError: ``out`` holds a run (and no ``resume``), has nothing to resume, or is
-            already at ``n_timesteps``.
+        RunFolderError: ``out`` holds a run (and no ``resume``), holds no run or only damaged
+            checkpoints (``resume``), or is already at ``n_timesteps``.
     """
     folder, run = RunFolder(out), resolved.run
     torch.set_num_threads(run.torch_threads)
+    resume_point = None
     if resume:
         folder.require_run()
         # Checked before the clean-up, so a refused resume leaves the folder as it was; the
         # clean-up only touches temporary names, never the checkpoint found here.
-        checkpoint, state = find_resume_point(folder, run.n_timesteps)
+        resume_point = find_resume_point(folder, run.n_timesteps)
         folder.remove_temporaries()  # left by a killed run; rewritten from the checkpoint
+        if resume_point is None:
+            # Nothing of the killed start survives but its config: the run starts again from
+            # step 0, and its first evaluation replaces the old ``best``.
+            folder.remove_best()
     else:
         folder.check_unused()
     agent_class = algorithm_class(resolved.algo)
@@ -278,18 +291,22 @@ def train(
         "env_kwargs": run.env_kwargs,
         "device": run.device,
     }
-    if resume:
+    if resume_point is not None:
+        checkpoint, state = resume_point
         # No seed: the checkpoint's RNG states are restored instead.
         agent = agent_class.load(checkpoint, env=resolved.env, **env_options)
         load_tracker_state(agent.episode_tracker, state["episode_tracker"])
         best_mean_reward = state["best_mean_reward"]
-        folder.truncate_evaluations(agent.num_timesteps)
         report(f"resuming {folder.path} from {checkpoint.name} at step {agent.num_timesteps:,}")
     else:
         agent = agent_class(
             resolved.env, seed=resolved.seed, config=resolved.algorithm, **env_options
         )
         best_mean_reward = -math.inf
+        if resume:
+            report(f"{folder.path} has no checkpoint yet: training it from step 0 again")
+    if resume:
+        folder.truncate_evaluations(agent.num_timesteps)
     # Written once the agent and its envs exist, so a config they reject leaves no run behind;
     # a resume rewrites it only when --steps changed the budget.
     if not resume or read_run_config(folder.config_path).to_dict() != resolved.to_dict():

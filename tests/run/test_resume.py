@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rlrobot.common.checkpoint import load_checkpoint, unpack_state
+from rlrobot.errors import RunFolderError
 from rlrobot.run.config import resolve_config
 from rlrobot.run.folder import RunFolder, read_csv_rows
 from rlrobot.run.training import RunMonitor, train
@@ -195,3 +196,51 @@ def test_an_env_without_state_starts_new_episodes_at_checkpoints_and_says_so(
     resumed = _crash_and_resume(resolved(128), tmp_path / "resumed", 192, monkeypatch)
     _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(resumed.latest_path))
     assert _comparable_rows(resumed) == _comparable_rows(full)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(
+    tmp_path, monkeypatch, capsys
+):
+    from rlrobot.cli import main
+
+    resolved = _resolved("ppo")
+    full = train(resolved, tmp_path / "full", progress_bar=False)
+    out = tmp_path / "stopped"
+    # After the first evaluation (logs, evaluations.csv, best/), before the first checkpoint.
+    crash_step = resolved.run.eval_freq
+    assert crash_step < resolved.run.checkpoint_freq
+    original_call = RunMonitor.__call__
+
+    def crash(self, agent):
+        result = original_call(self, agent)
+        if agent.num_timesteps >= crash_step:
+            raise Crash
+        return result
+
+    monkeypatch.setattr(RunMonitor, "__call__", crash)
+    with pytest.raises(Crash):
+        train(resolved, out, progress_bar=False)
+    monkeypatch.undo()
+    stopped = RunFolder(out)
+    assert stopped.config_path.is_file() and stopped.best_path.is_dir()
+    assert not stopped.latest_path.exists() and not stopped.step_checkpoints()
+    assert stopped.find_resume_checkpoint() is None
+    capsys.readouterr()
+
+    assert main(["train", "--resume", "--out", str(out), "--no-progress"]) == 0
+    assert "has no checkpoint yet: training it from step 0 again" in capsys.readouterr().out
+    _assert_same(_checkpoint_state(full.latest_path), _checkpoint_state(stopped.latest_path))
+    _assert_same(_checkpoint_state(full.best_path), _checkpoint_state(stopped.best_path))
+    assert _comparable_rows(stopped) == _comparable_rows(full)
+    assert stopped.evaluations_path.read_text() == full.evaluations_path.read_text()
+
+
+def test_a_resume_refuses_a_run_whose_checkpoints_are_all_damaged(tmp_path):
+    resolved = _resolved("ppo")
+    folder = train(resolved, tmp_path / "run", progress_bar=False)
+    for _, path in folder.step_checkpoints():
+        (path / "run_state.json").unlink()
+    (folder.latest_path / "run_state.json").unlink()
+    resolved.run = resolved.run.replace(n_timesteps=2 * resolved.run.n_timesteps)
+    with pytest.raises(RunFolderError, match="no complete checkpoint to resume from"):
+        train(resolved, folder.path, resume=True, progress_bar=False)

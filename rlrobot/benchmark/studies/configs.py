@@ -103,8 +103,9 @@ def train_trial(env_id: str, algo: str, steps: int, seed: int, folder: Path) -> 
         algo, env_id, seed, overrides=TRAINING_OVERRIDES, explicit={"n_timesteps": steps}
     )
     resume, wall_s = (folder / "config.yaml").is_file(), 0.0
-    if resume:
-        checkpoint = RunFolder(folder).find_resume_checkpoint()
+    # None: stopped before its first checkpoint, so the resume trains it from the start.
+    checkpoint = RunFolder(folder).find_resume_checkpoint() if resume else None
+    if checkpoint is not None:
         if read_run_state(checkpoint)["num_timesteps"] >= steps:
             return
         # Read before the resume rewrites config.yaml (which the fallback times from).
