@@ -124,7 +124,9 @@ def add_subcommand(subparsers: Any) -> None:
         "--study",
         choices=[*STUDIES, ALL_STUDIES],
         help="run a planned study (rlrobot.benchmark.studies) instead of --envs × --algos, or "
-        f"{ALL_STUDIES} of them in turn; it takes --seeds, --out, --workers, --backend, "
+        f"with {ALL_STUDIES} every one in turn but "
+        + ", ".join(name for name, study in STUDIES.items() if not study.in_all)
+        + "; it takes --seeds, --out, --workers, --backend, "
         "--budget-scale, --quick, --trials-dir, --only and (a study that saves its "
         "results) --report-only",
     )

@@ -18,6 +18,7 @@ Parts (``rlrobot bench --study envs --only …``; each merges into the saved ``e
 from __future__ import annotations
 
 import cProfile
+import importlib.metadata
 import json
 import os
 import platform
@@ -31,7 +32,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pybullet
 
 import rlrobot
 from rlrobot.benchmark.report import markdown_table, merge_results, write_keeping_findings
@@ -259,7 +259,8 @@ def main(options: StudyOptions) -> Path:
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
-            "pybullet": pybullet.getAPIVersion(),
+            # Its package version: only rlrobot.sim imports pybullet.
+            "pybullet": importlib.metadata.version("pybullet"),
         },
     }
     for part in options.only or PARTS:
