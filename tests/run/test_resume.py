@@ -120,21 +120,26 @@ def _comparable_rows(folder):
     ]
 
 
-def _crash_and_resume(resolved, out, crash_step, monkeypatch):
-    """Train into ``out``, crash after the first env step at ``crash_step``, then resume."""
+def _crash(resolved, out, crash_step, monkeypatch):
+    """Train into ``out`` and crash after the monitor's call at ``crash_step``; the folder."""
     original_call = RunMonitor.__call__
 
-    def crash_after_checkpoint(self, agent):
+    def crash_after_monitor(self, agent):
         result = original_call(self, agent)
         if agent.num_timesteps >= crash_step:
             raise Crash
         return result
 
-    monkeypatch.setattr(RunMonitor, "__call__", crash_after_checkpoint)
+    monkeypatch.setattr(RunMonitor, "__call__", crash_after_monitor)
     with pytest.raises(Crash):
         train(resolved, out, progress_bar=False)
     monkeypatch.undo()
-    interrupted = RunFolder(out)
+    return RunFolder(out)
+
+
+def _crash_and_resume(resolved, out, crash_step, monkeypatch):
+    """Train into ``out``, crash after the first env step at ``crash_step``, then resume."""
+    interrupted = _crash(resolved, out, crash_step, monkeypatch)
     # The crash came after the first checkpoint, with logs and evaluations past it to discard.
     assert [step for step, _ in interrupted.step_checkpoints()][-1] < crash_step
     assert read_csv_rows(interrupted.progress_path)[-1]["step"] >= crash_step
@@ -209,19 +214,7 @@ def test_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(
     # After the first evaluation (logs, evaluations.csv, best/), before the first checkpoint.
     crash_step = resolved.run.eval_freq
     assert crash_step < resolved.run.checkpoint_freq
-    original_call = RunMonitor.__call__
-
-    def crash(self, agent):
-        result = original_call(self, agent)
-        if agent.num_timesteps >= crash_step:
-            raise Crash
-        return result
-
-    monkeypatch.setattr(RunMonitor, "__call__", crash)
-    with pytest.raises(Crash):
-        train(resolved, out, progress_bar=False)
-    monkeypatch.undo()
-    stopped = RunFolder(out)
+    stopped = _crash(resolved, out, crash_step, monkeypatch)
     assert stopped.config_path.is_file() and stopped.best_path.is_dir()
     assert not stopped.latest_path.exists() and not stopped.step_checkpoints()
     assert stopped.find_resume_checkpoint() is None
