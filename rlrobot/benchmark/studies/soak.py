@@ -275,6 +275,10 @@ def main(options: StudyOptions) -> Path:
     return rewrite_report(options.out_dir)
 
 
+def _or_dash(value: Any) -> Any:
+    return "—" if value is None else value
+
+
 def _yes_no(key: str) -> Any:
     return lambda row: "yes" if row[key] else "no"
 
@@ -319,7 +323,10 @@ TABLES: dict[str, tuple[str, list[tuple[str, Any]]]] = {
             ("steps", lambda row: f"{row['steps']:,}"),
             ("kills", lambda row: row["kills"]),
             ("checkpoint step at each kill", lambda row: str(row["checkpoint_step_at_kill"])),
-            ("exit code, final step", lambda row: f"{row['final_exit_code']}, {row['final_step']}"),
+            (
+                "exit code (—: killed after the last checkpoint), final step",
+                lambda row: f"{_or_dash(row['final_exit_code'])}, {row['final_step']}",
+            ),
             (
                 "half-written files",
                 lambda row: len(row["damaged_files_after_kills"] + row["damaged_files_at_end"]),

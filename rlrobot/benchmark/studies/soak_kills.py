@@ -130,6 +130,11 @@ def soak_kills(
         found, temporary = check_run_folder(run) if run.exists() else ([], [])
         damaged += found
         temporaries += [f"kill {kill + 1}: {name}" for name in temporary]
+        if kill_steps[-1] >= steps:
+            # Killed after its final checkpoint (plotting, exiting): trained, and a resume
+            # would be refused as already at its budget, so no process runs at the end.
+            exit_code = None
+            break
     final_damaged, final_temporaries = check_run_folder(run)
     resolved = resolve_config(
         algo, env_id, seed, overrides=[*overrides, *RUN_SETTINGS], explicit={"n_timesteps": steps}
