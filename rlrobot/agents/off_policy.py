@@ -189,6 +189,14 @@ class CriticEnsemble(nn.Module):
         return self.output_layer(hidden.float(), detach, members).squeeze(-1)
 
 
+class Actor(nn.Module):
+    """Base of SAC's and TD3's actors: the feature extractor every head reads from."""
+
+    def __init__(self, features_extractor: nn.Module) -> None:
+        super().__init__()
+        self.features_extractor = features_extractor
+
+
 class OffPolicyAgent(BaseAgent):
     """Base of SAC and TD3: replay buffer, env interaction, training schedule, logging.
 
@@ -249,7 +257,7 @@ class OffPolicyAgent(BaseAgent):
                 self.observation_space, stored_actions, config, self.device
             )
 
-    def _setup_actor_and_critics(self, actor_class: Callable[..., nn.Module]) -> None:
+    def _setup_actor_and_critics(self, actor_class: Callable[..., Actor]) -> None:
         """Build the actor and the twin critics, their Polyak target and their optimizer.
 
         Args:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig
+from rlrobot.agents.off_policy import Actor, OffPolicyAgent, OffPolicyConfig
 from rlrobot.common.config import option
 from rlrobot.common.distributions import SquashedDiagGaussian, SquashedGaussianHead
 from rlrobot.common.losses import (
@@ -63,14 +63,13 @@ class SACConfig(OffPolicyConfig):
         self._require(self.target_update_interval >= 1, "target_update_interval", "must be >= 1")
 
 
-class SquashedGaussianActor(nn.Module):
+class SquashedGaussianActor(Actor):
     """Feature extractor → MLP → tanh-squashed Gaussian over actions in ``[-1, 1]``."""
 
     def __init__(
         self, features_extractor: nn.Module, action_dim: int, config: OffPolicyConfig
     ) -> None:
-        super().__init__()
-        self.features_extractor = features_extractor
+        super().__init__(features_extractor)
         in_dim = features_extractor.features_dim
         self.latent = mlp(in_dim, config.net_arch, None, config.activation)
         latent_dim = mlp_output_dim(in_dim, config.net_arch, None)

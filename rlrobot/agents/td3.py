@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig
+from rlrobot.agents.off_policy import Actor, OffPolicyAgent, OffPolicyConfig
 from rlrobot.common.config import option
 from rlrobot.common.losses import (
     clipped_double_q_target,
@@ -54,14 +54,13 @@ class TD3Config(OffPolicyConfig):
         self._require(self.action_noise >= 0, "action_noise", "must be >= 0")
 
 
-class DeterministicActor(nn.Module):
+class DeterministicActor(Actor):
     """Feature extractor → MLP → ``tanh``: actions in ``[-1, 1]``."""
 
     def __init__(
         self, features_extractor: nn.Module, action_dim: int, config: OffPolicyConfig
     ) -> None:
-        super().__init__()
-        self.features_extractor = features_extractor
+        super().__init__(features_extractor)
         in_dim = features_extractor.features_dim
         self.mu = mlp(in_dim, config.net_arch, action_dim, config.activation, "tanh")
 
