@@ -181,10 +181,7 @@ class ResidualCNNEncoder(nn.Module):
     """
 
     def __init__(
-        self,
-        image_shape: tuple[int, int, int],
-        features_dim: int = 256,
-        channels: tuple[int, ...] = (16, 32, 32),
+        self, image_shape: tuple[int, int, int], features_dim: int, channels: tuple[int, ...]
     ) -> None:
         super().__init__()
         height, width, in_channels = image_shape
@@ -258,10 +255,7 @@ class SpatialSoftmaxEncoder(nn.Module):
     """
 
     def __init__(
-        self,
-        image_shape: tuple[int, int, int],
-        features_dim: int = 256,
-        channels: tuple[int, ...] = (16, 32, 32),
+        self, image_shape: tuple[int, int, int], features_dim: int, channels: tuple[int, ...]
     ) -> None:
         super().__init__()
         if len(channels) < 2:

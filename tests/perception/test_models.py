@@ -77,7 +77,7 @@ def test_spatial_softmax_encoder_sees_where_a_patch_is() -> None:
     features = encoder(torch.cat([left, right]))
     assert not torch.allclose(features[0], features[1])
     with pytest.raises(ValueError, match=">= 2 conv layers"):
-        SpatialSoftmaxEncoder((84, 84, 3), channels=(8,))
+        SpatialSoftmaxEncoder((84, 84, 3), features_dim=16, channels=(8,))
 
 
 def test_nature_encoder_weights_fit_the_agents_nature_cnn() -> None:
