@@ -94,6 +94,11 @@ class SB3VecEnvAdapter(gym.vector.VectorEnv):
         self.render_mode = getattr(venv, "render_mode", None)
 
     @property
+    def envs(self) -> list[gym.Env]:
+        """The sub-envs, where they live in this process (SB3's ``DummyVecEnv``; HER reads one)."""
+        return self.venv.unwrapped.envs
+
+    @property
     def _reset_infos(self) -> list[dict[str, Any]]:
         # SB3's wrappers keep a ``reset_infos`` of their own that stays empty; the base VecEnv
         # holds the real ones.
@@ -159,6 +164,16 @@ class SameStepAutoreset(gym.vector.VectorWrapper):
             raise ValueError(f"SameStepAutoreset wraps NEXT_STEP or DISABLED envs, not {mode}")
         super().__init__(env)
         self.metadata = {**env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    @property
+    def envs(self) -> list[gym.Env]:
+        """The sub-envs of a ``SyncVectorEnv`` (HER reads one)."""
+        return self.env.envs
+
+    @property
+    def env_fns(self) -> list[Any]:
+        """The env factories of an ``AsyncVectorEnv`` (HER builds a probe env with one)."""
+        return self.env.env_fns
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every env, resetting those whose episode ended."""

@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import (
     VecNormalize,
 )
 
+from rlrobot.agents.her import get_compute_reward
 from rlrobot.vec import get_vec_normalize, make_vec_env
 from rlrobot.vec.adapters import SameStepAutoreset, SB3VecEnvAdapter, is_sb3_vec_env
 
@@ -30,10 +31,42 @@ def make_cartpole():
     return gym.make("CartPole-v1", max_episode_steps=15)
 
 
-def same_step_reference():
-    return gym.vector.SyncVectorEnv(
-        [make_cartpole] * N_ENVS, autoreset_mode=AutoresetMode.SAME_STEP
-    )
+class GoalCartPole(gym.ObservationWrapper):
+    """CartPole with a Dict observation of HER's keys (the goal: cart and pole upright)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        box = env.observation_space
+        self.observation_space = gym.spaces.Dict(
+            observation=box,
+            achieved_goal=gym.spaces.Box(box.low[::2], box.high[::2]),
+            desired_goal=gym.spaces.Box(box.low[::2], box.high[::2]),
+        )
+
+    def observation(self, observation):
+        return {
+            "observation": observation,
+            "achieved_goal": observation[::2],
+            "desired_goal": np.zeros(2, np.float32),
+        }
+
+    def compute_reward(self, achieved_goal, desired_goal, info):
+        return -(np.linalg.norm(achieved_goal - desired_goal, axis=-1) > 0.1).astype(np.float64)
+
+
+def make_goal_cartpole():
+    return GoalCartPole(make_cartpole())
+
+
+def same_step_reference(make_env=make_cartpole):
+    return gym.vector.SyncVectorEnv([make_env] * N_ENVS, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def as_array(observations):
+    """Dict observations as one array (keys in order), to compare them as a whole."""
+    if isinstance(observations, dict):
+        return np.concatenate([np.asarray(observations[key]) for key in sorted(observations)], -1)
+    return np.asarray(observations)
 
 
 def actions(n_steps=N_STEPS):
@@ -42,7 +75,7 @@ def actions(n_steps=N_STEPS):
 
 def final_observations(infos):
     mask = infos.get("_final_obs", np.zeros(N_ENVS, dtype=bool))
-    return mask, [np.asarray(infos["final_obs"][i]) for i in np.flatnonzero(mask)]
+    return mask, [as_array(infos["final_obs"][i]) for i in np.flatnonzero(mask)]
 
 
 def assert_same_episodes(adapted, reference, truncated_only_if_not_terminated=False):
@@ -53,10 +86,11 @@ def assert_same_episodes(adapted, reference, truncated_only_if_not_terminated=Fa
     """
     observations, _ = adapted.reset(seed=SEED)
     expected, _ = reference.reset(seed=SEED)
-    np.testing.assert_array_equal(observations, expected)
+    np.testing.assert_array_equal(as_array(observations), as_array(expected))
     ends = {"terminated": 0, "truncated": 0}
     for step, action in enumerate(actions()):
         got, want = adapted.step(action), reference.step(action)
+        got, want = (as_array(got[0]), *got[1:]), (as_array(want[0]), *want[1:])
         if truncated_only_if_not_terminated:
             want = (*want[:3], want[3] & ~want[2], want[4])
         for name, value, expected in zip(
@@ -109,6 +143,27 @@ def test_gymnasium_autoreset_modes_step_the_same_episodes_as_same_step(make_vect
     assert isinstance(adapted, SameStepAutoreset)
     assert adapted.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     assert_same_episodes(adapted, same_step_reference())
+
+
+DICT_KINDS = {
+    "DummyVecEnv": lambda: DummyVecEnv([make_goal_cartpole] * N_ENVS),
+    "sync-next-step": lambda: gym.vector.SyncVectorEnv([make_goal_cartpole] * N_ENVS),
+    "async-next-step": lambda: gym.vector.AsyncVectorEnv([make_goal_cartpole] * N_ENVS),
+}
+
+
+@pytest.mark.parametrize("make_vector", DICT_KINDS.values(), ids=DICT_KINDS.keys())
+def test_dict_observations_step_the_same_episodes_as_same_step(make_vector):
+    adapted = make_vec_env(make_vector())
+    assert adapted.single_observation_space == make_goal_cartpole().observation_space
+    # HER reads compute_reward from a sub-env in this process (or a probe env made here).
+    compute_reward = get_compute_reward(adapted)
+    np.testing.assert_array_equal(compute_reward(np.ones((3, 2)), np.zeros((3, 2)), {}), -1.0)
+    assert_same_episodes(
+        adapted,
+        same_step_reference(make_goal_cartpole),
+        truncated_only_if_not_terminated=isinstance(adapted, SB3VecEnvAdapter),
+    )
 
 
 def test_a_same_step_vector_env_is_used_as_given():
