@@ -148,3 +148,16 @@ def test_our_sac_learns_on_sb3s_dummy_vec_env():
     agent.learn(3000)
     evaluation = evaluate_policy(agent, gym.make("rlrobot/CartPoleContinuous-v0"), 3, seed=1000)
     assert evaluation.summary()["mean_reward"] >= 100
+
+
+def test_an_agent_saved_while_training_on_an_sb3_vec_env_loads_into_one(tmp_path):
+    model = PPO(sb3_make_vec_env(PPO), seed=0, **SMALL[PPO]).learn(BUDGET)
+    model.save(tmp_path / "ppo")
+    loaded = PPO.load(tmp_path / "ppo", env=sb3_make_vec_env(PPO))
+    observations = np.linspace(-0.2, 0.2, 8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_array_equal(
+        loaded.predict(observations, deterministic=True)[0],
+        model.predict(observations, deterministic=True)[0],
+    )
+    loaded.learn(BUDGET, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 2 * BUDGET
