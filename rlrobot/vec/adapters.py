@@ -29,6 +29,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space, iterate
 
+from rlrobot.errors import UnsupportedEnvError
+
 
 @runtime_checkable
 class SB3VecEnv(Protocol):
@@ -156,12 +158,18 @@ class SameStepAutoreset(gym.vector.VectorWrapper):
 
     Args:
         env: The vector env; it must accept ``reset_mask`` (Gymnasium's own do).
+
+    Raises:
+        UnsupportedEnvError: ``env.metadata["autoreset_mode"]`` is neither of the two.
     """
 
     def __init__(self, env: gym.vector.VectorEnv) -> None:
         mode = env.metadata.get("autoreset_mode")
         if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED):
-            raise ValueError(f"SameStepAutoreset wraps NEXT_STEP or DISABLED envs, not {mode}")
+            raise UnsupportedEnvError(
+                f"vector env {type(env).__name__} has metadata['autoreset_mode']={mode!r}; "
+                "rlrobot takes AutoresetMode.SAME_STEP, NEXT_STEP or DISABLED"
+            )
         super().__init__(env)
         self.metadata = {**env.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
 

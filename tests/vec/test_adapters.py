@@ -18,6 +18,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 from rlrobot.agents.her import get_compute_reward
+from rlrobot.errors import UnsupportedEnvError
 from rlrobot.vec import get_vec_normalize, make_vec_env
 from rlrobot.vec.adapters import SameStepAutoreset, SB3VecEnvAdapter, is_sb3_vec_env
 
@@ -169,8 +170,11 @@ def test_dict_observations_step_the_same_episodes_as_same_step(make_vector):
 def test_a_same_step_vector_env_is_used_as_given():
     given = same_step_reference()
     assert make_vec_env(given) is given
-    with pytest.raises(ValueError, match="NEXT_STEP or DISABLED"):
+    with pytest.raises(UnsupportedEnvError, match="SAME_STEP, NEXT_STEP or DISABLED"):
         SameStepAutoreset(given)
+    given.metadata = {}  # a vector env that does not say how it autoresets
+    with pytest.raises(UnsupportedEnvError, match=r"\['autoreset_mode'\]=None"):
+        make_vec_env(given)
     given.close()
 
 
