@@ -38,7 +38,7 @@ from rlrobot.envs.state import (
     check_dict,
 )
 from rlrobot.errors import CheckpointError, ConfigError
-from rlrobot.vec import make_vec_env
+from rlrobot.vec import get_vec_normalize, make_vec_env
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
 Observation = np.ndarray | dict[str, np.ndarray]
@@ -67,8 +67,9 @@ class BaseAgent(ABC):
     """Common machinery of all agents.
 
     Args:
-        env: Env id, env instance, env factory or ``SAME_STEP`` vector env; ``None`` only when
-            ``observation_space`` and ``action_space`` are given (a predict-only agent).
+        env: Env id, env instance, env factory, Gymnasium vector env (any autoreset mode) or
+            SB3 VecEnv (see ``make_vec_env``); ``None`` only when ``observation_space`` and
+            ``action_space`` are given (a predict-only agent).
         n_envs: Number of parallel envs.
         vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
         env_kwargs: Keyword arguments for ``gym.make``.
@@ -251,6 +252,14 @@ class BaseAgent(ABC):
             actions = self._predict_actions(self.obs_to_tensor(observation), deterministic)
         actions = self.actions_to_env(actions.cpu().numpy())
         return (actions if batched else actions[0]), state
+
+    def get_vec_normalize_env(self) -> Any:
+        """Return the SB3 ``VecNormalize`` of the training env, or None (as SB3's method does).
+
+        An SB3 ``VecNormalize`` passed as ``env`` runs as under SB3: it normalises what the
+        agent sees and is saved by the user (``vec_normalize.save(path)``), not by ``save``.
+        """
+        return get_vec_normalize(self.env)
 
     # -- the training loop's shared parts ----------------------------------------------------
     def start_new_episodes(self, seed: int | None) -> None:

@@ -1,9 +1,11 @@
 """Vector envs: ``make_vec_env``, the shared-memory vector env and the worker errors.
 
 This layer sits above ``envs`` and ``common`` and below the agents. Every vector env it makes
-uses ``AutoresetMode.SAME_STEP`` (see ``rlrobot.common.env_util``).
+uses ``AutoresetMode.SAME_STEP`` (see ``rlrobot.common.env_util``); vector envs of other kinds
+(SB3 VecEnvs, other autoreset modes) are adapted to it (``rlrobot.vec.adapters``).
 """
 
+from rlrobot.vec.adapters import get_vec_normalize
 from rlrobot.vec.make import VEC_ENV_CHOICES, VecEnvName, make_vec_env
 from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
 from rlrobot.vec.workers import EnvWorkerError, ReportingAsyncVectorEnv
@@ -15,5 +17,6 @@ __all__ = [
     "SharedMemoryVectorEnv",
     "VecEnvName",
     "default_main_envs",
+    "get_vec_normalize",
     "make_vec_env",
 ]

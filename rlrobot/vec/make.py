@@ -1,4 +1,8 @@
-"""``make_vec_env``: one call for every vector env rlrobot's agents use, always ``SAME_STEP``."""
+"""``make_vec_env``: one call for every vector env rlrobot's agents use, always ``SAME_STEP``.
+
+Vector envs a user brings (SB3 VecEnvs, Gymnasium ones in any autoreset mode) are converted
+here, once, by ``rlrobot.vec.adapters``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from gymnasium.vector import AutoresetMode
 
 from rlrobot.common.env_util import EnvSpec, check_env_id, make_env
 from rlrobot.envs.state import EpisodeStateAccess
+from rlrobot.vec.adapters import SB3VecEnv, is_sb3_vec_env, to_same_step
 from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
 from rlrobot.vec.state import EPISODE_STATE_METADATA
 from rlrobot.vec.workers import ReportingAsyncVectorEnv, check_worker_timeout
@@ -37,7 +42,7 @@ def _with_state_access(factory: Callable[[], gym.Env]) -> Callable[[], gym.Env]:
 
 
 def make_vec_env(
-    env: EnvSpec | gym.vector.VectorEnv,
+    env: EnvSpec | gym.vector.VectorEnv | SB3VecEnv,
     n_envs: int = 1,
     vec_env: VecEnvName = "sync",
     seed: int | None = None,
@@ -48,7 +53,11 @@ def make_vec_env(
 
     Args:
         env: An env id (``"CartPole-v1"``, ``"rlrobot/Reach-v0"``), a factory returning an env,
-            an env instance (then ``n_envs`` must be 1), or a ``SAME_STEP`` vector env.
+            an env instance (then ``n_envs`` must be 1), a Gymnasium vector env in any
+            autoreset mode, or a Stable-Baselines3 VecEnv (``DummyVecEnv``, ``SubprocVecEnv``,
+            SB3's ``make_vec_env``, wrappers such as ``VecNormalize`` included). A given
+            vector env keeps its own number of envs and processes (``n_envs`` and ``vec_env``
+            are ignored); one that is not ``SAME_STEP`` is adapted (``rlrobot.vec.adapters``).
         n_envs: Number of parallel envs.
         vec_env: ``"sync"`` (one process), ``"async"`` (one subprocess per env,
             ``ReportingAsyncVectorEnv``), ``"shm"`` (``SharedMemoryVectorEnv``: step data in
@@ -72,18 +81,14 @@ def make_vec_env(
         raise ValueError(
             f"vec_env must be one of {', '.join(map(repr, VEC_ENV_CHOICES))}, got {vec_env!r}"
         )
+    given_vector = isinstance(env, gym.vector.VectorEnv) or is_sb3_vec_env(env)
     if check_worker_timeout(worker_timeout_s) is not None:
-        if isinstance(env, gym.vector.VectorEnv):
+        if given_vector:
             raise ValueError("worker_timeout_s applies to vector envs made here, not a given one")
         if vec_env == "sync":
             raise ValueError('worker_timeout_s needs worker processes; vec_env="sync" has none')
-    if isinstance(env, gym.vector.VectorEnv):
-        if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
-            raise ValueError(
-                "vector envs passed to rlrobot must use autoreset_mode=AutoresetMode.SAME_STEP "
-                "(so the real final observation of each episode is kept)"
-            )
-        vector = env
+    if given_vector:
+        vector = to_same_step(env)
     else:
         if env_kwargs and not isinstance(env, str):
             raise ValueError("env_kwargs can only be used with an env id")
