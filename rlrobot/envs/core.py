@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.checks import check_choice
+from rlrobot.envs.checks import MAX_IMAGE_SIDE, check_choice, check_count
 from rlrobot.envs.ground_truth import GroundTruth
 from rlrobot.envs.perturbations import DomainRandomization
 from rlrobot.envs.snapshot import EpisodeSnapshot
@@ -200,12 +200,14 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
             and `desired_goal`, add `pixels`, and keep `observation` only with state. Pixel
             envs draw bodies with their collision shapes (fast to render), in observations and
             in `render()` alike.
-        pixels_width, pixels_height: Pixel observation size (default 84×84).
+        pixels_width, pixels_height: Pixel observation size (default 84×84), at most
+            `MAX_IMAGE_SIDE` (2048) px a side.
         pixels_camera: "fixed" (the env's scene camera, following mobile robots) or "robot"
             (mounted on the robot).
         randomization: Domain randomisation (see `DomainRandomization`); off by default.
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
-        render_width, render_height: Size of `render()` frames in pixels (default 480×480).
+        render_width, render_height: Size of `render()` frames in pixels (default 480×480), at
+            most `MAX_IMAGE_SIDE` (2048) px a side.
 
     Ground truth (body poses, label values, proprioception, camera views) comes through the
     public queries of `GroundTruth`; `camera` is the scene camera of `render()` and of fixed
@@ -231,10 +233,16 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         render_width: int = 480,
         render_height: int = 480,
     ) -> None:
-        sizes = {"render": (render_width, render_height), "pixels": (pixels_width, pixels_height)}
-        for name, (width, height) in sizes.items():
-            if min(width, height) < 1:
-                raise ValueError(f"{name} size must be positive, got {width}x{height}")
+        # Checked before the physics client exists: an oversized frame must fail at once.
+        sizes = {
+            "pixels_width": pixels_width,
+            "pixels_height": pixels_height,
+            "render_width": render_width,
+            "render_height": render_height,
+        }
+        for name, side in sizes.items():
+            check_count(name, side, 1, MAX_IMAGE_SIDE, "pixels; larger frames take seconds each")
+        self._closed = False
         self.randomization = DomainRandomization.from_option(randomization)
         self.render_mode = check_choice("render_mode", render_mode, (*RENDER_MODES, None))
         self.render_width, self.render_height = render_width, render_height
