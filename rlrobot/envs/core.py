@@ -27,6 +27,9 @@ from rlrobot.sim import Camera, Simulation
 RENDER_MODES = ("human", "rgb_array")
 REWARD_MODES = ("dense", "sparse", "delayed")
 OBS_MODES = ("state", "pixels", "state+pixels")
+# dtype kinds of a Box action that convert to float64 exactly: bool, ints, floats, objects
+# (objects convert element by element, and a complex element is a TypeError there).
+_REAL_KINDS = frozenset("biufO")
 PIXELS_CAMERAS = ("fixed", "robot")
 
 Observation = np.ndarray | dict[str, np.ndarray]
@@ -185,9 +188,11 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
     `concat(robot.get_obs(), task.get_obs())` (float32); goal-conditioned tasks return a `Dict`
     with `observation`, `achieved_goal` and `desired_goal`.
 
-    Actions are checked: a wrong shape or a NaN/inf raises `ValueError`; out-of-bounds Box
-    actions are clipped to the bounds. If the physics diverges (non-finite state), the
-    episode ends with `terminated=True` and `info["sim_error"]` set.
+    Actions are checked: a wrong shape, a NaN/inf or a value that is not a real number (complex,
+    text) raises `ValueError`; out-of-bounds Box actions are clipped to the bounds. `step`,
+    `reset` and `render` after `close()` raise `gymnasium.error.ClosedEnvironmentError`. If
+    the physics diverges (non-finite state), the episode ends with `terminated=True` and
+    `info["sim_error"]` set.
 
     Options every robot env takes (`gym.make` keywords):
         reward_mode: "dense", "sparse" (success only) or "delayed" (the dense rewards withheld
@@ -399,6 +404,7 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
         """Start a new episode; `seed` reseeds the env's random generator."""
+        self._check_open("reset")
         super().reset(seed=seed, options=options)
         if self._reward_delay is not None:
             self._reward_delay.reset()
@@ -418,7 +424,11 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
             if not self.action_space.contains(action):
                 raise ValueError(f"action {action!r} is not in {self.action_space}")
             return np.asarray(action)
-        action = np.asarray(action, dtype=np.float64)
+        action = np.asarray(action)
+        # A float conversion would drop an imaginary part or parse text without a word.
+        if action.dtype.kind not in _REAL_KINDS:
+            raise ValueError(f"action must be real numbers, got dtype {action.dtype}: {action!r}")
+        action = action.astype(np.float64, copy=False)
         if action.shape != self.action_space.shape:
             raise ValueError(f"action has shape {action.shape}, expected {self.action_space.shape}")
         if not all(map(math.isfinite, action.tolist())):  # 5× faster than np.isfinite here
@@ -437,6 +447,7 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
 
     def step(self, action: Any) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         """Apply `action`, advance the physics one control period, and score the result."""
+        self._check_open("step")
         applied = self._delay_action(self._check_action(action))
         self.robot.set_action(applied)
         self.sim.step()
@@ -466,13 +477,22 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
     # ------------------------------------------------------------------------ render
     def render(self) -> np.ndarray | None:
         """`rgb_array`: uint8 (render_height, render_width, 3); `human`: the GUI shows it."""
+        self._check_open("render")
         if self.render_mode == "rgb_array":
             return self.sim.render(self.render_width, self.render_height, self.camera)
         return None
 
     def close(self) -> None:
-        """Disconnect the physics client."""
+        """Disconnect the physics client (idempotent)."""
+        self._closed = True
         self.sim.close()
+
+    def _check_open(self, call: str) -> None:
+        """Raise `ClosedEnvironmentError` if `close()` was called (its bodies are gone)."""
+        if self._closed:
+            raise gym.error.ClosedEnvironmentError(
+                f"{call}() called on a closed {type(self).__name__}; make a new env"
+            )
 
 
 class GoalRobotTaskEnv(RobotTaskEnv):
