@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.checks import check_choice
+from rlrobot.envs.checks import MAX_IMAGE_SIDE, check_choice, check_count
 from rlrobot.envs.ground_truth import GroundTruth
 from rlrobot.envs.perturbations import DomainRandomization
 from rlrobot.envs.snapshot import EpisodeSnapshot
@@ -27,6 +27,9 @@ from rlrobot.sim import Camera, Simulation
 RENDER_MODES = ("human", "rgb_array")
 REWARD_MODES = ("dense", "sparse", "delayed")
 OBS_MODES = ("state", "pixels", "state+pixels")
+# dtype kinds of a Box action that convert to float64 exactly: bool, ints, floats, objects
+# (objects convert element by element, and a complex element is a TypeError there).
+_REAL_KINDS = frozenset("biufO")
 PIXELS_CAMERAS = ("fixed", "robot")
 
 Observation = np.ndarray | dict[str, np.ndarray]
@@ -185,9 +188,11 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
     `concat(robot.get_obs(), task.get_obs())` (float32); goal-conditioned tasks return a `Dict`
     with `observation`, `achieved_goal` and `desired_goal`.
 
-    Actions are checked: a wrong shape or a NaN/inf raises `ValueError`; out-of-bounds Box
-    actions are clipped to the bounds. If the physics diverges (non-finite state), the
-    episode ends with `terminated=True` and `info["sim_error"]` set.
+    Actions are checked: a wrong shape, a NaN/inf or a value that is not a real number (complex,
+    text) raises `ValueError`; out-of-bounds Box actions are clipped to the bounds. `step`,
+    `reset` and `render` after `close()` raise `gymnasium.error.ClosedEnvironmentError`. If
+    the physics diverges (non-finite state), the episode ends with `terminated=True` and
+    `info["sim_error"]` set.
 
     Options every robot env takes (`gym.make` keywords):
         reward_mode: "dense", "sparse" (success only) or "delayed" (the dense rewards withheld
@@ -200,12 +205,14 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
             and `desired_goal`, add `pixels`, and keep `observation` only with state. Pixel
             envs draw bodies with their collision shapes (fast to render), in observations and
             in `render()` alike.
-        pixels_width, pixels_height: Pixel observation size (default 84×84).
+        pixels_width, pixels_height: Pixel observation size (default 84×84), at most
+            `MAX_IMAGE_SIDE` (2048) px a side.
         pixels_camera: "fixed" (the env's scene camera, following mobile robots) or "robot"
             (mounted on the robot).
         randomization: Domain randomisation (see `DomainRandomization`); off by default.
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
-        render_width, render_height: Size of `render()` frames in pixels (default 480×480).
+        render_width, render_height: Size of `render()` frames in pixels (default 480×480), at
+            most `MAX_IMAGE_SIDE` (2048) px a side.
 
     Ground truth (body poses, label values, proprioception, camera views) comes through the
     public queries of `GroundTruth`; `camera` is the scene camera of `render()` and of fixed
@@ -231,10 +238,16 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         render_width: int = 480,
         render_height: int = 480,
     ) -> None:
-        sizes = {"render": (render_width, render_height), "pixels": (pixels_width, pixels_height)}
-        for name, (width, height) in sizes.items():
-            if min(width, height) < 1:
-                raise ValueError(f"{name} size must be positive, got {width}x{height}")
+        # Checked before the physics client exists: an oversized frame must fail at once.
+        sizes = {
+            "pixels_width": pixels_width,
+            "pixels_height": pixels_height,
+            "render_width": render_width,
+            "render_height": render_height,
+        }
+        for name, side in sizes.items():
+            check_count(name, side, 1, MAX_IMAGE_SIDE, "pixels; larger frames take seconds each")
+        self._closed = False
         self.randomization = DomainRandomization.from_option(randomization)
         self.render_mode = check_choice("render_mode", render_mode, (*RENDER_MODES, None))
         self.render_width, self.render_height = render_width, render_height
@@ -391,6 +404,7 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Observation, dict[str, Any]]:
         """Start a new episode; `seed` reseeds the env's random generator."""
+        self._check_open("reset")
         super().reset(seed=seed, options=options)
         if self._reward_delay is not None:
             self._reward_delay.reset()
@@ -410,7 +424,11 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
             if not self.action_space.contains(action):
                 raise ValueError(f"action {action!r} is not in {self.action_space}")
             return np.asarray(action)
-        action = np.asarray(action, dtype=np.float64)
+        action = np.asarray(action)
+        # A float conversion would drop an imaginary part or parse text without a word.
+        if action.dtype.kind not in _REAL_KINDS:
+            raise ValueError(f"action must be real numbers, got dtype {action.dtype}: {action!r}")
+        action = action.astype(np.float64, copy=False)
         if action.shape != self.action_space.shape:
             raise ValueError(f"action has shape {action.shape}, expected {self.action_space.shape}")
         if not all(map(math.isfinite, action.tolist())):  # 5× faster than np.isfinite here
@@ -429,6 +447,7 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
 
     def step(self, action: Any) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
         """Apply `action`, advance the physics one control period, and score the result."""
+        self._check_open("step")
         applied = self._delay_action(self._check_action(action))
         self.robot.set_action(applied)
         self.sim.step()
@@ -458,13 +477,22 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
     # ------------------------------------------------------------------------ render
     def render(self) -> np.ndarray | None:
         """`rgb_array`: uint8 (render_height, render_width, 3); `human`: the GUI shows it."""
+        self._check_open("render")
         if self.render_mode == "rgb_array":
             return self.sim.render(self.render_width, self.render_height, self.camera)
         return None
 
     def close(self) -> None:
-        """Disconnect the physics client."""
+        """Disconnect the physics client (idempotent)."""
+        self._closed = True
         self.sim.close()
+
+    def _check_open(self, call: str) -> None:
+        """Raise `ClosedEnvironmentError` if `close()` was called (its bodies are gone)."""
+        if self._closed:
+            raise gym.error.ClosedEnvironmentError(
+                f"{call}() called on a closed {type(self).__name__}; make a new env"
+            )
 
 
 class GoalRobotTaskEnv(RobotTaskEnv):

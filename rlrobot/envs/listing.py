@@ -142,10 +142,16 @@ def write_gallery(directory: Path, width: int, height: int, steps: int) -> list[
 def run_envs_command(args: argparse.Namespace) -> int:
     """Print every env id with its spaces and options (text or JSON), or write the gallery."""
     if args.gallery is not None:
+        from rlrobot.envs.checks import MAX_IMAGE_SIDE
         from rlrobot.errors import CommandError
 
-        if min(args.width, args.height, args.steps + 1) < 1:
-            raise CommandError("--width and --height must be >= 1 and --steps >= 0")
+        if not 1 <= min(args.width, args.height) <= max(args.width, args.height) <= MAX_IMAGE_SIDE:
+            raise CommandError(
+                f"--width and --height must be in [1, {MAX_IMAGE_SIDE}] px, got "
+                f"{args.width} and {args.height}"
+            )
+        if args.steps < 0:
+            raise CommandError(f"--steps must be >= 0, got {args.steps}")
         for path in write_gallery(Path(args.gallery), args.width, args.height, args.steps):
             print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
         return 0

@@ -53,11 +53,12 @@ class NavigateEnv(GoalRobotTaskEnv):
     `distance_threshold` of the goal. One step is 0.05 s (5 physics substeps of 0.01 s).
 
     ## Arguments (all `gym.make` keywords)
-    `distance_threshold` (m, 0.3), `arena_half_size` (m, 2), `n_obstacles` (4),
-    `obstacle_size` (m, 0.3), `min_goal_distance` (m, 1), `max_speed` (m/s, 1),
-    `max_steering` (rad, 0.5), `n_rays` (16), `ray_length` (m, 3), and the options of every
-    robot env (`RobotTaskEnv`): `reward_mode`, `obs_mode`, `pixels_width`/`pixels_height`,
-    `pixels_camera`, `randomization`, `render_mode`, `render_width`/`render_height`.
+    `distance_threshold` (m, 0.3), `arena_half_size` (m, 2), `n_obstacles` (4, at most
+    1000), `obstacle_size` (m, 0.3), `min_goal_distance` (m, 1), `max_speed` (m/s, 1),
+    `max_steering` (rad, 0.5), `n_rays` (16, at most 4096), `ray_length` (m, 3), and the
+    options of every robot env (`RobotTaskEnv`): `reward_mode`, `obs_mode`,
+    `pixels_width`/`pixels_height` (at most 2048), `pixels_camera`, `randomization`,
+    `render_mode`, `render_width`/`render_height` (at most 2048).
 
     ## Version history
     - v0: first version.

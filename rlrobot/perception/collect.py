@@ -32,6 +32,7 @@ import numpy as np
 
 import rlrobot
 from rlrobot.common.progress import make_progress_bar
+from rlrobot.envs.checks import MAX_IMAGE_SIDE
 from rlrobot.envs.perturbations import RandomKicks, SceneRandomization, SceneRandomizer
 from rlrobot.errors import DatasetError
 from rlrobot.perception.dataset import FORMAT_VERSION, Dataset, assign_splits
@@ -245,8 +246,11 @@ def collect_images(
     Returns:
         The dataset: uint8 images ``(n, H, W, 3)`` and float32 labels ``(n, k)``.
     """
-    if n_episodes < 1 or frame_interval < 1 or image_size < 1:
-        raise DatasetError("n_episodes, frame_interval and image_size must be >= 1")
+    if n_episodes < 1 or frame_interval < 1 or not 1 <= image_size <= MAX_IMAGE_SIDE:
+        raise DatasetError(
+            f"n_episodes and frame_interval must be >= 1 and image_size in [1, "
+            f"{MAX_IMAGE_SIDE}] px, got {n_episodes}, {frame_interval}, {image_size}"
+        )
     sources = resolve_labels(labels)
     env_kwargs = dict(env_kwargs or {})
     if isinstance(env, str):

@@ -109,7 +109,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument(
         "--out", metavar="VIDEO", help="video file, .gif or .mp4 (default RUN_DIR/rollout.gif)"
     )
-    record.add_argument("--size", type=positive_int, default=240, help="pixels per cell side (240)")
+    record.add_argument(
+        "--size", type=image_side, default=240, help="pixels per cell side (240, at most 2048)"
+    )
     record.add_argument(
         "--frame-skip", type=positive_int, default=1, help="keep every n-th frame (1)"
     )
@@ -165,6 +167,17 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def image_side(text: str) -> int:
+    """Parse a frame side in px, 1 to ``MAX_IMAGE_SIDE`` (an argparse ``type``, like the env's
+    own render size cap: a larger frame takes seconds to render, a 20000 px one minutes)."""
+    from rlrobot.envs.checks import MAX_IMAGE_SIDE
+
+    value = positive_int(text)
+    if value > MAX_IMAGE_SIDE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_IMAGE_SIDE} px, got {value}")
     return value
 
 

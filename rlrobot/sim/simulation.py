@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ import pybullet_data
 CONNECTION_MODES = ("direct", "gui")
 # Every .bullet file begins so (then "d" or "f" and a version): a cheap check of a blob.
 BULLET_FILE_MAGIC = b"BULLET"
+# pybullet.c's MAX_PHYSICS_CLIENTS: client ids run from 0 to 1023.
+MAX_CLIENTS = 1024
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,21 @@ class Camera:
 def _as_list(values: Sequence[float]) -> list[float]:
     """Plain Python floats for PyBullet (numpy scalars are slower to convert)."""
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
+def connected_client_ids() -> list[int]:
+    """Ids of the PyBullet clients connected in this process (a leaked client shows here)."""
+    return [
+        client_id
+        for client_id in range(MAX_CLIENTS)
+        if pybullet.getConnectionInfo(physicsClientId=client_id)["isConnected"]
+    ]
+
+
+def _disconnect(client_id: int) -> None:
+    """Disconnect `client_id` if it is still connected (the finaliser of a dropped Simulation)."""
+    if pybullet.getConnectionInfo(physicsClientId=client_id)["isConnected"]:
+        pybullet.disconnect(physicsClientId=client_id)
 
 
 def display_available() -> bool:
@@ -100,6 +118,9 @@ class Simulation:
         self.client_id: int = pybullet.connect(mode)
         if self.client_id < 0:
             raise RuntimeError(f"could not connect to PyBullet in {connection_mode} mode")
+        # A simulation (or env) dropped without close() must not keep its client: each holds
+        # tens of MB, and a process can have only MAX_CLIENTS of them.
+        self._finalizer = weakref.finalize(self, _disconnect, self.client_id)
         self.connection_mode = connection_mode
         self.timestep = timestep
         self.n_substeps = n_substeps
@@ -147,8 +168,7 @@ class Simulation:
 
     def close(self) -> None:
         """Disconnect the physics client (idempotent)."""
-        if self.is_connected:
-            pybullet.disconnect(physicsClientId=self.client_id)
+        self._finalizer()  # disconnects once; later calls and garbage collection do nothing
         self._bodies.clear()
         self._cache.clear()
         self._held_forces.clear()

@@ -34,7 +34,9 @@ class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
     from construction), stops the remaining workers, and marks the vector env closed.
     ``worker_timeout_s`` (seconds, ``None``: no limit) is the default ``timeout`` of
     ``step_wait`` and ``reset_wait``: a worker that has not answered by then is reported the
-    same way.
+    same way. A worker that died between calls (its pipe broken when the next command is sent)
+    is reported as ``EnvWorkerError`` too, and ``close()`` then stops and reaps the others
+    without raising.
     """
 
     def __init__(self, *args: Any, worker_timeout_s: float | None = None, **kwargs: Any) -> None:
@@ -44,10 +46,20 @@ class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
         self.worker_timeout_s = check_worker_timeout(worker_timeout_s)
         super().__init__(*args, **kwargs)
 
+    def reset_async(self, *args: Any, **kwargs: Any) -> None:
+        """Gymnasium's ``reset_async``; a worker that died since the last call is reported."""
+        self._call_name = f"reset after vector step {self.vector_steps}"
+        self._guarded(super().reset_async, *args, **kwargs)
+
     def reset_wait(self, timeout: float | None = None) -> Any:
         """Gymnasium's ``reset_wait``, with worker failures reported as ``EnvWorkerError``."""
         self._call_name = f"reset after vector step {self.vector_steps}"
         return self._reporting(super().reset_wait, timeout)
+
+    def step_async(self, actions: Any) -> None:
+        """Gymnasium's ``step_async``; a worker that died since the last call is reported."""
+        self._call_name = f"vector step {self.vector_steps + 1}"
+        self._guarded(super().step_async, actions)
 
     def step_wait(self, timeout: float | None = None) -> Any:
         """Gymnasium's ``step_wait``, with worker failures reported as ``EnvWorkerError``."""
@@ -56,21 +68,53 @@ class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
         self.vector_steps += 1
         return result
 
-    def close_extras(self, *args: Any, **kwargs: Any) -> None:
-        """Stop the workers (Gymnasium's ``close_extras``) and close the error queue's pipe."""
-        super().close_extras(*args, **kwargs)
+    def call_async(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Gymnasium's ``call_async``; a worker that died since the last call is reported."""
+        self._call_name = f"call {name!r} after vector step {self.vector_steps}"
+        self._guarded(super().call_async, name, *args, **kwargs)
+
+    def call_wait(self, timeout: float | None = None) -> Any:
+        """Gymnasium's ``call_wait``, with worker failures reported as ``EnvWorkerError``."""
+        return self._reporting(super().call_wait, timeout)
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Gymnasium's ``set_attr``, with worker failures reported as ``EnvWorkerError``."""
+        self._call_name = f"set_attr {name!r} after vector step {self.vector_steps}"
+        self._guarded(super().set_attr, name, values)
+
+    def close_extras(self, timeout: float | None = None, terminate: bool = False) -> None:
+        """Stop the workers (Gymnasium's ``close_extras``) and close the error queue's pipe.
+
+        A dead worker cannot answer "close" (its pipe is broken), so then the others are
+        terminated instead; either way every worker is joined (no zombie processes).
+        """
+        from gymnasium.vector.async_vector_env import AsyncState
+
+        terminate = terminate or any(not process.is_alive() for process in self.processes)
+        try:
+            super().close_extras(timeout=timeout, terminate=terminate)
+        except (EnvWorkerError, EOFError, ConnectionError):
+            # A worker died during the close itself (or a pending call failed): what is left
+            # to do is stopping and reaping the others; the caller asked for nothing more.
+            self._state = AsyncState.DEFAULT
+            super().close_extras(terminate=True)
         self.error_queue.close()  # its pipe would stay open until garbage collection
+
+    def _guarded(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``function(*args, **kwargs)``; a broken worker pipe becomes ``EnvWorkerError``."""
+        try:
+            return function(*args, **kwargs)
+        except (EOFError, ConnectionError) as error:  # BrokenPipeError is a ConnectionError
+            message = self._describe_dead_workers()
+            self._stop_workers()
+            raise EnvWorkerError(f"{message} during {self._call_name}") from error
 
     def _reporting(self, wait: Callable[..., Any], timeout: float | None) -> Any:
         timeout = timeout if timeout is not None else self.worker_timeout_s
         try:
-            return wait(timeout=timeout)
+            return self._guarded(wait, timeout=timeout)
         except EnvWorkerError:
             raise
-        except (EOFError, ConnectionError) as error:
-            message = self._describe_dead_workers()
-            self._stop_workers()
-            raise EnvWorkerError(f"{message} during {self._call_name}") from error
         except multiprocessing.TimeoutError as error:
             late = [index for index, pipe in enumerate(self.parent_pipes) if not pipe.poll()]
             message = (

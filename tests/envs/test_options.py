@@ -301,7 +301,7 @@ def test_bad_option_values_are_rejected():
         gym.make("rlrobot/CartPole-v0", obs_mode="rgb")
     with pytest.raises(ValueError, match="pixels_camera"):
         gym.make("rlrobot/CartPole-v0", pixels_camera="top")
-    with pytest.raises(ValueError, match="pixels size"):
+    with pytest.raises(ValueError, match="pixels_width must be an integer"):
         gym.make("rlrobot/CartPole-v0", pixels_width=0)
     with pytest.raises(TypeError, match="horizon"):  # gone: delayed rewards need no horizon
         gym.make("rlrobot/CartPole-v0", horizon=50)

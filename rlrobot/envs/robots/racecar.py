@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.checks import check_positive
+from rlrobot.envs.checks import check_count, check_positive
 from rlrobot.envs.core import Robot
 from rlrobot.sim import Simulation
 
@@ -20,6 +20,9 @@ WHEEL_COLOR = (0.15, 0.15, 0.15, 1.0)
 # The car sits in its own collision group so that its lidar rays pass through its own body.
 COLLISION_GROUP = 1 << 4
 LIDAR_MASK = ~COLLISION_GROUP
+# Rays are cast every step: 4,096 take about 45 ms a step (16 rays: under 1 ms), and PyBullet
+# casts at most 16,384 in one batch.
+MAX_RAYS = 4096
 
 
 class Racecar(Robot):
@@ -48,7 +51,7 @@ class Racecar(Robot):
         sim: The simulation to load into (with a ground plane).
         max_speed: Forward speed (m/s) of a unit speed command.
         max_steering: Steering angle (rad) of a unit steering command.
-        n_rays: Number of lidar rays.
+        n_rays: Number of lidar rays, at most `MAX_RAYS` (4096).
         ray_length: Lidar range (m).
         max_wheel_torque: Torque limit of each wheel motor (N·m).
     """
@@ -65,8 +68,8 @@ class Racecar(Robot):
         max_wheel_torque: float = 20.0,
     ) -> None:
         super().__init__(sim)
-        if n_rays < 1 or ray_length <= 0:
-            raise ValueError(f"need n_rays >= 1 and ray_length > 0 m, got {n_rays}, {ray_length}")
+        check_count("n_rays", n_rays, 1, MAX_RAYS, "cast every step")
+        check_positive("ray_length", ray_length, "m")
         self.max_speed = check_positive("max_speed", max_speed, "m/s")
         self.max_steering = check_positive("max_steering", max_steering, "rad")
         self.max_wheel_torque = check_positive("max_wheel_torque", max_wheel_torque, "N·m")
