@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlrobot.agents.callbacks import TrainingCallback, make_callback
+from rlrobot.agents.callbacks import TrainingCallback, check_callback, make_callback
 from rlrobot.agents.checkpointing import capture_episodes, load_agent, restore_episodes, save_agent
 from rlrobot.agents.config import AgentConfig, resolve_device
 from rlrobot.common.config import BaseConfig
@@ -434,7 +434,8 @@ class BaseAgent(ABC):
         logger: Any,
         reset_num_timesteps: bool,
         callback: Callback,
-        **learn_arguments: Any,
+        log_interval: int | None = None,
+        tb_log_name: str = "run",
     ) -> tuple[int, TrainingCallback]:
         """Check the arguments, start the clock, the first episodes and the callback.
 
@@ -443,7 +444,8 @@ class BaseAgent(ABC):
             logger: ``learn``'s logger (None: the one ``set_logger`` set, else a silent one).
             reset_num_timesteps: Count steps from 0 (the episodes in progress go on).
             callback: ``learn``'s callback, in any form ``make_callback`` takes.
-            **learn_arguments: ``learn``'s other arguments, for the callback's locals.
+            log_interval: ``learn``'s (checked here; None: the config's).
+            tb_log_name: ``learn``'s, for the callback's locals.
 
         Returns:
             ``(end, callback)``: the step training stops at, and the callback's hooks (their
@@ -453,11 +455,11 @@ class BaseAgent(ABC):
             raise RuntimeError("this agent has no env; load it with env=… to train it")
         if total_timesteps < 1:
             raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
-        log_interval = learn_arguments.get("log_interval")
         if log_interval is not None and (
             not isinstance(log_interval, (int, np.integer)) or log_interval < 1
         ):
             raise ConfigError(f"learn's log_interval must be an integer >= 1, got {log_interval!r}")
+        check_callback(callback)
         if reset_num_timesteps:
             self.num_timesteps = 0
         if logger is not None:
@@ -476,7 +478,8 @@ class BaseAgent(ABC):
                 "total_timesteps": end,
                 "callback": callback,
                 "reset_num_timesteps": reset_num_timesteps,
-                **learn_arguments,
+                "log_interval": log_interval,
+                "tb_log_name": tb_log_name,
             }
         )
         return end, hooks

@@ -157,11 +157,15 @@ def is_sb3_callback(callback: Any) -> bool:
 
 
 def check_callback(callback: Any) -> None:
-    """Raise ``TypeError`` unless ``callback`` is an SB3 callback or takes ``callback(agent)``.
+    """Raise ``TypeError`` unless ``callback`` is None, an SB3 callback, ``f(agent)`` or a list.
 
-    Checked when ``learn`` starts, not after its first rollout.
+    Checked when ``learn`` starts, before anything changes, not after its first rollout.
     """
-    if is_sb3_callback(callback):
+    if isinstance(callback, (list, tuple)):
+        for member in callback:
+            check_callback(member)
+        return
+    if callback is None or is_sb3_callback(callback):
         return
     expected = (
         "learn's callback is an SB3 BaseCallback, a list of callbacks, or a function called as "

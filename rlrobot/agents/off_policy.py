@@ -463,13 +463,7 @@ class OffPolicyAgent(BaseAgent):
             ``self``.
         """
         end, callbacks = self._begin_learn(
-            total_timesteps,
-            logger,
-            reset_num_timesteps,
-            callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            progress_bar=progress_bar,
+            total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
         )
         self._ensure_replay_buffer()
         config = self.config

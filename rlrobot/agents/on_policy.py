@@ -489,13 +489,7 @@ class OnPolicyAgent(BaseAgent):
             ``self``.
         """
         end, callbacks = self._begin_learn(
-            total_timesteps,
-            logger,
-            reset_num_timesteps,
-            callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            progress_bar=progress_bar,
+            total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
         )
         log_interval = log_interval if log_interval is not None else self.config.log_interval
         if self.buffer is None:

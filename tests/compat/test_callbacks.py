@@ -6,6 +6,7 @@ Every example is parametrised over ``FRAMEWORKS``: the same snippet gets SB3's P
 not by SB3's ``.zip`` suffix.
 """
 
+import csv
 import re
 
 import gymnasium as gym
@@ -297,3 +298,22 @@ def test_get_and_set_parameters_use_sb3s_keys(make, keys, tmp_path):
     fresh = make("rlrobot")
     fresh.set_parameters(tmp_path / "model")
     np.testing.assert_array_equal(fresh.predict(observations, deterministic=True)[0], expected)
+
+
+def logged_steps(folder):
+    """The ``time/total_timesteps`` of every row SB3's CSV logger wrote in ``folder``."""
+    with (folder / "progress.csv").open() as file:
+        return [int(float(row["time/total_timesteps"])) for row in csv.DictReader(file)]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(
+    ("make", "steps", "log_interval", "expected"),
+    [(make_ppo, 64, 2, [32, 64]), (make_sac, 400, 1, [200, 400])],
+    ids=["ppo-every-2-rollouts", "sac-every-episode"],
+)
+def test_log_interval_counts_as_in_sb3(framework, make, steps, log_interval, expected, tmp_path):
+    model = make(framework)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(steps, log_interval=log_interval)
+    assert logged_steps(tmp_path) == expected
