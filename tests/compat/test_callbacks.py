@@ -31,8 +31,12 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 import rlrobot.agents
+import rlrobot.vec
+from rlrobot.agents.callbacks import to_vec_env_infos
+from rlrobot.common.logger import Logger
 from rlrobot.errors import UnsupportedEnvError
 
 FRAMEWORKS = ["sb3", "rlrobot"]
@@ -348,3 +352,31 @@ def test_training_stops_once_the_evaluated_policy_balances_cartpole(framework):
     assert eval_callback.best_mean_reward >= 150
     assert model.num_timesteps < 30_000  # stopped by the callback, at an evaluation
     assert model.num_timesteps % (256 * 8) == 0
+
+
+def test_callbacks_read_infos_as_a_dummy_vec_env_gives_them():
+    def make_env():
+        return gym.make("CartPole-v1", max_episode_steps=3)
+
+    theirs = DummyVecEnv([make_env])
+    theirs.seed(0)
+    theirs.reset()
+    ours = rlrobot.vec.make_vec_env(make_env)
+    ours.reset(seed=0)
+    for _ in range(3):
+        their_step = theirs.step(np.array([0]))
+        new_obs, _, terminated, truncated, infos = ours.step(np.array([0]))
+    (their_info,) = their_step[3]
+    (info,) = to_vec_env_infos(infos, terminated, truncated)
+    assert info["TimeLimit.truncated"] is their_info["TimeLimit.truncated"] is True
+    np.testing.assert_array_equal(info["terminal_observation"], their_info["terminal_observation"])
+    np.testing.assert_array_equal(new_obs, their_step[0])  # the next episode's start
+
+
+def test_our_logger_takes_sb3s_exclude(tmp_path):
+    logger = Logger(tmp_path, outputs=("csv",))
+    logger.record("eval/mean_reward", 1.0)
+    logger.record("time/total_timesteps", 16, exclude="csv")
+    logger.dump()
+    assert logger.history == [{"step": 0.0, "eval/mean_reward": 1.0, "time/total_timesteps": 16.0}]
+    assert (tmp_path / "progress.csv").read_text().splitlines()[0] == "step,eval/mean_reward"
