@@ -70,9 +70,10 @@ class SB3Callback(TrainingCallback):
 
     def __init__(self, callback: Any, agent: Any) -> None:
         self.callback, self.agent = callback, agent
-        # Per-env return, length and start time, for the Monitor-style ``info["episode"]``.
-        self._returns = np.zeros(agent.n_envs)
-        self._lengths = np.zeros(agent.n_envs, dtype=np.int64)
+        # Per-env return, length and start time, for the Monitor-style ``info["episode"]``; the
+        # episodes in progress (a second ``learn`` call, a resume) count from their start.
+        self._returns = agent.episode_tracker.returns.copy()
+        self._lengths = agent.episode_tracker.lengths.copy()
         self._starts = np.full(agent.n_envs, time.time())
         callback.init_callback(agent)
 
