@@ -200,11 +200,13 @@ class OffPolicyPolicy:
     """SB3's ``policy`` of SAC and TD3, a view of the agent's networks (which stay the agent's).
 
     Args:
-        agent: The agent whose ``actor``, ``critic`` and ``critic_target`` it shows.
+        agent: The agent whose ``modules()`` (``actor``, ``critic``, ``critic_target``, TD3's
+            ``actor_target``, SAC's ``entropy``) it shows as attributes, with its ``predict``.
     """
 
     def __init__(self, agent: OffPolicyAgent) -> None:
-        self.actor, self.critic, self.critic_target = agent.actor, agent.critic, agent.critic_target
+        for name, module in agent.modules().items():
+            setattr(self, name, module)
         self.predict = agent.predict
 
 
@@ -293,7 +295,7 @@ class OffPolicyAgent(BaseAgent):
 
     @property
     def policy(self) -> OffPolicyPolicy:
-        """SB3's ``model.policy``: ``actor``, ``critic``, ``critic_target`` and ``predict``."""
+        """SB3's ``model.policy``: the networks (``actor``, ``critic`` …) and ``predict``."""
         return OffPolicyPolicy(self)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:

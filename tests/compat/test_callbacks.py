@@ -59,6 +59,13 @@ def make_sac(framework, **kwargs):
     return rlrobot.agents.SAC("Pendulum-v1", **SAC_ARGS, **kwargs)
 
 
+def make_td3(framework, **kwargs):
+    """TD3 on Pendulum, SB3's or ours."""
+    if framework == "sb3":
+        return sb3.TD3("MlpPolicy", "Pendulum-v1", **SAC_ARGS, **kwargs)
+    return rlrobot.agents.TD3("Pendulum-v1", **SAC_ARGS, **kwargs)
+
+
 def saved_steps(folder, prefix):
     """The steps of the models a CheckpointCallback saved in ``folder`` (either format)."""
     pattern = re.compile(rf"{re.escape(prefix)}_(\d+)_steps")
@@ -278,8 +285,9 @@ def test_sb3_attributes_and_env_methods(framework):
     [
         (make_ppo, {"policy", "policy.optimizer"}),
         (make_sac, {"policy", "actor.optimizer", "critic.optimizer"}),
+        (make_td3, {"policy", "actor.optimizer", "critic.optimizer"}),
     ],
-    ids=["ppo", "sac"],
+    ids=["ppo", "sac", "td3"],
 )
 def test_get_and_set_parameters_use_sb3s_keys(make, keys, tmp_path):
     sb3_keys = set(make("sb3").get_parameters())
@@ -302,6 +310,9 @@ def test_get_and_set_parameters_use_sb3s_keys(make, keys, tmp_path):
     fresh = make("rlrobot")
     fresh.set_parameters(tmp_path / "model")
     np.testing.assert_array_equal(fresh.predict(observations, deterministic=True)[0], expected)
+    np.testing.assert_array_equal(
+        fresh.policy.predict(observations, deterministic=True)[0], expected
+    )
 
 
 def logged_steps(folder):
