@@ -7,6 +7,8 @@ not by SB3's ``.zip`` suffix.
 """
 
 import csv
+import os
+import pathlib
 import re
 
 import gymnasium as gym
@@ -391,3 +393,41 @@ def test_our_logger_takes_sb3s_exclude(tmp_path):
     logger.dump()
     assert logger.history == [{"step": 0.0, "eval/mean_reward": 1.0, "time/total_timesteps": 16.0}]
     assert (tmp_path / "progress.csv").read_text().splitlines()[0] == "step,eval/mean_reward"
+
+
+class SaveOnBestTrainingRewardCallback(BaseCallback):
+    """The callbacks guide's example: save the model when the Monitor's mean return improves.
+
+    The guide reads the Monitor's file with ``load_results``, which needs pandas; this copy
+    reads the CSV itself.
+    """
+
+    def __init__(self, check_freq, log_dir):
+        super().__init__()
+        self.check_freq, self.log_dir = check_freq, log_dir
+        self.save_path = os.path.join(log_dir, "best_model")
+        self.best_mean_reward, self.n_saves = -np.inf, 0
+
+    def _on_step(self):
+        if self.n_calls % self.check_freq == 0:
+            monitor_file = pathlib.Path(self.log_dir, "monitor.csv")
+            lines = monitor_file.read_text().splitlines()[1:]  # after the JSON header line
+            y = [float(row["r"]) for row in csv.DictReader(lines)]
+            if len(y) > 0 and np.mean(y[-100:]) > self.best_mean_reward:
+                self.best_mean_reward = np.mean(y[-100:])
+                self.model.save(self.save_path)
+                self.n_saves += 1
+        return True
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_guide_example_saves_on_best_training_reward(framework, tmp_path):
+    env = Monitor(gym.make("CartPole-v1"), str(tmp_path))
+    if framework == "sb3":
+        model = sb3.PPO("MlpPolicy", env, **PPO_ARGS)
+    else:
+        model = rlrobot.agents.PPO(env, **PPO_ARGS)
+    callback = SaveOnBestTrainingRewardCallback(check_freq=32, log_dir=str(tmp_path))
+    model.learn(128, callback=callback)
+    assert callback.n_saves >= 1  # episodes of ~22 steps end before the first check
+    assert [path.stem for path in tmp_path.glob("best_model*")] == ["best_model"]
