@@ -346,7 +346,10 @@ class OnPolicyAgent(BaseAgent):
                 "n_steps": step,
             }
             if not callback.on_step(step_locals):
-                self._last_observations = observations
+                # The partial rollout is dropped (as in SB3). Under uniform redistribution its
+                # steps belong to chunks still pending: their episodes are abandoned with them.
+                uniform = config.reward_redistribution == "uniform"
+                self._last_observations = None if uniform else observations
                 return False
         self._last_observations = observations
         # next_values[t] = values[t + 1] except after truncations (set above) and the last step.

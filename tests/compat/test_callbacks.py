@@ -431,3 +431,27 @@ def test_guide_example_saves_on_best_training_reward(framework, tmp_path):
     model.learn(128, callback=callback)
     assert callback.n_saves >= 1  # episodes of ~22 steps end before the first check
     assert [path.stem for path in tmp_path.glob("best_model*")] == ["best_model"]
+
+
+class StopAfter(BaseCallback):
+    """Stops training after ``n_calls`` steps."""
+
+    def __init__(self, n_calls):
+        super().__init__()
+        self.stop_at = n_calls
+
+    def _on_step(self):
+        return self.n_calls < self.stop_at
+
+
+@pytest.mark.parametrize("redistribution", [None, "uniform"])
+def test_a_stop_mid_rollout_drops_it_and_learning_goes_on(redistribution):
+    agent = rlrobot.agents.PPO(
+        "CartPole-v1", **PPO_ARGS, n_envs=2, reward_redistribution=redistribution
+    )
+    agent.learn(64, callback=StopAfter(5))
+    assert agent.num_timesteps == 10
+    # Uniform redistribution's pending chunks hold the dropped steps: those episodes end too.
+    assert agent.episodes_in_progress is (redistribution is None)
+    agent.learn(32, reset_num_timesteps=False)
+    assert agent.num_timesteps == 42
