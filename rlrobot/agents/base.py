@@ -4,9 +4,10 @@ Subclasses (one level: ``OnPolicyAgent``/``OffPolicyAgent``, then the algorithms
 ``_setup`` (networks, optimizers, normalisers), ``_predict_actions`` and ``learn``; the base
 class handles envs, seeding, devices, observation conversion, action post-processing and the
 training state for resume. Checkpoint I/O is in ``checkpointing.py`` and the shared
-hyperparameters in ``config.py``; what stays here is one unit, the surface an SB3 user calls
-(``learn``, ``predict``, ``save``, ``load``, the replay-buffer and progress methods), so it is
-a little over 500 lines.
+hyperparameters in ``config.py``, ``learn``'s callbacks in ``callbacks.py``; what stays here is
+one unit, the surface an SB3 user calls (``learn``, ``predict``, ``save``, ``load``,
+``get_env``/``set_env``, ``get_parameters``/``set_parameters``, ``set_logger``, the
+replay-buffer and progress methods), so it is under 700 lines.
 """
 
 from __future__ import annotations
