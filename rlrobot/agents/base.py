@@ -4,19 +4,18 @@ Subclasses (one level: ``OnPolicyAgent``/``OffPolicyAgent``, then the algorithms
 ``_setup`` (networks, optimizers, normalisers), ``_predict_actions`` and ``learn``; the base
 class handles envs, seeding, devices, observation conversion, action post-processing and the
 training state for resume. Checkpoint I/O is in ``checkpointing.py`` and the shared
-hyperparameters in ``config.py``; what stays here is one unit, the surface an SB3 user calls
-(``learn``, ``predict``, ``save``, ``load``, the replay-buffer and progress methods), so it is
-a little over 500 lines.
+hyperparameters in ``config.py``, ``learn``'s callbacks in ``callbacks.py``; what stays here is
+one unit, the surface an SB3 user calls (``learn``, ``predict``, ``save``, ``load``,
+``get_env``/``set_env``, ``get_parameters``/``set_parameters``, ``set_logger``, the
+replay-buffer and progress methods), so it is under 700 lines.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlrobot.agents.callbacks import TrainingCallback, check_callback, make_callback
 from rlrobot.agents.checkpointing import capture_episodes, load_agent, restore_episodes, save_agent
 from rlrobot.agents.config import AgentConfig, resolve_device
 from rlrobot.common.config import BaseConfig
@@ -37,30 +37,18 @@ from rlrobot.common.seeding import get_rng_state, set_rng_state, set_seed
 from rlrobot.envs.state import (
     check_dict,
 )
-from rlrobot.errors import CheckpointError, ConfigError
+from rlrobot.errors import CheckpointError, ConfigError, UnsupportedEnvError
 from rlrobot.vec import get_vec_normalize, make_vec_env
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
 Observation = np.ndarray | dict[str, np.ndarray]
-# What ``learn`` calls after each iteration; returning False stops training.
-Callback = Callable[["BaseAgent"], bool | None]
+# ``learn``'s callback: ``callback(agent)``, an SB3 ``BaseCallback`` or a list (see callbacks.py).
+Callback = Any
 
 
-def check_callback(callback: Any) -> None:
-    """Raise ``TypeError`` unless ``callback`` can be called as ``callback(agent)``.
-
-    Checked when ``learn`` starts, not after its first rollout; SB3's ``BaseCallback`` objects
-    and ``callback(locals, globals)`` functions are the usual mistakes.
-    """
-    expected = "learn's callback is called as callback(agent) and may return False to stop"
-    if not callable(callback):
-        raise TypeError(f"{expected}; got a {type(callback).__name__}, which is not callable")
-    try:
-        inspect.signature(callback).bind(None)
-    except TypeError as error:
-        raise TypeError(f"{expected}; {callback!r} cannot be called so: {error}") from None
-    except ValueError:
-        pass  # no signature to inspect (some builtins): trusted
+def _optimizer_key(name: str) -> str:
+    """SB3's key of an optimizer: ``optimizer`` → ``policy.optimizer``, ``actor_optimizer`` → …"""
+    return f"{name.removesuffix('optimizer').removesuffix('_') or 'policy'}.optimizer"
 
 
 class BaseAgent(ABC):
@@ -123,6 +111,7 @@ class BaseAgent(ABC):
         self.time_elapsed = 0.0
         self._clock: tuple[float, int] | None = None
         self.logger = Logger(outputs=())
+        self._custom_logger = False  # set_logger's logger outlives learn calls, as in SB3
         self.obs_normalizer: ObservationNormalizer | None = None
         self.reward_normalizer: RewardNormalizer | None = None
         self.replay_buffer: ReplayBuffer | None = None
@@ -163,12 +152,15 @@ class BaseAgent(ABC):
     def learn(
         self,
         total_timesteps: int,
+        callback: Callback = None,
+        log_interval: int | None = None,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
         progress_bar: bool = False,
+        *,
         logger: Any = None,
-        callback: Any = None,
-        reset_num_timesteps: bool = False,
     ) -> BaseAgent:
-        """Train for ``total_timesteps`` more env steps."""
+        """Train for ``total_timesteps`` env steps (SB3's signature; see the agent families)."""
 
     @abstractmethod
     def modules(self) -> dict[str, nn.Module]:
@@ -253,6 +245,45 @@ class BaseAgent(ABC):
         actions = self.actions_to_env(actions.cpu().numpy())
         return (actions if batched else actions[0]), state
 
+    # -- SB3's methods and attributes ---------------------------------------------------------
+    def get_env(self) -> gym.vector.VectorEnv | None:
+        """Return the env ``learn`` trains in: a Gymnasium vector env (SB3 returns a VecEnv).
+
+        SB3's callbacks read ``num_envs`` from it; ``single_observation_space`` and
+        ``single_action_space`` are its per-env spaces.
+        """
+        return self.env
+
+    def set_env(self, env: EnvSpec | gym.vector.VectorEnv, force_reset: bool = True) -> None:
+        """Train in ``env`` from now on (SB3's ``set_env``): same spaces, same number of envs.
+
+        Args:
+            env: Env id, env instance, factory or vector env (made as ``make_vec_env`` makes
+                them, with this agent's ``n_envs``).
+            force_reset: Start new episodes at the next ``learn`` (else continue from the
+                observations the old env was at, as SB3 does).
+
+        Raises:
+            UnsupportedEnvError: The spaces or the number of envs differ from the agent's.
+        """
+        vector_env = make_vec_env(env, self.n_envs)
+        found = {
+            "observation space": (vector_env.single_observation_space, self.observation_space),
+            "action space": (vector_env.single_action_space, self.action_space),
+            "number of envs": (vector_env.num_envs, self.n_envs),
+        }
+        for name, (given, expected) in found.items():
+            if given != expected:
+                if vector_env is not env:
+                    vector_env.close()  # made here: nothing else holds it
+                raise UnsupportedEnvError(
+                    f"set_env: the env's {name} {given} differs from the agent's {expected}; "
+                    f"make a new agent, or load one with {type(self).__name__}.load(path, env=…)"
+                )
+        self.env = vector_env
+        if force_reset:
+            self._last_observations = None
+
     def get_vec_normalize_env(self) -> Any:
         """Return the SB3 ``VecNormalize`` of the training env, or None (as SB3's method does).
 
@@ -260,6 +291,84 @@ class BaseAgent(ABC):
         agent sees and is saved by the user (``vec_normalize.save(path)``), not by ``save``.
         """
         return get_vec_normalize(self.env)
+
+    def set_logger(self, logger: Any) -> None:
+        """Log through ``logger`` from now on, in every ``learn`` call (SB3's ``set_logger``).
+
+        Any object with SB3's ``record(key, value, exclude=None)`` and ``dump(step)`` works: ours
+        (``rlrobot.common.logger.Logger``) or SB3's ``stable_baselines3.common.logger.configure``.
+        """
+        self.logger, self._custom_logger = logger, True
+
+    def get_parameters(self) -> dict[str, dict[str, Any]]:
+        """Return the weights and optimizer states, keyed like SB3's ``get_parameters``.
+
+        ``"policy"`` holds the networks' state dict (for agents with several networks, each
+        one's keys prefixed by its name: ``actor.…``, ``critic.…``, ``critic_target.…``, as in
+        SB3's SAC policy); each optimizer is ``"<network>.optimizer"`` (``"policy.optimizer"``,
+        ``"actor.optimizer"``, ``"critic.optimizer"``).
+        """
+        parameters: dict[str, dict[str, Any]] = {"policy": self._policy_state_dict()}
+        for name, optimizer in self.optimizers().items():
+            parameters[_optimizer_key(name)] = optimizer.state_dict()
+        return parameters
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | os.PathLike | dict[str, dict[str, Any]],
+        exact_match: bool = True,
+        device: str | torch.device = "auto",
+    ) -> None:
+        """Load what ``get_parameters`` returns, or the parameters of a saved agent.
+
+        Args:
+            load_path_or_dict: A dict as ``get_parameters`` returns, or a checkpoint's path.
+            exact_match: Require every entry and every key of each state dict (as SB3 does);
+                False loads what is given.
+            device: Where a checkpoint is read to (the weights then go to this agent's device).
+
+        Raises:
+            ValueError: ``exact_match`` and the entries or keys differ from this agent's.
+        """
+        if isinstance(load_path_or_dict, dict):
+            parameters = load_path_or_dict
+        else:
+            parameters = type(self).load(load_path_or_dict, device=device).get_parameters()
+        expected = set(self.get_parameters())
+        unknown = set(parameters) - expected
+        if unknown or (exact_match and set(parameters) != expected):
+            raise ValueError(
+                f"set_parameters: names of parameters do not match the agent's: expected "
+                f"{sorted(expected)}, got {sorted(parameters)}"
+            )
+        if "policy" in parameters:
+            self._load_policy_state_dict(parameters["policy"], exact_match)
+        for name, optimizer in self.optimizers().items():
+            if _optimizer_key(name) in parameters:
+                optimizer.load_state_dict(parameters[_optimizer_key(name)])
+
+    def _policy_state_dict(self) -> dict[str, torch.Tensor]:
+        modules = self.modules()
+        if list(modules) == ["policy"]:
+            return modules["policy"].state_dict()
+        return {
+            f"{name}.{key}": value
+            for name, module in modules.items()
+            for key, value in module.state_dict().items()
+        }
+
+    def _load_policy_state_dict(self, state: dict[str, torch.Tensor], strict: bool) -> None:
+        modules = self.modules()
+        if list(modules) == ["policy"]:
+            modules["policy"].load_state_dict(state, strict=strict)
+            return
+        for name, module in modules.items():
+            prefix = f"{name}."
+            own = {key[len(prefix) :]: v for key, v in state.items() if key.startswith(prefix)}
+            module.load_state_dict(own, strict=strict)
+        known = {f"{name}.{key}" for name, m in modules.items() for key in m.state_dict()}
+        if strict and set(state) - known:
+            raise ValueError(f"set_parameters: unexpected policy keys {sorted(set(state) - known)}")
 
     # -- the training loop's shared parts ----------------------------------------------------
     def start_new_episodes(self, seed: int | None) -> None:
@@ -324,25 +433,58 @@ class BaseAgent(ABC):
     def _begin_learn(
         self,
         total_timesteps: int,
-        logger: Logger | None,
+        logger: Any,
         reset_num_timesteps: bool,
-        callback: Any,
-    ) -> int:
-        """Check the arguments, start the clock and the first episodes; return the end step."""
+        callback: Callback,
+        log_interval: int | None = None,
+        tb_log_name: str = "run",
+    ) -> tuple[int, TrainingCallback]:
+        """Check the arguments, start the clock, the first episodes and the callback.
+
+        Args:
+            total_timesteps: Env steps to run.
+            logger: ``learn``'s logger (None: the one ``set_logger`` set, else a silent one).
+            reset_num_timesteps: Count steps from 0 (the episodes in progress go on).
+            callback: ``learn``'s callback, in any form ``make_callback`` takes.
+            log_interval: ``learn``'s (checked here; None: the config's).
+            tb_log_name: ``learn``'s, for the callback's locals.
+
+        Returns:
+            ``(end, callback)``: the step training stops at, and the callback's hooks (their
+            ``on_training_start`` already called).
+        """
         if self.env is None:
             raise RuntimeError("this agent has no env; load it with env=… to train it")
         if total_timesteps < 1:
             raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
-        if callback is not None:
-            check_callback(callback)
+        if log_interval is not None and (
+            not isinstance(log_interval, (int, np.integer)) or log_interval < 1
+        ):
+            raise ConfigError(f"learn's log_interval must be an integer >= 1, got {log_interval!r}")
+        check_callback(callback)
         if reset_num_timesteps:
             self.num_timesteps = 0
-        self.logger = logger if logger is not None else Logger(outputs=())
+        if logger is not None:
+            self.logger = logger
+        elif not self._custom_logger:
+            self.logger = Logger(outputs=())
         if self._last_observations is None:
             self.start_new_episodes(self.seed)
         self._learn_start, self._learn_total = self.num_timesteps, total_timesteps
+        end = self.num_timesteps + total_timesteps
+        # Made after the logger is set: SB3 callbacks read ``model.logger``.
+        hooks = make_callback(callback, self)
         self._clock = (time.perf_counter(), self.num_timesteps)
-        return self.num_timesteps + total_timesteps
+        hooks.on_training_start(
+            {
+                "total_timesteps": end,
+                "callback": callback,
+                "reset_num_timesteps": reset_num_timesteps,
+                "log_interval": log_interval,
+                "tb_log_name": tb_log_name,
+            }
+        )
+        return end, hooks
 
     def _end_learn(self) -> None:
         """Stop the clock of this ``learn`` call."""

@@ -26,7 +26,6 @@ from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space,
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.common.config import option
 from rlrobot.common.env_util import get_final_observations
-from rlrobot.common.logger import Logger
 from rlrobot.common.networks import (
     MATMUL_DTYPES,
     activation_after_linear,
@@ -197,6 +196,20 @@ class Actor(nn.Module):
         self.features_extractor = features_extractor
 
 
+class OffPolicyPolicy:
+    """SB3's ``policy`` of SAC and TD3, a view of the agent's networks (which stay the agent's).
+
+    Args:
+        agent: The agent whose ``modules()`` (``actor``, ``critic``, ``critic_target``, TD3's
+            ``actor_target``, SAC's ``entropy``) it shows as attributes, with its ``predict``.
+    """
+
+    def __init__(self, agent: OffPolicyAgent) -> None:
+        for name, module in agent.modules().items():
+            setattr(self, name, module)
+        self.predict = agent.predict
+
+
 class OffPolicyAgent(BaseAgent):
     """Base of SAC and TD3: replay buffer, env interaction, training schedule, logging.
 
@@ -279,6 +292,11 @@ class OffPolicyAgent(BaseAgent):
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)
+
+    @property
+    def policy(self) -> OffPolicyPolicy:
+        """SB3's ``model.policy``: the networks (``actor``, ``critic`` …) and ``predict``."""
+        return OffPolicyPolicy(self)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Return the actor optimizer (SAC's also steps ``log α``) and the critic optimizer."""
@@ -384,8 +402,8 @@ class OffPolicyAgent(BaseAgent):
         return stats
 
     # -- main loop ----------------------------------------------------------------------------
-    def collect_step(self, random_actions: bool) -> None:
-        """Take one vector-env step and store its transitions."""
+    def collect_step(self, random_actions: bool) -> dict[str, Any]:
+        """Take one vector-env step, store its transitions and return them (callbacks' locals)."""
         observations = self._last_observations
         if random_actions:
             actions = np.random.uniform(-1.0, 1.0, (self.n_envs, self.action_dim))  # noqa: NPY002
@@ -406,28 +424,49 @@ class OffPolicyAgent(BaseAgent):
             self.obs_normalizer.update(next_observations)
         self._last_observations = next_observations
         self.num_timesteps += self.n_envs
+        return {
+            "actions": actions,
+            "buffer_actions": actions,
+            "new_obs": next_observations,
+            "rewards": rewards,
+            "dones": episode_ends,
+            "terminated": terminated,
+            "truncated": truncated,
+            "infos": infos,
+        }
 
     def learn(
         self,
         total_timesteps: int,
+        callback: Callback = None,
+        log_interval: int | None = None,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-        logger: Logger | None = None,
-        callback: Callback | None = None,
-        reset_num_timesteps: bool = False,
+        *,
+        logger: Any = None,
     ) -> OffPolicyAgent:
-        """Train for ``total_timesteps`` more env steps (over all envs).
+        """Train for ``total_timesteps`` env steps (over all envs; SB3's signature).
 
         Args:
-            total_timesteps: Env steps to add.
+            total_timesteps: Env steps to run.
+            callback: ``callback(agent)`` after every vector step, an SB3 ``BaseCallback`` or a
+                list of them; returning False stops (see ``rlrobot.agents.callbacks``).
+            log_interval: Log every this many episodes, as SB3 counts it (None: every
+                ``log_interval`` env steps of the config).
+            tb_log_name: SB3's TensorBoard run name; the logs go where ``logger`` writes.
+            reset_num_timesteps: Count ``num_timesteps`` from 0 (SB3's default); False continues
+                the count (and the schedules), as a resumed run does.
             progress_bar: Show a tqdm bar (only on a terminal and outside CI).
-            logger: Where statistics go; default: none kept beyond ``self.logger``.
-            callback: ``callback(agent)`` after every vector step; returning False stops.
-            reset_num_timesteps: Start ``num_timesteps`` from 0 instead of continuing.
+            logger: Where statistics go (default: the ``set_logger`` one, else none kept
+                beyond ``self.logger``).
 
         Returns:
             ``self``.
         """
-        end = self._begin_learn(total_timesteps, logger, reset_num_timesteps, callback)
+        end, callbacks = self._begin_learn(
+            total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
+        )
         self._ensure_replay_buffer()
         config = self.config
         gradient_steps = (
@@ -436,11 +475,18 @@ class OffPolicyAgent(BaseAgent):
         bar = self._make_progress_bar(progress_bar, total_timesteps)
         # Log at multiples of log_interval, so a resumed run logs at the same steps.
         next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
+        logged_episodes = self.episode_tracker.n_episodes
         vector_steps, stats, learning_rate = 0, {}, self._update_learning_rate()
         try:
             while self.num_timesteps < end:
-                self.collect_step(random_actions=self.num_timesteps < config.learning_starts)
+                if vector_steps % config.train_freq == 0:
+                    callbacks.on_rollout_start()
+                step = self.collect_step(random_actions=self.num_timesteps < config.learning_starts)
                 vector_steps += 1
+                if not callbacks.on_step(step):
+                    break
+                if vector_steps % config.train_freq == 0:
+                    callbacks.on_rollout_end()
                 if (
                     vector_steps % config.train_freq == 0
                     and self.num_timesteps > config.learning_starts
@@ -451,7 +497,13 @@ class OffPolicyAgent(BaseAgent):
                     stats = self.train(gradient_steps, config.batch_size)
                 if bar is not None:
                     bar.update(self.n_envs)
-                if self.num_timesteps >= next_log or self.num_timesteps >= end:
+                if log_interval is None:
+                    log_now = self.num_timesteps >= next_log
+                else:
+                    episodes = self.episode_tracker.n_episodes
+                    log_now = episodes // log_interval > logged_episodes // log_interval
+                    logged_episodes = episodes
+                if log_now or self.num_timesteps >= end:
                     next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
                     values = {**self.episode_tracker.summary(), **stats_to_floats(stats)}
                     values["train/learning_rate"] = learning_rate
@@ -462,8 +514,9 @@ class OffPolicyAgent(BaseAgent):
                     self.logger.dump(self.num_timesteps)
                     if bar is not None and "rollout/ep_rew_mean" in values:
                         bar.set_postfix(ep_rew_mean=f"{values['rollout/ep_rew_mean']:.3g}")
-                if callback is not None and callback(self) is False:
+                if not callbacks.on_iteration_end():
                     break
+            callbacks.on_training_end()
         finally:
             self._end_learn()
             if bar is not None:

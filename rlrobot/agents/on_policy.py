@@ -35,12 +35,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from rlrobot.agents.base import BaseAgent, Callback
+from rlrobot.agents.callbacks import TrainingCallback
 from rlrobot.agents.config import AgentConfig
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.common.config import option
 from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import get_final_observations
-from rlrobot.common.logger import Logger
 from rlrobot.common.losses import normalize_advantages, policy_gradient_loss
 from rlrobot.common.networks import (
     make_adam,
@@ -197,6 +197,8 @@ class OnPolicyAgent(BaseAgent):
             self._image_encoder,
             self._freeze_encoder,
         ).to(self.device)
+        # SB3's ``model.policy.predict``: the agent's, which normalises observations first.
+        self.policy.predict = self.predict
         parameters = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(
             config.optimizer, parameters, config.learning_rate, config.optimizer_eps
@@ -272,11 +274,20 @@ class OnPolicyAgent(BaseAgent):
         return distribution.mode() if deterministic else distribution.sample()
 
     # -- rollout ------------------------------------------------------------------------------
-    def collect_rollout(self) -> None:
-        """Run the policy for ``n_steps`` steps in every env and fill ``self.buffer``."""
+    def collect_rollout(self, callback: TrainingCallback | None = None) -> bool:
+        """Run the policy for ``n_steps`` steps in every env and fill ``self.buffer``.
+
+        Args:
+            callback: Its ``on_step`` follows every vector-env step, as in SB3.
+
+        Returns:
+            False when the callback stopped training (the rollout is then incomplete).
+        """
         env, buffer, config = self.env, self.buffer, self.config
+        callback = callback if callback is not None else TrainingCallback()
         observations = self._last_observations
         self.policy.eval()
+        callback.on_rollout_start()
         for step in range(config.n_steps):
             model_observations = (
                 self.obs_normalizer.normalize(observations)
@@ -292,6 +303,7 @@ class OnPolicyAgent(BaseAgent):
             next_observations, rewards, terminated, truncated, infos = env.step(env_actions)
             episode_ends = terminated | truncated
             self.episode_tracker.update(rewards, episode_ends, infos)
+            raw_rewards = rewards
             if self.reward_normalizer is not None:
                 self.reward_normalizer.update(rewards, episode_ends)
                 rewards = self.reward_normalizer.normalize(rewards)
@@ -319,12 +331,33 @@ class OnPolicyAgent(BaseAgent):
             if self.obs_normalizer is not None:
                 self.obs_normalizer.update(next_observations)
             observations = next_observations
+            self.num_timesteps += self.n_envs
+            step_locals = {
+                "actions": actions_np,
+                "clipped_actions": env_actions,
+                "values": buffer.values[step],
+                "log_probs": buffer.log_probs[step],
+                "new_obs": next_observations,
+                "rewards": raw_rewards,
+                "dones": episode_ends,
+                "terminated": terminated,
+                "truncated": truncated,
+                "infos": infos,
+                "n_steps": step,
+            }
+            if not callback.on_step(step_locals):
+                # The partial rollout is dropped (as in SB3). Under uniform redistribution its
+                # steps belong to chunks still pending: their episodes are abandoned with them.
+                uniform = config.reward_redistribution == "uniform"
+                self._last_observations = None if uniform else observations
+                return False
         self._last_observations = observations
         # next_values[t] = values[t + 1] except after truncations (set above) and the last step.
         continuing = ~buffer.episode_ends[:-1]
         buffer.next_values[:-1][continuing] = buffer.values[1:][continuing]
         buffer.next_values[-1] = self._predict_values(observations, normalized=False)
-        self.num_timesteps += self.steps_per_iteration
+        callback.on_rollout_end()
+        return True
 
     def _predict_values(self, observations: Any, normalized: bool = False) -> np.ndarray:
         if self.obs_normalizer is not None and not normalized:
@@ -432,24 +465,36 @@ class OnPolicyAgent(BaseAgent):
     def learn(
         self,
         total_timesteps: int,
+        callback: Callback = None,
+        log_interval: int | None = None,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-        logger: Logger | None = None,
-        callback: Callback | None = None,
-        reset_num_timesteps: bool = False,
+        *,
+        logger: Any = None,
     ) -> OnPolicyAgent:
-        """Train for ``total_timesteps`` more env steps (rounded up to whole rollouts).
+        """Train for ``total_timesteps`` env steps (rounded up to whole rollouts; SB3's signature).
 
         Args:
-            total_timesteps: Env steps to add (over all envs).
+            total_timesteps: Env steps to run (over all envs).
+            callback: ``callback(agent)`` after every rollout+update, an SB3 ``BaseCallback``
+                (its ``on_step`` after every vector-env step) or a list of them; returning False
+                stops (see ``rlrobot.agents.callbacks``).
+            log_interval: Log every this many rollouts (None: the config's ``log_interval``).
+            tb_log_name: SB3's TensorBoard run name; the logs go where ``logger`` writes.
+            reset_num_timesteps: Count ``num_timesteps`` from 0 (SB3's default); False continues
+                the count (and the schedules), as a resumed run does.
             progress_bar: Show a tqdm bar (only on a terminal and outside CI).
-            logger: Where statistics go; default: none kept beyond ``self.logger``.
-            callback: ``callback(agent)`` after every rollout+update; returning False stops.
-            reset_num_timesteps: Start ``num_timesteps`` from 0 instead of continuing.
+            logger: Where statistics go (default: the ``set_logger`` one, else none kept
+                beyond ``self.logger``).
 
         Returns:
             ``self``.
         """
-        end = self._begin_learn(total_timesteps, logger, reset_num_timesteps, callback)
+        end, callbacks = self._begin_learn(
+            total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
+        )
+        log_interval = log_interval if log_interval is not None else self.config.log_interval
         if self.buffer is None:
             self.buffer = RolloutBuffer(
                 self.config.n_steps, self.n_envs, self.observation_space, self.action_space
@@ -461,7 +506,8 @@ class OnPolicyAgent(BaseAgent):
         try:
             while self.num_timesteps < end:
                 learning_rate = self._update_learning_rate()
-                self.collect_rollout()
+                if not self.collect_rollout(callbacks):
+                    break
                 buffer, redistribution_stats = self.redistribute_rewards()
                 self.compute_advantages(buffer)
                 self.policy.train()
@@ -475,7 +521,7 @@ class OnPolicyAgent(BaseAgent):
                     summary = self.episode_tracker.summary()
                     if summary:
                         bar.set_postfix(ep_rew_mean=f"{summary['rollout/ep_rew_mean']:.3g}")
-                if iteration % self.config.log_interval == 0:
+                if iteration % log_interval == 0:
                     for key, value in self.episode_tracker.summary().items():
                         self.logger.record(key, value)
                     for key, value in stats.items():
@@ -484,8 +530,9 @@ class OnPolicyAgent(BaseAgent):
                     self.logger.record("time/iterations", iteration)
                     self._record_time()
                     self.logger.dump(self.num_timesteps)
-                if callback is not None and callback(self) is False:
+                if not callbacks.on_iteration_end():
                     break
+            callbacks.on_training_end()
         finally:
             self._end_learn()
             if bar is not None:

@@ -44,6 +44,7 @@ class Logger:
         self.outputs = outputs
         self.stream = stream if stream is not None else sys.stdout
         self.values: dict[str, float] = {}
+        self._excluded: dict[str, tuple[str, ...]] = {}  # key → outputs that skip it
         self.history: list[dict[str, float]] = []
         self._csv_keys: list[str] = []
         self._writer = None
@@ -64,23 +65,35 @@ class Logger:
             return None
         return self.folder / "progress.csv"
 
-    def record(self, key: str, value: Any) -> None:
-        """Set ``key`` to a scalar for the next ``dump`` (a later value replaces an earlier one)."""
-        self.values[key] = float(value)
+    def record(self, key: str, value: Any, exclude: str | tuple[str, ...] | None = None) -> None:
+        """Set ``key`` to a scalar for the next ``dump`` (a later value replaces an earlier one).
 
-    def dump(self, step: int) -> dict[str, float]:
+        ``exclude`` is SB3's: outputs (``"stdout"``, ``"csv"``, ``"tensorboard"``) that skip it.
+        """
+        self.values[key] = float(value)
+        excluded = (exclude,) if isinstance(exclude, str) else tuple(exclude or ())
+        if excluded:
+            self._excluded[key] = excluded
+        else:
+            self._excluded.pop(key, None)
+
+    def dump(self, step: int = 0) -> dict[str, float]:
         """Write the recorded values at env step ``step`` to every output and clear them."""
         if not self.values:
             return {}
         values = dict(sorted(self.values.items()))
-        self.values = {}
+        excluded, self.values, self._excluded = self._excluded, {}, {}
         self.history.append({"step": float(step), **values})
-        if "stdout" in self.outputs:
-            self._write_stdout(values)
+
+        def written_to(output: str) -> dict[str, float]:
+            return {k: v for k, v in values.items() if output not in excluded.get(k, ())}
+
+        if "stdout" in self.outputs and written_to("stdout"):
+            self._write_stdout(written_to("stdout"))
         if self.csv_path is not None:
-            self._write_csv(step, values)
+            self._write_csv(step, written_to("csv"))
         if self._writer is not None:
-            for key, value in values.items():
+            for key, value in written_to("tensorboard").items():
                 self._writer.add_scalar(key, value, step)
             self._writer.flush()
         return values

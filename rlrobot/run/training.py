@@ -328,7 +328,13 @@ def train(
             folder, resolved, logger, eval_env, start_step, best_mean_reward, exact_resume
         )
         remaining = run.n_timesteps - start_step  # >= 1: a resume at its budget is refused
-        agent.learn(remaining, progress_bar=progress_bar, logger=logger, callback=monitor)
+        agent.learn(
+            remaining,
+            callback=monitor,
+            reset_num_timesteps=False,  # a resume counts on from its checkpoint
+            progress_bar=progress_bar,
+            logger=logger,
+        )
         monitor.finish(agent)
     finally:
         logger.close()

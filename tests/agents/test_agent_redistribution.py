@@ -86,7 +86,7 @@ def test_every_agent_redistributes_on_dict_observations_and_vector_envs(cls, met
         np.testing.assert_array_equal(
             loaded.replay_buffer.chunks.lengths, agent.replay_buffer.chunks.lengths
         )
-        loaded.learn(16)  # resumes with the reward model and its buffer
+        loaded.learn(16, reset_num_timesteps=False)  # resumes with the reward model and its buffer
         loaded.env.close()
     agent.env.close()
 

@@ -171,7 +171,9 @@ def test_linear_learning_rate_schedule_reaches_every_optimizer(cls):
         ]
 
     agent.learn(200, callback=record)
-    agent.learn(200, callback=record)  # each learn() call runs its schedule to its own end
+    agent.learn(
+        200, callback=record, reset_num_timesteps=False
+    )  # each learn() call runs its schedule to its own end
     assert rates[100] == pytest.approx([1e-3 * (1 - 100 / 200)] * len(rates[100]))
     assert rates[200] == pytest.approx([0.0] * len(rates[200]))
     assert rates[300] == pytest.approx([1e-3 * (1 - 300 / 400)] * len(rates[300]))
@@ -204,7 +206,7 @@ def test_save_load_round_trip_with_replay_buffer(cls, tmp_path):
         agent.replay_buffer.sample(32), resumed.replay_buffer.sample(32), strict=True
     ):
         np.testing.assert_array_equal(saved, restored)
-    resumed.learn(20)
+    resumed.learn(20, reset_num_timesteps=False)
     assert resumed.num_timesteps == 170
 
 
