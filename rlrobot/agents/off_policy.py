@@ -24,6 +24,7 @@ from rlrobot.agents.base import BaseAgent, Callback
 from rlrobot.agents.config import AgentConfig
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.redistribution import RewardRedistributor
+from rlrobot.agents.sb3_arguments import build_features_extractor
 from rlrobot.common.config import option
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.logger import Logger
@@ -33,7 +34,6 @@ from rlrobot.common.networks import (
     hidden_layers_precision,
     hidden_matmul_dtype,
     make_adam,
-    make_features_extractor,
     stats_to_floats,
     to_tensors,
 )
@@ -65,6 +65,7 @@ class OffPolicyConfig(AgentConfig):
         "future", "HER: where relabelled goals come from"
     )
     n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
+    n_critics: int = option(2, "Q-networks of the critic ensemble (targets use their minimum)")
     matmul_dtype: Literal["float32", "bfloat16"] = option(
         "float32",
         "precision of the hidden layers' matmuls in the updates: float32, or bfloat16 (mixed "
@@ -87,6 +88,7 @@ class OffPolicyConfig(AgentConfig):
         )
         self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
         self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
+        self._require(self.n_critics >= 1, "n_critics", "must be >= 1")
 
 
 class EnsembleLinear(nn.Module):
@@ -129,13 +131,11 @@ class CriticEnsemble(nn.Module):
     """``n_critics`` Q-networks ``Q_i(s, a)`` on a shared observation feature extractor.
 
     Args:
-        observation_space: The env's observation space.
+        features_extractor: The critic's own observation feature extractor.
         action_dim: Size of the (1-D) action.
         net_arch: Hidden layer sizes of each Q-network.
         activation: Hidden activation name.
         n_critics: Number of Q-networks (2 for clipped double Q-learning).
-        image_encoder: Optional image encoder replacing ``NatureCNN`` (the critic's own copy).
-        freeze_encoder: Keep ``image_encoder`` fixed.
 
     The hidden layers follow ``hidden_matmul_dtype`` scopes; the output layer stays float32
     so Q-values keep their resolution.
@@ -143,18 +143,14 @@ class CriticEnsemble(nn.Module):
 
     def __init__(
         self,
-        observation_space: gym.Space,
+        features_extractor: nn.Module,
         action_dim: int,
         net_arch: tuple[int, ...],
         activation: str,
         n_critics: int = 2,
-        image_encoder: nn.Module | None = None,
-        freeze_encoder: bool = False,
     ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(
-            observation_space, image_encoder, freeze_encoder
-        )
+        self.features_extractor = features_extractor
         sizes = [self.features_extractor.features_dim + action_dim, *net_arch]
         self.hidden_layers = nn.ModuleList(
             EnsembleLinear(n_critics, sizes[i], sizes[i + 1]) for i in range(len(net_arch))
@@ -264,18 +260,24 @@ class OffPolicyAgent(BaseAgent):
             actor_class: SAC's or TD3's actor, called as ``actor_class(features_extractor,
                 action_dim, config)``.
         """
-        features_extractor = make_features_extractor(
-            self.observation_space, self._image_encoder, self._freeze_encoder
+        config = self.config
+        features_extractor = build_features_extractor(
+            config, self.observation_space, self._image_encoder, self._freeze_encoder
         )
-        self.actor = actor_class(features_extractor, self.action_dim, self.config).to(self.device)
+        self.actor = actor_class(features_extractor, self.action_dim, config).to(self.device)
         # The critic learns its own copy of the encoder, as it has its own default CNN.
-        self.critic = CriticEnsemble(
+        critic_extractor = build_features_extractor(
+            config,
             self.observation_space,
+            copy.deepcopy(self._image_encoder),
+            self._freeze_encoder,
+        )
+        self.critic = CriticEnsemble(
+            critic_extractor,
             self.action_dim,
-            self.config.net_arch,
-            self.config.activation,
-            image_encoder=copy.deepcopy(self._image_encoder),
-            freeze_encoder=self._freeze_encoder,
+            config.critic_net_arch if config.critic_net_arch is not None else config.net_arch,
+            config.activation,
+            config.n_critics,
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)
