@@ -148,7 +148,7 @@ class BaseAgent(ABC):
         policy, env = split_policy_and_env(name, policy, env)
         self._image_encoder, self._freeze_encoder = image_encoder, freeze_encoder
         base_values = config.to_dict() if config is not None else {}
-        sb3_values = convert_sb3_arguments(name, hyperparameters)
+        sb3_values = convert_sb3_arguments(name, hyperparameters, self.config_class.field_names())
         sb3_values.update(convert_policy_kwargs(name, policy_kwargs, self.on_policy))
         if policy != "auto":
             sb3_values["policy_name"] = policy

@@ -4,8 +4,9 @@ An SB3 user writes ``PPO("MlpPolicy", env, learning_rate=…, policy_kwargs=dict
 module is the edge where those forms become our one internal form: the policy name becomes
 ``config.policy_name``, each ``policy_kwargs`` key a config field (an activation class its
 name, a feature-extractor class its ``"module:qualname"``), and every SB3 argument we do not
-implement an error that names it. ``SB3_ARGUMENTS`` is the single table of SB3 argument names, read in
-both directions: here (SB3 → ours) and by ``rlrobot.benchmark.sb3.to_sb3`` (ours → SB3).
+implement an error that names it. ``SB3_ARGUMENTS`` is the single table of SB3 argument
+names, read in both directions: here (SB3 → ours) and by ``rlrobot.benchmark.sb3.to_sb3``
+(ours → SB3); ``SB3_ARGUMENT_OWNERS`` says which SB3 algorithms take each one.
 """
 
 from __future__ import annotations
@@ -48,6 +49,36 @@ SB3_ARGUMENTS: dict[str, str | Unsupported] = {
     "use_sde_at_warmup": Unsupported(GSDE, False),
     "rollout_buffer_class": Unsupported(ROLLOUT_BUFFER, None),
     "rollout_buffer_kwargs": Unsupported(ROLLOUT_BUFFER, None),
+}
+
+ON_POLICY, OFF_POLICY = ("A2C", "PPO"), ("SAC", "TD3")
+# The SB3 algorithms whose constructor takes each argument (those not every one takes), so an
+# argument given to the wrong class is named as such.
+SB3_ARGUMENT_OWNERS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("gae_lambda", "vf_coef", "max_grad_norm", "normalize_advantage"), ON_POLICY),
+    **dict.fromkeys(("rollout_buffer_class", "rollout_buffer_kwargs"), ON_POLICY),
+    **dict.fromkeys(("n_epochs", "clip_range", "clip_range_vf", "target_kl"), ("PPO",)),
+    **dict.fromkeys(("rms_prop_eps", "use_rms_prop"), ("A2C",)),
+    "batch_size": ("PPO", *OFF_POLICY),
+    "ent_coef": (*ON_POLICY, "SAC"),
+    "sde_sample_freq": (*ON_POLICY, "SAC"),
+    "use_sde": (*ON_POLICY, "SAC"),
+    **dict.fromkeys(
+        (
+            "buffer_size",
+            "learning_starts",
+            "tau",
+            "train_freq",
+            "gradient_steps",
+            "action_noise",
+            "replay_buffer_class",
+            "replay_buffer_kwargs",
+            "optimize_memory_usage",
+        ),
+        OFF_POLICY,
+    ),
+    **dict.fromkeys(("target_update_interval", "target_entropy", "use_sde_at_warmup"), ("SAC",)),
+    **dict.fromkeys(("policy_delay", "target_policy_noise", "target_noise_clip"), ("TD3",)),
 }
 
 # SB3's optimizer classes → our ``optimizer`` names (on-policy; off-policy agents use Adam).
@@ -117,14 +148,27 @@ def check_common_arguments(verbose: Any, stats_window_size: Any) -> None:
         raise ConfigError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")
 
 
-def convert_sb3_arguments(algorithm: str, arguments: dict[str, Any]) -> dict[str, Any]:
+def convert_sb3_arguments(
+    algorithm: str, arguments: dict[str, Any], field_names: list[str]
+) -> dict[str, Any]:
     """Return the keyword arguments with SB3's names replaced by our config fields.
 
+    Args:
+        algorithm: The class name (``"PPO"`` …).
+        arguments: The constructor's keyword arguments beyond its own.
+        field_names: The fields of the algorithm's config.
+
     Raises:
-        ConfigError: An SB3 argument that rlrobot does not support.
+        ConfigError: An SB3 argument that rlrobot does not support, or one of another SB3
+            algorithm (said so, rather than a did-you-mean among our fields).
     """
     converted = {}
     for key, value in arguments.items():
+        owners = SB3_ARGUMENT_OWNERS.get(key, ())
+        if owners and algorithm not in owners and SB3_ARGUMENTS.get(key, key) not in field_names:
+            raise ConfigError(
+                f"{key!r} is an argument of SB3's {', '.join(owners)}, not of {algorithm}"
+            )
         target = SB3_ARGUMENTS.get(key, key)
         if isinstance(target, Unsupported):
             if type(value) is type(target.default) and value == target.default:

@@ -234,6 +234,22 @@ def test_an_unsupported_sb3_argument_is_named_without_a_did_you_mean(name, argum
     assert "did you mean" not in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "key", "owners"),
+    [
+        ("PPO", "buffer_size", "SAC, TD3"),
+        ("SAC", "n_epochs", "PPO"),
+        ("TD3", "ent_coef", "A2C, PPO, SAC"),
+    ],
+)
+def test_an_argument_of_another_sb3_algorithm_is_named_so(name, key, owners):
+    with pytest.raises(
+        ConfigError, match=f"'{key}' is an argument of SB3's {owners}, not of"
+    ) as error:
+        getattr(agents, name)("MlpPolicy", ENVS.get(name, "Pendulum-v1"), **{key: 1})
+    assert "did you mean" not in str(error.value)
+
+
 def test_sb3_defaults_of_unsupported_arguments_are_accepted():
     agent = agents.PPO("MlpPolicy", "CartPole-v1", use_sde=False, sde_sample_freq=-1, device="cpu")
     assert agent.config.policy_name == "MlpPolicy"
