@@ -3,11 +3,12 @@
 Subclasses (one level: ``OnPolicyAgent``/``OffPolicyAgent``, then the algorithms) implement
 ``_setup`` (networks, optimizers, normalisers), ``_predict_actions`` and ``learn``; the base
 class handles envs, seeding, devices, observation conversion, action post-processing and the
-training state for resume. Checkpoint I/O is in ``checkpointing.py`` and the shared
-hyperparameters in ``config.py``, ``learn``'s callbacks in ``callbacks.py``; what stays here is
-one unit, the surface an SB3 user calls (``learn``, ``predict``, ``save``, ``load``,
-``get_env``/``set_env``, ``get_parameters``/``set_parameters``, ``set_logger``, the
-replay-buffer and progress methods), so it is under 700 lines.
+training state for resume. Checkpoint I/O is in ``checkpointing.py``, the shared
+hyperparameters in ``config.py``, the conversion of SB3's constructor arguments in
+``sb3_arguments.py`` and ``learn``'s callbacks in ``callbacks.py``; what stays here is one
+unit, the surface an SB3 user calls (the constructor, ``learn``, ``predict``, ``save``,
+``load``, ``get_env``/``set_env``, ``get_parameters``/``set_parameters``, ``set_logger``, the
+replay-buffer and progress methods), so it is over 500 lines.
 """
 
 from __future__ import annotations
@@ -27,9 +28,16 @@ from torch import nn
 from rlrobot.agents.callbacks import TrainingCallback, check_callback, make_callback
 from rlrobot.agents.checkpointing import capture_episodes, load_agent, restore_episodes, save_agent
 from rlrobot.agents.config import AgentConfig, resolve_device
+from rlrobot.agents.sb3_arguments import (
+    check_common_arguments,
+    check_extractor_choice,
+    convert_policy_kwargs,
+    convert_sb3_arguments,
+    split_policy_and_env,
+)
 from rlrobot.common.config import BaseConfig
 from rlrobot.common.env_util import EnvSpec, EpisodeTracker
-from rlrobot.common.logger import Logger
+from rlrobot.common.logger import Logger, latest_run_id
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
 from rlrobot.common.progress import make_progress_bar
 from rlrobot.common.replay_buffer import ReplayBuffer
@@ -54,7 +62,14 @@ def _optimizer_key(name: str) -> str:
 class BaseAgent(ABC):
     """Common machinery of all agents.
 
+    Takes SB3's form, ``PPO("MlpPolicy", env, …)``, and ours, ``PPO(env, …)``: a first
+    argument that is a policy name is the policy, anything else the env.
+
     Args:
+        policy: ``"MlpPolicy"``, ``"CnnPolicy"`` or ``"MultiInputPolicy"`` (see
+            ``sb3_arguments.check_policy``; ``MlpPolicy`` flattens image observations, scaled
+            to [0, 1], as SB3 does), or the env when no policy name is given (policy
+            ``"auto"``: a CNN on images, per-key extractors on ``Dict``, flattening otherwise).
         env: Env id, env instance, env factory, Gymnasium vector env (any autoreset mode) or
             SB3 VecEnv (see ``make_vec_env``); ``None`` only when ``observation_space`` and
             ``action_space`` are given (a predict-only agent).
@@ -72,15 +87,32 @@ class BaseAgent(ABC):
             pretrained ``rlrobot.perception.load_encoder``); an encoder with an
             ``encoder_spec`` is rebuilt by ``load``.
         freeze_encoder: Keep ``image_encoder``'s weights fixed.
-        **hyperparameters: Any field of the algorithm's config dataclass.
+        policy_kwargs: SB3's network keywords (``net_arch``, ``activation_fn``,
+            ``features_extractor_class`` …), converted into config fields by
+            ``sb3_arguments.convert_policy_kwargs``; a key we cannot honour is a ``ConfigError``.
+            A custom extractor class is saved as ``"module:qualname"``: ``load`` finds it in
+            a module already imported (or in rlrobot/SB3), never importing other code.
+        verbose: 0 silent; 1 prints the device and a table of statistics at each log (to
+            stdout, unless ``learn`` gets a logger); 2 the same (SB3's debug messages have no
+            counterpart here).
+        tensorboard_log: Folder where ``learn`` writes TensorBoard events, in a run folder
+            ``{tb_log_name}_{N}`` (SB3's convention: N one above the latest, the latest
+            reused when ``learn`` continues with ``reset_num_timesteps=False``).
+        stats_window_size: Episodes the ``rollout/ep_*_mean`` statistics average over.
+        _init_setup_model: False builds no networks until ``_setup_model()`` is called.
+        **hyperparameters: Any field of the algorithm's config dataclass, or an SB3 argument
+            (renamed ones converted; unsupported ones, such as ``use_sde``, a ``ConfigError``).
     """
 
     algorithm: ClassVar[str] = ""
+    # On-policy agents share one feature extractor between actor and critic (SB3's defaults).
+    on_policy: ClassVar[bool] = False
     config_class: ClassVar[type[AgentConfig]] = AgentConfig
     config: AgentConfig
 
     def __init__(
         self,
+        policy: str | EnvSpec | gym.vector.VectorEnv | None = None,
         env: EnvSpec | gym.vector.VectorEnv | None = None,
         *,
         n_envs: int = 1,
@@ -94,16 +126,30 @@ class BaseAgent(ABC):
         action_space: gym.Space | None = None,
         image_encoder: nn.Module | None = None,
         freeze_encoder: bool = False,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        tensorboard_log: str | os.PathLike | None = None,
+        stats_window_size: int = 100,
+        _init_setup_model: bool = True,
         **hyperparameters: Any,
     ) -> None:
+        name = type(self).__name__
+        policy, env = split_policy_and_env(name, policy, env)
         self._image_encoder, self._freeze_encoder = image_encoder, freeze_encoder
         base_values = config.to_dict() if config is not None else {}
-        self.config = self.config_class.from_dict({**base_values, **hyperparameters})
+        sb3_values = convert_sb3_arguments(name, hyperparameters, self.config_class.field_names())
+        sb3_values.update(convert_policy_kwargs(name, policy_kwargs, self.on_policy))
+        if policy != "auto":
+            sb3_values["policy_name"] = policy
+        self.config = self.config_class.from_dict({**base_values, **sb3_values})
         if seed is not None and (
             not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
         ):
             raise ConfigError(f"seed must be an integer >= 0 or None, got {seed!r}")
+        check_common_arguments(verbose, stats_window_size)
         self.seed = seed
+        self.verbose = verbose
+        self.tensorboard_log = tensorboard_log
         self.device = resolve_device(device)
         self.env_id = env if isinstance(env, str) else None
         self.num_timesteps = 0
@@ -126,13 +172,28 @@ class BaseAgent(ABC):
             action_space = self.env.single_action_space
             n_envs = self.env.num_envs
         elif observation_space is None or action_space is None:
+            if policy != "auto":
+                raise ConfigError(
+                    f"{name}({policy!r}) has no env: pass one, {name}({policy!r}, env) (an env "
+                    "id, instance or vector env), or observation_space= and action_space= for "
+                    "a predict-only agent"
+                )
             raise ValueError("give an env, or both observation_space and action_space")
         self.observation_space: gym.Space = observation_space
         self.action_space: gym.Space = action_space
         self.n_envs = n_envs
         self._last_observations: Any = None  # where the next env step starts (None: reset first)
-        self.episode_tracker = EpisodeTracker(n_envs)
+        self.episode_tracker = EpisodeTracker(n_envs, stats_window_size)
+        if verbose >= 1:
+            print(f"Using {self.device} device")
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        """Build the networks (SB3's name; called by ``__init__`` unless ``_init_setup_model``
+        is False, which leaves an agent that holds its env and config but no networks yet)."""
         try:
+            check_extractor_choice(self.config, self.observation_space, self._image_encoder)
             self._setup()
         except BaseException:
             if self.env is not None:
@@ -154,7 +215,7 @@ class BaseAgent(ABC):
         total_timesteps: int,
         callback: Callback = None,
         log_interval: int | None = None,
-        tb_log_name: str = "run",
+        tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
         *,
@@ -437,17 +498,19 @@ class BaseAgent(ABC):
         reset_num_timesteps: bool,
         callback: Callback,
         log_interval: int | None = None,
-        tb_log_name: str = "run",
+        tb_log_name: str | None = None,
     ) -> tuple[int, TrainingCallback]:
         """Check the arguments, start the clock, the first episodes and the callback.
 
         Args:
             total_timesteps: Env steps to run.
-            logger: ``learn``'s logger (None: the one ``set_logger`` set, else a silent one).
+            logger: ``learn``'s logger (None: the one ``set_logger`` set, else one writing
+                where ``verbose`` and ``tensorboard_log`` say).
             reset_num_timesteps: Count steps from 0 (the episodes in progress go on).
             callback: ``learn``'s callback, in any form ``make_callback`` takes.
             log_interval: ``learn``'s (checked here; None: the config's).
-            tb_log_name: ``learn``'s, for the callback's locals.
+            tb_log_name: ``learn``'s: the TensorBoard run name (None: the class name, as
+                SB3's default is), also given to the callback's locals.
 
         Returns:
             ``(end, callback)``: the step training stops at, and the callback's hooks (their
@@ -464,10 +527,11 @@ class BaseAgent(ABC):
         check_callback(callback)
         if reset_num_timesteps:
             self.num_timesteps = 0
+        tb_log_name = tb_log_name or type(self).__name__
         if logger is not None:
             self.logger = logger
         elif not self._custom_logger:
-            self.logger = Logger(outputs=())
+            self.logger = self._make_default_logger(tb_log_name, reset_num_timesteps)
         if self._last_observations is None:
             self.start_new_episodes(self.seed)
         self._learn_start, self._learn_total = self.num_timesteps, total_timesteps
@@ -485,6 +549,17 @@ class BaseAgent(ABC):
             }
         )
         return end, hooks
+
+    def _make_default_logger(self, tb_log_name: str, reset_num_timesteps: bool) -> Logger:
+        """SB3's ``configure_logger``: stdout if verbose, TensorBoard under tensorboard_log."""
+        outputs = ("stdout",) if self.verbose >= 1 else ()
+        if self.tensorboard_log is None:
+            return Logger(outputs=outputs)
+        run_id = latest_run_id(self.tensorboard_log, tb_log_name)
+        if reset_num_timesteps:
+            run_id += 1  # a new run; continuing training keeps writing to the latest one
+        folder = Path(self.tensorboard_log) / f"{tb_log_name}_{max(run_id, 1)}"
+        return Logger(folder, outputs=(*outputs, "tensorboard"))
 
     def _end_learn(self) -> None:
         """Stop the clock of this ``learn`` call."""

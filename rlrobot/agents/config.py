@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
 from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.networks import ACTIVATIONS
 from rlrobot.errors import ConfigError
+
+# "package.module:Class.Inner": what ``class_path`` writes for a class.
+CLASS_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -47,6 +51,21 @@ class AgentConfig(BaseConfig):
     gamma: float = option(0.99, "discount factor γ in (0, 1]")
     net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the networks")
     activation: str = option("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
+    critic_net_arch: tuple[int, ...] | None = option(
+        None,
+        "hidden layer sizes of the critic(s) when they differ from the actor's (None: net_arch)",
+    )
+    policy_name: Literal["auto", "MlpPolicy", "CnnPolicy", "MultiInputPolicy"] = option(
+        "auto",
+        "SB3 policy name: auto (by observation space), MlpPolicy (images flattened), CnnPolicy "
+        "(image Box) or MultiInputPolicy (Dict)",
+    )
+    features_extractor_class: str | None = option(
+        None, "'module:qualname' of an SB3-style feature extractor class (None: built-in)"
+    )
+    features_extractor_kwargs: dict[str, Any] | None = option(
+        None, "JSON keyword arguments of features_extractor_class"
+    )
     normalize_observations: bool = option(False, "running mean/std observation normalisation")
     clip_observations: float = option(10.0, "clip normalised observations to ±this")
     log_interval: int = option(1, "log every this many iterations")
@@ -75,6 +94,15 @@ class AgentConfig(BaseConfig):
             self._require(getattr(self, key) >= 1, key, "must be >= 1")
         self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
         self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
+        self._require(
+            all(n > 0 for n in self.critic_net_arch or ()), "critic_net_arch", "sizes must be > 0"
+        )
+        self._require(
+            self.features_extractor_class is None
+            or CLASS_PATH.fullmatch(self.features_extractor_class) is not None,
+            "features_extractor_class",
+            "must be 'module:qualname' (dotted Python names) or None",
+        )
         self._require(
             self.activation.lower() in ACTIVATIONS,
             "activation",

@@ -24,6 +24,7 @@ from rlrobot.agents.base import BaseAgent, Callback
 from rlrobot.agents.config import AgentConfig
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.redistribution import RewardRedistributor
+from rlrobot.agents.sb3_arguments import build_features_extractor
 from rlrobot.common.config import option
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.networks import (
@@ -32,7 +33,6 @@ from rlrobot.common.networks import (
     hidden_layers_precision,
     hidden_matmul_dtype,
     make_adam,
-    make_features_extractor,
     stats_to_floats,
     to_tensors,
 )
@@ -64,6 +64,7 @@ class OffPolicyConfig(AgentConfig):
         "future", "HER: where relabelled goals come from"
     )
     n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
+    n_critics: int = option(2, "Q-networks of the critic ensemble (targets use their minimum)")
     matmul_dtype: Literal["float32", "bfloat16"] = option(
         "float32",
         "precision of the hidden layers' matmuls in the updates: float32, or bfloat16 (mixed "
@@ -86,6 +87,7 @@ class OffPolicyConfig(AgentConfig):
         )
         self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
         self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
+        self._require(self.n_critics >= 1, "n_critics", "must be >= 1")
 
 
 class EnsembleLinear(nn.Module):
@@ -128,13 +130,11 @@ class CriticEnsemble(nn.Module):
     """``n_critics`` Q-networks ``Q_i(s, a)`` on a shared observation feature extractor.
 
     Args:
-        observation_space: The env's observation space.
+        features_extractor: The critic's own observation feature extractor.
         action_dim: Size of the (1-D) action.
         net_arch: Hidden layer sizes of each Q-network.
         activation: Hidden activation name.
         n_critics: Number of Q-networks (2 for clipped double Q-learning).
-        image_encoder: Optional image encoder replacing ``NatureCNN`` (the critic's own copy).
-        freeze_encoder: Keep ``image_encoder`` fixed.
 
     The hidden layers follow ``hidden_matmul_dtype`` scopes; the output layer stays float32
     so Q-values keep their resolution.
@@ -142,18 +142,14 @@ class CriticEnsemble(nn.Module):
 
     def __init__(
         self,
-        observation_space: gym.Space,
+        features_extractor: nn.Module,
         action_dim: int,
         net_arch: tuple[int, ...],
         activation: str,
         n_critics: int = 2,
-        image_encoder: nn.Module | None = None,
-        freeze_encoder: bool = False,
     ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(
-            observation_space, image_encoder, freeze_encoder
-        )
+        self.features_extractor = features_extractor
         sizes = [self.features_extractor.features_dim + action_dim, *net_arch]
         self.hidden_layers = nn.ModuleList(
             EnsembleLinear(n_critics, sizes[i], sizes[i + 1]) for i in range(len(net_arch))
@@ -277,18 +273,24 @@ class OffPolicyAgent(BaseAgent):
             actor_class: SAC's or TD3's actor, called as ``actor_class(features_extractor,
                 action_dim, config)``.
         """
-        features_extractor = make_features_extractor(
-            self.observation_space, self._image_encoder, self._freeze_encoder
+        config = self.config
+        features_extractor = build_features_extractor(
+            config, self.observation_space, self._image_encoder, self._freeze_encoder
         )
-        self.actor = actor_class(features_extractor, self.action_dim, self.config).to(self.device)
+        self.actor = actor_class(features_extractor, self.action_dim, config).to(self.device)
         # The critic learns its own copy of the encoder, as it has its own default CNN.
-        self.critic = CriticEnsemble(
+        critic_extractor = build_features_extractor(
+            config,
             self.observation_space,
+            copy.deepcopy(self._image_encoder),
+            self._freeze_encoder,
+        )
+        self.critic = CriticEnsemble(
+            critic_extractor,
             self.action_dim,
-            self.config.net_arch,
-            self.config.activation,
-            image_encoder=copy.deepcopy(self._image_encoder),
-            freeze_encoder=self._freeze_encoder,
+            config.critic_net_arch if config.critic_net_arch is not None else config.net_arch,
+            config.activation,
+            config.n_critics,
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)
@@ -440,7 +442,7 @@ class OffPolicyAgent(BaseAgent):
         total_timesteps: int,
         callback: Callback = None,
         log_interval: int | None = None,
-        tb_log_name: str = "run",
+        tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
         *,
@@ -454,7 +456,7 @@ class OffPolicyAgent(BaseAgent):
                 list of them; returning False stops (see ``rlrobot.agents.callbacks``).
             log_interval: Log every this many episodes, as SB3 counts it (None: every
                 ``log_interval`` env steps of the config).
-            tb_log_name: SB3's TensorBoard run name; the logs go where ``logger`` writes.
+            tb_log_name: The TensorBoard run name under ``tensorboard_log`` (None: the class name).
             reset_num_timesteps: Count ``num_timesteps`` from 0 (SB3's default); False continues
                 the count (and the schedules), as a resumed run does.
             progress_bar: Show a tqdm bar (only on a terminal and outside CI).

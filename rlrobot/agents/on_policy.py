@@ -38,14 +38,15 @@ from rlrobot.agents.base import BaseAgent, Callback
 from rlrobot.agents.callbacks import TrainingCallback
 from rlrobot.agents.config import AgentConfig
 from rlrobot.agents.redistribution import RewardRedistributor
+from rlrobot.agents.sb3_arguments import build_features_extractor
 from rlrobot.common.config import option
 from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.losses import normalize_advantages, policy_gradient_loss
 from rlrobot.common.networks import (
     make_adam,
-    make_features_extractor,
     mlp,
+    mlp_output_dim,
     orthogonal_init,
     stats_to_floats,
     to_tensors,
@@ -118,15 +119,19 @@ class ActorCriticPolicy(nn.Module):
         freeze_encoder: bool = False,
     ) -> None:
         super().__init__()
-        self.features_extractor = make_features_extractor(
-            observation_space, image_encoder, freeze_encoder
+        self.features_extractor = build_features_extractor(
+            config, observation_space, image_encoder, freeze_encoder
         )
         features_dim = self.features_extractor.features_dim
+        critic_net_arch = (
+            config.critic_net_arch if config.critic_net_arch is not None else config.net_arch
+        )
         self.actor = mlp(features_dim, config.net_arch, None, config.activation)
-        self.critic = mlp(features_dim, config.net_arch, None, config.activation)
-        latent_dim = config.net_arch[-1] if config.net_arch else features_dim
-        self.action_head = make_action_head(action_space, latent_dim, config.log_std_init)
-        self.value_head = nn.Linear(latent_dim, 1)
+        self.critic = mlp(features_dim, critic_net_arch, None, config.activation)
+        self.action_head = make_action_head(
+            action_space, mlp_output_dim(features_dim, config.net_arch, None), config.log_std_init
+        )
+        self.value_head = nn.Linear(mlp_output_dim(features_dim, critic_net_arch, None), 1)
         if config.ortho_init:
             if image_encoder is None:
                 orthogonal_init(self.features_extractor, gain=np.sqrt(2))
@@ -182,6 +187,7 @@ class OnPolicyAgent(BaseAgent):
 
     config_class = OnPolicyConfig
     config: OnPolicyConfig
+    on_policy = True
 
     @property
     def steps_per_iteration(self) -> int:
@@ -467,7 +473,7 @@ class OnPolicyAgent(BaseAgent):
         total_timesteps: int,
         callback: Callback = None,
         log_interval: int | None = None,
-        tb_log_name: str = "run",
+        tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
         *,
@@ -481,7 +487,7 @@ class OnPolicyAgent(BaseAgent):
                 (its ``on_step`` after every vector-env step) or a list of them; returning False
                 stops (see ``rlrobot.agents.callbacks``).
             log_interval: Log every this many rollouts (None: the config's ``log_interval``).
-            tb_log_name: SB3's TensorBoard run name; the logs go where ``logger`` writes.
+            tb_log_name: The TensorBoard run name under ``tensorboard_log`` (None: the class name).
             reset_num_timesteps: Count ``num_timesteps`` from 0 (SB3's default); False continues
                 the count (and the schedules), as a resumed run does.
             progress_bar: Show a tqdm bar (only on a terminal and outside CI).

@@ -17,7 +17,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlrobot.agents.sb3_arguments import config_to_sb3_arguments
 from rlrobot.common.config import BaseConfig
+from rlrobot.common.custom_extractor import resolve_module_class
 from rlrobot.common.networks import get_activation
 
 # Our algorithm name → SB3 class name.
@@ -113,7 +115,7 @@ def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
     if config.optimizer == "rmsprop":
         optimizer_kwargs.update(alpha=0.99, weight_decay=0.0)
     policy_kwargs = {
-        "net_arch": {"pi": list(config.net_arch), "vf": list(config.net_arch)},
+        "net_arch": {"pi": list(config.net_arch), "vf": list(critic_net_arch(config))},
         "activation_fn": get_activation(config.activation),
         "ortho_init": config.ortho_init,
         "log_std_init": config.log_std_init,
@@ -130,7 +132,7 @@ def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
         "vf_coef": config.vf_coef,
         "max_grad_norm": config.max_grad_norm,
         "normalize_advantage": config.normalize_advantage,
-        "policy_kwargs": policy_kwargs,
+        "policy_kwargs": {**policy_kwargs, **_features_extractor_kwargs(config)},
     }
     if algo == "ppo":
         model_kwargs.update(
@@ -143,7 +145,9 @@ def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
     else:
         # policy_kwargs["optimizer_class"] takes precedence in SB3; keep both consistent.
         model_kwargs.update(
-            use_rms_prop=config.optimizer == "rmsprop", rms_prop_eps=config.optimizer_eps
+            config_to_sb3_arguments(
+                {"optimizer": config.optimizer, "optimizer_eps": config.optimizer_eps}
+            )
         )
     return model_kwargs
 
@@ -161,8 +165,14 @@ def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
         "gradient_steps": config.gradient_steps,
         "n_steps": config.n_steps,
         "policy_kwargs": {
-            "net_arch": list(config.net_arch),
+            "net_arch": (
+                list(config.net_arch)
+                if config.critic_net_arch is None
+                else {"pi": list(config.net_arch), "qf": list(config.critic_net_arch)}
+            ),
             "activation_fn": get_activation(config.activation),
+            "n_critics": config.n_critics,
+            **_features_extractor_kwargs(config),
         },
     }
     if config.replay_buffer == "her":
@@ -194,6 +204,23 @@ def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
             target_noise_clip=config.target_noise_clip,
         )
     return model_kwargs
+
+
+def critic_net_arch(config: Any) -> tuple[int, ...]:
+    """Return the critic's hidden layer sizes (``net_arch`` unless ``critic_net_arch`` is set)."""
+    return config.net_arch if config.critic_net_arch is None else config.critic_net_arch
+
+
+def _features_extractor_kwargs(config: Any) -> dict[str, Any]:
+    """SB3's ``features_extractor_class``/``_kwargs`` for a custom extractor ({} for built-ins)."""
+    if config.features_extractor_class is None:
+        return {}
+    return {
+        "features_extractor_class": resolve_module_class(
+            config.features_extractor_class, "features_extractor_class"
+        ),
+        "features_extractor_kwargs": dict(config.features_extractor_kwargs or {}),
+    }
 
 
 def sb3_policy_name(observation_space: gym.Space) -> str:
@@ -293,8 +320,13 @@ def make_sb3_agent(
             np.zeros(size), np.full(size, setup.action_noise_std)
         )
     algorithm_class = getattr(stable_baselines3, setup.algorithm)
+    policy = (
+        config.policy_name
+        if config.policy_name != "auto"
+        else sb3_policy_name(env.observation_space)
+    )
     model = algorithm_class(
-        sb3_policy_name(env.observation_space),
+        policy,
         env,
         seed=seed,
         device="cpu",

@@ -156,3 +156,14 @@ def row_step(row: dict[str, Any]) -> float:
         return float(row["step"])
     except (KeyError, ValueError):
         return math.inf
+
+
+def latest_run_id(log_path: str | os.PathLike, log_name: str) -> int:
+    """Return the largest N of the folders ``{log_name}_N`` in ``log_path`` (0: none), as SB3."""
+    folder = Path(log_path)
+    numbers = [
+        int(path.name.rpartition("_")[2])
+        for path in (folder.glob(f"{log_name}_*") if folder.is_dir() else [])
+        if path.name.rpartition("_")[0] == log_name and path.name.rpartition("_")[2].isdigit()
+    ]
+    return max(numbers, default=0)

@@ -142,15 +142,20 @@ def is_channels_last(shape: Sequence[int]) -> bool:
 
 
 class FlattenExtractor(nn.Module):
-    """Flatten a ``Box`` observation to ``(batch, prod(shape))`` float features."""
+    """Flatten a ``Box`` observation to ``(batch, prod(shape))`` float features.
+
+    uint8 images are scaled to [0, 1] first, as SB3's ``MlpPolicy`` does with them.
+    """
 
     def __init__(self, observation_space: gym.spaces.Box) -> None:
         super().__init__()
         self.features_dim = int(np.prod(observation_space.shape))
+        self.scale = 1.0 / 255.0 if is_image_space(observation_space) else 1.0
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, *shape)`` to ``(batch, features_dim)``."""
-        return observations.reshape(observations.shape[0], -1).float()
+        features = observations.reshape(observations.shape[0], -1).float()
+        return features * self.scale if self.scale != 1.0 else features
 
 
 class ImagePreprocess(nn.Module):
@@ -329,6 +334,7 @@ def make_features_extractor(
     image_encoder: nn.Module | None = None,
     freeze_encoder: bool = False,
     cnn_features_dim: int = 512,
+    flatten_images: bool = False,
 ) -> nn.Module:
     """Build the feature extractor that suits an observation space.
 
@@ -338,13 +344,15 @@ def make_features_extractor(
             ``features_dim``/``out_dim`` that takes float CHW images in [0, 1]).
         freeze_encoder: Keep ``image_encoder``'s weights fixed.
         cnn_features_dim: Output width of the default ``NatureCNN``.
+        flatten_images: Flatten images (scaled to [0, 1]) instead of a CNN: SB3's
+            ``MlpPolicy`` on an image space.
 
     Returns:
         A module with a ``features_dim`` attribute.
     """
     if isinstance(observation_space, gym.spaces.Dict):
         return DictExtractor(observation_space, image_encoder, freeze_encoder, cnn_features_dim)
-    if is_image_space(observation_space):
+    if is_image_space(observation_space) and not flatten_images:
         if image_encoder is not None:
             return EncoderExtractor(image_encoder, observation_space, freeze_encoder)
         return NatureCNN(observation_space, cnn_features_dim)

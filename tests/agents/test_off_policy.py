@@ -8,7 +8,7 @@ import torch
 from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
 from rlrobot.agents.off_policy import CriticEnsemble
 from rlrobot.common.evaluation import evaluate_policy
-from rlrobot.common.networks import hidden_matmul_dtype
+from rlrobot.common.networks import hidden_matmul_dtype, make_features_extractor
 from rlrobot.errors import ConfigError, UnsupportedEnvError
 from rlrobot.run.config import resolve_config
 
@@ -59,7 +59,9 @@ def test_registry_and_generic_load(tmp_path):
 
 def test_critic_ensemble_is_two_independent_q_networks():
     space = gym.spaces.Box(-1, 1, (3,), np.float32)
-    critic = CriticEnsemble(space, action_dim=2, net_arch=(8, 8), activation="relu")
+    critic = CriticEnsemble(
+        make_features_extractor(space), action_dim=2, net_arch=(8, 8), activation="relu"
+    )
     observations, actions = torch.randn(5, 3), torch.randn(5, 2)
     q_values = critic(observations, actions)
     assert q_values.shape == (2, 5)

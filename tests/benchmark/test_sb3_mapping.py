@@ -1,11 +1,45 @@
 """Our configs → SB3: every field checked on the SB3 model actually built from it."""
 
+import gymnasium as gym
 import pytest
 import torch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from rlrobot.agents import A2C, PPO, A2CConfig, PPOConfig
 from rlrobot.benchmark.sb3 import UNMAPPED_FIELDS, make_sb3_agent, to_sb3
+from rlrobot.common.custom_extractor import class_path
+
+
+class TinyExtractor(BaseFeaturesExtractor):
+    """A custom SB3 feature extractor: one linear layer on the flattened observation."""
+
+    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 4) -> None:
+        super().__init__(observation_space, features_dim)
+        self.linear = nn.Linear(gym.spaces.flatdim(observation_space), features_dim)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.linear(observations.flatten(1)))
+
+
+# The network fields of both families (SB3's policy name and policy_kwargs).
+NETWORK_VALUES = {
+    "critic_net_arch": (24,),
+    "policy_name": "MlpPolicy",
+    "features_extractor_class": class_path(TinyExtractor),
+    "features_extractor_kwargs": {"features_dim": 6},
+}
+
+
+def network_checks(policy, extractor) -> dict:
+    return {
+        "policy_name": lambda: (
+            type(policy).__name__ in ("ActorCriticPolicy", "SACPolicy", "TD3Policy")
+        ),
+        "features_extractor_class": lambda: isinstance(extractor, TinyExtractor),
+        "features_extractor_kwargs": lambda: extractor.features_dim == 6,
+    }
+
 
 # Every field differs from its default, so a field that is dropped or crossed shows up.
 ON_POLICY_VALUES = {
@@ -28,6 +62,7 @@ ON_POLICY_VALUES = {
     "normalize_rewards": True,
     "clip_observations": 5.0,
     "log_interval": 3,
+    **NETWORK_VALUES,
 }
 PPO_VALUES = {
     **ON_POLICY_VALUES,
@@ -57,10 +92,9 @@ def on_policy_checks(model, vec_normalize) -> dict:
         "vf_coef": lambda: model.vf_coef == 0.4,
         "max_grad_norm": lambda: model.max_grad_norm == 0.7,
         "normalize_advantage": lambda: model.normalize_advantage is False,
-        "net_arch": lambda: (
-            linear_layer_sizes(policy.mlp_extractor.policy_net) == [32, 16]
-            and linear_layer_sizes(policy.mlp_extractor.value_net) == [32, 16]
-        ),
+        "net_arch": lambda: linear_layer_sizes(policy.mlp_extractor.policy_net) == [32, 16],
+        "critic_net_arch": lambda: linear_layer_sizes(policy.mlp_extractor.value_net) == [24],
+        **network_checks(policy, policy.features_extractor),
         "activation": lambda: isinstance(policy.mlp_extractor.policy_net[1], nn.ReLU),
         "ortho_init": lambda: policy.ortho_init is False,
         "log_std_init": lambda: torch.allclose(policy.log_std, torch.tensor(-0.5)),
@@ -169,6 +203,8 @@ OFF_POLICY_VALUES = {
     "normalize_observations": True,
     "clip_observations": 5.0,
     "log_interval": 10,
+    "n_critics": 3,
+    **NETWORK_VALUES,
 }
 SAC_VALUES = {
     **OFF_POLICY_VALUES,
@@ -206,10 +242,10 @@ def off_policy_checks(model, vec_normalize, algo, values) -> dict:
         "train_freq": lambda: model.train_freq.frequency == 2,
         "gradient_steps": lambda: model.gradient_steps == 3,
         "n_steps": lambda: model.n_steps == 3,
-        "net_arch": lambda: (
-            linear_layer_sizes(actor_net)[:2] == [32, 16]
-            and linear_layer_sizes(model.critic.q_networks[0]) == [32, 16, 1]
-        ),
+        "net_arch": lambda: linear_layer_sizes(actor_net)[:2] == [32, 16],
+        "critic_net_arch": lambda: linear_layer_sizes(model.critic.q_networks[0]) == [24, 1],
+        "n_critics": lambda: len(model.critic.q_networks) == 3,
+        **network_checks(model.policy, model.actor.features_extractor),
         "activation": lambda: isinstance(actor_net[1], nn.Tanh),
         "replay_buffer": lambda: (
             model.replay_buffer_class is not HerReplayBuffer

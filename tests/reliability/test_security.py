@@ -282,10 +282,13 @@ TEXT_FIELDS = {
     "clip_range_schedule",
     "device",
     "env_kwargs",
+    "features_extractor_class",
+    "features_extractor_kwargs",
     "goal_selection_strategy",
     "lr_schedule",
     "matmul_dtype",
     "optimizer",
+    "policy_name",
     "replay_buffer",
     "vec_env",
 }
