@@ -192,8 +192,8 @@ class Actor(nn.Module):
         self.features_extractor = features_extractor
 
 
-class OffPolicyPolicy:
-    """SB3's ``policy`` of SAC and TD3, a view of the agent's networks (which stay the agent's).
+class OffPolicyPolicy(nn.Module):
+    """SB3's ``policy`` of SAC and TD3, a module holding the agent's networks (still the agent's).
 
     Args:
         agent: The agent whose ``modules()`` (``actor``, ``critic``, ``critic_target``, TD3's
@@ -201,8 +201,9 @@ class OffPolicyPolicy:
     """
 
     def __init__(self, agent: OffPolicyAgent) -> None:
+        super().__init__()
         for name, module in agent.modules().items():
-            setattr(self, name, module)
+            self.add_module(name, module)
         self.predict = agent.predict
 
 
