@@ -281,12 +281,15 @@ TEXT_FIELDS = {
     "reward_redistribution",
     "clip_range_schedule",
     "device",
+    "ent_coef",
     "env_kwargs",
     "goal_selection_strategy",
     "lr_schedule",
     "matmul_dtype",
     "optimizer",
     "replay_buffer",
+    "target_entropy",
+    "train_freq",
     "vec_env",
 }
 
@@ -313,13 +316,18 @@ def test_no_config_field_is_a_path():
     [
         ("ppo", key)
         for key in sorted(
-            TEXT_FIELDS - {"goal_selection_strategy", "replay_buffer", "matmul_dtype"}
+            TEXT_FIELDS
+            - {"goal_selection_strategy", "replay_buffer", "matmul_dtype"}
+            - {"ent_coef", "target_entropy", "train_freq"}
         )
     ]
     + [
         ("sac", "replay_buffer"),
         ("sac", "matmul_dtype"),
         ("sac", "goal_selection_strategy"),
+        ("sac", "ent_coef"),
+        ("sac", "target_entropy"),
+        ("sac", "train_freq"),
         ("ppo", "env_kwargs.obs_mode"),
     ],
 )
