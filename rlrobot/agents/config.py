@@ -74,6 +74,16 @@ class AgentConfig(BaseConfig):
         1, "RRD: reward-model gradient steps per agent gradient step (on-policy: per rollout)"
     )
 
+    @classmethod
+    def upgrade(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Return config values saved by an older rlrobot in today's keys (here: unchanged)."""
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """Build a config from a dict, upgraded first, checking keys, types and ranges."""
+        return super().from_dict(cls.upgrade(values))
+
     # Fields that may hold a schedule, each with the field naming its kind (None: constant).
     schedule_fields: ClassVar[dict[str, str | None]] = {"learning_rate": "lr_schedule"}
 

@@ -58,9 +58,10 @@ class SACConfig(OffPolicyConfig):
     target_update_interval: int = option(1, "gradient steps between target-network updates")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SACConfig:
-        """Build a config, first migrating the old α form (see ``migrate_entropy_keys``)."""
-        return super().from_dict(migrate_entropy_keys(values))
+    def upgrade(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Return saved values with the α keys of older rlrobot migrated (see
+        ``migrate_entropy_keys``)."""
+        return migrate_entropy_keys(super().upgrade(values))
 
     def get_entropy_coefficient(self) -> tuple[bool, float]:
         """Return ``(learned, initial α)`` from ``ent_coef`` (SB3's meaning)."""
