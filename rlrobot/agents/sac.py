@@ -99,7 +99,7 @@ def parse_ent_coef(ent_coef: float | str) -> tuple[bool, float] | None:
 
 
 def migrate_entropy_keys(values: dict[str, Any]) -> dict[str, Any]:
-    """Translate the α keys of rlrobot < 0.2 into SB3's ``ent_coef`` form.
+    """Translate the α keys of rlrobot before issue #19 into SB3's ``ent_coef`` form.
 
     They had ``auto_ent_coef`` (learn α) with ``ent_coef`` its starting value, and
     ``target_entropy=None`` for −dim(action). Checkpoints and run folders saved so still load
