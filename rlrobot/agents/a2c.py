@@ -17,13 +17,14 @@ from typing import Literal
 
 from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
 from rlrobot.common.config import option
+from rlrobot.common.schedules import Schedule
 
 
 @dataclass
 class A2CConfig(OnPolicyConfig):
     """A2C hyperparameters (defaults as in SB3)."""
 
-    learning_rate: float = option(7e-4, "RMSprop step size")
+    learning_rate: float | Schedule = option(7e-4, "RMSprop step size")
     n_steps: int = option(5, "env steps per env per update")
     gamma: float = option(0.99, "discount factor γ in (0, 1]")
     gae_lambda: float = option(1.0, "GAE λ; 1 gives n-step returns")

@@ -153,6 +153,8 @@ class BaseAgent(ABC):
         self.device = resolve_device(device)
         self.env_id = env if isinstance(env, str) else None
         self.num_timesteps = 0
+        # Where the current learn() call started and how long it runs (for the schedules).
+        self._learn_start, self._learn_total = 0, 0
         # Seconds spent in ``learn`` over the whole run, resumed segments included.
         self.time_elapsed = 0.0
         self._clock: tuple[float, int] | None = None
@@ -605,9 +607,9 @@ class BaseAgent(ABC):
 
     def _update_learning_rate(self) -> float:
         """Set every optimizer's step size from ``learning_rate`` and ``lr_schedule``."""
-        learning_rate = self.config.learning_rate
-        if self.config.lr_schedule == "linear":
-            learning_rate *= self.current_progress_remaining()
+        learning_rate = float(
+            self.config.get_schedule("learning_rate")(self.current_progress_remaining())
+        )
         for optimizer in self.optimizers().values():
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate

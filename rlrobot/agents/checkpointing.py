@@ -61,7 +61,7 @@ def save_agent(
     tensors.update(state_tensors)
     metadata = {
         "algorithm": agent.algorithm,
-        "config": agent.config.to_dict(),
+        "config": agent.config.to_json_dict(agent.current_progress_remaining()),
         "env_id": agent.env_id,
         "n_envs": agent.n_envs,
         "observation_space": space_to_dict(agent.observation_space),

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from rlrobot.common.config import BaseConfig, option
 from rlrobot.common.networks import ACTIVATIONS
+from rlrobot.common.schedules import (
+    Schedule,
+    ScheduleKind,
+    check_schedule,
+    describe_schedule,
+    get_schedule,
+)
 from rlrobot.errors import ConfigError
 
 # "package.module:Class.Inner": what ``class_path`` writes for a class.
@@ -44,8 +52,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 class AgentConfig(BaseConfig):
     """Hyperparameters every agent has; the agent families override defaults and help."""
 
-    learning_rate: float = option(3e-4, "optimizer step size")
-    lr_schedule: Literal["constant", "linear"] = option(
+    learning_rate: float | Schedule = option(
+        3e-4, "optimizer step size, or a callable of progress_remaining (SB3's Schedule)"
+    )
+    lr_schedule: ScheduleKind = option(
         "constant", "learning-rate schedule over each learn() call: constant or linear to 0"
     )
     gamma: float = option(0.99, "discount factor γ in (0, 1]")
@@ -83,9 +93,61 @@ class AgentConfig(BaseConfig):
         1, "RRD: reward-model gradient steps per agent gradient step (on-policy: per rollout)"
     )
 
+    @classmethod
+    def upgrade(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Return config values saved by an older rlrobot in today's keys (here: unchanged)."""
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """Build a config from a dict, upgraded first, checking keys, types and ranges."""
+        return super().from_dict(cls.upgrade(values))
+
+    # Fields that may hold a schedule, each with the field naming its kind (None: constant).
+    schedule_fields: ClassVar[dict[str, str | None]] = {"learning_rate": "lr_schedule"}
+
+    def get_schedule(self, key: str) -> Schedule:
+        """Return the schedule of the field ``key`` (its float and kind, or its callable)."""
+        kind_key = self.schedule_fields[key]
+        return get_schedule(getattr(self, key), getattr(self, kind_key) if kind_key else "constant")
+
+    def initial_value(self, key: str) -> float:
+        """Return the value of the schedule ``key`` at the start of training (progress 1)."""
+        return float(self.get_schedule(key)(1.0))
+
+    def to_json_dict(self, progress_remaining: float) -> dict[str, Any]:
+        """Return ``to_dict()`` with every callable schedule in its float-and-kind form.
+
+        A callable that is not constant or linear to 0 (or linear where the field has no kind)
+        is stored as its value at ``progress_remaining`` (at the start, where that is 0),
+        constant from then on, with a warning: a checkpoint holds JSON, never code.
+        """
+        values = self.to_dict()
+        for key, kind_key in self.schedule_fields.items():
+            schedule = values[key]
+            if not callable(schedule):
+                continue
+            described = describe_schedule(schedule)
+            if described is not None and (kind_key is not None or described[1] == "constant"):
+                values[key] = described[0]
+                if kind_key is not None:
+                    values[kind_key] = described[1]
+                continue
+            current = float(schedule(progress_remaining))
+            values[key] = current if current > 0 else float(schedule(1.0))
+            if kind_key is not None:
+                values[kind_key] = "constant"
+            warnings.warn(
+                f"{key}={schedule!r} is a schedule a checkpoint cannot describe (JSON holds no "
+                f"code); saved as the constant {values[key]!r} (pass {key}=… to load to set it "
+                "again)",
+                stacklevel=4,
+            )
+        return values
+
     def validate(self) -> None:
         """Check value ranges."""
-        self._require(0 < self.learning_rate < math.inf, "learning_rate", "must be > 0 and finite")
+        check_schedule("learning_rate", self.learning_rate, self.lr_schedule, "lr_schedule")
         self._require(
             0 < self.rrd_learning_rate < math.inf, "rrd_learning_rate", "must be > 0 and finite"
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,8 +37,15 @@ from rlrobot.common.networks import (
     stats_to_floats,
     to_tensors,
 )
+from rlrobot.common.noise import (
+    ActionNoise,
+    describe_gaussian_noise,
+    make_action_noise,
+    reset_noise_at_episode_ends,
+)
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
+from rlrobot.common.schedules import Schedule
 from rlrobot.errors import ConfigError, UnsupportedEnvError
 
 
@@ -45,14 +53,30 @@ from rlrobot.errors import ConfigError, UnsupportedEnvError
 class OffPolicyConfig(AgentConfig):
     """Hyperparameters shared by the off-policy agents (defaults as in SB3's SAC)."""
 
-    learning_rate: float = option(3e-4, "Adam step size of the actor, critics and α")
+    learning_rate: float | Schedule = option(3e-4, "Adam step size of the actor, critics and α")
     buffer_size: int = option(1_000_000, "transitions kept in the replay buffer")
     learning_starts: int = option(100, "env steps of uniform random actions before learning")
     batch_size: int = option(256, "minibatch size of each gradient step")
     tau: float = option(0.005, "Polyak coefficient τ of the target networks (1: hard copy)")
-    train_freq: int = option(1, "vector-env steps between two training phases")
+    train_freq: int | tuple[int, Literal["step", "episode"]] = option(
+        1,
+        "vector-env steps between two training phases, or (n, 'step' | 'episode') as in SB3 "
+        "(every n vector steps, or every n finished episodes over all envs)",
+    )
     gradient_steps: int = option(
         1, "gradient steps per training phase (-1: as many as env steps collected)"
+    )
+    action_noise: float | ActionNoise = option(
+        0.0,
+        "exploration noise added to the policy's actions (in the [-1, 1] action scale): the "
+        "std of a Gaussian (0: none), or an SB3 NormalActionNoise, OrnsteinUhlenbeckActionNoise "
+        "or VectorizedActionNoise (reset at episode ends)",
+    )
+    optimize_memory_usage: bool = option(
+        False,
+        "SB3's memory-saving replay buffer; not supported (True is refused: the buffer keeps "
+        "each next observation, which n-step returns and the real final observation of a "
+        "truncated episode need)",
     )
     n_steps: int = option(1, "length of the n-step returns (1: one-step TD targets)")
     net_arch: tuple[int, ...] = option((256, 256), "hidden layer sizes of the actor and critics")
@@ -72,14 +96,56 @@ class OffPolicyConfig(AgentConfig):
     )
     log_interval: int = option(1000, "log every this many env steps")
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """Build a config, first turning SB3's ``replay_buffer_class`` and ``_kwargs`` into
+        ``replay_buffer``, ``n_sampled_goal`` and ``goal_selection_strategy``."""
+        return super().from_dict(convert_replay_buffer_class(values))
+
+    def to_json_dict(self, progress_remaining: float) -> dict[str, Any]:
+        """Return ``AgentConfig.to_json_dict`` with a noise object as its σ where it has one.
+
+        Another noise object (Ornstein-Uhlenbeck, a non-uniform σ) cannot go into JSON: it is
+        saved as 0 (no noise) with a warning, and ``load(..., action_noise=…)`` sets it again.
+        """
+        values = super().to_json_dict(progress_remaining)
+        noise = values["action_noise"]
+        if isinstance(noise, float):
+            return values
+        sigma = describe_gaussian_noise(noise)
+        values["action_noise"] = 0.0 if sigma is None else sigma
+        if sigma is None:
+            warnings.warn(
+                f"action_noise={noise!r} cannot be saved (a checkpoint holds JSON, no objects); "
+                "saved as 0.0 (no noise): pass action_noise=… to load to explore with it again",
+                stacklevel=4,
+            )
+        return values
+
+    def get_train_freq(self) -> tuple[int, Literal["step", "episode"]]:
+        """Return ``train_freq`` as ``(frequency, unit)``."""
+        if isinstance(self.train_freq, tuple):
+            return self.train_freq
+        return self.train_freq, "step"
+
     def validate(self) -> None:
         """Check value ranges."""
         super().validate()
+        self._require(self.get_train_freq()[0] >= 1, "train_freq", "frequency must be >= 1")
+        if isinstance(self.action_noise, float):
+            self._require(
+                0 <= self.action_noise < math.inf, "action_noise", "must be >= 0 and finite"
+            )
+        self._require(
+            not self.optimize_memory_usage,
+            "optimize_memory_usage",
+            "is not supported: the replay buffer stores each next observation, which n-step "
+            "returns and the real final observation of a truncated episode need; leave it False",
+        )
         self._require(self.buffer_size >= 1, "buffer_size", "must be >= 1")
         self._require(self.learning_starts >= 0, "learning_starts", "must be >= 0")
         self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
         self._require(0 < self.tau <= 1, "tau", "must be in (0, 1]")
-        self._require(self.train_freq >= 1, "train_freq", "must be >= 1")
         self._require(
             self.gradient_steps >= 1 or self.gradient_steps == -1,
             "gradient_steps",
@@ -88,6 +154,64 @@ class OffPolicyConfig(AgentConfig):
         self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
         self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
         self._require(self.n_critics >= 1, "n_critics", "must be >= 1")
+
+
+# SB3's replay-buffer keywords that ours take only at one value: (that value, why).
+FIXED_BUFFER_KWARGS = {
+    "copy_info_dict": (False, "our HER calls compute_reward with an empty info dict"),
+    "handle_timeout_termination": (
+        True,
+        "time-limit truncations are always bootstrapped from the real final observation",
+    ),
+}
+
+
+def convert_replay_buffer_class(values: dict[str, Any]) -> dict[str, Any]:
+    """Turn SB3's ``replay_buffer_class`` / ``replay_buffer_kwargs`` into our config keys.
+
+    ``replay_buffer_class`` may be our ``rlrobot.agents.HerReplayBuffer``, SB3's class of the
+    same name, a ``ReplayBuffer`` (either library's) or None; a class is recognised by its
+    name, so SB3 is not imported here. HER's ``n_sampled_goal`` and ``goal_selection_strategy``
+    (a string or SB3's ``GoalSelectionStrategy``) become config keys.
+
+    Raises:
+        ConfigError: Another class, or a keyword our buffers do not take at that value.
+    """
+    if "replay_buffer_class" not in values and "replay_buffer_kwargs" not in values:
+        return values
+    converted = dict(values)
+    buffer_class = converted.pop("replay_buffer_class", None)
+    buffer_kwargs = dict(converted.pop("replay_buffer_kwargs", None) or {})
+    name = getattr(buffer_class, "__name__", None)
+    if buffer_class is not None and name not in ("HerReplayBuffer", "ReplayBuffer"):
+        raise ConfigError(
+            f"config key 'replay_buffer_class': {buffer_class!r} is not supported; use "
+            "HerReplayBuffer (rlrobot.agents' or SB3's), ReplayBuffer or None"
+        )
+    if buffer_class is not None:
+        converted["replay_buffer"] = "her" if name == "HerReplayBuffer" else "standard"
+    her = converted.get("replay_buffer") == "her"
+    allowed = ["handle_timeout_termination"]
+    if her:
+        allowed = ["n_sampled_goal", "goal_selection_strategy", "copy_info_dict"]
+    for key, value in buffer_kwargs.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"config key 'replay_buffer_kwargs': {key!r} is not supported with "
+                f"{name or 'the standard buffer'}; supported: {', '.join(allowed)}"
+            )
+        if key in FIXED_BUFFER_KWARGS:
+            expected, reason = FIXED_BUFFER_KWARGS[key]
+            if value is not expected:
+                raise ConfigError(
+                    f"config key 'replay_buffer_kwargs': {key}={value!r} is not supported "
+                    f"({reason}); leave it {expected}"
+                )
+            continue
+        if key == "goal_selection_strategy" and not isinstance(value, str):
+            value = str(getattr(value, "name", value)).lower()  # SB3's enum: FUTURE → future
+        converted[key] = value
+    return converted
 
 
 class EnsembleLinear(nn.Module):
@@ -240,9 +364,16 @@ class OffPolicyAgent(BaseAgent):
                 self.observation_space, clip=self.config.clip_observations
             )
         self.action_dim = int(self.action_space.shape[0])
+        # A noise object (SB3's form); a float action_noise is added in _explore_actions.
+        self.action_noise = None
+        if not isinstance(self.config.action_noise, float):
+            self.action_noise = make_action_noise(
+                self.config.action_noise, self.n_envs, self.action_dim
+            )
         low, high = self.action_space.low, self.action_space.high
         self._action_center, self._action_scale = (high + low) / 2.0, (high - low) / 2.0
         self.n_updates = 0
+        self._phase_steps = 0
         self._setup_redistribution()
 
     def _setup_redistribution(self) -> None:
@@ -294,7 +425,9 @@ class OffPolicyAgent(BaseAgent):
             config.n_critics,
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_optimizer = make_adam(list(self.critic.parameters()), self.config.learning_rate)
+        self.critic_optimizer = make_adam(
+            list(self.critic.parameters()), self.config.initial_value("learning_rate")
+        )
 
     @property
     def policy(self) -> OffPolicyPolicy:
@@ -305,14 +438,25 @@ class OffPolicyAgent(BaseAgent):
         """Return the actor optimizer (SAC's also steps ``log α``) and the critic optimizer."""
         return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
 
+    def start_new_episodes(self, seed: int | None) -> None:
+        """Start new episodes (see ``BaseAgent``), and the noise's processes with them."""
+        super().start_new_episodes(seed)
+        if self.action_noise is not None:
+            self.action_noise.reset()
+
     # -- actions ------------------------------------------------------------------------------
     def actions_to_env(self, actions: np.ndarray) -> np.ndarray:
         """Map policy actions in ``[-1, 1]`` to the Box bounds."""
         return self._action_center + self._action_scale * np.clip(actions, -1.0, 1.0)
 
     def _explore_actions(self, observations: Any) -> torch.Tensor:
-        """Actions in ``[-1, 1]`` to collect data with (SAC: samples; TD3 adds noise)."""
-        return self._predict_actions(observations, deterministic=False)
+        """Actions in ``[-1, 1]`` to collect data with: the policy's, plus Gaussian noise of
+        std ``action_noise`` when that is a float > 0."""
+        actions = self._predict_actions(observations, deterministic=False)
+        sigma = self.config.action_noise
+        if isinstance(sigma, float) and sigma > 0:
+            actions = (actions + sigma * torch.randn_like(actions)).clamp(-1.0, 1.0)
+        return actions
 
     # -- replay buffer ------------------------------------------------------------------------
     def _make_replay_buffer(self) -> ReplayBuffer:
@@ -341,6 +485,15 @@ class OffPolicyAgent(BaseAgent):
             reward_redistribution=config.reward_redistribution,
             **common,
         )
+
+    @property
+    def at_training_phase(self) -> bool:
+        """Whether no env step was collected since the last training phase (or learn's start).
+
+        ``learn`` counts ``train_freq`` from its start; a run split into ``learn`` calls at
+        such points trains at the same steps as one call.
+        """
+        return self._phase_steps == 0
 
     def get_training_state(self) -> dict[str, Any]:
         """Return ``BaseAgent``'s training state plus the update counter (TD3's policy delay)."""
@@ -414,6 +567,10 @@ class OffPolicyAgent(BaseAgent):
         else:
             with torch.inference_mode():
                 actions = self._explore_actions(self.obs_to_tensor(observations)).cpu().numpy()
+        if self.action_noise is not None:
+            # As SB3: a noise object also perturbs the random actions before learning starts.
+            noise = np.asarray(self.action_noise(), dtype=np.float32)
+            actions = np.clip(actions + noise, -1.0, 1.0).astype(np.float32)
         next_observations, rewards, terminated, truncated, infos = self.env.step(
             self.actions_to_env(actions)
         )
@@ -427,6 +584,8 @@ class OffPolicyAgent(BaseAgent):
             self.obs_normalizer.update(next_observations)
         self._last_observations = next_observations
         self.num_timesteps += self.n_envs
+        if self.action_noise is not None:
+            reset_noise_at_episode_ends(self.action_noise, episode_ends)
         return {
             "actions": actions,
             "buffer_actions": actions,
@@ -472,32 +631,36 @@ class OffPolicyAgent(BaseAgent):
         )
         self._ensure_replay_buffer()
         config = self.config
-        gradient_steps = (
-            config.gradient_steps if config.gradient_steps > 0 else config.train_freq * self.n_envs
-        )
+        frequency, unit = config.get_train_freq()
         bar = self._make_progress_bar(progress_bar, total_timesteps)
         # Log at multiples of log_interval, so a resumed run logs at the same steps.
         next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
         logged_episodes = self.episode_tracker.n_episodes
-        vector_steps, stats, learning_rate = 0, {}, self._update_learning_rate()
+        stats, learning_rate = {}, self._update_learning_rate()
+        # Vector steps and finished episodes since the last training phase (SB3's TrainFreq);
+        # SB3's callbacks see each phase as a rollout.
+        self._phase_steps = phase_episodes = 0
         try:
             while self.num_timesteps < end:
-                if vector_steps % config.train_freq == 0:
+                if self._phase_steps == 0:
                     callbacks.on_rollout_start()
-                step = self.collect_step(random_actions=self.num_timesteps < config.learning_starts)
-                vector_steps += 1
+                step = self.collect_step(self.num_timesteps < config.learning_starts)
+                self._phase_steps += 1
+                phase_episodes += int(step["dones"].sum())
                 if not callbacks.on_step(step):
                     break
-                if vector_steps % config.train_freq == 0:
+                if (self._phase_steps if unit == "step" else phase_episodes) >= frequency:
                     callbacks.on_rollout_end()
-                if (
-                    vector_steps % config.train_freq == 0
-                    and self.num_timesteps > config.learning_starts
-                    and self.replay_buffer.can_sample()
-                ):
-                    if config.lr_schedule != "constant":
+                    if (
+                        self.num_timesteps > config.learning_starts
+                        and self.replay_buffer.can_sample()
+                    ):
                         learning_rate = self._update_learning_rate()
-                    stats = self.train(gradient_steps, config.batch_size)
+                        gradient_steps = config.gradient_steps
+                        if gradient_steps == -1:  # as many as env steps collected, as SB3
+                            gradient_steps = self._phase_steps * self.n_envs
+                        stats = self.train(gradient_steps, config.batch_size)
+                    self._phase_steps = phase_episodes = 0
                 if bar is not None:
                     bar.update(self.n_envs)
                 if log_interval is None:

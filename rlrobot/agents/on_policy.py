@@ -56,6 +56,7 @@ from rlrobot.common.redistribution import uniform_redistribution
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.returns import gae
 from rlrobot.common.rollout_buffer import RolloutBuffer
+from rlrobot.common.schedules import Schedule
 from rlrobot.errors import ConfigError
 
 
@@ -63,7 +64,7 @@ from rlrobot.errors import ConfigError
 class OnPolicyConfig(AgentConfig):
     """Hyperparameters shared by the on-policy agents."""
 
-    learning_rate: float = option(3e-4, "Adam/RMSprop step size")
+    learning_rate: float | Schedule = option(3e-4, "Adam/RMSprop step size")
     n_steps: int = option(2048, "env steps per env per rollout (rollout = n_steps × n_envs)")
     gae_lambda: float = option(0.95, "GAE λ in [0, 1]: 1 = Monte Carlo, 0 = one-step TD")
     ent_coef: float = option(0.0, "weight of the entropy bonus")
@@ -207,7 +208,10 @@ class OnPolicyAgent(BaseAgent):
         self.policy.predict = self.predict
         parameters = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(
-            config.optimizer, parameters, config.learning_rate, config.optimizer_eps
+            config.optimizer,
+            parameters,
+            config.initial_value("learning_rate"),
+            config.optimizer_eps,
         )
         if config.normalize_observations:
             self.obs_normalizer = ObservationNormalizer(
@@ -511,9 +515,10 @@ class OnPolicyAgent(BaseAgent):
         bar = self._make_progress_bar(progress_bar, total_timesteps)
         try:
             while self.num_timesteps < end:
-                learning_rate = self._update_learning_rate()
                 if not self.collect_rollout(callbacks):
                     break
+                # After the rollout, as SB3: the update runs at the progress it has reached.
+                learning_rate = self._update_learning_rate()
                 buffer, redistribution_stats = self.redistribute_rewards()
                 self.compute_advantages(buffer)
                 self.policy.train()

@@ -17,7 +17,7 @@ the final reward is large.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch.nn import functional as F
@@ -31,6 +31,7 @@ from rlrobot.common.losses import (
     normalize_advantages,
 )
 from rlrobot.common.networks import index_observations, stats_to_floats
+from rlrobot.common.schedules import Schedule, ScheduleKind, check_schedule
 
 
 @dataclass
@@ -39,25 +40,37 @@ class PPOConfig(OnPolicyConfig):
 
     batch_size: int = option(64, "minibatch size")
     n_epochs: int = option(10, "passes over each rollout")
-    clip_range: float = option(0.2, "clipping ε of the probability ratio")
-    clip_range_schedule: Literal["constant", "linear"] = option(
+    clip_range: float | Schedule = option(
+        0.2, "clipping ε of the probability ratio, or a callable of progress_remaining"
+    )
+    clip_range_schedule: ScheduleKind = option(
         "constant", "schedule of clip_range over each learn() call"
     )
-    clip_range_vf: float | None = option(
-        None, "clip value predictions to ±this around the old values (None: no clipping)"
+    clip_range_vf: float | Schedule | None = option(
+        None,
+        "clip value predictions to ±this around the old values (None: no clipping), or a "
+        "callable of progress_remaining",
     )
     target_kl: float | None = option(
         None, "stop the epoch loop when approx. KL exceeds 1.5·target_kl (None: never)"
     )
+
+    schedule_fields: ClassVar[dict[str, str | None]] = {
+        **OnPolicyConfig.schedule_fields,
+        "clip_range": "clip_range_schedule",
+        "clip_range_vf": None,
+    }
 
     def validate(self) -> None:
         """Check value ranges."""
         super().validate()
         self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
         self._require(self.n_epochs >= 1, "n_epochs", "must be >= 1")
-        self._require(self.clip_range > 0, "clip_range", "must be > 0")
+        check_schedule(
+            "clip_range", self.clip_range, self.clip_range_schedule, "clip_range_schedule"
+        )
         if self.clip_range_vf is not None:
-            self._require(self.clip_range_vf > 0, "clip_range_vf", "must be > 0 or None")
+            check_schedule("clip_range_vf", self.clip_range_vf, "constant", "clip_range_vf")
         if self.target_kl is not None:
             self._require(self.target_kl > 0, "target_kl", "must be > 0 or None")
 
@@ -88,9 +101,13 @@ class PPO(OnPolicyAgent):
     def update_policy(self, batch: dict[str, Any]) -> dict[str, float]:
         """Run ``n_epochs`` of minibatch updates on one rollout; return ``train/…`` stats."""
         config = self.config
-        clip_range = config.clip_range
-        if config.clip_range_schedule == "linear":
-            clip_range *= self.current_progress_remaining()
+        progress_remaining = self.current_progress_remaining()
+        clip_range = float(config.get_schedule("clip_range")(progress_remaining))
+        clip_range_vf = (
+            None
+            if config.clip_range_vf is None
+            else float(config.get_schedule("clip_range_vf")(progress_remaining))
+        )
         rollout_size = batch["advantages"].shape[0]
         policy_losses, value_losses, entropy_losses, clip_fractions, approx_kls = [], [], [], [], []
         stop = False
@@ -112,8 +129,8 @@ class PPO(OnPolicyAgent):
                 log_ratio = log_prob - old_log_prob
                 ratio = log_ratio.exp()
                 policy_loss, clip_fraction = clipped_surrogate_loss(advantages, ratio, clip_range)
-                if config.clip_range_vf is not None:
-                    values = clip_values(values, old_values, config.clip_range_vf)
+                if clip_range_vf is not None:
+                    values = clip_values(values, old_values, clip_range_vf)
                 value_loss = F.mse_loss(values, returns)
                 entropy_loss = -entropy.mean()
                 loss = policy_loss + config.ent_coef * entropy_loss + config.vf_coef * value_loss

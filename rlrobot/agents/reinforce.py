@@ -19,13 +19,14 @@ from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
 from rlrobot.common.config import option
 from rlrobot.common.returns import discounted_returns
 from rlrobot.common.rollout_buffer import RolloutBuffer
+from rlrobot.common.schedules import Schedule
 
 
 @dataclass
 class REINFORCEConfig(OnPolicyConfig):
     """REINFORCE hyperparameters."""
 
-    learning_rate: float = option(1e-3, "Adam step size")
+    learning_rate: float | Schedule = option(1e-3, "Adam step size")
     n_steps: int = option(1000, "env steps per env per update (whole episodes ideally)")
     vf_coef: float = option(0.5, "weight of the baseline's value loss")
     max_grad_norm: float = option(1.0, "clip the global gradient norm to this value")

@@ -1,10 +1,11 @@
-"""Soft Actor-Critic (Haarnoja et al., 2018) with automatic entropy tuning.
+"""Soft Actor-Critic (Haarnoja et al., 2018), with a fixed or automatically tuned α.
 
 Replay, env interaction and the training schedule come from ``OffPolicyAgent``; this file is
 the SAC update. With ``α`` the entropy coefficient, ``π`` a tanh-squashed Gaussian and
 ``Q̄_1, Q̄_2`` Polyak-averaged target critics, one gradient step on a minibatch is:
 
-- α: minimise ``−log α · (log π(ã|s) + H̄)`` with the target entropy ``H̄ = −dim(A)``;
+- α (unless fixed): minimise ``−log α · (log π(ã|s) + H̄)`` with the target entropy
+  ``H̄ = −dim(A)`` by default;
 - critics: regress both ``Q_i(s, a)`` on ``y = r + γ^m (1 − terminated) ·
   (min_i Q̄_i(s', ã') − α log π(ã'|s'))`` with ``ã' ~ π(·|s')`` (loss ``½ Σ_i MSE``);
 - actor: minimise ``α log π(ã|s) − min_i Q_i(s, ã)`` with ``ã ~ π(·|s)`` reparameterised;
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -46,21 +47,75 @@ from rlrobot.common.replay_buffer import ReplaySample
 class SACConfig(OffPolicyConfig):
     """SAC hyperparameters (defaults as in SB3)."""
 
-    ent_coef: float = option(
-        1.0,
-        "entropy coefficient α; while auto_ent_coef is true, only its starting value (SB3's "
-        "ent_coef=0.1 is auto_ent_coef=false, ent_coef=0.1 here; its 'auto_0.1' is the default "
-        "auto_ent_coef with ent_coef=0.1)",
+    ent_coef: float | str = option(
+        "auto",
+        "entropy coefficient α, as in SB3: a float (α fixed), 'auto' (α learned, starting at "
+        "1) or 'auto_X' (α learned, starting at X, e.g. 'auto_0.1')",
     )
-    auto_ent_coef: bool = option(True, "learn α to keep the entropy near target_entropy")
-    target_entropy: float | None = option(None, "target entropy H̄ (None: −dim(action))")
+    target_entropy: float | Literal["auto"] = option(
+        "auto", "target entropy H̄ of the learned α ('auto': −dim(action))"
+    )
     target_update_interval: int = option(1, "gradient steps between target-network updates")
+
+    @classmethod
+    def upgrade(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Return saved values with the α keys of older rlrobot migrated (see
+        ``migrate_entropy_keys``)."""
+        return migrate_entropy_keys(super().upgrade(values))
+
+    def get_entropy_coefficient(self) -> tuple[bool, float]:
+        """Return ``(learned, initial α)`` from ``ent_coef`` (SB3's meaning)."""
+        parsed = parse_ent_coef(self.ent_coef)
+        assert parsed is not None  # validate() refused the others
+        return parsed
 
     def validate(self) -> None:
         """Check value ranges."""
         super().validate()
-        self._require(self.ent_coef > 0, "ent_coef", "must be > 0")
+        self._require(
+            parse_ent_coef(self.ent_coef) is not None,
+            "ent_coef",
+            "must be a float > 0 (fixed α), 'auto' or 'auto_X' (learned α starting at X > 0)",
+        )
+        if self.target_entropy != "auto":
+            self._require(
+                math.isfinite(self.target_entropy), "target_entropy", "must be 'auto' or finite"
+            )
         self._require(self.target_update_interval >= 1, "target_update_interval", "must be >= 1")
+
+
+def parse_ent_coef(ent_coef: float | str) -> tuple[bool, float] | None:
+    """Return ``(learned, initial α)`` for one of SB3's ``ent_coef`` forms, None otherwise."""
+    if not isinstance(ent_coef, str):
+        return (False, float(ent_coef)) if 0 < ent_coef < math.inf else None
+    if ent_coef == "auto":
+        return True, 1.0
+    prefix, _, initial = ent_coef.partition("_")
+    try:
+        initial_value = float(initial)
+    except ValueError:
+        return None
+    return (True, initial_value) if prefix == "auto" and 0 < initial_value < math.inf else None
+
+
+def migrate_entropy_keys(values: dict[str, Any]) -> dict[str, Any]:
+    """Translate the α keys of rlrobot before issue #19 into SB3's ``ent_coef`` form.
+
+    They had ``auto_ent_coef`` (learn α) with ``ent_coef`` its starting value, and
+    ``target_entropy=None`` for −dim(action). Checkpoints and run folders saved so still load
+    with the same α: ``auto_ent_coef=True, ent_coef=x`` becomes ``ent_coef='auto_x'``,
+    ``auto_ent_coef=False`` keeps ``ent_coef=x`` (fixed).
+    """
+    if "auto_ent_coef" not in values:
+        return values
+    migrated = dict(values)
+    learned = migrated.pop("auto_ent_coef")
+    initial = migrated.get("ent_coef", 1.0)
+    if learned is True and not isinstance(initial, str):
+        migrated["ent_coef"] = f"auto_{float(initial)!r}"
+    if migrated.get("target_entropy", "auto") is None:
+        migrated["target_entropy"] = "auto"
+    return migrated
 
 
 class SquashedGaussianActor(Actor):
@@ -110,15 +165,18 @@ class SAC(OffPolicyAgent):
         super()._setup()
         config = self.config
         self._setup_actor_and_critics(SquashedGaussianActor)
-        self.entropy = EntropyCoefficient(config.ent_coef).to(self.device)
-        self.entropy.requires_grad_(config.auto_ent_coef)
+        self.auto_ent_coef, initial_ent_coef = config.get_entropy_coefficient()
+        self.entropy = EntropyCoefficient(initial_ent_coef).to(self.device)
+        self.entropy.requires_grad_(self.auto_ent_coef)
         self.target_entropy = (
-            config.target_entropy if config.target_entropy is not None else -float(self.action_dim)
+            -float(self.action_dim)
+            if config.target_entropy == "auto"
+            else float(config.target_entropy)
         )
         actor_groups: list[Any] = [{"params": list(self.actor.parameters())}]
-        if config.auto_ent_coef:
+        if self.auto_ent_coef:
             actor_groups.append({"params": [self.entropy.log_ent_coef]})
-        self.actor_optimizer = make_adam(actor_groups, config.learning_rate)
+        self.actor_optimizer = make_adam(actor_groups, config.initial_value("learning_rate"))
         self._critic_parameters = list(self.critic.parameters())
         self._target_parameters = list(self.critic_target.parameters())
 
@@ -157,7 +215,7 @@ class SAC(OffPolicyAgent):
         actor_loss = sac_actor_loss(log_prob, q_values_pi, ent_coef)
         loss = actor_loss
         stats = {"train/critic_loss": critic_loss.detach(), "train/ent_coef": ent_coef}
-        if self.config.auto_ent_coef:
+        if self.auto_ent_coef:
             ent_coef_loss = entropy_temperature_loss(log_ent_coef, log_prob, self.target_entropy)
             loss = actor_loss + ent_coef_loss
             stats["train/ent_coef_loss"] = ent_coef_loss.detach()

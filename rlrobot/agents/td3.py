@@ -10,7 +10,8 @@ networks ``μ̄, Q̄_1, Q̄_2``, one gradient step on a minibatch is:
 - every ``policy_delay`` steps: the actor maximises ``Q_1(s, μ(s))``, then both target
   networks move by Polyak averaging.
 
-Exploration adds ``N(0, action_noise²)`` to ``μ(s)`` (in the ``[-1, 1]`` action scale).
+Exploration adds ``N(0, action_noise²)`` to ``μ(s)`` (in the ``[-1, 1]`` action scale), or the
+samples of an SB3 noise object.
 """
 
 from __future__ import annotations
@@ -31,19 +32,25 @@ from rlrobot.common.losses import (
     target_policy_smoothing,
 )
 from rlrobot.common.networks import hidden_layers_precision, make_adam, mlp
+from rlrobot.common.noise import ActionNoise
 from rlrobot.common.replay_buffer import ReplaySample
+from rlrobot.common.schedules import Schedule
 
 
 @dataclass
 class TD3Config(OffPolicyConfig):
     """TD3 hyperparameters (defaults as in SB3, plus Gaussian exploration noise)."""
 
-    learning_rate: float = option(1e-3, "Adam step size of the actor and critics")
+    learning_rate: float | Schedule = option(1e-3, "Adam step size of the actor and critics")
     net_arch: tuple[int, ...] = option((400, 300), "hidden layer sizes of the actor and critics")
     policy_delay: int = option(2, "critic updates per actor and target update")
     target_policy_noise: float = option(0.2, "std of the target smoothing noise (action scale)")
     target_noise_clip: float = option(0.5, "clip of the target smoothing noise")
-    action_noise: float = option(0.1, "std of the Gaussian exploration noise (0: none)")
+    action_noise: float | ActionNoise = option(
+        0.1,
+        "exploration noise (action scale): the std of a Gaussian (0: none), or an SB3 "
+        "NormalActionNoise, OrnsteinUhlenbeckActionNoise or VectorizedActionNoise",
+    )
 
     def validate(self) -> None:
         """Check value ranges."""
@@ -51,7 +58,6 @@ class TD3Config(OffPolicyConfig):
         self._require(self.policy_delay >= 1, "policy_delay", "must be >= 1")
         self._require(self.target_policy_noise >= 0, "target_policy_noise", "must be >= 0")
         self._require(self.target_noise_clip >= 0, "target_noise_clip", "must be >= 0")
-        self._require(self.action_noise >= 0, "action_noise", "must be >= 0")
 
 
 class DeterministicActor(Actor):
@@ -91,7 +97,9 @@ class TD3(OffPolicyAgent):
         config = self.config
         self._setup_actor_and_critics(DeterministicActor)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.actor_optimizer = make_adam(list(self.actor.parameters()), config.learning_rate)
+        self.actor_optimizer = make_adam(
+            list(self.actor.parameters()), config.initial_value("learning_rate")
+        )
         self._sources = [*self.critic.parameters(), *self.actor.parameters()]
         self._targets = [*self.critic_target.parameters(), *self.actor_target.parameters()]
 
@@ -107,12 +115,6 @@ class TD3(OffPolicyAgent):
     def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
         # The policy is deterministic; exploration noise is added only while collecting data.
         return self.actor(observations)
-
-    def _explore_actions(self, observations: Any) -> torch.Tensor:
-        actions = self.actor(observations)
-        if self.config.action_noise > 0:
-            actions = actions + self.config.action_noise * torch.randn_like(actions)
-        return actions.clamp(-1.0, 1.0)
 
     def train_step(self, batch: ReplaySample) -> dict[str, torch.Tensor]:
         """One TD3 gradient step (critics; actor and targets every ``policy_delay``)."""

@@ -53,8 +53,9 @@ class SB3Setup:
         model_kwargs: Constructor arguments of the SB3 algorithm, ``policy_kwargs`` included.
         vec_normalize_kwargs: Arguments of SB3's ``VecNormalize`` wrapper, or None when our
             config normalises neither observations nor rewards.
-        action_noise_std: Std of Gaussian exploration noise in units of the action scale (TD3),
-            turned into SB3's ``NormalActionNoise`` once the action size is known.
+        action_noise_std: Std of Gaussian exploration noise in units of the action scale,
+            turned into SB3's ``NormalActionNoise`` once the action size is known (a noise
+            object is in ``model_kwargs`` as it is).
     """
 
     algorithm: str
@@ -63,9 +64,10 @@ class SB3Setup:
     action_noise_std: float | None = None
 
 
-def _schedule(value: float, schedule: str) -> Any:
-    """Return ``value`` (constant) or SB3's schedule that decays it linearly to 0."""
-    if schedule == "constant":
+def _schedule(value: Any, schedule: str) -> Any:
+    """Return ``value`` (constant, or a callable schedule: SB3 takes both as they are) or SB3's
+    schedule that decays it linearly to 0."""
+    if callable(value) or schedule == "constant":
         return value
     from stable_baselines3.common.utils import LinearSchedule
 
@@ -103,7 +105,8 @@ def to_sb3(algo: str, config: BaseConfig) -> SB3Setup:
             "clip_obs": config.clip_observations,
             "gamma": config.gamma,
         }
-    action_noise_std = config.action_noise if algo == "td3" and config.action_noise > 0 else None
+    noise = getattr(config, "action_noise", 0.0)
+    action_noise_std = noise if isinstance(noise, float) and noise > 0 else None
     return SB3Setup(SB3_ALGORITHMS[algo], model_kwargs, vec_normalize_kwargs, action_noise_std)
 
 
@@ -139,7 +142,7 @@ def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
             batch_size=config.batch_size,
             n_epochs=config.n_epochs,
             clip_range=_schedule(config.clip_range, config.clip_range_schedule),
-            clip_range_vf=config.clip_range_vf,
+            clip_range_vf=config.clip_range_vf,  # a float, a callable or None, as SB3's
             target_kl=config.target_kl,
         )
     else:
@@ -163,6 +166,7 @@ def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
         "gamma": config.gamma,
         "train_freq": config.train_freq,
         "gradient_steps": config.gradient_steps,
+        "optimize_memory_usage": config.optimize_memory_usage,
         "n_steps": config.n_steps,
         "policy_kwargs": {
             "net_arch": (
@@ -175,6 +179,8 @@ def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
             **_features_extractor_kwargs(config),
         },
     }
+    if not isinstance(config.action_noise, float):
+        model_kwargs["action_noise"] = config.action_noise  # an SB3 noise object
     if config.replay_buffer == "her":
         from stable_baselines3 import HerReplayBuffer
 
@@ -192,9 +198,8 @@ def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
         }
     if algo == "sac":
         model_kwargs.update(
-            # SB3 spells "learn α starting from 0.1" as "auto_0.1".
-            ent_coef=f"auto_{config.ent_coef}" if config.auto_ent_coef else config.ent_coef,
-            target_entropy="auto" if config.target_entropy is None else config.target_entropy,
+            ent_coef=config.ent_coef,
+            target_entropy=config.target_entropy,
             target_update_interval=config.target_update_interval,
         )
     else:

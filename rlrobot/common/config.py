@@ -7,6 +7,7 @@ and values of the wrong type (naming the key); ``validate`` checks ranges.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import types
@@ -38,14 +39,20 @@ def _convert(key: str, value: Any, annotation: Any) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        errors = {}
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _convert(key, value, arg)
-            except ConfigError:
-                continue
-        raise ConfigError(f"config key {key!r}: expected {_type_name(annotation)}, got {value!r}")
+            except ConfigError as error:
+                errors[arg] = error
+        raise _union_error(key, value, annotation, errors)
+    if origin is collections.abc.Callable:
+        # Only Python callers pass these (SB3's schedules); YAML files cannot hold one.
+        if callable(value):
+            return value
+        raise ConfigError(f"config key {key!r}: expected a number or a callable, got {value!r}")
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"config key {key!r}: expected one of {list(args)}, got {value!r}")
@@ -53,6 +60,13 @@ def _convert(key: str, value: Any, annotation: Any) -> Any:
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key {key!r}: expected a list, got {value!r}")
+        if origin is tuple and len(args) > 1 and args[1] is not Ellipsis:
+            # A fixed-length tuple such as (frequency, unit): one type per position.
+            if len(value) != len(args):
+                raise ConfigError(
+                    f"config key {key!r}: expected {len(args)} items, got {list(value)!r}"
+                )
+            return tuple(_convert(key, item, arg) for item, arg in zip(value, args, strict=True))
         item_type = args[0] if args else Any
         items = [_convert(key, item, item_type) for item in value]
         return tuple(items) if origin is tuple else items
@@ -86,6 +100,29 @@ def _convert(key: str, value: Any, annotation: Any) -> Any:
         f"config key {key!r}: expected {_type_name(annotation)}, got {type(value).__name__} "
         f"{value!r}"
     )
+
+
+def _is_python_only(annotation: Any) -> bool:
+    """Whether only Python code can give a value of this type (a callable, a protocol object)."""
+    return get_origin(annotation) is collections.abc.Callable or getattr(
+        annotation, "_is_protocol", False
+    )
+
+
+def _union_error(key: str, value: Any, annotation: Any, errors: dict[Any, ConfigError]) -> Any:
+    """Return the error for a value that fits no member of a union.
+
+    Where the union mixes forms (a number or a callable; a number or a list), the error is
+    that of the form the value was meant for, which a YAML user can act on: a list's for a
+    list, the first plain form's otherwise.
+    """
+    members = list(errors)
+    is_sequence = isinstance(value, (list, tuple))
+    if any(_is_python_only(arg) or get_origin(arg) in (tuple, list) for arg in members):
+        for arg in members:
+            if (get_origin(arg) in (tuple, list)) == is_sequence and not _is_python_only(arg):
+                return errors[arg]
+    return ConfigError(f"config key {key!r}: expected {_type_name(annotation)}, got {value!r}")
 
 
 def did_you_mean(name: str, known: list[str]) -> str:

@@ -400,7 +400,8 @@ def validate_layers(
     run_keys, algorithm_keys = set(RunConfig.field_names()), set(config_class.field_names())
     known_keys = sorted(run_keys | algorithm_keys)
     merged: dict[str, Any] = {}
-    for source, values in layers:
+    for source, saved_values in layers:
+        values = config_class.upgrade(saved_values)  # a run folder of an older rlrobot
         for key in values:
             if key in run_keys or key in algorithm_keys:
                 continue

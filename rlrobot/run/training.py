@@ -205,11 +205,11 @@ class RunMonitor:
 def _at_training_phase(agent: Any) -> bool:
     """Tell whether a segment may end here for an agent that trains every ``train_freq`` steps.
 
-    Off-policy agents count ``train_freq`` from the start of each ``learn`` call; a resumed
-    run trains at the same steps as the uninterrupted one only if segments end at multiples.
+    Off-policy agents count ``train_freq`` (steps or episodes) from the start of each ``learn``
+    call; a resumed run trains at the same steps as the uninterrupted one only if segments end
+    where a training phase just ended (agents without phases: anywhere).
     """
-    train_freq = getattr(agent.config, "train_freq", 1)
-    return (agent.num_timesteps // agent.n_envs) % train_freq == 0
+    return getattr(agent, "at_training_phase", True)
 
 
 def _next_multiple(step: int, frequency: int) -> int:

@@ -1,6 +1,7 @@
 """Our configs → SB3: every field checked on the SB3 model actually built from it."""
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -208,9 +209,9 @@ OFF_POLICY_VALUES = {
 }
 SAC_VALUES = {
     **OFF_POLICY_VALUES,
-    "ent_coef": 0.2,
-    "auto_ent_coef": True,
+    "ent_coef": "auto_0.2",
     "target_entropy": -0.5,
+    "action_noise": 0.3,
     "target_update_interval": 2,
 }
 TD3_VALUES = {
@@ -259,6 +260,7 @@ def off_policy_checks(model, vec_normalize, algo, values) -> dict:
             vec_normalize.norm_obs is True and vec_normalize.norm_reward is False
         ),
         "clip_observations": lambda: vec_normalize.clip_obs == 5.0,
+        "optimize_memory_usage": lambda: model.optimize_memory_usage is False,
     }
 
 
@@ -271,10 +273,13 @@ def model_config(algo):
 def sac_checks(model, vec_normalize) -> dict:
     return {
         **off_policy_checks(model, vec_normalize, "sac", SAC_VALUES),
-        "ent_coef": lambda: torch.exp(model.log_ent_coef).item() == pytest.approx(0.2),
-        "auto_ent_coef": lambda: model.ent_coef_optimizer is not None,
+        "ent_coef": lambda: (
+            torch.exp(model.log_ent_coef).item() == pytest.approx(0.2)
+            and model.ent_coef_optimizer is not None
+        ),
         "target_entropy": lambda: model.target_entropy == -0.5,
         "target_update_interval": lambda: model.target_update_interval == 2,
+        "action_noise": lambda: list(model.action_noise._sigma) == [0.3],
     }
 
 
@@ -306,7 +311,7 @@ def test_every_off_policy_field_reaches_the_sb3_model(algo, values, checks):
     failing = [name for name, check in field_checks.items() if not check()]
     assert failing == []
     # A fixed α: a float, no α optimizer.
-    fixed = to_sb3("sac", config.replace(auto_ent_coef=False)) if algo == "sac" else None
+    fixed = to_sb3("sac", config.replace(ent_coef=0.2)) if algo == "sac" else None
     if fixed is not None:
         assert fixed.model_kwargs["ent_coef"] == 0.2
     agent.env.close()
@@ -326,3 +331,27 @@ def test_same_off_policy_network_size_as_ours(algo):
     assert count(ours.actor, ours.critic) == count(theirs.model.actor, theirs.model.critic)
     ours.env.close()
     theirs.env.close()
+
+
+def test_sb3_argument_forms_reach_sb3_as_they_are():
+    from stable_baselines3.common.noise import OrnsteinUhlenbeckActionNoise
+
+    from rlrobot.agents import SAC
+
+    def learning_rate(progress):
+        return 1e-3 * (0.5 + progress)
+
+    noise = OrnsteinUhlenbeckActionNoise(np.zeros(1), np.ones(1))
+    config = SAC.config_class.from_dict(
+        {
+            "learning_rate": learning_rate,
+            "train_freq": [4, "episode"],
+            "action_noise": noise,
+            "ent_coef": 0.1,
+        }
+    )
+    kwargs = to_sb3("sac", config).model_kwargs
+    assert kwargs["learning_rate"] is learning_rate
+    assert kwargs["train_freq"] == (4, "episode")
+    assert kwargs["action_noise"] is noise
+    assert kwargs["ent_coef"] == 0.1

@@ -281,6 +281,7 @@ TEXT_FIELDS = {
     "reward_redistribution",
     "clip_range_schedule",
     "device",
+    "ent_coef",
     "env_kwargs",
     "features_extractor_class",
     "features_extractor_kwargs",
@@ -290,6 +291,8 @@ TEXT_FIELDS = {
     "optimizer",
     "policy_name",
     "replay_buffer",
+    "target_entropy",
+    "train_freq",
     "vec_env",
 }
 
@@ -316,13 +319,18 @@ def test_no_config_field_is_a_path():
     [
         ("ppo", key)
         for key in sorted(
-            TEXT_FIELDS - {"goal_selection_strategy", "replay_buffer", "matmul_dtype"}
+            TEXT_FIELDS
+            - {"goal_selection_strategy", "replay_buffer", "matmul_dtype"}
+            - {"ent_coef", "target_entropy", "train_freq"}
         )
     ]
     + [
         ("sac", "replay_buffer"),
         ("sac", "matmul_dtype"),
         ("sac", "goal_selection_strategy"),
+        ("sac", "ent_coef"),
+        ("sac", "target_entropy"),
+        ("sac", "train_freq"),
         ("ppo", "env_kwargs.obs_mode"),
     ],
 )
