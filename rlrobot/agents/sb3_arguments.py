@@ -94,7 +94,8 @@ def split_policy_and_env(algorithm: str, policy: Any, env: Any) -> tuple[str, An
     """Read SB3's ``(policy, env)`` positionals, or our ``(env,)``; return ``(policy, env)``.
 
     A first argument that is one of ``POLICY_NAMES`` is the policy; anything else is the env
-    (an id, instance, factory or vector env) and the policy is ``"auto"``.
+    (an id, instance, factory or vector env) and the policy is ``"auto"``, as it is when only
+    ``env=`` is given.
 
     Raises:
         ConfigError: A policy class, or an unknown policy name before an env.
@@ -106,6 +107,8 @@ def split_policy_and_env(algorithm: str, policy: Any, env: Any) -> tuple[str, An
             f"policy {policy.__qualname__}: policy classes are not supported; pass one of "
             f"{list(POLICY_NAMES)} and shape the networks with policy_kwargs"
         )
+    if policy is None:  # ``env=`` by keyword, no policy name: ours, ``PPO(env)``
+        return "auto", env
     if env is not None:
         raise ConfigError(
             f"policy {policy!r} is not one of {list(POLICY_NAMES)}; {algorithm}(policy, env) "
