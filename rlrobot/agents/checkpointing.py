@@ -367,7 +367,9 @@ def merge_custom_objects(
     names = config_class.field_names()
     merged = dict(hyperparameters)
     for key, value in custom_objects.items():
-        # SB3's ``lr_schedule`` is the learning rate as a schedule; ours names its shape.
+        # SB3's ``lr_schedule`` is the learning rate as a schedule (our ``lr_schedule`` names
+        # its shape). SB3 rebuilds it from ``learning_rate`` on load, so that one wins; given
+        # alone, it sets the learning rate (where SB3 would drop it).
         field = SB3_CUSTOM_OBJECT_NAMES.get(key, key)
         if field not in names:
             raise ConfigError(
@@ -375,10 +377,12 @@ def merge_custom_objects(
                 f"{did_you_mean(key, names)}; allowed: its fields (see {config_class.__name__}) "
                 "and 'lr_schedule' (the learning rate)"
             )
-        if field in merged:
+        if field in hyperparameters:
             raise ConfigError(
                 f"custom_objects[{key!r}] sets {field!r}, which is also given as a keyword; "
                 "give it once"
             )
+        if field != key and field in custom_objects:
+            continue
         merged[field] = value
     return merged

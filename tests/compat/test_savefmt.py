@@ -196,6 +196,8 @@ def test_custom_objects_use_sb3_names_and_refuse_unknown_keys(tmp_path):
     PPO("CartPole-v1", seed=0, **SMALL_PPO).save(tmp_path / "m")
     model = PPO.load(tmp_path / "m", custom_objects={"lr_schedule": 5e-4, "clip_range": 0.1})
     assert (model.config.learning_rate, model.config.clip_range) == (5e-4, 0.1)
+    both = {"learning_rate": 1e-4, "lr_schedule": 5e-4}  # SB3 rebuilds lr_schedule on load
+    assert PPO.load(tmp_path / "m", custom_objects=both).config.learning_rate == 1e-4
     with pytest.raises(ConfigError, match=r"custom_objects key 'clip_rnge'.*clip_range"):
         PPO.load(tmp_path / "m", custom_objects={"clip_rnge": 0.1})
     with pytest.raises(ConfigError, match="given as a keyword"):
