@@ -512,7 +512,7 @@ class BaseAgent(ABC):
 
         Args:
             path: The ``.zip`` file (``"model"`` finds ``model.zip``) or checkpoint directory.
-                An SB3 PPO/A2C ``MlpPolicy`` zip is imported without unpickling (see
+                An SB3 ``MlpPolicy`` zip (PPO, A2C, SAC, TD3) is imported without unpickling (see
                 ``rlrobot.agents.sb3_import``): its weights and hyperparameters, with a fresh
                 optimizer.
             env: Env to keep training in; ``None`` gives a predict-only agent (``learn`` needs

@@ -17,7 +17,7 @@ import pytest
 import stable_baselines3 as sb3
 import torch
 
-from rlrobot.agents import A2C, PPO, SAC, BaseAgent
+from rlrobot.agents import A2C, PPO, SAC, TD3, BaseAgent
 from rlrobot.errors import CheckpointError, ConfigError
 from tests.reliability.test_security import Payload, _torch_payload
 
@@ -213,7 +213,11 @@ def sb3_models(tmp_path_factory):
     sb3.PPO("MlpPolicy", "Pendulum-v1", n_steps=256, seed=0).learn(512).save(root / "ppo_box")
     relu = {"activation_fn": torch.nn.ReLU, "net_arch": [32]}
     sb3.A2C("MlpPolicy", "CartPole-v1", policy_kwargs=relu, seed=0).learn(500).save(root / "a2c")
-    sb3.SAC("MlpPolicy", "Pendulum-v1", learning_starts=0, seed=0).learn(8).save(root / "sac")
+    for name, cls in (("sac", sb3.SAC), ("td3", sb3.TD3)):
+        # A new policy_kwargs each: SB3's SAC adds keys to the dict it is given.
+        small = {"learning_starts": 50, "policy_kwargs": {"net_arch": [32, 32]}, "seed": 0}
+        cls("MlpPolicy", "Pendulum-v1", **small).learn(300).save(root / name)
+    sb3.DQN("MlpPolicy", "CartPole-v1", seed=0).save(root / "dqn")
     return root
 
 
@@ -223,6 +227,8 @@ def sb3_models(tmp_path_factory):
         ("ppo", PPO, sb3.PPO, "CartPole-v1"),
         ("ppo_box", PPO, sb3.PPO, "Pendulum-v1"),
         ("a2c", A2C, sb3.A2C, "CartPole-v1"),
+        ("sac", SAC, sb3.SAC, "Pendulum-v1"),
+        ("td3", TD3, sb3.TD3, "Pendulum-v1"),
     ],
 )
 def test_sb3_zip_import_acts_like_sb3(name, ours, theirs, env_id, sb3_models):
@@ -234,7 +240,26 @@ def test_sb3_zip_import_acts_like_sb3(name, ours, theirs, env_id, sb3_models):
     np.testing.assert_allclose(actions, expected, rtol=0, atol=1e-5)
     assert imported.config.gamma == original.gamma
     assert imported.config.learning_rate == original.learning_rate
-    assert imported.config.n_steps == original.n_steps
+    for field in ("n_steps", "tau", "learning_starts"):
+        if hasattr(original, field):
+            assert getattr(imported.config, field) == getattr(original, field)
+
+
+def test_sb3_off_policy_import_holds_critics_and_entropy(sb3_models):
+    path = sb3_models / "sac.zip"
+    imported, original = SAC.load(path), sb3.SAC.load(path, device="cpu")
+    observations = torch.as_tensor(_observations("Pendulum-v1", 20))
+    actions = torch.rand(20, 1) * 2 - 1  # both critics read actions scaled to [-1, 1]
+    with torch.no_grad():
+        for ours, theirs in (
+            (imported.critic, original.critic),
+            (imported.critic_target, original.critic_target),
+        ):
+            expected = torch.cat(theirs(observations, actions), dim=1).T
+            torch.testing.assert_close(ours(observations, actions), expected)
+    torch.testing.assert_close(
+        imported.entropy.state_dict()["log_ent_coef"], original.log_ent_coef.detach()[0]
+    )
 
 
 def test_sb3_zip_import_keeps_its_architecture_and_trains_on(sb3_models):
@@ -249,8 +274,10 @@ def test_sb3_zip_import_keeps_its_architecture_and_trains_on(sb3_models):
 def test_sb3_zip_of_another_algorithm_or_policy_is_refused(sb3_models):
     with pytest.raises(CheckpointError, match="Stable-Baselines3 PPO model, not A2C"):
         A2C.load(sb3_models / "ppo.zip")
-    with pytest.raises(CheckpointError, match=r"only PPO and A2C with MlpPolicy.*convert"):
-        SAC.load(sb3_models / "sac.zip")
+    with pytest.raises(CheckpointError, match=r"DQNPolicy.*only PPO, A2C, SAC and TD3.*convert"):
+        BaseAgent.load(sb3_models / "dqn.zip")
+    with pytest.raises(CheckpointError, match="Stable-Baselines3 SAC model, not TD3"):
+        TD3.load(sb3_models / "sac.zip")
     with pytest.raises(CheckpointError, match="observation space"):
         PPO.load(sb3_models / "ppo.zip", env="Pendulum-v1")
 
