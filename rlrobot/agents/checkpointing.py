@@ -232,8 +232,10 @@ def _import_sb3_agent(
     target: LoadTarget,
     hyperparameters: dict[str, Any],
 ) -> AgentT:
-    """Build an agent holding the policy weights of a Stable-Baselines3 ``.zip`` (see
-    ``rlrobot.agents.sb3_import``); its optimizer and training state start afresh."""
+    """Build an agent holding the weights of a Stable-Baselines3 ``.zip``, with a new optimizer.
+
+    See ``rlrobot.agents.sb3_import``; the training state (optimizer, RNG) starts afresh.
+    """
     imported = read_sb3_archive(location, cls.algorithm or None)
     if not cls.algorithm:
         classes = {agent.algorithm: agent for agent in _subclasses(cls) if agent.algorithm}

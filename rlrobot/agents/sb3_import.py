@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle  # only for the error torch raises on a refused pickle; nothing is unpickled
 import re
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ _PLAIN_HYPERPARAMETERS = (
     "policy_delay",
     "target_policy_noise",
     "target_noise_clip",
+    "target_entropy",
 )
 # SB3's policy class of each algorithm we import (``MlpPolicy`` is an alias of it).
 _POLICY_CLASSES = {
@@ -144,6 +146,10 @@ def read_sb3_archive(location: Path, expected_algorithm: str | None) -> SB3Impor
     family = "on-policy" if algorithm in ("ppo", "a2c") else algorithm
     activation = _activation_of(location, data.get("policy_kwargs"), _DEFAULT_ACTIVATIONS[family])
     config.update(net_arch=net_arch, activation=activation)
+    if algorithm == "sac" and _is_plain(data.get("ent_coef")):
+        # A fixed coefficient (SB3's "auto…" strings learn it, from log_ent_coef).
+        config["auto_ent_coef"] = False
+        weights["entropy"] = {"log_ent_coef": torch.tensor(math.log(data["ent_coef"]))}
     return SB3Import(algorithm, config, spaces, int(data.get("n_envs", 1)), weights)
 
 
