@@ -26,7 +26,14 @@ import torch
 from torch import nn
 
 from rlrobot.agents.callbacks import TrainingCallback, check_callback, make_callback
-from rlrobot.agents.checkpointing import capture_episodes, load_agent, restore_episodes, save_agent
+from rlrobot.agents.checkpointing import (
+    LoadTarget,
+    capture_episodes,
+    load_agent,
+    merge_custom_objects,
+    restore_episodes,
+    save_agent,
+)
 from rlrobot.agents.config import AgentConfig, resolve_device
 from rlrobot.agents.sb3_arguments import (
     check_common_arguments,
@@ -698,15 +705,20 @@ class BaseAgent(ABC):
         include_training_state: bool = True,
         include_replay_buffer: bool = False,
         include_episodes: bool = False,
-    ) -> None:
+    ) -> Path:
         """Save weights, normalisers, config and spaces (and optimizer/RNG state) to ``path``.
 
-        The checkpoint is a directory with ``model.safetensors`` and ``metadata.json``;
-        ``include_replay_buffer`` adds the replay buffer as ``replay_buffer.npz``, and
-        ``include_episodes`` (with the training state) the episodes in progress
-        (``get_episode_state``; env snapshots as uint8 tensors), which ``load`` continues.
+        As in SB3, ``save("model")`` writes one file, ``model.zip`` (a name with a suffix is
+        kept as given); it holds ``model.safetensors`` and ``metadata.json``, no pickle. An
+        existing directory, or a path ending in ``/``, gets those files as a checkpoint
+        directory instead (what ``rlrobot train`` writes). ``include_replay_buffer`` adds the
+        replay buffer as ``replay_buffer.npz``, and ``include_episodes`` (with the training
+        state) the episodes in progress (``get_episode_state``; env snapshots as uint8
+        tensors), which ``load`` continues. Returns the file or directory written.
         """
-        save_agent(self, path, include_training_state, include_replay_buffer, include_episodes)
+        return save_agent(
+            self, path, include_training_state, include_replay_buffer, include_episodes
+        )
 
     @classmethod
     def load(
@@ -714,6 +726,7 @@ class BaseAgent(ABC):
         path: str | os.PathLike,
         env: EnvSpec | gym.vector.VectorEnv | None = None,
         device: str | torch.device = "auto",
+        custom_objects: dict[str, Any] | None = None,
         *,
         n_envs: int | None = None,
         vec_env: str = "sync",
@@ -723,13 +736,20 @@ class BaseAgent(ABC):
         load_replay_buffer: bool = True,
         **hyperparameters: Any,
     ) -> AgentT:
-        """Load an agent saved with ``save``.
+        """Load an agent saved with ``save``, or the policy of a Stable-Baselines3 ``.zip``.
 
         Args:
-            path: The checkpoint directory.
+            path: The ``.zip`` file (``"model"`` finds ``model.zip``) or checkpoint directory.
+                An SB3 ``MlpPolicy`` zip (PPO, A2C, SAC, TD3) is imported without unpickling (see
+                ``rlrobot.agents.sb3_import``): its weights and hyperparameters, with a fresh
+                optimizer.
             env: Env to keep training in; ``None`` gives a predict-only agent (``learn`` needs
                 an env). Its spaces must equal the checkpoint's.
             device: Where to put the networks.
+            custom_objects: SB3's way to replace saved values, e.g. ``{"learning_rate": 0.0,
+                "clip_range": 0.1}``; keys are config fields (``lr_schedule`` is SB3's name
+                for the learning rate, a constant or a schedule). Merged with
+                ``hyperparameters``.
             n_envs: Number of envs for ``env`` (default: as many as the agent was saved with,
                 which its ``batch_size`` may need; 1 for an env instance).
             vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
@@ -743,16 +763,6 @@ class BaseAgent(ABC):
         Raises:
             CheckpointError: Missing/corrupt checkpoint, another algorithm, other spaces.
         """
-        return load_agent(
-            cls,
-            path,
-            env,
-            device,
-            n_envs,
-            vec_env,
-            env_kwargs,
-            worker_timeout_s,
-            seed,
-            load_replay_buffer,
-            hyperparameters,
-        )
+        target = LoadTarget(env, device, n_envs, vec_env, env_kwargs, worker_timeout_s, seed)
+        hyperparameters = merge_custom_objects(cls.config_class, custom_objects, hyperparameters)
+        return load_agent(cls, path, target, load_replay_buffer, hyperparameters)

@@ -1,15 +1,19 @@
 """Agent checkpoints: what ``BaseAgent.save`` writes and how ``BaseAgent.load`` rebuilds it.
 
-A checkpoint is a directory with ``model.safetensors`` (weights and training state as tensors)
-and ``metadata.json`` (config, spaces, the training state's tree, the image encoder's spec),
-plus ``replay_buffer.npz`` when asked for. Everything loaded is validated before use: a
-checkpoint that does not fit is a ``CheckpointError``.
+A checkpoint is one ``.zip`` file, or a directory, with ``model.safetensors`` (weights and
+training state as tensors) and ``metadata.json`` (config, spaces, the training state's tree, the
+image encoder's spec), plus ``replay_buffer.npz`` when asked for (see
+``rlrobot.common.checkpoint``). A Stable-Baselines3 ``.zip`` is imported by
+``rlrobot.agents.sb3_import``. Everything loaded is validated before use: a checkpoint that
+does not fit is a ``CheckpointError``.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,19 +22,26 @@ import numpy as np
 import torch
 
 import rlrobot
+from rlrobot.agents.sb3_import import read_sb3_archive
 from rlrobot.common.checkpoint import (
+    REPLAY_BUFFER_FILE,
     check_spaces_match,
+    find_checkpoint,
+    is_sb3_archive,
     load_checkpoint,
     pack_state,
+    read_checkpoint_file,
+    resolve_save_path,
     save_checkpoint,
     space_from_dict,
     space_to_dict,
     unpack_state,
 )
+from rlrobot.common.config import did_you_mean
 from rlrobot.common.env_util import EnvSpec
 from rlrobot.common.networks import build_image_encoder, get_image_encoder_spec
 from rlrobot.envs.state import check_dict, check_like, get_space_rng_state, restore_generator_state
-from rlrobot.errors import CheckpointError
+from rlrobot.errors import CheckpointError, ConfigError
 from rlrobot.vec import make_vec_env
 from rlrobot.vec.state import get_vector_env_state, set_vector_env_state
 
@@ -38,7 +49,8 @@ if TYPE_CHECKING:
     from rlrobot.agents.base import BaseAgent
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
-REPLAY_BUFFER_FILE = "replay_buffer.npz"
+# ``custom_objects`` keys of SB3 whose config field has another name.
+SB3_CUSTOM_OBJECT_NAMES = {"lr_schedule": "learning_rate"}
 
 
 def save_agent(
@@ -47,8 +59,8 @@ def save_agent(
     include_training_state: bool,
     include_replay_buffer: bool,
     include_episodes: bool,
-) -> None:
-    """Write ``agent``'s checkpoint to ``path`` (see ``BaseAgent.save``)."""
+) -> Path:
+    """Write ``agent``'s checkpoint to ``path`` (see ``BaseAgent.save``); return where."""
     tensors: dict[str, torch.Tensor] = {}
     for name, module in agent.checkpoint_modules().items():
         tensors.update({f"{name}/{k}": v for k, v in module.state_dict().items()})
@@ -70,9 +82,12 @@ def save_agent(
         "image_encoder": image_encoder_metadata(agent),
         "versions": {"rlrobot": rlrobot.__version__, "torch": torch.__version__},
     }
-    save_checkpoint(path, tensors, metadata)
+    extra_files = {}
     if include_replay_buffer and agent.replay_buffer is not None:
-        agent.save_replay_buffer(Path(path) / REPLAY_BUFFER_FILE)
+        with tempfile.TemporaryDirectory() as folder:
+            written = agent.save_replay_buffer(Path(folder) / REPLAY_BUFFER_FILE)
+            extra_files[REPLAY_BUFFER_FILE] = written.read_bytes()
+    return save_checkpoint(resolve_save_path(path), tensors, metadata, extra_files)
 
 
 def image_encoder_metadata(agent: BaseAgent) -> dict[str, Any] | None:
@@ -86,16 +101,23 @@ def image_encoder_metadata(agent: BaseAgent) -> dict[str, Any] | None:
     }
 
 
+@dataclass(frozen=True)
+class LoadTarget:
+    """Where a loaded agent runs: the env and device arguments of ``BaseAgent.load``."""
+
+    env: EnvSpec | gym.vector.VectorEnv | None
+    device: str | torch.device
+    n_envs: int | None
+    vec_env: str
+    env_kwargs: dict[str, Any] | None
+    worker_timeout_s: float | None
+    seed: int | None
+
+
 def load_agent(
     cls: type[AgentT],
     path: str | os.PathLike,
-    env: EnvSpec | gym.vector.VectorEnv | None,
-    device: str | torch.device,
-    n_envs: int | None,
-    vec_env: str,
-    env_kwargs: dict[str, Any] | None,
-    worker_timeout_s: float | None,
-    seed: int | None,
+    target: LoadTarget,
     load_replay_buffer: bool,
     hyperparameters: dict[str, Any],
 ) -> AgentT:
@@ -103,7 +125,10 @@ def load_agent(
 
     See ``BaseAgent.load`` for the arguments.
     """
-    tensors, metadata = load_checkpoint(path, expected_algorithm=cls.algorithm or None)
+    location = find_checkpoint(path)
+    if is_sb3_archive(location):
+        return _import_sb3_agent(cls, location, target, hyperparameters)
+    tensors, metadata = load_checkpoint(location, expected_algorithm=cls.algorithm or None)
     if not cls.algorithm:
         # The algorithm classes are the subclasses that name one; importing rlrobot.agents
         # imported them all.
@@ -121,47 +146,114 @@ def load_agent(
         encoder_keywords = _rebuild_image_encoder(metadata.get("image_encoder"), path)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
-    if env is not None:
-        if n_envs is None:
-            n_envs = 1 if isinstance(env, gym.Env) else int(metadata.get("n_envs", 1))
-        vector = make_vec_env(env, n_envs, vec_env, seed, env_kwargs, worker_timeout_s)
-        try:
-            check_spaces_match(observation_space, vector.single_observation_space, "observation")
-            check_spaces_match(action_space, vector.single_action_space, "action")
-            agent = cls(vector, seed=seed, device=device, config=config, **encoder_keywords)
-        except BaseException:
-            vector.close()  # a refused checkpoint leaves no worker or physics client behind
-            raise
-        agent.env_id = env if isinstance(env, str) else metadata.get("env_id")
-    else:
-        agent = cls(
+    spaces = (observation_space, action_space)
+    saved_n_envs = int(metadata.get("n_envs", 1))
+    agent = _build_agent(cls, config, spaces, saved_n_envs, encoder_keywords, target)
+    if agent.env_id is None:
+        agent.env_id = metadata.get("env_id")
+    try:
+        restore_weights_and_state(agent, tensors, metadata, restore_rng=target.seed is None)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        _close(agent)
+        detail = error if isinstance(error, CheckpointError) else repr(error)
+        raise CheckpointError(
+            f"checkpoint {path} does not fit a {cls.__name__}: {detail}"
+        ) from error
+    if load_replay_buffer and target.env is not None:
+        _restore_replay_buffer(agent, location)
+    return agent
+
+
+def _build_agent(
+    cls: type[AgentT],
+    config: Any,
+    spaces: tuple[gym.Space, gym.Space],
+    saved_n_envs: int,
+    encoder_keywords: dict[str, Any],
+    target: LoadTarget,
+) -> AgentT:
+    """Build an untrained agent for a checkpoint's config and spaces, in ``target.env`` if any."""
+    observation_space, action_space = spaces
+    env, device, seed = target.env, target.device, target.seed
+    if env is None:
+        return cls(
             None,
-            n_envs=metadata.get("n_envs", 1),
+            n_envs=saved_n_envs,
             device=device,
             config=config,
             observation_space=observation_space,
             action_space=action_space,
             **encoder_keywords,
         )
-        agent.env_id = metadata.get("env_id")
+    n_envs = target.n_envs
+    if n_envs is None:
+        n_envs = 1 if isinstance(env, gym.Env) else saved_n_envs
+    vector = make_vec_env(
+        env, n_envs, target.vec_env, seed, target.env_kwargs, target.worker_timeout_s
+    )
     try:
-        restore_weights_and_state(agent, tensors, metadata, restore_rng=seed is None)
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        if agent.env is not None:
-            agent.env.close()
-        detail = error if isinstance(error, CheckpointError) else repr(error)
-        raise CheckpointError(
-            f"checkpoint {path} does not fit a {cls.__name__}: {detail}"
-        ) from error
-    buffer_path = Path(path) / REPLAY_BUFFER_FILE
-    if load_replay_buffer and env is not None and buffer_path.is_file():
-        try:
+        check_spaces_match(observation_space, vector.single_observation_space, "observation")
+        check_spaces_match(action_space, vector.single_action_space, "action")
+        agent = cls(vector, seed=seed, device=device, config=config, **encoder_keywords)
+    except BaseException:
+        vector.close()  # a refused checkpoint leaves no worker or physics client behind
+        raise
+    agent.env_id = env if isinstance(env, str) else None
+    return agent
+
+
+def _close(agent: BaseAgent) -> None:
+    """Close the env of an agent being refused, so it leaves no worker behind."""
+    if agent.env is not None:
+        agent.env.close()
+
+
+def _restore_replay_buffer(agent: BaseAgent, location: Path) -> None:
+    """Fill the agent's replay buffer from the checkpoint's ``replay_buffer.npz``, if any."""
+    data = read_checkpoint_file(location, REPLAY_BUFFER_FILE)
+    if data is None:
+        return
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            buffer_path = Path(folder) / REPLAY_BUFFER_FILE
+            buffer_path.write_bytes(data)
             agent.load_replay_buffer(buffer_path)
-        except (EOFError, OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-            agent.env.close()
+    except (EOFError, OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        _close(agent)
+        raise CheckpointError(
+            f"checkpoint {location}: {REPLAY_BUFFER_FILE} is corrupt or does not fit "
+            f"({type(error).__name__}: {error})"
+        ) from error
+
+
+def _import_sb3_agent(
+    cls: type[AgentT],
+    location: Path,
+    target: LoadTarget,
+    hyperparameters: dict[str, Any],
+) -> AgentT:
+    """Build an agent holding the weights of a Stable-Baselines3 ``.zip``, with a new optimizer.
+
+    See ``rlrobot.agents.sb3_import``; the training state (optimizer, RNG) starts afresh.
+    """
+    imported = read_sb3_archive(location, cls.algorithm or None)
+    if not cls.algorithm:
+        classes = {agent.algorithm: agent for agent in _subclasses(cls) if agent.algorithm}
+        cls = classes[imported.algorithm]
+    try:
+        names = cls.config_class.field_names()
+        values = {key: value for key, value in imported.config.items() if key in names}
+        config = cls.config_class.from_dict({**values, **hyperparameters})
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{location}: its hyperparameters do not fit ({error})") from error
+    agent = _build_agent(cls, config, imported.spaces, imported.n_envs, {}, target)
+    for name, weights in imported.weights.items():
+        try:
+            agent.checkpoint_modules()[name].load_state_dict(weights)
+        except RuntimeError as error:
+            _close(agent)
             raise CheckpointError(
-                f"checkpoint {path}: {REPLAY_BUFFER_FILE} is corrupt or does not fit "
-                f"({type(error).__name__}: {error})"
+                f"{location}: the Stable-Baselines3 weights do not fit a {cls.__name__} ({error})"
             ) from error
     return agent
 
@@ -258,3 +350,41 @@ def _rebuild_image_encoder(entry: dict[str, Any] | None, path: Any) -> dict[str,
 def _subclasses(cls: type) -> list[type]:
     """Return every subclass of ``cls``, at any depth."""
     return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+def merge_custom_objects(
+    config_class: type, custom_objects: dict[str, Any] | None, hyperparameters: dict[str, Any]
+) -> dict[str, Any]:
+    """Return ``hyperparameters`` with SB3's ``custom_objects`` merged in, in our field names.
+
+    Raises:
+        ConfigError: A key that is no config field, or one given both ways.
+    """
+    if custom_objects is None:
+        return hyperparameters
+    if not isinstance(custom_objects, dict):
+        raise ConfigError(
+            f"custom_objects must be a dict of config fields, got {type(custom_objects).__name__}"
+        )
+    names = config_class.field_names()
+    merged = dict(hyperparameters)
+    for key, value in custom_objects.items():
+        # SB3's ``lr_schedule`` is the learning rate as a schedule (our ``lr_schedule`` names
+        # its shape). SB3 rebuilds it from ``learning_rate`` on load, so that one wins; given
+        # alone, it sets the learning rate (where SB3 would drop it).
+        field = SB3_CUSTOM_OBJECT_NAMES.get(key, key)
+        if field not in names:
+            raise ConfigError(
+                f"custom_objects key {key!r} is no {config_class.__name__} field"
+                f"{did_you_mean(key, names)}; allowed: its fields (see {config_class.__name__}) "
+                "and 'lr_schedule' (the learning rate)"
+            )
+        if field in hyperparameters:
+            raise ConfigError(
+                f"custom_objects[{key!r}] sets {field!r}, which is also given as a keyword; "
+                "give it once"
+            )
+        if field != key and field in custom_objects:
+            continue
+        merged[field] = value
+    return merged

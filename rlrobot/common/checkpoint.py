@@ -1,12 +1,13 @@
 """Checkpoints without pickles: tensors in ``model.safetensors``, the rest in ``metadata.json``.
 
-A checkpoint is a directory::
+A checkpoint is a directory, or one ``.zip`` file holding the same files::
 
-    model/                     # the path given to save_checkpoint
+    model/ (or model.zip)      # the path given to save_checkpoint
       model.safetensors        # every tensor (weights, optimizer moments, normaliser stats, RNG)
       metadata.json            # format_version, algorithm, config, spaces, versions, sha256 …
+      replay_buffer.npz        # when asked for: the replay buffer's arrays
 
-Each file is written to a temporary file and moved into place with ``os.replace``;
+Each file (or the zip file) is written to a temporary file and moved into place with ``os.replace``;
 ``metadata.json`` is written last and records the SHA-256 of the tensor file, so a checkpoint
 interrupted half-way, truncated or corrupted is detected on load. Nested state (optimizer state
 dicts, RNG states) is split by ``pack_state`` into tensors and a JSON tree.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +30,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save as safetensors_save
 
-from rlrobot.common.files import atomic_write_bytes
+from rlrobot.common.files import atomic_output, atomic_write_bytes
 from rlrobot.errors import CheckpointError
 
 FORMAT_VERSION = 1
 TENSORS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
+REPLAY_BUFFER_FILE = "replay_buffer.npz"
+EXTRA_FILES = (REPLAY_BUFFER_FILE,)
+ARCHIVE_SUFFIX = ".zip"
+# The member by which a Stable-Baselines3 .zip is recognised.
+SB3_VERSION_FILE = "_stable_baselines3_version"
+# Limits for reading an archive: a member larger than this, or deflated further, is refused
+# (a zip bomb). 64 GiB leaves room for a large replay buffer; our own members are stored.
+MAX_MEMBER_BYTES = 64 << 30
+MAX_COMPRESSION_RATIO = 100
 
 
 def pack_state(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor], Any]:
@@ -92,20 +104,64 @@ def unpack_state(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return tree
 
 
+def resolve_save_path(path: str | os.PathLike) -> Path:
+    """Return where a checkpoint named ``path`` goes: a directory, or one ``.zip`` file.
+
+    An existing directory, or a path written with a trailing separator, is a checkpoint
+    directory (the run folders' ``latest/``, ``checkpoints/step_N/``). Anything else names one
+    file, as in SB3: ``.zip`` is appended when the name has no suffix.
+    """
+    text = os.fspath(path)
+    target = Path(text)
+    if target.is_dir() or text.endswith(("/", os.sep)):
+        return target
+    return target if target.suffix else target.with_name(target.name + ARCHIVE_SUFFIX)
+
+
+def find_checkpoint(path: str | os.PathLike) -> Path:
+    """Return the checkpoint directory or archive that ``path`` names (``m`` may mean ``m.zip``).
+
+    Raises:
+        CheckpointError: Nothing is there.
+    """
+    location = Path(path)
+    if location.name in (TENSORS_FILE, METADATA_FILE) and location.is_file():
+        return location.parent
+    if location.exists():
+        return location
+    archive = location.with_name(location.name + ARCHIVE_SUFFIX)
+    if not location.suffix and archive.is_file():
+        return archive
+    raise CheckpointError(
+        f"no checkpoint at {location}: it does not exist (nor {archive.name}); a checkpoint is "
+        "a directory or a .zip file"
+    )
+
+
 def save_checkpoint(
-    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]
+    path: str | os.PathLike,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, Any],
+    extra_files: dict[str, bytes] | None = None,
 ) -> Path:
-    """Save tensors and JSON metadata as a checkpoint directory.
+    """Save tensors and JSON metadata as a checkpoint directory, or one ``.zip`` file.
 
     Args:
-        path: The checkpoint directory (created if needed).
+        path: A path ending in ``.zip`` gives one zip file (its members are the files a
+            directory would hold, stored uncompressed); any other path a directory (created if
+            needed). ``resolve_save_path`` turns a user's name into one of these.
         tensors: Flat ``{name: tensor}``; tensors are copied to CPU.
         metadata: JSON-serialisable dict; ``format_version`` and ``tensors_sha256`` are added.
+        extra_files: Further files by name (one of ``EXTRA_FILES``), e.g. the replay buffer.
 
     Returns:
-        The checkpoint directory.
+        The checkpoint directory or file.
     """
-    directory = Path(path)
+    target = Path(path)
+    extra_files = extra_files or {}
+    for name in extra_files:
+        if name not in EXTRA_FILES:
+            raise ValueError(f"unknown checkpoint file {name!r}; allowed: {list(EXTRA_FILES)}")
     cpu_tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     data = safetensors_save(cpu_tensors)
     metadata = {
@@ -113,19 +169,32 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "tensors_sha256": hashlib.sha256(data).hexdigest(),
     }
-    text = json.dumps(metadata, indent=2, sort_keys=True)
-    atomic_write_bytes(directory / TENSORS_FILE, data)
-    atomic_write_bytes(directory / METADATA_FILE, text.encode())
-    return directory
+    # metadata.json comes last: a directory whose metadata.json is there is complete.
+    files = {TENSORS_FILE: data, **extra_files}
+    files[METADATA_FILE] = json.dumps(metadata, indent=2, sort_keys=True).encode()
+    if target.suffix != ARCHIVE_SUFFIX:
+        for name, content in files.items():
+            atomic_write_bytes(target / name, content)
+        return target
+    # Stored, not deflated: safetensors and .npz data hardly compress. The zip file is closed
+    # (complete) before it is moved into place.
+    with (
+        atomic_output(target) as temporary,
+        zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED) as archive,
+    ):
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return target
 
 
 def load_checkpoint(
     path: str | os.PathLike, expected_algorithm: str | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load a checkpoint directory written by ``save_checkpoint``.
+    """Load a checkpoint directory or ``.zip`` file written by ``save_checkpoint``.
 
     Args:
-        path: The checkpoint directory (or its ``metadata.json``/``model.safetensors``).
+        path: The checkpoint directory (or its ``metadata.json``/``model.safetensors``), or
+            its ``.zip`` file (``m`` stands for ``m.zip`` when there is no ``m``).
         expected_algorithm: If given, the ``algorithm`` recorded in the metadata must match.
 
     Returns:
@@ -134,12 +203,50 @@ def load_checkpoint(
     Raises:
         CheckpointError: Missing files, corrupt data, a newer format or another algorithm.
     """
-    directory = Path(path)
-    if directory.name in (TENSORS_FILE, METADATA_FILE):
-        directory = directory.parent
+    location = find_checkpoint(path)
+    if location.is_dir():
+        metadata_text, data = _read_directory(location)
+    else:
+        metadata_text = read_checkpoint_file(location, METADATA_FILE)
+        data = read_checkpoint_file(location, TENSORS_FILE)
+        if metadata_text is None or data is None:
+            missing = METADATA_FILE if metadata_text is None else TENSORS_FILE
+            raise CheckpointError(f"checkpoint {location} is incomplete: {missing} missing")
+    try:
+        metadata = json.loads(metadata_text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        message = f"checkpoint {location}: {METADATA_FILE} is corrupt ({error})"
+        raise CheckpointError(message) from None
+    if not isinstance(metadata, dict) or "format_version" not in metadata:
+        raise CheckpointError(f"checkpoint {location}: {METADATA_FILE} has no format_version")
+    version = metadata["format_version"]
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {location} has format_version {version!r}, newer than this rlrobot "
+            f"supports ({FORMAT_VERSION}); upgrade rlrobot to load it"
+        )
+    if hashlib.sha256(data).hexdigest() != metadata.get("tensors_sha256"):
+        raise CheckpointError(
+            f"checkpoint {location}: {TENSORS_FILE} is corrupt or truncated "
+            "(its SHA-256 does not match metadata.json)"
+        )
+    try:
+        tensors = safetensors_load(data)
+    except (SafetensorError, ValueError) as error:
+        message = f"checkpoint {location}: {TENSORS_FILE} is corrupt ({error})"
+        raise CheckpointError(message) from None
+    algorithm = metadata.get("algorithm")
+    if expected_algorithm is not None and algorithm != expected_algorithm:
+        raise CheckpointError(
+            f"checkpoint {location} holds a {algorithm!r} agent, not {expected_algorithm!r}; "
+            f"load it with the {algorithm!r} class"
+        )
+    return tensors, metadata
+
+
+def _read_directory(directory: Path) -> tuple[bytes, bytes]:
+    """Return the ``metadata.json`` and ``model.safetensors`` bytes of a checkpoint directory."""
     metadata_path, tensors_path = directory / METADATA_FILE, directory / TENSORS_FILE
-    if not directory.is_dir():
-        raise CheckpointError(f"no checkpoint at {directory}: directory does not exist")
     if not metadata_path.is_file() and (directory / "config.yaml").is_file():
         # A run folder of `rlrobot train`: its checkpoints are subfolders.
         raise CheckpointError(
@@ -149,37 +256,88 @@ def load_checkpoint(
     for required in (metadata_path, tensors_path):
         if not required.is_file():
             raise CheckpointError(f"checkpoint {directory} is incomplete: {required.name} missing")
+    return metadata_path.read_bytes(), tensors_path.read_bytes()
+
+
+def read_checkpoint_file(path: str | os.PathLike, name: str) -> bytes | None:
+    """Return the bytes of file ``name`` of a checkpoint directory or archive (None: absent).
+
+    Raises:
+        CheckpointError: The archive is not a valid checkpoint archive (see ``read_zip_member``).
+    """
+    location = find_checkpoint(path)
+    if location.is_dir():
+        file = location / name
+        return file.read_bytes() if file.is_file() else None
+    return read_zip_member(location, name, (TENSORS_FILE, METADATA_FILE, *EXTRA_FILES))
+
+
+def read_zip_member(location: Path, name: str, allowed: tuple[str, ...]) -> bytes | None:
+    """Return member ``name`` of the zip file at ``location`` (None: absent), read safely.
+
+    The archive is checked whole first: every member must be one of ``allowed``, stored once,
+    uncompressed or deflated, and no larger than ``MAX_MEMBER_BYTES`` (nor deflated more than
+    ``MAX_COMPRESSION_RATIO`` times), so a tampered or hostile file (unknown members, a zip
+    bomb) is refused before anything is read. Nothing is extracted to disk, so member names
+    cannot reach outside it.
+
+    Raises:
+        CheckpointError: Not a zip file, an unexpected member, or corrupt data (CRC mismatch).
+    """
     try:
-        metadata = json.loads(metadata_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        message = f"checkpoint {directory}: {METADATA_FILE} is corrupt ({error})"
-        raise CheckpointError(message) from None
-    if not isinstance(metadata, dict) or "format_version" not in metadata:
-        raise CheckpointError(f"checkpoint {directory}: {METADATA_FILE} has no format_version")
-    version = metadata["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+        with zipfile.ZipFile(location) as archive:
+            members = _check_archive(location, archive, allowed)
+            if name not in members:
+                return None
+            with archive.open(members[name]) as member:
+                # Reads no more than the size checked above, whatever the data claims.
+                return member.read()
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
         raise CheckpointError(
-            f"checkpoint {directory} has format_version {version!r}, newer than this rlrobot "
-            f"supports ({FORMAT_VERSION}); upgrade rlrobot to load it"
-        )
-    data = tensors_path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != metadata.get("tensors_sha256"):
+            f"checkpoint {location} is not a valid zip file ({type(error).__name__}: {error})"
+        ) from None
+
+
+def is_sb3_archive(location: Path) -> bool:
+    """Tell whether ``location`` is a zip file written by Stable-Baselines3's ``save``."""
+    if not location.is_file() or not zipfile.is_zipfile(location):
+        return False
+    with zipfile.ZipFile(location) as archive:
+        return SB3_VERSION_FILE in archive.namelist()
+
+
+def _check_archive(
+    location: Path, archive: zipfile.ZipFile, allowed: tuple[str, ...]
+) -> dict[str, zipfile.ZipInfo]:
+    """Return the members of an archive by name, refusing anything unexpected."""
+    if SB3_VERSION_FILE in archive.namelist() and SB3_VERSION_FILE not in allowed:
         raise CheckpointError(
-            f"checkpoint {directory}: {TENSORS_FILE} is corrupt or truncated "
-            "(its SHA-256 does not match metadata.json)"
+            f"{location} is a Stable-Baselines3 .zip, not an rlrobot checkpoint; load it with "
+            "the agent's class (e.g. PPO.load), which imports its weights"
         )
-    try:
-        tensors = safetensors_load(data)
-    except (SafetensorError, ValueError) as error:
-        message = f"checkpoint {directory}: {TENSORS_FILE} is corrupt ({error})"
-        raise CheckpointError(message) from None
-    algorithm = metadata.get("algorithm")
-    if expected_algorithm is not None and algorithm != expected_algorithm:
-        raise CheckpointError(
-            f"checkpoint {directory} holds a {algorithm!r} agent, not {expected_algorithm!r}; "
-            f"load it with the {algorithm!r} class"
-        )
-    return tensors, metadata
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        if info.filename not in allowed:
+            raise CheckpointError(
+                f"checkpoint {location} holds an unexpected member {info.filename!r}; "
+                f"allowed: {list(allowed)}"
+            )
+        if info.filename in members:
+            raise CheckpointError(f"checkpoint {location} holds {info.filename!r} twice")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(
+                f"checkpoint {location}: {info.filename} uses compression method "
+                f"{info.compress_type}; allowed: stored (0) or deflated (8)"
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > MAX_MEMBER_BYTES or ratio > MAX_COMPRESSION_RATIO:
+            raise CheckpointError(
+                f"checkpoint {location}: {info.filename} unpacks to {info.file_size} bytes "
+                f"from {info.compress_size}; allowed: at most {MAX_MEMBER_BYTES} bytes and "
+                f"{MAX_COMPRESSION_RATIO}x compression"
+            )
+        members[info.filename] = info
+    return members
 
 
 def _bound_to_json(bound: np.ndarray) -> Any:

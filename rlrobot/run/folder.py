@@ -180,6 +180,8 @@ class RunFolder:
     ) -> None:
         staging = target.parent / f".{target.name}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
+        # An existing directory is saved into as a checkpoint directory (not a .zip file).
+        staging.mkdir(parents=True)
         # A checkpoint to resume from holds the replay buffer and the episodes in progress,
         # which ``load`` restores.
         agent.save(staging, include_replay_buffer=resumable, include_episodes=resumable)

@@ -168,6 +168,7 @@ def test_saved_episodes_continue_on_load_and_damaged_ones_are_refused(tmp_path):
     kwargs = {"n_envs": 2, "seed": 1, "n_steps": 16, "batch_size": 16, "n_epochs": 1}
     agent = PPO("rlrobot/CartPole-v0", **kwargs)
     agent.learn(32)
+    (tmp_path / "model").mkdir()  # a checkpoint directory, whose metadata.json is edited below
     agent.save(tmp_path / "model", include_episodes=True)
     agent.learn(
         64, reset_num_timesteps=False

@@ -5,7 +5,15 @@ import json
 import pytest
 import torch
 
-from rlrobot.common.checkpoint import load_checkpoint, pack_state, save_checkpoint, unpack_state
+from rlrobot.common.checkpoint import (
+    find_checkpoint,
+    load_checkpoint,
+    pack_state,
+    read_checkpoint_file,
+    resolve_save_path,
+    save_checkpoint,
+    unpack_state,
+)
 from rlrobot.errors import CheckpointError
 
 
@@ -25,6 +33,29 @@ def test_round_trip_with_optimizer_state(tmp_path):
             other.state_dict()["state"][0][key], optimizer.state[model.weight][key]
         )
     assert metadata["format_version"] == 1
+
+
+def test_zip_and_directory_hold_the_same_checkpoint(tmp_path):
+    tensors, extra = {"w": torch.arange(4.0)}, {"replay_buffer.npz": b"arrays"}
+    archive = save_checkpoint(tmp_path / "m.zip", tensors, {"algorithm": "t"}, extra)
+    directory = save_checkpoint(tmp_path / "d", tensors, {"algorithm": "t"}, extra)
+    assert archive.is_file() and directory.is_dir()
+    for path in (archive, directory):
+        loaded, _ = load_checkpoint(path, expected_algorithm="t")
+        torch.testing.assert_close(loaded["w"], tensors["w"])
+        assert read_checkpoint_file(path, "replay_buffer.npz") == b"arrays"
+    assert find_checkpoint(tmp_path / "m") == archive  # "m" means "m.zip", as in SB3
+    with pytest.raises(ValueError, match="unknown checkpoint file"):
+        save_checkpoint(tmp_path / "x.zip", tensors, {}, {"policy.pkl": b""})
+
+
+def test_save_path_is_a_zip_unless_a_directory_is_named(tmp_path):
+    (tmp_path / "existing").mkdir()
+    assert resolve_save_path(tmp_path / "m") == tmp_path / "m.zip"
+    assert resolve_save_path(tmp_path / "m.zip") == tmp_path / "m.zip"
+    assert resolve_save_path(tmp_path / "m.ckpt") == tmp_path / "m.ckpt"  # a suffix is kept
+    assert resolve_save_path(tmp_path / "existing") == tmp_path / "existing"
+    assert resolve_save_path(f"{tmp_path}/new/") == tmp_path / "new"
 
 
 def test_pack_state_refuses_arbitrary_objects():

@@ -25,6 +25,7 @@ def _train(algo: str, seed: int, path) -> list[float]:
     """Train a small agent into checkpoint ``path``; return its finished episodes' returns."""
     agent = make_small_agent(algo, seed=seed, n_envs=2, normalize_observations=True)
     agent.learn(STEPS)
+    path.mkdir()  # a checkpoint directory, whose metadata.json the test reads
     agent.save(path)
     agent.env.close()
     return list(agent.episode_tracker.recent_returns)

@@ -73,6 +73,7 @@ def checkpoints(tmp_path_factory):
         agent = make_small_agent(algo, seed=0)
         agent.learn(48)
         extra = {"include_replay_buffer": True} if algo in ("sac", "td3") else {}
+        (root / algo).mkdir()  # checkpoint directories; tests/compat/test_savefmt.py plants zips
         agent.save(root / algo, **extra)
         agent.env.close()
     return root
