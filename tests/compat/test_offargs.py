@@ -236,6 +236,7 @@ def test_bad_ent_coef_forms_are_refused(ent_coef):
 def test_checkpoints_with_the_old_alpha_keys_load_with_the_same_alpha(tmp_path, old, expected):
     # Saved with as many α parameters as the old form had (learned α: one more optimizer group).
     agent = SAC(make_line(), seed=0, device="cpu", ent_coef="auto" if old["auto_ent_coef"] else 0.3)
+    (tmp_path / "sac").mkdir()  # a directory checkpoint: its metadata.json is edited below
     agent.save(tmp_path / "sac")
     metadata_path = tmp_path / "sac" / "metadata.json"
     metadata = json.loads(metadata_path.read_text())

@@ -194,7 +194,12 @@ def _bad_configs(algo: str) -> list[tuple[dict, str]]:
         cases += [
             ({"n_steps": 0}, "'n_steps': must be >= 1"),
             ({"gae_lambda": 1.5}, r"'gae_lambda': must be in \[0, 1\]"),
-            ({"batch_size": 64}, "unknown config key 'batch_size'" if algo != "ppo" else None),
+            (
+                {"batch_size": 64},
+                "'batch_size' is an argument of SB3's PPO, SAC, TD3, not of"
+                if algo != "ppo"
+                else None,
+            ),
         ]
     return [(values, message) for values, message in cases if message is not None]
 
