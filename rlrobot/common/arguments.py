@@ -49,5 +49,5 @@ def _bounded_int(text: str, low: int) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}") from None
     if value < low:
-        raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {value}")
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
     return value

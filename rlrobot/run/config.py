@@ -156,7 +156,10 @@ def read_yaml(path: str | os.PathLike | Traversable) -> dict[str, Any]:
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
-        raise ConfigError(f"config file {path} is not UTF-8 text: {error}") from None
+        raise ConfigError(
+            f"config file {path} cannot be read: it is not UTF-8 text ({error.reason} at byte "
+            f"{error.start})"
+        ) from None
     except OSError as error:
         raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
     except yaml.YAMLError as error:
