@@ -39,6 +39,25 @@ def _wait_for(condition, process: subprocess.Popen, timeout_s: float = 120.0) ->
         time.sleep(0.01)
 
 
+def _killed_run(tmp_path: Path, steps: int, checkpoint_freq: int, until: str) -> tuple[Path, int]:
+    """Start ``rlrobot train`` into ``tmp_path/run``, SIGKILL it once ``until`` exists there."""
+    process = start_cli(
+        *TRAIN, "--steps", steps, "--set", "eval_freq=0", "--set",
+        f"checkpoint_freq={checkpoint_freq}", "--out", "run", "--no-progress", cwd=tmp_path,
+    )  # fmt: skip
+    run = tmp_path / "run"
+    _wait_for(lambda: (run / until).exists(), process)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    return run, process.pid
+
+
+def _assert_clean(run: Path) -> None:
+    """No damaged file and no temporary (a cut last TensorBoard record is harmless)."""
+    damaged, temporaries = check_run_folder(run)
+    assert damaged == [] and [t for t in temporaries if "tfevents" not in t] == []
+
+
 def _csv_steps(path: Path) -> list[float]:
     lines = path.read_text().splitlines()
     index = lines[0].split(",").index("step")
@@ -108,23 +127,15 @@ def test_train_is_refused_while_another_process_holds_the_lock(resume, tmp_path,
 
 
 def test_a_stale_lock_after_sigkill_is_reported_and_taken_over_by_resume(tmp_path, capsys):
-    process = start_cli(
-        *TRAIN, "--steps", "4096", "--set", "eval_freq=0", "--set", "checkpoint_freq=256",
-        "--out", "run", "--no-progress", cwd=tmp_path,
-    )  # fmt: skip
-    run = tmp_path / "run"
-    _wait_for(lambda: (run / "latest").exists(), process)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
+    run, pid = _killed_run(tmp_path, 4096, 256, until="latest")
     state, holder = lock_state(run)
-    assert state == "stale" and holder.startswith(f"PID {process.pid} on ")
+    assert state == "stale" and holder.startswith(f"PID {pid} on ")
     _, temporaries = check_run_folder(run)
     assert f"{LOCK_FILE} (stale: {holder}, which is no longer running)" in temporaries
 
     assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 0
     assert f"took over {run / LOCK_FILE} from {holder}" in capsys.readouterr().err
-    damaged, temporaries = check_run_folder(run)
-    assert damaged == [] and [t for t in temporaries if "tfevents" not in t] == []
+    _assert_clean(run)
     assert not (run / LOCK_FILE).exists()
     assert json.loads((run / "latest" / "run_state.json").read_text())["num_timesteps"] == 4096
 
@@ -132,14 +143,7 @@ def test_a_stale_lock_after_sigkill_is_reported_and_taken_over_by_resume(tmp_pat
 # -- class 5: kills at the edges --------------------------------------------------------------
 def test_a_kill_before_the_first_checkpoint_is_restarted_from_step_0(tmp_path, capsys):
     """Killed after ``config.yaml`` and before any checkpoint: ``--resume`` trains from 0."""
-    process = start_cli(
-        *TRAIN, "--steps", "100000", "--set", "eval_freq=0", "--set", "checkpoint_freq=0",
-        "--out", "run", "--no-progress", cwd=tmp_path,
-    )  # fmt: skip
-    run = tmp_path / "run"
-    _wait_for(lambda: (run / "progress.csv").exists(), process)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL
+    run, _ = _killed_run(tmp_path, 100_000, 0, until="progress.csv")  # 0: only at the end
     assert not (run / "latest").exists() and not (run / "checkpoints").exists()
     # What a kill inside the first checkpoint write leaves (the kill above may have missed it).
     staged = temporary_path(RunFolder(run).step_checkpoint_path(512))
@@ -152,8 +156,7 @@ def test_a_kill_before_the_first_checkpoint_is_restarted_from_step_0(tmp_path, c
     assert main(arguments) == 0
     assert "has no checkpoint yet: training it from step 0 again" in capsys.readouterr().out
     assert not staged.exists()
-    damaged, temporaries = check_run_folder(run)
-    assert damaged == [] and [t for t in temporaries if "tfevents" not in t] == []
+    _assert_clean(run)
     assert json.loads((run / "latest" / "run_state.json").read_text())["num_timesteps"] == 512
 
 
