@@ -39,8 +39,13 @@ class _StrictLoader(yaml.SafeLoader):
 
 def load_yaml(text: str | bytes) -> Any:
     """Parse one YAML document like ``yaml.safe_load``; a duplicate key is a ``yaml.YAMLError``."""
-    # A subclass of the safe loader: it builds plain Python values only, never objects.
-    return yaml.load(text, Loader=_StrictLoader)
+    # What ``yaml.load(text, Loader=_StrictLoader)`` does; the loader is a ``SafeLoader``, so it
+    # builds plain values only, never objects.
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def describe_yaml_error(error: yaml.YAMLError) -> str:

@@ -12,6 +12,7 @@ Layout::
       best/                        the checkpoint with the best evaluation return so far
       learning_curve.png           written at the end of training
       eval.json, rollout.gif …     written by ``rlrobot eval`` / ``rlrobot record``
+      run.lock                     while ``rlrobot train`` writes: its PID, host and start time
 
 A checkpoint directory is built under a temporary name and moved into place with
 ``os.replace``, so a crash never leaves a half-written ``checkpoints/step_*``. ``latest`` and
@@ -97,7 +98,11 @@ class RunFolder:
         lock_path = self.path / LOCK_FILE
         while True:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-            if not _try_lock(fd):
+            # ``lock_state`` (``check_run_folder``) holds the lock for an instant: wait it out.
+            deadline = time.monotonic() + 0.5
+            while not (locked := _try_lock(fd)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not locked:
                 holder = describe_lock_holder(_read_all(fd))
                 os.close(fd)
                 raise RunFolderError(
@@ -443,6 +448,8 @@ def _try_lock(fd: int) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError as error:  # e.g. a network file system without file locks
+        raise RunFolderError(f"cannot lock {LOCK_FILE} ({error.strerror})") from None
     return True
 
 
