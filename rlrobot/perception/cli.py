@@ -305,6 +305,9 @@ def run_collect(args: argparse.Namespace) -> None:
         event_key = None if args.event_key == "terminated" else args.event_key
         options.update(event_key=event_key, window=args.window, horizon=args.horizon)
     check_writable(args.out, "--out", is_folder=False)
+    from rlrobot.common.env_util import check_env_id
+
+    check_env_id(args.env, options["env_kwargs"])  # an unknown id: ours, not Gymnasium's error
     try:
         path = collect(args.out, args.kind, args.env, **options)
     except _user_errors() as error:

@@ -152,7 +152,8 @@ def read_yaml(path: str | os.PathLike | Traversable) -> dict[str, Any]:
     if isinstance(path, (str, os.PathLike)):
         path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {path} {problem}")
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:

@@ -259,3 +259,22 @@ def test_the_write_check_leaves_nothing_behind(tmp_path):
     check_writable(tmp_path / "file.json", "--out", is_folder=False)
     assert list(tmp_path.iterdir()) == []
     assert TEMPORARY_PATTERN.match(".rlrobot-write-check.abc123.tmp")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train", "--config", "."], "config file . is a folder, not a file"),
+        (["train", "--config", "missing.yaml"], "config file missing.yaml does not exist"),
+        (["perception", "collect", "--out", "d.npz", "--env", "nope/X-v0"], "unknown env id"),
+        (["perception", "collect", "--out", "d.npz", "--env", "rlrobot/Reac-v0"], "Reach-v0"),
+        (["perception", "train", "--data", "missing.npz", "--out", "p"], "no dataset at"),
+        (["eval", "missing"], "is not a run folder"),
+        (["plot", "missing"], "no run folders"),
+    ],
+)
+def test_a_bad_input_path_or_id_is_one_line(arguments, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(arguments) == 2
+    command = " ".join(arguments[:2]) if arguments[0] == "perception" else arguments[0]
+    assert message in _assert_one_error_line(command, capsys.readouterr().err)
