@@ -94,7 +94,12 @@ class RunFolder:
             RunFolderError: Another process holds the lock (naming its PID, host and start).
         """
         created = not self.path.is_dir()
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file of that name, or a path under a file
+            raise RunFolderError(
+                f"cannot make the run folder {self.path}: {error.strerror}"
+            ) from None
         lock_path = self.path / LOCK_FILE
         while True:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
