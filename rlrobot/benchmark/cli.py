@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rlrobot.common.arguments import non_negative_int, positive_float, positive_int
+from rlrobot.common.files import check_writable
+
 BENCH_EPILOG = """\
 examples:
   rlrobot bench --envs rlrobot/CartPole-v0 CartPole-v1 --algos ppo a2c --seeds 3 \\
@@ -44,25 +47,30 @@ def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options bench and sweep share: budget, evaluation, hyperparameters, backend."""
     parser.add_argument(
         "--seeds",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"number of seeds (0 … N-1; default {DEFAULT_SEEDS}, a study's own for --study)",
     )
     parser.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         default=None,
         help="env steps per trial (default: n_timesteps of the config)",
     )
-    parser.add_argument("--n-envs", type=int, default=None, help="envs per trial (default: config)")
+    parser.add_argument(
+        "--n-envs", type=positive_int, default=None, help="envs per trial (default: config)"
+    )
     parser.add_argument(
         "--eval-interval",
-        type=int,
+        type=positive_int,
         default=None,
         help="env steps between evaluations (a tenth of the budget)",
     )
     parser.add_argument(
-        "--eval-episodes", type=int, default=5, help="deterministic episodes per evaluation"
+        "--eval-episodes",
+        type=positive_int,
+        default=5,
+        help="deterministic episodes per evaluation",
     )
     parser.add_argument(
         "--set",
@@ -76,10 +84,13 @@ def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default=None, help="existing Ray cluster (e.g. auto)")
     parser.add_argument(
-        "--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves for each trial"
+        "--cpus-per-trial",
+        type=positive_float,
+        default=1.0,
+        help="CPUs Ray reserves for each trial",
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="parallel trials (default: CPU cores)"
+        "--workers", type=positive_int, default=None, help="parallel trials (default: CPU cores)"
     )
     parser.add_argument("--out", help="output folder (results, report, plots)")
     parser.add_argument(
@@ -99,6 +110,7 @@ def _output_folder(args: argparse.Namespace) -> str:
     out = args.report_only or args.out
     if not out:
         raise CommandError("give --out DIR (or --report-only DIR)")
+    check_writable(out, "--report-only" if args.report_only else "--out", is_folder=True)
     return out
 
 
@@ -131,7 +143,7 @@ def add_subcommand(subparsers: Any) -> None:
         "results) --report-only",
     )
     bench.add_argument(
-        "--budget-scale", type=float, default=1.0, help="--study: scale every budget"
+        "--budget-scale", type=positive_float, default=1.0, help="--study: scale every budget"
     )
     bench.add_argument(
         "--quick", action="store_true", help="--study: a smoke run into a temporary folder"
@@ -180,8 +192,12 @@ def add_subcommand(subparsers: Any) -> None:
         default="grid",
         help="grid: every combination of the --param lists (default); random: --trials draws",
     )
-    sweep.add_argument("--trials", type=int, default=10, help="random search: configs to draw")
-    sweep.add_argument("--sweep-seed", type=int, default=0, help="random search: sampler seed")
+    sweep.add_argument(
+        "--trials", type=positive_int, default=10, help="random search: configs to draw"
+    )
+    sweep.add_argument(
+        "--sweep-seed", type=non_negative_int, default=0, help="random search: sampler seed"
+    )
     _add_execution_arguments(sweep)
     sweep.set_defaults(func=sweep_command)
 

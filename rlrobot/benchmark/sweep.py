@@ -62,6 +62,8 @@ def parse_parameter(text: str) -> Parameter:
     """
     import yaml
 
+    from rlrobot.common.yaml_loading import load_yaml
+
     key, separator, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
     if not separator or not key or not raw:
@@ -73,7 +75,7 @@ def parse_parameter(text: str) -> Parameter:
             raise ConfigError(f"--param {key}: need 0 < low < high for {name}, got {raw}")
         return Parameter(key, distribution=name, low=low, high=high)
     try:
-        value = yaml.safe_load(raw)
+        value = load_yaml(raw)
     except yaml.YAMLError:
         raise ConfigError(f"--param {key}: {raw!r} is not a valid YAML value") from None
     choices = tuple(

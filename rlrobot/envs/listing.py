@@ -152,7 +152,14 @@ def run_envs_command(args: argparse.Namespace) -> int:
             )
         if args.steps < 0:
             raise CommandError(f"--steps must be >= 0, got {args.steps}")
-        for path in write_gallery(Path(args.gallery), args.width, args.height, args.steps):
+        gallery = Path(args.gallery)
+        try:  # before the first frame is rendered
+            gallery.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CommandError(
+                f"--gallery {gallery}: cannot make the folder ({error.strerror})"
+            ) from None
+        for path in write_gallery(gallery, args.width, args.height, args.steps):
             print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
         return 0
     descriptions = describe_envs()

@@ -15,6 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rlrobot.common.arguments import (
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+)
+from rlrobot.common.files import check_writable
 from rlrobot.errors import CommandError
 
 EPILOG = """\
@@ -163,12 +169,12 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         help="images with simulator ground truth, or proprioceptive windows before an event",
     )
     collect_parser.add_argument("--env", default="rlrobot/Reach-v0", metavar="ID", help="env id")
-    collect_parser.add_argument("--episodes", type=int, default=100, help="episodes (100)")
-    collect_parser.add_argument("--seed", type=int, default=0, help="seed (0)")
+    collect_parser.add_argument("--episodes", type=positive_int, default=100, help="episodes (100)")
+    collect_parser.add_argument("--seed", type=non_negative_int, default=0, help="seed (0)")
     collect_parser.add_argument(
         "--policy", default="random", help="random or goal_seeking (images) (default random)"
     )
-    collect_parser.add_argument("--max-steps", type=int, help="cut episodes after N steps")
+    collect_parser.add_argument("--max-steps", type=positive_int, help="cut episodes after N steps")
     collect_parser.add_argument(
         "--env-kwarg",
         metavar="KEY=VALUE",
@@ -180,14 +186,18 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     images.add_argument(
         "--labels", nargs="+", default=["target_position"], help="ground-truth labels"
     )
-    images.add_argument("--frame-interval", type=int, default=10, help="keep every n-th frame")
-    images.add_argument("--image-size", type=int, default=84, help="image side in pixels (84)")
+    images.add_argument(
+        "--frame-interval", type=positive_int, default=10, help="keep every n-th frame"
+    )
+    images.add_argument(
+        "--image-size", type=positive_int, default=84, help="image side in pixels (84)"
+    )
     images.add_argument(
         "--randomize", action="store_true", help="randomise colours and light per episode"
     )
     images.add_argument(
         "--camera-jitter",
-        type=float,
+        type=non_negative_float,
         default=0.0,
         metavar="DEG",
         help="with --randomize: ± degrees of camera yaw/pitch (0)",
@@ -196,8 +206,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     events.add_argument(
         "--event-key", default="fell", help="info key of the event; 'terminated' for termination"
     )
-    events.add_argument("--window", type=int, default=16, help="observations per window (16)")
-    events.add_argument("--horizon", type=int, default=10, help="look-ahead in steps (10)")
+    events.add_argument(
+        "--window", type=positive_int, default=16, help="observations per window (16)"
+    )
+    events.add_argument("--horizon", type=positive_int, default=10, help="look-ahead in steps (10)")
     collect_parser.set_defaults(func=run_collect)
 
     train_parser = commands.add_parser(
@@ -215,7 +227,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         choices=("mlp", "nature_cnn", "residual_cnn", "spatial_softmax_cnn"),
         help="architecture (default: nature_cnn for images, mlp otherwise)",
     )
-    train_parser.add_argument("--features-dim", type=int, help="CNN output features")
+    train_parser.add_argument("--features-dim", type=positive_int, help="CNN output features")
     train_parser.add_argument(
         "--set",
         metavar="KEY=VALUE",
@@ -246,12 +258,19 @@ def parse_assignments(items: list[str]) -> dict[str, Any]:
     """Parse ``["key=value", …]`` with YAML values (``3e-4``, ``[64, 64]``, ``true``)."""
     import yaml
 
+    from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
+
     values = {}
     for item in items:
         key, separator, text = item.partition("=")
         if not separator or not key:
             raise CommandError(f"expected KEY=VALUE, got {item!r}")
-        values[key] = yaml.safe_load(text)
+        try:
+            values[key] = load_yaml(text)
+        except yaml.YAMLError as error:
+            raise CommandError(
+                f"{key}: {text!r} is not a valid YAML value ({describe_yaml_error(error)})"
+            ) from None
     return values
 
 
@@ -285,6 +304,10 @@ def run_collect(args: argparse.Namespace) -> None:
     else:
         event_key = None if args.event_key == "terminated" else args.event_key
         options.update(event_key=event_key, window=args.window, horizon=args.horizon)
+    check_writable(args.out, "--out", is_folder=False)
+    from rlrobot.common.env_util import check_env_id
+
+    check_env_id(args.env, options["env_kwargs"])  # an unknown id: ours, not Gymnasium's error
     try:
         path = collect(args.out, args.kind, args.env, **options)
     except _user_errors() as error:
@@ -298,6 +321,7 @@ def run_collect(args: argparse.Namespace) -> None:
 def run_train(args: argparse.Namespace) -> None:
     """Handle ``rlrobot perception train``."""
     model_options = {} if args.features_dim is None else {"features_dim": args.features_dim}
+    check_writable(args.out, "--out", is_folder=True)
     try:
         result = train(
             args.data,
@@ -316,6 +340,8 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_eval(args: argparse.Namespace) -> None:
     """Handle ``rlrobot perception eval``."""
+    if args.out is not None:
+        check_writable(args.out, "--out", is_folder=True)
     try:
         metrics = evaluate(args.run, args.data, args.split, args.out)
     except _user_errors() as error:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
+from rlrobot.common.arguments import non_negative_int, positive_float, positive_int
+from rlrobot.common.files import check_writable
 from rlrobot.errors import CommandError
 
 ALGORITHM_NAMES = "reinforce, a2c, ppo, sac, td3"
@@ -157,17 +158,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
     )
     demo.add_argument("--out", metavar="DIR", help="run folder (default runs/demo, -2, -3 …)")
-    demo.add_argument("--steps", type=int, help="env steps (default 40960)")
-    demo.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    demo.add_argument("--steps", type=positive_int, help="env steps (default 40960)")
+    demo.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     demo.set_defaults(func=run_demo)
-
-
-def positive_int(text: str) -> int:
-    """Parse an integer >= 1 (an argparse ``type``: a bad value is a one-line usage error)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def image_side(text: str) -> int:
@@ -181,20 +174,14 @@ def image_side(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    """Parse a finite number > 0 (an argparse ``type``: a bad value is a one-line usage error)."""
-    value = float(text)
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
 def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deterministic", action="store_true", help="take the most likely actions (no sampling)"
     )
     parser.add_argument("--checkpoint", default="latest", help="latest, best or a step number")
-    parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="episode i is reset with seed + i"
+    )
 
 
 # -- handlers ---------------------------------------------------------------------------------
@@ -229,6 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(resolved.to_yaml(), end="")
         return 0
     out = args.out or default_run_dir(resolved.algo, resolved.env, resolved.seed)
+    check_writable(out, "--out", is_folder=True)
     action = "resuming" if args.resume else "training"
     print(f"{action} {resolved.algo} on {resolved.env} (seed {resolved.seed}) → {out}")
     try:
@@ -280,6 +268,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from rlrobot.run.evaluation import format_summary, make_env
 
     agent, resolved, folder = _load_agent(args)
+    out = Path(args.out) if args.out else folder.eval_path
+    check_writable(out, "--out", is_folder=False)  # before the episodes, not after them
     env = make_env(resolved)
     try:
         result = evaluate_policy(agent, env, args.episodes, args.deterministic, args.seed)
@@ -300,7 +290,6 @@ def run_eval(args: argparse.Namespace) -> int:
     }
     from rlrobot.common.files import atomic_write_bytes
 
-    out = Path(args.out) if args.out else folder.eval_path
     atomic_write_bytes(out, (json.dumps(summary, indent=2) + "\n").encode())
     print(f"{resolved.algo} on {resolved.env} after {agent.num_timesteps:,} steps")
     print(format_summary(summary))
@@ -317,6 +306,7 @@ def run_record(args: argparse.Namespace) -> int:
         raise CommandError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out.name}")
     agent, resolved, folder = _load_agent(args)
     out = out or folder.path / "rollout.gif"
+    check_writable(out, "--out", is_folder=False)
     episodes, real_time_fps = record_episodes(
         agent,
         resolved,
@@ -358,6 +348,7 @@ def run_plot(args: argparse.Namespace) -> int:
         out = Path(args.run_dirs[0]) / "learning_curve.png"
     else:
         out = Path("learning_curves.png")
+    check_writable(out, "--out", is_folder=False)
     try:
         plot_runs(args.run_dirs, out, args.source, args.title)
     except ValueError as error:
@@ -370,5 +361,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Handle ``rlrobot demo``."""
     from rlrobot.run.demo import demo
 
+    if args.out is not None:
+        check_writable(args.out, "--out", is_folder=True)
     demo(args.out, args.steps, args.seed)
     return 0

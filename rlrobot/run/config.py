@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from rlrobot.common.config import BaseConfig, did_you_mean, option, unknown_key_error
+from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
 from rlrobot.errors import ConfigError
 from rlrobot.vec import VecEnvName
 
@@ -151,13 +152,21 @@ def read_yaml(path: str | os.PathLike | Traversable) -> dict[str, Any]:
     if isinstance(path, (str, os.PathLike)):
         path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {path} {problem}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"config file {path} cannot be read: {error}") from None
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"config file {path} cannot be read: it is not UTF-8 text ({error.reason} at byte "
+            f"{error.start})"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        raise ConfigError(
+            f"config file {path} is not valid YAML: {describe_yaml_error(error)}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -210,9 +219,11 @@ def parse_override(text: str) -> dict[str, Any]:
     if not separator or not key:
         raise ConfigError(f"--set expects key=value, got {text!r}")
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else ""
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: {raw_value!r} is not a valid YAML value") from None
+        value = load_yaml(raw_value) if raw_value.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(
+            f"--set {key}: {raw_value!r} is not a valid YAML value ({describe_yaml_error(error)})"
+        ) from None
     for part in reversed(key.split(".")[1:]):
         value = {part: value}
     return {key.split(".")[0]: value}
@@ -346,6 +357,7 @@ def resolve_config(
         raise ConfigError("give --algo and --env (or a --config file with 'algo' and 'env' keys)")
     if seed is None:
         seed = identity["seed"] if identity["seed"] is not None else 0
+    check_identity(algo, env_id, seed)
     known_keys = set(RunConfig.field_names()) | set(
         algorithm_class(algo).config_class.field_names()
     )
@@ -386,6 +398,18 @@ def resolve_config(
     return validate_layers(algo, env_id, seed, layers)
 
 
+def check_identity(algo: Any, env_id: Any, seed: Any) -> None:
+    """Raise ``ConfigError`` unless ``algo`` and ``env_id`` are names and ``seed`` an int >= 0.
+
+    They may come from a YAML file, where ``env: 123`` or ``algo: [ppo]`` parse fine.
+    """
+    for key, value in (("algo", algo), ("env", env_id)):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"config key {key!r}: expected a name (a string), got {value!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"config key 'seed': expected an integer >= 0, got {seed!r}")
+
+
 def validate_layers(
     algo: str, env_id: str, seed: int, layers: list[tuple[str, dict[str, Any]]]
 ) -> ResolvedConfig:
@@ -394,8 +418,7 @@ def validate_layers(
     Raises:
         ConfigError: An unknown key (naming its source and close matches) or a bad value.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"config key 'seed': expected an integer >= 0, got {seed!r}")
+    check_identity(algo, env_id, seed)
     config_class = algorithm_class(algo).config_class
     run_keys, algorithm_keys = set(RunConfig.field_names()), set(config_class.field_names())
     known_keys = sorted(run_keys | algorithm_keys)

@@ -12,6 +12,7 @@ Layout::
       best/                        the checkpoint with the best evaluation return so far
       learning_curve.png           written at the end of training
       eval.json, rollout.gif …     written by ``rlrobot eval`` / ``rlrobot record``
+      run.lock                     while ``rlrobot train`` writes: its PID, host and start time
 
 A checkpoint directory is built under a temporary name and moved into place with
 ``os.replace``, so a crash never leaves a half-written ``checkpoints/step_*``. ``latest`` and
@@ -29,12 +30,16 @@ import json
 import os
 import re
 import shutil
+import socket
+import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rlrobot.common.checkpoint import METADATA_FILE, TENSORS_FILE, load_checkpoint
-from rlrobot.common.files import atomic_write_bytes
+from rlrobot.common.files import TEMPORARY_PATTERN, atomic_write_bytes, temporary_path
 from rlrobot.common.logger import row_step
 from rlrobot.errors import CheckpointError, RunFolderError
 
@@ -49,9 +54,8 @@ EVALUATION_COLUMNS = (
     "n_episodes",
 )
 _STEP_PATTERN = re.compile(r"^step_(\d+)$")
-# Names of files and directories still being written: ``.NAME.tmp``, ``.NAME.XXXX.tmp``,
-# ``.NAME.tmp.npz`` and ``.NAME.old`` (the displaced copy during a directory swap).
-TEMPORARY_PATTERN = re.compile(r"^\..+\.(tmp|old)(\.npz)?$")
+# Held by the one process writing the folder (``rlrobot train``); its text names that process.
+LOCK_FILE = "run.lock"
 _PNG_END = b"IEND\xaeB`\x82"
 
 
@@ -75,6 +79,60 @@ class RunFolder:
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
+
+    # -- the one writer ---------------------------------------------------------------------------
+    @contextmanager
+    def writer_lock(self) -> Iterator[str | None]:
+        """Hold ``run.lock`` (creating the folder) while the block writes to the folder.
+
+        The lock is an OS file lock, which the kernel drops when its process dies, so a lock
+        left by a killed run is free and is taken over; the file's text names the holder for
+        the writer that is refused. Yields the holder of such a stale lock (None if the last
+        writer ended cleanly). A folder the lock created is removed again if it stays empty.
+
+        Raises:
+            RunFolderError: Another process holds the lock (naming its PID, host and start).
+        """
+        created = not self.path.is_dir()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a file of that name, or a path under a file
+            raise RunFolderError(
+                f"cannot make the run folder {self.path}: {error.strerror}"
+            ) from None
+        lock_path = self.path / LOCK_FILE
+        while True:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            # ``lock_state`` (``check_run_folder``) holds the lock for an instant: wait it out.
+            deadline = time.monotonic() + 0.5
+            while not (locked := _try_lock(fd)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not locked:
+                holder = describe_lock_holder(_read_all(fd))
+                os.close(fd)
+                raise RunFolderError(
+                    f"{self.path} is being written by another run ({holder}); wait for it to "
+                    "end, stop it, or choose another --out"
+                )
+            # A holder that was releasing may have unlinked the file we opened: lock a fresh one.
+            try:
+                if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        stale = _read_all(fd)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, _lock_holder_text().encode())
+        os.fsync(fd)
+        try:
+            yield describe_lock_holder(stale) if stale else None
+        finally:
+            os.unlink(lock_path)  # before the unlock, so no writer takes a lock being removed
+            os.close(fd)
+            if created and not any(self.path.iterdir()):
+                self.path.rmdir()
 
     # -- config -------------------------------------------------------------------------------
     def check_unused(self) -> None:
@@ -126,8 +184,7 @@ class RunFolder:
         """
         for target in (self.latest_path, self.best_path):
             if not target.exists():
-                staged = target.parent / f".{target.name}.tmp"
-                displaced = target.parent / f".{target.name}.old"
+                staged, displaced = temporary_path(target), temporary_path(target, "old")
                 for candidate in (staged, displaced):
                     if candidate.is_dir() and is_complete_checkpoint(candidate):
                         os.replace(candidate, target)
@@ -158,7 +215,7 @@ class RunFolder:
         """
         target = self.step_checkpoint_path(step)
         self._write_agent_directory(agent, run_state, target, resumable=True)
-        staging = self.path / ".latest.tmp"
+        staging = temporary_path(self.latest_path)
         shutil.rmtree(staging, ignore_errors=True)
         # Checkpoint files are never modified in place, so ``latest`` can share them.
         shutil.copytree(target, staging, copy_function=_link_or_copy)
@@ -178,7 +235,7 @@ class RunFolder:
     def _write_agent_directory(
         self, agent: Any, run_state: dict[str, Any], target: Path, resumable: bool
     ) -> None:
-        staging = target.parent / f".{target.name}.tmp"
+        staging = temporary_path(target)
         shutil.rmtree(staging, ignore_errors=True)
         # An existing directory is saved into as a checkpoint directory (not a .zip file).
         staging.mkdir(parents=True)
@@ -308,7 +365,9 @@ def check_run_folder(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     Checkpoint directories must load (their SHA-256 matches), JSON and YAML files parse, CSV
     rows have every column and a numeric ``step``, PNG images end with their end chunk, and
     TensorBoard event files are a sequence of whole records (a cut last record, which
-    TensorBoard skips, is reported as a temporary).
+    TensorBoard skips, is reported as a temporary). A ``run.lock`` held by a running writer is
+    reported as damage (the folder is still changing), one left by a killed writer as a
+    temporary.
 
     Returns:
         ``(damaged, temporaries)``: descriptions of damaged files, and the paths (relative to
@@ -317,6 +376,11 @@ def check_run_folder(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     root = Path(path)
     damaged: list[str] = []
     temporaries: list[str] = []
+    lock = lock_state(root)
+    if lock is not None and lock[0] == "held":
+        damaged.append(f"{LOCK_FILE}: held by {lock[1]}; a run is writing this folder")
+    elif lock is not None:
+        temporaries.append(f"{LOCK_FILE} (stale: {lock[1]}, which is no longer running)")
     for entry in sorted(root.rglob("*")):
         relative = entry.relative_to(root)
         if any(TEMPORARY_PATTERN.match(part) for part in relative.parts):
@@ -341,6 +405,61 @@ def check_run_folder(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     return damaged, temporaries
 
 
+def lock_state(path: str | os.PathLike) -> tuple[str, str] | None:
+    """Return ``("held" or "stale", holder)`` for the run folder's ``run.lock``; None if absent."""
+    lock_path = Path(path) / LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        holder = describe_lock_holder(_read_all(fd))
+        return ("stale", holder) if _try_lock(fd) else ("held", holder)
+    finally:
+        os.close(fd)  # also drops the lock this check took
+
+
+def describe_lock_holder(text: str) -> str:
+    """Describe the process that ``run.lock``'s text names: PID, host and start time."""
+    try:
+        holder = json.loads(text)
+        return f"PID {int(holder['pid'])} on {holder['host']}, since {holder['since']}"
+    except (ValueError, KeyError, TypeError):
+        return "a process that left no record of itself"
+
+
+def _lock_holder_text() -> str:
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since})
+
+
+def _read_all(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 1 << 16).decode(errors="replace")
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive OS lock of ``fd`` without waiting; tell whether it was free."""
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, 1 << 20, os.SEEK_SET)  # a byte past the text, so others can still read it
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as error:  # e.g. a network file system without file locks
+        raise RunFolderError(f"cannot lock {LOCK_FILE} ({error.strerror})") from None
+    return True
+
+
 def _check_file(path: Path) -> str:
     """Raise ``ValueError`` unless ``path`` parses; return ``"cut"`` for a cut event record."""
     data = path.read_bytes()
@@ -349,7 +468,13 @@ def _check_file(path: Path) -> str:
     elif path.suffix == ".yaml":
         import yaml
 
-        if not isinstance(yaml.safe_load(data), dict):
+        from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
+
+        try:
+            mapping = load_yaml(data)
+        except yaml.YAMLError as error:
+            raise ValueError(describe_yaml_error(error)) from None
+        if not isinstance(mapping, dict):
             raise ValueError("not a YAML mapping")
     elif path.suffix == ".csv":
         rows = list(csv.reader(io.StringIO(data.decode())))
@@ -403,7 +528,7 @@ def _link_or_copy(source: str, target: str) -> None:
 
 def _remove_directory(path: Path) -> None:
     """Delete a directory, first renamed to a temporary name: a crash never leaves it half gone."""
-    doomed = path.parent / f".{path.name}.old"
+    doomed = temporary_path(path, "old")
     shutil.rmtree(doomed, ignore_errors=True)
     os.replace(path, doomed)
     shutil.rmtree(doomed)
@@ -412,7 +537,7 @@ def _remove_directory(path: Path) -> None:
 def _replace_directory(source: Path, target: Path) -> None:
     """Move the directory ``source`` to ``target``, replacing it with two renames."""
     if target.exists():
-        old = target.parent / f".{target.name}.old"
+        old = temporary_path(target, "old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(target, old)
         os.replace(source, target)

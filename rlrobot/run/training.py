@@ -36,7 +36,7 @@ from rlrobot.common.seeding import get_rng_state, set_rng_state
 from rlrobot.errors import RunFolderError
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
 from rlrobot.run.evaluation import format_summary, make_env
-from rlrobot.run.folder import RunFolder, read_run_state
+from rlrobot.run.folder import LOCK_FILE, RunFolder, read_run_state
 
 
 def segment_seed(seed: int, step: int) -> int:
@@ -264,10 +264,29 @@ def train(
         The run folder.
 
     Raises:
-        RunFolderError: ``out`` holds a run (and no ``resume``), holds no run or only damaged
-            checkpoints (``resume``), or is already at ``n_timesteps``.
+        RunFolderError: Another process is writing ``out``; ``out`` holds a run (and no
+            ``resume``), holds no run or only damaged checkpoints (``resume``), or is already
+            at ``n_timesteps``.
     """
-    folder, run = RunFolder(out), resolved.run
+    folder = RunFolder(out)
+    # Held from before the first look at the folder: a second writer is refused before it
+    # reads, cleans or writes anything.
+    with folder.writer_lock() as stale_holder:
+        if stale_holder is not None:
+            report(
+                f"note: took over {folder.path / LOCK_FILE} from {stale_holder}, which is no "
+                "longer running",
+                to_stderr=True,
+            )
+        _train_into(folder, resolved, resume, progress_bar, verbose)
+    return folder
+
+
+def _train_into(
+    folder: RunFolder, resolved: ResolvedConfig, resume: bool, progress_bar: bool, verbose: bool
+) -> None:
+    """Do ``train``'s work while it holds the folder's lock."""
+    run = resolved.run
     torch.set_num_threads(run.torch_threads)
     resume_point = None
     if resume:
@@ -349,4 +368,3 @@ def train(
         report(
             "note: no episode ended during the run, so there is no learning curve", to_stderr=True
         )
-    return folder

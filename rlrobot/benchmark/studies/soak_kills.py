@@ -25,7 +25,7 @@ import rlrobot
 from rlrobot.common.checkpoint import load_checkpoint
 from rlrobot.errors import CheckpointError, ConfigError
 from rlrobot.run.config import resolve_config
-from rlrobot.run.folder import check_run_folder
+from rlrobot.run.folder import LOCK_FILE, check_run_folder
 from rlrobot.run.training import train
 
 # The folder that holds the rlrobot package: the killed `rlrobot train` runs import it too.
@@ -129,7 +129,10 @@ def soak_kills(
         kill_steps.append(latest_step(run))
         found, temporary = check_run_folder(run) if run.exists() else ([], [])
         damaged += found
-        temporaries += [f"kill {kill + 1}: {name}" for name in temporary]
+        # Every SIGKILL leaves its run.lock (stale, taken over by the resume): not a write cut.
+        temporaries += [
+            f"kill {kill + 1}: {name}" for name in temporary if not name.startswith(LOCK_FILE)
+        ]
         if kill_steps[-1] >= steps:
             # Killed after its final checkpoint (plotting, exiting): trained, and a resume
             # would be refused as already at its budget, so no process runs at the end.
