@@ -2,9 +2,10 @@
 
 from rlrobot.agents.a2c import A2C, A2CConfig
 from rlrobot.agents.base import BaseAgent
+from rlrobot.agents.config import OffPolicyConfig, OnPolicyConfig
 from rlrobot.agents.her import HerReplayBuffer
-from rlrobot.agents.off_policy import OffPolicyAgent, OffPolicyConfig
-from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
+from rlrobot.agents.off_policy import OffPolicyAgent
+from rlrobot.agents.on_policy import OnPolicyAgent
 from rlrobot.agents.ppo import PPO, PPOConfig
 from rlrobot.agents.reinforce import REINFORCE, REINFORCEConfig
 from rlrobot.agents.sac import SAC, SACConfig

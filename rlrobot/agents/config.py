@@ -1,4 +1,5 @@
-"""``AgentConfig``, the hyperparameters every agent has, and the device they train on."""
+"""The agents' hyperparameters: ``AgentConfig`` (every agent), ``OnPolicyConfig`` and
+``OffPolicyConfig`` (each family), and the device they train on."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from rlrobot.common.config import BaseConfig, option
-from rlrobot.common.networks import ACTIVATIONS
+from rlrobot.common.networks import (
+    ACTIVATIONS,
+)
+from rlrobot.common.noise import (
+    ActionNoise,
+    describe_gaussian_noise,
+)
 from rlrobot.common.schedules import (
     Schedule,
     ScheduleKind,
@@ -172,3 +179,208 @@ class AgentConfig(BaseConfig):
         )
         self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
         self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
+
+
+@dataclass
+class OnPolicyConfig(AgentConfig):
+    """Hyperparameters shared by the on-policy agents."""
+
+    learning_rate: float | Schedule = option(3e-4, "Adam/RMSprop step size")
+    n_steps: int = option(2048, "env steps per env per rollout (rollout = n_steps × n_envs)")
+    gae_lambda: float = option(0.95, "GAE λ in [0, 1]: 1 = Monte Carlo, 0 = one-step TD")
+    ent_coef: float = option(0.0, "weight of the entropy bonus")
+    vf_coef: float = option(0.5, "weight of the value loss")
+    max_grad_norm: float = option(0.5, "clip the global gradient norm to this value")
+    normalize_advantage: bool = option(True, "standardise advantages per (mini)batch")
+    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the actor and the critic")
+    ortho_init: bool = option(True, "orthogonal initialisation (as in SB3/OpenAI baselines)")
+    log_std_init: float = option(0.0, "initial log standard deviation of Gaussian actions")
+    optimizer: Literal["adam", "rmsprop"] = option("adam", "optimizer")
+    optimizer_eps: float = option(1e-5, "epsilon of the optimizer")
+    normalize_rewards: bool = option(False, "scale rewards by the std of the discounted return")
+    log_interval: int = option(1, "log every this many rollouts")
+    rrd_gradient_steps: int = option(32, "RRD: reward-model gradient steps per rollout")
+    rrd_buffer_size: int = option(
+        100_000, "RRD: transitions kept to train the reward model on whole released chunks"
+    )
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        super().validate()
+        self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
+        self._require(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")
+        self._require(self.ent_coef >= 0, "ent_coef", "must be >= 0")
+        self._require(self.vf_coef >= 0, "vf_coef", "must be >= 0")
+        self._require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
+        self._require(self.optimizer_eps > 0, "optimizer_eps", "must be > 0")
+        self._require(self.rrd_buffer_size >= 1, "rrd_buffer_size", "must be >= 1")
+        if self.reward_redistribution is not None and self.normalize_rewards:
+            raise ConfigError(
+                "config keys 'reward_redistribution' and 'normalize_rewards': the normaliser "
+                "scales rewards as they are paid, before they are redistributed; use one"
+            )
+
+
+@dataclass
+class OffPolicyConfig(AgentConfig):
+    """Hyperparameters shared by the off-policy agents (defaults as in SB3's SAC)."""
+
+    learning_rate: float | Schedule = option(3e-4, "Adam step size of the actor, critics and α")
+    buffer_size: int = option(1_000_000, "transitions kept in the replay buffer")
+    learning_starts: int = option(100, "env steps of uniform random actions before learning")
+    batch_size: int = option(256, "minibatch size of each gradient step")
+    tau: float = option(0.005, "Polyak coefficient τ of the target networks (1: hard copy)")
+    train_freq: int | tuple[int, Literal["step", "episode"]] = option(
+        1,
+        "vector-env steps between two training phases, or (n, 'step' | 'episode') as in SB3 "
+        "(every n vector steps, or every n finished episodes over all envs)",
+    )
+    gradient_steps: int = option(
+        1, "gradient steps per training phase (-1: as many as env steps collected)"
+    )
+    action_noise: float | ActionNoise = option(
+        0.0,
+        "exploration noise added to the policy's actions (in the [-1, 1] action scale): the "
+        "std of a Gaussian (0: none), or an SB3 NormalActionNoise, OrnsteinUhlenbeckActionNoise "
+        "or VectorizedActionNoise (reset at episode ends)",
+    )
+    optimize_memory_usage: bool = option(
+        False,
+        "SB3's memory-saving replay buffer; not supported (True is refused: the buffer keeps "
+        "each next observation, which n-step returns and the real final observation of a "
+        "truncated episode need)",
+    )
+    n_steps: int = option(1, "length of the n-step returns (1: one-step TD targets)")
+    net_arch: tuple[int, ...] = option((256, 256), "hidden layer sizes of the actor and critics")
+    activation: str = option("relu", "hidden activation: relu, tanh, elu, gelu, silu")
+    replay_buffer: Literal["standard", "her"] = option(
+        "standard", "replay buffer: standard, or her (hindsight relabelling, goal envs)"
+    )
+    goal_selection_strategy: Literal["future", "final", "episode"] = option(
+        "future", "HER: where relabelled goals come from"
+    )
+    n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
+    n_critics: int = option(2, "Q-networks of the critic ensemble (targets use their minimum)")
+    matmul_dtype: Literal["float32", "bfloat16"] = option(
+        "float32",
+        "precision of the hidden layers' matmuls in the updates: float32, or bfloat16 (mixed "
+        "precision: weights, outputs, losses and acting stay float32)",
+    )
+    log_interval: int = option(1000, "log every this many env steps")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Any:
+        """Build a config, first turning SB3's ``replay_buffer_class`` and ``_kwargs`` into
+        ``replay_buffer``, ``n_sampled_goal`` and ``goal_selection_strategy``."""
+        return super().from_dict(convert_replay_buffer_class(values))
+
+    def to_json_dict(self, progress_remaining: float) -> dict[str, Any]:
+        """Return ``AgentConfig.to_json_dict`` with a noise object as its σ where it has one.
+
+        Another noise object (Ornstein-Uhlenbeck, a non-uniform σ) cannot go into JSON: it is
+        saved as 0 (no noise) with a warning, and ``load(..., action_noise=…)`` sets it again.
+        """
+        values = super().to_json_dict(progress_remaining)
+        noise = values["action_noise"]
+        if isinstance(noise, float):
+            return values
+        sigma = describe_gaussian_noise(noise)
+        values["action_noise"] = 0.0 if sigma is None else sigma
+        if sigma is None:
+            warnings.warn(
+                f"action_noise={noise!r} cannot be saved (a checkpoint holds JSON, no objects); "
+                "saved as 0.0 (no noise): pass action_noise=… to load to explore with it again",
+                stacklevel=4,
+            )
+        return values
+
+    def get_train_freq(self) -> tuple[int, Literal["step", "episode"]]:
+        """Return ``train_freq`` as ``(frequency, unit)``."""
+        if isinstance(self.train_freq, tuple):
+            return self.train_freq
+        return self.train_freq, "step"
+
+    def validate(self) -> None:
+        """Check value ranges."""
+        super().validate()
+        self._require(self.get_train_freq()[0] >= 1, "train_freq", "frequency must be >= 1")
+        if isinstance(self.action_noise, float):
+            self._require(
+                0 <= self.action_noise < math.inf, "action_noise", "must be >= 0 and finite"
+            )
+        self._require(
+            not self.optimize_memory_usage,
+            "optimize_memory_usage",
+            "is not supported: the replay buffer stores each next observation, which n-step "
+            "returns and the real final observation of a truncated episode need; leave it False",
+        )
+        self._require(self.buffer_size >= 1, "buffer_size", "must be >= 1")
+        self._require(self.learning_starts >= 0, "learning_starts", "must be >= 0")
+        self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
+        self._require(0 < self.tau <= 1, "tau", "must be in (0, 1]")
+        self._require(
+            self.gradient_steps >= 1 or self.gradient_steps == -1,
+            "gradient_steps",
+            "must be >= 1 or -1",
+        )
+        self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
+        self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
+        self._require(self.n_critics >= 1, "n_critics", "must be >= 1")
+
+
+# SB3's replay-buffer keywords that ours take only at one value: (that value, why).
+FIXED_BUFFER_KWARGS = {
+    "copy_info_dict": (False, "our HER calls compute_reward with an empty info dict"),
+    "handle_timeout_termination": (
+        True,
+        "time-limit truncations are always bootstrapped from the real final observation",
+    ),
+}
+
+
+def convert_replay_buffer_class(values: dict[str, Any]) -> dict[str, Any]:
+    """Turn SB3's ``replay_buffer_class`` / ``replay_buffer_kwargs`` into our config keys.
+
+    ``replay_buffer_class`` may be our ``rlrobot.agents.HerReplayBuffer``, SB3's class of the
+    same name, a ``ReplayBuffer`` (either library's) or None; a class is recognised by its
+    name, so SB3 is not imported here. HER's ``n_sampled_goal`` and ``goal_selection_strategy``
+    (a string or SB3's ``GoalSelectionStrategy``) become config keys.
+
+    Raises:
+        ConfigError: Another class, or a keyword our buffers do not take at that value.
+    """
+    if "replay_buffer_class" not in values and "replay_buffer_kwargs" not in values:
+        return values
+    converted = dict(values)
+    buffer_class = converted.pop("replay_buffer_class", None)
+    buffer_kwargs = dict(converted.pop("replay_buffer_kwargs", None) or {})
+    name = getattr(buffer_class, "__name__", None)
+    if buffer_class is not None and name not in ("HerReplayBuffer", "ReplayBuffer"):
+        raise ConfigError(
+            f"config key 'replay_buffer_class': {buffer_class!r} is not supported; use "
+            "HerReplayBuffer (rlrobot.agents' or SB3's), ReplayBuffer or None"
+        )
+    if buffer_class is not None:
+        converted["replay_buffer"] = "her" if name == "HerReplayBuffer" else "standard"
+    her = converted.get("replay_buffer") == "her"
+    allowed = ["handle_timeout_termination"]
+    if her:
+        allowed = ["n_sampled_goal", "goal_selection_strategy", "copy_info_dict"]
+    for key, value in buffer_kwargs.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"config key 'replay_buffer_kwargs': {key!r} is not supported with "
+                f"{name or 'the standard buffer'}; supported: {', '.join(allowed)}"
+            )
+        if key in FIXED_BUFFER_KWARGS:
+            expected, reason = FIXED_BUFFER_KWARGS[key]
+            if value is not expected:
+                raise ConfigError(
+                    f"config key 'replay_buffer_kwargs': {key}={value!r} is not supported "
+                    f"({reason}); leave it {expected}"
+                )
+            continue
+        if key == "goal_selection_strategy" and not isinstance(value, str):
+            value = str(getattr(value, "name", value)).lower()  # SB3's enum: FUTURE → future
+        converted[key] = value
+    return converted

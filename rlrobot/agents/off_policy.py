@@ -10,325 +10,34 @@ weights so no critic weight gradient is computed that the actor step would throw
 from __future__ import annotations
 
 import copy
-import math
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 
 from rlrobot.agents.base import BaseAgent, Callback
-from rlrobot.agents.config import AgentConfig
+from rlrobot.agents.config import OffPolicyConfig
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
+from rlrobot.agents.policies import Actor, CriticEnsemble, OffPolicyPolicy
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.agents.sb3_arguments import build_features_extractor
-from rlrobot.common.config import option
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.networks import (
     MATMUL_DTYPES,
-    activation_after_linear,
-    hidden_layers_precision,
     hidden_matmul_dtype,
     make_adam,
     stats_to_floats,
     to_tensors,
 )
 from rlrobot.common.noise import (
-    ActionNoise,
-    describe_gaussian_noise,
     make_action_noise,
     reset_noise_at_episode_ends,
 )
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
-from rlrobot.common.schedules import Schedule
 from rlrobot.errors import ConfigError, UnsupportedEnvError
-
-
-@dataclass
-class OffPolicyConfig(AgentConfig):
-    """Hyperparameters shared by the off-policy agents (defaults as in SB3's SAC)."""
-
-    learning_rate: float | Schedule = option(3e-4, "Adam step size of the actor, critics and α")
-    buffer_size: int = option(1_000_000, "transitions kept in the replay buffer")
-    learning_starts: int = option(100, "env steps of uniform random actions before learning")
-    batch_size: int = option(256, "minibatch size of each gradient step")
-    tau: float = option(0.005, "Polyak coefficient τ of the target networks (1: hard copy)")
-    train_freq: int | tuple[int, Literal["step", "episode"]] = option(
-        1,
-        "vector-env steps between two training phases, or (n, 'step' | 'episode') as in SB3 "
-        "(every n vector steps, or every n finished episodes over all envs)",
-    )
-    gradient_steps: int = option(
-        1, "gradient steps per training phase (-1: as many as env steps collected)"
-    )
-    action_noise: float | ActionNoise = option(
-        0.0,
-        "exploration noise added to the policy's actions (in the [-1, 1] action scale): the "
-        "std of a Gaussian (0: none), or an SB3 NormalActionNoise, OrnsteinUhlenbeckActionNoise "
-        "or VectorizedActionNoise (reset at episode ends)",
-    )
-    optimize_memory_usage: bool = option(
-        False,
-        "SB3's memory-saving replay buffer; not supported (True is refused: the buffer keeps "
-        "each next observation, which n-step returns and the real final observation of a "
-        "truncated episode need)",
-    )
-    n_steps: int = option(1, "length of the n-step returns (1: one-step TD targets)")
-    net_arch: tuple[int, ...] = option((256, 256), "hidden layer sizes of the actor and critics")
-    activation: str = option("relu", "hidden activation: relu, tanh, elu, gelu, silu")
-    replay_buffer: Literal["standard", "her"] = option(
-        "standard", "replay buffer: standard, or her (hindsight relabelling, goal envs)"
-    )
-    goal_selection_strategy: Literal["future", "final", "episode"] = option(
-        "future", "HER: where relabelled goals come from"
-    )
-    n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
-    n_critics: int = option(2, "Q-networks of the critic ensemble (targets use their minimum)")
-    matmul_dtype: Literal["float32", "bfloat16"] = option(
-        "float32",
-        "precision of the hidden layers' matmuls in the updates: float32, or bfloat16 (mixed "
-        "precision: weights, outputs, losses and acting stay float32)",
-    )
-    log_interval: int = option(1000, "log every this many env steps")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Any:
-        """Build a config, first turning SB3's ``replay_buffer_class`` and ``_kwargs`` into
-        ``replay_buffer``, ``n_sampled_goal`` and ``goal_selection_strategy``."""
-        return super().from_dict(convert_replay_buffer_class(values))
-
-    def to_json_dict(self, progress_remaining: float) -> dict[str, Any]:
-        """Return ``AgentConfig.to_json_dict`` with a noise object as its σ where it has one.
-
-        Another noise object (Ornstein-Uhlenbeck, a non-uniform σ) cannot go into JSON: it is
-        saved as 0 (no noise) with a warning, and ``load(..., action_noise=…)`` sets it again.
-        """
-        values = super().to_json_dict(progress_remaining)
-        noise = values["action_noise"]
-        if isinstance(noise, float):
-            return values
-        sigma = describe_gaussian_noise(noise)
-        values["action_noise"] = 0.0 if sigma is None else sigma
-        if sigma is None:
-            warnings.warn(
-                f"action_noise={noise!r} cannot be saved (a checkpoint holds JSON, no objects); "
-                "saved as 0.0 (no noise): pass action_noise=… to load to explore with it again",
-                stacklevel=4,
-            )
-        return values
-
-    def get_train_freq(self) -> tuple[int, Literal["step", "episode"]]:
-        """Return ``train_freq`` as ``(frequency, unit)``."""
-        if isinstance(self.train_freq, tuple):
-            return self.train_freq
-        return self.train_freq, "step"
-
-    def validate(self) -> None:
-        """Check value ranges."""
-        super().validate()
-        self._require(self.get_train_freq()[0] >= 1, "train_freq", "frequency must be >= 1")
-        if isinstance(self.action_noise, float):
-            self._require(
-                0 <= self.action_noise < math.inf, "action_noise", "must be >= 0 and finite"
-            )
-        self._require(
-            not self.optimize_memory_usage,
-            "optimize_memory_usage",
-            "is not supported: the replay buffer stores each next observation, which n-step "
-            "returns and the real final observation of a truncated episode need; leave it False",
-        )
-        self._require(self.buffer_size >= 1, "buffer_size", "must be >= 1")
-        self._require(self.learning_starts >= 0, "learning_starts", "must be >= 0")
-        self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
-        self._require(0 < self.tau <= 1, "tau", "must be in (0, 1]")
-        self._require(
-            self.gradient_steps >= 1 or self.gradient_steps == -1,
-            "gradient_steps",
-            "must be >= 1 or -1",
-        )
-        self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
-        self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
-        self._require(self.n_critics >= 1, "n_critics", "must be >= 1")
-
-
-# SB3's replay-buffer keywords that ours take only at one value: (that value, why).
-FIXED_BUFFER_KWARGS = {
-    "copy_info_dict": (False, "our HER calls compute_reward with an empty info dict"),
-    "handle_timeout_termination": (
-        True,
-        "time-limit truncations are always bootstrapped from the real final observation",
-    ),
-}
-
-
-def convert_replay_buffer_class(values: dict[str, Any]) -> dict[str, Any]:
-    """Turn SB3's ``replay_buffer_class`` / ``replay_buffer_kwargs`` into our config keys.
-
-    ``replay_buffer_class`` may be our ``rlrobot.agents.HerReplayBuffer``, SB3's class of the
-    same name, a ``ReplayBuffer`` (either library's) or None; a class is recognised by its
-    name, so SB3 is not imported here. HER's ``n_sampled_goal`` and ``goal_selection_strategy``
-    (a string or SB3's ``GoalSelectionStrategy``) become config keys.
-
-    Raises:
-        ConfigError: Another class, or a keyword our buffers do not take at that value.
-    """
-    if "replay_buffer_class" not in values and "replay_buffer_kwargs" not in values:
-        return values
-    converted = dict(values)
-    buffer_class = converted.pop("replay_buffer_class", None)
-    buffer_kwargs = dict(converted.pop("replay_buffer_kwargs", None) or {})
-    name = getattr(buffer_class, "__name__", None)
-    if buffer_class is not None and name not in ("HerReplayBuffer", "ReplayBuffer"):
-        raise ConfigError(
-            f"config key 'replay_buffer_class': {buffer_class!r} is not supported; use "
-            "HerReplayBuffer (rlrobot.agents' or SB3's), ReplayBuffer or None"
-        )
-    if buffer_class is not None:
-        converted["replay_buffer"] = "her" if name == "HerReplayBuffer" else "standard"
-    her = converted.get("replay_buffer") == "her"
-    allowed = ["handle_timeout_termination"]
-    if her:
-        allowed = ["n_sampled_goal", "goal_selection_strategy", "copy_info_dict"]
-    for key, value in buffer_kwargs.items():
-        if key not in allowed:
-            raise ConfigError(
-                f"config key 'replay_buffer_kwargs': {key!r} is not supported with "
-                f"{name or 'the standard buffer'}; supported: {', '.join(allowed)}"
-            )
-        if key in FIXED_BUFFER_KWARGS:
-            expected, reason = FIXED_BUFFER_KWARGS[key]
-            if value is not expected:
-                raise ConfigError(
-                    f"config key 'replay_buffer_kwargs': {key}={value!r} is not supported "
-                    f"({reason}); leave it {expected}"
-                )
-            continue
-        if key == "goal_selection_strategy" and not isinstance(value, str):
-            value = str(getattr(value, "name", value)).lower()  # SB3's enum: FUTURE → future
-        converted[key] = value
-    return converted
-
-
-class EnsembleLinear(nn.Module):
-    """``n_members`` independent linear layers evaluated by one batched matmul (a broadcast
-    multiply-and-sum when ``out_dim`` is 1).
-
-    Weights ``(n_members, in_dim, out_dim)`` are initialised like ``nn.Linear``
-    (uniform in ``±1/sqrt(in_dim)``).
-    """
-
-    def __init__(self, n_members: int, in_dim: int, out_dim: int) -> None:
-        super().__init__()
-        bound = 1.0 / math.sqrt(in_dim)
-        self.weight = nn.Parameter(torch.empty(n_members, in_dim, out_dim).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(n_members, 1, out_dim).uniform_(-bound, bound))
-
-    def forward(self, inputs: torch.Tensor, detach: bool = False, members: int = 0) -> torch.Tensor:
-        """Map ``(n_members, batch, in_dim)`` to ``(n_members, batch, out_dim)``.
-
-        Args:
-            inputs: Per-member inputs; a ``(batch, in_dim)`` input is shared by all members.
-            detach: Use detached weights (gradients reach the inputs only).
-            members: Evaluate only the first ``members`` members (0: all).
-        """
-        weight, bias = self.weight, self.bias
-        if members:
-            weight, bias = weight[:members], bias[:members]
-        if detach:
-            weight, bias = weight.detach(), bias.detach()
-        if weight.shape[2] == 1:
-            # A matrix-vector product: bmm is ~5× slower at it (forward and backward) than a
-            # broadcast multiply and sum.
-            return (inputs * weight.transpose(1, 2)).sum(dim=2, keepdim=True) + bias
-        if inputs.dim() == 2:
-            inputs = inputs.expand(weight.shape[0], *inputs.shape)
-        return torch.baddbmm(bias, inputs, weight)
-
-
-class CriticEnsemble(nn.Module):
-    """``n_critics`` Q-networks ``Q_i(s, a)`` on a shared observation feature extractor.
-
-    Args:
-        features_extractor: The critic's own observation feature extractor.
-        action_dim: Size of the (1-D) action.
-        net_arch: Hidden layer sizes of each Q-network.
-        activation: Hidden activation name.
-        n_critics: Number of Q-networks (2 for clipped double Q-learning).
-
-    The hidden layers follow ``hidden_matmul_dtype`` scopes; the output layer stays float32
-    so Q-values keep their resolution.
-    """
-
-    def __init__(
-        self,
-        features_extractor: nn.Module,
-        action_dim: int,
-        net_arch: tuple[int, ...],
-        activation: str,
-        n_critics: int = 2,
-    ) -> None:
-        super().__init__()
-        self.features_extractor = features_extractor
-        sizes = [self.features_extractor.features_dim + action_dim, *net_arch]
-        self.hidden_layers = nn.ModuleList(
-            EnsembleLinear(n_critics, sizes[i], sizes[i + 1]) for i in range(len(net_arch))
-        )
-        self.output_layer = EnsembleLinear(n_critics, sizes[-1], 1)
-        self.activation = activation_after_linear(activation)
-
-    def forward(
-        self,
-        observations: Any,
-        actions: torch.Tensor,
-        detach: bool = False,
-        members: int = 0,
-    ) -> torch.Tensor:
-        """Return Q-values ``(n_critics, batch)`` (or ``(members, batch)``).
-
-        Args:
-            observations: A batch of observations.
-            actions: ``(batch, action_dim)`` actions in ``[-1, 1]``.
-            detach: Treat the critic as a fixed function: gradients flow to ``actions`` only.
-            members: Evaluate only the first ``members`` Q-networks (0: all).
-        """
-        if detach:
-            with torch.no_grad():
-                features = self.features_extractor(observations)
-        else:
-            features = self.features_extractor(observations)
-        hidden = torch.cat([features, actions], dim=1)
-        with hidden_layers_precision(hidden):
-            for layer in self.hidden_layers:
-                hidden = self.activation(layer(hidden, detach, members))
-        return self.output_layer(hidden.float(), detach, members).squeeze(-1)
-
-
-class Actor(nn.Module):
-    """Base of SAC's and TD3's actors: the feature extractor every head reads from."""
-
-    def __init__(self, features_extractor: nn.Module) -> None:
-        super().__init__()
-        self.features_extractor = features_extractor
-
-
-class OffPolicyPolicy(nn.Module):
-    """SB3's ``policy`` of SAC and TD3, a module holding the agent's networks (still the agent's).
-
-    Args:
-        agent: The agent whose ``modules()`` (``actor``, ``critic``, ``critic_target``, TD3's
-            ``actor_target``, SAC's ``entropy``) it shows as attributes, with its ``predict``.
-    """
-
-    def __init__(self, agent: OffPolicyAgent) -> None:
-        super().__init__()
-        for name, module in agent.modules().items():
-            self.add_module(name, module)
-        self.predict = agent.predict
 
 
 class OffPolicyAgent(BaseAgent):

@@ -25,10 +25,8 @@ handled so that no step gets a return its episode has not paid yet:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -36,18 +34,13 @@ from torch.nn import functional as F
 
 from rlrobot.agents.base import BaseAgent, Callback
 from rlrobot.agents.callbacks import TrainingCallback
-from rlrobot.agents.config import AgentConfig
+from rlrobot.agents.config import OnPolicyConfig
+from rlrobot.agents.policies import ActorCriticPolicy
 from rlrobot.agents.redistribution import RewardRedistributor
-from rlrobot.agents.sb3_arguments import build_features_extractor
-from rlrobot.common.config import option
-from rlrobot.common.distributions import make_action_head
 from rlrobot.common.env_util import get_final_observations
 from rlrobot.common.losses import normalize_advantages, policy_gradient_loss
 from rlrobot.common.networks import (
     make_adam,
-    mlp,
-    mlp_output_dim,
-    orthogonal_init,
     stats_to_floats,
     to_tensors,
 )
@@ -56,116 +49,7 @@ from rlrobot.common.redistribution import uniform_redistribution
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.returns import gae
 from rlrobot.common.rollout_buffer import RolloutBuffer
-from rlrobot.common.schedules import Schedule
 from rlrobot.errors import ConfigError
-
-
-@dataclass
-class OnPolicyConfig(AgentConfig):
-    """Hyperparameters shared by the on-policy agents."""
-
-    learning_rate: float | Schedule = option(3e-4, "Adam/RMSprop step size")
-    n_steps: int = option(2048, "env steps per env per rollout (rollout = n_steps × n_envs)")
-    gae_lambda: float = option(0.95, "GAE λ in [0, 1]: 1 = Monte Carlo, 0 = one-step TD")
-    ent_coef: float = option(0.0, "weight of the entropy bonus")
-    vf_coef: float = option(0.5, "weight of the value loss")
-    max_grad_norm: float = option(0.5, "clip the global gradient norm to this value")
-    normalize_advantage: bool = option(True, "standardise advantages per (mini)batch")
-    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the actor and the critic")
-    ortho_init: bool = option(True, "orthogonal initialisation (as in SB3/OpenAI baselines)")
-    log_std_init: float = option(0.0, "initial log standard deviation of Gaussian actions")
-    optimizer: Literal["adam", "rmsprop"] = option("adam", "optimizer")
-    optimizer_eps: float = option(1e-5, "epsilon of the optimizer")
-    normalize_rewards: bool = option(False, "scale rewards by the std of the discounted return")
-    log_interval: int = option(1, "log every this many rollouts")
-    rrd_gradient_steps: int = option(32, "RRD: reward-model gradient steps per rollout")
-    rrd_buffer_size: int = option(
-        100_000, "RRD: transitions kept to train the reward model on whole released chunks"
-    )
-
-    def validate(self) -> None:
-        """Check value ranges."""
-        super().validate()
-        self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
-        self._require(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")
-        self._require(self.ent_coef >= 0, "ent_coef", "must be >= 0")
-        self._require(self.vf_coef >= 0, "vf_coef", "must be >= 0")
-        self._require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
-        self._require(self.optimizer_eps > 0, "optimizer_eps", "must be > 0")
-        self._require(self.rrd_buffer_size >= 1, "rrd_buffer_size", "must be >= 1")
-        if self.reward_redistribution is not None and self.normalize_rewards:
-            raise ConfigError(
-                "config keys 'reward_redistribution' and 'normalize_rewards': the normaliser "
-                "scales rewards as they are paid, before they are redistributed; use one"
-            )
-
-
-class ActorCriticPolicy(nn.Module):
-    """Shared feature extractor → separate actor and critic MLPs → action head and value.
-
-    Args:
-        observation_space: The env's observation space.
-        action_space: ``Discrete`` or 1-D ``Box``.
-        config: Network fields of ``OnPolicyConfig``.
-        image_encoder: Optional image encoder replacing ``NatureCNN``.
-        freeze_encoder: Keep ``image_encoder`` fixed.
-    """
-
-    def __init__(
-        self,
-        observation_space: gym.Space,
-        action_space: gym.Space,
-        config: OnPolicyConfig,
-        image_encoder: nn.Module | None = None,
-        freeze_encoder: bool = False,
-    ) -> None:
-        super().__init__()
-        self.features_extractor = build_features_extractor(
-            config, observation_space, image_encoder, freeze_encoder
-        )
-        features_dim = self.features_extractor.features_dim
-        critic_net_arch = (
-            config.critic_net_arch if config.critic_net_arch is not None else config.net_arch
-        )
-        self.actor = mlp(features_dim, config.net_arch, None, config.activation)
-        self.critic = mlp(features_dim, critic_net_arch, None, config.activation)
-        self.action_head = make_action_head(
-            action_space, mlp_output_dim(features_dim, config.net_arch, None), config.log_std_init
-        )
-        self.value_head = nn.Linear(mlp_output_dim(features_dim, critic_net_arch, None), 1)
-        if config.ortho_init:
-            if image_encoder is None:
-                orthogonal_init(self.features_extractor, gain=np.sqrt(2))
-            orthogonal_init(self.actor, gain=np.sqrt(2))
-            orthogonal_init(self.critic, gain=np.sqrt(2))
-            orthogonal_init(self.action_head, gain=0.01)
-            orthogonal_init(self.value_head, gain=1.0)
-
-    def forward(self, observations: Any) -> tuple[Any, torch.Tensor]:
-        """Return the action distribution and values ``(batch,)``."""
-        features = self.features_extractor(observations)
-        distribution = self.action_head(self.actor(features))
-        values = self.value_head(self.critic(features)).squeeze(-1)
-        return distribution, values
-
-    def act(
-        self, observations: Any, deterministic: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return ``(actions, values, log_prob)`` for a batch of observations."""
-        distribution, values = self(observations)
-        actions = distribution.mode() if deterministic else distribution.sample()
-        return actions, values, distribution.log_prob(actions)
-
-    def evaluate_actions(
-        self, observations: Any, actions: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return ``(log_prob, entropy, values)``, each ``(batch,)``, for taken actions."""
-        distribution, values = self(observations)
-        return distribution.log_prob(actions), distribution.entropy(), values
-
-    def predict_values(self, observations: Any) -> torch.Tensor:
-        """Return ``V(s)`` of shape ``(batch,)``."""
-        return self.value_head(self.critic(self.features_extractor(observations))).squeeze(-1)
 
 
 def make_optimizer(

@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 import torch
 from torch.nn import functional as F
 
-from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
+from rlrobot.agents.config import OnPolicyConfig
+from rlrobot.agents.on_policy import OnPolicyAgent
 from rlrobot.common.config import option
 from rlrobot.common.losses import (
     approx_kl_divergence,

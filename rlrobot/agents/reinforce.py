@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlrobot.agents.on_policy import OnPolicyAgent, OnPolicyConfig
+from rlrobot.agents.config import OnPolicyConfig
+from rlrobot.agents.on_policy import OnPolicyAgent
 from rlrobot.common.config import option
 from rlrobot.common.returns import discounted_returns
 from rlrobot.common.rollout_buffer import RolloutBuffer

@@ -24,7 +24,9 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import Actor, OffPolicyAgent, OffPolicyConfig
+from rlrobot.agents.config import OffPolicyConfig
+from rlrobot.agents.off_policy import OffPolicyAgent
+from rlrobot.agents.policies import Actor
 from rlrobot.common.config import option
 from rlrobot.common.distributions import SquashedDiagGaussian, SquashedGaussianHead
 from rlrobot.common.losses import (

@@ -23,7 +23,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlrobot.agents.off_policy import Actor, OffPolicyAgent, OffPolicyConfig
+from rlrobot.agents.config import OffPolicyConfig
+from rlrobot.agents.off_policy import OffPolicyAgent
+from rlrobot.agents.policies import Actor
 from rlrobot.common.config import option
 from rlrobot.common.losses import (
     clipped_double_q_target,

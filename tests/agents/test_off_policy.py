@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rlrobot.agents import ALGORITHMS, SAC, TD3, BaseAgent
-from rlrobot.agents.off_policy import CriticEnsemble
+from rlrobot.agents.policies import CriticEnsemble
 from rlrobot.common.evaluation import evaluate_policy
 from rlrobot.common.networks import hidden_matmul_dtype, make_features_extractor
 from rlrobot.errors import ConfigError, UnsupportedEnvError
