@@ -30,11 +30,8 @@ import json
 import os
 import re
 import shutil
-import socket
-import time
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +39,7 @@ from rlrobot.common.checkpoint import METADATA_FILE, TENSORS_FILE, load_checkpoi
 from rlrobot.common.files import TEMPORARY_PATTERN, atomic_write_bytes, temporary_path
 from rlrobot.common.logger import row_step
 from rlrobot.errors import CheckpointError, RunFolderError
+from rlrobot.run.lock import LOCK_FILE, hold_writer_lock, lock_state
 
 RUN_STATE_FILE = "run_state.json"
 EVALUATION_COLUMNS = (
@@ -55,7 +53,6 @@ EVALUATION_COLUMNS = (
 )
 _STEP_PATTERN = re.compile(r"^step_(\d+)$")
 # Held by the one process writing the folder (``rlrobot train``); its text names that process.
-LOCK_FILE = "run.lock"
 _PNG_END = b"IEND\xaeB`\x82"
 
 
@@ -81,58 +78,9 @@ class RunFolder:
         return f"RunFolder({str(self.path)!r})"
 
     # -- the one writer ---------------------------------------------------------------------------
-    @contextmanager
-    def writer_lock(self) -> Iterator[str | None]:
-        """Hold ``run.lock`` (creating the folder) while the block writes to the folder.
-
-        The lock is an OS file lock, which the kernel drops when its process dies, so a lock
-        left by a killed run is free and is taken over; the file's text names the holder for
-        the writer that is refused. Yields the holder of such a stale lock (None if the last
-        writer ended cleanly). A folder the lock created is removed again if it stays empty.
-
-        Raises:
-            RunFolderError: Another process holds the lock (naming its PID, host and start).
-        """
-        created = not self.path.is_dir()
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as error:  # a file of that name, or a path under a file
-            raise RunFolderError(
-                f"cannot make the run folder {self.path}: {error.strerror}"
-            ) from None
-        lock_path = self.path / LOCK_FILE
-        while True:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-            # ``lock_state`` (``check_run_folder``) holds the lock for an instant: wait it out.
-            deadline = time.monotonic() + 0.5
-            while not (locked := _try_lock(fd)) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if not locked:
-                holder = describe_lock_holder(_read_all(fd))
-                os.close(fd)
-                raise RunFolderError(
-                    f"{self.path} is being written by another run ({holder}); wait for it to "
-                    "end, stop it, or choose another --out"
-                )
-            # A holder that was releasing may have unlinked the file we opened: lock a fresh one.
-            try:
-                if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
-                    break
-            except FileNotFoundError:
-                pass
-            os.close(fd)
-        stale = _read_all(fd)
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, _lock_holder_text().encode())
-        os.fsync(fd)
-        try:
-            yield describe_lock_holder(stale) if stale else None
-        finally:
-            os.unlink(lock_path)  # before the unlock, so no writer takes a lock being removed
-            os.close(fd)
-            if created and not any(self.path.iterdir()):
-                self.path.rmdir()
+    def writer_lock(self) -> AbstractContextManager[str | None]:
+        """Hold ``run.lock`` while the block writes to the folder (see ``run.lock``)."""
+        return hold_writer_lock(self.path)
 
     # -- config -------------------------------------------------------------------------------
     def check_unused(self) -> None:
@@ -403,61 +351,6 @@ def check_run_folder(path: str | os.PathLike) -> tuple[list[str], list[str]]:
             except (ValueError, OSError) as error:
                 damaged.append(f"{relative}: {error}")
     return damaged, temporaries
-
-
-def lock_state(path: str | os.PathLike) -> tuple[str, str] | None:
-    """Return ``("held" or "stale", holder)`` for the run folder's ``run.lock``; None if absent."""
-    lock_path = Path(path) / LOCK_FILE
-    try:
-        fd = os.open(lock_path, os.O_RDWR)
-    except FileNotFoundError:
-        return None
-    try:
-        holder = describe_lock_holder(_read_all(fd))
-        return ("stale", holder) if _try_lock(fd) else ("held", holder)
-    finally:
-        os.close(fd)  # also drops the lock this check took
-
-
-def describe_lock_holder(text: str) -> str:
-    """Describe the process that ``run.lock``'s text names: PID, host and start time."""
-    try:
-        holder = json.loads(text)
-        return f"PID {int(holder['pid'])} on {holder['host']}, since {holder['since']}"
-    except (ValueError, KeyError, TypeError):
-        return "a process that left no record of itself"
-
-
-def _lock_holder_text() -> str:
-    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since})
-
-
-def _read_all(fd: int) -> str:
-    os.lseek(fd, 0, os.SEEK_SET)
-    return os.read(fd, 1 << 16).decode(errors="replace")
-
-
-def _try_lock(fd: int) -> bool:
-    """Take the exclusive OS lock of ``fd`` without waiting; tell whether it was free."""
-    if os.name == "nt":
-        import msvcrt
-
-        os.lseek(fd, 1 << 20, os.SEEK_SET)  # a byte past the text, so others can still read it
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError as error:  # e.g. a network file system without file locks
-        raise RunFolderError(f"cannot lock {LOCK_FILE} ({error.strerror})") from None
-    return True
 
 
 def _check_file(path: Path) -> str:

@@ -36,7 +36,8 @@ from rlrobot.common.seeding import get_rng_state, set_rng_state
 from rlrobot.errors import RunFolderError
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
 from rlrobot.run.evaluation import format_summary, make_env
-from rlrobot.run.folder import LOCK_FILE, RunFolder, read_run_state
+from rlrobot.run.folder import RunFolder, read_run_state
+from rlrobot.run.lock import LOCK_FILE
 
 
 def segment_seed(seed: int, step: int) -> int:

@@ -21,7 +21,8 @@ import pytest
 
 from rlrobot.cli import main
 from rlrobot.common.files import TEMPORARY_PATTERN, atomic_output, temporary_path
-from rlrobot.run.folder import LOCK_FILE, RunFolder, check_run_folder, lock_state
+from rlrobot.run.folder import RunFolder, check_run_folder
+from rlrobot.run.lock import LOCK_FILE, lock_state
 
 from .small_runs import ALGORITHM_ENV, cli_environment, start_cli
 

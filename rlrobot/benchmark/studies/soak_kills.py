@@ -25,7 +25,8 @@ import rlrobot
 from rlrobot.common.checkpoint import load_checkpoint
 from rlrobot.errors import CheckpointError, ConfigError
 from rlrobot.run.config import resolve_config
-from rlrobot.run.folder import LOCK_FILE, check_run_folder
+from rlrobot.run.folder import check_run_folder
+from rlrobot.run.lock import LOCK_FILE
 from rlrobot.run.training import train
 
 # The folder that holds the rlrobot package: the killed `rlrobot train` runs import it too.
