@@ -7,13 +7,8 @@ from rlrobot.envs.registration import ENV_IDS, register_envs
 from rlrobot.lazy import lazy_attributes
 
 _EXPORTS = {
-    "rlrobot.envs.core": [
-        "GoalRobotTaskEnv",
-        "RewardDelay",
-        "Robot",
-        "RobotTaskEnv",
-        "Task",
-    ],
+    "rlrobot.envs.core": ["GoalRobotTaskEnv", "Robot", "RobotTaskEnv", "Task"],
+    "rlrobot.envs.reward_delay": ["RewardDelay"],
     "rlrobot.envs.perturbations": ["DomainRandomization", "RandomKicks", "SceneRandomization"],
     "rlrobot.envs.wrappers": ["DelayedReward", "MultiViewImages"],
 }

@@ -8,7 +8,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from rlrobot.envs.core import RewardDelay
+from rlrobot.envs.reward_delay import RewardDelay
 from rlrobot.envs.state import check_like
 from rlrobot.sim import Camera
 

@@ -6,9 +6,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 
 import rlrobot
-from rlrobot.envs.core import RewardDelay
 from rlrobot.envs.perturbations import DomainRandomization
 from rlrobot.envs.reach import ReachEnv
+from rlrobot.envs.reward_delay import RewardDelay
 from rlrobot.envs.wrappers import DelayedReward
 
 
