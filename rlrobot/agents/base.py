@@ -218,7 +218,6 @@ class BaseAgent(ABC):
     def _predict_actions(self, observations: Any, deterministic: bool) -> torch.Tensor:
         """Return raw actions ``(batch, *action_shape)`` for preprocessed observations."""
 
-    @abstractmethod
     def learn(
         self,
         total_timesteps: int,
@@ -230,7 +229,47 @@ class BaseAgent(ABC):
         *,
         logger: Any = None,
     ) -> BaseAgent:
-        """Train for ``total_timesteps`` env steps (SB3's signature; see the agent families)."""
+        """Train for ``total_timesteps`` env steps over all envs (SB3's signature).
+
+        On-policy agents round the budget up to whole rollouts.
+
+        Args:
+            total_timesteps: Env steps to run.
+            callback: ``callback(agent)`` after every iteration (a rollout and its update, or
+                a vector-env step off-policy), an SB3 ``BaseCallback`` (its ``on_step`` after
+                every vector-env step) or a list of them; returning False stops (see
+                ``rlrobot.agents.callbacks``).
+            log_interval: Log every this many rollouts (on-policy) or episodes (off-policy), as
+                SB3 counts them (None: every ``log_interval`` of the config).
+            tb_log_name: The TensorBoard run name under ``tensorboard_log`` (None: the class name).
+            reset_num_timesteps: Count ``num_timesteps`` from 0 (SB3's default); False continues
+                the count (and the schedules), as a resumed run does.
+            progress_bar: Show a tqdm bar (only on a terminal and outside CI).
+            logger: Where statistics go (default: the ``set_logger`` one, else none kept
+                beyond ``self.logger``).
+
+        Returns:
+            ``self``.
+        """
+        end, callbacks = self._begin_learn(
+            total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
+        )
+        bar = self._make_progress_bar(progress_bar, total_timesteps)
+        try:
+            self._run_loop(end, callbacks, log_interval, bar)
+            callbacks.on_training_end()
+        finally:
+            self._end_learn()
+            if bar is not None:
+                bar.close()
+        return self
+
+    @abstractmethod
+    def _run_loop(
+        self, end: int, callbacks: TrainingCallback, log_interval: int | None, bar: Any
+    ) -> None:
+        """Collect experience and update until step ``end`` or a callback stops (the family's
+        loop); ``bar`` is the progress bar or None."""
 
     @abstractmethod
     def modules(self) -> dict[str, nn.Module]:

@@ -17,7 +17,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rlrobot.agents.base import BaseAgent, Callback
+from rlrobot.agents.base import BaseAgent
+from rlrobot.agents.callbacks import TrainingCallback
 from rlrobot.agents.config import OffPolicyConfig
 from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.policies import Actor, CriticEnsemble, OffPolicyPolicy
@@ -306,42 +307,13 @@ class OffPolicyAgent(BaseAgent):
             "infos": infos,
         }
 
-    def learn(
-        self,
-        total_timesteps: int,
-        callback: Callback = None,
-        log_interval: int | None = None,
-        tb_log_name: str | None = None,
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-        *,
-        logger: Any = None,
-    ) -> OffPolicyAgent:
-        """Train for ``total_timesteps`` env steps (over all envs; SB3's signature).
-
-        Args:
-            total_timesteps: Env steps to run.
-            callback: ``callback(agent)`` after every vector step, an SB3 ``BaseCallback`` or a
-                list of them; returning False stops (see ``rlrobot.agents.callbacks``).
-            log_interval: Log every this many episodes, as SB3 counts it (None: every
-                ``log_interval`` env steps of the config).
-            tb_log_name: The TensorBoard run name under ``tensorboard_log`` (None: the class name).
-            reset_num_timesteps: Count ``num_timesteps`` from 0 (SB3's default); False continues
-                the count (and the schedules), as a resumed run does.
-            progress_bar: Show a tqdm bar (only on a terminal and outside CI).
-            logger: Where statistics go (default: the ``set_logger`` one, else none kept
-                beyond ``self.logger``).
-
-        Returns:
-            ``self``.
-        """
-        end, callbacks = self._begin_learn(
-            total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
-        )
+    def _run_loop(
+        self, end: int, callbacks: TrainingCallback, log_interval: int | None, bar: Any
+    ) -> None:
+        """Step the envs, training in ``train_freq`` phases, until step ``end`` or a stop."""
         self._ensure_replay_buffer()
         config = self.config
         frequency, unit = config.get_train_freq()
-        bar = self._make_progress_bar(progress_bar, total_timesteps)
         # Log at multiples of log_interval, so a resumed run logs at the same steps.
         next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
         logged_episodes = self.episode_tracker.n_episodes
@@ -349,51 +321,41 @@ class OffPolicyAgent(BaseAgent):
         # Vector steps and finished episodes since the last training phase (SB3's TrainFreq);
         # SB3's callbacks see each phase as a rollout.
         self._phase_steps = phase_episodes = 0
-        try:
-            while self.num_timesteps < end:
-                if self._phase_steps == 0:
-                    callbacks.on_rollout_start()
-                step = self.collect_step(self.num_timesteps < config.learning_starts)
-                self._phase_steps += 1
-                phase_episodes += int(step["dones"].sum())
-                if not callbacks.on_step(step):
-                    break
-                if (self._phase_steps if unit == "step" else phase_episodes) >= frequency:
-                    callbacks.on_rollout_end()
-                    if (
-                        self.num_timesteps > config.learning_starts
-                        and self.replay_buffer.can_sample()
-                    ):
-                        learning_rate = self._update_learning_rate()
-                        gradient_steps = config.gradient_steps
-                        if gradient_steps == -1:  # as many as env steps collected, as SB3
-                            gradient_steps = self._phase_steps * self.n_envs
-                        stats = self.train(gradient_steps, config.batch_size)
-                    self._phase_steps = phase_episodes = 0
-                if bar is not None:
-                    bar.update(self.n_envs)
-                if log_interval is None:
-                    log_now = self.num_timesteps >= next_log
-                else:
-                    episodes = self.episode_tracker.n_episodes
-                    log_now = episodes // log_interval > logged_episodes // log_interval
-                    logged_episodes = episodes
-                if log_now or self.num_timesteps >= end:
-                    next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
-                    values = {**self.episode_tracker.summary(), **stats_to_floats(stats)}
-                    values["train/learning_rate"] = learning_rate
-                    values["train/n_updates"] = self.n_updates
-                    for key, value in values.items():
-                        self.logger.record(key, value)
-                    self._record_time()
-                    self.logger.dump(self.num_timesteps)
-                    if bar is not None and "rollout/ep_rew_mean" in values:
-                        bar.set_postfix(ep_rew_mean=f"{values['rollout/ep_rew_mean']:.3g}")
-                if not callbacks.on_iteration_end():
-                    break
-            callbacks.on_training_end()
-        finally:
-            self._end_learn()
+        while self.num_timesteps < end:
+            if self._phase_steps == 0:
+                callbacks.on_rollout_start()
+            step = self.collect_step(self.num_timesteps < config.learning_starts)
+            self._phase_steps += 1
+            phase_episodes += int(step["dones"].sum())
+            if not callbacks.on_step(step):
+                break
+            if (self._phase_steps if unit == "step" else phase_episodes) >= frequency:
+                callbacks.on_rollout_end()
+                if self.num_timesteps > config.learning_starts and self.replay_buffer.can_sample():
+                    learning_rate = self._update_learning_rate()
+                    gradient_steps = config.gradient_steps
+                    if gradient_steps == -1:  # as many as env steps collected, as SB3
+                        gradient_steps = self._phase_steps * self.n_envs
+                    stats = self.train(gradient_steps, config.batch_size)
+                self._phase_steps = phase_episodes = 0
             if bar is not None:
-                bar.close()
-        return self
+                bar.update(self.n_envs)
+            if log_interval is None:
+                log_now = self.num_timesteps >= next_log
+            else:
+                episodes = self.episode_tracker.n_episodes
+                log_now = episodes // log_interval > logged_episodes // log_interval
+                logged_episodes = episodes
+            if log_now or self.num_timesteps >= end:
+                next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
+                values = {**self.episode_tracker.summary(), **stats_to_floats(stats)}
+                values["train/learning_rate"] = learning_rate
+                values["train/n_updates"] = self.n_updates
+                for key, value in values.items():
+                    self.logger.record(key, value)
+                self._record_time()
+                self.logger.dump(self.num_timesteps)
+                if bar is not None and "rollout/ep_rew_mean" in values:
+                    bar.set_postfix(ep_rew_mean=f"{values['rollout/ep_rew_mean']:.3g}")
+            if not callbacks.on_iteration_end():
+                break

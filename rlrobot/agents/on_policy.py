@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlrobot.agents.base import BaseAgent, Callback
+from rlrobot.agents.base import BaseAgent
 from rlrobot.agents.callbacks import TrainingCallback
 from rlrobot.agents.config import OnPolicyConfig
 from rlrobot.agents.policies import ActorCriticPolicy
@@ -356,38 +356,10 @@ class OnPolicyAgent(BaseAgent):
         )
 
     # -- main loop ----------------------------------------------------------------------------
-    def learn(
-        self,
-        total_timesteps: int,
-        callback: Callback = None,
-        log_interval: int | None = None,
-        tb_log_name: str | None = None,
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-        *,
-        logger: Any = None,
-    ) -> OnPolicyAgent:
-        """Train for ``total_timesteps`` env steps (rounded up to whole rollouts; SB3's signature).
-
-        Args:
-            total_timesteps: Env steps to run (over all envs).
-            callback: ``callback(agent)`` after every rollout+update, an SB3 ``BaseCallback``
-                (its ``on_step`` after every vector-env step) or a list of them; returning False
-                stops (see ``rlrobot.agents.callbacks``).
-            log_interval: Log every this many rollouts (None: the config's ``log_interval``).
-            tb_log_name: The TensorBoard run name under ``tensorboard_log`` (None: the class name).
-            reset_num_timesteps: Count ``num_timesteps`` from 0 (SB3's default); False continues
-                the count (and the schedules), as a resumed run does.
-            progress_bar: Show a tqdm bar (only on a terminal and outside CI).
-            logger: Where statistics go (default: the ``set_logger`` one, else none kept
-                beyond ``self.logger``).
-
-        Returns:
-            ``self``.
-        """
-        end, callbacks = self._begin_learn(
-            total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
-        )
+    def _run_loop(
+        self, end: int, callbacks: TrainingCallback, log_interval: int | None, bar: Any
+    ) -> None:
+        """Collect rollouts and update the policy until step ``end`` or a callback stops."""
         log_interval = log_interval if log_interval is not None else self.config.log_interval
         if self.buffer is None:
             self.buffer = RolloutBuffer(
@@ -396,40 +368,32 @@ class OnPolicyAgent(BaseAgent):
         if self.config.reward_redistribution == "rrd":
             self._ensure_replay_buffer()
         rollout_size = self.steps_per_iteration
-        bar = self._make_progress_bar(progress_bar, total_timesteps)
-        try:
-            while self.num_timesteps < end:
-                if not self.collect_rollout(callbacks):
-                    break
-                # After the rollout, as SB3: the update runs at the progress it has reached.
-                learning_rate = self._update_learning_rate()
-                buffer, redistribution_stats = self.redistribute_rewards()
-                self.compute_advantages(buffer)
-                self.policy.train()
-                batch = buffer.flatten(self.device)
-                stats = self.update_policy(batch) if batch["advantages"].numel() else {}
-                stats.update(redistribution_stats)
-                # Counted from step 0, so a resumed run logs the same iterations.
-                iteration = self.num_timesteps // rollout_size
-                if bar is not None:
-                    bar.update(rollout_size)
-                    summary = self.episode_tracker.summary()
-                    if summary:
-                        bar.set_postfix(ep_rew_mean=f"{summary['rollout/ep_rew_mean']:.3g}")
-                if iteration % log_interval == 0:
-                    for key, value in self.episode_tracker.summary().items():
-                        self.logger.record(key, value)
-                    for key, value in stats.items():
-                        self.logger.record(key, value)
-                    self.logger.record("train/learning_rate", learning_rate)
-                    self.logger.record("time/iterations", iteration)
-                    self._record_time()
-                    self.logger.dump(self.num_timesteps)
-                if not callbacks.on_iteration_end():
-                    break
-            callbacks.on_training_end()
-        finally:
-            self._end_learn()
+        while self.num_timesteps < end:
+            if not self.collect_rollout(callbacks):
+                break
+            # After the rollout, as SB3: the update runs at the progress it has reached.
+            learning_rate = self._update_learning_rate()
+            buffer, redistribution_stats = self.redistribute_rewards()
+            self.compute_advantages(buffer)
+            self.policy.train()
+            batch = buffer.flatten(self.device)
+            stats = self.update_policy(batch) if batch["advantages"].numel() else {}
+            stats.update(redistribution_stats)
+            # Counted from step 0, so a resumed run logs the same iterations.
+            iteration = self.num_timesteps // rollout_size
             if bar is not None:
-                bar.close()
-        return self
+                bar.update(rollout_size)
+                summary = self.episode_tracker.summary()
+                if summary:
+                    bar.set_postfix(ep_rew_mean=f"{summary['rollout/ep_rew_mean']:.3g}")
+            if iteration % log_interval == 0:
+                for key, value in self.episode_tracker.summary().items():
+                    self.logger.record(key, value)
+                for key, value in stats.items():
+                    self.logger.record(key, value)
+                self.logger.record("train/learning_rate", learning_rate)
+                self.logger.record("time/iterations", iteration)
+                self._record_time()
+                self.logger.dump(self.num_timesteps)
+            if not callbacks.on_iteration_end():
+                break
