@@ -17,6 +17,7 @@ import math
 import os
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -408,6 +409,30 @@ class BaseAgent(ABC):
         (``rlrobot.common.logger.Logger``) or SB3's ``stable_baselines3.common.logger.configure``.
         """
         self.logger, self._custom_logger = logger, True
+
+    @property
+    def ep_info_buffer(self) -> deque[dict[str, float]]:
+        """SB3's recent finished episodes, ``{"r": return, "l": length}``, oldest first."""
+        tracker = self.episode_tracker
+        episodes = zip(tracker.recent_returns, tracker.recent_lengths, strict=True)
+        return deque(
+            ({"r": ret, "l": length} for ret, length in episodes),
+            maxlen=tracker.recent_returns.maxlen,
+        )
+
+    @property
+    def ep_success_buffer(self) -> deque[float]:
+        """SB3's success flags (1.0/0.0) of the recent episodes that reported ``is_success``."""
+        successes = self.episode_tracker.recent_successes
+        return deque(successes, maxlen=successes.maxlen)
+
+    def dump_logs(self) -> None:
+        """Write the episode statistics (and, inside ``learn``, SB3's ``time/…`` keys) now."""
+        for key, value in self.episode_tracker.summary().items():
+            self.logger.record(key, value)
+        if self._clock is not None:
+            self._record_time()
+        self.logger.dump(self.num_timesteps)
 
     def get_parameters(self) -> dict[str, dict[str, Any]]:
         """Return the weights and optimizer states, keyed like SB3's ``get_parameters``.

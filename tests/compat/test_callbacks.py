@@ -24,6 +24,7 @@ from stable_baselines3.common.callbacks import (
     CheckpointCallback,
     EvalCallback,
     EveryNTimesteps,
+    LogEveryNTimesteps,
     ProgressBarCallback,
     StopTrainingOnMaxEpisodes,
     StopTrainingOnNoModelImprovement,
@@ -206,6 +207,20 @@ def test_every_n_timesteps_and_callback_list(framework, tmp_path):
     model.learn(64, callback=CallbackList([every, checkpoints]))
     assert counter.n_calls == 3  # at steps 20, 40 and 60
     assert saved_steps(tmp_path, "rl_model") == [32, 64]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_log_every_n_timesteps_dumps_the_episode_statistics(framework, tmp_path):
+    model = make_ppo(framework)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(160, callback=LogEveryNTimesteps(n_steps=50))
+    with open(tmp_path / "progress.csv") as file:
+        rows = list(csv.DictReader(file))
+    dumped = [int(row["time/total_timesteps"]) for row in rows if row.get("rollout/ep_rew_mean")]
+    assert {50, 100, 150} <= set(dumped)  # the callback's dumps, beside the per-rollout ones
+    episodes = list(model.ep_info_buffer)
+    assert episodes and all(set(info) >= {"r", "l"} and info["l"] > 0 for info in episodes)
+    assert all(info["r"] == info["l"] for info in episodes)  # CartPole pays 1 per step
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
