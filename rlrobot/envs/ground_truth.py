@@ -35,10 +35,13 @@ class GroundTruth:
     robot: Any
     task: Any
     camera: Camera
+    # `RobotTaskEnv._check_open(call)`: a closed env's bodies are gone, so every query says so.
+    _check_open: Any
 
     @property
     def body_names(self) -> tuple[str, ...]:
         """Names of the bodies in the scene."""
+        self._check_open("body_names")
         return tuple(self.sim.body_names)
 
     def get_body_pose(self, body: str) -> tuple[np.ndarray, np.ndarray]:
@@ -47,11 +50,13 @@ class GroundTruth:
         Raises:
             KeyError: No body called `body` (the message lists the bodies).
         """
+        self._check_open("get_body_pose")
         position, orientation = self.sim.get_base_pose(body)
         return position.copy(), orientation.copy()
 
     def get_ground_truth(self) -> dict[str, np.ndarray]:
         """Exact quantities now by name, float64 (see the class docstring for the names)."""
+        self._check_open("get_ground_truth")
         truth = {f"{body}_position": self.get_body_pose(body)[0] for body in self.body_names}
         truth.update(self.robot.get_ground_truth())
         if self.task.goal_conditioned:
@@ -61,8 +66,10 @@ class GroundTruth:
 
     def get_proprioception(self) -> np.ndarray:
         """The robot's own observation without observation noise, float32 shape (n,)."""
+        self._check_open("get_proprioception")
         return np.asarray(self.robot.get_obs(), dtype=np.float32)
 
     def render_view(self, camera: Camera, width: int, height: int) -> np.ndarray:
         """The scene seen from `camera` now (TinyRenderer), uint8 shape (height, width, 3)."""
+        self._check_open("render_view")
         return self.sim.render(width, height, camera)

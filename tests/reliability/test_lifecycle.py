@@ -3,7 +3,8 @@
 - An env dropped without `close()` gives its PyBullet client back when it is collected.
 - A worker process killed between two calls is an `EnvWorkerError` naming the env, `close()`
   after it is quiet, and every worker is reaped (no zombie processes).
-- `step`, `reset` and `render` of a closed env raise `ClosedEnvironmentError`, for every env.
+- `step`, `reset`, `render` and the ground-truth queries of a closed env raise
+  `ClosedEnvironmentError`, for every env.
 - A complex (or text) action is refused, not cast to its real part; agents act in floats.
 """
 
@@ -142,10 +143,16 @@ def test_async_get_and_set_attr_with_a_killed_worker_name_the_env():
 
 # ------------------------------------------------------------------------ closed envs
 def _calls(env: gym.Env) -> dict:
+    scene = env.unwrapped
     return {
         "step": lambda: env.step(env.action_space.sample()),
         "reset": lambda: env.reset(seed=0),
         "render": env.render,
+        "body_names": lambda: scene.body_names,
+        "get_body_pose": lambda: scene.get_body_pose("plane"),
+        "get_ground_truth": scene.get_ground_truth,
+        "get_proprioception": scene.get_proprioception,
+        "render_view": lambda: scene.render_view(scene.camera, 8, 8),
     }
 
 
