@@ -51,11 +51,21 @@ def get_compute_reward(env: gym.Env | gym.vector.VectorEnv) -> ComputeReward:
     this process with the same factory (async), so relabelling needs no inter-process call.
 
     Raises:
-        UnsupportedEnvError: The env is not goal-conditioned.
+        UnsupportedEnvError: The env is not goal-conditioned, or a vector env keeps neither its
+            envs nor their factories in this process.
     """
     if isinstance(env, gym.vector.VectorEnv):
         check_goal_space(env.single_observation_space)
-        probe = env.envs[0] if hasattr(env, "envs") else env.env_fns[0]()
+        if hasattr(env, "envs"):
+            probe = env.envs[0]
+        elif hasattr(env, "env_fns"):
+            probe = env.env_fns[0]()
+        else:  # e.g. an SB3 SubprocVecEnv: its envs live in other processes, its factories too
+            raise UnsupportedEnvError(
+                f"HER needs compute_reward in this process, and {type(env).__name__} keeps "
+                "neither its envs nor their factories here; use a DummyVecEnv, a Gymnasium "
+                "vector env or an env id"
+            )
     else:
         check_goal_space(env.observation_space)
         probe = env

@@ -167,6 +167,15 @@ def test_dict_observations_step_the_same_episodes_as_same_step(make_vector):
     )
 
 
+def test_her_on_a_vec_env_with_no_env_in_this_process_says_so():
+    adapted = make_vec_env(SubprocVecEnv([make_goal_cartpole] * N_ENVS))
+    try:
+        with pytest.raises(UnsupportedEnvError, match="HER needs compute_reward in this process"):
+            get_compute_reward(adapted)
+    finally:
+        adapted.close()
+
+
 def test_a_same_step_vector_env_is_used_as_given():
     given = same_step_reference()
     assert make_vec_env(given) is given
