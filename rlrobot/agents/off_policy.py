@@ -38,6 +38,7 @@ from rlrobot.common.noise import (
 )
 from rlrobot.common.normalization import ObservationNormalizer
 from rlrobot.common.replay_buffer import ReplayBuffer, ReplaySample
+from rlrobot.common.schedules import ConstantSchedule
 from rlrobot.errors import ConfigError, UnsupportedEnvError
 
 
@@ -318,6 +319,8 @@ class OffPolicyAgent(BaseAgent):
         next_log = (self.num_timesteps // config.log_interval + 1) * config.log_interval
         logged_episodes = self.episode_tracker.n_episodes
         stats, learning_rate = {}, self._update_learning_rate()
+        # A constant step size is set once above, not again at every training phase.
+        scheduled = not isinstance(config.get_schedule("learning_rate"), ConstantSchedule)
         # Vector steps and finished episodes since the last training phase (SB3's TrainFreq);
         # SB3's callbacks see each phase as a rollout.
         self._phase_steps = phase_episodes = 0
@@ -332,7 +335,8 @@ class OffPolicyAgent(BaseAgent):
             if (self._phase_steps if unit == "step" else phase_episodes) >= frequency:
                 callbacks.on_rollout_end()
                 if self.num_timesteps > config.learning_starts and self.replay_buffer.can_sample():
-                    learning_rate = self._update_learning_rate()
+                    if scheduled:
+                        learning_rate = self._update_learning_rate()
                     gradient_steps = config.gradient_steps
                     if gradient_steps == -1:  # as many as env steps collected, as SB3
                         gradient_steps = self._phase_steps * self.n_envs
