@@ -83,7 +83,7 @@ def test_huge_pixel_observations_are_refused_fast(env_id):
     assert f"pixels_width must be an integer in [1, {MAX_IMAGE_SIDE}]" in message
 
 
-@pytest.mark.parametrize("value", [84.0, "84", True, None])
+@pytest.mark.parametrize("value", [84.5, float("nan"), float("inf"), "84", True, None])
 def test_a_size_must_be_an_integer(value):
     with pytest.raises(
         ValueError, match=f"pixels_width must be an integer.*got {re.escape(repr(value))}"
