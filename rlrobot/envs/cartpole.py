@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
+from rlrobot.envs.checks import Interval, NonNegative, check_arguments
 from rlrobot.envs.core import RobotTaskEnv
 from rlrobot.envs.robots.cartpole import CartPoleRobot
 from rlrobot.envs.tasks.balance import Balance
 from rlrobot.sim import Camera, Simulation
+
+# A pole angle from upright beyond π rad is the same angle the other way round.
+PoleAngle = Annotated[float, Interval(0, math.pi, low_open=True, unit="rad")]
 
 
 class CartPoleEnv(RobotTaskEnv):
@@ -58,14 +63,15 @@ class CartPoleEnv(RobotTaskEnv):
       10 gave when only the first substep got the force.
     """
 
+    @check_arguments
     def __init__(
         self,
         continuous: bool = False,
-        force_magnitude: float = 5.0,
-        reset_noise: float = 0.05,
-        x_threshold: float = 2.4,
-        angle_threshold: float = 0.20943951,
-        success_angle: float = 0.05,
+        force_magnitude: Annotated[float, Interval(0, low_open=True, unit="N")] = 5.0,
+        reset_noise: NonNegative = 0.05,
+        x_threshold: Annotated[float, Interval(0, low_open=True, unit="m")] = 2.4,
+        angle_threshold: PoleAngle = 0.20943951,
+        success_angle: PoleAngle = 0.05,
         **options: Any,
     ) -> None:
         def build(sim: Simulation, reward_mode: str) -> tuple[CartPoleRobot, Balance]:

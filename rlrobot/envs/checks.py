@@ -124,7 +124,8 @@ def check_value(name: str, value: Any, hint: Any) -> Any:
     """Return `value` checked against a type hint; raise ValueError if it does not fit.
 
     Checked hints: ``bool``, ``int``, ``float``, ``Annotated[int | float, Interval]``,
-    ``X | None``, and fixed or variable tuples/lists of those (each item checked). Any other
+    ``X | None``, and fixed or variable tuples/lists of those (each item checked; a text or a
+    number where a sequence belongs is refused). Any other
     hint (a class, a string choice) passes the value through: its owner checks it.
     """
     origin, args = get_origin(hint), get_args(hint)
@@ -141,6 +142,8 @@ def check_value(name: str, value: Any, hint: Any) -> Any:
         if len(members) == 1:
             return check_value(name, value, members[0])
         return value
+    if origin in (tuple, list) and isinstance(value, (str, bytes, numbers.Number)):
+        raise ValueError(f"{name} must be a sequence of values, got {value!r}")
     if origin in (tuple, list) and isinstance(value, (tuple, list)):
         if origin is list or (len(args) == 2 and args[1] is Ellipsis):
             args = (args[0] if args else Any,) * len(value)
@@ -161,6 +164,7 @@ def checked_hints(function: Callable[..., Any]) -> dict[str, Any]:
     Each string annotation is resolved alone in the function's module: one that names a
     type only imported for type checking (a ``Simulation``) is left out, not an error.
     """
+    function = inspect.unwrap(function)  # a checked constructor's hints are its own
     namespace = {**vars(typing), **function.__globals__}
     hints = {}
     for parameter in inspect.signature(function).parameters.values():

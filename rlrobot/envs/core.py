@@ -12,13 +12,13 @@ import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.checks import MAX_IMAGE_SIDE, check_choice, check_count
+from rlrobot.envs.checks import MAX_IMAGE_SIDE, Interval, check_arguments, check_choice
 from rlrobot.envs.ground_truth import GroundTruth
 from rlrobot.envs.perturbations import DomainRandomization
 from rlrobot.envs.reward_delay import RewardDelay
@@ -32,6 +32,9 @@ OBS_MODES = ("state", "pixels", "state+pixels")
 # (objects convert element by element, and a complex element is a TypeError there).
 _REAL_KINDS = frozenset("biufO")
 PIXELS_CAMERAS = ("fixed", "robot")
+ImageSide = Annotated[
+    int, Interval(1, MAX_IMAGE_SIDE, unit="px", reason="larger frames take seconds each")
+]
 
 Observation = np.ndarray | dict[str, np.ndarray]
 NO_OBSERVATION = np.zeros(0)
@@ -189,32 +192,25 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 30}
 
+    # Checked before the physics client exists: an oversized frame must fail at once.
+    @check_arguments
     def __init__(
         self,
         build: Callable[[Simulation, str], tuple[Robot, Task]],
         *,
-        timestep: float,
-        n_substeps: int,
+        timestep: Annotated[float, Interval(0, low_open=True, unit="s")],
+        n_substeps: Annotated[int, Interval(1)],
         camera: Camera,
         reward_mode: str = "dense",
         obs_mode: str = "state",
-        pixels_width: int = 84,
-        pixels_height: int = 84,
+        pixels_width: ImageSide = 84,
+        pixels_height: ImageSide = 84,
         pixels_camera: str = "fixed",
         randomization: DomainRandomization | dict[str, Any] | bool | None = None,
         render_mode: str | None = None,
-        render_width: int = 480,
-        render_height: int = 480,
+        render_width: ImageSide = 480,
+        render_height: ImageSide = 480,
     ) -> None:
-        # Checked before the physics client exists: an oversized frame must fail at once.
-        sizes = {
-            "pixels_width": pixels_width,
-            "pixels_height": pixels_height,
-            "render_width": render_width,
-            "render_height": render_height,
-        }
-        for name, side in sizes.items():
-            check_count(name, side, 1, MAX_IMAGE_SIDE, "pixels; larger frames take seconds each")
         self._closed = False
         self.randomization = DomainRandomization.from_option(randomization)
         self.render_mode = check_choice("render_mode", render_mode, (*RENDER_MODES, None))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
+from rlrobot.envs.checks import Interval, check_arguments
 from rlrobot.envs.core import GoalRobotTaskEnv
-from rlrobot.envs.robots.racecar import Racecar
-from rlrobot.envs.tasks.navigate import Navigate
+from rlrobot.envs.robots.racecar import Racecar, RayCount
+from rlrobot.envs.tasks.goal import SuccessRadius
+from rlrobot.envs.tasks.navigate import Navigate, ObstacleCount
 from rlrobot.sim import Camera, Simulation
+
+Metres = Annotated[float, Interval(0, low_open=True, unit="m")]
 
 
 class NavigateEnv(GoalRobotTaskEnv):
@@ -55,8 +60,8 @@ class NavigateEnv(GoalRobotTaskEnv):
     ## Arguments (all `gym.make` keywords)
     `distance_threshold` (m, 0.3), `arena_half_size` (m, 2), `n_obstacles` (4, at most
     1000), `obstacle_size` (m, 0.3), `min_goal_distance` (m, 1), `max_speed` (m/s, 1),
-    `max_steering` (rad, 0.5), `n_rays` (16, at most 4096), `ray_length` (m, 3), and the
-    options of every robot env (`RobotTaskEnv`): `reward_mode`, `obs_mode`,
+    `max_steering` (rad, 0.5, at most π/2), `n_rays` (16, at most 4096), `ray_length` (m, 3),
+    and the options of every robot env (`RobotTaskEnv`): `reward_mode`, `obs_mode`,
     `pixels_width`/`pixels_height` (at most 2048), `pixels_camera`, `randomization`,
     `render_mode`, `render_width`/`render_height` (at most 2048).
 
@@ -64,17 +69,18 @@ class NavigateEnv(GoalRobotTaskEnv):
     - v0: first version.
     """
 
+    @check_arguments
     def __init__(
         self,
-        distance_threshold: float = 0.3,
-        arena_half_size: float = 2.0,
-        n_obstacles: int = 4,
-        obstacle_size: float = 0.3,
-        min_goal_distance: float = 1.0,
-        max_speed: float = 1.0,
-        max_steering: float = 0.5,
-        n_rays: int = 16,
-        ray_length: float = 3.0,
+        distance_threshold: SuccessRadius = 0.3,
+        arena_half_size: Metres = 2.0,
+        n_obstacles: ObstacleCount = 4,
+        obstacle_size: Metres = 0.3,
+        min_goal_distance: Annotated[float, Interval(0, unit="m")] = 1.0,
+        max_speed: Annotated[float, Interval(0, low_open=True, unit="m/s")] = 1.0,
+        max_steering: Annotated[float, Interval(0, math.pi / 2, low_open=True, unit="rad")] = 0.5,
+        n_rays: RayCount = 16,
+        ray_length: Metres = 3.0,
         **options: Any,
     ) -> None:
         def build(sim: Simulation, reward_mode: str) -> tuple[Racecar, Navigate]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rlrobot.envs.core import GoalRobotTaskEnv, Task
-from rlrobot.envs.robots.panda import Panda
+from rlrobot.envs.robots.panda import EeStep, JointStep, Panda
 from rlrobot.sim import Camera, Simulation
 
 TABLE_HALF_EXTENTS = (0.55, 0.4, 0.02)
@@ -31,8 +31,8 @@ class PandaTableEnv(GoalRobotTaskEnv):
         self,
         make_task: Callable[[Simulation, Panda, str], Task],
         control_mode: str,
-        max_ee_step: float,
-        max_joint_step: float,
+        max_ee_step: EeStep,
+        max_joint_step: JointStep,
         **options: Any,
     ) -> None:
         def build(sim: Simulation, reward_mode: str) -> tuple[Panda, Task]:

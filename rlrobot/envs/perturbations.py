@@ -11,10 +11,31 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Annotated, Any
 
 import gymnasium as gym
 import numpy as np
+
+from rlrobot.envs.checks import Fraction, Interval, NonNegative, check_value, checked_hints
+
+Scale = Annotated[float, Interval(0)]
+Steps = Annotated[int, Interval(0, unit="steps")]
+
+
+def check_fields(settings: Any) -> None:
+    """Check every hinted field of a (frozen) dataclass instance, storing the checked values."""
+    hints = checked_hints(type(settings).__init__)
+    for field in fields(settings):
+        value = check_value(field.name, getattr(settings, field.name), hints[field.name])
+        object.__setattr__(settings, field.name, value)
+
+
+def check_range(name: str, low: float, high: float) -> None:
+    """Raise ValueError unless low <= high (a uniform range (low, high))."""
+    if low > high:
+        raise ValueError(
+            f"{name} must be a range (low, high) with low <= high, got {(low, high)!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -35,21 +56,16 @@ class DomainRandomization:
             from [low, high]; during the first steps the episode's first action is applied.
     """
 
-    mass_scale: tuple[float, float] = (1.0, 1.0)
-    friction_scale: tuple[float, float] = (1.0, 1.0)
-    actuator_scale: tuple[float, float] = (1.0, 1.0)
-    observation_noise: float = 0.0
-    action_latency: tuple[int, int] = (0, 0)
+    mass_scale: tuple[Scale, Scale] = (1.0, 1.0)
+    friction_scale: tuple[Scale, Scale] = (1.0, 1.0)
+    actuator_scale: tuple[Scale, Scale] = (1.0, 1.0)
+    observation_noise: NonNegative = 0.0
+    action_latency: tuple[Steps, Steps] = (0, 0)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         for name in ("mass_scale", "friction_scale", "actuator_scale", "action_latency"):
-            low, high = getattr(self, name)
-            if not 0 <= low <= high:
-                raise ValueError(f"{name} must be a range 0 <= low <= high, got {(low, high)}")
-        if self.observation_noise < 0:
-            raise ValueError(f"observation_noise must be >= 0, got {self.observation_noise}")
-        if any(int(bound) != bound for bound in self.action_latency):
-            raise ValueError(f"action_latency must be whole steps, got {self.action_latency}")
+            check_range(name, *getattr(self, name))
 
     @classmethod
     def default(cls) -> DomainRandomization:
@@ -90,12 +106,15 @@ class SceneRandomization:
         camera_distance_jitter: Uniform change (m) of the camera's distance.
     """
 
-    color_jitter: float = 0.2
+    color_jitter: Fraction = 0.2
     bodies: tuple[str, ...] | None = None
     light: bool = True
-    camera_target_jitter: float = 0.0
-    camera_angle_jitter: float = 0.0
-    camera_distance_jitter: float = 0.0
+    camera_target_jitter: Annotated[float, Interval(0, unit="m")] = 0.0
+    camera_angle_jitter: Annotated[float, Interval(0, 180, unit="degrees")] = 0.0
+    camera_distance_jitter: Annotated[float, Interval(0, unit="m")] = 0.0
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as JSON values."""
@@ -168,10 +187,14 @@ class RandomKicks:
     """
 
     body: str
-    probability: float = 0.01
-    up_speed: float = 3.0
-    spin: float = 15.0
-    strength_range: tuple[float, float] = (0.3, 1.0)
+    probability: Fraction = 0.01
+    up_speed: Annotated[float, Interval(0, unit="m/s")] = 3.0
+    spin: Annotated[float, Interval(0, unit="rad/s")] = 15.0
+    strength_range: tuple[NonNegative, NonNegative] = (0.3, 1.0)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        check_range("strength_range", *self.strength_range)
 
     def apply(self, env: gym.Env, rng: np.random.Generator) -> bool:
         """Maybe kick the body of ``env`` (an unwrapped ``RobotTaskEnv``); return whether it was."""

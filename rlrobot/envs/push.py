@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from rlrobot.envs.checks import Interval, check_arguments
 from rlrobot.envs.panda_table import PandaTableEnv
 from rlrobot.envs.robots.panda import (
     DEFAULT_CONTROL_MODE,
     DEFAULT_MAX_EE_STEP,
     DEFAULT_MAX_JOINT_STEP,
+    EeStep,
+    JointStep,
 )
+from rlrobot.envs.tasks.goal import SuccessRadius
 from rlrobot.envs.tasks.push import Push
+
+HalfSide = Annotated[float, Interval(0, unit="m")]
 
 
 class PushEnv(PandaTableEnv):
@@ -64,16 +70,17 @@ class PushEnv(PandaTableEnv):
     - v0: first version.
     """
 
+    @check_arguments
     def __init__(
         self,
         control_mode: str = DEFAULT_CONTROL_MODE,
-        distance_threshold: float = 0.05,
-        object_size: float = 0.04,
-        object_mass: float = 1.0,
-        object_range: float = 0.15,
-        goal_range: float = 0.15,
-        max_ee_step: float = DEFAULT_MAX_EE_STEP,
-        max_joint_step: float = DEFAULT_MAX_JOINT_STEP,
+        distance_threshold: SuccessRadius = 0.05,
+        object_size: Annotated[float, Interval(0, low_open=True, unit="m")] = 0.04,
+        object_mass: Annotated[float, Interval(0, low_open=True, unit="kg")] = 1.0,
+        object_range: HalfSide = 0.15,
+        goal_range: HalfSide = 0.15,
+        max_ee_step: EeStep = DEFAULT_MAX_EE_STEP,
+        max_joint_step: JointStep = DEFAULT_MAX_JOINT_STEP,
         **options: Any,
     ) -> None:
         super().__init__(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
+from rlrobot.envs.checks import Interval, NonNegative, check_arguments
 from rlrobot.envs.core import RobotTaskEnv
 from rlrobot.envs.robots.ant import Ant
 from rlrobot.envs.tasks.locomotion import WalkForward
@@ -67,16 +69,17 @@ class QuadrupedEnv(RobotTaskEnv):
       pybullet_envs' AntBulletEnv's motor strength and electricity cost.
     """
 
+    @check_arguments
     def __init__(
         self,
-        max_torque: float = 375.0,
-        reset_noise: float = 0.1,
+        max_torque: Annotated[float, Interval(0, low_open=True, unit="N·m")] = 375.0,
+        reset_noise: NonNegative = 0.1,
         forward_weight: float = 1.0,
-        energy_weight: float = 0.004,
+        energy_weight: NonNegative = 0.004,
         alive_bonus: float = 1.0,
-        min_height: float = 0.26,
-        max_tilt: float = 1.0,
-        success_distance: float = 2.0,
+        min_height: Annotated[float, Interval(0, unit="m")] = 0.26,
+        max_tilt: Annotated[float, Interval(0, math.pi, low_open=True, unit="rad")] = 1.0,
+        success_distance: Annotated[float, Interval(0, low_open=True, unit="m")] = 2.0,
         **options: Any,
     ) -> None:
         def build(sim: Simulation, reward_mode: str) -> tuple[Ant, WalkForward]:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlrobot.envs.checks import check_arguments
 from rlrobot.envs.panda_table import PandaTableEnv
 from rlrobot.envs.robots.panda import (
     DEFAULT_CONTROL_MODE,
     DEFAULT_MAX_EE_STEP,
     DEFAULT_MAX_JOINT_STEP,
+    EeStep,
+    JointStep,
 )
+from rlrobot.envs.tasks.goal import SuccessRadius
 from rlrobot.envs.tasks.reach import Reach
 
 
@@ -61,14 +65,15 @@ class ReachEnv(PandaTableEnv):
     - v0: first version.
     """
 
+    @check_arguments
     def __init__(
         self,
         control_mode: str = DEFAULT_CONTROL_MODE,
-        distance_threshold: float = 0.05,
+        distance_threshold: SuccessRadius = 0.05,
         goal_low: tuple[float, float, float] = (-0.15, -0.15, 0.05),
         goal_high: tuple[float, float, float] = (0.15, 0.15, 0.35),
-        max_ee_step: float = DEFAULT_MAX_EE_STEP,
-        max_joint_step: float = DEFAULT_MAX_JOINT_STEP,
+        max_ee_step: EeStep = DEFAULT_MAX_EE_STEP,
+        max_joint_step: JointStep = DEFAULT_MAX_JOINT_STEP,
         **options: Any,
     ) -> None:
         super().__init__(

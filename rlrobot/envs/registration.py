@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import gymnasium as gym
@@ -48,3 +49,31 @@ def register_envs() -> None:
                 kwargs=kwargs,
                 additional_wrappers=(_RELEASE_WRAPPER,),
             )
+
+
+def get_options(env_id: str) -> dict[str, inspect.Parameter]:
+    """Return the `gym.make` keywords of a registered env id, each with its resolved type hint.
+
+    The keywords are the constructor parameters that have a default, followed through
+    `**options` to the base classes' constructors (a robot env's `RobotTaskEnv` options);
+    for an entry-point function (`rlrobot/Delayed-v0`), its own. The hints (`annotation`)
+    are what `check_arguments` checks: the spec of what each keyword may hold.
+    """
+    from rlrobot.envs.checks import checked_hints  # the envs import it; registering must not
+
+    entry_point = gym.envs.registration.load_env_creator(gym.spec(env_id).entry_point)
+    if isinstance(entry_point, type):
+        functions = [cls.__init__ for cls in entry_point.__mro__ if "__init__" in vars(cls)]
+    else:
+        functions = [entry_point]
+    options: dict[str, inspect.Parameter] = {}
+    for function in functions:
+        parameters = inspect.signature(function).parameters.values()
+        hints = checked_hints(function)
+        for parameter in parameters:
+            if parameter.default is not parameter.empty and parameter.name not in options:
+                hint = hints.get(parameter.name, parameter.empty)
+                options[parameter.name] = parameter.replace(annotation=hint)
+        if not any(parameter.kind == parameter.VAR_KEYWORD for parameter in parameters):
+            break
+    return options

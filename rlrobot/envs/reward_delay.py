@@ -3,6 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from rlrobot.envs.checks import Interval, check_arguments
+
+# Steps between releases; None releases only at the episode's end.
+ReleasePeriod = Annotated[int, Interval(1, unit="steps")] | None
+
 
 class RewardDelay:
     """Withholds rewards and releases their running sum every `period` steps and at episode end.
@@ -15,9 +22,8 @@ class RewardDelay:
             only at the end.
     """
 
-    def __init__(self, period: int | None = None) -> None:
-        if period is not None and period < 1:
-            raise ValueError(f"period must be >= 1 step or None, got {period}")
+    @check_arguments
+    def __init__(self, period: ReleasePeriod = None) -> None:
         self.period = period
         self.reset()
 

@@ -8,7 +8,8 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from rlrobot.envs.reward_delay import RewardDelay
+from rlrobot.envs.checks import check_arguments
+from rlrobot.envs.reward_delay import ReleasePeriod, RewardDelay
 from rlrobot.envs.state import check_like
 from rlrobot.sim import Camera
 
@@ -31,7 +32,7 @@ class DelayedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
             releases only at episode end.
     """
 
-    def __init__(self, env: gym.Env, period: int | None = None) -> None:
+    def __init__(self, env: gym.Env, period: ReleasePeriod = None) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, period=period)
         gym.Wrapper.__init__(self, env)
         self.delay = RewardDelay(period)
@@ -60,7 +61,8 @@ class DelayedReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.delay.pending_steps = check_like("pending_steps", state.get("pending_steps"), 0)
 
 
-def make_delayed_env(env_id: str, period: int | None = None, **kwargs: Any) -> gym.Env:
+@check_arguments  # `period` before the inner env (a physics client) is made
+def make_delayed_env(env_id: str, period: ReleasePeriod = None, **kwargs: Any) -> gym.Env:
     """`DelayedReward(gym.make(env_id, **kwargs), period)`: the entry point of `rlrobot/Delayed-v0`.
 
     `gym.make("rlrobot/Delayed-v0", env_id="Pendulum-v1")` gives any registered env with

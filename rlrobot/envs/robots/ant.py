@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.checks import check_positive
 from rlrobot.envs.core import Robot
 from rlrobot.sim import Simulation
 
@@ -41,10 +40,8 @@ class Ant(Robot):
 
     def __init__(self, sim: Simulation, max_torque: float, reset_noise: float):
         super().__init__(sim)
-        if max_torque <= 0:
-            raise ValueError(f"max_torque must be > 0 N·m, got {max_torque}")
         self.max_torque = max_torque
-        self.reset_noise = check_positive("reset_noise", reset_noise, "rad, rad/s", allow_zero=True)
+        self.reset_noise = reset_noise
         self.action_space = spaces.Box(-1.0, 1.0, shape=(len(LEG_JOINTS),), dtype=np.float32)
         sim.load_mjcf("ant", "mjcf/ant.xml")
         self.torques = np.zeros(len(LEG_JOINTS))

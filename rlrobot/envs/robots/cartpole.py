@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.checks import check_positive
 from rlrobot.envs.core import Robot
 from rlrobot.sim import Simulation
 
@@ -38,11 +37,9 @@ class CartPoleRobot(Robot):
         reset_noise: float,
     ) -> None:
         super().__init__(sim)
-        if force_magnitude <= 0:
-            raise ValueError(f"force_magnitude must be > 0 N, got {force_magnitude}")
         self.continuous = continuous
         self.force_magnitude = force_magnitude
-        self.reset_noise = check_positive("reset_noise", reset_noise, "(m, rad)", allow_zero=True)
+        self.reset_noise = reset_noise
         self.action_space = (
             spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
             if continuous

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.checks import check_choice, check_positive
+from rlrobot.envs.checks import Interval, check_choice
 from rlrobot.envs.core import Robot
 from rlrobot.sim import Simulation
 
@@ -26,6 +27,9 @@ CONTROL_MODES = ("ee", "joints")
 DEFAULT_CONTROL_MODE = "ee"
 DEFAULT_MAX_EE_STEP = 0.05
 DEFAULT_MAX_JOINT_STEP = 0.05
+# The hints of those options in the signatures of the Panda envs, which check them.
+EeStep = Annotated[float, Interval(0, low_open=True, unit="m")]
+JointStep = Annotated[float, Interval(0, low_open=True, unit="rad")]
 # The wrist camera sits this far (m) from the hand's centre, off the fingers' closing plane.
 WRIST_CAMERA_OFFSET = 0.07
 # Damping λ (m) of the least-squares IK step: keeps the step bounded near singular poses.
@@ -97,8 +101,8 @@ class Panda(Robot):
     ) -> None:
         super().__init__(sim)
         self.control_mode = check_choice("control_mode", control_mode, CONTROL_MODES)
-        self.max_ee_step = check_positive("max_ee_step", max_ee_step, "m")
-        self.max_joint_step = check_positive("max_joint_step", max_joint_step, "rad")
+        self.max_ee_step = max_ee_step
+        self.max_joint_step = max_joint_step
         n_actions = 3 if control_mode == "ee" else len(ARM_JOINTS)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n_actions,), dtype=np.float32)
         sim.load_urdf("panda", "franka_panda/panda.urdf", base_position, use_fixed_base=True)

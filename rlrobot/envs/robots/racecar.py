@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 from gymnasium import spaces
 
-from rlrobot.envs.checks import check_count, check_positive
+from rlrobot.envs.checks import Interval
 from rlrobot.envs.core import Robot
 from rlrobot.sim import Simulation
 
@@ -23,6 +25,8 @@ LIDAR_MASK = ~COLLISION_GROUP
 # Rays are cast every step: 4,096 take about 45 ms a step (16 rays: under 1 ms), and PyBullet
 # casts at most 16,384 in one batch.
 MAX_RAYS = 4096
+# The hint of `n_rays` in the signature of the env that checks it.
+RayCount = Annotated[int, Interval(1, MAX_RAYS, reason="cast every step")]
 
 
 class Racecar(Robot):
@@ -68,11 +72,9 @@ class Racecar(Robot):
         max_wheel_torque: float = 20.0,
     ) -> None:
         super().__init__(sim)
-        check_count("n_rays", n_rays, 1, MAX_RAYS, "cast every step")
-        check_positive("ray_length", ray_length, "m")
-        self.max_speed = check_positive("max_speed", max_speed, "m/s")
-        self.max_steering = check_positive("max_steering", max_steering, "rad")
-        self.max_wheel_torque = check_positive("max_wheel_torque", max_wheel_torque, "N·m")
+        self.max_speed = max_speed
+        self.max_steering = max_steering
+        self.max_wheel_torque = max_wheel_torque
         self.n_rays = n_rays
         self.ray_length = ray_length
         self._ray_angles = np.linspace(0.0, 2 * np.pi, n_rays, endpoint=False)

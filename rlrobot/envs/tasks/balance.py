@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlrobot.envs.checks import check_positive
 from rlrobot.envs.core import Task
 from rlrobot.envs.robots.cartpole import CartPoleRobot
 from rlrobot.sim import Simulation
@@ -35,9 +34,9 @@ class Balance(Task):
     ) -> None:
         super().__init__(sim, reward_mode)
         self.robot = robot
-        self.x_threshold = check_positive("x_threshold", x_threshold, "m")
-        self.angle_threshold = check_positive("angle_threshold", angle_threshold, "rad")
-        self.success_angle = check_positive("success_angle", success_angle, "rad")
+        self.x_threshold = x_threshold
+        self.angle_threshold = angle_threshold
+        self.success_angle = success_angle
 
     def reset(self, np_random: np.random.Generator) -> None:
         """Nothing to set up beyond the robot."""

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 
+from rlrobot.envs.checks import Interval
 from rlrobot.envs.core import Task
 from rlrobot.sim import Simulation
+
+# The hint of `distance_threshold` in the signatures of the goal envs, which check it.
+SuccessRadius = Annotated[float, Interval(0, low_open=True, unit="m")]
 
 
 def goal_distance(achieved_goal: np.ndarray, desired_goal: np.ndarray) -> np.ndarray:
@@ -51,8 +55,6 @@ class PointGoalTask(Task):
         marker_height: float = 0.0,
     ) -> None:
         super().__init__(sim, reward_mode)
-        if distance_threshold <= 0:
-            raise ValueError(f"distance_threshold must be > 0 m, got {distance_threshold}")
         self.distance_threshold = distance_threshold
         self.goal_low = np.asarray(goal_low, dtype=np.float64)
         self.goal_high = np.asarray(goal_high, dtype=np.float64)

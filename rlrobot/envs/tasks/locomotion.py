@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from rlrobot.envs.checks import check_positive
 from rlrobot.envs.core import Task
 from rlrobot.envs.robots.ant import Ant
 from rlrobot.sim import Simulation
@@ -51,14 +50,13 @@ class WalkForward(Task):
         success_distance: float,
     ) -> None:
         super().__init__(sim, reward_mode)
-        check_positive("max_tilt", max_tilt, "rad")
         self.robot = robot
         self.forward_weight = forward_weight
         self.energy_weight = energy_weight
         self.alive_bonus = alive_bonus
-        self.min_height = check_positive("min_height", min_height, "m", allow_zero=True)
+        self.min_height = min_height
         self.min_up_z = float(np.cos(max_tilt))
-        self.success_distance = check_positive("success_distance", success_distance, "m")
+        self.success_distance = success_distance
         self.start_x = 0.0
 
     def reset(self, np_random: np.random.Generator) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
-from rlrobot.envs.checks import check_count, check_positive
+from rlrobot.envs.checks import Interval
 from rlrobot.envs.robots.racecar import Racecar
 from rlrobot.envs.tasks.goal import PointGoalTask, goal_distance
 from rlrobot.sim import Simulation
@@ -13,6 +15,8 @@ MAX_PLACEMENT_DRAWS = 100
 # Each obstacle is one PyBullet body: 1,000 build in about 0.3 s and step at about 5 ms, while
 # 10**6 would take minutes to build (and no 2-D arena of metres needs more than a few hundred).
 MAX_OBSTACLES = 1000
+# The hint of `n_obstacles` in the signature of the env that checks it.
+ObstacleCount = Annotated[int, Interval(0, MAX_OBSTACLES, reason="one body each")]
 OBSTACLE_HEIGHT = 0.4
 # Obstacles keep this far (m) from the car's start and from the goal, so neither is blocked.
 START_CLEARANCE = 0.7
@@ -50,15 +54,10 @@ class Navigate(PointGoalTask):
         obstacle_size: float,
         min_goal_distance: float,
     ) -> None:
-        # First: the obstacles are built below, one body each.
-        n_obstacles = check_count("n_obstacles", n_obstacles, 0, MAX_OBSTACLES, "one body each")
-        check_positive("arena_half_size", arena_half_size, "m")
-        check_positive("obstacle_size", obstacle_size, "m")
-        check_positive("min_goal_distance", min_goal_distance, "m", allow_zero=True)
         if min_goal_distance >= arena_half_size * np.sqrt(2):
             raise ValueError(
                 f"min_goal_distance must be < the arena's half diagonal "
-                f"{arena_half_size * np.sqrt(2):g} m, got {min_goal_distance}"
+                f"{arena_half_size * np.sqrt(2):g} m, got {min_goal_distance!r}"
             )
         half = arena_half_size
         super().__init__(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlrobot.envs.checks import check_positive
 from rlrobot.envs.tasks.goal import PointGoalTask, goal_distance
 from rlrobot.sim import Simulation
 
@@ -39,8 +38,6 @@ class Push(PointGoalTask):
         object_range: float,
         goal_range: float,
     ) -> None:
-        if object_size <= 0 or object_mass <= 0:
-            raise ValueError(f"object_size and object_mass must be > 0, got {object_size}")
         height = object_size / 2
         super().__init__(
             sim,
@@ -49,7 +46,7 @@ class Push(PointGoalTask):
             (-goal_range, -goal_range, height),
             (goal_range, goal_range, height),
         )
-        self.object_range = check_positive("object_range", object_range, "m", allow_zero=True)
+        self.object_range = object_range
         self._object_height = height
         sim.create_box("object", (height,) * 3, object_mass, (0.0, 0.0, height), (0.1, 0.3, 0.9, 1))
 
