@@ -52,8 +52,8 @@ class CartPoleEnv(RobotTaskEnv):
     ## Arguments (all `gym.make` keywords)
     `continuous` (bool), `force_magnitude` (N held over the 0.02 s step, default 5),
     `reset_noise` (default 0.05), `x_threshold` (m, 2.4), `angle_threshold` (rad, 12°),
-    `success_angle` (rad, 0.05), and the options of every robot env (`RobotTaskEnv`):
-    `reward_mode`, `obs_mode`,
+    `success_angle` (rad, 0.05; both angles in (0, π]), and the options of every robot env
+    (`RobotTaskEnv`): `reward_mode`, `obs_mode`,
     `pixels_width`/`pixels_height`, `pixels_camera`, `randomization`, `render_mode`,
     `render_width`/`render_height`
     (image sides at most 2048 px, `MAX_IMAGE_SIDE`).

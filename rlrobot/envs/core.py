@@ -48,6 +48,10 @@ class Robot(ABC):
     episode under domain randomisation (1.0 otherwise). `episode_attributes` names the
     attributes that change during an episode (besides the simulation), which `get_state` of
     the env saves for exact resume.
+
+    Option values (forces, speeds, counts) arrive checked: the env that builds the robot
+    declares each one's type and range in its own signature and checks it there, once, before
+    the physics client starts (`rlrobot.envs.checks.check_arguments`).
     """
 
     action_space: spaces.Space
@@ -91,6 +95,9 @@ class Task(ABC):
 
     `episode_attributes` names the attributes that change during an episode (a goal, a start
     position), which `get_state` of the env saves for exact resume.
+
+    Option values arrive checked, as for `Robot`; a task checks only rules between options
+    (a goal box's corners, a goal distance that fits the arena), which need them all.
     """
 
     goal_conditioned: ClassVar[bool] = False
@@ -184,6 +191,12 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
         render_width, render_height: Size of `render()` frames in pixels (default 480×480), at
             most `MAX_IMAGE_SIDE` (2048) px a side.
+
+    Every numeric and bool `gym.make` keyword (these and each env's own) declares its type and
+    range in the signature of its constructor, which `check_arguments` checks before the
+    physics client starts: NaN, ±inf, text, a bool for a number, a fraction for a count and
+    values out of range raise `ValueError` naming the keyword, the value and the range.
+    `rlrobot.envs.registration.get_options(env_id)` lists the keywords with their hints.
 
     Ground truth (body poses, label values, proprioception, camera views) comes through the
     public queries of `GroundTruth`; `camera` is the scene camera of `render()` and of fixed

@@ -58,9 +58,9 @@ class QuadrupedEnv(RobotTaskEnv):
 
     ## Arguments (all `gym.make` keywords)
     `max_torque` (N·m held over the step, 375), `reset_noise` (0.1), `forward_weight` (1),
-    `energy_weight` (per J, 0.004), `alive_bonus` (1), `min_height` (m, 0.26), `max_tilt`
-    (rad, 1.0), `success_distance` (m, 2), and the options of every robot env (`RobotTaskEnv`):
-    `reward_mode`, `obs_mode`, `pixels_width`/`pixels_height`, `pixels_camera`,
+    `energy_weight` (per J, ≥ 0, 0.004), `alive_bonus` (1), `min_height` (m, 0.26), `max_tilt`
+    (rad in (0, π], 1.0), `success_distance` (m, 2), and the options of every robot env
+    (`RobotTaskEnv`): `reward_mode`, `obs_mode`, `pixels_width`/`pixels_height`, `pixels_camera`,
     `randomization`, `render_mode`, `render_width`/`render_height`
     (image sides at most 2048 px, `MAX_IMAGE_SIDE`).
     ## Version history
