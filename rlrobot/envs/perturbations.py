@@ -110,7 +110,7 @@ class SceneRandomization:
     bodies: tuple[str, ...] | None = None
     light: bool = True
     camera_target_jitter: Annotated[float, Interval(0, unit="m")] = 0.0
-    camera_angle_jitter: Annotated[float, Interval(0, 180, unit="degrees")] = 0.0
+    camera_angle_jitter: Annotated[float, Interval(0, unit="degrees")] = 0.0
     camera_distance_jitter: Annotated[float, Interval(0, unit="m")] = 0.0
 
     def __post_init__(self) -> None:

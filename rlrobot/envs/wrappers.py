@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlrobot.envs.checks import check_arguments
+from rlrobot.envs.core import ImageSide
 from rlrobot.envs.reward_delay import ReleasePeriod, RewardDelay
 from rlrobot.envs.state import check_like
 from rlrobot.sim import Camera
@@ -119,7 +120,8 @@ class MultiViewImages(gym.ObservationWrapper):
         size: Width and height of every view in pixels.
     """
 
-    def __init__(self, env: gym.Env, cameras: Sequence[Camera], size: int = 84) -> None:
+    @check_arguments
+    def __init__(self, env: gym.Env, cameras: Sequence[Camera], size: ImageSide = 84) -> None:
         super().__init__(env)
         self.cameras, self.size = tuple(cameras), size
         shape = (size, size * len(self.cameras), 3)

@@ -32,6 +32,7 @@ from rlrobot.envs import core
 from rlrobot.envs.checks import ANY_NUMBER, Interval, check_value, checked_hints
 from rlrobot.envs.perturbations import DomainRandomization, RandomKicks, SceneRandomization
 from rlrobot.envs.registration import DELAYED_ENV_ID, get_options
+from rlrobot.envs.wrappers import DelayedReward, MultiViewImages
 from rlrobot.errors import EnvMakeError
 from rlrobot.vec import make_vec_env
 
@@ -344,6 +345,42 @@ def test_a_bad_perturbation_setting_is_refused_by_name(settings, option, value):
     required = {"body": "ant"} if settings is RandomKicks else {}
     with pytest.raises(ValueError, match=f"{re.escape(option.name)} must be"):
         settings(**required, **option.kwargs(value))
+
+
+WRAPPER_REFUSALS = [
+    (wrapper, option, value)
+    for wrapper in (DelayedReward, MultiViewImages)
+    for name, hint in checked_hints(wrapper.__init__).items()
+    for option in _expand(wrapper.__name__, name, hint, None, lambda v, n=name: {n: v})
+    for value in bad_values(option.hint)
+]
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    env = gym.make("rlrobot/CartPole-v0")
+    yield env
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "option", "value"),
+    WRAPPER_REFUSALS,
+    ids=[_case_id(option, value) for _, option, value in WRAPPER_REFUSALS],
+)
+def test_a_bad_wrapper_option_is_refused_by_name(wrapper, option, value, cartpole):
+    with pytest.raises(ValueError) as caught:
+        wrapper(
+            cartpole,
+            **({"cameras": []} if wrapper is MultiViewImages else {}),
+            **option.kwargs(value),
+        )
+    assert str(caught.value).startswith(f"{option.name} must be")
+    assert str(caught.value).endswith(f"got {value!r}")
+
+
+def test_the_wrapper_sweep_finds_both_options():
+    assert {option.name for _, option, _ in WRAPPER_REFUSALS} == {"period", "size"}
 
 
 # -- the same refusal through every path into an env ------------------------------------------
