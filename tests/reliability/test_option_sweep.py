@@ -198,23 +198,6 @@ def _case_id(option: SweptOption, value: Any) -> str:
     return f"{option.env_id.split('/')[-1]}-{option.name}-{value!r}"
 
 
-def classify(env_id: str, kwargs: dict[str, Any], name: str, value: Any) -> str:
-    """How `gym.make(env_id, **kwargs)` answers a bad value: clear, silent, hang or crash.
-
-    clear: a ValueError naming the option and the value; silent: the env builds; hang: an
-    answer after more than `REFUSAL_LIMIT_S`; crash: any other exception or message.
-    """
-    start = time.perf_counter()
-    try:
-        gym.make(env_id, **REQUIRED_KWARGS.get(env_id, {}), **kwargs).close()
-        outcome = "silent"
-    except ValueError as error:
-        outcome = "clear" if name in str(error) and repr(value) in str(error) else "crash"
-    except Exception:  # anything else is what the sweep counts as a crash
-        outcome = "crash"
-    return "hang" if time.perf_counter() - start > REFUSAL_LIMIT_S else outcome
-
-
 # -- the sweep --------------------------------------------------------------------------------
 def test_the_sweep_covers_every_env_and_its_known_options():
     for env_id, least in MIN_OPTIONS.items():
