@@ -3,10 +3,14 @@
 PyYAML keeps the last of two equal keys without a word, so a config file that sets
 ``learning_rate`` twice would silently lose one of them. Every YAML that rlrobot reads (config
 files, ``--set`` values, a run's ``config.yaml``) goes through ``load_yaml``.
+
+PyYAML follows YAML 1.1, where ``1e-3`` and ``1e5`` (no dot) are text; the loader reads them
+as numbers, as YAML 1.2 and every Python user do, so ``--set learning_rate=1e-3`` is a float.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -35,6 +39,14 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = f"on line {key_node.start_mark.line + 1}"
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2's exponent floats that YAML 1.1's pattern misses (it needs a dot: 1.0e-3).
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def load_yaml(text: str | bytes) -> Any:

@@ -278,3 +278,22 @@ def test_a_bad_input_path_or_id_is_one_line(arguments, message, tmp_path, capsys
     assert main(arguments) == 2
     command = " ".join(arguments[:2]) if arguments[0] == "perception" else arguments[0]
     assert message in _assert_one_error_line(command, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1e5", 100000.0), ("1e-3", 0.001), ("-2E+4", -20000.0), (".5e1", 5.0), ("3", 3)],
+)
+def test_yaml_reads_exponent_numbers_as_numbers(text, value):
+    """YAML 1.1 reads ``1e-3`` as text; ours reads it as YAML 1.2 and Python do."""
+    from rlrobot.common.yaml_loading import load_yaml
+
+    assert load_yaml(text) == value and type(load_yaml(text)) is type(value)
+
+
+@pytest.mark.parametrize("text", ["e5", "1e", "v1e5", "1e5x", "1_e5"])
+def test_yaml_keeps_text_that_only_looks_numeric(text):
+    """Only whole exponent numbers change: a word with digits stays text."""
+    from rlrobot.common.yaml_loading import load_yaml
+
+    assert load_yaml(text) == text
