@@ -224,7 +224,6 @@ def convert_policy_kwargs(
     if not isinstance(policy_kwargs, dict):
         raise ConfigError(f"policy_kwargs: expected a dict, got {policy_kwargs!r}")
     fields: dict[str, Any] = {}
-    family = "on-policy" if on_policy else "off-policy"
 
     def refuse(key: str, reason: str) -> ConfigError:
         return ConfigError(
@@ -258,9 +257,13 @@ def convert_policy_kwargs(
         elif key == "optimizer_kwargs":
             fields.update(_convert_optimizer_kwargs(algorithm, value, policy_kwargs, on_policy))
         elif key == "share_features_extractor":
-            # On-policy: actor and critic read one extractor; off-policy: the critic has its own.
-            if value is not on_policy:
-                raise refuse(key, f"the {family} agents always use {on_policy}")
+            if not isinstance(value, bool):
+                raise refuse(key, "expected True or False")
+            if on_policy:
+                fields[key] = value
+            elif value:
+                # SB3's off-policy sharing trains the extractor by the critic loss alone.
+                raise refuse(key, "the critics of SAC and TD3 always have their own extractor")
         elif key == "n_critics" and not on_policy:
             fields["n_critics"] = value
         elif key == "normalize_images":
@@ -377,4 +380,9 @@ def check_extractor_choice(config: Any, observation_space: gym.Space, image_enco
         raise ConfigError(
             "policy 'MlpPolicy' flattens the images, so image_encoder would be unused; use "
             "CnnPolicy with image_encoder"
+        )
+    if not getattr(config, "share_features_extractor", True):
+        raise ConfigError(
+            "image_encoder is one module, so actor and critic would share it; drop "
+            "policy_kwargs['share_features_extractor']=False or the image_encoder"
         )

@@ -36,6 +36,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlrobot.agents.config import FIXED_BUFFER_KWARGS
 from rlrobot.common.checkpoint import SB3_VERSION_FILE, read_zip_member
 from rlrobot.common.networks import ACTIVATIONS, is_channels_last, is_image_space
 from rlrobot.errors import CheckpointError
@@ -57,7 +58,7 @@ _IGNORED_POLICY_KWARGS = {"optimizer_class", "optimizer_kwargs", "ortho_init", "
 # ``policy_kwargs`` keys accepted with the value our networks match (SB3 saves some always),
 # per family: our on-policy actor and critic share one feature extractor, off-policy ones not.
 _MATCHING_POLICY_KWARGS = {
-    "on-policy": {"use_sde": False, "share_features_extractor": True, "normalize_images": True},
+    "on-policy": {"use_sde": False, "normalize_images": True},
     "off-policy": {
         "use_sde": False,
         "n_critics": 2,
@@ -163,21 +164,23 @@ def read_sb3_archive(location: Path, expected_algorithm: str | None) -> SB3Impor
         _space_of(location, data, "observation_space"),
         _space_of(location, data, "action_space"),
     )
+    family = "on-policy" if algorithm in ("ppo", "a2c") else algorithm
+    config = _policy_kwargs_config(location, data.get("policy_kwargs"), family)
     if algorithm in ("ppo", "a2c"):
-        weights, (actor, critic) = _actor_critic_weights(location, state_dict, spaces[1])
+        weights, (actor, critic) = _actor_critic_weights(
+            location, state_dict, spaces[1], config["share_features_extractor"]
+        )
     else:
         variables_bytes = read_zip_member(location, "pytorch_variables.pth", SB3_MEMBERS)
         variables = _load_tensors(location, variables_bytes) if variables_bytes else {}
         weights, (actor, critic) = _off_policy_weights(location, algorithm, state_dict, variables)
-    config = {key: data[key] for key in _PLAIN_HYPERPARAMETERS if _is_plain(data.get(key, []))}
-    config.update(_constant_schedules(data))
-    family = "on-policy" if algorithm in ("ppo", "a2c") else algorithm
-    activation = _activation_of(location, data.get("policy_kwargs"), family)
     config.update(
-        policy_name=policy_name,
-        net_arch=actor,
-        critic_net_arch=None if critic == actor else critic,
-        activation=activation,
+        {key: data[key] for key in _PLAIN_HYPERPARAMETERS if _is_plain(data.get(key, []))}
+    )
+    config.update(_constant_schedules(data))
+    config.update(_replay_buffer_config(location, data))
+    config.update(
+        policy_name=policy_name, net_arch=actor, critic_net_arch=None if critic == actor else critic
     )
     if algorithm == "sac" and _is_plain(data.get("ent_coef")):
         # A fixed coefficient (SB3's "auto…" strings learn it, from log_ent_coef).
@@ -338,58 +341,94 @@ def _constant_schedules(data: dict[str, Any]) -> dict[str, float]:
     return found
 
 
-def _activation_of(location: Path, policy_kwargs: Any, family: str) -> str:
-    """Return our activation name from SB3's ``policy_kwargs``, refusing what we cannot map."""
-    default = _DEFAULT_ACTIVATIONS[family]
-    matching = _MATCHING_POLICY_KWARGS["on-policy" if family == "on-policy" else "off-policy"]
-    if not isinstance(policy_kwargs, dict):
-        return default
+def _replay_buffer_config(location: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Return our HER fields where SB3's ``replay_buffer_class`` was its ``HerReplayBuffer``."""
+    description = data.get("replay_buffer_class")
+    module = description.get("__module__") if isinstance(description, dict) else None
+    if module != "stable_baselines3.her.her_replay_buffer":
+        return {}  # SB3's ReplayBuffer or DictReplayBuffer: our standard buffer
+    kwargs = data.get("replay_buffer_kwargs") or {}
+    # A dict holding an enum (GoalSelectionStrategy.FUTURE) is pickled, next to its str.
+    readable = {k: v for k, v in kwargs.items() if not k.startswith(":")}
+    config: dict[str, Any] = {"replay_buffer": "her"}
+    for key, value in readable.items():
+        if key == "goal_selection_strategy" and isinstance(value, str):
+            config[key] = value.removeprefix("GoalSelectionStrategy.").lower()
+        elif key == "n_sampled_goal" and isinstance(value, int):
+            config[key] = value
+        elif key not in FIXED_BUFFER_KWARGS or value != FIXED_BUFFER_KWARGS[key][0]:
+            raise CheckpointError(
+                f"{location}: replay_buffer_kwargs {key}={value!r} cannot be imported (allowed: "
+                f"n_sampled_goal, goal_selection_strategy, and "
+                f"{ {k: v for k, (v, _) in FIXED_BUFFER_KWARGS.items()} }); {_CONVERT_HINT}"
+            )
+    return config
+
+
+def _policy_kwargs_config(location: Path, policy_kwargs: Any, family: str) -> dict[str, Any]:
+    """Return our ``activation`` (and on-policy ``share_features_extractor``) from SB3's
+    ``policy_kwargs``, refusing what we cannot map."""
+    on_policy = family == "on-policy"
+    matching = _MATCHING_POLICY_KWARGS["on-policy" if on_policy else "off-policy"]
     # A dict holding non-JSON values (classes) is pickled, next to the str of each value.
-    readable = {k: v for k, v in policy_kwargs.items() if not k.startswith(":")}
+    readable = {}
+    if isinstance(policy_kwargs, dict):
+        readable = {k: v for k, v in policy_kwargs.items() if not k.startswith(":")}
+    mapped = ("net_arch", "activation_fn", *(("share_features_extractor",) if on_policy else ()))
     unknown = {
         key
         for key, value in readable.items()
-        if key not in (*_IGNORED_POLICY_KWARGS, "net_arch", "activation_fn")
+        if key not in (*_IGNORED_POLICY_KWARGS, *mapped)
         and str(value) != str(matching.get(key, object()))
     }
     if unknown:
         raise CheckpointError(
-            f"{location}: policy_kwargs {sorted(unknown)} cannot be imported (allowed: net_arch, "
-            f"activation_fn, {', '.join(sorted(_IGNORED_POLICY_KWARGS))}, and "
+            f"{location}: policy_kwargs {sorted(unknown)} cannot be imported (allowed: "
+            f"{', '.join(mapped)}, {', '.join(sorted(_IGNORED_POLICY_KWARGS))}, and "
             f"{matching}); {_CONVERT_HINT}"
         )
-    if "activation_fn" not in readable:
-        return default
-    match = re.search(r"\.(\w+)'>$", str(readable["activation_fn"]))
-    name = match.group(1).lower() if match else ""
-    if name not in ACTIVATIONS:
-        raise CheckpointError(
-            f"{location}: activation_fn {readable.get('activation_fn')!r} cannot be imported; "
-            f"allowed: {sorted(ACTIVATIONS)}"
-        )
-    return name
+    config: dict[str, Any] = {"activation": _DEFAULT_ACTIVATIONS[family]}
+    if on_policy:
+        config["share_features_extractor"] = readable.get("share_features_extractor") is not False
+    if "activation_fn" in readable:
+        match = re.search(r"\.(\w+)'>$", str(readable["activation_fn"]))
+        config["activation"] = match.group(1).lower() if match else ""
+        if config["activation"] not in ACTIVATIONS:
+            raise CheckpointError(
+                f"{location}: activation_fn {readable['activation_fn']!r} cannot be imported; "
+                f"allowed: {sorted(ACTIVATIONS)}"
+            )
+    return config
 
 
 def _actor_critic_weights(
-    location: Path, state_dict: dict[str, torch.Tensor], action_space: gym.Space
+    location: Path,
+    state_dict: dict[str, torch.Tensor],
+    action_space: gym.Space,
+    share_features_extractor: bool,
 ) -> tuple[dict[str, dict[str, torch.Tensor]], tuple[list[int], list[int]]]:
     """Rename an ``ActorCriticPolicy`` state dict to our policy's; infer actor and critic sizes.
 
-    SB3 registers its one shared extractor three times (``features_extractor``,
-    ``pi_features_extractor``, ``vf_features_extractor``); the copies must be equal.
+    SB3 registers the actor's extractor twice (``features_extractor``,
+    ``pi_features_extractor``), and a shared one a third time (``vf_features_extractor``);
+    those copies must be equal. An unshared ``vf_features_extractor`` is our
+    ``critic_features_extractor``.
     """
     copies = ("pi_features_extractor.", "vf_features_extractor.")
+    if not share_features_extractor:
+        copies = copies[:1]
     for name, tensor in state_dict.items():
         shared = state_dict.get("features_extractor." + name.split(".", 1)[-1])
         if name.startswith(copies) and (shared is None or not torch.equal(shared, tensor)):
             raise CheckpointError(
-                f"{location}: its actor and critic have feature extractors of their own "
-                f"({name}); rlrobot's on-policy agents share one; {_CONVERT_HINT}"
+                f"{location}: damaged Stable-Baselines3 zip ({name} differs from the "
+                "features_extractor it is a copy of)"
             )
     state_dict = {k: v for k, v in state_dict.items() if not k.startswith(copies)}
     head = "logits" if isinstance(action_space, gym.spaces.Discrete) else "mean"
     renames = {
         "features_extractor.": "features_extractor.",
+        "vf_features_extractor.": "critic_features_extractor.",
         "mlp_extractor.policy_net.": "actor.",
         "mlp_extractor.value_net.": "critic.",
         "action_net.": f"action_head.{head}.",
