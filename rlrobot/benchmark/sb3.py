@@ -122,7 +122,7 @@ def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
         "activation_fn": get_activation(config.activation),
         "ortho_init": config.ortho_init,
         "log_std_init": config.log_std_init,
-        "share_features_extractor": True,
+        "share_features_extractor": config.share_features_extractor,
         "optimizer_class": optimizer_class,
         "optimizer_kwargs": optimizer_kwargs,
     }

@@ -291,3 +291,14 @@ def test_vec_normalize_save_and_load_example(library, tmp_path):
 def test_share_features_extractor_true_is_refused_for_off_policy_agents():
     with pytest.raises(ConfigError, match="share_features_extractor"):
         agents.SAC("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(share_features_extractor=True))
+
+
+def test_separate_extractors_with_one_image_encoder_are_refused():
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(IMAGE_SIDE * IMAGE_SIDE, 8))
+    encoder.features_dim = 8
+    env = FakeImageEnv(screen_height=IMAGE_SIDE, screen_width=IMAGE_SIDE, n_channels=1)
+    with pytest.raises(ConfigError, match="image_encoder is one module"):
+        agents.PPO(
+            "CnnPolicy", env, image_encoder=encoder,
+            policy_kwargs=dict(share_features_extractor=False),
+        )  # fmt: skip

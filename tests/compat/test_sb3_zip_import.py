@@ -168,6 +168,54 @@ def test_an_sb3_model_with_separate_extractors_imports_them_both(tmp_path):
         )
 
 
+class SpacesEnv(gym.Env):
+    """Random observations of any space, ``Discrete(2)`` actions, 8-step episodes."""
+
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, observation_space: gym.Space) -> None:
+        self.observation_space = observation_space
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        self.steps += 1
+        return self.observation_space.sample(), float(action), False, self.steps >= 8, {}
+
+
+def test_a_dict_of_discrete_and_unevenly_bounded_boxes_is_read_back_exactly(tmp_path):
+    space = gym.spaces.Dict(
+        {
+            "cell": gym.spaces.Discrete(4),
+            "position": gym.spaces.Box(np.array([-1, -2]), np.array([1, 2.5]), dtype=np.float32),
+            "speed": gym.spaces.Box(-np.inf, np.inf, (1,), np.float64),
+        }
+    )
+    sb3.PPO("MultiInputPolicy", SpacesEnv(space), n_steps=32, batch_size=32, n_epochs=1,
+            seed=0).learn(64).save(tmp_path / "ppo")  # fmt: skip
+    imported = PPO.load(tmp_path / "ppo", env=lambda: SpacesEnv(space))
+    assert imported.observation_space == space
+    observations = sample_observations(space)
+    np.testing.assert_array_equal(
+        imported.predict(observations, deterministic=True)[0],
+        sb3.PPO.load(tmp_path / "ppo").predict(observations, deterministic=True)[0],
+    )
+    imported.env.close()
+
+
+def test_a_dict_entry_we_cannot_read_is_refused_naming_it(tmp_path):
+    space = gym.spaces.Dict(
+        {"bits": gym.spaces.MultiBinary(3), "position": gym.spaces.Box(-1, 1, (2,))}
+    )
+    sb3.PPO("MultiInputPolicy", SpacesEnv(space), n_steps=8, batch_size=8).save(tmp_path / "ppo")
+    with pytest.raises(CheckpointError, match=r"observation_space.*'bits': MultiBinary"):
+        PPO.load(tmp_path / "ppo")
+
+
 def test_an_imported_image_model_trains_on_in_our_agent(tmp_path):
     kwargs, _ = SB3_TRAINING["PPO"]
     sb3.PPO("CnnPolicy", make_env("CnnPolicy", True), seed=0, **kwargs).learn(64).save(
