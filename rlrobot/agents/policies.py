@@ -55,7 +55,8 @@ class ActorCriticPolicy(nn.Module):
         self.features_extractor = build_features_extractor(
             config, observation_space, image_encoder, freeze_encoder
         )
-        # None: the critic reads ``features_extractor`` (SB3's ``vf_features_extractor``).
+        # SB3's ``vf_features_extractor`` where it is not the actor's; None: the critic reads
+        # ``features_extractor``.
         self.critic_features_extractor = (
             None
             if config.share_features_extractor

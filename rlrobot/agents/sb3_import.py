@@ -9,9 +9,10 @@ readable fields of the spaces and of ``policy_kwargs``) and ``policy.pth`` with
 are then mapped onto our modules, and ``load_state_dict`` checks every shape.
 
 Supported: ``MlpPolicy``, ``CnnPolicy`` and ``MultiInputPolicy`` models of PPO and A2C
-(``Box`` or ``Discrete`` actions, one feature extractor shared by actor and critic) and of SAC
-and TD3 (actor, twin critics and their targets, each critic with its own feature extractor,
-SAC's ``log_ent_coef`` from ``pytorch_variables.pth``), with SB3's built-in extractors: our
+(``Box`` or ``Discrete`` actions, actor and critic sharing one feature extractor or each with
+its own) and of SAC and TD3 (actor, twin critics and their targets, the critics with their own
+feature extractor, SAC's ``log_ent_coef`` from ``pytorch_variables.pth``; HER settings), with
+SB3's built-in extractors: our
 ``NatureCNN`` has SB3's layers under SB3's names (``cnn.0/2/4``, ``linear.0``), and our
 ``DictExtractor`` is SB3's ``CombinedExtractor`` (keys in sorted order, 256 CNN features per
 image key). SB3 trains image policies on channel-first images (``VecTransposeImage``) and saves
@@ -56,7 +57,7 @@ SB3_MEMBERS = (
 # imported, and initialisation is overwritten).
 _IGNORED_POLICY_KWARGS = {"optimizer_class", "optimizer_kwargs", "ortho_init", "log_std_init"}
 # ``policy_kwargs`` keys accepted with the value our networks match (SB3 saves some always),
-# per family: our on-policy actor and critic share one feature extractor, off-policy ones not.
+# per family: our SAC and TD3 critics always have a feature extractor of their own.
 _MATCHING_POLICY_KWARGS = {
     "on-policy": {"use_sde": False, "normalize_images": True},
     "off-policy": {
@@ -348,6 +349,8 @@ def _replay_buffer_config(location: Path, data: dict[str, Any]) -> dict[str, Any
     if module != "stable_baselines3.her.her_replay_buffer":
         return {}  # SB3's ReplayBuffer or DictReplayBuffer: our standard buffer
     kwargs = data.get("replay_buffer_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"{location}: damaged Stable-Baselines3 zip (replay_buffer_kwargs)")
     # A dict holding an enum (GoalSelectionStrategy.FUTURE) is pickled, next to its str.
     readable = {k: v for k, v in kwargs.items() if not k.startswith(":")}
     config: dict[str, Any] = {"replay_buffer": "her"}
