@@ -127,9 +127,9 @@ def load_agent(
     """
     if Path(path).suffix == ".pkl":
         raise CheckpointError(
-            f"{path} is a pickle (SB3's VecNormalize.save writes one), which rlrobot never "
-            "unpickles; load it with SB3's VecNormalize.load(path, venv), trusting the file "
-            "yourself, and pass that env to the agent (env=...)"
+            f"{path} is a pickle, which rlrobot never unpickles; for SB3's VecNormalize "
+            "statistics call SB3's VecNormalize.load(path, venv) yourself (trusting the file) "
+            "and pass that env to the agent (env=...)"
         )
     location = find_checkpoint(path)
     if is_sb3_archive(location):
