@@ -21,6 +21,7 @@ from torch import nn
 
 from rlrobot.common.custom_extractor import CustomExtractor, class_path, resolve_module_class
 from rlrobot.common.networks import ACTIVATIONS, is_image_space, make_features_extractor
+from rlrobot.envs.checks import Interval, check_number
 from rlrobot.errors import ConfigError
 
 POLICY_NAMES = ("MlpPolicy", "CnnPolicy", "MultiInputPolicy")
@@ -289,11 +290,6 @@ def convert_policy_kwargs(
             fields["features_extractor_kwargs"] = value
         else:
             raise ConfigError(f"policy_kwargs key {key!r} is not supported by {algorithm}")
-    if "features_extractor_kwargs" in fields and "features_extractor_class" not in fields:
-        raise ConfigError(
-            "policy_kwargs['features_extractor_kwargs'] needs features_extractor_class "
-            "(the built-in extractors take no keyword arguments)"
-        )
     return fields
 
 
@@ -348,11 +344,13 @@ def build_features_extractor(
         ConfigError: The extractor class cannot be resolved, or does not keep the contract.
     """
     if config.features_extractor_class is None:
+        flatten_images = config.policy_name == "MlpPolicy"
         return make_features_extractor(
             observation_space,
             image_encoder,
             freeze_encoder,
-            flatten_images=config.policy_name == "MlpPolicy",
+            _builtin_cnn_features_dim(config, observation_space, flatten_images),
+            flatten_images,
         )
     try:
         extractor_class = resolve_module_class(
@@ -363,6 +361,43 @@ def build_features_extractor(
         )
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error)) from error
+
+
+def _builtin_cnn_features_dim(
+    config: Any, observation_space: gym.Space, flatten_images: bool
+) -> int | None:
+    """Return the CNN width that ``features_extractor_kwargs`` sets for SB3's built-in
+    extractor (``NatureCNN``'s ``features_dim``, ``CombinedExtractor``'s ``cnn_output_dim``).
+
+    SB3's ``normalized_image=False`` (uint8 images, scaled here) may be repeated.
+    """
+    kwargs = dict(config.features_extractor_kwargs or {})
+    if kwargs.get("normalized_image") is False:
+        del kwargs["normalized_image"]
+    if isinstance(observation_space, gym.spaces.Dict):
+        name, allowed = "CombinedExtractor", "cnn_output_dim"
+    elif is_image_space(observation_space) and not flatten_images:
+        name, allowed = "NatureCNN", "features_dim"
+    else:
+        name, allowed = "FlattenExtractor", None
+    unknown = sorted(set(kwargs) - {allowed})
+    if unknown:
+        takes = f"takes only {allowed} (and normalized_image=False)" if allowed else "takes none"
+        raise ConfigError(
+            f"policy_kwargs['features_extractor_kwargs'] {unknown}: SB3's {name} {takes}; "
+            "give features_extractor_class for an extractor of your own"
+        )
+    if allowed not in kwargs:
+        return None
+    try:
+        return check_number(
+            f"policy_kwargs['features_extractor_kwargs'][{allowed!r}]",
+            kwargs[allowed],
+            int,
+            Interval(1),
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_extractor_choice(config: Any, observation_space: gym.Space, image_encoder: Any) -> None:

@@ -377,7 +377,12 @@ def _policy_kwargs_config(location: Path, policy_kwargs: Any, family: str) -> di
     readable = {}
     if isinstance(policy_kwargs, dict):
         readable = {k: v for k, v in policy_kwargs.items() if not k.startswith(":")}
-    mapped = ("net_arch", "activation_fn", *(("share_features_extractor",) if on_policy else ()))
+    mapped = (
+        "net_arch",
+        "activation_fn",
+        "features_extractor_kwargs",
+        *(("share_features_extractor",) if on_policy else ()),
+    )
     unknown = {
         key
         for key, value in readable.items()
@@ -391,6 +396,14 @@ def _policy_kwargs_config(location: Path, policy_kwargs: Any, family: str) -> di
             f"{matching}); {_CONVERT_HINT}"
         )
     config: dict[str, Any] = {"activation": _DEFAULT_ACTIVATIONS[family]}
+    if "features_extractor_kwargs" in readable:
+        # Our built-in extractors take SB3's (checked when the agent builds them).
+        config["features_extractor_kwargs"] = readable["features_extractor_kwargs"]
+        if not isinstance(config["features_extractor_kwargs"], dict):
+            raise CheckpointError(
+                f"{location}: policy_kwargs features_extractor_kwargs "
+                f"{config['features_extractor_kwargs']!r} is no JSON dict; {_CONVERT_HINT}"
+            )
     if on_policy:
         config["share_features_extractor"] = readable.get("share_features_extractor") is not False
     if "activation_fn" in readable:

@@ -302,3 +302,36 @@ def test_separate_extractors_with_one_image_encoder_are_refused():
             "CnnPolicy", env, image_encoder=encoder,
             policy_kwargs=dict(share_features_extractor=False),
         )  # fmt: skip
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_built_in_extractor_kwargs_set_the_cnn_width(library):
+    image_env = FakeImageEnv(screen_height=IMAGE_SIDE, screen_width=IMAGE_SIDE, n_channels=1)
+    model = library.PPO(
+        "CnnPolicy", image_env, n_steps=8, batch_size=8,
+        policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=64)),
+    )  # fmt: skip
+    assert model.policy.features_extractor.features_dim == 64
+    model = library.PPO(
+        "MultiInputPolicy", ImageAndVectorEnv(discrete=True), n_steps=8, batch_size=8,
+        policy_kwargs=dict(features_extractor_kwargs=dict(cnn_output_dim=32)),
+    )  # fmt: skip
+    assert model.policy.features_extractor.features_dim == 32 + 3  # image features + vector
+
+
+@pytest.mark.parametrize(
+    ("policy", "kwargs", "message"),
+    [
+        ("CnnPolicy", {"cnn_output_dim": 8}, r"NatureCNN takes only features_dim"),
+        ("MultiInputPolicy", {"features_dim": 8}, r"CombinedExtractor takes only cnn_output_dim"),
+        ("CnnPolicy", {"features_dim": 0}, r"\['features_dim'\] must be an integer in \[1"),
+    ],
+)
+def test_built_in_extractor_kwargs_we_do_not_know_are_refused(policy, kwargs, message):
+    env = (
+        ImageAndVectorEnv(discrete=True)
+        if policy == "MultiInputPolicy"
+        else FakeImageEnv(screen_height=IMAGE_SIDE, screen_width=IMAGE_SIDE, n_channels=1)
+    )
+    with pytest.raises(ConfigError, match=message):
+        agents.PPO(policy, env, policy_kwargs=dict(features_extractor_kwargs=kwargs))

@@ -15,6 +15,7 @@ import pytest
 import stable_baselines3 as sb3
 import torch
 from stable_baselines3.common.envs import FakeImageEnv
+from torch import nn
 
 from rlrobot.agents import A2C, PPO, SAC, TD3
 from rlrobot.errors import CheckpointError
@@ -216,6 +217,28 @@ def test_a_dict_entry_we_cannot_read_is_refused_naming_it(tmp_path):
         PPO.load(tmp_path / "ppo")
 
 
+@pytest.mark.parametrize(
+    ("policy", "kwargs", "width"),
+    [("CnnPolicy", {"features_dim": 64}, 64), ("MultiInputPolicy", {"cnn_output_dim": 32}, 32)],
+)
+def test_sb3_built_in_extractor_widths_are_imported(policy, kwargs, width, tmp_path):
+    env = make_env(policy, True)
+    policy_kwargs = {"features_extractor_kwargs": kwargs}
+    sb3.PPO(policy, env, n_steps=32, batch_size=32, n_epochs=1, seed=0,
+            policy_kwargs=policy_kwargs).learn(32).save(tmp_path / "ppo")  # fmt: skip
+    imported = PPO.load(tmp_path / "ppo", env=lambda: make_env(policy, True))
+    assert imported.config.features_extractor_kwargs == kwargs
+    assert imported.policy.action_head.logits.in_features == 64  # net_arch [64, 64]
+    linear = [m for m in imported.policy.features_extractor.modules() if isinstance(m, nn.Linear)]
+    assert [layer.out_features for layer in linear] == [width]
+    observations = sample_observations(env.observation_space)
+    np.testing.assert_array_equal(
+        imported.predict(observations, deterministic=True)[0],
+        sb3.PPO.load(tmp_path / "ppo").predict(observations, deterministic=True)[0],
+    )
+    imported.env.close()
+
+
 def test_an_imported_image_model_trains_on_in_our_agent(tmp_path):
     kwargs, _ = SB3_TRAINING["PPO"]
     sb3.PPO("CnnPolicy", make_env("CnnPolicy", True), seed=0, **kwargs).learn(64).save(
@@ -230,7 +253,6 @@ def test_an_imported_image_model_trains_on_in_our_agent(tmp_path):
 @pytest.mark.parametrize(
     ("policy_kwargs", "message"),
     [
-        ({"features_extractor_kwargs": {"features_dim": 64}}, "features_extractor_kwargs"),
         ({"normalize_images": False}, "normalize_images"),
     ],
 )
