@@ -263,7 +263,7 @@ def convert_policy_kwargs(
             if on_policy:
                 fields[key] = value
             elif value:
-                # SB3's off-policy sharing trains the extractor by the critic loss alone.
+                # SB3's off-policy sharing trains the extractor by the actor loss alone.
                 raise refuse(key, "the critics of SAC and TD3 always have their own extractor")
         elif key == "n_critics" and not on_policy:
             fields["n_critics"] = value
