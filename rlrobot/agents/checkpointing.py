@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import rlrobot
-from rlrobot.agents.sb3_import import read_sb3_archive
+from rlrobot.agents.sb3_import import fit_channel_order, read_sb3_archive
 from rlrobot.common.checkpoint import (
     REPLAY_BUFFER_FILE,
     check_spaces_match,
@@ -125,6 +125,12 @@ def load_agent(
 
     See ``BaseAgent.load`` for the arguments.
     """
+    if Path(path).suffix == ".pkl":
+        raise CheckpointError(
+            f"{path} is a pickle, which rlrobot never unpickles; for SB3's VecNormalize "
+            "statistics call SB3's VecNormalize.load(path, venv) yourself (trusting the file) "
+            "and pass that env to the agent (env=...)"
+        )
     location = find_checkpoint(path)
     if is_sb3_archive(location):
         return _import_sb3_agent(cls, location, target, hyperparameters)
@@ -171,8 +177,13 @@ def _build_agent(
     saved_n_envs: int,
     encoder_keywords: dict[str, Any],
     target: LoadTarget,
+    channel_order_may_differ: bool = False,
 ) -> AgentT:
-    """Build an untrained agent for a checkpoint's config and spaces, in ``target.env`` if any."""
+    """Build an untrained agent for a checkpoint's config and spaces, in ``target.env`` if any.
+
+    With ``channel_order_may_differ`` (an SB3 model), an env showing the saved channel-first
+    images channel-last is accepted (see ``fit_channel_order``).
+    """
     observation_space, action_space = spaces
     env, device, seed = target.env, target.device, target.seed
     if env is None:
@@ -192,6 +203,10 @@ def _build_agent(
         env, n_envs, target.vec_env, seed, target.env_kwargs, target.worker_timeout_s
     )
     try:
+        if channel_order_may_differ:
+            observation_space = fit_channel_order(
+                observation_space, vector.single_observation_space
+            )
         check_spaces_match(observation_space, vector.single_observation_space, "observation")
         check_spaces_match(action_space, vector.single_action_space, "action")
         agent = cls(vector, seed=seed, device=device, config=config, **encoder_keywords)
@@ -246,7 +261,7 @@ def _import_sb3_agent(
         config = cls.config_class.from_dict({**values, **hyperparameters})
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{location}: its hyperparameters do not fit ({error})") from error
-    agent = _build_agent(cls, config, imported.spaces, imported.n_envs, {}, target)
+    agent = _build_agent(cls, config, imported.spaces, imported.n_envs, {}, target, True)
     for name, weights in imported.weights.items():
         try:
             agent.checkpoint_modules()[name].load_state_dict(weights)

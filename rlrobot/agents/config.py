@@ -194,6 +194,9 @@ class OnPolicyConfig(AgentConfig):
     normalize_advantage: bool = option(True, "standardise advantages per (mini)batch")
     net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the actor and the critic")
     ortho_init: bool = option(True, "orthogonal initialisation (as in SB3/OpenAI baselines)")
+    share_features_extractor: bool = option(
+        True, "actor and critic read one feature extractor (SB3's default); False: one each"
+    )
     log_std_init: float = option(0.0, "initial log standard deviation of Gaussian actions")
     optimizer: Literal["adam", "rmsprop"] = option("adam", "optimizer")
     optimizer_eps: float = option(1e-5, "epsilon of the optimizer")

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
 
 class ActorCriticPolicy(nn.Module):
-    """Shared feature extractor → separate actor and critic MLPs → action head and value.
+    """Feature extractor → separate actor and critic MLPs → action head and value.
+
+    Actor and critic share the extractor unless ``config.share_features_extractor`` is False;
+    then the critic reads its own (``critic_features_extractor``).
 
     Args:
         observation_space: The env's observation space.
@@ -52,6 +55,13 @@ class ActorCriticPolicy(nn.Module):
         self.features_extractor = build_features_extractor(
             config, observation_space, image_encoder, freeze_encoder
         )
+        # SB3's ``vf_features_extractor`` where it is not the actor's; None: the critic reads
+        # ``features_extractor``.
+        self.critic_features_extractor = (
+            None
+            if config.share_features_extractor
+            else build_features_extractor(config, observation_space, image_encoder, freeze_encoder)
+        )
         features_dim = self.features_extractor.features_dim
         critic_net_arch = (
             config.critic_net_arch if config.critic_net_arch is not None else config.net_arch
@@ -64,7 +74,9 @@ class ActorCriticPolicy(nn.Module):
         self.value_head = nn.Linear(mlp_output_dim(features_dim, critic_net_arch, None), 1)
         if config.ortho_init:
             if image_encoder is None:
-                orthogonal_init(self.features_extractor, gain=np.sqrt(2))
+                for extractor in (self.features_extractor, self.critic_features_extractor):
+                    if extractor is not None:
+                        orthogonal_init(extractor, gain=np.sqrt(2))
             orthogonal_init(self.actor, gain=np.sqrt(2))
             orthogonal_init(self.critic, gain=np.sqrt(2))
             orthogonal_init(self.action_head, gain=0.01)
@@ -74,6 +86,8 @@ class ActorCriticPolicy(nn.Module):
         """Return the action distribution and values ``(batch,)``."""
         features = self.features_extractor(observations)
         distribution = self.action_head(self.actor(features))
+        if self.critic_features_extractor is not None:
+            return distribution, self.predict_values(observations)
         values = self.value_head(self.critic(features)).squeeze(-1)
         return distribution, values
 
@@ -94,7 +108,10 @@ class ActorCriticPolicy(nn.Module):
 
     def predict_values(self, observations: Any) -> torch.Tensor:
         """Return ``V(s)`` of shape ``(batch,)``."""
-        return self.value_head(self.critic(self.features_extractor(observations))).squeeze(-1)
+        extractor = self.critic_features_extractor
+        if extractor is None:
+            extractor = self.features_extractor
+        return self.value_head(self.critic(extractor(observations))).squeeze(-1)
 
 
 class EnsembleLinear(nn.Module):

@@ -21,6 +21,7 @@ from torch import nn
 
 from rlrobot.common.custom_extractor import CustomExtractor, class_path, resolve_module_class
 from rlrobot.common.networks import ACTIVATIONS, is_image_space, make_features_extractor
+from rlrobot.envs.checks import Interval, check_number
 from rlrobot.errors import ConfigError
 
 POLICY_NAMES = ("MlpPolicy", "CnnPolicy", "MultiInputPolicy")
@@ -224,7 +225,6 @@ def convert_policy_kwargs(
     if not isinstance(policy_kwargs, dict):
         raise ConfigError(f"policy_kwargs: expected a dict, got {policy_kwargs!r}")
     fields: dict[str, Any] = {}
-    family = "on-policy" if on_policy else "off-policy"
 
     def refuse(key: str, reason: str) -> ConfigError:
         return ConfigError(
@@ -258,9 +258,13 @@ def convert_policy_kwargs(
         elif key == "optimizer_kwargs":
             fields.update(_convert_optimizer_kwargs(algorithm, value, policy_kwargs, on_policy))
         elif key == "share_features_extractor":
-            # On-policy: actor and critic read one extractor; off-policy: the critic has its own.
-            if value is not on_policy:
-                raise refuse(key, f"the {family} agents always use {on_policy}")
+            if not isinstance(value, bool):
+                raise refuse(key, "expected True or False")
+            if on_policy:
+                fields[key] = value
+            elif value:
+                # SB3's off-policy sharing trains the extractor by the actor loss alone.
+                raise refuse(key, "the critics of SAC and TD3 always have their own extractor")
         elif key == "n_critics" and not on_policy:
             fields["n_critics"] = value
         elif key == "normalize_images":
@@ -286,11 +290,6 @@ def convert_policy_kwargs(
             fields["features_extractor_kwargs"] = value
         else:
             raise ConfigError(f"policy_kwargs key {key!r} is not supported by {algorithm}")
-    if "features_extractor_kwargs" in fields and "features_extractor_class" not in fields:
-        raise ConfigError(
-            "policy_kwargs['features_extractor_kwargs'] needs features_extractor_class "
-            "(the built-in extractors take no keyword arguments)"
-        )
     return fields
 
 
@@ -345,11 +344,13 @@ def build_features_extractor(
         ConfigError: The extractor class cannot be resolved, or does not keep the contract.
     """
     if config.features_extractor_class is None:
+        flatten_images = config.policy_name == "MlpPolicy"
         return make_features_extractor(
             observation_space,
             image_encoder,
             freeze_encoder,
-            flatten_images=config.policy_name == "MlpPolicy",
+            _builtin_cnn_features_dim(config, observation_space, flatten_images),
+            flatten_images,
         )
     try:
         extractor_class = resolve_module_class(
@@ -360,6 +361,43 @@ def build_features_extractor(
         )
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error)) from error
+
+
+def _builtin_cnn_features_dim(
+    config: Any, observation_space: gym.Space, flatten_images: bool
+) -> int | None:
+    """Return the CNN width that ``features_extractor_kwargs`` sets for SB3's built-in
+    extractor (``NatureCNN``'s ``features_dim``, ``CombinedExtractor``'s ``cnn_output_dim``).
+
+    SB3's ``normalized_image=False`` (uint8 images, scaled here) may be repeated.
+    """
+    kwargs = dict(config.features_extractor_kwargs or {})
+    if kwargs.get("normalized_image") is False:
+        del kwargs["normalized_image"]
+    if isinstance(observation_space, gym.spaces.Dict):
+        name, allowed = "CombinedExtractor", "cnn_output_dim"
+    elif is_image_space(observation_space) and not flatten_images:
+        name, allowed = "NatureCNN", "features_dim"
+    else:
+        name, allowed = "FlattenExtractor", None
+    unknown = sorted(set(kwargs) - {allowed})
+    if unknown:
+        takes = f"takes only {allowed} (and normalized_image=False)" if allowed else "takes none"
+        raise ConfigError(
+            f"policy_kwargs['features_extractor_kwargs'] {unknown}: SB3's {name} {takes}; "
+            "give features_extractor_class for an extractor of your own"
+        )
+    if allowed not in kwargs:
+        return None
+    try:
+        return check_number(
+            f"policy_kwargs['features_extractor_kwargs'][{allowed!r}]",
+            kwargs[allowed],
+            int,
+            Interval(1),
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_extractor_choice(config: Any, observation_space: gym.Space, image_encoder: Any) -> None:
@@ -377,4 +415,9 @@ def check_extractor_choice(config: Any, observation_space: gym.Space, image_enco
         raise ConfigError(
             "policy 'MlpPolicy' flattens the images, so image_encoder would be unused; use "
             "CnnPolicy with image_encoder"
+        )
+    if not getattr(config, "share_features_extractor", True):
+        raise ConfigError(
+            "image_encoder is one module, so actor and critic would share it; drop "
+            "policy_kwargs['share_features_extractor']=False or the image_encoder"
         )

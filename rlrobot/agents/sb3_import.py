@@ -8,11 +8,18 @@ readable fields of the spaces and of ``policy_kwargs``) and ``policy.pth`` with
 ``torch.load(weights_only=True)``, which refuses anything but tensors. SB3's parameter names
 are then mapped onto our modules, and ``load_state_dict`` checks every shape.
 
-Supported: ``MlpPolicy`` models of PPO and A2C (``ActorCriticPolicy``, ``Box`` or ``Discrete``
-actions) and of SAC and TD3 (actor, twin critics and their targets, SAC's ``log_ent_coef``
-from ``pytorch_variables.pth``), with equal actor and critic hidden sizes. The optimizer state
-is not imported (it is in SB3's own layout); training continues with a fresh optimizer.
-Everything else is refused with a message saying how to convert the model.
+Supported: ``MlpPolicy``, ``CnnPolicy`` and ``MultiInputPolicy`` models of PPO and A2C
+(``Box`` or ``Discrete`` actions, actor and critic sharing one feature extractor or each with
+its own) and of SAC and TD3 (actor, twin critics and their targets, the critics with their own
+feature extractor, SAC's ``log_ent_coef`` from ``pytorch_variables.pth``; HER settings), with
+SB3's built-in extractors: our
+``NatureCNN`` has SB3's layers under SB3's names (``cnn.0/2/4``, ``linear.0``), and our
+``DictExtractor`` is SB3's ``CombinedExtractor`` (keys in sorted order, 256 CNN features per
+image key). SB3 trains image policies on channel-first images (``VecTransposeImage``) and saves
+that space; given an env with the same images channel-last, the agent takes the env's space
+(our CNN reads either order with the same weights). The optimizer state is not imported (it is
+in SB3's own layout); training continues with a fresh optimizer. Everything else is refused
+with a message saying how to convert the model.
 """
 
 from __future__ import annotations
@@ -30,8 +37,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlrobot.agents.config import FIXED_BUFFER_KWARGS
 from rlrobot.common.checkpoint import SB3_VERSION_FILE, read_zip_member
-from rlrobot.common.networks import ACTIVATIONS
+from rlrobot.common.networks import ACTIVATIONS, is_channels_last, is_image_space
 from rlrobot.errors import CheckpointError
 
 SB3_MEMBERS = (
@@ -48,8 +56,17 @@ SB3_MEMBERS = (
 # ``policy_kwargs`` keys that change nothing once the weights are loaded (the optimizer is not
 # imported, and initialisation is overwritten).
 _IGNORED_POLICY_KWARGS = {"optimizer_class", "optimizer_kwargs", "ortho_init", "log_std_init"}
-# ``policy_kwargs`` keys accepted with the value our networks match (SB3 saves some always).
-_MATCHING_POLICY_KWARGS = {"use_sde": False, "n_critics": 2}
+# ``policy_kwargs`` keys accepted with the value our networks match (SB3 saves some always),
+# per family: our SAC and TD3 critics always have a feature extractor of their own.
+_MATCHING_POLICY_KWARGS = {
+    "on-policy": {"use_sde": False, "normalize_images": True},
+    "off-policy": {
+        "use_sde": False,
+        "n_critics": 2,
+        "share_features_extractor": False,
+        "normalize_images": True,
+    },
+}
 # SB3 hyperparameters stored as plain JSON values that have a config field of the same name
 # and meaning (where the algorithm has them).
 _PLAIN_HYPERPARAMETERS = (
@@ -75,11 +92,24 @@ _PLAIN_HYPERPARAMETERS = (
     "target_noise_clip",
     "target_entropy",
 )
-# SB3's policy class of each algorithm we import (``MlpPolicy`` is an alias of it).
+# SB3's policy classes we import → (family, policy name); SAC's and TD3's ``MlpPolicy`` is an
+# alias of ``SACPolicy``/``TD3Policy``, the others are classes of their own.
 _POLICY_CLASSES = {
-    ("stable_baselines3.common.policies", "ActorCriticPolicy"): "on-policy",
-    ("stable_baselines3.sac.policies", "SACPolicy"): "sac",
-    ("stable_baselines3.td3.policies", "TD3Policy"): "td3",
+    ("stable_baselines3.common.policies", "ActorCriticPolicy"): ("on-policy", "MlpPolicy"),
+    ("stable_baselines3.common.policies", "ActorCriticCnnPolicy"): ("on-policy", "CnnPolicy"),
+    ("stable_baselines3.common.policies", "MultiInputActorCriticPolicy"): (
+        "on-policy",
+        "MultiInputPolicy",
+    ),
+    **{
+        (f"stable_baselines3.{family}.policies", name): (family, policy)
+        for family in ("sac", "td3")
+        for name, policy in (
+            (f"{family.upper()}Policy", "MlpPolicy"),
+            ("CnnPolicy", "CnnPolicy"),
+            ("MultiInputPolicy", "MultiInputPolicy"),
+        )
+    },
 }
 # SB3's default activation per policy class.
 _DEFAULT_ACTIVATIONS = {"on-policy": "tanh", "sac": "relu", "td3": "relu"}
@@ -121,7 +151,7 @@ def read_sb3_archive(location: Path, expected_algorithm: str | None) -> SB3Impor
     if not isinstance(data, dict):
         raise CheckpointError(f"{location}: damaged Stable-Baselines3 zip (data is no object)")
     state_dict = _load_tensors(location, policy_bytes)
-    algorithm = _algorithm_of(location, data)
+    algorithm, policy_name = _algorithm_of(location, data)
     if expected_algorithm is not None and algorithm != expected_algorithm:
         raise CheckpointError(
             f"{location} holds a Stable-Baselines3 {algorithm.upper()} model, not "
@@ -135,17 +165,24 @@ def read_sb3_archive(location: Path, expected_algorithm: str | None) -> SB3Impor
         _space_of(location, data, "observation_space"),
         _space_of(location, data, "action_space"),
     )
+    family = "on-policy" if algorithm in ("ppo", "a2c") else algorithm
+    config = _policy_kwargs_config(location, data.get("policy_kwargs"), family)
     if algorithm in ("ppo", "a2c"):
-        weights, net_arch = _actor_critic_weights(location, state_dict, spaces[1])
+        weights, (actor, critic) = _actor_critic_weights(
+            location, state_dict, spaces[1], config["share_features_extractor"]
+        )
     else:
         variables_bytes = read_zip_member(location, "pytorch_variables.pth", SB3_MEMBERS)
         variables = _load_tensors(location, variables_bytes) if variables_bytes else {}
-        weights, net_arch = _off_policy_weights(location, algorithm, state_dict, variables)
-    config = {key: data[key] for key in _PLAIN_HYPERPARAMETERS if _is_plain(data.get(key, []))}
+        weights, (actor, critic) = _off_policy_weights(location, algorithm, state_dict, variables)
+    config.update(
+        {key: data[key] for key in _PLAIN_HYPERPARAMETERS if _is_plain(data.get(key, []))}
+    )
     config.update(_constant_schedules(data))
-    family = "on-policy" if algorithm in ("ppo", "a2c") else algorithm
-    activation = _activation_of(location, data.get("policy_kwargs"), _DEFAULT_ACTIVATIONS[family])
-    config.update(net_arch=net_arch, activation=activation)
+    config.update(_replay_buffer_config(location, data))
+    config.update(
+        policy_name=policy_name, net_arch=actor, critic_net_arch=None if critic == actor else critic
+    )
     if algorithm == "sac" and _is_plain(data.get("ent_coef")):
         # A fixed coefficient (SB3's "auto…" strings learn it, from log_ent_coef).
         config["auto_ent_coef"] = False
@@ -172,27 +209,28 @@ def _is_plain(value: Any) -> bool:
     return value is None or isinstance(value, (bool, int, float))
 
 
-def _algorithm_of(location: Path, data: dict[str, Any]) -> str:
-    """Return ``"ppo"``, ``"a2c"``, ``"sac"`` or ``"td3"`` for an ``MlpPolicy`` model."""
+def _algorithm_of(location: Path, data: dict[str, Any]) -> tuple[str, str]:
+    """Return the algorithm (``"ppo"``, ``"a2c"``, ``"sac"``, ``"td3"``) and the policy name."""
     policy_class = data.get("policy_class")
     description = policy_class if isinstance(policy_class, dict) else {}
     match = re.match(r"<function (\w+)\.__init__", str(description.get("__init__", "")))
     name = match.group(1) if match else "an unknown policy"
     module = str(description.get("__module__", ""))
-    family = _POLICY_CLASSES.get((module, name))
-    if family is None:
+    family, policy_name = _POLICY_CLASSES.get((module, name), (None, None))
+    if family is None or policy_name is None:
         raise CheckpointError(
             f"{location} holds a Stable-Baselines3 model with {name} ({module or 'unknown'}); "
-            f"only PPO, A2C, SAC and TD3 with MlpPolicy can be imported; {_CONVERT_HINT}"
+            "only PPO, A2C, SAC and TD3 with MlpPolicy, CnnPolicy or MultiInputPolicy can be "
+            f"imported; {_CONVERT_HINT}"
         )
     if family != "on-policy":
-        return family
+        return family, policy_name
     # PPO's data has its clipping parameter; A2C's has none.
-    return "ppo" if "clip_range" in data else "a2c"
+    return ("ppo" if "clip_range" in data else "a2c"), policy_name
 
 
 def _space_of(location: Path, data: dict[str, Any], key: str) -> gym.Space:
-    """Rebuild a ``Box`` or ``Discrete`` space from the readable fields SB3 stores beside it."""
+    """Rebuild a ``Box``, ``Discrete`` or ``Dict`` space from the readable fields SB3 stores."""
     description = data.get(key)
     if not isinstance(description, dict):
         raise CheckpointError(f"{location}: data has no {key}")
@@ -203,15 +241,65 @@ def _space_of(location: Path, data: dict[str, Any], key: str) -> gym.Space:
         if kind.endswith(".Box'>"):
             shape = tuple(int(n) for n in description["_shape"])
             dtype = np.dtype(description["dtype"])
-            low = _array_of(description["low"], shape)
-            high = _array_of(description["high"], shape)
+            low = _bounds_of(description["low"], shape, dtype, 0)
+            high = _bounds_of(description["high"], shape, dtype, 255)
             return gym.spaces.Box(low.astype(dtype), high.astype(dtype), shape, dtype)
+        if kind.endswith(".Dict'>"):
+            return _dict_space_of(str(description["spaces"]))
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{location}: cannot read its {key} ({error!r})") from None
+        raise CheckpointError(f"{location}: cannot read its {key} ({error})") from None
     raise CheckpointError(
-        f"{location}: its {key} is {kind or 'unknown'}; only Box and Discrete spaces can be "
-        f"imported; {_CONVERT_HINT}"
+        f"{location}: its {key} is {kind or 'unknown'}; only Box, Discrete and Dict spaces can "
+        f"be imported; {_CONVERT_HINT}"
     )
+
+
+# The ``repr`` of one Dict entry: ``'key': Box(low, high, (shape), dtype)`` or
+# ``'key': Discrete(n)`` / ``Discrete(n, start=s)``; NumPy prints arrays without commas.
+_DICT_ENTRY = re.compile(
+    r"'(?P<key>[^']+)': (?:Box\((?P<low>[^,]+), (?P<high>[^,]+), \((?P<shape>[\d, ]*)\), "
+    r"(?P<dtype>\w+)\)|Discrete\((?P<n>\d+)(?:, start=(?P<start>-?\d+))?\))(?:, |$)"
+)
+
+
+def _dict_space_of(text: str) -> gym.spaces.Dict:
+    """Parse the ``str`` of a ``Dict`` space's ``spaces`` (Box and Discrete entries only)."""
+    body = text.strip()
+    if not (body.startswith("{") and body.endswith("}")):
+        raise ValueError(f"unreadable Dict spaces {text!r}")
+    body, position, spaces = body[1:-1], 0, {}
+    while position < len(body):
+        match = _DICT_ENTRY.match(body, position)
+        if match is None:
+            raise ValueError(
+                f"a Dict entry other than a Box or Discrete at {body[position:][:60]!r}"
+            )
+        position = match.end()
+        if match["n"] is not None:
+            spaces[match["key"]] = gym.spaces.Discrete(
+                int(match["n"]), start=int(match["start"] or 0)
+            )
+            continue
+        shape = tuple(int(n) for n in match["shape"].replace(",", " ").split())
+        dtype = np.dtype(match["dtype"])
+        low = _array_of(match["low"], shape)
+        high = _array_of(match["high"], shape)
+        spaces[match["key"]] = gym.spaces.Box(low.astype(dtype), high.astype(dtype), shape, dtype)
+    if list(spaces) != sorted(spaces):
+        # SB3 concatenates the keys in the space's order, our DictExtractor in sorted order.
+        raise ValueError(f"Dict keys {list(spaces)} are not in sorted order")
+    return gym.spaces.Dict(spaces)
+
+
+def _bounds_of(text: str, shape: tuple[int, ...], dtype: np.dtype, image_bound: int) -> np.ndarray:
+    """Parse a Box bound; an image's is abbreviated, read as ``image_bound`` if all it shows is."""
+    if "..." in text and dtype == np.uint8 and len(shape) == 3:
+        shown = {
+            float(x) for x in text.replace("...", " ").replace("[", " ").replace("]", " ").split()
+        }
+        if shown == {image_bound}:
+            return np.full(shape, image_bound)
+    return _array_of(text, shape)
 
 
 def _array_of(text: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -220,6 +308,26 @@ def _array_of(text: str, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError("the bounds are abbreviated ('...'), too large to read back")
     values = np.array([float(x) for x in text.replace("[", " ").replace("]", " ").split()])
     return np.broadcast_to(values, (int(np.prod(shape)),)).reshape(shape)
+
+
+def fit_channel_order(saved: gym.Space, actual: gym.Space) -> gym.Space:
+    """Return ``actual`` where it is ``saved`` with its images channel-last, else ``saved``
+    (for a ``Dict``, key by key).
+
+    SB3 saves the channel-first space its ``VecTransposeImage`` made of an env's HWC images;
+    our CNN reads HWC images with the same weights, so the agent can take the env's space.
+    """
+    if isinstance(saved, gym.spaces.Dict) and isinstance(actual, gym.spaces.Dict):
+        if list(saved) != list(actual):
+            return saved
+        return gym.spaces.Dict({key: fit_channel_order(saved[key], actual[key]) for key in saved})
+    if not (is_image_space(saved) and is_image_space(actual) and is_channels_last(actual.shape)):
+        return saved
+    same = all(
+        np.array_equal(np.transpose(getattr(actual, bound), (2, 0, 1)), getattr(saved, bound))
+        for bound in ("low", "high")
+    )
+    return actual if same else saved
 
 
 def _constant_schedules(data: dict[str, Any]) -> dict[str, float]:
@@ -234,42 +342,109 @@ def _constant_schedules(data: dict[str, Any]) -> dict[str, float]:
     return found
 
 
-def _activation_of(location: Path, policy_kwargs: Any, default: str) -> str:
-    """Return our activation name from SB3's ``policy_kwargs``, refusing what we cannot map."""
-    if not isinstance(policy_kwargs, dict):
-        return default
+def _replay_buffer_config(location: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Return our HER fields where SB3's ``replay_buffer_class`` was its ``HerReplayBuffer``."""
+    description = data.get("replay_buffer_class")
+    module = description.get("__module__") if isinstance(description, dict) else None
+    if module != "stable_baselines3.her.her_replay_buffer":
+        return {}  # SB3's ReplayBuffer or DictReplayBuffer: our standard buffer
+    kwargs = data.get("replay_buffer_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"{location}: damaged Stable-Baselines3 zip (replay_buffer_kwargs)")
+    # A dict holding an enum (GoalSelectionStrategy.FUTURE) is pickled, next to its str.
+    readable = {k: v for k, v in kwargs.items() if not k.startswith(":")}
+    config: dict[str, Any] = {"replay_buffer": "her"}
+    for key, value in readable.items():
+        if key == "goal_selection_strategy" and isinstance(value, str):
+            config[key] = value.removeprefix("GoalSelectionStrategy.").lower()
+        elif key == "n_sampled_goal" and isinstance(value, int):
+            config[key] = value
+        elif key not in FIXED_BUFFER_KWARGS or value != FIXED_BUFFER_KWARGS[key][0]:
+            raise CheckpointError(
+                f"{location}: replay_buffer_kwargs {key}={value!r} cannot be imported (allowed: "
+                f"n_sampled_goal, goal_selection_strategy, and "
+                f"{ {k: v for k, (v, _) in FIXED_BUFFER_KWARGS.items()} }); {_CONVERT_HINT}"
+            )
+    return config
+
+
+def _policy_kwargs_config(location: Path, policy_kwargs: Any, family: str) -> dict[str, Any]:
+    """Return our ``activation`` (and on-policy ``share_features_extractor``) from SB3's
+    ``policy_kwargs``, refusing what we cannot map."""
+    on_policy = family == "on-policy"
+    matching = _MATCHING_POLICY_KWARGS["on-policy" if on_policy else "off-policy"]
     # A dict holding non-JSON values (classes) is pickled, next to the str of each value.
-    readable = {k: v for k, v in policy_kwargs.items() if not k.startswith(":")}
+    readable = {}
+    if isinstance(policy_kwargs, dict):
+        readable = {k: v for k, v in policy_kwargs.items() if not k.startswith(":")}
+    mapped = (
+        "net_arch",
+        "activation_fn",
+        "features_extractor_kwargs",
+        *(("share_features_extractor",) if on_policy else ()),
+    )
     unknown = {
         key
         for key, value in readable.items()
-        if key not in (*_IGNORED_POLICY_KWARGS, "net_arch", "activation_fn")
-        and str(value) != str(_MATCHING_POLICY_KWARGS.get(key, object()))
+        if key not in (*_IGNORED_POLICY_KWARGS, *mapped)
+        and str(value) != str(matching.get(key, object()))
     }
     if unknown:
         raise CheckpointError(
-            f"{location}: policy_kwargs {sorted(unknown)} cannot be imported (allowed: net_arch, "
-            f"activation_fn, {', '.join(sorted(_IGNORED_POLICY_KWARGS))}, and "
-            f"{_MATCHING_POLICY_KWARGS}); {_CONVERT_HINT}"
+            f"{location}: policy_kwargs {sorted(unknown)} cannot be imported (allowed: "
+            f"{', '.join(mapped)}, {', '.join(sorted(_IGNORED_POLICY_KWARGS))}, and "
+            f"{matching}); {_CONVERT_HINT}"
         )
-    if "activation_fn" not in readable:
-        return default
-    match = re.search(r"\.(\w+)'>$", str(readable["activation_fn"]))
-    name = match.group(1).lower() if match else ""
-    if name not in ACTIVATIONS:
-        raise CheckpointError(
-            f"{location}: activation_fn {readable.get('activation_fn')!r} cannot be imported; "
-            f"allowed: {sorted(ACTIVATIONS)}"
-        )
-    return name
+    config: dict[str, Any] = {"activation": _DEFAULT_ACTIVATIONS[family]}
+    if "features_extractor_kwargs" in readable:
+        # Our built-in extractors take SB3's (checked when the agent builds them).
+        config["features_extractor_kwargs"] = readable["features_extractor_kwargs"]
+        if not isinstance(config["features_extractor_kwargs"], dict):
+            raise CheckpointError(
+                f"{location}: policy_kwargs features_extractor_kwargs "
+                f"{config['features_extractor_kwargs']!r} is no JSON dict; {_CONVERT_HINT}"
+            )
+    if on_policy:
+        config["share_features_extractor"] = readable.get("share_features_extractor") is not False
+    if "activation_fn" in readable:
+        match = re.search(r"\.(\w+)'>$", str(readable["activation_fn"]))
+        config["activation"] = match.group(1).lower() if match else ""
+        if config["activation"] not in ACTIVATIONS:
+            raise CheckpointError(
+                f"{location}: activation_fn {readable['activation_fn']!r} cannot be imported; "
+                f"allowed: {sorted(ACTIVATIONS)}"
+            )
+    return config
 
 
 def _actor_critic_weights(
-    location: Path, state_dict: dict[str, torch.Tensor], action_space: gym.Space
-) -> tuple[dict[str, dict[str, torch.Tensor]], list[int]]:
-    """Rename an ``ActorCriticPolicy`` state dict to our policy's and infer ``net_arch``."""
+    location: Path,
+    state_dict: dict[str, torch.Tensor],
+    action_space: gym.Space,
+    share_features_extractor: bool,
+) -> tuple[dict[str, dict[str, torch.Tensor]], tuple[list[int], list[int]]]:
+    """Rename an ``ActorCriticPolicy`` state dict to our policy's; infer actor and critic sizes.
+
+    SB3 registers the actor's extractor twice (``features_extractor``,
+    ``pi_features_extractor``), and a shared one a third time (``vf_features_extractor``);
+    those copies must be equal. An unshared ``vf_features_extractor`` is our
+    ``critic_features_extractor``.
+    """
+    copies = ("pi_features_extractor.", "vf_features_extractor.")
+    if not share_features_extractor:
+        copies = copies[:1]
+    for name, tensor in state_dict.items():
+        shared = state_dict.get("features_extractor." + name.split(".", 1)[-1])
+        if name.startswith(copies) and (shared is None or not torch.equal(shared, tensor)):
+            raise CheckpointError(
+                f"{location}: damaged Stable-Baselines3 zip ({name} differs from the "
+                "features_extractor it is a copy of)"
+            )
+    state_dict = {k: v for k, v in state_dict.items() if not k.startswith(copies)}
     head = "logits" if isinstance(action_space, gym.spaces.Discrete) else "mean"
     renames = {
+        "features_extractor.": "features_extractor.",
+        "vf_features_extractor.": "critic_features_extractor.",
         "mlp_extractor.policy_net.": "actor.",
         "mlp_extractor.value_net.": "critic.",
         "action_net.": f"action_head.{head}.",
@@ -279,8 +454,7 @@ def _actor_critic_weights(
     weights = _rename(location, state_dict, renames)
     actor = _hidden_sizes(state_dict, "mlp_extractor.policy_net.")
     critic = _hidden_sizes(state_dict, "mlp_extractor.value_net.")
-    _check_same_sizes(location, actor, critic)
-    return {"policy": weights}, actor
+    return {"policy": weights}, (actor, critic)
 
 
 def _off_policy_weights(
@@ -288,8 +462,8 @@ def _off_policy_weights(
     algorithm: str,
     state_dict: dict[str, torch.Tensor],
     variables: dict[str, torch.Tensor],
-) -> tuple[dict[str, dict[str, torch.Tensor]], list[int]]:
-    """Rename a ``SACPolicy``/``TD3Policy`` state dict to our modules' and infer ``net_arch``.
+) -> tuple[dict[str, dict[str, torch.Tensor]], tuple[list[int], list[int]]]:
+    """Rename a ``SACPolicy``/``TD3Policy`` state dict to our modules'; infer the layer sizes.
 
     SB3 keeps each Q-network apart (``critic.qf0.0.weight``, ``(out, in)``); ours stacks them
     as one ensemble layer (``hidden_layers.0.weight``, ``(n_critics, in, out)``).
@@ -297,6 +471,7 @@ def _off_policy_weights(
     modules: dict[str, dict[str, torch.Tensor]] = {}
     if algorithm == "sac":
         renames = {
+            "actor.features_extractor.": "features_extractor.",
             "actor.latent_pi.": "latent.",
             "actor.mu.": "head.mean.",
             "actor.log_std.": "head.log_std.",
@@ -309,31 +484,37 @@ def _off_policy_weights(
     else:
         for name in ("actor", "actor_target"):
             keys = {k: v for k, v in state_dict.items() if k.startswith(f"{name}.")}
-            modules[name] = _rename(location, keys, {f"{name}.mu.": "mu."})
+            renames = {f"{name}.features_extractor.": "features_extractor.", f"{name}.mu.": "mu."}
+            modules[name] = _rename(location, keys, renames)
         actor = _hidden_sizes(state_dict, "actor.mu.")[:-1]
     for name in ("critic", "critic_target"):
         modules[name] = _ensemble_critic(location, state_dict, name)
     critic = _hidden_sizes(state_dict, "critic.qf0.")[:-1]
-    _check_same_sizes(location, actor, critic)
     known = {"actor.", "actor_target.", "critic.", "critic_target."}
     unknown = [k for k in state_dict if not k.startswith(tuple(known))]
     if unknown:
         raise CheckpointError(
-            f"{location}: policy.pth holds {unknown[0]!r}, which an MlpPolicy has not; "
-            f"{_CONVERT_HINT}"
+            f"{location}: policy.pth holds {unknown[0]!r}, which rlrobot's {algorithm.upper()} "
+            f"has not; {_CONVERT_HINT}"
         )
-    return modules, actor
+    return modules, (actor, critic)
 
 
 def _ensemble_critic(
     location: Path, state_dict: dict[str, torch.Tensor], name: str
 ) -> dict[str, torch.Tensor]:
-    """Stack SB3's ``<name>.qf<k>.<i>`` linear layers into our ensemble critic's layers."""
+    """Stack SB3's ``<name>.qf<k>.<i>`` linear layers into our ensemble critic's layers; its
+    ``<name>.features_extractor`` becomes the ensemble's."""
     n_critics = len({k.split(".")[1] for k in state_dict if k.startswith(f"{name}.qf")})
     indices = sorted({int(k.split(".")[2]) for k in state_dict if k.startswith(f"{name}.qf0.")})
     if n_critics == 0 or not indices:
         raise CheckpointError(f"{location}: policy.pth has no {name} Q-networks; {_CONVERT_HINT}")
-    weights = {}
+    extractor = f"{name}.features_extractor."
+    weights = {
+        key[len(name) + 1 :]: tensor
+        for key, tensor in state_dict.items()
+        if key.startswith(extractor)
+    }
     for position, index in enumerate(indices):
         layer = "output_layer" if position == len(indices) - 1 else f"hidden_layers.{position}"
         try:
@@ -359,7 +540,7 @@ def _rename(
         prefix = next((p for p in renames if name.startswith(p)), None)
         if prefix is None:
             raise CheckpointError(
-                f"{location}: policy.pth holds {name!r}, which an MlpPolicy has not; "
+                f"{location}: policy.pth holds {name!r}, which rlrobot's networks have not; "
                 f"{_CONVERT_HINT}"
             )
         weights[renames[prefix] + name[len(prefix) :]] = tensor
@@ -374,12 +555,3 @@ def _hidden_sizes(state_dict: dict[str, torch.Tensor], prefix: str) -> list[int]
         if key.startswith(prefix) and key.endswith(".weight")
     }
     return [found[index] for index in sorted(found)]
-
-
-def _check_same_sizes(location: Path, actor: list[int], critic: list[int]) -> None:
-    """Refuse an actor and critic of other hidden sizes: ours share one ``net_arch``."""
-    if actor != critic:
-        raise CheckpointError(
-            f"{location}: its policy has net_arch pi={actor}, vf/qf={critic}; rlrobot's actor "
-            "and critic share one net_arch, so only equal sizes can be imported"
-        )

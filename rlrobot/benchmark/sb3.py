@@ -122,7 +122,7 @@ def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
         "activation_fn": get_activation(config.activation),
         "ortho_init": config.ortho_init,
         "log_std_init": config.log_std_init,
-        "share_features_extractor": True,
+        "share_features_extractor": config.share_features_extractor,
         "optimizer_class": optimizer_class,
         "optimizer_kwargs": optimizer_kwargs,
     }
@@ -217,9 +217,10 @@ def critic_net_arch(config: Any) -> tuple[int, ...]:
 
 
 def _features_extractor_kwargs(config: Any) -> dict[str, Any]:
-    """SB3's ``features_extractor_class``/``_kwargs`` for a custom extractor ({} for built-ins)."""
+    """SB3's ``features_extractor_class``/``_kwargs`` (only the kwargs for a built-in one)."""
     if config.features_extractor_class is None:
-        return {}
+        kwargs = config.features_extractor_kwargs
+        return {} if kwargs is None else {"features_extractor_kwargs": dict(kwargs)}
     return {
         "features_extractor_class": resolve_module_class(
             config.features_extractor_class, "features_extractor_class"

@@ -30,6 +30,11 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 # Names accepted by the ``matmul_dtype`` options → the autocast dtype (None: plain float32).
+# SB3's image feature widths: ``NatureCNN``'s default (``CnnPolicy``), and what
+# ``CombinedExtractor`` (``MultiInputPolicy``) gives each image key (``cnn_output_dim``).
+NATURE_CNN_FEATURES_DIM = 512
+DICT_CNN_FEATURES_DIM = 256
+
 MATMUL_DTYPES: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
 _HIDDEN_MATMUL_DTYPE: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar(
     "rlrobot_hidden_matmul_dtype", default=None
@@ -180,7 +185,9 @@ class NatureCNN(nn.Module):
         features_dim: Output features.
     """
 
-    def __init__(self, observation_space: gym.spaces.Box, features_dim: int = 512) -> None:
+    def __init__(
+        self, observation_space: gym.spaces.Box, features_dim: int = NATURE_CNN_FEATURES_DIM
+    ) -> None:
         super().__init__()
         channels_last = is_channels_last(observation_space.shape)
         self.preprocess = ImagePreprocess(channels_last)
@@ -302,7 +309,8 @@ class EncoderExtractor(nn.Module):
 class DictExtractor(nn.Module):
     """Encode each key of a ``Dict`` observation and concatenate them in sorted key order.
 
-    Image keys use the CNN (or the given encoder), every other key is flattened.
+    Image keys use the CNN (or the given encoder), every other key is flattened: SB3's
+    ``CombinedExtractor``, whose CNN gives each image key 256 features.
     """
 
     def __init__(
@@ -310,7 +318,7 @@ class DictExtractor(nn.Module):
         observation_space: gym.spaces.Dict,
         image_encoder: nn.Module | None = None,
         freeze_encoder: bool = False,
-        cnn_features_dim: int = 512,
+        cnn_features_dim: int = DICT_CNN_FEATURES_DIM,
     ) -> None:
         super().__init__()
         self.keys = sorted(observation_space.spaces)
@@ -333,7 +341,7 @@ def make_features_extractor(
     observation_space: gym.Space,
     image_encoder: nn.Module | None = None,
     freeze_encoder: bool = False,
-    cnn_features_dim: int = 512,
+    cnn_features_dim: int | None = None,
     flatten_images: bool = False,
 ) -> nn.Module:
     """Build the feature extractor that suits an observation space.
@@ -343,7 +351,8 @@ def make_features_extractor(
         image_encoder: Replaces ``NatureCNN`` for image observations (any module with
             ``features_dim``/``out_dim`` that takes float CHW images in [0, 1]).
         freeze_encoder: Keep ``image_encoder``'s weights fixed.
-        cnn_features_dim: Output width of the default ``NatureCNN``.
+        cnn_features_dim: Output width of the default ``NatureCNN`` (None: SB3's, 512 for an
+            image space and 256 per image key of a ``Dict``).
         flatten_images: Flatten images (scaled to [0, 1]) instead of a CNN: SB3's
             ``MlpPolicy`` on an image space.
 
@@ -351,11 +360,16 @@ def make_features_extractor(
         A module with a ``features_dim`` attribute.
     """
     if isinstance(observation_space, gym.spaces.Dict):
-        return DictExtractor(observation_space, image_encoder, freeze_encoder, cnn_features_dim)
+        return DictExtractor(
+            observation_space,
+            image_encoder,
+            freeze_encoder,
+            cnn_features_dim or DICT_CNN_FEATURES_DIM,
+        )
     if is_image_space(observation_space) and not flatten_images:
         if image_encoder is not None:
             return EncoderExtractor(image_encoder, observation_space, freeze_encoder)
-        return NatureCNN(observation_space, cnn_features_dim)
+        return NatureCNN(observation_space, cnn_features_dim or NATURE_CNN_FEATURES_DIM)
     if isinstance(observation_space, gym.spaces.Box):
         return FlattenExtractor(observation_space)
     if isinstance(observation_space, gym.spaces.Discrete):

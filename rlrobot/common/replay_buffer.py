@@ -35,6 +35,7 @@ import numpy as np
 
 from rlrobot.common.files import atomic_output
 from rlrobot.common.redistribution import ChunkIndex
+from rlrobot.errors import CheckpointError
 
 Observation = np.ndarray | dict[str, np.ndarray]
 
@@ -454,6 +455,18 @@ class ReplayBuffer:
         return path
 
     def load(self, path: str | os.PathLike) -> None:
-        """Read a buffer written by ``save`` (``allow_pickle=False``), given the same path."""
+        """Read a buffer written by ``save`` (``allow_pickle=False``), given the same path.
+
+        Raises:
+            CheckpointError: ``path`` names SB3's pickled buffer (``.pkl``).
+        """
+        location = Path(path)
+        if location.suffix == ".pkl" or (
+            not npz_path(location).exists() and location.with_name(location.name + ".pkl").exists()
+        ):
+            raise CheckpointError(
+                f"{path}: a Stable-Baselines3 replay buffer is a pickle, which rlrobot never "
+                "unpickles; load buffers written by our save_replay_buffer (.npz)"
+            )
         with np.load(npz_path(path), allow_pickle=False) as data:
             self.load_state_dict({name: data[name] for name in data.files})

@@ -56,6 +56,7 @@ ON_POLICY_VALUES = {
     "net_arch": (32, 16),
     "activation": "relu",
     "ortho_init": False,
+    "share_features_extractor": False,
     "log_std_init": -0.5,
     "optimizer": "rmsprop",
     "optimizer_eps": 1e-6,
@@ -98,6 +99,9 @@ def on_policy_checks(model, vec_normalize) -> dict:
         **network_checks(policy, policy.features_extractor),
         "activation": lambda: isinstance(policy.mlp_extractor.policy_net[1], nn.ReLU),
         "ortho_init": lambda: policy.ortho_init is False,
+        "share_features_extractor": lambda: (
+            policy.vf_features_extractor is not policy.pi_features_extractor
+        ),
         "log_std_init": lambda: torch.allclose(policy.log_std, torch.tensor(-0.5)),
         "optimizer": lambda: (
             isinstance(policy.optimizer, torch.optim.RMSprop)

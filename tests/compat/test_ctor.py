@@ -266,7 +266,7 @@ def test_a2c_rmsprop_arguments_are_converted():
     ("name", "policy_kwargs", "message"),
     [
         ("PPO", {"activation_fn": nn.Hardswish}, "activation_fn"),
-        ("PPO", {"share_features_extractor": False}, "share_features_extractor"),
+        ("PPO", {"share_features_extractor": 0}, "share_features_extractor"),
         ("PPO", {"net_arch": {"pi": [8], "qf": [8]}}, "net_arch"),
         ("PPO", {"optimizer_class": torch.optim.SGD}, "optimizer_class"),
         ("PPO", {"optimizer_kwargs": {"betas": (0.9, 0.9)}}, "betas"),

@@ -296,3 +296,12 @@ def test_sb3_zip_with_a_pickle_payload_is_refused_without_running(sb3_models, tm
     _rewrite(path, {**members, "data": json.dumps(data).encode()})
     PPO.load(path)
     assert not marker.exists()
+
+
+def test_an_sb3_replay_buffer_pickle_is_refused_naming_it(tmp_path):
+    sb3.SAC("MlpPolicy", "Pendulum-v1", buffer_size=100).save_replay_buffer(tmp_path / "buffer")
+    agent = SAC("Pendulum-v1", buffer_size=100)
+    for path in (tmp_path / "buffer.pkl", tmp_path / "buffer"):  # SB3 adds .pkl, as we .npz
+        with pytest.raises(CheckpointError, match=r"replay buffer is a pickle.*never unpickles"):
+            agent.load_replay_buffer(path)
+    agent.env.close()
