@@ -294,6 +294,62 @@ def convert_policy_kwargs(
     return fields
 
 
+# The config fields that SB3's ``policy_kwargs`` set, by family: what ``load(policy_kwargs=…)``
+# compares with the saved networks.
+POLICY_KWARGS_FIELDS = {
+    True: (
+        "net_arch",
+        "critic_net_arch",
+        "activation",
+        "ortho_init",
+        "log_std_init",
+        "optimizer",
+        "optimizer_eps",
+        "optimizer_weight_decay",
+        "features_extractor_class",
+        "features_extractor_kwargs",
+    ),
+    False: (
+        "net_arch",
+        "critic_net_arch",
+        "activation",
+        "n_critics",
+        "optimizer_eps",
+        "optimizer_weight_decay",
+        "features_extractor_class",
+        "features_extractor_kwargs",
+    ),
+}
+
+
+def check_policy_kwargs_match(
+    algorithm: str, policy_kwargs: Any, config: Any, on_policy: bool
+) -> None:
+    """Raise ``ConfigError`` unless ``policy_kwargs`` describe the networks ``config`` holds.
+
+    SB3's ``load(…, policy_kwargs=…)`` requires them equal to the saved ``policy_kwargs`` (a
+    ValueError otherwise). Ours saves config fields, so the given ``policy_kwargs`` are
+    converted onto the defaults and every network field compared: the same dict as at
+    construction passes, another (or a part of it) is refused, naming the differing fields.
+    """
+    fields = convert_policy_kwargs(algorithm, policy_kwargs or {}, on_policy)
+    defaults = type(config)()
+    differing = {}
+    for name in POLICY_KWARGS_FIELDS[on_policy]:
+        if not hasattr(config, name):
+            continue
+        given = fields.get(name, getattr(defaults, name))
+        if given != getattr(config, name):
+            differing[name] = (given, getattr(config, name))
+    if differing:
+        described = ", ".join(f"{k}={v[0]!r} (saved: {v[1]!r})" for k, v in differing.items())
+        raise ConfigError(
+            f"{algorithm}.load: the specified policy_kwargs do not equal the stored ones: "
+            f"{described}; leave policy_kwargs out (the saved networks are rebuilt) or make a "
+            "new agent"
+        )
+
+
 def _convert_net_arch(net_arch: Any, on_policy: bool) -> dict[str, Any]:
     """SB3's ``net_arch`` (a list, or ``dict(pi=…, vf=…)`` / ``dict(pi=…, qf=…)``) → fields."""
     critic_key = "vf" if on_policy else "qf"
