@@ -21,6 +21,7 @@ from torch import nn
 
 from rlrobot.common.custom_extractor import CustomExtractor, class_path, resolve_module_class
 from rlrobot.common.networks import ACTIVATIONS, is_image_space, make_features_extractor
+from rlrobot.envs.checks import Interval, check_number
 from rlrobot.errors import ConfigError
 
 POLICY_NAMES = ("MlpPolicy", "CnnPolicy", "MultiInputPolicy")
@@ -86,8 +87,10 @@ OPTIMIZERS: dict[type[torch.optim.Optimizer], str] = {
     torch.optim.Adam: "adam",
     torch.optim.RMSprop: "rmsprop",
 }
+# SB3's ``optimizer_kwargs`` keys → our config fields (both families, Adam and RMSprop).
+OPTIMIZER_KWARGS = {"eps": "optimizer_eps", "weight_decay": "optimizer_weight_decay"}
 # What our RMSprop fixes (as SB3's A2C sets it); policy_kwargs may repeat these values only.
-RMSPROP_FIXED = {"alpha": 0.99, "weight_decay": 0.0}
+RMSPROP_FIXED = {"alpha": 0.99}
 
 
 def split_policy_and_env(algorithm: str, policy: Any, env: Any) -> tuple[str, Any]:
@@ -286,11 +289,6 @@ def convert_policy_kwargs(
             fields["features_extractor_kwargs"] = value
         else:
             raise ConfigError(f"policy_kwargs key {key!r} is not supported by {algorithm}")
-    if "features_extractor_kwargs" in fields and "features_extractor_class" not in fields:
-        raise ConfigError(
-            "policy_kwargs['features_extractor_kwargs'] needs features_extractor_class "
-            "(the built-in extractors take no keyword arguments)"
-        )
     return fields
 
 
@@ -370,23 +368,77 @@ def _convert_net_arch(net_arch: Any, on_policy: bool) -> dict[str, Any]:
 def _convert_optimizer_kwargs(
     algorithm: str, kwargs: Any, policy_kwargs: dict[str, Any], on_policy: bool
 ) -> dict[str, Any]:
-    """SB3's ``optimizer_kwargs`` → ``optimizer_eps`` (on-policy; RMSprop's fixed values only)."""
+    """SB3's ``optimizer_kwargs`` → ``optimizer_eps``, ``optimizer_weight_decay`` (RMSprop's
+    fixed ``alpha=0.99`` accepted); the agents' actor and critic optimizers take them, as
+    SB3's ``optimizer_class(params, lr, **optimizer_kwargs)`` do."""
     if not isinstance(kwargs, dict):
         raise ConfigError(f"policy_kwargs['optimizer_kwargs']: expected a dict, got {kwargs!r}")
     fields = {}
-    rmsprop = policy_kwargs.get("optimizer_class") is torch.optim.RMSprop
+    rmsprop = on_policy and policy_kwargs.get("optimizer_class") is torch.optim.RMSprop
     for key, value in kwargs.items():
-        if key == "eps" and on_policy:
-            fields["optimizer_eps"] = value
+        if key in OPTIMIZER_KWARGS:
+            fields[OPTIMIZER_KWARGS[key]] = value
         elif rmsprop and key in RMSPROP_FIXED and value == RMSPROP_FIXED[key]:
             continue
         else:
-            allowed = "eps" if on_policy else "none"
             raise ConfigError(
                 f"policy_kwargs['optimizer_kwargs'][{key!r}]={value!r} is not supported by "
-                f"{algorithm} (allowed: {allowed}; RMSprop's alpha=0.99, weight_decay=0)"
+                f"{algorithm} (allowed: {', '.join(OPTIMIZER_KWARGS)}; RMSprop's alpha=0.99)"
             )
     return fields
+
+
+# SB3's default feature extractors and the keywords of each that ours honours, as the
+# ``make_features_extractor`` keyword they set: NatureCNN's ``features_dim`` and
+# CombinedExtractor's ``cnn_output_dim`` are our CNN's output width; FlattenExtractor takes none
+# (SB3 raises TypeError). ``normalized_image=False``, what both CNN extractors do with uint8
+# images, is accepted too.
+DEFAULT_EXTRACTOR_KEYWORDS: dict[str, dict[str, str]] = {
+    "FlattenExtractor": {},
+    "NatureCNN": {"features_dim": "cnn_features_dim"},
+    "CombinedExtractor": {"cnn_output_dim": "cnn_features_dim"},
+}
+
+
+def default_extractor_name(policy_name: str, observation_space: gym.Space) -> str:
+    """Return SB3's name of the default extractor that ours builds for this policy and space."""
+    if isinstance(observation_space, gym.spaces.Dict):
+        return "CombinedExtractor"
+    if is_image_space(observation_space) and policy_name != "MlpPolicy":
+        return "NatureCNN"
+    return "FlattenExtractor"
+
+
+def default_extractor_options(config: Any, observation_space: gym.Space) -> dict[str, Any]:
+    """Return the ``make_features_extractor`` keywords that ``features_extractor_kwargs`` set on
+    the default extractor (no ``features_extractor_class``), as SB3 passes them to its default.
+
+    Raises:
+        ConfigError: A keyword the default extractor does not take (SB3: a TypeError), or a
+            width that is not an integer >= 1.
+    """
+    name = default_extractor_name(config.policy_name, observation_space)
+    keywords = DEFAULT_EXTRACTOR_KEYWORDS[name]
+    options = {}
+    for key, value in (config.features_extractor_kwargs or {}).items():
+        entry = f"policy_kwargs['features_extractor_kwargs'][{key!r}]={value!r}"
+        if key == "normalized_image" and keywords:
+            if value is not False:
+                raise ConfigError(
+                    f"{entry}: uint8 images are always scaled to [0, 1] here; leave it False"
+                )
+        elif key in keywords:
+            try:
+                options[keywords[key]] = check_number(key, value, int, Interval(1))
+            except ValueError as error:
+                raise ConfigError(f"{entry}: {error}") from None
+        else:
+            takes = [*keywords, "normalized_image"] if keywords else "no keywords"
+            raise ConfigError(
+                f"{entry}: the default feature extractor for {observation_space} is SB3's "
+                f"{name}, which takes {takes}; give features_extractor_class for other keywords"
+            )
+    return options
 
 
 def build_features_extractor(
@@ -406,6 +458,7 @@ def build_features_extractor(
             image_encoder,
             freeze_encoder,
             flatten_images=config.policy_name == "MlpPolicy",
+            **default_extractor_options(config, observation_space),
         )
     try:
         extractor_class = resolve_module_class(
@@ -422,8 +475,15 @@ def check_extractor_choice(config: Any, observation_space: gym.Space, image_enco
     """Raise ``ConfigError`` for a policy name or extractor that does not fit the space."""
     if config.policy_name != "auto":
         check_policy(config.policy_name, observation_space)
+    if config.features_extractor_class is None:
+        default_extractor_options(config, observation_space)
     if image_encoder is None:
         return
+    if config.features_extractor_kwargs and config.features_extractor_class is None:
+        raise ConfigError(
+            "image_encoder replaces the default CNN, so policy_kwargs['features_extractor_kwargs']"
+            f"={config.features_extractor_kwargs!r} would be unused; give one"
+        )
     if config.features_extractor_class is not None:
         raise ConfigError(
             "image_encoder and policy_kwargs['features_extractor_class'] both replace the "
