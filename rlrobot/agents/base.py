@@ -863,6 +863,9 @@ class BaseAgent(ABC):
             ConfigError: An unknown keyword, a bad value, or ``policy_kwargs`` that differ from
                 the saved networks (SB3 raises ValueError, which ConfigError is).
         """
+        for name, value in (("print_system_info", print_system_info), ("force_reset", force_reset)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"load: {name} must be True or False, got {value!r}")
         target = LoadTarget(
             env, device, n_envs, vec_env, env_kwargs, worker_timeout_s, seed, force_reset
         )

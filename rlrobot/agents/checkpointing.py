@@ -76,6 +76,9 @@ NEVER_SAVED = {
     "_logger": "pass the logger to learn, or call set_logger after load",
     "_custom_logger": "call set_logger after load",
 }
+# The names ``save``'s ``include`` takes (and ``exclude``, with ``NEVER_SAVED``); ``policy``, the
+# weights, is always saved, in SB3 too.
+INCLUDABLE = {*SAVED_ATTRIBUTES, *SB3_ATTRIBUTE_NAMES, *EPISODE_NAMES, "replay_buffer", "policy"}
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,7 @@ def resolve_save_contents(
     ``include=["replay_buffer"]`` is ``include_replay_buffer=True`` and ``include=["_last_obs"]``
     ``include_episodes=True``; ``exclude`` of ``verbose``, ``tensorboard_log``, ``seed`` or
     ``_stats_window_size`` leaves that attribute out, so ``load`` gives its default (as in SB3).
-    Names SB3 leaves out by default (``env``, ``replay_buffer`` …) may be excluded (no change);
-    ``policy`` is always saved (its weights), in SB3 too.
+    Names SB3 leaves out by default (``env``, ``replay_buffer`` …) may be excluded (no change).
 
     Raises:
         ConfigError: A name we do not store, one included that a checkpoint cannot hold (a
@@ -112,34 +114,38 @@ def resolve_save_contents(
         raise ConfigError(
             f"save: {sorted(excluded & included)} in both exclude and include; give each once"
         )
-    wanted = {
-        "replay_buffer": include_replay_buffer or "replay_buffer" in included,
-        "episodes": include_episodes or bool(set(EPISODE_NAMES) & included),
-    }
-    for key, names in (("replay_buffer", ("replay_buffer",)), ("episodes", EPISODE_NAMES)):
-        for name in set(names) & excluded:
-            if wanted[key]:
-                raise ConfigError(
-                    f"save: exclude={sorted(excluded)} leaves {name!r} out, but "
-                    f"include_{key}=True asks for it; give one"
-                )
-    attributes = []
-    for name in SAVED_ATTRIBUTES:
-        if not {name, *(k for k, v in SB3_ATTRIBUTE_NAMES.items() if v == name)} & excluded:
-            attributes.append(name)
-    allowed = {*SAVED_ATTRIBUTES, *SB3_ATTRIBUTE_NAMES, *EPISODE_NAMES, "replay_buffer", "policy"}
-    for name in sorted(included - allowed):
-        reason = NEVER_SAVED.get(name)
-        if reason is not None:
+    live = sorted((included - INCLUDABLE) & set(NEVER_SAVED))
+    if live:
+        raise ConfigError(
+            f"save: include={sorted(included)}: {live[0]!r} is a live object, which a "
+            f"checkpoint (JSON and tensors, no pickle) cannot hold; {NEVER_SAVED[live[0]]}"
+        )
+    excludable = INCLUDABLE | set(NEVER_SAVED)
+    for argument, names, known in (
+        ("include", included, INCLUDABLE),
+        ("exclude", excluded, excludable),
+    ):
+        unknown = sorted(names - known)
+        if unknown:
+            raise _unknown_save_name(argument, unknown[0], known)
+    for flag, given, names in (
+        ("include_replay_buffer", include_replay_buffer, {"replay_buffer"}),
+        ("include_episodes", include_episodes, set(EPISODE_NAMES)),
+    ):
+        if given and excluded & names:
             raise ConfigError(
-                f"save: include={sorted(included)}: {name!r} is a live object, which a "
-                f"checkpoint (JSON and tensors, no pickle) cannot hold; {reason}"
+                f"save: exclude={sorted(excluded)} leaves {sorted(excluded & names)} out, but "
+                f"{flag}=True asks for it; give one"
             )
-        raise _unknown_save_name("include", name, allowed)
-    for name in sorted(excluded - allowed - set(NEVER_SAVED)):
-        raise _unknown_save_name("exclude", name, allowed | set(NEVER_SAVED))
+    sb3_names = {ours: sb3 for sb3, ours in SB3_ATTRIBUTE_NAMES.items()}
+    attributes = tuple(
+        name for name in SAVED_ATTRIBUTES if not {name, sb3_names.get(name)} & excluded
+    )
     return SaveContents(
-        include_training_state, wanted["replay_buffer"], wanted["episodes"], tuple(attributes)
+        training_state=include_training_state,
+        replay_buffer=include_replay_buffer or "replay_buffer" in included,
+        episodes=include_episodes or bool(included & set(EPISODE_NAMES)),
+        attributes=attributes,
     )
 
 
@@ -185,7 +191,13 @@ def print_system_info(saved: Any) -> None:
         print("- (not recorded)")
         return
     for key, value in saved.items():
-        print(f"- {key}: {value}")
+        # A checkpoint's strings are shown, never interpreted: no terminal control characters.
+        print(f"- {_printable(key)}: {_printable(value)}")
+
+
+def _printable(value: Any) -> str:
+    """Return ``value`` as text to print: itself if a printable str, else its ``repr``."""
+    return value if isinstance(value, str) and value.isprintable() else repr(value)
 
 
 def save_agent(agent: BaseAgent, path: str | os.PathLike, contents: SaveContents) -> Path:
