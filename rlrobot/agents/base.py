@@ -18,6 +18,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -31,7 +32,7 @@ from rlrobot.agents.checkpointing import (
     LoadTarget,
     capture_episodes,
     load_agent,
-    merge_custom_objects,
+    resolve_save_contents,
     restore_episodes,
     save_agent,
 )
@@ -766,6 +767,9 @@ class BaseAgent(ABC):
     def save(
         self,
         path: str | os.PathLike,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+        *,
         include_training_state: bool = True,
         include_replay_buffer: bool = False,
         include_episodes: bool = False,
@@ -775,14 +779,34 @@ class BaseAgent(ABC):
         As in SB3, ``save("model")`` writes one file, ``model.zip`` (a name with a suffix is
         kept as given); it holds ``model.safetensors`` and ``metadata.json``, no pickle. An
         existing directory, or a path ending in ``/``, gets those files as a checkpoint
-        directory instead (what ``rlrobot train`` writes). ``include_replay_buffer`` adds the
-        replay buffer as ``replay_buffer.npz``, and ``include_episodes`` (with the training
-        state) the episodes in progress (``get_episode_state``; env snapshots as uint8
-        tensors), which ``load`` continues. Returns the file or directory written.
+        directory instead (what ``rlrobot train`` writes). ``verbose``, ``tensorboard_log``,
+        ``seed`` and ``stats_window_size`` are saved too, and ``load`` sets them again.
+
+        Args:
+            path: The file (``.zip`` added to a name without suffix) or directory.
+            exclude: SB3's attribute names to leave out: ``verbose``, ``tensorboard_log``,
+                ``seed``, ``_stats_window_size`` (``load`` then gives the default), or those
+                SB3 leaves out anyway (``env``, ``replay_buffer`` …: no change).
+            include: SB3's names to add: ``replay_buffer`` (``include_replay_buffer``),
+                ``_last_obs`` (``include_episodes``); see ``checkpointing.resolve_save_contents``.
+            include_training_state: Save optimizer, RNG and training-time state (False: only
+                what ``predict`` and the step count need).
+            include_replay_buffer: Add the replay buffer as ``replay_buffer.npz``.
+            include_episodes: With the training state, add the episodes in progress
+                (``get_episode_state``; env snapshots as uint8 tensors), which ``load(…,
+                force_reset=False)`` continues.
+
+        Returns:
+            The file or directory written.
+
+        Raises:
+            ConfigError: An ``exclude``/``include`` name an rlrobot checkpoint has no part for,
+                or one it cannot hold (a live object such as ``env``).
         """
-        return save_agent(
-            self, path, include_training_state, include_replay_buffer, include_episodes
+        contents = resolve_save_contents(
+            exclude, include, include_training_state, include_replay_buffer, include_episodes
         )
+        return save_agent(self, path, contents)
 
     @classmethod
     def load(
@@ -791,6 +815,8 @@ class BaseAgent(ABC):
         env: EnvSpec | gym.vector.VectorEnv | None = None,
         device: str | torch.device = "auto",
         custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
         *,
         n_envs: int | None = None,
         vec_env: str = "sync",
@@ -798,9 +824,11 @@ class BaseAgent(ABC):
         worker_timeout_s: float | None = None,
         seed: int | None = None,
         load_replay_buffer: bool = True,
-        **hyperparameters: Any,
+        **kwargs: Any,
     ) -> AgentT:
         """Load an agent saved with ``save``, or the policy of a Stable-Baselines3 ``.zip``.
+
+        SB3's signature; the keywords after ``force_reset`` are ours.
 
         Args:
             path: The ``.zip`` file (``"model"`` finds ``model.zip``) or checkpoint directory.
@@ -812,21 +840,35 @@ class BaseAgent(ABC):
             device: Where to put the networks.
             custom_objects: SB3's way to replace saved values, e.g. ``{"learning_rate": 0.0,
                 "clip_range": 0.1}``; keys are config fields (``lr_schedule`` is SB3's name
-                for the learning rate, a constant or a schedule). Merged with
-                ``hyperparameters``.
+                for the learning rate, a constant or a schedule). Merged with ``kwargs``.
+            print_system_info: Print the versions the checkpoint was saved with and today's.
+            force_reset: Start new episodes at the next ``learn`` (SB3's default); False
+                continues the episodes a checkpoint saved with ``include_episodes=True`` holds
+                (where ``seed`` is None and ``n_envs`` the same).
             n_envs: Number of envs for ``env`` (default: as many as the agent was saved with,
                 which its ``batch_size`` may need; 1 for an env instance).
             vec_env: ``"sync"``, ``"async"``, ``"shm"`` or ``"shm_workers"`` (see ``make_vec_env``).
             env_kwargs: Keyword arguments for ``gym.make``.
             worker_timeout_s: Limit of an env worker's step or reset (see ``make_vec_env``).
             seed: Seed for the new envs (the RNG state of the checkpoint is restored otherwise,
-                and the episodes it holds, if any, are continued where ``n_envs`` is the same).
+                and the saved ``seed`` seeds the next new episodes, as in SB3).
             load_replay_buffer: Also restore ``replay_buffer.npz`` when present (with an env).
-            **hyperparameters: Config fields to change (e.g. ``learning_rate``).
+            **kwargs: As in SB3, saved values to change: any config field (e.g.
+                ``learning_rate=1e-4``; SB3's argument names converted as the constructor does),
+                ``verbose``, ``tensorboard_log``, ``stats_window_size``; ``policy_kwargs`` must
+                describe the saved networks. Anything else is a ``ConfigError`` naming it.
 
         Raises:
             CheckpointError: Missing/corrupt checkpoint, another algorithm, other spaces.
+            ConfigError: An unknown keyword, a bad value, or ``policy_kwargs`` that differ from
+                the saved networks (SB3 raises ValueError, which ConfigError is).
         """
-        target = LoadTarget(env, device, n_envs, vec_env, env_kwargs, worker_timeout_s, seed)
-        hyperparameters = merge_custom_objects(cls.config_class, custom_objects, hyperparameters)
-        return load_agent(cls, path, target, load_replay_buffer, hyperparameters)
+        for name, value in (("print_system_info", print_system_info), ("force_reset", force_reset)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"load: {name} must be True or False, got {value!r}")
+        target = LoadTarget(
+            env, device, n_envs, vec_env, env_kwargs, worker_timeout_s, seed, force_reset
+        )
+        return load_agent(
+            cls, path, target, load_replay_buffer, custom_objects, kwargs, print_system_info
+        )

@@ -11,6 +11,7 @@ does not fit is a ``CheckpointError``.
 from __future__ import annotations
 
 import os
+import platform
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ import numpy as np
 import torch
 
 import rlrobot
+from rlrobot.agents.sb3_arguments import (
+    SB3_ARGUMENT_OWNERS,
+    SB3_ARGUMENTS,
+    check_common_arguments,
+    check_policy_kwargs_match,
+    convert_sb3_arguments,
+)
 from rlrobot.agents.sb3_import import fit_channel_order, read_sb3_archive
 from rlrobot.common.checkpoint import (
     REPLAY_BUFFER_FILE,
@@ -51,23 +59,156 @@ if TYPE_CHECKING:
 AgentT = TypeVar("AgentT", bound="BaseAgent")
 # ``custom_objects`` keys of SB3 whose config field has another name.
 SB3_CUSTOM_OBJECT_NAMES = {"lr_schedule": "learning_rate"}
+# The agent's attributes beside the config that a checkpoint keeps and ``load`` sets again (as
+# SB3's ``load`` restores them), unless ``load`` is given new values.
+SAVED_ATTRIBUTES = ("verbose", "tensorboard_log", "seed", "stats_window_size")
+# SB3's attribute names of ours where they differ (``save``'s ``exclude``/``include``).
+SB3_ATTRIBUTE_NAMES = {"_stats_window_size": "stats_window_size"}
+# SB3's names of what ``include_episodes`` stores (the episodes in progress).
+EPISODE_NAMES = ("_last_obs", "_last_episode_starts", "_last_original_obs")
+# SB3 attributes that its ``save`` leaves out by default and ours never stores: excluding them
+# changes nothing; including them (SB3 would pickle the object) is refused with the reason.
+NEVER_SAVED = {
+    "env": "pass env= to load",
+    "device": "pass device= to load",
+    "rollout_buffer": "it is refilled by the next rollout",
+    "_vec_normalize_env": "save your VecNormalize with its own save(path)",
+    "_logger": "pass the logger to learn, or call set_logger after load",
+    "_custom_logger": "call set_logger after load",
+}
+# The names ``save``'s ``include`` takes (and ``exclude``, with ``NEVER_SAVED``); ``policy``, the
+# weights, is always saved, in SB3 too.
+INCLUDABLE = {*SAVED_ATTRIBUTES, *SB3_ATTRIBUTE_NAMES, *EPISODE_NAMES, "replay_buffer", "policy"}
 
 
-def save_agent(
-    agent: BaseAgent,
-    path: str | os.PathLike,
+@dataclass(frozen=True)
+class SaveContents:
+    """What ``save`` writes beside the weights: SB3's ``exclude``/``include`` resolved."""
+
+    training_state: bool
+    replay_buffer: bool
+    episodes: bool
+    attributes: tuple[str, ...]
+
+
+def resolve_save_contents(
+    exclude: Any,
+    include: Any,
     include_training_state: bool,
     include_replay_buffer: bool,
     include_episodes: bool,
-) -> Path:
+) -> SaveContents:
+    """Map SB3's ``save(exclude=…, include=…)`` attribute names onto what our checkpoint holds.
+
+    ``include=["replay_buffer"]`` is ``include_replay_buffer=True`` and ``include=["_last_obs"]``
+    ``include_episodes=True``; ``exclude`` of ``verbose``, ``tensorboard_log``, ``seed`` or
+    ``_stats_window_size`` leaves that attribute out, so ``load`` gives its default (as in SB3).
+    Names SB3 leaves out by default (``env``, ``replay_buffer`` …) may be excluded (no change).
+
+    Raises:
+        ConfigError: A name we do not store, one included that a checkpoint cannot hold (a
+            live object), or one both excluded and asked for (``include_replay_buffer=True``).
+    """
+    excluded, included = _names("exclude", exclude), _names("include", include)
+    if excluded & included:
+        raise ConfigError(
+            f"save: {sorted(excluded & included)} in both exclude and include; give each once"
+        )
+    live = sorted((included - INCLUDABLE) & set(NEVER_SAVED))
+    if live:
+        raise ConfigError(
+            f"save: include={sorted(included)}: {live[0]!r} is a live object, which a "
+            f"checkpoint (JSON and tensors, no pickle) cannot hold; {NEVER_SAVED[live[0]]}"
+        )
+    excludable = INCLUDABLE | set(NEVER_SAVED)
+    for argument, names, known in (
+        ("include", included, INCLUDABLE),
+        ("exclude", excluded, excludable),
+    ):
+        unknown = sorted(names - known)
+        if unknown:
+            raise _unknown_save_name(argument, unknown[0], known)
+    for flag, given, names in (
+        ("include_replay_buffer", include_replay_buffer, {"replay_buffer"}),
+        ("include_episodes", include_episodes, set(EPISODE_NAMES)),
+    ):
+        if given and excluded & names:
+            raise ConfigError(
+                f"save: exclude={sorted(excluded)} leaves {sorted(excluded & names)} out, but "
+                f"{flag}=True asks for it; give one"
+            )
+    sb3_names = {ours: sb3 for sb3, ours in SB3_ATTRIBUTE_NAMES.items()}
+    attributes = tuple(
+        name for name in SAVED_ATTRIBUTES if not {name, sb3_names.get(name)} & excluded
+    )
+    return SaveContents(
+        training_state=include_training_state,
+        replay_buffer=include_replay_buffer or "replay_buffer" in included,
+        episodes=include_episodes or bool(included & set(EPISODE_NAMES)),
+        attributes=attributes,
+    )
+
+
+def _names(argument: str, names: Any) -> set[str]:
+    """Return ``save``'s ``exclude``/``include`` (None or an iterable of str) as a set."""
+    if names is None:
+        return set()
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"save: {argument} must be a list of attribute names, got {names!r}")
+    return set(names)
+
+
+def _unknown_save_name(argument: str, name: str, allowed: set[str]) -> ConfigError:
+    """The error for an ``exclude``/``include`` name our checkpoint has no part for."""
+    return ConfigError(
+        f"save: {argument} name {name!r} names no part of an rlrobot checkpoint that can be "
+        f"left out or added{did_you_mean(name, sorted(allowed))}; the config (every "
+        "hyperparameter, as JSON), the spaces and the weights are always saved (change a "
+        f"hyperparameter with load(path, key=value)); allowed: {sorted(allowed)}"
+    )
+
+
+def get_versions() -> dict[str, str]:
+    """Return the versions ``load(print_system_info=True)`` compares (SB3's system info)."""
+    return {
+        "OS": platform.platform(),
+        "python": platform.python_version(),
+        "rlrobot": rlrobot.__version__,
+        "torch": torch.__version__,
+        "cuda": str(torch.cuda.is_available()),
+        "numpy": np.__version__,
+        "gymnasium": gym.__version__,
+    }
+
+
+def print_system_info(saved: Any) -> None:
+    """Print the versions a checkpoint was saved with and today's (SB3's ``print_system_info``)."""
+    print("== CURRENT SYSTEM INFO ==")
+    for key, value in get_versions().items():
+        print(f"- {key}: {value}")
+    print("== SAVED MODEL SYSTEM INFO ==")
+    if not isinstance(saved, dict):
+        print("- (not recorded)")
+        return
+    for key, value in saved.items():
+        # A checkpoint's strings are shown, never interpreted: no terminal control characters.
+        print(f"- {_printable(key)}: {_printable(value)}")
+
+
+def _printable(value: Any) -> str:
+    """Return ``value`` as text to print: itself if a printable str, else its ``repr``."""
+    return value if isinstance(value, str) and value.isprintable() else repr(value)
+
+
+def save_agent(agent: BaseAgent, path: str | os.PathLike, contents: SaveContents) -> Path:
     """Write ``agent``'s checkpoint to ``path`` (see ``BaseAgent.save``); return where."""
     tensors: dict[str, torch.Tensor] = {}
     for name, module in agent.checkpoint_modules().items():
         tensors.update({f"{name}/{k}": v for k, v in module.state_dict().items()})
     state = agent.get_training_state()
-    if not include_training_state:
+    if not contents.training_state:
         state = {"num_timesteps": state["num_timesteps"], "normalizers": state["normalizers"]}
-    elif include_episodes:
+    elif contents.episodes:
         state["episodes"] = agent.get_episode_state()
     state_tensors, state_tree = pack_state(state, prefix="state")
     tensors.update(state_tensors)
@@ -80,14 +221,25 @@ def save_agent(
         "action_space": space_to_dict(agent.action_space),
         "state": state_tree,
         "image_encoder": image_encoder_metadata(agent),
-        "versions": {"rlrobot": rlrobot.__version__, "torch": torch.__version__},
+        "attributes": {name: _get_attribute(agent, name) for name in contents.attributes},
+        "versions": get_versions(),
     }
     extra_files = {}
-    if include_replay_buffer and agent.replay_buffer is not None:
+    if contents.replay_buffer and agent.replay_buffer is not None:
         with tempfile.TemporaryDirectory() as folder:
             written = agent.save_replay_buffer(Path(folder) / REPLAY_BUFFER_FILE)
             extra_files[REPLAY_BUFFER_FILE] = written.read_bytes()
     return save_checkpoint(resolve_save_path(path), tensors, metadata, extra_files)
+
+
+def _get_attribute(agent: BaseAgent, name: str) -> Any:
+    """Return one of ``SAVED_ATTRIBUTES`` of ``agent`` as JSON."""
+    if name == "stats_window_size":
+        return agent.episode_tracker.recent_returns.maxlen
+    value = getattr(agent, name)
+    if isinstance(value, np.integer):
+        return int(value)
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
 def image_encoder_metadata(agent: BaseAgent) -> dict[str, Any] | None:
@@ -103,7 +255,12 @@ def image_encoder_metadata(agent: BaseAgent) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class LoadTarget:
-    """Where a loaded agent runs: the env and device arguments of ``BaseAgent.load``."""
+    """Where a loaded agent runs: the env and device arguments of ``BaseAgent.load``.
+
+    ``force_reset`` (SB3's): start new episodes at the next ``learn``, even where the
+    checkpoint holds episodes in progress (``save(include_episodes=True)``); False continues
+    them.
+    """
 
     env: EnvSpec | gym.vector.VectorEnv | None
     device: str | torch.device
@@ -112,6 +269,96 @@ class LoadTarget:
     env_kwargs: dict[str, Any] | None
     worker_timeout_s: float | None
     seed: int | None
+    force_reset: bool = True
+
+
+@dataclass(frozen=True)
+class LoadChanges:
+    """What ``load``'s ``custom_objects`` and ``**kwargs`` change, sorted by where it goes.
+
+    Attributes:
+        hyperparameters: Config fields, in our names.
+        attributes: ``verbose``, ``tensorboard_log``, ``stats_window_size``.
+        policy_kwargs: SB3's ``policy_kwargs``, which must describe the saved networks (None:
+            not given).
+    """
+
+    hyperparameters: dict[str, Any]
+    attributes: dict[str, Any]
+    policy_kwargs: dict[str, Any] | None
+
+
+# ``load`` keywords that set an attribute rather than a config field.
+LOAD_ATTRIBUTES = ("verbose", "tensorboard_log", "stats_window_size")
+
+
+def sort_load_changes(
+    cls: type[BaseAgent], custom_objects: dict[str, Any] | None, kwargs: dict[str, Any]
+) -> LoadChanges:
+    """Sort SB3's ``load(…, custom_objects, **kwargs)`` into config fields and attributes.
+
+    SB3 sets every keyword as an attribute of the loaded model; ours takes the config fields
+    (SB3's argument names converted as the constructor converts them, then checked with the
+    config), ``verbose``, ``tensorboard_log``, ``stats_window_size`` and ``policy_kwargs``.
+
+    Raises:
+        ConfigError: An unknown keyword (named, with close matches), an SB3 argument we do not
+            implement, or a bad ``verbose``/``tensorboard_log``/``stats_window_size``.
+    """
+    kwargs = dict(kwargs)
+    policy_kwargs = kwargs.pop("policy_kwargs") if "policy_kwargs" in kwargs else None
+    attributes = {name: kwargs.pop(name) for name in LOAD_ATTRIBUTES if name in kwargs}
+    check_common_arguments(attributes.get("verbose", 0), attributes.get("stats_window_size", 1))
+    check_tensorboard_log(attributes.get("tensorboard_log"))
+    names = cls.config_class.field_names()
+    known = sorted({*names, *LOAD_ATTRIBUTES, "policy_kwargs"})
+    for key in kwargs:
+        if key not in names and not _is_sb3_argument(key):
+            raise ConfigError(
+                f"{cls.__name__}.load: unknown keyword {key!r}{did_you_mean(key, known)}; "
+                f"load takes the fields of {cls.config_class.__name__}, verbose, "
+                "tensorboard_log, stats_window_size and policy_kwargs (and its env arguments)"
+            )
+    hyperparameters = convert_sb3_arguments(cls.__name__, kwargs, names)
+    hyperparameters = merge_custom_objects(cls.config_class, custom_objects, hyperparameters)
+    return LoadChanges(hyperparameters, attributes, policy_kwargs)
+
+
+def _is_sb3_argument(key: str) -> bool:
+    """Whether ``key`` is an SB3 constructor argument that ``convert_sb3_arguments`` knows."""
+    return key in SB3_ARGUMENTS or key in SB3_ARGUMENT_OWNERS
+
+
+def check_tensorboard_log(value: Any) -> None:
+    """Raise ``ConfigError`` unless ``tensorboard_log`` is a path (str or PathLike) or None."""
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise ConfigError(f"tensorboard_log must be a folder path or None, got {value!r}")
+
+
+def read_saved_attributes(saved: Any) -> dict[str, Any]:
+    """Return a checkpoint's ``attributes`` (see ``SAVED_ATTRIBUTES``), each one checked.
+
+    A checkpoint written before they were saved has none: the defaults apply.
+
+    Raises:
+        CheckpointError: An unknown key or a value the constructor would refuse.
+    """
+    if saved is None:
+        return {}
+    if not isinstance(saved, dict) or not set(saved) <= set(SAVED_ATTRIBUTES):
+        found = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise CheckpointError(
+            f"metadata 'attributes' has keys {found}; allowed: {list(SAVED_ATTRIBUTES)}"
+        )
+    seed = saved.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise CheckpointError(f"metadata 'attributes': seed must be an int >= 0, got {seed!r}")
+    try:
+        check_common_arguments(saved.get("verbose", 0), saved.get("stats_window_size", 1))
+        check_tensorboard_log(saved.get("tensorboard_log"))
+    except ConfigError as error:
+        raise CheckpointError(f"metadata 'attributes': {error}") from error
+    return dict(saved)
 
 
 def load_agent(
@@ -119,7 +366,9 @@ def load_agent(
     path: str | os.PathLike,
     target: LoadTarget,
     load_replay_buffer: bool,
-    hyperparameters: dict[str, Any],
+    custom_objects: dict[str, Any] | None,
+    kwargs: dict[str, Any],
+    show_system_info: bool = False,
 ) -> AgentT:
     """Rebuild an agent of ``cls`` (or, for a family class, of the saved algorithm) from ``path``.
 
@@ -133,8 +382,10 @@ def load_agent(
         )
     location = find_checkpoint(path)
     if is_sb3_archive(location):
-        return _import_sb3_agent(cls, location, target, hyperparameters)
+        return _import_sb3_agent(cls, location, target, custom_objects, kwargs)
     tensors, metadata = load_checkpoint(location, expected_algorithm=cls.algorithm or None)
+    if show_system_info:
+        print_system_info(metadata.get("versions"))
     if not cls.algorithm:
         # The algorithm classes are the subclasses that name one; importing rlrobot.agents
         # imported them all.
@@ -145,20 +396,28 @@ def load_agent(
                 f"{metadata.get('algorithm')!r}; known: {sorted(classes)}"
             )
         cls = classes[metadata["algorithm"]]
+    changes = sort_load_changes(cls, custom_objects, kwargs)
     try:
         observation_space = space_from_dict(metadata["observation_space"])
         action_space = space_from_dict(metadata["action_space"])
-        config = cls.config_class.from_dict({**metadata["config"], **hyperparameters})
+        saved_config = cls.config_class.from_dict(metadata["config"])
+        attributes = read_saved_attributes(metadata.get("attributes"))
         encoder_keywords = _rebuild_image_encoder(metadata.get("image_encoder"), path)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
+    config = _apply_changes(cls, saved_config, metadata["config"], changes)
+    seed = attributes.pop("seed", None)
+    keywords = {**encoder_keywords, **attributes, **changes.attributes}
     spaces = (observation_space, action_space)
     saved_n_envs = int(metadata.get("n_envs", 1))
-    agent = _build_agent(cls, config, spaces, saved_n_envs, encoder_keywords, target)
+    agent = _build_agent(cls, config, spaces, saved_n_envs, keywords, target)
+    if target.seed is None:
+        agent.seed = seed  # as SB3 restores it: the next new episodes start from it
     if agent.env_id is None:
         agent.env_id = metadata.get("env_id")
     try:
-        restore_weights_and_state(agent, tensors, metadata, restore_rng=target.seed is None)
+        restore_rng, force_reset = target.seed is None, target.force_reset
+        restore_weights_and_state(agent, tensors, metadata, restore_rng, force_reset)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         _close(agent)
         detail = error if isinstance(error, CheckpointError) else repr(error)
@@ -170,17 +429,34 @@ def load_agent(
     return agent
 
 
+def _apply_changes(
+    cls: type[BaseAgent], saved_config: Any, saved_values: dict[str, Any], changes: LoadChanges
+) -> Any:
+    """Return the saved config with ``load``'s changes, after checking its ``policy_kwargs``.
+
+    Raises:
+        ConfigError: ``policy_kwargs`` describe other networks than the saved ones (SB3's
+            ValueError), or a changed field has a bad value.
+    """
+    if changes.policy_kwargs is not None:
+        check_policy_kwargs_match(cls.__name__, changes.policy_kwargs, saved_config, cls.on_policy)
+    if not changes.hyperparameters:
+        return saved_config
+    return cls.config_class.from_dict({**saved_values, **changes.hyperparameters})
+
+
 def _build_agent(
     cls: type[AgentT],
     config: Any,
     spaces: tuple[gym.Space, gym.Space],
     saved_n_envs: int,
-    encoder_keywords: dict[str, Any],
+    keywords: dict[str, Any],
     target: LoadTarget,
     channel_order_may_differ: bool = False,
 ) -> AgentT:
     """Build an untrained agent for a checkpoint's config and spaces, in ``target.env`` if any.
 
+    ``keywords`` go to the constructor: the image encoder, ``verbose``, ``tensorboard_log`` …
     With ``channel_order_may_differ`` (an SB3 model), an env showing the saved channel-first
     images channel-last is accepted (see ``fit_channel_order``).
     """
@@ -194,7 +470,7 @@ def _build_agent(
             config=config,
             observation_space=observation_space,
             action_space=action_space,
-            **encoder_keywords,
+            **keywords,
         )
     n_envs = target.n_envs
     if n_envs is None:
@@ -209,7 +485,7 @@ def _build_agent(
             )
         check_spaces_match(observation_space, vector.single_observation_space, "observation")
         check_spaces_match(action_space, vector.single_action_space, "action")
-        agent = cls(vector, seed=seed, device=device, config=config, **encoder_keywords)
+        agent = cls(vector, seed=seed, device=device, config=config, **keywords)
     except BaseException:
         vector.close()  # a refused checkpoint leaves no worker or physics client behind
         raise
@@ -245,7 +521,8 @@ def _import_sb3_agent(
     cls: type[AgentT],
     location: Path,
     target: LoadTarget,
-    hyperparameters: dict[str, Any],
+    custom_objects: dict[str, Any] | None,
+    kwargs: dict[str, Any],
 ) -> AgentT:
     """Build an agent holding the weights of a Stable-Baselines3 ``.zip``, with a new optimizer.
 
@@ -255,13 +532,17 @@ def _import_sb3_agent(
     if not cls.algorithm:
         classes = {agent.algorithm: agent for agent in _subclasses(cls) if agent.algorithm}
         cls = classes[imported.algorithm]
+    changes = sort_load_changes(cls, custom_objects, kwargs)
     try:
         names = cls.config_class.field_names()
         values = {key: value for key, value in imported.config.items() if key in names}
-        config = cls.config_class.from_dict({**values, **hyperparameters})
+        saved_config = cls.config_class.from_dict(values)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{location}: its hyperparameters do not fit ({error})") from error
-    agent = _build_agent(cls, config, imported.spaces, imported.n_envs, {}, target, True)
+    config = _apply_changes(cls, saved_config, values, changes)
+    agent = _build_agent(
+        cls, config, imported.spaces, imported.n_envs, changes.attributes, target, True
+    )
     for name, weights in imported.weights.items():
         try:
             agent.checkpoint_modules()[name].load_state_dict(weights)
@@ -274,9 +555,16 @@ def _import_sb3_agent(
 
 
 def restore_weights_and_state(
-    agent: BaseAgent, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], restore_rng: bool
+    agent: BaseAgent,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, Any],
+    restore_rng: bool,
+    force_reset: bool = False,
 ) -> None:
-    """Load the checkpoint's weights into the agent's modules and restore its training state."""
+    """Load the checkpoint's weights into the agent's modules and restore its training state.
+
+    ``force_reset`` leaves the saved episodes in progress, if any, behind (``load``'s).
+    """
     for name, module in agent.checkpoint_modules().items():
         prefix = f"{name}/"
         weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -284,7 +572,10 @@ def restore_weights_and_state(
             module.load_state_dict(weights)
         except RuntimeError as error:
             raise CheckpointError(f"weights of {name} do not fit: {error}") from error
-    agent.set_training_state(unpack_state(metadata["state"], tensors), restore_rng)
+    state = unpack_state(metadata["state"], tensors)
+    if force_reset and isinstance(state, dict):
+        state.pop("episodes", None)
+    agent.set_training_state(state, restore_rng)
 
 
 def capture_episodes(agent: BaseAgent) -> dict[str, Any] | None:

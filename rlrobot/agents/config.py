@@ -83,6 +83,14 @@ class AgentConfig(BaseConfig):
     features_extractor_kwargs: dict[str, Any] | None = option(
         None, "JSON keyword arguments of features_extractor_class"
     )
+    optimizer_eps: float = option(
+        1e-8, "epsilon of the actor and critic optimizers (SB3's optimizer_kwargs['eps'])"
+    )
+    optimizer_weight_decay: float = option(
+        0.0,
+        "L2 weight decay of the actor and critic optimizers (SB3's "
+        "optimizer_kwargs['weight_decay']); SAC's entropy coefficient has none, as in SB3",
+    )
     normalize_observations: bool = option(False, "running mean/std observation normalisation")
     clip_observations: float = option(10.0, "clip normalised observations to ±this")
     log_interval: int = option(1, "log every this many iterations")
@@ -179,6 +187,12 @@ class AgentConfig(BaseConfig):
         )
         self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
         self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
+        self._require(0 < self.optimizer_eps < math.inf, "optimizer_eps", "must be > 0 and finite")
+        self._require(
+            0 <= self.optimizer_weight_decay < math.inf,
+            "optimizer_weight_decay",
+            "must be >= 0 and finite",
+        )
 
 
 @dataclass
@@ -199,7 +213,7 @@ class OnPolicyConfig(AgentConfig):
     )
     log_std_init: float = option(0.0, "initial log standard deviation of Gaussian actions")
     optimizer: Literal["adam", "rmsprop"] = option("adam", "optimizer")
-    optimizer_eps: float = option(1e-5, "epsilon of the optimizer")
+    optimizer_eps: float = option(1e-5, "epsilon of the optimizer (SB3's optimizer_kwargs['eps'])")
     normalize_rewards: bool = option(False, "scale rewards by the std of the discounted return")
     log_interval: int = option(1, "log every this many rollouts")
     rrd_gradient_steps: int = option(32, "RRD: reward-model gradient steps per rollout")
@@ -215,7 +229,6 @@ class OnPolicyConfig(AgentConfig):
         self._require(self.ent_coef >= 0, "ent_coef", "must be >= 0")
         self._require(self.vf_coef >= 0, "vf_coef", "must be >= 0")
         self._require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
-        self._require(self.optimizer_eps > 0, "optimizer_eps", "must be > 0")
         self._require(self.rrd_buffer_size >= 1, "rrd_buffer_size", "must be >= 1")
         if self.reward_redistribution is not None and self.normalize_rewards:
             raise ConfigError(

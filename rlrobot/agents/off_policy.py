@@ -136,8 +136,17 @@ class OffPolicyAgent(BaseAgent):
             config.n_critics,
         ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.critic_optimizer = make_adam(
-            list(self.critic.parameters()), self.config.initial_value("learning_rate")
+        self.critic_optimizer = self.make_optimizer(list(self.critic.parameters()))
+
+    def make_optimizer(self, parameters: list[Any]) -> torch.optim.Optimizer:
+        """Build Adam for the actor or the critics: SB3's ``optimizer_class(params, lr,
+        **optimizer_kwargs)``, with ``optimizer_eps`` and ``optimizer_weight_decay``."""
+        config = self.config
+        return make_adam(
+            parameters,
+            config.initial_value("learning_rate"),
+            config.optimizer_eps,
+            config.optimizer_weight_decay,
         )
 
     @property

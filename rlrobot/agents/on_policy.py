@@ -53,12 +53,18 @@ from rlrobot.errors import ConfigError
 
 
 def make_optimizer(
-    name: str, parameters: list[nn.Parameter], learning_rate: float, eps: float
+    name: str,
+    parameters: list[nn.Parameter],
+    learning_rate: float,
+    eps: float,
+    weight_decay: float = 0.0,
 ) -> torch.optim.Optimizer:
     """Build Adam (``make_adam``) or RMSprop (α = 0.99 as in SB3's A2C)."""
     if name == "adam":
-        return make_adam(parameters, learning_rate, eps)
-    return torch.optim.RMSprop(parameters, lr=learning_rate, alpha=0.99, eps=eps, foreach=True)
+        return make_adam(parameters, learning_rate, eps, weight_decay)
+    return torch.optim.RMSprop(
+        parameters, lr=learning_rate, alpha=0.99, eps=eps, weight_decay=weight_decay, foreach=True
+    )
 
 
 class OnPolicyAgent(BaseAgent):
@@ -96,6 +102,7 @@ class OnPolicyAgent(BaseAgent):
             parameters,
             config.initial_value("learning_rate"),
             config.optimizer_eps,
+            config.optimizer_weight_decay,
         )
         if config.normalize_observations:
             self.obs_normalizer = ObservationNormalizer(

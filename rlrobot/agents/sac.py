@@ -38,7 +38,6 @@ from rlrobot.common.losses import (
 )
 from rlrobot.common.networks import (
     hidden_layers_precision,
-    make_adam,
     mlp,
     mlp_output_dim,
 )
@@ -177,8 +176,12 @@ class SAC(OffPolicyAgent):
         )
         actor_groups: list[Any] = [{"params": list(self.actor.parameters())}]
         if self.auto_ent_coef:
-            actor_groups.append({"params": [self.entropy.log_ent_coef]})
-        self.actor_optimizer = make_adam(actor_groups, config.initial_value("learning_rate"))
+            # SB3 steps log α with its own Adam at the learning rate alone (eps 1e-8, no weight
+            # decay), whatever optimizer_kwargs say: one group of the actor's Adam, with those.
+            actor_groups.append(
+                {"params": [self.entropy.log_ent_coef], "eps": 1e-8, "weight_decay": 0.0}
+            )
+        self.actor_optimizer = self.make_optimizer(actor_groups)
         self._critic_parameters = list(self.critic.parameters())
         self._target_parameters = list(self.critic_target.parameters())
 

@@ -87,8 +87,10 @@ OPTIMIZERS: dict[type[torch.optim.Optimizer], str] = {
     torch.optim.Adam: "adam",
     torch.optim.RMSprop: "rmsprop",
 }
+# SB3's ``optimizer_kwargs`` keys → our config fields (both families, Adam and RMSprop).
+OPTIMIZER_KWARGS = {"eps": "optimizer_eps", "weight_decay": "optimizer_weight_decay"}
 # What our RMSprop fixes (as SB3's A2C sets it); policy_kwargs may repeat these values only.
-RMSPROP_FIXED = {"alpha": 0.99, "weight_decay": 0.0}
+RMSPROP_FIXED = {"alpha": 0.99}
 
 
 def split_policy_and_env(algorithm: str, policy: Any, env: Any) -> tuple[str, Any]:
@@ -293,6 +295,62 @@ def convert_policy_kwargs(
     return fields
 
 
+# The config fields that SB3's ``policy_kwargs`` set, by family: what ``load(policy_kwargs=…)``
+# compares with the saved networks.
+POLICY_KWARGS_FIELDS = {
+    True: (
+        "net_arch",
+        "critic_net_arch",
+        "activation",
+        "ortho_init",
+        "log_std_init",
+        "optimizer",
+        "optimizer_eps",
+        "optimizer_weight_decay",
+        "features_extractor_class",
+        "features_extractor_kwargs",
+    ),
+    False: (
+        "net_arch",
+        "critic_net_arch",
+        "activation",
+        "n_critics",
+        "optimizer_eps",
+        "optimizer_weight_decay",
+        "features_extractor_class",
+        "features_extractor_kwargs",
+    ),
+}
+
+
+def check_policy_kwargs_match(
+    algorithm: str, policy_kwargs: Any, config: Any, on_policy: bool
+) -> None:
+    """Raise ``ConfigError`` unless ``policy_kwargs`` describe the networks ``config`` holds.
+
+    SB3's ``load(…, policy_kwargs=…)`` requires them equal to the saved ``policy_kwargs`` (a
+    ValueError otherwise). Ours saves config fields, so the given ``policy_kwargs`` are
+    converted onto the defaults and every network field compared: the same dict as at
+    construction passes, another (or a part of it) is refused, naming the differing fields.
+    """
+    fields = convert_policy_kwargs(algorithm, policy_kwargs or {}, on_policy)
+    defaults = type(config)()
+    differing = {}
+    for name in POLICY_KWARGS_FIELDS[on_policy]:
+        if not hasattr(config, name):
+            continue
+        given = fields.get(name, getattr(defaults, name))
+        if given != getattr(config, name):
+            differing[name] = (given, getattr(config, name))
+    if differing:
+        described = ", ".join(f"{k}={v[0]!r} (saved: {v[1]!r})" for k, v in differing.items())
+        raise ConfigError(
+            f"{algorithm}.load: the specified policy_kwargs do not equal the stored ones: "
+            f"{described}; leave policy_kwargs out (the saved networks are rebuilt) or make a "
+            "new agent"
+        )
+
+
 def _convert_net_arch(net_arch: Any, on_policy: bool) -> dict[str, Any]:
     """SB3's ``net_arch`` (a list, or ``dict(pi=…, vf=…)`` / ``dict(pi=…, qf=…)``) → fields."""
     critic_key = "vf" if on_policy else "qf"
@@ -313,23 +371,77 @@ def _convert_net_arch(net_arch: Any, on_policy: bool) -> dict[str, Any]:
 def _convert_optimizer_kwargs(
     algorithm: str, kwargs: Any, policy_kwargs: dict[str, Any], on_policy: bool
 ) -> dict[str, Any]:
-    """SB3's ``optimizer_kwargs`` → ``optimizer_eps`` (on-policy; RMSprop's fixed values only)."""
+    """SB3's ``optimizer_kwargs`` → ``optimizer_eps``, ``optimizer_weight_decay`` (RMSprop's
+    fixed ``alpha=0.99`` accepted); the agents' actor and critic optimizers take them, as
+    SB3's ``optimizer_class(params, lr, **optimizer_kwargs)`` do."""
     if not isinstance(kwargs, dict):
         raise ConfigError(f"policy_kwargs['optimizer_kwargs']: expected a dict, got {kwargs!r}")
     fields = {}
-    rmsprop = policy_kwargs.get("optimizer_class") is torch.optim.RMSprop
+    rmsprop = on_policy and policy_kwargs.get("optimizer_class") is torch.optim.RMSprop
     for key, value in kwargs.items():
-        if key == "eps" and on_policy:
-            fields["optimizer_eps"] = value
+        if key in OPTIMIZER_KWARGS:
+            fields[OPTIMIZER_KWARGS[key]] = value
         elif rmsprop and key in RMSPROP_FIXED and value == RMSPROP_FIXED[key]:
             continue
         else:
-            allowed = "eps" if on_policy else "none"
             raise ConfigError(
                 f"policy_kwargs['optimizer_kwargs'][{key!r}]={value!r} is not supported by "
-                f"{algorithm} (allowed: {allowed}; RMSprop's alpha=0.99, weight_decay=0)"
+                f"{algorithm} (allowed: {', '.join(OPTIMIZER_KWARGS)}; RMSprop's alpha=0.99)"
             )
     return fields
+
+
+# SB3's default feature extractors and the keywords of each that ours honours, as the
+# ``make_features_extractor`` keyword they set: NatureCNN's ``features_dim`` and
+# CombinedExtractor's ``cnn_output_dim`` are our CNN's output width; FlattenExtractor takes none
+# (SB3 raises TypeError). ``normalized_image=False``, what both CNN extractors do with uint8
+# images, is accepted too.
+DEFAULT_EXTRACTOR_KEYWORDS: dict[str, dict[str, str]] = {
+    "FlattenExtractor": {},
+    "NatureCNN": {"features_dim": "cnn_features_dim"},
+    "CombinedExtractor": {"cnn_output_dim": "cnn_features_dim"},
+}
+
+
+def default_extractor_name(policy_name: str, observation_space: gym.Space) -> str:
+    """Return SB3's name of the default extractor that ours builds for this policy and space."""
+    if isinstance(observation_space, gym.spaces.Dict):
+        return "CombinedExtractor"
+    if is_image_space(observation_space) and policy_name != "MlpPolicy":
+        return "NatureCNN"
+    return "FlattenExtractor"
+
+
+def default_extractor_options(config: Any, observation_space: gym.Space) -> dict[str, Any]:
+    """Return the ``make_features_extractor`` keywords that ``features_extractor_kwargs`` set on
+    the default extractor (no ``features_extractor_class``), as SB3 passes them to its default.
+
+    Raises:
+        ConfigError: A keyword the default extractor does not take (SB3: a TypeError), or a
+            width that is not an integer >= 1.
+    """
+    name = default_extractor_name(config.policy_name, observation_space)
+    keywords = DEFAULT_EXTRACTOR_KEYWORDS[name]
+    options = {}
+    for key, value in (config.features_extractor_kwargs or {}).items():
+        entry = f"policy_kwargs['features_extractor_kwargs'][{key!r}]={value!r}"
+        if key == "normalized_image" and keywords:
+            if value is not False:
+                raise ConfigError(
+                    f"{entry}: uint8 images are always scaled to [0, 1] here; leave it False"
+                )
+        elif key in keywords:
+            try:
+                options[keywords[key]] = check_number(key, value, int, Interval(1))
+            except ValueError as error:
+                raise ConfigError(f"{entry}: {error}") from None
+        else:
+            takes = [*keywords, "normalized_image"] if keywords else "no keywords"
+            raise ConfigError(
+                f"{entry}: the default feature extractor for {observation_space} is SB3's "
+                f"{name}, which takes {takes}; give features_extractor_class for other keywords"
+            )
+    return options
 
 
 def build_features_extractor(
@@ -344,13 +456,12 @@ def build_features_extractor(
         ConfigError: The extractor class cannot be resolved, or does not keep the contract.
     """
     if config.features_extractor_class is None:
-        flatten_images = config.policy_name == "MlpPolicy"
         return make_features_extractor(
             observation_space,
             image_encoder,
             freeze_encoder,
-            _builtin_cnn_features_dim(config, observation_space, flatten_images),
-            flatten_images,
+            flatten_images=config.policy_name == "MlpPolicy",
+            **default_extractor_options(config, observation_space),
         )
     try:
         extractor_class = resolve_module_class(
@@ -363,49 +474,19 @@ def build_features_extractor(
         raise ConfigError(str(error)) from error
 
 
-def _builtin_cnn_features_dim(
-    config: Any, observation_space: gym.Space, flatten_images: bool
-) -> int | None:
-    """Return the CNN width that ``features_extractor_kwargs`` sets for SB3's built-in
-    extractor (``NatureCNN``'s ``features_dim``, ``CombinedExtractor``'s ``cnn_output_dim``).
-
-    SB3's ``normalized_image=False`` (uint8 images, scaled here) may be repeated.
-    """
-    kwargs = dict(config.features_extractor_kwargs or {})
-    if kwargs.get("normalized_image") is False:
-        del kwargs["normalized_image"]
-    if isinstance(observation_space, gym.spaces.Dict):
-        name, allowed = "CombinedExtractor", "cnn_output_dim"
-    elif is_image_space(observation_space) and not flatten_images:
-        name, allowed = "NatureCNN", "features_dim"
-    else:
-        name, allowed = "FlattenExtractor", None
-    unknown = sorted(set(kwargs) - {allowed})
-    if unknown:
-        takes = f"takes only {allowed} (and normalized_image=False)" if allowed else "takes none"
-        raise ConfigError(
-            f"policy_kwargs['features_extractor_kwargs'] {unknown}: SB3's {name} {takes}; "
-            "give features_extractor_class for an extractor of your own"
-        )
-    if allowed not in kwargs:
-        return None
-    try:
-        return check_number(
-            f"policy_kwargs['features_extractor_kwargs'][{allowed!r}]",
-            kwargs[allowed],
-            int,
-            Interval(1),
-        )
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-
-
 def check_extractor_choice(config: Any, observation_space: gym.Space, image_encoder: Any) -> None:
     """Raise ``ConfigError`` for a policy name or extractor that does not fit the space."""
     if config.policy_name != "auto":
         check_policy(config.policy_name, observation_space)
+    if config.features_extractor_class is None:
+        default_extractor_options(config, observation_space)
     if image_encoder is None:
         return
+    if config.features_extractor_kwargs and config.features_extractor_class is None:
+        raise ConfigError(
+            "image_encoder replaces the default CNN, so policy_kwargs['features_extractor_kwargs']"
+            f"={config.features_extractor_kwargs!r} would be unused; give one"
+        )
     if config.features_extractor_class is not None:
         raise ConfigError(
             "image_encoder and policy_kwargs['features_extractor_class'] both replace the "

@@ -33,7 +33,7 @@ from rlrobot.common.losses import (
     polyak_update,
     target_policy_smoothing,
 )
-from rlrobot.common.networks import hidden_layers_precision, make_adam, mlp
+from rlrobot.common.networks import hidden_layers_precision, mlp
 from rlrobot.common.noise import ActionNoise
 from rlrobot.common.replay_buffer import ReplaySample
 from rlrobot.common.schedules import Schedule
@@ -96,12 +96,9 @@ class TD3(OffPolicyAgent):
 
     def _setup(self) -> None:
         super()._setup()
-        config = self.config
         self._setup_actor_and_critics(DeterministicActor)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.actor_optimizer = make_adam(
-            list(self.actor.parameters()), config.initial_value("learning_rate")
-        )
+        self.actor_optimizer = self.make_optimizer(list(self.actor.parameters()))
         self._sources = [*self.critic.parameters(), *self.actor.parameters()]
         self._targets = [*self.critic_target.parameters(), *self.actor_target.parameters()]
 

@@ -113,10 +113,10 @@ def to_sb3(algo: str, config: BaseConfig) -> SB3Setup:
 def _on_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
     """PPO/A2C constructor kwargs (see ``to_sb3``)."""
     optimizer_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.RMSprop
-    # SB3's A2C builds RMSprop with alpha=0.99, weight_decay=0; ours uses the same alpha.
-    optimizer_kwargs = {"eps": config.optimizer_eps}
+    # SB3's A2C builds RMSprop with alpha=0.99; ours uses the same alpha.
+    optimizer_kwargs = _optimizer_kwargs(config)
     if config.optimizer == "rmsprop":
-        optimizer_kwargs.update(alpha=0.99, weight_decay=0.0)
+        optimizer_kwargs.update(alpha=0.99)
     policy_kwargs = {
         "net_arch": {"pi": list(config.net_arch), "vf": list(critic_net_arch(config))},
         "activation_fn": get_activation(config.activation),
@@ -176,6 +176,8 @@ def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
             ),
             "activation_fn": get_activation(config.activation),
             "n_critics": config.n_critics,
+            "optimizer_class": torch.optim.Adam,
+            "optimizer_kwargs": _optimizer_kwargs(config),
             **_features_extractor_kwargs(config),
         },
     }
@@ -209,6 +211,11 @@ def _off_policy_kwargs(algo: str, config: Any) -> dict[str, Any]:
             target_noise_clip=config.target_noise_clip,
         )
     return model_kwargs
+
+
+def _optimizer_kwargs(config: Any) -> dict[str, float]:
+    """SB3's ``optimizer_kwargs`` for our optimizer fields (both families)."""
+    return {"eps": config.optimizer_eps, "weight_decay": config.optimizer_weight_decay}
 
 
 def critic_net_arch(config: Any) -> tuple[int, ...]:

@@ -139,8 +139,38 @@ def get_final_observations(
     return next_observations, mask
 
 
+def get_recorded_episodes(infos: dict[str, Any]) -> tuple[Any, Any, np.ndarray] | None:
+    """Return the episode statistics an env's recorder put in this step's ``infos``, if any.
+
+    SB3's ``Monitor``/``VecMonitor`` and Gymnasium's ``RecordEpisodeStatistics`` report each
+    finished episode as ``info["episode"] = {"r": return, "l": length, …}``: per env in
+    ``infos["final_info"]["episode"]`` (the info of the step that ended it, under
+    ``SAME_STEP``), or at the top level (Gymnasium's vector ``RecordEpisodeStatistics``).
+
+    Returns:
+        ``(returns, lengths, mask)``, each ``(n_envs,)``; ``mask[i]``: env ``i`` reported one.
+        None when no env did.
+    """
+    for source in (infos.get("final_info", {}), infos):
+        episode = source.get("episode")
+        if not isinstance(episode, dict) or "r" not in episode or "l" not in episode:
+            continue
+        returns, lengths = np.asarray(episode["r"]), np.asarray(episode["l"])
+        mask = np.broadcast_to(np.asarray(source.get("_episode", True), dtype=bool), returns.shape)
+        for key in ("_r", "_l"):
+            if key in episode:
+                mask = mask & np.asarray(episode[key], dtype=bool)
+        return returns, lengths, mask
+    return None
+
+
 class EpisodeTracker:
     """Track returns, lengths and success of finished episodes (raw, unnormalised rewards).
+
+    Where the env records its episodes (SB3's ``Monitor``/``VecMonitor``, Gymnasium's
+    ``RecordEpisodeStatistics``), their return and length are taken from it, as SB3's
+    ``ep_info_buffer`` is: so a ``VecNormalize(norm_reward=True)`` outside the recorder still
+    gives the episodes' real returns. Otherwise the rewards the agent sees are summed.
 
     Args:
         n_envs: Number of parallel envs.
@@ -163,9 +193,14 @@ class EpisodeTracker:
             return
         final_info = infos.get("final_info", {})
         success, success_mask = final_info.get("is_success"), final_info.get("_is_success")
+        recorded = get_recorded_episodes(infos)
         for i in np.flatnonzero(episode_ends):
-            self.recent_returns.append(float(self.returns[i]))
-            self.recent_lengths.append(int(self.lengths[i]))
+            if recorded is not None and recorded[2][i]:
+                self.recent_returns.append(float(recorded[0][i]))
+                self.recent_lengths.append(int(recorded[1][i]))
+            else:
+                self.recent_returns.append(float(self.returns[i]))
+                self.recent_lengths.append(int(self.lengths[i]))
             if success is not None and success_mask[i]:
                 self.recent_successes.append(float(success[i]))
         self.n_episodes += int(episode_ends.sum())

@@ -412,12 +412,19 @@ def stats_to_floats(stats: dict[str, torch.Tensor | float]) -> dict[str, float]:
     return dict(zip(keys, values, strict=True))
 
 
-def make_adam(parameters: Any, learning_rate: float, eps: float = 1e-8) -> torch.optim.Optimizer:
-    """Build Adam, with torch's fused kernel where it supports one (the same update, faster)."""
+def make_adam(
+    parameters: Any, learning_rate: float, eps: float = 1e-8, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Build Adam, with torch's fused kernel where it supports one (the same update, faster).
+
+    ``eps`` and ``weight_decay`` are the defaults of the parameter groups; a group may set its
+    own (SAC's entropy coefficient keeps Adam's defaults, as SB3's separate optimizer does).
+    """
+    options = {"lr": learning_rate, "eps": eps, "weight_decay": weight_decay}
     try:
-        return torch.optim.Adam(parameters, lr=learning_rate, eps=eps, fused=True)
+        return torch.optim.Adam(parameters, **options, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(parameters, lr=learning_rate, eps=eps)
+        return torch.optim.Adam(parameters, **options)
 
 
 def index_observations(observations: Any, indices: torch.Tensor) -> Any:

@@ -313,8 +313,8 @@ def _train_into(
     }
     if resume_point is not None:
         checkpoint, state = resume_point
-        # No seed: the checkpoint's RNG states are restored instead.
-        agent = agent_class.load(checkpoint, env=resolved.env, **env_options)
+        # No seed: the checkpoint's RNG states are restored instead, and its episodes go on.
+        agent = agent_class.load(checkpoint, env=resolved.env, force_reset=False, **env_options)
         load_tracker_state(agent.episode_tracker, state["episode_tracker"])
         best_mean_reward = state["best_mean_reward"]
         report(f"resuming {folder.path} from {checkpoint.name} at step {agent.num_timesteps:,}")

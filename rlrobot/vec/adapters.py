@@ -61,14 +61,19 @@ def is_sb3_vec_env(env: Any) -> bool:
     return isinstance(env, SB3VecEnv) and not isinstance(env, (gym.Env, gym.vector.VectorEnv))
 
 
-def _per_env_info(infos: dict[str, Any], index: int) -> dict[str, Any]:
-    """The info of sub-env ``index`` out of a batched Gymnasium vector info (masks ``_key``)."""
+def _per_env_info(infos: dict[str, Any], index: int, nested: bool = False) -> dict[str, Any]:
+    """The info of sub-env ``index`` out of a batched Gymnasium vector info (masks ``_key``).
+
+    Inside a dict that is itself masked, a key without a mask belongs to every env that gave
+    the dict: Gymnasium's vector ``RecordEpisodeStatistics`` writes ``{"r", "l", "t"}`` so.
+    """
     info = {}
     for key, value in infos.items():
         mask = infos.get(f"_{key}")
-        if mask is None or not mask[index]:  # a mask itself, or a key this env did not give
-            continue
-        info[key] = _per_env_info(value, index) if isinstance(value, dict) else value[index]
+        is_mask = key.startswith("_") and key[1:] in infos
+        if is_mask or (mask is None and not nested) or (mask is not None and not mask[index]):
+            continue  # a mask itself, or a key this env did not give
+        info[key] = _per_env_info(value, index, True) if isinstance(value, dict) else value[index]
     return info
 
 

@@ -173,15 +173,19 @@ def test_saved_episodes_continue_on_load_and_damaged_ones_are_refused(tmp_path):
     agent.learn(
         64, reset_num_timesteps=False
     )  # goes on in the episodes the checkpoint holds (each lasts ~20+ steps)
-    resumed = PPO.load(tmp_path / "model", env="rlrobot/CartPole-v0", vec_env="async")
+    resumed = PPO.load(
+        tmp_path / "model", env="rlrobot/CartPole-v0", vec_env="async", force_reset=False
+    )
     assert resumed.episodes_in_progress
     resumed.learn(64, reset_num_timesteps=False)
     for key, value in agent.policy.state_dict().items():
         assert torch.equal(resumed.policy.state_dict()[key], value), key
     np.testing.assert_array_equal(resumed.episode_tracker.lengths, agent.episode_tracker.lengths)
     resumed.env.close()
-    # A new seed or another number of envs starts new episodes, as without saved episodes.
-    for other in ({"seed": 5}, {"n_envs": 3}):
+    # SB3's force_reset (the default), a new seed or another number of envs starts new
+    # episodes, as without saved episodes.
+    kept = {"force_reset": False}
+    for other in ({}, {"seed": 5, **kept}, {"n_envs": 3, **kept}):
         fresh = PPO.load(tmp_path / "model", env="rlrobot/CartPole-v0", **other)
         assert not fresh.episodes_in_progress
         fresh.env.close()
@@ -190,7 +194,7 @@ def test_saved_episodes_continue_on_load_and_damaged_ones_are_refused(tmp_path):
     metadata["state"]["episodes"]["envs"][0]["layers"][1]["layer"] = "SomeWrapper"
     metadata_path.write_text(json.dumps(metadata))
     with pytest.raises(CheckpointError, match="SomeWrapper"):
-        PPO.load(tmp_path / "model", env="rlrobot/CartPole-v0")
+        PPO.load(tmp_path / "model", env="rlrobot/CartPole-v0", force_reset=False)
 
 
 def test_callback_stops_and_async_vector_env_works():

@@ -60,6 +60,7 @@ ON_POLICY_VALUES = {
     "log_std_init": -0.5,
     "optimizer": "rmsprop",
     "optimizer_eps": 1e-6,
+    "optimizer_weight_decay": 1e-4,
     "normalize_observations": True,
     "normalize_rewards": True,
     "clip_observations": 5.0,
@@ -108,6 +109,7 @@ def on_policy_checks(model, vec_normalize) -> dict:
             and policy.optimizer.defaults["alpha"] == 0.99
         ),
         "optimizer_eps": lambda: policy.optimizer.defaults["eps"] == 1e-6,
+        "optimizer_weight_decay": lambda: policy.optimizer.defaults["weight_decay"] == 1e-4,
         "normalize_observations": lambda: vec_normalize.norm_obs is True,
         "normalize_rewards": lambda: vec_normalize.norm_reward and vec_normalize.gamma == 0.97,
         "clip_observations": lambda: vec_normalize.clip_obs == 5.0,
@@ -150,7 +152,10 @@ def test_a2c_optimizer_choice_and_constant_schedules():
     adam = to_sb3("a2c", A2CConfig(optimizer="adam", optimizer_eps=1e-7))
     assert adam.model_kwargs["use_rms_prop"] is False
     assert adam.model_kwargs["policy_kwargs"]["optimizer_class"] is torch.optim.Adam
-    assert adam.model_kwargs["policy_kwargs"]["optimizer_kwargs"] == {"eps": 1e-7}
+    assert adam.model_kwargs["policy_kwargs"]["optimizer_kwargs"] == {
+        "eps": 1e-7,
+        "weight_decay": 0.0,
+    }
     assert adam.vec_normalize_kwargs is None
     default = to_sb3("ppo", PPOConfig())
     assert default.algorithm == "PPO"
@@ -209,6 +214,8 @@ OFF_POLICY_VALUES = {
     "clip_observations": 5.0,
     "log_interval": 10,
     "n_critics": 3,
+    "optimizer_eps": 1e-6,
+    "optimizer_weight_decay": 1e-4,
     **NETWORK_VALUES,
 }
 SAC_VALUES = {
@@ -250,6 +257,12 @@ def off_policy_checks(model, vec_normalize, algo, values) -> dict:
         "net_arch": lambda: linear_layer_sizes(actor_net)[:2] == [32, 16],
         "critic_net_arch": lambda: linear_layer_sizes(model.critic.q_networks[0]) == [24, 1],
         "n_critics": lambda: len(model.critic.q_networks) == 3,
+        "optimizer_eps": lambda: all(
+            net.optimizer.defaults["eps"] == 1e-6 for net in (model.actor, model.critic)
+        ),
+        "optimizer_weight_decay": lambda: all(
+            net.optimizer.defaults["weight_decay"] == 1e-4 for net in (model.actor, model.critic)
+        ),
         **network_checks(model.policy, model.actor.features_extractor),
         "activation": lambda: isinstance(actor_net[1], nn.Tanh),
         "replay_buffer": lambda: (

@@ -273,8 +273,8 @@ def test_a2c_rmsprop_arguments_are_converted():
         ("PPO", {"squash_output": True}, "squash_output"),
         ("SAC", {"log_std_init": -2.0}, "use_sde"),
         ("SAC", {"share_features_extractor": True}, "share_features_extractor"),
-        ("TD3", {"optimizer_kwargs": {"eps": 1e-5}}, "eps"),
-        ("PPO", {"features_extractor_kwargs": {"features_dim": 3}}, "features_extractor_class"),
+        ("TD3", {"optimizer_kwargs": {"amsgrad": True}}, "amsgrad"),
+        ("PPO", {"features_extractor_kwargs": {"features_dim": 3}}, "FlattenExtractor"),
     ],
 )
 def test_policy_kwargs_we_cannot_honour_are_refused(name, policy_kwargs, message):
