@@ -322,9 +322,9 @@ def test_built_in_extractor_kwargs_set_the_cnn_width(library):
 @pytest.mark.parametrize(
     ("policy", "kwargs", "message"),
     [
-        ("CnnPolicy", {"cnn_output_dim": 8}, r"NatureCNN takes only features_dim"),
-        ("MultiInputPolicy", {"features_dim": 8}, r"CombinedExtractor takes only cnn_output_dim"),
-        ("CnnPolicy", {"features_dim": 0}, r"\['features_dim'\] must be an integer in \[1"),
+        ("CnnPolicy", {"cnn_output_dim": 8}, r"NatureCNN, which takes \['features_dim'"),
+        ("MultiInputPolicy", {"features_dim": 8}, r"CombinedExtractor, which takes \['cnn_outp"),
+        ("CnnPolicy", {"features_dim": 0}, r"features_dim must be an integer in \[1, inf\), got 0"),
     ],
 )
 def test_built_in_extractor_kwargs_we_do_not_know_are_refused(policy, kwargs, message):
