@@ -447,12 +447,14 @@ def read_run_config(path: str | os.PathLike) -> ResolvedConfig:
 
 
 def config_help(algo: str) -> str:
-    """Return one line per config key of ``algo`` runs: name, default and help text."""
+    """Return one line per config key of ``algo`` runs: name, default, range and help text."""
     agent_class = algorithm_class(algo)
     lines = []
     for config_class in (RunConfig, agent_class.config_class):
         defaults = config_class().to_dict()
         lines.append(f"{config_class.__name__}:")
         for name, text in config_class.field_help().items():
-            lines.append(f"  {name} = {defaults[name]!r}: {text}")
+            interval = config_class.field_interval(name)
+            allowed = f" (in {interval})" if interval is not None else ""
+            lines.append(f"  {name} = {defaults[name]!r}{allowed}: {text}")
     return "\n".join(lines)

@@ -170,8 +170,10 @@ def test_cli_dry_run_prints_the_resolved_config(capsys):
 def test_cli_list_keys_shows_help_texts(capsys):
     assert main(["train", "--algo", "ppo", "--list-keys"]) == 0
     listing = capsys.readouterr().out
-    assert "clip_range = 0.2: clipping ε of the probability ratio" in listing
-    assert "checkpoint_freq = 10000" in listing
+    assert "clip_range = 0.2 (in (0, inf)): clipping ε of the probability ratio" in listing
+    assert "gamma = 0.99 (in (0, 1]): discount factor" in listing
+    assert "checkpoint_freq = 10000 (in [0, inf))" in listing
+    assert "policy_name = 'auto': SB3 policy name" in listing  # not a number: no range
 
 
 def test_every_entry_of_the_shipped_configs_resolves():
