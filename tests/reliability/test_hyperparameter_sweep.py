@@ -172,7 +172,7 @@ def test_every_numeric_field_declares_a_range(config):
 @pytest.mark.parametrize("config", sorted(CONFIG_CLASSES))
 def test_every_default_and_every_bound_is_accepted(config):
     config_class = CONFIG_CLASSES[config]
-    defaults = config_class.from_dict({})
+    defaults = config_class.from_dict(config_class().to_dict())  # every default, checked
     for key, hint in numeric_fields(config_class).items():
         interval = config_class.field_interval(key)
         kind = float if float in numeric_kinds(hint) else int
