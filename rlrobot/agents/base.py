@@ -40,6 +40,7 @@ from rlrobot.agents.config import AgentConfig, resolve_device
 from rlrobot.agents.sb3_arguments import (
     check_common_arguments,
     check_extractor_choice,
+    check_learn_arguments,
     convert_policy_kwargs,
     convert_sb3_arguments,
     split_policy_and_env,
@@ -147,15 +148,13 @@ class BaseAgent(ABC):
         self._image_encoder, self._freeze_encoder = image_encoder, freeze_encoder
         base_values = config.to_dict() if config is not None else {}
         sb3_values = convert_sb3_arguments(name, hyperparameters, self.config_class.field_names())
-        sb3_values.update(convert_policy_kwargs(name, policy_kwargs, self.on_policy))
+        sb3_values.update(
+            convert_policy_kwargs(name, policy_kwargs, self.on_policy, self.config_class)
+        )
         if policy != "auto":
             sb3_values["policy_name"] = policy
         self.config = self.config_class.from_dict({**base_values, **sb3_values})
-        if seed is not None and (
-            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
-        ):
-            raise ConfigError(f"seed must be an integer >= 0 or None, got {seed!r}")
-        check_common_arguments(verbose, stats_window_size)
+        check_common_arguments(verbose, stats_window_size, seed)
         self.seed = seed
         self.verbose = verbose
         self.tensorboard_log = tensorboard_log
@@ -253,6 +252,7 @@ class BaseAgent(ABC):
         Returns:
             ``self``.
         """
+        total_timesteps, log_interval = check_learn_arguments(total_timesteps, log_interval)
         end, callbacks = self._begin_learn(
             total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
         )
@@ -582,7 +582,7 @@ class BaseAgent(ABC):
                 where ``verbose`` and ``tensorboard_log`` say).
             reset_num_timesteps: Count steps from 0 (the episodes in progress go on).
             callback: ``learn``'s callback, in any form ``make_callback`` takes.
-            log_interval: ``learn``'s (checked here; None: the config's).
+            log_interval: ``learn``'s (None: the config's).
             tb_log_name: ``learn``'s: the TensorBoard run name (None: the class name, as
                 SB3's default is), also given to the callback's locals.
 
@@ -592,12 +592,6 @@ class BaseAgent(ABC):
         """
         if self.env is None:
             raise RuntimeError("this agent has no env; load it with env=… to train it")
-        if total_timesteps < 1:
-            raise ValueError(f"total_timesteps must be >= 1, got {total_timesteps}")
-        if log_interval is not None and (
-            not isinstance(log_interval, (int, np.integer)) or log_interval < 1
-        ):
-            raise ConfigError(f"learn's log_interval must be an integer >= 1, got {log_interval!r}")
         check_callback(callback)
         if reset_num_timesteps:
             self.num_timesteps = 0
@@ -679,8 +673,8 @@ class BaseAgent(ABC):
 
     def _update_learning_rate(self) -> float:
         """Set every optimizer's step size from ``learning_rate`` and ``lr_schedule``."""
-        learning_rate = float(
-            self.config.get_schedule("learning_rate")(self.current_progress_remaining())
+        learning_rate = self.config.schedule_value(
+            "learning_rate", self.current_progress_remaining()
         )
         for optimizer in self.optimizers().values():
             for group in optimizer.param_groups:

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 
-from rlrobot.common.config import BaseConfig, option
+from rlrobot.common.config import COUNT, BaseConfig, option
 from rlrobot.common.networks import (
     ACTIVATIONS,
 )
@@ -26,10 +28,30 @@ from rlrobot.common.schedules import (
     describe_schedule,
     get_schedule,
 )
+from rlrobot.envs.checks import (
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT_INTERVAL,
+    Interval,
+)
 from rlrobot.errors import ConfigError
 
 # "package.module:Class.Inner": what ``class_path`` writes for a class.
 CLASS_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+# Hidden-layer widths: an 8192-wide pair of layers is 67M weights per network already.
+LAYER_SIZE = Interval(1, 8192, reason="a wider layer takes GBs of memory per network")
+# The initial log std of Gaussian actions, within the clamp of SB3's SAC (LOG_STD_MIN/MAX):
+# beyond it the std is below 2e-9 or above 7.4 times the action scale.
+LOG_STD = Interval(-20, 2)
+DISCOUNT = Interval(0, 1, low_open=True)
+
+
+def _is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number (a Python, NumPy or 0-d torch one), not a bool."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.dtype.is_complex and value.dtype != torch.bool
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -60,17 +82,20 @@ class AgentConfig(BaseConfig):
     """Hyperparameters every agent has; the agent families override defaults and help."""
 
     learning_rate: float | Schedule = option(
-        3e-4, "optimizer step size, or a callable of progress_remaining (SB3's Schedule)"
+        3e-4,
+        "optimizer step size, or a callable of progress_remaining (SB3's Schedule)",
+        POSITIVE,
     )
     lr_schedule: ScheduleKind = option(
         "constant", "learning-rate schedule over each learn() call: constant or linear to 0"
     )
-    gamma: float = option(0.99, "discount factor γ in (0, 1]")
-    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the networks")
+    gamma: float = option(0.99, "discount factor γ in (0, 1]", DISCOUNT)
+    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the networks", LAYER_SIZE)
     activation: str = option("tanh", "hidden activation: tanh, relu, elu, gelu, silu")
     critic_net_arch: tuple[int, ...] | None = option(
         None,
         "hidden layer sizes of the critic(s) when they differ from the actor's (None: net_arch)",
+        LAYER_SIZE,
     )
     policy_name: Literal["auto", "MlpPolicy", "CnnPolicy", "MultiInputPolicy"] = option(
         "auto",
@@ -84,28 +109,35 @@ class AgentConfig(BaseConfig):
         None, "JSON keyword arguments of features_extractor_class"
     )
     optimizer_eps: float = option(
-        1e-8, "epsilon of the actor and critic optimizers (SB3's optimizer_kwargs['eps'])"
+        1e-8, "epsilon of the actor and critic optimizers (SB3's optimizer_kwargs['eps'])", POSITIVE
     )
     optimizer_weight_decay: float = option(
         0.0,
         "L2 weight decay of the actor and critic optimizers (SB3's "
         "optimizer_kwargs['weight_decay']); SAC's entropy coefficient has none, as in SB3",
+        NON_NEGATIVE,
     )
     normalize_observations: bool = option(False, "running mean/std observation normalisation")
-    clip_observations: float = option(10.0, "clip normalised observations to ±this")
-    log_interval: int = option(1, "log every this many iterations")
+    clip_observations: float = option(10.0, "clip normalised observations to ±this", POSITIVE)
+    log_interval: int = option(1, "log every this many iterations", COUNT)
     reward_redistribution: Literal["uniform", "rrd"] | None = option(
         None,
         "delayed rewards: None (learn from the rewards as paid), uniform (each step of a "
         "released chunk gets its sum / length, IRCR) or rrd (a learned per-step reward model, "
         "Randomized Return Decomposition)",
     )
-    rrd_learning_rate: float = option(3e-4, "RRD: Adam step size of the reward model")
-    rrd_net_arch: tuple[int, ...] = option((256, 256), "RRD: hidden layer sizes of r̂(s, a, s′)")
-    rrd_batch_size: int = option(4, "RRD: chunks (released episodes) per reward-model step")
-    rrd_subset_size: int = option(64, "RRD: steps K drawn from each chunk per reward-model step")
+    rrd_learning_rate: float = option(3e-4, "RRD: Adam step size of the reward model", POSITIVE)
+    rrd_net_arch: tuple[int, ...] = option(
+        (256, 256), "RRD: hidden layer sizes of r̂(s, a, s′)", LAYER_SIZE
+    )
+    rrd_batch_size: int = option(4, "RRD: chunks (released episodes) per reward-model step", COUNT)
+    rrd_subset_size: int = option(
+        64, "RRD: steps K drawn from each chunk per reward-model step", COUNT
+    )
     rrd_gradient_steps: int = option(
-        1, "RRD: reward-model gradient steps per agent gradient step (on-policy: per rollout)"
+        1,
+        "RRD: reward-model gradient steps per agent gradient step (on-policy: per rollout)",
+        COUNT,
     )
 
     @classmethod
@@ -126,9 +158,25 @@ class AgentConfig(BaseConfig):
         kind_key = self.schedule_fields[key]
         return get_schedule(getattr(self, key), getattr(self, kind_key) if kind_key else "constant")
 
+    def schedule_value(self, key: str, progress_remaining: float) -> float:
+        """Return the value of the schedule ``key`` at ``progress_remaining``.
+
+        Raises:
+            ConfigError: A callable schedule gave a value that is not a finite number >= 0
+                (training stops at the first one, rather than stepping with NaN).
+        """
+        schedule = self.get_schedule(key)
+        value = schedule(progress_remaining)
+        if not (_is_number(value) and 0 <= value < math.inf):
+            raise ConfigError(
+                f"config key {key!r}: the schedule {schedule!r} gave {value!r} at "
+                f"progress_remaining={progress_remaining:.6g}; it must give finite numbers >= 0"
+            )
+        return float(value)
+
     def initial_value(self, key: str) -> float:
         """Return the value of the schedule ``key`` at the start of training (progress 1)."""
-        return float(self.get_schedule(key)(1.0))
+        return self.schedule_value(key, 1.0)
 
     def to_json_dict(self, progress_remaining: float) -> dict[str, Any]:
         """Return ``to_dict()`` with every callable schedule in its float-and-kind form.
@@ -161,19 +209,8 @@ class AgentConfig(BaseConfig):
         return values
 
     def validate(self) -> None:
-        """Check value ranges."""
+        """Check the schedules, the names and the rules that tie fields together."""
         check_schedule("learning_rate", self.learning_rate, self.lr_schedule, "lr_schedule")
-        self._require(
-            0 < self.rrd_learning_rate < math.inf, "rrd_learning_rate", "must be > 0 and finite"
-        )
-        self._require(all(n > 0 for n in self.rrd_net_arch), "rrd_net_arch", "sizes must be > 0")
-        for key in ("rrd_batch_size", "rrd_subset_size", "rrd_gradient_steps"):
-            self._require(getattr(self, key) >= 1, key, "must be >= 1")
-        self._require(0 < self.gamma <= 1, "gamma", "must be in (0, 1]")
-        self._require(all(n > 0 for n in self.net_arch), "net_arch", "sizes must be > 0")
-        self._require(
-            all(n > 0 for n in self.critic_net_arch or ()), "critic_net_arch", "sizes must be > 0"
-        )
         self._require(
             self.features_extractor_class is None
             or CLASS_PATH.fullmatch(self.features_extractor_class) is not None,
@@ -185,51 +222,43 @@ class AgentConfig(BaseConfig):
             "activation",
             f"must be one of {sorted(ACTIVATIONS)}",
         )
-        self._require(self.clip_observations > 0, "clip_observations", "must be > 0")
-        self._require(self.log_interval >= 1, "log_interval", "must be >= 1")
-        self._require(0 < self.optimizer_eps < math.inf, "optimizer_eps", "must be > 0 and finite")
-        self._require(
-            0 <= self.optimizer_weight_decay < math.inf,
-            "optimizer_weight_decay",
-            "must be >= 0 and finite",
-        )
 
 
 @dataclass
 class OnPolicyConfig(AgentConfig):
     """Hyperparameters shared by the on-policy agents."""
 
-    learning_rate: float | Schedule = option(3e-4, "Adam/RMSprop step size")
-    n_steps: int = option(2048, "env steps per env per rollout (rollout = n_steps × n_envs)")
-    gae_lambda: float = option(0.95, "GAE λ in [0, 1]: 1 = Monte Carlo, 0 = one-step TD")
-    ent_coef: float = option(0.0, "weight of the entropy bonus")
-    vf_coef: float = option(0.5, "weight of the value loss")
-    max_grad_norm: float = option(0.5, "clip the global gradient norm to this value")
+    learning_rate: float | Schedule = option(3e-4, "Adam/RMSprop step size", POSITIVE)
+    n_steps: int = option(2048, "env steps per env per rollout (rollout = n_steps × n_envs)", COUNT)
+    gae_lambda: float = option(
+        0.95, "GAE λ in [0, 1]: 1 = Monte Carlo, 0 = one-step TD", UNIT_INTERVAL
+    )
+    ent_coef: float = option(0.0, "weight of the entropy bonus", NON_NEGATIVE)
+    vf_coef: float = option(0.5, "weight of the value loss", NON_NEGATIVE)
+    max_grad_norm: float = option(0.5, "clip the global gradient norm to this value", POSITIVE)
     normalize_advantage: bool = option(True, "standardise advantages per (mini)batch")
-    net_arch: tuple[int, ...] = option((64, 64), "hidden layer sizes of the actor and the critic")
+    net_arch: tuple[int, ...] = option(
+        (64, 64), "hidden layer sizes of the actor and the critic", LAYER_SIZE
+    )
     ortho_init: bool = option(True, "orthogonal initialisation (as in SB3/OpenAI baselines)")
     share_features_extractor: bool = option(
         True, "actor and critic read one feature extractor (SB3's default); False: one each"
     )
-    log_std_init: float = option(0.0, "initial log standard deviation of Gaussian actions")
+    log_std_init: float = option(0.0, "initial log standard deviation of Gaussian actions", LOG_STD)
     optimizer: Literal["adam", "rmsprop"] = option("adam", "optimizer")
-    optimizer_eps: float = option(1e-5, "epsilon of the optimizer (SB3's optimizer_kwargs['eps'])")
+    optimizer_eps: float = option(
+        1e-5, "epsilon of the optimizer (SB3's optimizer_kwargs['eps'])", POSITIVE
+    )
     normalize_rewards: bool = option(False, "scale rewards by the std of the discounted return")
-    log_interval: int = option(1, "log every this many rollouts")
-    rrd_gradient_steps: int = option(32, "RRD: reward-model gradient steps per rollout")
+    log_interval: int = option(1, "log every this many rollouts", COUNT)
+    rrd_gradient_steps: int = option(32, "RRD: reward-model gradient steps per rollout", COUNT)
     rrd_buffer_size: int = option(
-        100_000, "RRD: transitions kept to train the reward model on whole released chunks"
+        100_000, "RRD: transitions kept to train the reward model on whole released chunks", COUNT
     )
 
     def validate(self) -> None:
-        """Check value ranges."""
+        """Check the rules that tie fields together."""
         super().validate()
-        self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
-        self._require(0 <= self.gae_lambda <= 1, "gae_lambda", "must be in [0, 1]")
-        self._require(self.ent_coef >= 0, "ent_coef", "must be >= 0")
-        self._require(self.vf_coef >= 0, "vf_coef", "must be >= 0")
-        self._require(self.max_grad_norm > 0, "max_grad_norm", "must be > 0")
-        self._require(self.rrd_buffer_size >= 1, "rrd_buffer_size", "must be >= 1")
         if self.reward_redistribution is not None and self.normalize_rewards:
             raise ConfigError(
                 "config keys 'reward_redistribution' and 'normalize_rewards': the normaliser "
@@ -241,24 +270,34 @@ class OnPolicyConfig(AgentConfig):
 class OffPolicyConfig(AgentConfig):
     """Hyperparameters shared by the off-policy agents (defaults as in SB3's SAC)."""
 
-    learning_rate: float | Schedule = option(3e-4, "Adam step size of the actor, critics and α")
-    buffer_size: int = option(1_000_000, "transitions kept in the replay buffer")
-    learning_starts: int = option(100, "env steps of uniform random actions before learning")
-    batch_size: int = option(256, "minibatch size of each gradient step")
-    tau: float = option(0.005, "Polyak coefficient τ of the target networks (1: hard copy)")
+    learning_rate: float | Schedule = option(
+        3e-4, "Adam step size of the actor, critics and α", POSITIVE
+    )
+    buffer_size: int = option(1_000_000, "transitions kept in the replay buffer", COUNT)
+    learning_starts: int = option(
+        100, "env steps of uniform random actions before learning", NON_NEGATIVE
+    )
+    batch_size: int = option(256, "minibatch size of each gradient step", COUNT)
+    tau: float = option(
+        0.005, "Polyak coefficient τ of the target networks (1: hard copy)", DISCOUNT
+    )
     train_freq: int | tuple[int, Literal["step", "episode"]] = option(
         1,
         "vector-env steps between two training phases, or (n, 'step' | 'episode') as in SB3 "
         "(every n vector steps, or every n finished episodes over all envs)",
+        COUNT,
     )
     gradient_steps: int = option(
-        1, "gradient steps per training phase (-1: as many as env steps collected)"
+        1,
+        "gradient steps per training phase (-1: as many as env steps collected)",
+        Interval(-1, reason="-1: as many as env steps collected; 0 is refused"),
     )
     action_noise: float | ActionNoise = option(
         0.0,
         "exploration noise added to the policy's actions (in the [-1, 1] action scale): the "
         "std of a Gaussian (0: none), or an SB3 NormalActionNoise, OrnsteinUhlenbeckActionNoise "
         "or VectorizedActionNoise (reset at episode ends)",
+        NON_NEGATIVE,
     )
     optimize_memory_usage: bool = option(
         False,
@@ -266,8 +305,10 @@ class OffPolicyConfig(AgentConfig):
         "each next observation, which n-step returns and the real final observation of a "
         "truncated episode need)",
     )
-    n_steps: int = option(1, "length of the n-step returns (1: one-step TD targets)")
-    net_arch: tuple[int, ...] = option((256, 256), "hidden layer sizes of the actor and critics")
+    n_steps: int = option(1, "length of the n-step returns (1: one-step TD targets)", COUNT)
+    net_arch: tuple[int, ...] = option(
+        (256, 256), "hidden layer sizes of the actor and critics", LAYER_SIZE
+    )
     activation: str = option("relu", "hidden activation: relu, tanh, elu, gelu, silu")
     replay_buffer: Literal["standard", "her"] = option(
         "standard", "replay buffer: standard, or her (hindsight relabelling, goal envs)"
@@ -275,14 +316,18 @@ class OffPolicyConfig(AgentConfig):
     goal_selection_strategy: Literal["future", "final", "episode"] = option(
         "future", "HER: where relabelled goals come from"
     )
-    n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)")
-    n_critics: int = option(2, "Q-networks of the critic ensemble (targets use their minimum)")
+    n_sampled_goal: int = option(4, "HER: relabelled goals per real one (k)", COUNT)
+    n_critics: int = option(
+        2,
+        "Q-networks of the critic ensemble (targets use their minimum)",
+        Interval(1, 100, reason="each critic is a whole Q-network with its target"),
+    )
     matmul_dtype: Literal["float32", "bfloat16"] = option(
         "float32",
         "precision of the hidden layers' matmuls in the updates: float32, or bfloat16 (mixed "
         "precision: weights, outputs, losses and acting stay float32)",
     )
-    log_interval: int = option(1000, "log every this many env steps")
+    log_interval: int = option(1000, "log every this many env steps", COUNT)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Any:
@@ -317,31 +362,15 @@ class OffPolicyConfig(AgentConfig):
         return self.train_freq, "step"
 
     def validate(self) -> None:
-        """Check value ranges."""
+        """Check the values a range cannot say and the rules that tie fields together."""
         super().validate()
-        self._require(self.get_train_freq()[0] >= 1, "train_freq", "frequency must be >= 1")
-        if isinstance(self.action_noise, float):
-            self._require(
-                0 <= self.action_noise < math.inf, "action_noise", "must be >= 0 and finite"
-            )
         self._require(
             not self.optimize_memory_usage,
             "optimize_memory_usage",
             "is not supported: the replay buffer stores each next observation, which n-step "
             "returns and the real final observation of a truncated episode need; leave it False",
         )
-        self._require(self.buffer_size >= 1, "buffer_size", "must be >= 1")
-        self._require(self.learning_starts >= 0, "learning_starts", "must be >= 0")
-        self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
-        self._require(0 < self.tau <= 1, "tau", "must be in (0, 1]")
-        self._require(
-            self.gradient_steps >= 1 or self.gradient_steps == -1,
-            "gradient_steps",
-            "must be >= 1 or -1",
-        )
-        self._require(self.n_steps >= 1, "n_steps", "must be >= 1")
-        self._require(self.n_sampled_goal >= 1, "n_sampled_goal", "must be >= 1")
-        self._require(self.n_critics >= 1, "n_critics", "must be >= 1")
+        self._require(self.gradient_steps != 0, "gradient_steps", "must be >= 1 or -1")
 
 
 # SB3's replay-buffer keywords that ours take only at one value: (that value, why).

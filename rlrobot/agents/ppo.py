@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from rlrobot.agents.config import OnPolicyConfig
 from rlrobot.agents.on_policy import OnPolicyAgent
-from rlrobot.common.config import option
+from rlrobot.common.config import COUNT, option
 from rlrobot.common.losses import (
     approx_kl_divergence,
     clip_values,
@@ -33,16 +33,17 @@ from rlrobot.common.losses import (
 )
 from rlrobot.common.networks import index_observations, stats_to_floats
 from rlrobot.common.schedules import Schedule, ScheduleKind, check_schedule
+from rlrobot.envs.checks import POSITIVE
 
 
 @dataclass
 class PPOConfig(OnPolicyConfig):
     """PPO hyperparameters (defaults as in SB3)."""
 
-    batch_size: int = option(64, "minibatch size")
-    n_epochs: int = option(10, "passes over each rollout")
+    batch_size: int = option(64, "minibatch size", COUNT)
+    n_epochs: int = option(10, "passes over each rollout", COUNT)
     clip_range: float | Schedule = option(
-        0.2, "clipping ε of the probability ratio, or a callable of progress_remaining"
+        0.2, "clipping ε of the probability ratio, or a callable of progress_remaining", POSITIVE
     )
     clip_range_schedule: ScheduleKind = option(
         "constant", "schedule of clip_range over each learn() call"
@@ -51,9 +52,10 @@ class PPOConfig(OnPolicyConfig):
         None,
         "clip value predictions to ±this around the old values (None: no clipping), or a "
         "callable of progress_remaining",
+        POSITIVE,
     )
     target_kl: float | None = option(
-        None, "stop the epoch loop when approx. KL exceeds 1.5·target_kl (None: never)"
+        None, "stop the epoch loop when approx. KL exceeds 1.5·target_kl (None: never)", POSITIVE
     )
 
     schedule_fields: ClassVar[dict[str, str | None]] = {
@@ -63,17 +65,13 @@ class PPOConfig(OnPolicyConfig):
     }
 
     def validate(self) -> None:
-        """Check value ranges."""
+        """Check the schedules."""
         super().validate()
-        self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
-        self._require(self.n_epochs >= 1, "n_epochs", "must be >= 1")
         check_schedule(
             "clip_range", self.clip_range, self.clip_range_schedule, "clip_range_schedule"
         )
         if self.clip_range_vf is not None:
             check_schedule("clip_range_vf", self.clip_range_vf, "constant", "clip_range_vf")
-        if self.target_kl is not None:
-            self._require(self.target_kl > 0, "target_kl", "must be > 0 or None")
 
 
 class PPO(OnPolicyAgent):
@@ -103,11 +101,11 @@ class PPO(OnPolicyAgent):
         """Run ``n_epochs`` of minibatch updates on one rollout; return ``train/…`` stats."""
         config = self.config
         progress_remaining = self.current_progress_remaining()
-        clip_range = float(config.get_schedule("clip_range")(progress_remaining))
+        clip_range = config.schedule_value("clip_range", progress_remaining)
         clip_range_vf = (
             None
             if config.clip_range_vf is None
-            else float(config.get_schedule("clip_range_vf")(progress_remaining))
+            else config.schedule_value("clip_range_vf", progress_remaining)
         )
         rollout_size = batch["advantages"].shape[0]
         policy_losses, value_losses, entropy_losses, clip_fractions, approx_kls = [], [], [], [], []

@@ -27,7 +27,7 @@ from torch import nn
 from rlrobot.agents.config import OffPolicyConfig
 from rlrobot.agents.off_policy import OffPolicyAgent
 from rlrobot.agents.policies import Actor
-from rlrobot.common.config import option
+from rlrobot.common.config import COUNT, option
 from rlrobot.common.distributions import SquashedDiagGaussian, SquashedGaussianHead
 from rlrobot.common.losses import (
     critic_mse_loss,
@@ -42,6 +42,7 @@ from rlrobot.common.networks import (
     mlp_output_dim,
 )
 from rlrobot.common.replay_buffer import ReplaySample
+from rlrobot.envs.checks import ANY_NUMBER, POSITIVE
 
 
 @dataclass
@@ -52,11 +53,12 @@ class SACConfig(OffPolicyConfig):
         "auto",
         "entropy coefficient α, as in SB3: a float (α fixed), 'auto' (α learned, starting at "
         "1) or 'auto_X' (α learned, starting at X, e.g. 'auto_0.1')",
+        POSITIVE,
     )
     target_entropy: float | Literal["auto"] = option(
-        "auto", "target entropy H̄ of the learned α ('auto': −dim(action))"
+        "auto", "target entropy H̄ of the learned α ('auto': −dim(action))", ANY_NUMBER
     )
-    target_update_interval: int = option(1, "gradient steps between target-network updates")
+    target_update_interval: int = option(1, "gradient steps between target-network updates", COUNT)
 
     @classmethod
     def upgrade(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -71,18 +73,14 @@ class SACConfig(OffPolicyConfig):
         return parsed
 
     def validate(self) -> None:
-        """Check value ranges."""
+        """Check the string forms of ``ent_coef`` (a float one is checked by its range)."""
         super().validate()
         self._require(
             parse_ent_coef(self.ent_coef) is not None,
             "ent_coef",
-            "must be a float > 0 (fixed α), 'auto' or 'auto_X' (learned α starting at X > 0)",
+            f"must be a number in {POSITIVE} (fixed α), 'auto' or 'auto_X' (learned α starting "
+            f"at X, a finite number in {POSITIVE})",
         )
-        if self.target_entropy != "auto":
-            self._require(
-                math.isfinite(self.target_entropy), "target_entropy", "must be 'auto' or finite"
-            )
-        self._require(self.target_update_interval >= 1, "target_update_interval", "must be >= 1")
 
 
 def parse_ent_coef(ent_coef: float | str) -> tuple[bool, float] | None:

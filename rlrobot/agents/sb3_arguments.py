@@ -19,6 +19,7 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from rlrobot.common.config import COUNT, SEED, BaseConfig, check_argument
 from rlrobot.common.custom_extractor import CustomExtractor, class_path, resolve_module_class
 from rlrobot.common.networks import ACTIVATIONS, is_image_space, make_features_extractor
 from rlrobot.envs.checks import Interval, check_number
@@ -89,6 +90,15 @@ OPTIMIZERS: dict[type[torch.optim.Optimizer], str] = {
 }
 # SB3's ``optimizer_kwargs`` keys → our config fields (both families, Adam and RMSprop).
 OPTIMIZER_KWARGS = {"eps": "optimizer_eps", "weight_decay": "optimizer_weight_decay"}
+# The config fields that ``policy_kwargs`` keys of another name become, named as the user wrote
+# them in messages (the others have the key's name).
+POLICY_KWARGS_OF_FIELDS = {
+    "critic_net_arch": "policy_kwargs['net_arch']",
+    "activation": "policy_kwargs['activation_fn']",
+    "optimizer": "policy_kwargs['optimizer_class']",
+    "optimizer_eps": "policy_kwargs['optimizer_kwargs']['eps']",
+    "optimizer_weight_decay": "policy_kwargs['optimizer_kwargs']['weight_decay']",
+}
 # What our RMSprop fixes (as SB3's A2C sets it); policy_kwargs may repeat these values only.
 RMSPROP_FIXED = {"alpha": 0.99}
 
@@ -145,13 +155,31 @@ def check_policy(policy: str, observation_space: gym.Space) -> None:
         )
 
 
-def check_common_arguments(verbose: Any, stats_window_size: Any) -> None:
-    """Raise ``ConfigError`` unless ``verbose`` is 0, 1 or 2 and ``stats_window_size`` >= 1."""
-    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+def check_common_arguments(verbose: Any, stats_window_size: Any, seed: Any) -> None:
+    """Raise ``ConfigError`` unless ``verbose`` is 0, 1 or 2, ``stats_window_size`` an integer
+    >= 1 and ``seed`` None or an integer in ``SEED``."""
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):  # True == 1, but is no level
         raise ConfigError(f"verbose must be 0 (silent), 1 (info) or 2 (debug), got {verbose!r}")
-    window_is_int = isinstance(stats_window_size, int) and not isinstance(stats_window_size, bool)
-    if not window_is_int or stats_window_size < 1:
-        raise ConfigError(f"stats_window_size must be an integer >= 1, got {stats_window_size!r}")
+    if isinstance(stats_window_size, float):  # SB3 sizes a deque with it: an int only
+        raise ConfigError(f"stats_window_size must be an integer, got {stats_window_size!r}")
+    check_argument("stats_window_size", stats_window_size, int, COUNT)
+    if seed is not None:
+        if isinstance(seed, float):  # a seed is an int: 1.5 and 1.0 are both mistakes
+            raise ConfigError(f"seed must be an integer or None, got {seed!r}")
+        check_argument("seed", seed, int, SEED)
+
+
+def check_learn_arguments(total_timesteps: Any, log_interval: Any) -> tuple[int, int | None]:
+    """Return ``learn``'s budget and log interval as ints; raise ``ConfigError`` unless the
+    budget is an integer >= 1 and the interval None or an integer >= 1.
+
+    ``1e5`` reads as 100000, as SB3 users write it. SB3 runs no step for a budget of 0 (or
+    NaN) without a word; here either is a mistake, said so.
+    """
+    total_timesteps = check_argument("total_timesteps", total_timesteps, int, COUNT)
+    if log_interval is not None:
+        log_interval = check_argument("log_interval", log_interval, int, COUNT)
+    return total_timesteps, log_interval
 
 
 def convert_sb3_arguments(
@@ -207,9 +235,15 @@ def config_to_sb3_arguments(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def convert_policy_kwargs(
-    algorithm: str, policy_kwargs: dict[str, Any] | None, on_policy: bool
+    algorithm: str,
+    policy_kwargs: dict[str, Any] | None,
+    on_policy: bool,
+    config_class: type[BaseConfig],
 ) -> dict[str, Any]:
     """Return the config fields that SB3's ``policy_kwargs`` mean for our networks.
+
+    Each value is checked by its field's type and range, the message naming the
+    ``policy_kwargs`` key it came from.
 
     Args:
         algorithm: The class name, for messages.
@@ -218,9 +252,11 @@ def convert_policy_kwargs(
             ``share_features_extractor``, ``n_critics``, ``features_extractor_class``,
             ``features_extractor_kwargs``, ``normalize_images``).
         on_policy: A2C/PPO/REINFORCE (one shared extractor, value head) rather than SAC/TD3.
+        config_class: The algorithm's config, whose fields check the values.
 
     Raises:
-        ConfigError: A key we cannot honour, named with the reason.
+        ConfigError: A key we cannot honour, named with the reason, or a value of the wrong
+            type or out of its field's range.
     """
     if policy_kwargs is None:
         return {}
@@ -292,7 +328,12 @@ def convert_policy_kwargs(
             fields["features_extractor_kwargs"] = value
         else:
             raise ConfigError(f"policy_kwargs key {key!r} is not supported by {algorithm}")
-    return fields
+    return {
+        key: config_class.check_field(
+            key, value, POLICY_KWARGS_OF_FIELDS.get(key, f"policy_kwargs[{key!r}]")
+        )
+        for key, value in fields.items()
+    }
 
 
 # The config fields that SB3's ``policy_kwargs`` set, by family: what ``load(policy_kwargs=…)``
@@ -333,7 +374,7 @@ def check_policy_kwargs_match(
     converted onto the defaults and every network field compared: the same dict as at
     construction passes, another (or a part of it) is refused, naming the differing fields.
     """
-    fields = convert_policy_kwargs(algorithm, policy_kwargs or {}, on_policy)
+    fields = convert_policy_kwargs(algorithm, policy_kwargs or {}, on_policy, type(config))
     defaults = type(config)()
     differing = {}
     for name in POLICY_KWARGS_FIELDS[on_policy]:

@@ -26,7 +26,7 @@ from torch import nn
 from rlrobot.agents.config import OffPolicyConfig
 from rlrobot.agents.off_policy import OffPolicyAgent
 from rlrobot.agents.policies import Actor
-from rlrobot.common.config import option
+from rlrobot.common.config import COUNT, option
 from rlrobot.common.losses import (
     clipped_double_q_target,
     critic_mse_loss,
@@ -37,6 +37,7 @@ from rlrobot.common.networks import hidden_layers_precision, mlp
 from rlrobot.common.noise import ActionNoise
 from rlrobot.common.replay_buffer import ReplaySample
 from rlrobot.common.schedules import Schedule
+from rlrobot.envs.checks import NON_NEGATIVE
 
 
 @dataclass
@@ -45,21 +46,16 @@ class TD3Config(OffPolicyConfig):
 
     learning_rate: float | Schedule = option(1e-3, "Adam step size of the actor and critics")
     net_arch: tuple[int, ...] = option((400, 300), "hidden layer sizes of the actor and critics")
-    policy_delay: int = option(2, "critic updates per actor and target update")
-    target_policy_noise: float = option(0.2, "std of the target smoothing noise (action scale)")
-    target_noise_clip: float = option(0.5, "clip of the target smoothing noise")
+    policy_delay: int = option(2, "critic updates per actor and target update", COUNT)
+    target_policy_noise: float = option(
+        0.2, "std of the target smoothing noise (action scale)", NON_NEGATIVE
+    )
+    target_noise_clip: float = option(0.5, "clip of the target smoothing noise", NON_NEGATIVE)
     action_noise: float | ActionNoise = option(
         0.1,
         "exploration noise (action scale): the std of a Gaussian (0: none), or an SB3 "
         "NormalActionNoise, OrnsteinUhlenbeckActionNoise or VectorizedActionNoise",
     )
-
-    def validate(self) -> None:
-        """Check value ranges."""
-        super().validate()
-        self._require(self.policy_delay >= 1, "policy_delay", "must be >= 1")
-        self._require(self.target_policy_noise >= 0, "target_policy_noise", "must be >= 0")
-        self._require(self.target_noise_clip >= 0, "target_noise_clip", "must be >= 0")
 
 
 class DeterministicActor(Actor):

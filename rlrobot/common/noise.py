@@ -54,11 +54,12 @@ class PerEnvActionNoise:
 def make_action_noise(
     noise: ActionNoise, n_envs: int, action_dim: int
 ) -> ActionNoise | PerEnvActionNoise:
-    """Return ``noise`` ready for ``n_envs`` envs, checking its sample's shape.
+    """Return ``noise`` ready for ``n_envs`` envs, checking a sample's shape and values.
 
     Raises:
-        ConfigError: A vectorised noise for another number of envs, or samples that do not
-            have the action's size.
+        ConfigError: A vectorised noise for another number of envs, a noise that cannot be
+            sampled (SB3's with a negative σ), or samples that are not finite or do not have
+            the action's size.
     """
     if is_vectorized(noise):
         if int(noise.n_envs) != n_envs:
@@ -68,7 +69,18 @@ def make_action_noise(
             )
     elif n_envs > 1:
         noise = PerEnvActionNoise(noise, n_envs)
-    sample = np.asarray(copy.deepcopy(noise)())
+    try:
+        sample = np.asarray(copy.deepcopy(noise)(), dtype=float)
+    except (TypeError, ValueError) as error:  # NumPy: "scale < 0" for a negative σ
+        raise ConfigError(
+            f"config key 'action_noise': {noise!r} cannot be sampled ({error}); its σ must be "
+            "finite numbers >= 0"
+        ) from None
+    if not np.all(np.isfinite(sample)):
+        raise ConfigError(
+            f"config key 'action_noise': {noise!r} samples {sample.tolist()!r}, not finite "
+            "numbers; its mean and σ must be finite"
+        )
     if sample.shape[-1:] != (action_dim,):
         raise ConfigError(
             f"config key 'action_noise': {noise!r} samples shape {sample.shape}, expected "

@@ -50,17 +50,16 @@ def get_schedule(value: float | Schedule, kind: ScheduleKind = "constant") -> Sc
 
 
 def check_schedule(key: str, value: float | Schedule, kind: ScheduleKind, kind_key: str) -> None:
-    """Check that ``value`` gives finite values > 0, and that a callable has no ``kind``.
+    """Check that a callable ``value`` gives finite values > 0 and has no ``kind``.
 
-    A callable is checked at the start and at the end of training (progress 1 and 0).
+    A callable is checked at the start and at the end of training (progress 1 and 0); a
+    float is checked by its config field's range.
 
     Raises:
-        ConfigError: A value ≤ 0 or not finite, a callable that fails or returns no number, or
-            a callable combined with a ``kind`` other than constant.
+        ConfigError: A callable that fails or returns no number, a value ≤ 0 or not finite,
+            or a callable combined with a ``kind`` other than constant.
     """
     if not callable(value):
-        if not 0 < value < math.inf:
-            raise ConfigError(f"config key {key!r}: must be > 0 and finite, got {value!r}")
         return
     if kind != "constant":
         raise ConfigError(

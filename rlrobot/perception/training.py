@@ -24,9 +24,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from rlrobot.common.config import BaseConfig, option
+from rlrobot.common.config import COUNT, SEED, BaseConfig, option
 from rlrobot.common.logger import Logger
 from rlrobot.common.progress import make_progress_bar
+from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE
 from rlrobot.errors import DatasetError
 from rlrobot.perception.dataset import Dataset
 from rlrobot.perception.metrics import compute_metrics, trivial_baseline
@@ -38,31 +39,22 @@ from rlrobot.perception.plots import plot_loss_curves, write_evaluation
 class TrainConfig(BaseConfig):
     """Hyperparameters of ``train_model``."""
 
-    epochs: int = option(30, "maximum passes over the train split")
-    batch_size: int = option(64, "minibatch size")
-    learning_rate: float = option(1e-3, "AdamW step size (the schedule's peak)")
-    weight_decay: float = option(1e-4, "AdamW decoupled weight decay")
+    epochs: int = option(30, "maximum passes over the train split", COUNT)
+    batch_size: int = option(64, "minibatch size", COUNT)
+    learning_rate: float = option(1e-3, "AdamW step size (the schedule's peak)", POSITIVE)
+    weight_decay: float = option(1e-4, "AdamW decoupled weight decay", NON_NEGATIVE)
     lr_schedule: Literal["cosine", "constant", "plateau"] = option(
         "cosine", "cosine: anneal to 0 over `epochs`; plateau: ×0.3 after 3 flat val epochs"
     )
-    patience: int = option(8, "stop after this many epochs without a better monitored value")
+    patience: int = option(8, "stop after this many epochs without a better monitored value", COUNT)
     monitor: Literal["loss", "f1"] = option(
         "loss", "early stopping and model selection: lowest val loss or highest val F1 (classes)"
     )
     class_weights: Literal["balanced", "none"] = option(
         "balanced", "classification: weight the loss by inverse train class frequency"
     )
-    eval_batch_size: int = option(256, "batch size of validation and test passes")
-    seed: int = option(0, "seeds the initialisation and the minibatch order")
-
-    def validate(self) -> None:
-        """Check value ranges."""
-        self._require(self.epochs >= 1, "epochs", "must be >= 1")
-        self._require(self.batch_size >= 1, "batch_size", "must be >= 1")
-        self._require(self.learning_rate > 0, "learning_rate", "must be > 0")
-        self._require(self.weight_decay >= 0, "weight_decay", "must be >= 0")
-        self._require(self.patience >= 1, "patience", "must be >= 1")
-        self._require(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
+    eval_batch_size: int = option(256, "batch size of validation and test passes", COUNT)
+    seed: int = option(0, "seeds the initialisation and the minibatch order", SEED)
 
 
 @dataclass

@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from rlrobot.common.config import BaseConfig, did_you_mean, option, unknown_key_error
+from rlrobot.common.config import COUNT, BaseConfig, did_you_mean, option, unknown_key_error
 from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
+from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE
 from rlrobot.errors import ConfigError
 from rlrobot.vec import VecEnvName
 
@@ -57,8 +58,8 @@ OPTION_KEYS = {"algo": "--algo", "env": "--env", "seed": "--seed", "steps": "--s
 class RunConfig(BaseConfig):
     """Settings of a training run that are not hyperparameters of the algorithm."""
 
-    n_timesteps: int = option(100_000, "env steps to train for, over all envs (--steps)")
-    n_envs: int = option(1, "number of parallel envs (--n-envs)")
+    n_timesteps: int = option(100_000, "env steps to train for, over all envs (--steps)", COUNT)
+    n_envs: int = option(1, "number of parallel envs (--n-envs)", COUNT)
     vec_env: VecEnvName = option(
         "sync",
         "sync: one process; async: Gymnasium's AsyncVectorEnv, one process per env; "
@@ -70,6 +71,7 @@ class RunConfig(BaseConfig):
         None,
         "seconds an env worker process (vec_env async, shm, shm_workers) may take for a step or "
         "reset before training stops with an error naming it (null: no limit)",
+        POSITIVE,
     )
     env_kwargs: dict[str, Any] = field(
         default_factory=dict,
@@ -77,30 +79,22 @@ class RunConfig(BaseConfig):
     )
     device: str = option("auto", "torch device: auto (CUDA if available), cpu, cuda")
     torch_threads: int = option(
-        1, "torch CPU threads; 1 is fastest for the small networks of RL on few shared cores"
+        1, "torch CPU threads; 1 is fastest for the small networks of RL on few shared cores", COUNT
     )
-    eval_freq: int = option(10_000, "evaluate every this many env steps (0: never)")
-    eval_episodes: int = option(10, "episodes per periodic evaluation")
+    eval_freq: int = option(10_000, "evaluate every this many env steps (0: never)", NON_NEGATIVE)
+    eval_episodes: int = option(10, "episodes per periodic evaluation", COUNT)
     eval_deterministic: bool = option(True, "evaluate the most likely actions")
     checkpoint_freq: int = option(
-        10_000, "checkpoint every this many env steps (0: only at the end); resume restarts there"
+        10_000,
+        "checkpoint every this many env steps (0: only at the end); resume restarts there",
+        NON_NEGATIVE,
     )
-    keep_checkpoints: int = option(3, "periodic checkpoints kept besides latest/best (0: all)")
+    keep_checkpoints: int = option(
+        3, "periodic checkpoints kept besides latest/best (0: all)", NON_NEGATIVE
+    )
 
     def validate(self) -> None:
-        """Check value ranges."""
-        self._require(self.n_timesteps >= 1, "n_timesteps", "must be >= 1")
-        self._require(self.n_envs >= 1, "n_envs", "must be >= 1")
-        self._require(self.torch_threads >= 1, "torch_threads", "must be >= 1")
-        self._require(self.eval_freq >= 0, "eval_freq", "must be >= 0")
-        self._require(self.eval_episodes >= 1, "eval_episodes", "must be >= 1")
-        self._require(self.checkpoint_freq >= 0, "checkpoint_freq", "must be >= 0")
-        self._require(self.keep_checkpoints >= 0, "keep_checkpoints", "must be >= 0")
-        self._require(
-            self.worker_timeout_s is None or self.worker_timeout_s > 0,
-            "worker_timeout_s",
-            "must be > 0 or null",
-        )
+        """Check the rule that ties fields together."""
         self._require(
             self.worker_timeout_s is None or self.vec_env != "sync",
             "worker_timeout_s",
@@ -453,12 +447,14 @@ def read_run_config(path: str | os.PathLike) -> ResolvedConfig:
 
 
 def config_help(algo: str) -> str:
-    """Return one line per config key of ``algo`` runs: name, default and help text."""
+    """Return one line per config key of ``algo`` runs: name, default, range and help text."""
     agent_class = algorithm_class(algo)
     lines = []
     for config_class in (RunConfig, agent_class.config_class):
         defaults = config_class().to_dict()
         lines.append(f"{config_class.__name__}:")
         for name, text in config_class.field_help().items():
-            lines.append(f"  {name} = {defaults[name]!r}: {text}")
+            interval = config_class.field_interval(name)
+            allowed = f" (in {interval})" if interval is not None else ""
+            lines.append(f"  {name} = {defaults[name]!r}{allowed}: {text}")
     return "\n".join(lines)
