@@ -308,7 +308,9 @@ def sort_load_changes(
     kwargs = dict(kwargs)
     policy_kwargs = kwargs.pop("policy_kwargs") if "policy_kwargs" in kwargs else None
     attributes = {name: kwargs.pop(name) for name in LOAD_ATTRIBUTES if name in kwargs}
-    check_common_arguments(attributes.get("verbose", 0), attributes.get("stats_window_size", 1))
+    check_common_arguments(
+        attributes.get("verbose", 0), attributes.get("stats_window_size", 1), seed=None
+    )
     check_tensorboard_log(attributes.get("tensorboard_log"))
     names = cls.config_class.field_names()
     known = sorted({*names, *LOAD_ATTRIBUTES, "policy_kwargs"})
@@ -350,11 +352,10 @@ def read_saved_attributes(saved: Any) -> dict[str, Any]:
         raise CheckpointError(
             f"metadata 'attributes' has keys {found}; allowed: {list(SAVED_ATTRIBUTES)}"
         )
-    seed = saved.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        raise CheckpointError(f"metadata 'attributes': seed must be an int >= 0, got {seed!r}")
     try:
-        check_common_arguments(saved.get("verbose", 0), saved.get("stats_window_size", 1))
+        check_common_arguments(
+            saved.get("verbose", 0), saved.get("stats_window_size", 1), saved.get("seed")
+        )
         check_tensorboard_log(saved.get("tensorboard_log"))
     except ConfigError as error:
         raise CheckpointError(f"metadata 'attributes': {error}") from error

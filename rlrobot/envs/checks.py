@@ -57,10 +57,17 @@ class Interval:
         return self.high is None or (value < self.high if self.high_open else value <= self.high)
 
     def __str__(self) -> str:
-        left = "(-inf" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"
-        right = "inf)" if self.high is None else f"{self.high:g}{')' if self.high_open else ']'}"
+        left = "(-inf" if self.low is None else f"{'(' if self.low_open else '['}{_bound(self.low)}"
+        right = (
+            "inf)" if self.high is None else f"{_bound(self.high)}{')' if self.high_open else ']'}"
+        )
         unit = f" {self.unit}" if self.unit else ""
         return f"{left}, {right}{unit}"
+
+
+def _bound(value: float) -> str:
+    """A bound as written: integers exactly (a seed's 2**64 - 1), other numbers short (%g)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 ANY_NUMBER = Interval()

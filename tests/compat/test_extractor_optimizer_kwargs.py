@@ -190,5 +190,8 @@ def test_optimizer_kwargs_we_do_not_take_are_refused():
             getattr(agents, algorithm)(
                 "MlpPolicy", "Pendulum-v1", policy_kwargs={"optimizer_kwargs": {"amsgrad": True}}
             )
-    with pytest.raises(ConfigError, match="optimizer_weight_decay"):
+    with pytest.raises(
+        ConfigError,
+        match=r"policy_kwargs\['optimizer_kwargs'\]\['weight_decay'\]: .* \[0, inf\), got -1.0",
+    ):
         agents.SAC("Pendulum-v1", policy_kwargs={"optimizer_kwargs": {"weight_decay": -1.0}})

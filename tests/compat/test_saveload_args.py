@@ -108,8 +108,8 @@ def test_unknown_load_keyword_is_an_error_not_an_attribute(saved):
     [
         ({"verbose": 3}, "verbose must be 0"),
         ({"tensorboard_log": 5}, "tensorboard_log must be a folder path"),
-        ({"stats_window_size": 0}, "stats_window_size must be an integer >= 1"),
-        ({"gamma": 1.5}, "'gamma': must be in"),
+        ({"stats_window_size": 0}, r"stats_window_size must be an integer in \[1, inf\), got 0"),
+        ({"gamma": 1.5}, r"'gamma': must be a finite number in \(0, 1\], got 1.5"),
         ({"use_sde": True}, "'use_sde'=True is not supported"),
         ({"buffer_size": 10}, "argument of SB3's SAC, TD3, not of PPO"),
     ],
@@ -123,7 +123,7 @@ def test_load_kwargs_are_checked_like_the_constructor(saved, kwargs, message):
     ("attributes", "message"),
     [
         ({"verbose": "loud"}, "verbose must be 0"),
-        ({"seed": -1}, "seed must be an int >= 0"),
+        ({"seed": -1}, r"seed must be an integer in \[0, 18446744073709551615\].*got -1"),
         ({"tensorboard_log": ["x"]}, "tensorboard_log must be a folder path"),
         ({"other": 1}, "metadata 'attributes' has keys \\['other'\\]"),
     ],
