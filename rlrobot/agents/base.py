@@ -56,7 +56,7 @@ from rlrobot.envs.state import (
     check_dict,
 )
 from rlrobot.errors import CheckpointError, ConfigError, UnsupportedEnvError
-from rlrobot.vec import get_vec_normalize, make_vec_env
+from rlrobot.vec import get_sb3_vec_env, get_vec_normalize, make_vec_env
 
 AgentT = TypeVar("AgentT", bound="BaseAgent")
 Observation = np.ndarray | dict[str, np.ndarray]
@@ -176,6 +176,7 @@ class BaseAgent(ABC):
         if seed is not None:
             set_seed(seed)
         self.env: gym.vector.VectorEnv | None = None
+        self._env_view: Any = None  # get_env()'s VecEnv, made once per env
         if env is not None:
             self.env = make_vec_env(env, n_envs, vec_env, seed, env_kwargs, worker_timeout_s)
             observation_space = self.env.single_observation_space
@@ -357,13 +358,25 @@ class BaseAgent(ABC):
         return (actions if batched else actions[0]), state
 
     # -- SB3's methods and attributes ---------------------------------------------------------
-    def get_env(self) -> gym.vector.VectorEnv | None:
-        """Return the env ``learn`` trains in: a Gymnasium vector env (SB3 returns a VecEnv).
+    def get_env(self) -> Any:
+        """Return the env ``learn`` trains in as SB3 does: a ``VecEnv``, or None without an env.
 
-        SB3's callbacks read ``num_envs`` from it; ``single_observation_space`` and
-        ``single_action_space`` are its per-env spaces.
+        It is the SB3 VecEnv the agent was given, or a ``VecEnvView`` of the agent's own
+        Gymnasium vector env (``agent.env``), so SB3 scripts step it with SB3's API
+        (``obs = env.reset()``; ``obs, rewards, dones, infos = env.step(actions)``) and SB3's
+        ``evaluate_policy`` and callbacks take it.
         """
-        return self.env
+        if self.env is None:
+            return None
+        given = get_sb3_vec_env(self.env)
+        if given is not None:
+            return given
+        if self._env_view is None or self._env_view.env is not self.env:
+            # SB3 is imported only here: agents that no one asks for a VecEnv run without it.
+            from rlrobot.vec.sb3_view import VecEnvView
+
+            self._env_view = VecEnvView(self.env)
+        return self._env_view
 
     def set_env(self, env: EnvSpec | gym.vector.VectorEnv, force_reset: bool = True) -> None:
         """Train in ``env`` from now on (SB3's ``set_env``): same spaces, same number of envs.

@@ -5,7 +5,7 @@ uses ``AutoresetMode.SAME_STEP`` (see ``rlrobot.common.env_util``); vector envs 
 (SB3 VecEnvs, other autoreset modes) are adapted to it (``rlrobot.vec.adapters``).
 """
 
-from rlrobot.vec.adapters import get_vec_normalize
+from rlrobot.vec.adapters import get_sb3_vec_env, get_vec_normalize
 from rlrobot.vec.make import VEC_ENV_CHOICES, VecEnvName, make_vec_env
 from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
 from rlrobot.vec.workers import EnvWorkerError, ReportingAsyncVectorEnv
@@ -17,6 +17,7 @@ __all__ = [
     "SharedMemoryVectorEnv",
     "VecEnvName",
     "default_main_envs",
+    "get_sb3_vec_env",
     "get_vec_normalize",
     "make_vec_env",
 ]

@@ -61,7 +61,7 @@ def is_sb3_vec_env(env: Any) -> bool:
     return isinstance(env, SB3VecEnv) and not isinstance(env, (gym.Env, gym.vector.VectorEnv))
 
 
-def _per_env_info(infos: dict[str, Any], index: int, nested: bool = False) -> dict[str, Any]:
+def per_env_info(infos: dict[str, Any], index: int, nested: bool = False) -> dict[str, Any]:
     """The info of sub-env ``index`` out of a batched Gymnasium vector info (masks ``_key``).
 
     Inside a dict that is itself masked, a key without a mask belongs to every env that gave
@@ -73,7 +73,7 @@ def _per_env_info(infos: dict[str, Any], index: int, nested: bool = False) -> di
         is_mask = key.startswith("_") and key[1:] in infos
         if is_mask or (mask is None and not nested) or (mask is not None and not mask[index]):
             continue  # a mask itself, or a key this env did not give
-        info[key] = _per_env_info(value, index, True) if isinstance(value, dict) else value[index]
+        info[key] = per_env_info(value, index, True) if isinstance(value, dict) else value[index]
     return info
 
 
@@ -198,11 +198,11 @@ class SameStepAutoreset(gym.vector.VectorWrapper):
         observations, reset_infos = self.env.reset(options={"reset_mask": ended})
         infos: dict[str, Any] = {}
         for index in range(self.num_envs):
-            info = _per_env_info(step_infos, index)
+            info = per_env_info(step_infos, index)
             if ended[index]:
                 final = {"final_obs": final_observations[index], "final_info": info}
                 infos = self._add_info(infos, final, index)
-                info = _per_env_info(reset_infos, index)
+                info = per_env_info(reset_infos, index)
             infos = self._add_info(infos, info, index)
         return observations, rewards, terminated, truncated, infos
 
@@ -222,13 +222,19 @@ def to_same_step(env: gym.vector.VectorEnv | SB3VecEnv) -> gym.vector.VectorEnv:
     return SameStepAutoreset(env)
 
 
-def get_vec_normalize(env: gym.vector.VectorEnv | None) -> Any:
-    """Return the SB3 ``VecNormalize`` inside an adapted SB3 VecEnv, or None (SB3's meaning)."""
+def get_sb3_vec_env(env: gym.vector.VectorEnv | None) -> SB3VecEnv | None:
+    """Return the SB3 VecEnv a vector env adapts (under any vector wrappers), or None."""
     while isinstance(env, gym.vector.VectorWrapper):
         env = env.env
-    if not isinstance(env, SB3VecEnvAdapter):
+    return env.venv if isinstance(env, SB3VecEnvAdapter) else None
+
+
+def get_vec_normalize(env: gym.vector.VectorEnv | None) -> Any:
+    """Return the SB3 ``VecNormalize`` inside an adapted SB3 VecEnv, or None (SB3's meaning)."""
+    venv = get_sb3_vec_env(env)
+    if venv is None:
         return None
     # An SB3 VecEnv was passed in, so SB3 is installed and already imported.
     from stable_baselines3.common.vec_env import unwrap_vec_normalize
 
-    return unwrap_vec_normalize(env.venv)
+    return unwrap_vec_normalize(venv)

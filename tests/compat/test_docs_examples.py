@@ -279,8 +279,8 @@ def test_vec_normalize_save_and_load_example(library, tmp_path):
     assert model.get_vec_normalize_env() is vec_env
     np.testing.assert_array_equal(vec_env.obs_rms.mean, mean)
     np.testing.assert_allclose(model.predict(observations, deterministic=True)[0], actions)
-    # SB3's evaluate_policy takes a VecEnv (our get_env() is the Gymnasium vector env).
-    mean_reward, _ = evaluate_policy(model, vec_env, n_eval_episodes=1)
+    assert model.get_env() is vec_env  # the user's own VecEnv, in both libraries
+    mean_reward, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=1)
     assert np.isfinite(mean_reward)
     if library is agents:
         # Our loader never unpickles: the statistics' file is refused, naming what to do.
