@@ -113,20 +113,6 @@ def check_choice(name: str, value: T, choices: tuple) -> T:
     return value
 
 
-def check_positive(name: str, value: Any, unit: str = "", allow_zero: bool = False) -> Any:
-    """Return `value` as a float; raise ValueError unless finite and > 0 (>= 0 if `allow_zero`)."""
-    return check_number(name, value, float, Interval(0, low_open=not allow_zero, unit=unit))
-
-
-def check_count(name: str, value: Any, low: int, high: int, reason: str = "") -> int:
-    """Return `value`; raise ValueError unless it is an integer in [low, high].
-
-    For sizes and counts whose cost grows with the value: `high` is a documented cap that
-    keeps building and stepping the env fast, and `reason` says what it protects.
-    """
-    return check_number(name, value, int, Interval(low, high, reason=reason))
-
-
 def check_value(name: str, value: Any, hint: Any) -> Any:
     """Return `value` checked against a type hint; raise ValueError if it does not fit.
 

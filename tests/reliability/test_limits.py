@@ -17,7 +17,7 @@ import pytest
 import rlrobot
 from rlrobot.cli import main
 from rlrobot.common.env_util import make_env
-from rlrobot.envs.checks import MAX_IMAGE_SIDE, check_count
+from rlrobot.envs.checks import MAX_IMAGE_SIDE, Interval, check_number
 from rlrobot.envs.core import RobotTaskEnv
 from rlrobot.errors import DatasetError, EnvMakeError
 from rlrobot.perception.collect import collect_images
@@ -88,7 +88,7 @@ def test_a_size_must_be_an_integer(value):
     with pytest.raises(
         ValueError, match=f"pixels_width must be an integer.*got {re.escape(repr(value))}"
     ):
-        check_count("pixels_width", value, 1, MAX_IMAGE_SIDE)
+        check_number("pixels_width", value, int, Interval(1, MAX_IMAGE_SIDE))
 
 
 def test_counts_at_their_caps_build_and_step_fast():
