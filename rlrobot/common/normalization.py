@@ -37,7 +37,8 @@ class RunningMeanStd:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Return ``{"mean", "var", "count"}`` as arrays."""
-        return {"mean": self.mean.copy(), "var": self.var.copy(), "count": self.count.copy()}
+        # Arrays even where the updates left NumPy scalars (a 0-d shape): what ``load`` checks.
+        return {name: np.array(getattr(self, name)) for name in ("mean", "var", "count")}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore statistics saved by ``state_dict``."""
@@ -152,3 +153,13 @@ class RewardNormalizer:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore statistics saved by ``state_dict``."""
         self.stats.load_state_dict(state)
+
+
+def check_statistics(field: str, state: dict[str, np.ndarray]) -> None:
+    """Raise ValueError unless a normaliser's saved variances and counts are non-negative.
+
+    (Shapes, dtypes and finiteness are checked against the live normaliser's ``state_dict``.)
+    """
+    for key, value in state.items():
+        if key.rsplit("/", 1)[-1] in ("var", "count") and bool((np.asarray(value) < 0).any()):
+            raise ValueError(f"field '{field}.{key}' must be >= 0, got {value!r}")
