@@ -654,10 +654,11 @@ NON_NEGATIVE_OPTIMIZER_STATE = ("step", "exp_avg_sq", "max_exp_avg_sq", "square_
 def check_optimizer_state(field: str, optimizer: torch.optim.Optimizer, saved: Any) -> None:
     """Raise ValueError unless ``saved`` is a state dict that ``optimizer`` can take as is.
 
-    The param groups must list the same parameters with the same flags and finite,
-    non-negative hyperparameters (betas below 1); each parameter's state must hold exactly the
-    entries this optimizer keeps (found by one step of a throwaway copy), each of the shape
-    and dtype of its parameter (``step`` a scalar), finite, and non-negative where a square.
+    The param groups must list the same parameters with the same flags and finite numbers
+    (which ``load_optimizer_state`` does not use); each parameter's state must hold exactly
+    the entries this optimizer keeps (found by one step of a throwaway copy), each of the
+    shape and dtype of its parameter (``step`` a scalar), finite, and non-negative where a
+    square.
     """
     own = optimizer.state_dict()
     _check_type(field, saved, dict)
@@ -682,12 +683,8 @@ def check_optimizer_state(field: str, optimizer: torch.optim.Optimizer, saved: A
             if isinstance(value, (bool, str)) or value is None:
                 if group[key] != value or type(group[key]) is not type(value):
                     raise ValueError(f"field '{where}.{key}' must be {value!r}, got {group[key]!r}")
-            elif key != "params":
+            elif key != "params":  # numbers: checked, then replaced by the config's on load
                 check_like_template(f"{where}.{key}", group[key], value)
-                values = group[key] if isinstance(group[key], list) else [group[key]]
-                below = Interval(0, 1, high_open=True) if key == "betas" else Interval(0)
-                for item in values:
-                    check_number(f"field '{where}.{key}'", item, float, below)
         live = optimizer.param_groups[index]["params"]
         parameters.update(zip(expected["params"], live, strict=True))
     entries = _optimizer_entries(optimizer)
@@ -719,3 +716,17 @@ def _optimizer_entries(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tens
     parameter.grad = torch.ones(2)
     probe.step()
     return {name: value for name, value in probe.state[parameter].items()}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load a state checked by ``check_optimizer_state``, keeping the optimizer's own numbers.
+
+    The step size, betas, eps and weight decay of a live optimizer come from the agent's
+    config (checked there, and overridable at load); the file's copies, which a forger could
+    set to 1e30, are not used. A genuine checkpoint holds the config's values anyway (the
+    step size is set again from its schedule at every update).
+    """
+    own = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, numbers in zip(optimizer.param_groups, own, strict=True):
+        group.update(numbers)

@@ -43,11 +43,12 @@ class RunningMeanStd:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore statistics saved by ``state_dict``."""
         mean = np.asarray(state["mean"], dtype=np.float64)
-        if mean.shape != self.mean.shape:
+        if mean.size != self.mean.size:
             raise ValueError(f"statistics of shape {mean.shape} do not fit {self.mean.shape}")
-        self.mean = mean
-        self.var = np.asarray(state["var"], dtype=np.float64)
-        self.count = np.asarray(state["count"], dtype=np.float64)
+        # Earlier checkpoints stored 0-d statistics as 1-d arrays: read back in this shape.
+        self.mean = mean.reshape(self.mean.shape)
+        self.var = np.asarray(state["var"], dtype=np.float64).reshape(self.mean.shape)
+        self.count = np.asarray(state["count"], dtype=np.float64).reshape(())
 
 
 class ObservationNormalizer:

@@ -203,7 +203,7 @@ def _tensor_changes(array: np.ndarray) -> dict[str, Callable[[np.ndarray], np.nd
 
 def _set_tensor(name: str, damage: Callable[[np.ndarray], np.ndarray]) -> Callable:
     def change(content: Content) -> None:
-        content.tensors[name] = np.ascontiguousarray(damage(content.tensors[name]))
+        content.tensors[name] = np.array(damage(content.tensors[name]), order="C")
 
     return change
 
