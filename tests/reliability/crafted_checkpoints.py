@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import random
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -314,13 +313,6 @@ def make_variants(kind: str, content: Content) -> list[Variant]:
     return variants
 
 
-def sample_variants(variants: list[Variant], count: int | None, seed: int = 0) -> list[Variant]:
-    """Return ``count`` variants drawn with a fixed seed (all of them for None)."""
-    if count is None or count >= len(variants):
-        return variants
-    return random.Random(seed).sample(variants, count)
-
-
 def _load_and_train(path: str, loader: str, algo: str, field: tuple[str, ...], answer: Any) -> None:
     """Child process: load the variant, train 64 steps, report the outcome through ``answer``."""
     torch.set_num_threads(1)
@@ -394,27 +386,3 @@ def run_variant(variant: Variant, original: Path, work: Path, loader: str) -> tu
         shutil.rmtree(target)
     write_content(target, content)
     return classify(target, loader, KINDS[variant.kind][0], variant.field)
-
-
-def sweep(
-    root: Path, count_per_kind: int | None, loaders: tuple[str, ...] = LOADERS
-) -> list[tuple[Variant, str, str, str]]:
-    """Save the checkpoints, make their variants (``count_per_kind`` of each kind, or all) and
-    classify each through every loader; return ``(variant, loader, outcome, detail)`` rows."""
-    originals = save_checkpoints(root / "originals")
-    rows = []
-    for kind, original in originals.items():
-        variants = sample_variants(make_variants(kind, read_content(original)), count_per_kind)
-        for index, variant in enumerate(variants):
-            loader = loaders[index % len(loaders)]
-            outcome, detail = run_variant(variant, original, root / "work", loader)
-            rows.append((variant, loader, outcome, detail))
-    return rows
-
-
-def count_outcomes(rows: list[tuple[Variant, str, str, str]]) -> dict[str, int]:
-    """Return ``{"tried": n, "clear": …, …}`` of a sweep's rows."""
-    counts = {"tried": len(rows), **dict.fromkeys(OUTCOMES, 0)}
-    for _, _, outcome, _ in rows:
-        counts[outcome] += 1
-    return counts
