@@ -45,6 +45,7 @@ from rlrobot.agents.sb3_arguments import (
     convert_sb3_arguments,
     split_policy_and_env,
 )
+from rlrobot.common.checkpoint import load_optimizer_state
 from rlrobot.common.config import BaseConfig
 from rlrobot.common.env_util import EnvSpec, EpisodeTracker
 from rlrobot.common.logger import Logger, latest_run_id
@@ -725,7 +726,7 @@ class BaseAgent(ABC):
         self.time_elapsed = float(state.get("time_elapsed", 0.0))
         for name, optimizer in self.optimizers().items():
             if name in state.get("optimizers", {}):
-                optimizer.load_state_dict(state["optimizers"][name])
+                load_optimizer_state(optimizer, state["optimizers"][name])
         for name, normalizer in self.normalizers().items():
             if name not in state.get("normalizers", {}):
                 raise CheckpointError(f"checkpoint has no statistics for {name}")

@@ -32,7 +32,13 @@ from rlrobot.agents.sb3_arguments import (
 )
 from rlrobot.agents.sb3_import import fit_channel_order, read_sb3_archive
 from rlrobot.common.checkpoint import (
+    COUNT,
+    METADATA_FILE,
     REPLAY_BUFFER_FILE,
+    check_array_like,
+    check_json_leaves,
+    check_like_template,
+    check_optimizer_state,
     check_spaces_match,
     find_checkpoint,
     is_sb3_archive,
@@ -43,11 +49,15 @@ from rlrobot.common.checkpoint import (
     save_checkpoint,
     space_from_dict,
     space_to_dict,
+    state_tensor_names,
     unpack_state,
 )
 from rlrobot.common.config import did_you_mean
 from rlrobot.common.env_util import EnvSpec
 from rlrobot.common.networks import build_image_encoder, get_image_encoder_spec
+from rlrobot.common.normalization import check_statistics
+from rlrobot.common.seeding import check_rng_state
+from rlrobot.envs.checks import Interval, check_number
 from rlrobot.envs.state import check_dict, check_like, get_space_rng_state, restore_generator_state
 from rlrobot.errors import CheckpointError, ConfigError
 from rlrobot.vec import make_vec_env
@@ -385,33 +395,40 @@ def load_agent(
     if is_sb3_archive(location):
         return _import_sb3_agent(cls, location, target, custom_objects, kwargs)
     tensors, metadata = load_checkpoint(location, expected_algorithm=cls.algorithm or None)
+    try:
+        check_metadata(metadata)
+    except ValueError as error:
+        raise CheckpointError(f"checkpoint {path}: {METADATA_FILE} {error}") from None
     if show_system_info:
         print_system_info(metadata.get("versions"))
     if not cls.algorithm:
         # The algorithm classes are the subclasses that name one; importing rlrobot.agents
         # imported them all.
         classes = {agent.algorithm: agent for agent in _subclasses(cls) if agent.algorithm}
-        if metadata.get("algorithm") not in classes:
+        if metadata["algorithm"] not in classes:
             raise CheckpointError(
                 f"checkpoint {path} holds an agent of unknown algorithm "
-                f"{metadata.get('algorithm')!r}; known: {sorted(classes)}"
+                f"{metadata['algorithm']!r}; known: {sorted(classes)}"
             )
         cls = classes[metadata["algorithm"]]
     changes = sort_load_changes(cls, custom_objects, kwargs)
     try:
-        observation_space = space_from_dict(metadata["observation_space"])
-        action_space = space_from_dict(metadata["action_space"])
+        observation_space = space_from_dict(metadata["observation_space"], "observation_space")
+        action_space = space_from_dict(metadata["action_space"], "action_space")
         saved_config = cls.config_class.from_dict(metadata["config"])
         attributes = read_saved_attributes(metadata.get("attributes"))
         encoder_keywords = _rebuild_image_encoder(metadata.get("image_encoder"), path)
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path}: invalid metadata ({error})") from error
+        raise CheckpointError(f"checkpoint {path}: invalid {METADATA_FILE} ({error})") from error
     config = _apply_changes(cls, saved_config, metadata["config"], changes)
     seed = attributes.pop("seed", None)
     keywords = {**encoder_keywords, **attributes, **changes.attributes}
     spaces = (observation_space, action_space)
-    saved_n_envs = int(metadata.get("n_envs", 1))
-    agent = _build_agent(cls, config, spaces, saved_n_envs, keywords, target)
+    saved_n_envs = metadata.get("n_envs", 1)
+    try:
+        agent = _build_agent(cls, config, spaces, saved_n_envs, keywords, target)
+    except CheckpointError as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from None
     if target.seed is None:
         agent.seed = seed  # as SB3 restores it: the next new episodes start from it
     if agent.env_id is None:
@@ -421,7 +438,7 @@ def load_agent(
         restore_weights_and_state(agent, tensors, metadata, restore_rng, force_reset)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         _close(agent)
-        detail = error if isinstance(error, CheckpointError) else repr(error)
+        detail = str(error) if isinstance(error, ValueError) else repr(error)
         raise CheckpointError(
             f"checkpoint {path} does not fit a {cls.__name__}: {detail}"
         ) from error
@@ -444,6 +461,44 @@ def _apply_changes(
     if not changes.hyperparameters:
         return saved_config
     return cls.config_class.from_dict({**saved_values, **changes.hyperparameters})
+
+
+# The top-level fields of metadata.json besides the spaces, the config and the state, which
+# their own checks read: (types allowed, required).
+METADATA_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "algorithm": ((str,), True),
+    "env_id": ((str, type(None)), False),
+    "n_envs": ((int,), False),
+    "config": ((dict,), True),
+    "observation_space": ((dict,), True),
+    "action_space": ((dict,), True),
+    "state": ((dict,), True),
+    "image_encoder": ((dict, type(None)), False),
+    "attributes": ((dict,), False),
+    "versions": ((dict,), False),
+    "format_version": ((int,), True),
+    "tensors_sha256": ((str,), True),
+}
+# Envs of one vector env a checkpoint may say it ran (each is a process or a physics client).
+MAX_ENVS = 4096
+
+
+def check_metadata(metadata: dict[str, Any]) -> None:
+    """Raise ValueError naming the first top-level field of ``metadata.json`` that is wrong."""
+    unknown = sorted(set(metadata) - set(METADATA_FIELDS))
+    if unknown:
+        raise ValueError(f"has unknown fields {unknown}; allowed: {sorted(METADATA_FIELDS)}")
+    for name, (kinds, required) in METADATA_FIELDS.items():
+        if name not in metadata:
+            if required:
+                raise ValueError(f"lacks the field {name!r}")
+            continue
+        value = metadata[name]
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            allowed = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+            raise ValueError(f"field {name!r} must be a {allowed}, got {value!r}")
+    if "n_envs" in metadata:
+        check_number("field 'n_envs'", metadata["n_envs"], int, Interval(1, MAX_ENVS))
 
 
 def _build_agent(
@@ -565,18 +620,96 @@ def restore_weights_and_state(
     """Load the checkpoint's weights into the agent's modules and restore its training state.
 
     ``force_reset`` leaves the saved episodes in progress, if any, behind (``load``'s).
+    Everything is checked first (``check_weights``, ``check_training_state``): nothing of a
+    checkpoint that does not fit reaches a module, an optimizer or a global RNG.
+
+    Raises:
+        ValueError: A tensor or a field of the training state (named) does not fit the agent.
     """
+    check_weights(agent, tensors, metadata["state"])
+    state = unpack_state(metadata["state"], tensors)
+    check_training_state(agent, state)
+    if force_reset:
+        state.pop("episodes", None)
     for name, module in agent.checkpoint_modules().items():
         prefix = f"{name}/"
-        weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        try:
-            module.load_state_dict(weights)
-        except RuntimeError as error:
-            raise CheckpointError(f"weights of {name} do not fit: {error}") from error
-    state = unpack_state(metadata["state"], tensors)
-    if force_reset and isinstance(state, dict):
-        state.pop("episodes", None)
+        module.load_state_dict(
+            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        )
     agent.set_training_state(state, restore_rng)
+
+
+def check_weights(agent: BaseAgent, tensors: dict[str, torch.Tensor], state_tree: Any) -> None:
+    """Raise ValueError unless the file's tensors are exactly the modules' and the state's.
+
+    Each module tensor must have the dtype and shape of the module's own (no cast: a file
+    written for this model holds its dtypes, so another dtype is a file made elsewhere) and
+    finite values where floating.
+    """
+    expected = state_tensor_names(state_tree)
+    for name, module in agent.checkpoint_modules().items():
+        for key, own in module.state_dict().items():
+            field = f"{name}/{key}"
+            if field not in tensors:
+                raise ValueError(f"tensor {field!r} of the model is missing from the file")
+            check_array_like(field, tensors[field], own)
+            expected.add(field)
+    unknown = sorted(set(tensors) - expected)
+    missing = sorted(expected - set(tensors))
+    if unknown or missing:
+        raise ValueError(f"the file's tensors do not fit: unknown {unknown}, missing {missing}")
+
+
+def check_training_state(agent: BaseAgent, state: Any) -> None:
+    """Raise ValueError naming the first field of a saved training state that does not fit.
+
+    The agent's own ``get_training_state`` is the template: the same keys, kinds, dtypes and
+    shapes (``check_like_template``); the optimizers' states are checked against their
+    parameters (``check_optimizer_state``), the RNG states by trial (``check_rng_state``), the
+    normalisers' statistics by range, and the episodes in progress (restored by
+    ``restore_episodes``, which checks them against the envs) for their integers' range.
+    """
+    template = agent.get_training_state()
+    if not isinstance(state, dict):
+        raise ValueError(f"field 'state' must be a dict, got {type(state).__name__}")
+    required, optional = {"num_timesteps", "normalizers"}, set(template) | {"episodes"}
+    if not required <= set(state) <= optional:
+        raise ValueError(
+            f"field 'state' must hold {sorted(required)} and may hold "
+            f"{sorted(optional - required)}, got {sorted(state)}"
+        )
+    check_number("field 'state.num_timesteps'", state["num_timesteps"], int, COUNT)
+    plain = set(state) - {"num_timesteps", "optimizers", "rng", "episodes", "reward_redistributor"}
+    for key in plain:
+        check_like_template(f"state.{key}", state[key], template[key])
+    if "time_elapsed" in state:
+        check_number("field 'state.time_elapsed'", state["time_elapsed"], float, Interval(0))
+    for name, normalizer in state["normalizers"].items():
+        check_statistics(f"state.normalizers.{name}", normalizer)
+    if "optimizers" in state:
+        check_like_template(
+            "state.optimizers",
+            dict.fromkeys(state["optimizers"]),
+            dict.fromkeys(template["optimizers"]),
+        )
+        for name, optimizer in agent.optimizers().items():
+            check_optimizer_state(f"state.optimizers.{name}", optimizer, state["optimizers"][name])
+    if "reward_redistributor" in state:
+        saved, redistributor = state["reward_redistributor"], agent.reward_redistributor
+        if redistributor is None or saved is None:
+            check_like_template(
+                "state.reward_redistributor", saved, template["reward_redistributor"]
+            )
+        else:
+            check_like_template(
+                "state.reward_redistributor", dict.fromkeys(saved), {"optimizer": None}
+            )
+            field = "state.reward_redistributor.optimizer"
+            check_optimizer_state(field, redistributor.optimizer, saved["optimizer"])
+    if "rng" in state:
+        check_rng_state(state["rng"])
+    if state.get("episodes") is not None:
+        check_json_leaves("state.episodes", state["episodes"])
 
 
 def capture_episodes(agent: BaseAgent) -> dict[str, Any] | None:

@@ -232,8 +232,11 @@ class HerReplayBuffer(ReplayBuffer):
             "current_episode_start": self.current_episode_start,
         }
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore contents saved by ``state_dict``."""
-        super().load_state_dict(state)
-        for name in ("episode_start", "episode_end", "current_episode_start"):
-            self._copy_into(getattr(self, name), state[name], name)
+    def _index_ranges(self, final_capacity: int) -> dict[str, tuple[int, int]]:
+        """Add the episode boundaries, rows of the buffer (``episode_end`` -1: still running)."""
+        return {
+            **super()._index_ranges(final_capacity),
+            "episode_start": (0, self.n_rows),
+            "episode_end": (-1, self.n_rows),
+            "current_episode_start": (0, self.n_rows),
+        }

@@ -49,7 +49,7 @@ from rlrobot.common.redistribution import uniform_redistribution
 from rlrobot.common.replay_buffer import ReplayBuffer
 from rlrobot.common.returns import gae
 from rlrobot.common.rollout_buffer import RolloutBuffer
-from rlrobot.errors import ConfigError
+from rlrobot.errors import CheckpointError, ConfigError
 
 
 def make_optimizer(
@@ -149,8 +149,13 @@ class OnPolicyAgent(BaseAgent):
 
     def set_episode_state(self, state: Any) -> None:
         """Restore what ``get_episode_state`` returned."""
-        super().set_episode_state(state)
         pending = state["pending"]
+        if pending is not None and self.config.reward_redistribution != "uniform":
+            raise CheckpointError(
+                f"saved episodes field 'pending' is {type(pending).__name__}, expected null: only "
+                "uniform reward redistribution holds steps back"
+            )
+        super().set_episode_state(state)
         self.pending = (
             None
             if pending is None

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rlrobot.common.checkpoint import load_optimizer_state
 from rlrobot.common.networks import make_features_extractor, mlp, to_tensors
 from rlrobot.common.redistribution import rrd_loss
 from rlrobot.common.replay_buffer import ReplayBuffer
@@ -148,4 +149,4 @@ class RewardRedistributor:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a ``state_dict``."""
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])

@@ -37,16 +37,18 @@ class RunningMeanStd:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Return ``{"mean", "var", "count"}`` as arrays."""
-        return {"mean": self.mean.copy(), "var": self.var.copy(), "count": self.count.copy()}
+        # Arrays even where the updates left NumPy scalars (a 0-d shape): what ``load`` checks.
+        return {name: np.array(getattr(self, name)) for name in ("mean", "var", "count")}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore statistics saved by ``state_dict``."""
         mean = np.asarray(state["mean"], dtype=np.float64)
-        if mean.shape != self.mean.shape:
+        if mean.size != self.mean.size:
             raise ValueError(f"statistics of shape {mean.shape} do not fit {self.mean.shape}")
-        self.mean = mean
-        self.var = np.asarray(state["var"], dtype=np.float64)
-        self.count = np.asarray(state["count"], dtype=np.float64)
+        # Earlier checkpoints stored 0-d statistics as 1-d arrays: read back in this shape.
+        self.mean = mean.reshape(self.mean.shape)
+        self.var = np.asarray(state["var"], dtype=np.float64).reshape(self.mean.shape)
+        self.count = np.asarray(state["count"], dtype=np.float64).reshape(())
 
 
 class ObservationNormalizer:
@@ -152,3 +154,13 @@ class RewardNormalizer:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore statistics saved by ``state_dict``."""
         self.stats.load_state_dict(state)
+
+
+def check_statistics(field: str, state: dict[str, np.ndarray]) -> None:
+    """Raise ValueError unless a normaliser's saved variances and counts are non-negative.
+
+    (Shapes, dtypes and finiteness are checked against the live normaliser's ``state_dict``.)
+    """
+    for key, value in state.items():
+        if key.rsplit("/", 1)[-1] in ("var", "count") and bool((np.asarray(value) < 0).any()):
+            raise ValueError(f"field '{field}.{key}' must be >= 0, got {value!r}")

@@ -26,6 +26,7 @@ stored (the agent replaces them with its reward model's) and ``sample_chunks`` f
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -38,6 +39,7 @@ from rlrobot.common.redistribution import ChunkIndex
 from rlrobot.errors import CheckpointError
 
 Observation = np.ndarray | dict[str, np.ndarray]
+MAX_RNG_STATE_CHARS = 1024
 
 
 class ReplaySample(NamedTuple):
@@ -406,42 +408,99 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore contents saved by ``state_dict`` into a buffer of the same layout.
 
+        Everything is checked before anything is restored: the same array names; each array
+        of the dtype and shape this buffer's is (the final-observation ring as long as its
+        saved capacity); finite observations, actions and rewards; counters and index arrays
+        in range (``_index_ranges``); and the sampling RNG's state, tried on a fresh one.
+
         Raises:
-            ValueError: The saved buffer has another size, number of envs, n_steps or spaces.
+            ValueError: The saved buffer has another size, number of envs, n_steps or spaces,
+                or a value (named) out of range.
         """
+        own = self.state_dict()
+        if self.chunks is not None and "chunk_lengths" not in state:
+            raise ValueError("saved replay buffer has no reward-redistribution chunks")
+        if set(state) != set(own):
+            missing, unknown = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+            raise ValueError(f"saved replay buffer lacks {missing} and has unknown {unknown}")
+        for name in ("layout", "counters"):
+            self._check_array(name, state[name], own[name])
         layout = [self.n_rows, self.n_envs, self.n_steps]
-        if list(np.asarray(state["layout"])) != layout:
+        if state["layout"].tolist() != layout:
             raise ValueError(
                 f"saved replay buffer has (rows, n_envs, n_steps) = "
-                f"{list(state['layout'])}, this one {layout}"
-            )
-        for name in ("actions", "rewards", "terminated", "episode_ends", "final_slot"):
-            self._copy_into(getattr(self, name), state[name], name)
-        for key in self.observations:
-            name = _observation_name("observations", key)
-            self._copy_into(self.observations[key], state[name], name)
-            self.final_observations[key] = np.array(
-                state[_observation_name("final_observations", key)]
+                f"{state['layout'].tolist()}, this one {layout}"
             )
         pos, full, head, count, capacity = (int(v) for v in state["counters"])
+        counters = {
+            "pos": (pos, 0, self.n_rows - 1),
+            "full": (full, 0, 1),
+            # The ring grows by doubling and holds at most one entry per stored transition.
+            "final_capacity": (capacity, 1, 2 * self.n_rows * self.n_envs),
+            "final_head": (head, 0, capacity - 1),
+            "final_count": (count, 0, capacity),
+        }
+        for name, (value, low, high) in counters.items():
+            if not low <= value <= high:
+                raise ValueError(f"saved replay buffer {name} is {value}, allowed: [{low}, {high}]")
+        rng = self._check_rng_state(state["rng"])
+        finals = {}
+        for key, target in self.final_observations.items():
+            name = _observation_name("final_observations", key)
+            finals[key] = np.zeros((capacity, *target.shape[1:]), dtype=target.dtype)
+            self._check_array(name, state[name], finals[key])
+        fixed = (
+            set(own)
+            - {"layout", "counters", "rng"}
+            - {_observation_name("final_observations", k) for k in finals}
+        )
+        for name in fixed:
+            self._check_array(name, state[name], own[name])
+        for name, (low, high) in self._index_ranges(capacity).items():
+            values = state[name]
+            if values.size and not (low <= values.min() and values.max() < high):
+                raise ValueError(
+                    f"saved replay buffer {name!r} holds indices outside [{low}, {high})"
+                )
+        # Checked: now restored, in place (the arrays ``state_dict`` returns are the buffer's).
+        for name in fixed:
+            own[name][...] = state[name]
+        for key, final in finals.items():
+            final[...] = state[_observation_name("final_observations", key)]
+            self.final_observations[key] = final
         self.pos, self.full, self.final_head = pos, bool(full), head
         self.final_count, self.final_capacity = count, capacity
-        self.rng.bit_generator.state = json.loads(str(state["rng"]))
+        self.rng.bit_generator.state = rng
         if self.chunks is not None:
-            if "chunk_lengths" not in state:
-                raise ValueError("saved replay buffer has no reward-redistribution chunks")
-            for name, target in self.chunks.state_dict().items():
-                self._copy_into(target, state[name], name)
             self.chunks.check()
 
+    def _index_ranges(self, final_capacity: int) -> dict[str, tuple[int, int]]:
+        """Return ``{array name: (low, high)}``: the half-open range of each index array."""
+        return {"final_slot": (-1, final_capacity)}
+
     @staticmethod
-    def _copy_into(target: np.ndarray, value: np.ndarray, name: str) -> None:
+    def _check_array(name: str, value: np.ndarray, target: np.ndarray) -> None:
+        """Raise ValueError unless ``value`` has ``target``'s dtype and shape (finite if float)."""
         if value.shape != target.shape or value.dtype != target.dtype:
             raise ValueError(
                 f"saved replay buffer array {name!r} is {value.dtype}{list(value.shape)}, "
                 f"expected {target.dtype}{list(target.shape)}"
             )
-        target[...] = value
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"saved replay buffer array {name!r} holds non-finite values")
+
+    def _check_rng_state(self, saved: np.ndarray) -> dict:
+        """Return the sampling RNG's saved state, checked on a fresh bit generator."""
+        text = str(saved) if saved.shape == () and saved.dtype.kind == "U" else ""
+        # A PCG64 state is under 200 characters; the cap also bounds the JSON's nesting.
+        if not text or len(text) > MAX_RNG_STATE_CHARS:
+            raise ValueError("saved replay buffer 'rng' is no RNG state")
+        try:
+            state = json.loads(text)
+            type(self.rng.bit_generator)().state = state
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
+            raise ValueError(f"saved replay buffer 'rng' is no valid RNG state ({error})") from None
+        return state
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the buffer to an uncompressed ``.npz`` file (arrays only); return its path.
@@ -469,4 +528,22 @@ class ReplayBuffer:
                 "unpickles; load buffers written by our save_replay_buffer (.npz)"
             )
         with np.load(npz_path(path), allow_pickle=False) as data:
+            # Each array's header is read first: a forged shape is refused before NumPy
+            # allocates it. No saved array outgrows three times this buffer (the final ring
+            # at its largest holds one observation per transition).
+            limit = 3 * self.nbytes + (1 << 20)
+            for name in data.files:
+                with data.zip.open(f"{name}.npy") as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read_header(member)
+                if math.prod(shape) * dtype.itemsize > limit:
+                    raise ValueError(
+                        f"saved replay buffer array {name!r} has shape {list(shape)}, larger "
+                        f"than this buffer's {limit} bytes"
+                    )
             self.load_state_dict({name: data[name] for name in data.files})

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from rlrobot.envs.perturbations import DomainRandomization
 from rlrobot.envs.state import (
     check_dict,
     check_like,
@@ -20,6 +21,17 @@ from rlrobot.envs.state import (
     set_attributes,
 )
 from rlrobot.errors import CheckpointError
+
+# Relative slack of a saved draw against its range (the values went through PyBullet).
+DRAW_TOLERANCE = 1e-6
+
+
+def _within(value: float, bounds: tuple[float, float]) -> bool:
+    """Whether `value` lies in [low, high], within `DRAW_TOLERANCE`."""
+    low, high = bounds
+    slack = DRAW_TOLERANCE * max(abs(low), abs(high), 1.0)
+    return bool(np.isfinite(value)) and low - slack <= value <= high + slack
+
 
 # The keys of `EpisodeSnapshot.get_state`.
 ENV_STATE_KEYS = (
@@ -49,8 +61,47 @@ class EpisodeSnapshot:
     _action_latency: int
     _observation_noise: float
     _nominal_dynamics: Any
+    randomization: DomainRandomization | None
     _is_box_action: bool
     _read_dynamics: Any
+
+    def _check_drawn(self, dynamics: Any, latency: int, noise: float, robot: Any) -> None:
+        """Raise CheckpointError unless the saved episode's draws are ones this env's domain
+        randomisation can give (none: the nominal values), so a forged latency of 10**9 or a
+        noise of 1e30 is refused rather than trained on."""
+        settings = self.randomization or DomainRandomization()
+        low, high = settings.action_latency
+        if not low <= latency <= high:
+            raise CheckpointError(
+                f"saved env state 'action_latency' is {latency}; this env draws it from "
+                f"[{low}, {high}]"
+            )
+        if noise != settings.observation_noise:
+            raise CheckpointError(
+                f"saved env state 'observation_noise' is {noise}; this env's is "
+                f"{settings.observation_noise}"
+            )
+        scale = robot.get("actuator_scale") if isinstance(robot, dict) else None
+        if isinstance(scale, (int, float)) and not _within(scale, settings.actuator_scale):
+            raise CheckpointError(
+                f"saved env state 'actuator_scale' is {scale}; this env draws it from "
+                f"{settings.actuator_scale}"
+            )
+        if dynamics is None:
+            return
+        nominal = np.asarray(list(self._nominal_dynamics.values()), dtype=np.float64)
+        for column, (name, bounds) in enumerate(
+            (("mass", settings.mass_scale), ("friction", settings.friction_scale))
+        ):
+            low, high = nominal[:, column] * bounds[0], nominal[:, column] * bounds[1]
+            slack = DRAW_TOLERANCE * np.maximum(np.abs(high), 1.0)
+            saved = dynamics[:, column]
+            inside = (low - slack <= saved) & (saved <= high + slack)
+            if not (np.isfinite(saved).all() and inside.all()):
+                raise CheckpointError(
+                    f"saved env state 'dynamics' holds a {name} outside this env's "
+                    f"randomisation (nominal x {bounds})"
+                )
 
     def get_state(self) -> dict[str, Any]:
         """Return the episode in progress as JSON values and arrays (see `rlrobot.envs.state`).
@@ -117,6 +168,7 @@ class EpisodeSnapshot:
         )
         latency = check_like("action_latency", state["action_latency"], 0)
         noise = check_like("observation_noise", state["observation_noise"], 0.0)
+        self._check_drawn(dynamics, latency, noise, state["robot"])
         try:
             self.sim.import_state(sim.tobytes())
         except ValueError as error:

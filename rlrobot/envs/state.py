@@ -44,10 +44,11 @@ _GYMNASIUM_WRAPPER_STATE: dict[type, tuple[str, ...]] = {
 def check_like(name: str, saved: Any, current: Any) -> Any:
     """Return ``saved`` (arrays copied) if it has the kind of ``current``, else raise.
 
-    Kinds: bool; number (int or float); str; None; NumPy array of the same dtype and shape.
+    Kinds: bool; number (int or float); str; None; NumPy array of the same dtype and shape
+    (with finite values if floating: observations, returns and such are never NaN or inf).
 
     Raises:
-        CheckpointError: ``saved`` is of another kind, dtype or shape.
+        CheckpointError: ``saved`` is of another kind, dtype or shape, or not finite.
     """
     if isinstance(current, np.ndarray):
         if (
@@ -55,6 +56,8 @@ def check_like(name: str, saved: Any, current: Any) -> Any:
             and saved.dtype == current.dtype
             and saved.shape == current.shape
         ):
+            if saved.dtype.kind == "f" and not np.isfinite(saved).all():
+                raise CheckpointError(f"saved env state {name!r} holds NaN or inf")
             return np.array(saved)
         allowed = f"an array {current.dtype}{list(current.shape)}"
     elif isinstance(current, bool) or current is None or isinstance(current, str):
@@ -93,9 +96,11 @@ def restore_generator_state(name: str, generator: np.random.Generator, state: An
     if not isinstance(state, dict) or state.get("bit_generator") != expected:
         raise CheckpointError(f"saved env state {name!r} is not a {expected} RNG state")
     try:
-        generator.bit_generator.state = state
-    except (TypeError, ValueError, KeyError) as error:
+        # Tried on a fresh bit generator first: a refused state leaves ``generator`` as it was.
+        type(generator.bit_generator)().state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
         raise CheckpointError(f"saved env state {name!r} is not valid: {error}") from None
+    generator.bit_generator.state = state
 
 
 def get_attributes(owner: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -168,10 +173,13 @@ def set_env_state(env: gym.Env, state: Any) -> None:
     layers = _layers(env)
     names = [type(layer).__name__ for layer in layers]
     saved = state["layers"]
-    saved_names = [entry.get("layer") if isinstance(entry, dict) else None for entry in saved]
+    saved_names = [
+        entry.get("layer") if isinstance(entry, dict) else None
+        for entry in (saved if isinstance(saved, list) else [])
+    ]
     if not isinstance(saved, list) or saved_names != names:
         raise CheckpointError(
-            f"saved env state is of the wrappers {saved_names}, this env has {names}"
+            f"saved env state 'layers' is of the wrappers {saved_names}, this env has {names}"
         )
     for layer, entry in zip(layers, saved, strict=True):
         check_dict(type(layer).__name__, entry, ("layer", "state"))

@@ -227,12 +227,16 @@ class RunFolder:
         if latest_step is not None:
             candidates.append((latest_step, self.latest_path))
         # Newest first; at equal steps prefer ``latest`` (appended last, so reversed first).
+        problems = []
         for _, path in sorted(candidates, key=lambda item: item[0], reverse=True):
-            if is_complete_checkpoint(path):
+            problem = checkpoint_problem(path)
+            if problem is None:
                 return path
+            problems.append(problem)
+        newest = f"; the newest: {problems[0]}" if problems else ""
         raise RunFolderError(
             f"{self.path} has no complete checkpoint to resume from (looked at latest/ and "
-            "checkpoints/step_*)"
+            f"checkpoints/step_*){newest}"
         )
 
     def resolve_checkpoint(self, name: str) -> Path:
@@ -297,14 +301,19 @@ def read_csv_rows(path: str | os.PathLike) -> list[dict[str, float]]:
 
 def is_complete_checkpoint(path: Path) -> bool:
     """Tell whether ``path`` holds a loadable checkpoint and its ``run_state.json``."""
+    return checkpoint_problem(path) is None
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Return why ``path`` is no loadable checkpoint with its ``run_state.json`` (None: it is)."""
     if not (path / RUN_STATE_FILE).is_file():
-        return False
+        return f"{path} has no {RUN_STATE_FILE}"
     try:
         load_checkpoint(path)
         json.loads((path / RUN_STATE_FILE).read_text())
-    except (CheckpointError, json.JSONDecodeError, OSError):
-        return False
-    return True
+    except (CheckpointError, json.JSONDecodeError, OSError) as error:
+        return str(error)
+    return None
 
 
 def check_run_folder(path: str | os.PathLike) -> tuple[list[str], list[str]]:
