@@ -435,7 +435,14 @@ def load_agent(
         agent.env_id = metadata.get("env_id")
     try:
         restore_rng, force_reset = target.seed is None, target.force_reset
-        restore_weights_and_state(agent, tensors, metadata, restore_rng, force_reset)
+        # A load that changes the optimizer's kind (A2C's use_rms_prop) starts it afresh: the
+        # saved moments belong to the other optimizer.
+        fresh_optimizers = getattr(config, "optimizer", None) != getattr(
+            saved_config, "optimizer", None
+        )
+        restore_weights_and_state(
+            agent, tensors, metadata, restore_rng, force_reset, fresh_optimizers
+        )
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         _close(agent)
         detail = str(error) if isinstance(error, ValueError) else repr(error)
@@ -616,10 +623,12 @@ def restore_weights_and_state(
     metadata: dict[str, Any],
     restore_rng: bool,
     force_reset: bool = False,
+    fresh_optimizers: bool = False,
 ) -> None:
     """Load the checkpoint's weights into the agent's modules and restore its training state.
 
-    ``force_reset`` leaves the saved episodes in progress, if any, behind (``load``'s).
+    ``force_reset`` leaves the saved episodes in progress, if any, behind (``load``'s);
+    ``fresh_optimizers`` the optimizers' saved states.
     Everything is checked first (``check_weights``, ``check_training_state``): nothing of a
     checkpoint that does not fit reaches a module, an optimizer or a global RNG.
 
@@ -628,6 +637,8 @@ def restore_weights_and_state(
     """
     check_weights(agent, tensors, metadata["state"])
     state = unpack_state(metadata["state"], tensors)
+    if fresh_optimizers and isinstance(state, dict):
+        state.pop("optimizers", None)
     check_training_state(agent, state)
     if force_reset:
         state.pop("episodes", None)
