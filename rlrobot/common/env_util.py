@@ -82,6 +82,7 @@ def check_env_id(
         else:
             message = f"unknown env id {env_id!r}: {error}"
         raise EnvMakeError(message) from None
+    _check_render_mode(env_id, env_kwargs or {})
     accepted = _env_keywords(spec.entry_point)
     if accepted is not None:
         for key in env_kwargs or {}:
@@ -90,6 +91,19 @@ def check_env_id(
                 hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
                 raise EnvMakeError(f"{env_id} takes no keyword {key!r}{hint}")
     return spec
+
+
+def _check_render_mode(env_id: str, env_kwargs: dict[str, Any]) -> None:
+    """Refuse a ``render_mode`` that is neither None nor a text.
+
+    ``gym.make`` calls text methods on it before any env code runs (``render_mode=0`` is an
+    ``AttributeError`` from Gymnasium), so the env's own check of the choice comes too late.
+    """
+    mode = env_kwargs.get("render_mode")
+    if mode is not None and not isinstance(mode, str):
+        raise EnvMakeError(
+            f"{env_id}: render_mode must be None or a mode name such as 'rgb_array', got {mode!r}"
+        )
 
 
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:

@@ -117,8 +117,8 @@ def check_value(name: str, value: Any, hint: Any) -> Any:
     """Return `value` checked against a type hint; raise ValueError if it does not fit.
 
     Checked hints: ``bool``, ``int``, ``float``, ``Annotated[int | float, Interval]``,
-    ``X | None``, and fixed or variable tuples/lists of those (each item checked; a text or a
-    number where a sequence belongs is refused). Any other
+    ``X | None``, and fixed or variable tuples/lists of those (each item checked; anything
+    but a tuple, a list or an array where a sequence belongs is refused). Any other
     hint (a class, a string choice) passes the value through: its owner checks it.
     """
     origin, args = get_origin(hint), get_args(hint)
@@ -135,7 +135,7 @@ def check_value(name: str, value: Any, hint: Any) -> Any:
         if len(members) == 1:
             return check_value(name, value, members[0])
         return value
-    if origin in (tuple, list) and isinstance(value, (str, bytes, numbers.Number)):
+    if origin in (tuple, list) and not isinstance(value, (tuple, list, np.ndarray)):
         raise ValueError(f"{name} must be a sequence of values, got {value!r}")
     if origin in (tuple, list) and isinstance(value, (tuple, list)):
         if origin is list or (len(args) == 2 and args[1] is Ellipsis):

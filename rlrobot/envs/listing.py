@@ -152,6 +152,8 @@ def run_envs_command(args: argparse.Namespace) -> int:
             )
         if args.steps < 0:
             raise CommandError(f"--steps must be >= 0, got {args.steps}")
+        if not args.gallery or "\0" in args.gallery:  # Path('') is the current folder
+            raise CommandError(f"--gallery must name a folder, got {args.gallery!r}")
         gallery = Path(args.gallery)
         try:  # before the first frame is rendered
             gallery.mkdir(parents=True, exist_ok=True)

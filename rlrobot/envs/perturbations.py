@@ -18,7 +18,10 @@ import numpy as np
 
 from rlrobot.envs.checks import Fraction, Interval, NonNegative, check_value, checked_hints
 
-Scale = Annotated[float, Interval(0)]
+# Factors on the nominal values of the model files. 100× is far past any real spread of
+# friction or motor strength; a mass must stay above 0, as PyBullet makes a 0 kg link static.
+Scale = Annotated[float, Interval(0, 100)]
+MassScale = Annotated[float, Interval(0, 100, low_open=True, reason="a 0 kg link is static")]
 Steps = Annotated[int, Interval(0, unit="steps")]
 
 
@@ -56,7 +59,7 @@ class DomainRandomization:
             from [low, high]; during the first steps the episode's first action is applied.
     """
 
-    mass_scale: tuple[Scale, Scale] = (1.0, 1.0)
+    mass_scale: tuple[MassScale, MassScale] = (1.0, 1.0)
     friction_scale: tuple[Scale, Scale] = (1.0, 1.0)
     actuator_scale: tuple[Scale, Scale] = (1.0, 1.0)
     observation_noise: NonNegative = 0.0

@@ -87,10 +87,17 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         epilog="example:\n  rlrobot eval runs/cartpole --episodes 20 --deterministic",
         formatter_class=formatter,
     )
-    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="run folder")
-    evaluate.add_argument("--episodes", type=positive_int, default=10, help="episodes (default 10)")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="run folder")
+    evaluate.add_argument(
+        "--episodes",
+        type=eval_episodes,
+        default=10,
+        help=f"episodes (default 10, at most {MAX_EVAL_EPISODES:,})",
+    )
     _add_policy_arguments(evaluate)
-    evaluate.add_argument("--out", metavar="FILE", help="JSON file (default RUN_DIR/eval.json)")
+    evaluate.add_argument(
+        "--out", metavar="FILE", type=path_text, help="JSON file (default RUN_DIR/eval.json)"
+    )
     evaluate.set_defaults(func=run_eval)
 
     record = subparsers.add_parser(
@@ -102,13 +109,19 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "  rlrobot record runs/cartpole --episodes 4 --out runs/cartpole/rollout.mp4",
         formatter_class=formatter,
     )
-    record.add_argument("run_dir", metavar="RUN_DIR", help="run folder")
+    record.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="run folder")
     record.add_argument(
-        "--episodes", type=positive_int, default=1, help="episodes, one per grid cell"
+        "--episodes",
+        type=positive_int,
+        default=1,
+        help="episodes, one per grid cell (at most 64; the grid at most 2048 px a side)",
     )
     _add_policy_arguments(record)
     record.add_argument(
-        "--out", metavar="VIDEO", help="video file, .gif or .mp4 (default RUN_DIR/rollout.gif)"
+        "--out",
+        metavar="VIDEO",
+        type=path_text,
+        help="video file, .gif or .mp4 (default RUN_DIR/rollout.gif)",
     )
     record.add_argument(
         "--size", type=image_side, default=240, help="pixels per cell side (240, at most 2048)"
@@ -119,7 +132,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     record.add_argument(
         "--max-steps", type=positive_int, help="stop episodes after this many steps"
     )
-    record.add_argument("--fps", type=positive_float, help="frames per second (default: real time)")
+    record.add_argument(
+        "--fps",
+        type=positive_float,
+        help="frames per second (default: real time; at most 50 for a GIF, 240 for an MP4)",
+    )
     record.set_defaults(func=run_record)
 
     plot = subparsers.add_parser(
@@ -172,6 +189,29 @@ def image_side(text: str) -> int:
     if value > MAX_IMAGE_SIDE:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_IMAGE_SIDE} px, got {value}")
     return value
+
+
+# Every episode's return and length is kept and written to eval.json; 10,000 CartPole episodes
+# of 500 steps are 5 million steps, about 20 minutes on 2 cores: a larger count is a slip.
+MAX_EVAL_EPISODES = 10_000
+
+
+def eval_episodes(text: str) -> int:
+    """Parse an episode count, 1 to ``MAX_EVAL_EPISODES`` (an argparse ``type``)."""
+    value = positive_int(text)
+    if value > MAX_EVAL_EPISODES:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_EVAL_EPISODES:,} (each episode is kept in eval.json), "
+            f"got {value:,}"
+        )
+    return value
+
+
+def path_text(text: str) -> str:
+    """Parse a path: not empty (``''`` would silently mean the current folder), no NUL byte."""
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"must name a path, got {text!r}")
+    return text
 
 
 def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -299,11 +339,27 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_record(args: argparse.Namespace) -> int:
     """Handle ``rlrobot record``."""
-    from rlrobot.run.recording import VIDEO_SUFFIXES, record_episodes, tile_episodes, write_video
+    from rlrobot.run.recording import (
+        VIDEO_SUFFIXES,
+        check_fps,
+        check_grid,
+        record_episodes,
+        tile_episodes,
+        write_video,
+    )
 
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in VIDEO_SUFFIXES:
-        raise CommandError(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {out.name}")
+        raise CommandError(
+            f"--out must end in {' or '.join(VIDEO_SUFFIXES)} (a file name such as "
+            f"rollout.gif), got {out.name!r}"
+        )
+    try:  # before the checkpoint is loaded and any frame rendered
+        check_grid(args.episodes, args.size, ("--episodes", "--size"))
+        if args.fps is not None:
+            check_fps(args.fps, out.suffix.lower() if out else ".gif", "--fps")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
     agent, resolved, folder = _load_agent(args)
     out = out or folder.path / "rollout.gif"
     check_writable(out, "--out", is_folder=False)

@@ -17,12 +17,58 @@ from typing import Any
 import numpy as np
 
 from rlrobot.common.files import atomic_output
+from rlrobot.envs.checks import MAX_IMAGE_SIDE, Interval, check_number
 from rlrobot.run.config import ResolvedConfig
 from rlrobot.run.evaluation import make_env
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 # ffmpeg's H.264 encoder wants frame sides divisible by 16 (imageio would resize otherwise).
 _MP4_BLOCK = 16
+# Black pixels between grid cells.
+GRID_GAP = 2
+# Each episode is its own env and keeps every frame in memory until the video is written; an
+# 8×8 grid already shrinks cells to 254 px under the MAX_IMAGE_SIDE cap on the whole frame.
+MAX_GRID_EPISODES = 64
+# Frames per second a video can hold. A GIF stores whole hundredths of a second per frame and
+# we write at least 20 ms (browsers play shorter delays at 10 fps), so at most 50 fps; H.264
+# players keep up with 240. 0.01 fps (100 s a frame) is far below any useful slide show.
+FPS_RANGES = {
+    ".gif": Interval(0.01, 50, unit="fps", reason="a GIF frame lasts at least 20 ms"),
+    ".mp4": Interval(0.01, 240, unit="fps"),
+}
+
+
+def grid_shape(n_cells: int) -> tuple[int, int]:
+    """Return ``(rows, columns)`` of the near-square grid holding ``n_cells`` cells."""
+    columns = math.ceil(math.sqrt(n_cells))
+    return math.ceil(n_cells / columns), columns
+
+
+def check_grid(n_episodes: int, size: int, flags: tuple[str, str] = ("n_episodes", "size")) -> None:
+    """Raise ValueError unless ``n_episodes`` cells of ``size`` px fit one video frame.
+
+    The whole frame obeys the render cap ``MAX_IMAGE_SIDE`` (px a side), and the grid holds at
+    most ``MAX_GRID_EPISODES`` cells; ``flags`` names the two values in the message.
+    """
+    episodes_flag, size_flag = flags
+    if n_episodes > MAX_GRID_EPISODES:
+        raise ValueError(
+            f"{episodes_flag} must be at most {MAX_GRID_EPISODES} (one grid cell and env each), "
+            f"got {n_episodes}"
+        )
+    rows, columns = grid_shape(n_episodes)
+    side = max(rows, columns) * (size + GRID_GAP) - GRID_GAP
+    if side > MAX_IMAGE_SIDE:
+        largest = (MAX_IMAGE_SIDE + GRID_GAP) // max(rows, columns) - GRID_GAP
+        raise ValueError(
+            f"{episodes_flag} {n_episodes} × {size_flag} {size} make {side} px frames, over the "
+            f"{MAX_IMAGE_SIDE} px cap: use {size_flag} {largest} or less, or fewer episodes"
+        )
+
+
+def check_fps(fps: float, suffix: str, name: str = "fps") -> float:
+    """Return ``fps`` checked against what a ``suffix`` (``.gif``, ``.mp4``) video can play."""
+    return check_number(f"{name} for a {suffix}", fps, float, FPS_RANGES[suffix])
 
 
 def record_episodes(
@@ -50,7 +96,11 @@ def record_episodes(
     Returns:
         ``(episodes, fps)``: per episode, a list of uint8 frames ``(size, size, 3)``; and the
         frame rate (Hz) that plays them in real time (the env's ``render_fps / frame_skip``).
+
+    Raises:
+        ValueError: The grid of ``n_episodes`` cells of ``size`` px is too large (``check_grid``).
     """
+    check_grid(n_episodes, size)
     size_kwargs = (
         {"render_width": size, "render_height": size} if resolved.env.startswith("rlrobot/") else {}
     )
@@ -86,7 +136,7 @@ def _fit(frame: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(frame.astype(np.uint8)).resize((size, size)))
 
 
-def tile_episodes(episodes: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:
+def tile_episodes(episodes: list[list[np.ndarray]], gap: int = GRID_GAP) -> np.ndarray:
     """Lay episodes out in a near-square grid, frame by frame.
 
     Args:
@@ -97,9 +147,7 @@ def tile_episodes(episodes: list[list[np.ndarray]], gap: int = 2) -> np.ndarray:
         uint8 video ``(n_frames, rows·(height+gap)−gap, columns·(width+gap)−gap, 3)`` where
         ``n_frames`` is the longest episode; shorter ones repeat their last frame.
     """
-    n_cells = len(episodes)
-    columns = math.ceil(math.sqrt(n_cells))
-    rows = math.ceil(n_cells / columns)
+    rows, columns = grid_shape(len(episodes))
     height, width, _ = episodes[0][0].shape
     n_frames = max(len(frames) for frames in episodes)
     video = np.zeros(

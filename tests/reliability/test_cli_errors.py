@@ -18,6 +18,7 @@ import pytest
 
 from rlrobot.cli import build_parser, main
 from rlrobot.common.files import TEMPORARY_PATTERN
+from rlrobot.run.cli import path_text
 
 from .small_runs import ALGORITHM_ENV, REPOSITORY
 
@@ -57,7 +58,10 @@ NUMERIC_OPTIONS = [
     (command, action.option_strings[-1])
     for command, parser in COMMANDS.items()
     for action in parser._actions
-    if action.option_strings and action.type not in (None, str) and action.choices is None
+    # path_text only refuses empty paths: it is a path, not a number.
+    if action.option_strings
+    and action.type not in (None, str, path_text)
+    and action.choices is None
 ]
 OUTPUT_CASES = [
     (command, option)
