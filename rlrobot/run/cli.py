@@ -192,7 +192,7 @@ def image_side(text: str) -> int:
 
 
 # Every episode's return and length is kept and written to eval.json; 10,000 CartPole episodes
-# of 500 steps are 5 million steps, about 20 minutes on 2 cores: a larger count is a slip.
+# of 500 steps are 5 million steps, over half an hour (docs/reliability.md): more is a slip.
 MAX_EVAL_EPISODES = 10_000
 
 
