@@ -98,6 +98,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--out", metavar="FILE", type=path_text, help="JSON file (default RUN_DIR/eval.json)"
     )
+    evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     evaluate.set_defaults(func=run_eval)
 
     record = subparsers.add_parser(
@@ -305,15 +306,20 @@ def default_run_dir(algo: str, env_id: str, seed: int) -> str:
 def run_eval(args: argparse.Namespace) -> int:
     """Handle ``rlrobot eval``."""
     from rlrobot.common.evaluation import evaluate_policy
-    from rlrobot.run.evaluation import format_summary, make_env
+    from rlrobot.common.progress import make_progress_bar
+    from rlrobot.run.evaluation import EpisodeProgress, format_summary, make_env
 
     agent, resolved, folder = _load_agent(args)
     out = Path(args.out) if args.out else folder.eval_path
     check_writable(out, "--out", is_folder=False)  # before the episodes, not after them
     env = make_env(resolved)
+    bar = make_progress_bar(not args.no_progress, args.episodes, "episode")
     try:
-        result = evaluate_policy(agent, env, args.episodes, args.deterministic, args.seed)
+        evaluated = env if bar is None else EpisodeProgress(env, bar)
+        result = evaluate_policy(agent, evaluated, args.episodes, args.deterministic, args.seed)
     finally:
+        if bar is not None:
+            bar.close()
         env.close()
     summary = {
         "run": str(folder.path),

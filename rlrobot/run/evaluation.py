@@ -23,6 +23,24 @@ def make_env(resolved: ResolvedConfig, render_mode: str | None = None, **kwargs:
     return make_checked_env(resolved.env, env_kwargs)
 
 
+class EpisodeProgress(gym.Wrapper):
+    """Advance a progress bar (tqdm's ``update``) by one at the end of every episode.
+
+    ``rlrobot eval`` wraps its env in it, so a long evaluation shows how far it has come.
+    """
+
+    def __init__(self, env: gym.Env, bar: Any) -> None:
+        super().__init__(env)
+        self.bar = bar
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        """Step the env; count the episode once it ends."""
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        if terminated or truncated:
+            self.bar.update(1)
+        return observation, reward, terminated, truncated, info
+
+
 def load_run_agent(
     run_dir: str | os.PathLike, checkpoint: str = "latest", device: str = "cpu"
 ) -> tuple[Any, ResolvedConfig, RunFolder]:

@@ -169,3 +169,24 @@ def test_gym_make_itself_reads_render_mode_first():
     """Gymnasium's own make reads render_mode before our constructor: its error, not ours."""
     with pytest.raises(AttributeError, match="endswith"):
         gym.make("rlrobot/CartPole-v0", render_mode=0)
+
+
+class _CountingBar:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, n: int) -> None:
+        self.n += n
+
+
+def test_eval_progress_counts_whole_episodes():
+    from rlrobot.common.evaluation import evaluate_policy
+    from rlrobot.run.evaluation import EpisodeProgress
+
+    bar = _CountingBar()
+    env = gym.make("rlrobot/CartPole-v0", max_episode_steps=7)
+    try:
+        result = evaluate_policy(lambda obs, deterministic: (0, None), EpisodeProgress(env, bar), 3)
+    finally:
+        env.close()
+    assert bar.n == 3 and len(result.returns) == 3
