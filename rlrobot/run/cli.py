@@ -152,10 +152,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "  rlrobot plot runs/sweep --source eval   # every run folder below runs/sweep",
         formatter_class=formatter,
     )
-    plot.add_argument("run_dirs", metavar="RUN_DIR", nargs="+", help="run folders or parents")
+    plot.add_argument(
+        "run_dirs", metavar="RUN_DIR", nargs="+", type=path_text, help="run folders or parents"
+    )
     plot.add_argument(
         "--out",
         metavar="PNG",
+        type=path_text,
         help="image file (default RUN_DIR/learning_curve.png for one run, else "
         "learning_curves.png)",
     )

@@ -118,6 +118,8 @@ def test_eval_episodes_are_capped(tmp_path, capsys):
         (["record", "RUN", "--out", "a\0b.gif"], "argument --out: must name a path"),
         (["record", "RUN", "--out", ".gif"], "--out must end in .gif or .mp4 (a file name"),
         (["envs", "--gallery", ""], "--gallery must name a folder, got ''"),
+        (["plot", ""], "argument RUN_DIR: must name a path, got ''"),
+        (["plot", "RUN", "--out", ""], "argument --out: must name a path, got ''"),
     ],
 )
 def test_empty_paths_are_refused(tmp_path, monkeypatch, capsys, argv, message):
