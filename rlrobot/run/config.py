@@ -156,7 +156,12 @@ def read_yaml(path: str | os.PathLike | Traversable) -> dict[str, Any]:
     if isinstance(path, (str, os.PathLike)):
         path = Path(path)
     if not path.is_file():
-        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        if path.is_dir():
+            problem = "is a folder, not a file"
+        elif isinstance(path, Path) and path.exists():
+            problem = "is not a regular file (a device, a pipe or a socket)"
+        else:
+            problem = "does not exist"
         raise ConfigError(f"config file {path} {problem}")
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))

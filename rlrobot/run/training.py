@@ -228,9 +228,11 @@ def find_resume_point(folder: RunFolder, n_timesteps: int) -> tuple[Path, dict[s
         checkpoint (after ``config.yaml`` was written), which a resume trains from the start.
 
     Raises:
-        RunFolderError: Checkpoints but none complete, or ``n_timesteps`` not above the step
-            count of the newest.
+        RunFolderError: A damaged log or checkpoint folder (``RunFolder.check_layout``),
+            checkpoints but none complete, or ``n_timesteps`` not above the step count of
+            the newest.
     """
+    folder.check_layout()
     checkpoint = folder.find_resume_checkpoint()
     if checkpoint is None:
         return None
