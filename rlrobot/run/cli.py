@@ -71,7 +71,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--out", metavar="DIR", help="run folder (default runs/<algo>-<env>-seed<seed>)"
     )
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
-    train.add_argument("--dry-run", action="store_true", help="print the resolved config, stop")
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the run as a real one would (config, env, device), print the config, stop",
+    )
     train.add_argument(
         "--list-keys", action="store_true", help="list the config keys of --algo, stop"
     )
@@ -190,7 +194,7 @@ def run_train(args: argparse.Namespace) -> int:
     from rlrobot.errors import RunFolderError
     from rlrobot.run.config import config_help, read_run_config, resolve_config
     from rlrobot.run.folder import RunFolder
-    from rlrobot.run.training import find_resume_point, train
+    from rlrobot.run.training import check_run, find_resume_point, train
 
     if args.list_keys:
         if not args.algo:
@@ -212,6 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
             args.overrides,
             {"n_timesteps": args.steps, "n_envs": args.n_envs},
         )
+    check_run(resolved)  # what a run checks at its start, for --dry-run too
     if args.dry_run:
         print(resolved.to_yaml(), end="")
         return 0

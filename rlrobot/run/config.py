@@ -34,8 +34,10 @@ import yaml
 
 from rlrobot.common.config import (
     COUNT,
+    SEED,
     BaseConfig,
     bounded,
+    check_argument,
     did_you_mean,
     option,
     unknown_key_error,
@@ -426,7 +428,8 @@ def resolve_config(
 
 
 def check_identity(algo: Any, env_id: Any, seed: Any) -> None:
-    """Raise ``ConfigError`` unless ``algo`` and ``env_id`` are names and ``seed`` an int >= 0.
+    """Raise ``ConfigError`` unless ``algo`` and ``env_id`` are names and ``seed`` an int in
+    ``SEED`` (0 to 2**64 - 1).
 
     They may come from a YAML file, where ``env: 123`` or ``algo: [ppo]`` parse fine.
     """
@@ -437,6 +440,7 @@ def check_identity(algo: Any, env_id: Any, seed: Any) -> None:
             )
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"config key 'seed': expected an integer >= 0, got {bounded(seed)}")
+    check_argument("config key 'seed':", seed, int, SEED)
 
 
 def validate_layers(

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlrobot.agents.config import resolve_device
 from rlrobot.common.evaluation import evaluate_policy
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
@@ -243,6 +244,21 @@ def find_resume_point(folder: RunFolder, n_timesteps: int) -> tuple[Path, dict[s
             f"{folder.path} is already at {done:,} steps; pass --steps above that to continue"
         )
     return checkpoint, state
+
+
+def check_run(resolved: ResolvedConfig) -> None:
+    """Make the checks of a run's start that its config alone cannot: the device exists and
+    the env id and ``env_kwargs`` make an env (one, in this process: no workers started).
+
+    ``rlrobot train`` calls it before ``--dry-run`` prints and before a run writes anything,
+    so a dry run passes exactly when the run would start.
+
+    Raises:
+        ConfigError: A device this machine lacks.
+        EnvMakeError: An unknown env id, keyword or a value the env refuses.
+    """
+    resolve_device(resolved.run.device)
+    make_env(resolved).close()
 
 
 def train(
