@@ -97,8 +97,7 @@ def _check_writable(path: Path, flag: str, is_folder: bool) -> None:
     os.unlink(name)
     # A name the file system cannot hold fails only when written, after the command's work.
     name_max = os.pathconf(existing, "PC_NAME_MAX")
-    absolute = path.absolute()
-    for part in absolute.relative_to(existing).parts if absolute != existing else ():
+    for part in path.absolute().relative_to(existing.absolute()).parts:
         if len(os.fsencode(part)) > name_max:
             raise CommandError(
                 f"{flag} {path}: the name {part[:40]}… is longer than the {name_max} bytes "
