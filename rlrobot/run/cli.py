@@ -216,8 +216,9 @@ def run_train(args: argparse.Namespace) -> int:
             args.overrides,
             {"n_timesteps": args.steps, "n_envs": args.n_envs},
         )
-    check_run(resolved)  # what a run checks at its start, for --dry-run too
     if args.dry_run:
+        # What a real run's start checks (building its agent and envs), without starting it.
+        check_run(resolved)
         print(resolved.to_yaml(), end="")
         return 0
     out = args.out or default_run_dir(resolved.algo, resolved.env, resolved.seed)

@@ -251,8 +251,8 @@ def check_run(resolved: ResolvedConfig) -> None:
     """Make the checks of a run's start that its config alone cannot: the device exists and
     the env id and ``env_kwargs`` make an env (one, in this process: no workers started).
 
-    ``rlrobot train`` calls it before ``--dry-run`` prints and before a run writes anything,
-    so a dry run passes exactly when the run would start.
+    ``rlrobot train --dry-run`` calls it, so a dry run fails where the run's start would (a
+    real run makes these checks when it builds its agent, before it writes anything).
 
     Raises:
         ConfigError: A device this machine lacks.
