@@ -121,6 +121,10 @@ def _convert(label: str, value: Any, annotation: Any, interval: Interval | None 
             return check_number(f"{label}:", value, annotation, interval or ANY_NUMBER)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        except OverflowError:  # an int beyond a float's range (check_number compares floats)
+            raise ConfigError(
+                f"{label}: {bounded(value)} is beyond any allowed value (over 1.8e308)"
+            ) from None
     is_other_class = isinstance(annotation, type) and annotation not in (int, float)
     if is_other_class and isinstance(value, annotation):  # bool, str, a protocol
         return value

@@ -113,6 +113,13 @@ def test_values_beyond_the_caps_or_of_the_wrong_type_are_refused(capsys, overrid
     assert message in _error_of([*TRAIN, "--set", override, "--dry-run"], capsys)
 
 
+@pytest.mark.parametrize("key", ["n_steps", "gamma"])
+def test_an_int_beyond_a_float_is_refused_in_one_short_line(capsys, key):
+    line = _error_of([*TRAIN, "--set", f"{key}={'9' * 4000}", "--dry-run"], capsys)
+    assert f"config key {key!r}: 999" in line and "beyond any allowed value" in line
+    assert len(line) < 300
+
+
 def test_exponent_numbers_are_still_floats(capsys):
     assert main([*TRAIN, "--set", "learning_rate=3e-4", "--dry-run"]) == 0
     assert "learning_rate: 0.0003" in capsys.readouterr().out
