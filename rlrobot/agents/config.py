@@ -45,6 +45,8 @@ LAYER_SIZE = Interval(1, 8192, reason="a wider layer takes GBs of memory per net
 # beyond it the std is below 2e-9 or above 7.4 times the action scale.
 LOG_STD = Interval(-20, 2)
 DISCOUNT = Interval(0, 1, low_open=True)
+# Passes over one rollout: PPO's papers use 3 to 30; 10**9 of them would run for years.
+EPOCHS = Interval(1, 10**4, reason="more passes over one rollout only overfit it, for hours")
 
 
 def _is_number(value: Any) -> bool:

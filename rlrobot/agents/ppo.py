@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch.nn import functional as F
 
-from rlrobot.agents.config import OnPolicyConfig
+from rlrobot.agents.config import EPOCHS, OnPolicyConfig
 from rlrobot.agents.on_policy import OnPolicyAgent
 from rlrobot.common.config import COUNT, option
 from rlrobot.common.losses import (
@@ -41,7 +41,7 @@ class PPOConfig(OnPolicyConfig):
     """PPO hyperparameters (defaults as in SB3)."""
 
     batch_size: int = option(64, "minibatch size", COUNT)
-    n_epochs: int = option(10, "passes over each rollout", COUNT)
+    n_epochs: int = option(10, "passes over each rollout", EPOCHS)
     clip_range: float | Schedule = option(
         0.2, "clipping ε of the probability ratio, or a callable of progress_remaining", POSITIVE
     )

@@ -12,11 +12,11 @@ together.
 from __future__ import annotations
 
 import collections.abc
-import contextlib
 import dataclasses
 import difflib
 import functools
 import numbers
+import reprlib
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -31,6 +31,20 @@ ConfigT = TypeVar("ConfigT", bound="BaseConfig")
 COUNT = Interval(1)
 # Seeds: integers >= 0 up to what torch.manual_seed takes.
 SEED = Interval(0, 2**64 - 1, reason="torch.manual_seed's range")
+
+
+# ``repr`` with bounds, for messages that quote a user's value: a 100,000-digit number or a
+# list of a million items stays a line.
+_BOUNDED_REPR = reprlib.Repr()
+_BOUNDED_REPR.maxlevel = 4
+_BOUNDED_REPR.maxlist = _BOUNDED_REPR.maxtuple = _BOUNDED_REPR.maxdict = 20
+_BOUNDED_REPR.maxset = _BOUNDED_REPR.maxfrozenset = 20
+_BOUNDED_REPR.maxstring = _BOUNDED_REPR.maxother = _BOUNDED_REPR.maxlong = 80
+
+
+def bounded(value: Any) -> str:
+    """Return ``repr(value)`` shortened (``...``) to a few hundred characters at most."""
+    return _BOUNDED_REPR.repr(value)
 
 
 def option(default: Any, help: str, interval: Interval | None = None) -> Any:
@@ -79,18 +93,20 @@ def _convert(label: str, value: Any, annotation: Any, interval: Interval | None 
         # Only Python callers pass these (SB3's schedules); YAML files cannot hold one.
         if callable(value):
             return value
-        raise ConfigError(f"{label}: expected a number or a callable, got {value!r}")
+        raise ConfigError(f"{label}: expected a number or a callable, got {bounded(value)}")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{label}: expected one of {list(args)}, got {value!r}")
+            raise ConfigError(f"{label}: expected one of {list(args)}, got {bounded(value)}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{label}: expected a list, got {value!r}")
+            raise ConfigError(f"{label}: expected a list, got {bounded(value)}")
         if origin is tuple and len(args) > 1 and args[1] is not Ellipsis:
             # A fixed-length tuple such as (frequency, unit): one type per position.
             if len(value) != len(args):
-                raise ConfigError(f"{label}: expected {len(args)} items, got {list(value)!r}")
+                raise ConfigError(
+                    f"{label}: expected {len(args)} items, got {bounded(list(value))}"
+                )
             pairs = zip(value, args, strict=True)
             return tuple(_convert(label, item, arg, interval) for item, arg in pairs)
         item_type = args[0] if args else Any
@@ -98,22 +114,22 @@ def _convert(label: str, value: Any, annotation: Any, interval: Interval | None 
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{label}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{label}: expected a mapping, got {bounded(value)}")
         return dict(value)
-    if annotation is float and isinstance(value, str):
-        # YAML 1.1 reads "3e-4" as a string; accept numeric strings for float fields.
-        with contextlib.suppress(ValueError):
-            value = float(value)
     if annotation in (int, float) and _is_real(value):
         try:
             return check_number(f"{label}:", value, annotation, interval or ANY_NUMBER)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        except OverflowError:  # an int beyond a float's range (check_number compares floats)
+            raise ConfigError(
+                f"{label}: {bounded(value)} is beyond any allowed value (over 1.8e308)"
+            ) from None
     is_other_class = isinstance(annotation, type) and annotation not in (int, float)
     if is_other_class and isinstance(value, annotation):  # bool, str, a protocol
         return value
     raise ConfigError(
-        f"{label}: expected {_type_name(annotation)}, got {type(value).__name__} {value!r}"
+        f"{label}: expected {_type_name(annotation)}, got {type(value).__name__} {bounded(value)}"
     )
 
 
@@ -141,7 +157,7 @@ def _union_error(label: str, value: Any, annotation: Any, errors: dict[Any, Conf
         for arg in members:
             if (get_origin(arg) in (tuple, list)) == is_sequence and not _is_python_only(arg):
                 return errors[arg]
-    return ConfigError(f"{label}: expected {_type_name(annotation)}, got {value!r}")
+    return ConfigError(f"{label}: expected {_type_name(annotation)}, got {bounded(value)}")
 
 
 def check_argument(
@@ -163,7 +179,7 @@ def did_you_mean(name: str, known: list[str]) -> str:
 
 def unknown_key_error(key: str, known: list[str], owner: str) -> ConfigError:
     """Return the error for an unknown ``key``, suggesting up to three close ``known`` keys."""
-    return ConfigError(f"unknown config key {key!r} for {owner}{did_you_mean(key, known)}")
+    return ConfigError(f"unknown config key {bounded(key)} for {owner}{did_you_mean(key, known)}")
 
 
 @functools.cache
@@ -264,4 +280,4 @@ class BaseConfig:
 
     def _require(self, condition: bool, key: str, message: str) -> None:
         if not condition:
-            raise ConfigError(f"config key {key!r}: {message}, got {getattr(self, key)!r}")
+            raise ConfigError(f"config key {key!r}: {message}, got {bounded(getattr(self, key))}")

@@ -72,7 +72,14 @@ def check_writable(path: str | os.PathLike, flag: str, is_folder: bool) -> None:
     every episode. The folder that would hold ``path`` is tried with a real write: permission
     bits say nothing for root, or on a read-only file system.
     """
-    path = Path(path)
+    try:
+        _check_writable(Path(path), flag, is_folder)
+    except OSError as error:  # a name too long for the file system, a loop of links
+        raise CommandError(f"{flag} {path}: {error.strerror}") from None
+
+
+def _check_writable(path: Path, flag: str, is_folder: bool) -> None:
+    """Do ``check_writable``'s work; an ``OSError`` of a look at ``path`` passes through."""
     if path.exists() and path.is_dir() != is_folder:
         found, wanted = ("a folder", "a file") if path.is_dir() else ("a file", "a folder")
         raise CommandError(f"{flag} {path} is {found}; it must name {wanted}")
@@ -88,3 +95,11 @@ def check_writable(path: str | os.PathLike, flag: str, is_folder: bool) -> None:
         ) from None
     os.close(fd)
     os.unlink(name)
+    # A name the file system cannot hold fails only when written, after the command's work.
+    name_max = os.pathconf(existing, "PC_NAME_MAX")
+    for part in path.absolute().relative_to(existing.absolute()).parts:
+        if len(os.fsencode(part)) > name_max:
+            raise CommandError(
+                f"{flag} {path}: the name {part[:40]}… is longer than the {name_max} bytes "
+                f"a name can have in {existing}"
+            )

@@ -6,6 +6,11 @@ files, ``--set`` values, a run's ``config.yaml``) goes through ``load_yaml``.
 
 PyYAML follows YAML 1.1, where ``1e-3`` and ``1e5`` (no dot) are text; the loader reads them
 as numbers, as YAML 1.2 and every Python user do, so ``--set learning_rate=1e-3`` is a float.
+
+A document is refused (``yaml.YAMLError``) before any value is built when its aliases would
+expand to more than ``MAX_EXPANDED_NODES`` nodes ("billion laughs": nine nested levels of
+aliases make 10**9 strings from a few hundred bytes) or nest deeper than ``MAX_DEPTH``; and
+PyYAML's own ``RecursionError`` and Python's 4300-digit limit on ints become the same error.
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ import re
 from typing import Any
 
 import yaml
+
+# A config's documents have hundreds of nodes; these bounds are far above any real one.
+MAX_EXPANDED_NODES = 10**6
+MAX_DEPTH = 100
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -49,13 +58,59 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
+def _check_size(root: yaml.Node) -> None:
+    """Raise ``yaml.YAMLError`` if ``root`` expands (aliases followed) to too many nodes or
+    nests too deeply; iterative, with each shared node's size counted once (memoised)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, depth, children_done = stack.pop()
+        if id(node) in sizes and not children_done:
+            continue
+        if depth > MAX_DEPTH:
+            raise yaml.YAMLError(f"the document nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [item for pair in node.value for item in pair]
+        else:
+            sizes[id(node)] = 1
+            continue
+        if children_done:
+            on_path.discard(id(node))
+            size = 1 + sum(sizes[id(child)] for child in children)
+            if size > MAX_EXPANDED_NODES:
+                raise yaml.YAMLError(
+                    f"the document expands to more than {MAX_EXPANDED_NODES:,} values through "
+                    "its aliases (&anchor / *alias); write the values out"
+                )
+            sizes[id(node)] = size
+            continue
+        if id(node) in on_path:  # a node that holds itself (PyYAML allows it): unbounded
+            raise yaml.YAMLError("the document holds a value that contains itself (an alias)")
+        on_path.add(id(node))
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+
+
 def load_yaml(text: str | bytes) -> Any:
-    """Parse one YAML document like ``yaml.safe_load``; a duplicate key is a ``yaml.YAMLError``."""
+    """Parse one YAML document like ``yaml.safe_load``; a duplicate key, a document too large
+    once its aliases are expanded, too deep, or with an over-long number is a ``yaml.YAMLError``."""
     # What ``yaml.load(text, Loader=_StrictLoader)`` does; the loader is a ``SafeLoader``, so it
     # builds plain values only, never objects.
     loader = _StrictLoader(text)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_size(node)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise yaml.YAMLError(f"the document nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as error:  # int("1" * 5000): Python's limit on the digits of an int
+        # The rest of Python's message is advice for programmers (sys.set_int_max_str_digits).
+        raise yaml.YAMLError(f"a value cannot be read: {str(error).split(';')[0]}") from None
     finally:
         loader.dispose()
 

@@ -71,7 +71,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--out", metavar="DIR", help="run folder (default runs/<algo>-<env>-seed<seed>)"
     )
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
-    train.add_argument("--dry-run", action="store_true", help="print the resolved config, stop")
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the run as a real one would (config, env, device), print the config, stop",
+    )
     train.add_argument(
         "--list-keys", action="store_true", help="list the config keys of --algo, stop"
     )
@@ -234,7 +238,7 @@ def run_train(args: argparse.Namespace) -> int:
     from rlrobot.errors import RunFolderError
     from rlrobot.run.config import config_help, read_run_config, resolve_config
     from rlrobot.run.folder import RunFolder
-    from rlrobot.run.training import find_resume_point, train
+    from rlrobot.run.training import check_run, find_resume_point, train
 
     if args.list_keys:
         if not args.algo:
@@ -257,6 +261,8 @@ def run_train(args: argparse.Namespace) -> int:
             {"n_timesteps": args.steps, "n_envs": args.n_envs},
         )
     if args.dry_run:
+        # What a real run's start checks (building its agent and envs), without starting it.
+        check_run(resolved)
         print(resolved.to_yaml(), end="")
         return 0
     out = args.out or default_run_dir(resolved.algo, resolved.env, resolved.seed)

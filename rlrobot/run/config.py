@@ -32,9 +32,18 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from rlrobot.common.config import COUNT, BaseConfig, did_you_mean, option, unknown_key_error
+from rlrobot.common.config import (
+    COUNT,
+    SEED,
+    BaseConfig,
+    bounded,
+    check_argument,
+    did_you_mean,
+    option,
+    unknown_key_error,
+)
 from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
-from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE
+from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE, Interval
 from rlrobot.errors import ConfigError
 from rlrobot.vec import VecEnvName
 
@@ -79,7 +88,10 @@ class RunConfig(BaseConfig):
     )
     device: str = option("auto", "torch device: auto (CUDA if available), cpu, cuda")
     torch_threads: int = option(
-        1, "torch CPU threads; 1 is fastest for the small networks of RL on few shared cores", COUNT
+        1,
+        "torch CPU threads; 1 is fastest for the small networks of RL on few shared cores",
+        # A fixed bound, not os.cpu_count(): a run's config.yaml stays valid on another machine.
+        Interval(1, 1024, reason="torch.set_num_threads crashes the process at 100000"),
     )
     eval_freq: int = option(10_000, "evaluate every this many env steps (0: never)", NON_NEGATIVE)
     eval_episodes: int = option(10, "episodes per periodic evaluation", COUNT)
@@ -137,7 +149,7 @@ def algorithm_class(algo: str) -> type:
     from rlrobot.agents import ALGORITHMS
 
     if algo not in ALGORITHMS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of {sorted(ALGORITHMS)}")
+        raise ConfigError(f"unknown algorithm {bounded(algo)}; choose one of {sorted(ALGORITHMS)}")
     return ALGORITHMS[algo]
 
 
@@ -146,7 +158,12 @@ def read_yaml(path: str | os.PathLike | Traversable) -> dict[str, Any]:
     if isinstance(path, (str, os.PathLike)):
         path = Path(path)
     if not path.is_file():
-        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        if path.is_dir():
+            problem = "is a folder, not a file"
+        elif isinstance(path, Path) and path.exists():
+            problem = "is not a regular file (a device, a pipe or a socket)"
+        else:
+            problem = "does not exist"
         raise ConfigError(f"config file {path} {problem}")
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
@@ -165,7 +182,24 @@ def read_yaml(path: str | os.PathLike | Traversable) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping, not {type(data).__name__}")
+    check_keys(data, f"config file {path}")
     return data
+
+
+def check_keys(data: dict[Any, Any], owner: str) -> None:
+    """Raise ``ConfigError`` naming the first key of ``data`` or of a mapping nested in it (in
+    mappings) that is not a string: YAML reads ``null: 1`` or ``1: 2`` as such keys."""
+    mappings = [data]
+    while mappings:
+        mapping = mappings.pop()
+        for key, value in mapping.items():
+            if not isinstance(key, str):
+                raise ConfigError(
+                    f"{owner}: config keys are names (strings), got the key {bounded(key)} "
+                    f"({type(key).__name__})"
+                )
+            if isinstance(value, dict):
+                mappings.append(value)
 
 
 def is_keyed_by_env(data: dict[str, Any], known_keys: set[str]) -> bool:
@@ -211,12 +245,13 @@ def parse_override(text: str) -> dict[str, Any]:
     key, separator, raw_value = text.partition("=")
     key = key.strip()
     if not separator or not key:
-        raise ConfigError(f"--set expects key=value, got {text!r}")
+        raise ConfigError(f"--set expects key=value, got {bounded(text)}")
     try:
         value = load_yaml(raw_value) if raw_value.strip() else ""
     except yaml.YAMLError as error:
         raise ConfigError(
-            f"--set {key}: {raw_value!r} is not a valid YAML value ({describe_yaml_error(error)})"
+            f"--set {bounded(key)}: {bounded(raw_value)} is not a valid YAML value "
+            f"({describe_yaml_error(error)})"
         ) from None
     for part in reversed(key.split(".")[1:]):
         value = {part: value}
@@ -300,12 +335,12 @@ def tuned_entry(
     for key in (DEFAULT_ENTRY, env_id):
         entry = entries.get(key) or {}
         if not isinstance(entry, dict):
-            raise ConfigError(f"{name}: entry {key!r} must be a mapping, got {entry!r}")
+            raise ConfigError(f"{name}: entry {key!r} must be a mapping, got {bounded(entry)}")
         sub_entries = entry.get(DELAYED_ENTRY) or {}
         if not isinstance(sub_entries, dict):
             raise ConfigError(
                 f"{name}: the {DELAYED_ENTRY!r} sub-entries of {key!r} must be a mapping, "
-                f"got {sub_entries!r}"
+                f"got {bounded(sub_entries)}"
             )
     values = select_env_entry(entries, env_id)
     delayed = values.pop(DELAYED_ENTRY, None) or {}
@@ -393,15 +428,19 @@ def resolve_config(
 
 
 def check_identity(algo: Any, env_id: Any, seed: Any) -> None:
-    """Raise ``ConfigError`` unless ``algo`` and ``env_id`` are names and ``seed`` an int >= 0.
+    """Raise ``ConfigError`` unless ``algo`` and ``env_id`` are names and ``seed`` an int in
+    ``SEED`` (0 to 2**64 - 1).
 
     They may come from a YAML file, where ``env: 123`` or ``algo: [ppo]`` parse fine.
     """
     for key, value in (("algo", algo), ("env", env_id)):
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"config key {key!r}: expected a name (a string), got {value!r}")
+            raise ConfigError(
+                f"config key {key!r}: expected a name (a string), got {bounded(value)}"
+            )
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"config key 'seed': expected an integer >= 0, got {seed!r}")
+        raise ConfigError(f"config key 'seed': expected an integer >= 0, got {bounded(seed)}")
+    check_argument("config key 'seed':", seed, int, SEED)
 
 
 def validate_layers(
@@ -425,8 +464,8 @@ def validate_layers(
             if key in OPTION_KEYS:
                 raise ConfigError(
                     f"unknown config key {key!r} for {algo} runs: it is a command-line option "
-                    f"(rlrobot train {OPTION_KEYS[key]} {values[key]}; bench and sweep have "
-                    f"their own) (from {source})"
+                    f"(rlrobot train {OPTION_KEYS[key]} {values[key]}; bench and sweep "
+                    f"have their own) (from {source})"
                 )
             error = unknown_key_error(key, known_keys, f"{algo} runs")
             raise ConfigError(f"{error} (from {source})")

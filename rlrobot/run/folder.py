@@ -106,6 +106,31 @@ class RunFolder:
             f"`rlrobot train … --out {self.path}`"
         )
 
+    def check_layout(self) -> None:
+        """Raise ``RunFolderError`` naming the first of the run's logs that is not a readable
+        UTF-8 file, or of its checkpoint folders that is not a folder (before a resume
+        appends to them: a damaged one would fail only after the training)."""
+        for path in (self.progress_path, self.evaluations_path):
+            if not path.exists():
+                continue
+            if not path.is_file():
+                raise RunFolderError(f"{path} is not a regular file; move it away to resume")
+            try:
+                path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise RunFolderError(
+                    f"{path} is damaged: not UTF-8 text ({error.reason} at byte {error.start}); "
+                    "restore it or move it away to resume"
+                ) from None
+            except OSError as error:
+                raise RunFolderError(f"{path} cannot be read ({error.strerror})") from None
+        for path in (self.checkpoints_path, self.latest_path, self.best_path):
+            if path.exists() and not path.is_dir():
+                raise RunFolderError(
+                    f"{path} is not a folder (it holds the run's checkpoints); move it away "
+                    "to resume"
+                )
+
     def _checkpoint_folder_hint(self) -> str:
         """Explain that this folder is a checkpoint, naming its run folder and checkpoint."""
         message = f"{self.path} is a checkpoint folder, not a run folder"

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlrobot.agents.config import resolve_device
+from rlrobot.common.config import bounded
 from rlrobot.common.evaluation import evaluate_policy
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
@@ -228,9 +230,11 @@ def find_resume_point(folder: RunFolder, n_timesteps: int) -> tuple[Path, dict[s
         checkpoint (after ``config.yaml`` was written), which a resume trains from the start.
 
     Raises:
-        RunFolderError: Checkpoints but none complete, or ``n_timesteps`` not above the step
-            count of the newest.
+        RunFolderError: A damaged log or checkpoint folder (``RunFolder.check_layout``),
+            checkpoints but none complete, or ``n_timesteps`` not above the step count of
+            the newest.
     """
+    folder.check_layout()
     checkpoint = folder.find_resume_checkpoint()
     if checkpoint is None:
         return None
@@ -241,6 +245,44 @@ def find_resume_point(folder: RunFolder, n_timesteps: int) -> tuple[Path, dict[s
             f"{folder.path} is already at {done:,} steps; pass --steps above that to continue"
         )
     return checkpoint, state
+
+
+def check_run(resolved: ResolvedConfig) -> None:
+    """Make the checks of a run's start that its config alone cannot: the device exists and
+    the env id and ``env_kwargs`` make an env (one, in this process: no workers started).
+
+    ``rlrobot train --dry-run`` calls it, so a dry run fails where the run's start would (a
+    real run makes these checks when it builds its agent, before it writes anything).
+
+    Raises:
+        ConfigError: A device this machine lacks.
+        EnvMakeError: An unknown env id, keyword or a value the env refuses.
+    """
+    resolve_device(resolved.run.device)
+    make_env(resolved).close()
+
+
+def config_difference(saved: Any, resolved: ResolvedConfig, checkpoint: Path) -> str | None:
+    """Describe the keys in which ``resolved`` (a run's ``config.yaml``) differs from
+    ``saved``, the config of the checkpoint a resume loads; None when they agree.
+
+    The checkpoint's config is the one its weights and optimizer state were made with, and
+    the one a resume trains on: an edit of ``config.yaml`` (``net_arch: [32]``) would be
+    ignored while the file claims otherwise. Only run keys (``n_timesteps``) may change.
+    """
+    saved_values, given = saved.to_dict(), resolved.algorithm.to_dict()
+    differing = sorted(key for key in given if saved_values.get(key) != given[key])
+    if not differing:
+        return None
+    changes = "; ".join(
+        f"{key}: {bounded(given[key])} here, {bounded(saved_values.get(key))} in the checkpoint"
+        for key in differing[:5]
+    )
+    more = f" (and {len(differing) - 5} more)" if len(differing) > 5 else ""
+    return (
+        f"differs from its checkpoint {checkpoint.name} in {changes}{more}; a resume trains "
+        "on the checkpoint's config: undo the edit, or train a new run"
+    )
 
 
 def train(
@@ -315,6 +357,12 @@ def _train_into(
         checkpoint, state = resume_point
         # No seed: the checkpoint's RNG states are restored instead, and its episodes go on.
         agent = agent_class.load(checkpoint, env=resolved.env, force_reset=False, **env_options)
+        difference = config_difference(agent.config, resolved, checkpoint)
+        if difference is not None:
+            agent.env.close()
+            if eval_env is not None:
+                eval_env.close()
+            raise RunFolderError(f"{folder.config_path} {difference}")
         load_tracker_state(agent.episode_tracker, state["episode_tracker"])
         best_mean_reward = state["best_mean_reward"]
         report(f"resuming {folder.path} from {checkpoint.name} at step {agent.num_timesteps:,}")

@@ -3,6 +3,7 @@
 import csv
 import json
 import random
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -214,7 +215,7 @@ class ExampleConfig(BaseConfig):
 
 
 def test_config_strict_validation():
-    config = ExampleConfig.from_dict({"learning_rate": 1, "net_arch": [8], "target_kl": "0.1"})
+    config = ExampleConfig.from_dict({"learning_rate": 1, "net_arch": [8], "target_kl": 0.1})
     assert config.learning_rate == 1.0 and config.net_arch == (8,) and config.target_kl == 0.1
     assert config.to_dict() == {"learning_rate": 1.0, "net_arch": [8], "target_kl": 0.1}
     with pytest.raises(ConfigError, match=r"'learning_rat'.*did you mean 'learning_rate'"):
@@ -225,6 +226,11 @@ def test_config_strict_validation():
         ExampleConfig.from_dict({"learning_rate": -1.0})
     with pytest.raises(ConfigError, match="'learning_rate'"):
         ExampleConfig.from_dict({"learning_rate": True})
+    # A quoted number is text (the YAML reader reads 1e-3 unquoted as a number).
+    with pytest.raises(
+        ConfigError, match=re.escape("'target_kl': expected float | None, got '0.1'")
+    ):
+        ExampleConfig.from_dict({"target_kl": "0.1"})
 
 
 def test_logger_writes_csv_with_growing_header_and_tensorboard(tmp_path):

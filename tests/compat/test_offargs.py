@@ -31,6 +31,7 @@ from rlrobot.common.schedules import (
     describe_schedule,
     get_schedule,
 )
+from rlrobot.common.yaml_loading import load_yaml
 from rlrobot.errors import ConfigError
 from tests.agents.test_off_policy import evaluate, make_line
 
@@ -186,7 +187,9 @@ def test_an_undescribable_schedule_is_saved_as_its_current_value_with_a_warning(
 
 
 def test_yaml_forms_of_the_schedules_still_work():
-    config = PPO.config_class.from_dict({"learning_rate": "3e-4", "lr_schedule": "linear"})
+    # rlrobot's YAML reader reads 3e-4 as a number (PyYAML alone reads it as text).
+    values = load_yaml("learning_rate: 3e-4\nlr_schedule: linear")
+    config = PPO.config_class.from_dict(values)
     assert config.get_schedule("learning_rate")(0.5) == pytest.approx(1.5e-4)
 
 

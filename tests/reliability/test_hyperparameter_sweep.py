@@ -343,7 +343,9 @@ TRAIN = ["train", "--algo", "sac", "--env", ALGORITHM_ENV, "--steps", "64", "--n
 @pytest.mark.parametrize(
     ("arguments", "yaml_values", "message"),
     [
-        (["--set", "gamma=nan"], None, r"'gamma': must be a finite number in \(0, 1\], got nan"),
+        # YAML's NaN is .nan; plain nan is text, which a float field refuses.
+        (["--set", "gamma=nan"], None, r"'gamma': expected float, got str 'nan'"),
+        (["--set", "gamma=.nan"], None, r"'gamma': must be a finite number in \(0, 1\], got nan"),
         (["--set", "tau=.inf"], None, r"'tau': must be a finite number in \(0, 1\], got inf"),
         (["--set", "batch_size=2.5"], None, r"'batch_size': must be an integer in \[1, inf\)"),
         ([], {"ent_coef": math.inf}, r"'ent_coef': must be a finite number in \(0, inf\), got inf"),
