@@ -264,7 +264,8 @@ def test_ppo_batch_larger_than_the_rollout_is_refused_and_its_envs_closed():
         ({"device": "cuda:7"}, ConfigError, "device 'cuda:7': this machine has"),
         ({"seed": -1}, ConfigError, r"seed must be an integer in \[0, .*, got -1"),
         ({"seed": "0"}, ConfigError, r"seed must be an integer in \[0, .*, got '0'"),
-        ({"n_envs": 0}, ValueError, "n_envs must be >= 1"),
+        ({"n_envs": 0}, ConfigError, r"n_envs must be an integer in \[1, 1024\].*, got 0"),
+        ({"n_envs": 5000}, ConfigError, r"n_envs must be an integer in \[1, 1024\].*, got 5000"),
         (
             {"vec_env": "threads"},
             ValueError,
