@@ -19,7 +19,7 @@ from rlrobot.envs.state import EpisodeStateAccess
 from rlrobot.vec.adapters import SB3VecEnv, is_sb3_vec_env, to_same_step
 from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
 from rlrobot.vec.state import EPISODE_STATE_METADATA
-from rlrobot.vec.workers import ReportingAsyncVectorEnv, check_worker_timeout
+from rlrobot.vec.workers import CheckedSyncVectorEnv, ReportingAsyncVectorEnv, check_worker_timeout
 
 # The ``vec_env`` choices of ``make_vec_env``; ``RunConfig.vec_env`` is typed with the same alias,
 # so the config's validation and the factory cannot drift apart.
@@ -130,7 +130,7 @@ def make_vec_env(
                 factories, autoreset_mode=AutoresetMode.SAME_STEP, worker_timeout_s=worker_timeout_s
             )
         else:
-            vector = gym.vector.SyncVectorEnv(factories, autoreset_mode=AutoresetMode.SAME_STEP)
+            vector = CheckedSyncVectorEnv(factories, autoreset_mode=AutoresetMode.SAME_STEP)
         vector.metadata = {**vector.metadata, EPISODE_STATE_METADATA: True}
     if seed is not None:
         vector.action_space.seed(seed)

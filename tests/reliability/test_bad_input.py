@@ -654,5 +654,7 @@ def test_damaged_dataset_file_is_a_dataset_error(damage, message, tmp_path):
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 def test_predict_names_a_wrong_observation_shape(algo, saved_agents):
     agent = ALGORITHMS[algo].load(saved_agents / algo)
-    with pytest.raises(ValueError, match=r"observation has shape \(3,\), expected \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"observation has shape \(3,\), expected shape \(4,\) or \(n, 4\)"
+    ):
         agent.predict(np.zeros(3, np.float32))
