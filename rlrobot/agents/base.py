@@ -18,7 +18,7 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -40,7 +40,10 @@ from rlrobot.agents.config import AgentConfig, resolve_device
 from rlrobot.agents.sb3_arguments import (
     check_common_arguments,
     check_extractor_choice,
+    check_flag,
     check_learn_arguments,
+    check_run_name,
+    check_seed,
     convert_policy_kwargs,
     convert_sb3_arguments,
     split_policy_and_env,
@@ -68,6 +71,42 @@ Callback = Any
 def _optimizer_key(name: str) -> str:
     """SB3's key of an optimizer: ``optimizer`` → ``policy.optimizer``, ``actor_optimizer`` → …"""
     return f"{name.removesuffix('optimizer').removesuffix('_') or 'policy'}.optimizer"
+
+
+def _expected_shapes(space: gym.Space) -> str:
+    """Return the shapes ``predict`` takes for ``space``: one observation or a batch."""
+    shape = tuple(space.shape)
+    batch = "(n,)" if not shape else f"(n, {', '.join(map(str, shape))})"
+    return f"shape {shape} or {batch} for {space}"
+
+
+def _check_observation_array(name: str, value: Any, space: gym.Space) -> tuple[np.ndarray, bool]:
+    """Return ``value`` as an array of real numbers and whether it is a batch of ``space``'s
+    observations; raise ValueError naming ``name``, what was given and what is expected."""
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(
+            f"{name} is no array ({error}); expected {_expected_shapes(space)}"
+        ) from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} has dtype {array.dtype} ({type(value).__name__}); expected real numbers of "
+            f"{_expected_shapes(space)}"
+        )
+    shape = tuple(space.shape)
+    batched = array.ndim == len(shape) + 1
+    if array.ndim not in (len(shape), len(shape) + 1) or array.shape[batched:] != shape:
+        raise ValueError(f"{name} has shape {array.shape}, expected {_expected_shapes(space)}")
+    if batched and len(array) == 0:
+        raise ValueError(f"{name} is an empty batch {array.shape}; give at least one observation")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise ValueError(
+            f"{name} holds NaN or inf at index {index}; a policy must not act on a "
+            "non-finite reading"
+        )
+    return array, batched
 
 
 class BaseAgent(ABC):
@@ -155,7 +194,7 @@ class BaseAgent(ABC):
         if policy != "auto":
             sb3_values["policy_name"] = policy
         self.config = self.config_class.from_dict({**base_values, **sb3_values})
-        check_common_arguments(verbose, stats_window_size, seed)
+        seed = check_common_arguments(verbose, stats_window_size, seed)
         self.seed = seed
         self.verbose = verbose
         self.tensorboard_log = tensorboard_log
@@ -255,6 +294,9 @@ class BaseAgent(ABC):
             ``self``.
         """
         total_timesteps, log_interval = check_learn_arguments(total_timesteps, log_interval)
+        tb_log_name = check_run_name(tb_log_name)
+        reset_num_timesteps = check_flag("reset_num_timesteps", reset_num_timesteps)
+        progress_bar = check_flag("progress_bar", progress_bar)
         end, callbacks = self._begin_learn(
             total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
         )
@@ -284,30 +326,38 @@ class BaseAgent(ABC):
         return {}
 
     # -- observations and actions -------------------------------------------------------------
-    def _is_batched(self, observations: Observation) -> bool:
-        space = self.observation_space
-        if isinstance(space, gym.spaces.Dict):
-            key = next(iter(space.spaces))
-            return np.ndim(observations[key]) > len(space[key].shape)
-        return np.ndim(observations) > len(space.shape)
+    def _check_observations(self, observations: Any) -> tuple[Observation, bool]:
+        """Return ``predict``'s observations as arrays and whether they are a batch.
 
-    def _check_observation_shape(self, observations: Observation, batched: bool) -> None:
-        spaces = (
-            self.observation_space.spaces
-            if isinstance(self.observation_space, gym.spaces.Dict)
-            else {None: self.observation_space}
-        )
-        for key, space in spaces.items():
-            value = observations if key is None else observations.get(key)
-            if value is None:
-                raise ValueError(f"observation is missing key {key!r}")
-            shape = np.shape(value)[1:] if batched else np.shape(value)
-            if tuple(shape) != tuple(space.shape):
-                name = "observation" if key is None else f"observation[{key!r}]"
-                raise ValueError(
-                    f"{name} has shape {tuple(shape)}, expected {tuple(space.shape)} "
-                    f"(or a batch of them) for {space}"
-                )
+        Raises:
+            ValueError: None, a mapping for a non-``Dict`` space (or a non-mapping for one),
+                a missing key, values that are not real numbers (str, object, complex), a
+                shape that is neither the space's nor a batch of it, an empty batch, keys with
+                batches of different sizes, or NaN/inf (a robot must not act on them).
+        """
+        space = self.observation_space
+        if not isinstance(space, gym.spaces.Dict):
+            if observations is None or isinstance(observations, Mapping):
+                keys = None if observations is None else sorted(map(str, observations))
+                got = "None" if keys is None else f"a mapping with keys {keys}"
+                raise ValueError(f"observation is {got}; expected {_expected_shapes(space)}")
+            return _check_observation_array("observation", observations, space)
+        if not isinstance(observations, Mapping):
+            raise ValueError(
+                f"observation must be a dict with keys {sorted(space.spaces)} for {space}, got "
+                f"{type(observations).__name__}"
+            )
+        arrays, batch_sizes = {}, {}
+        for key, item in space.spaces.items():
+            if key not in observations:
+                raise ValueError(f"observation is missing key {key!r} (has {sorted(observations)})")
+            arrays[key], batched = _check_observation_array(
+                f"observation[{key!r}]", observations[key], item
+            )
+            batch_sizes[key] = len(arrays[key]) if batched else None
+        if len(set(batch_sizes.values())) > 1:
+            raise ValueError(f"observation keys hold different batch sizes: {batch_sizes}")
+        return arrays, next(iter(batch_sizes.values())) is not None
 
     def obs_to_tensor(self, observations: Observation) -> torch.Tensor | dict[str, torch.Tensor]:
         """Normalise (if enabled) batched observations and move them to the device."""
@@ -346,8 +396,8 @@ class BaseAgent(ABC):
         Returns:
             ``(actions, state)``; actions have shape ``action_shape`` or ``(batch, *action_shape)``.
         """
-        batched = self._is_batched(observation)
-        self._check_observation_shape(observation, batched)
+        deterministic = check_flag("deterministic", deterministic)
+        observation, batched = self._check_observations(observation)
         if not batched:
             if isinstance(observation, dict):
                 observation = {k: np.asarray(v)[None] for k, v in observation.items()}
@@ -874,6 +924,7 @@ class BaseAgent(ABC):
         for name, value in (("print_system_info", print_system_info), ("force_reset", force_reset)):
             if not isinstance(value, bool):
                 raise ConfigError(f"load: {name} must be True or False, got {value!r}")
+        seed = check_seed(seed)
         target = LoadTarget(
             env, device, n_envs, vec_env, env_kwargs, worker_timeout_s, seed, force_reset
         )

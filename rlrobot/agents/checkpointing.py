@@ -61,6 +61,7 @@ from rlrobot.envs.checks import Interval, check_number
 from rlrobot.envs.state import check_dict, check_like, get_space_rng_state, restore_generator_state
 from rlrobot.errors import CheckpointError, ConfigError
 from rlrobot.vec import make_vec_env
+from rlrobot.vec.make import MAX_ENVS
 from rlrobot.vec.state import get_vector_env_state, set_vector_env_state
 
 if TYPE_CHECKING:
@@ -486,8 +487,6 @@ METADATA_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "format_version": ((int,), True),
     "tensors_sha256": ((str,), True),
 }
-# Envs of one vector env a checkpoint may say it ran (each is a process or a physics client).
-MAX_ENVS = 4096
 
 
 def check_metadata(metadata: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from rlrobot.agents.policies import Actor, CriticEnsemble, OffPolicyPolicy
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.agents.sb3_arguments import build_features_extractor
 from rlrobot.common.env_util import get_final_observations
+from rlrobot.common.memory import check_memory
 from rlrobot.common.networks import (
     MATMUL_DTYPES,
     hidden_matmul_dtype,
@@ -86,6 +87,24 @@ class OffPolicyAgent(BaseAgent):
         self.n_updates = 0
         self._phase_steps = 0
         self._setup_redistribution()
+        self._check_buffer_size()
+
+    def _check_buffer_size(self) -> None:
+        """Refuse, before any learn() (and any run folder), a replay buffer or a minibatch the
+        machine cannot hold (the minibatch counted at its least: the sampled arrays and one
+        float32 per hidden unit of the actor and of the critic)."""
+        config = self.config
+        ReplayBuffer.check_size(
+            config.buffer_size, self.observation_space, self.action_space, self.n_envs
+        )
+        batch = config.batch_size
+        critic = config.critic_net_arch if config.critic_net_arch is not None else config.net_arch
+        space = self.observation_space
+        spaces = space.spaces.values() if isinstance(space, gym.spaces.Dict) else [space]
+        arrays = [((batch, *space.shape), space.dtype) for space in spaces] * 2  # and next ones
+        arrays += [((batch, self.action_dim + 2), np.float32)]  # actions, rewards, discounts
+        arrays += [((batch, sum(config.net_arch) + sum(critic)), np.float32)]
+        check_memory(f"batch_size={batch}", "minibatch and its activations", arrays)
 
     def _setup_redistribution(self) -> None:
         """Check ``reward_redistribution`` against the buffer; build RRD's reward model."""

@@ -110,6 +110,10 @@ class OnPolicyAgent(BaseAgent):
             )
         if config.normalize_rewards:
             self.reward_normalizer = RewardNormalizer(self.n_envs, config.gamma)
+        # Before any learn() (and any run folder): a rollout the machine cannot hold.
+        RolloutBuffer.check_size(
+            config.n_steps, self.n_envs, self.observation_space, self.action_space
+        )
         self.buffer: RolloutBuffer | None = None
         # Uniform redistribution: each env's steps since its last release, right-aligned.
         self.pending: RolloutBuffer | None = None
@@ -119,6 +123,13 @@ class OnPolicyAgent(BaseAgent):
                     f"config key 'rrd_buffer_size': {config.rrd_buffer_size} is smaller than "
                     f"the rollout (n_steps × n_envs = {self.steps_per_iteration})"
                 )
+            ReplayBuffer.check_size(
+                config.rrd_buffer_size,
+                self.observation_space,
+                self.action_space,
+                self.n_envs,
+                key="rrd_buffer_size",
+            )
             self.reward_redistributor = RewardRedistributor(
                 self.observation_space, self.action_space, config, self.device
             )

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
 from rlrobot.common.config import COUNT, SEED, BaseConfig, check_argument
 from rlrobot.common.custom_extractor import CustomExtractor, class_path, resolve_module_class
 from rlrobot.common.networks import ACTIVATIONS, is_image_space, make_features_extractor
-from rlrobot.envs.checks import Interval, check_number
+from rlrobot.envs.checks import Interval, check_bool, check_number
 from rlrobot.errors import ConfigError
 
 POLICY_NAMES = ("MlpPolicy", "CnnPolicy", "MultiInputPolicy")
@@ -155,18 +156,26 @@ def check_policy(policy: str, observation_space: gym.Space) -> None:
         )
 
 
-def check_common_arguments(verbose: Any, stats_window_size: Any, seed: Any) -> None:
-    """Raise ``ConfigError`` unless ``verbose`` is 0, 1 or 2, ``stats_window_size`` an integer
-    >= 1 and ``seed`` None or an integer in ``SEED``."""
+def check_common_arguments(verbose: Any, stats_window_size: Any, seed: Any) -> int | None:
+    """Return ``seed`` as an int (NumPy integers too) or None; raise ``ConfigError`` unless
+    ``verbose`` is 0, 1 or 2, ``stats_window_size`` an integer >= 1 and ``seed`` None or an
+    integer in ``SEED``."""
     if isinstance(verbose, bool) or verbose not in (0, 1, 2):  # True == 1, but is no level
         raise ConfigError(f"verbose must be 0 (silent), 1 (info) or 2 (debug), got {verbose!r}")
     if isinstance(stats_window_size, float):  # SB3 sizes a deque with it: an int only
         raise ConfigError(f"stats_window_size must be an integer, got {stats_window_size!r}")
     check_argument("stats_window_size", stats_window_size, int, COUNT)
-    if seed is not None:
-        if isinstance(seed, float):  # a seed is an int: 1.5 and 1.0 are both mistakes
-            raise ConfigError(f"seed must be an integer or None, got {seed!r}")
-        check_argument("seed", seed, int, SEED)
+    return check_seed(seed)
+
+
+def check_seed(seed: Any) -> int | None:
+    """Return ``seed`` as an int (``np.int64(3)`` is 3) or None; raise ``ConfigError`` unless
+    it is None or an integer in ``SEED``."""
+    if seed is None:
+        return None
+    if isinstance(seed, (float, np.floating)):  # a seed is an int: 1.5 and 1.0 are both mistakes
+        raise ConfigError(f"seed must be an integer or None, got {seed!r}")
+    return check_argument("seed", seed, int, SEED)
 
 
 def check_learn_arguments(total_timesteps: Any, log_interval: Any) -> tuple[int, int | None]:
@@ -180,6 +189,23 @@ def check_learn_arguments(total_timesteps: Any, log_interval: Any) -> tuple[int,
     if log_interval is not None:
         log_interval = check_argument("log_interval", log_interval, int, COUNT)
     return total_timesteps, log_interval
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """Return ``value`` as a bool; raise ``ConfigError`` naming ``name`` unless it is True or
+    False (``"no"`` and ``"x"`` are truthy strings, not answers)."""
+    try:
+        return check_bool(name, value)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def check_run_name(tb_log_name: Any) -> str | None:
+    """Return ``learn``'s ``tb_log_name``; raise ``ConfigError`` unless it is None or a
+    non-empty string (it names a folder)."""
+    if tb_log_name is not None and not (isinstance(tb_log_name, str) and tb_log_name):
+        raise ConfigError(f"tb_log_name must be a non-empty string or None, got {tb_log_name!r}")
+    return tb_log_name
 
 
 def convert_sb3_arguments(

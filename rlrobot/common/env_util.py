@@ -24,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlrobot.envs.checks import MAX_REPR_CHARS, short_repr, shorten
 from rlrobot.errors import EnvMakeError
 
 EnvSpec = str | gym.Env | Callable[[], gym.Env]
@@ -117,7 +118,10 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     try:
         return gym.make(env_id, **(env_kwargs or {}))
     except (TypeError, ValueError) as error:
-        raise EnvMakeError(f"cannot make {env_id} with {env_kwargs or {}}: {error}") from error
+        reason = shorten(str(error), 2 * MAX_REPR_CHARS)
+        raise EnvMakeError(
+            f"cannot make {env_id} with {short_repr(env_kwargs or {})}: {reason}"
+        ) from error
 
 
 def get_final_observations(

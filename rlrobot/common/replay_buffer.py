@@ -35,6 +35,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlrobot.common.files import atomic_output
+from rlrobot.common.memory import check_memory
 from rlrobot.common.redistribution import ChunkIndex
 from rlrobot.errors import CheckpointError
 
@@ -105,6 +106,7 @@ class ReplayBuffer:
         self.n_rows = max(buffer_size // n_envs, 1) + 1
         if self.n_rows < n_steps + 1:
             raise ValueError(f"buffer_size {buffer_size} is too small for n_steps={n_steps}")
+        self.check_size(buffer_size, observation_space, action_space, n_envs)
         self.buffer_size, self.n_envs, self.gamma, self.n_steps = (
             buffer_size,
             n_envs,
@@ -136,6 +138,24 @@ class ReplayBuffer:
         self.full = False
         self.reward_redistribution = reward_redistribution
         self.chunks = ChunkIndex(self.n_rows, n_envs) if reward_redistribution else None
+
+    @staticmethod
+    def check_size(
+        buffer_size: int,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        n_envs: int = 1,
+        key: str = "buffer_size",
+    ) -> int:
+        """Return the bytes a buffer of ``buffer_size`` transitions takes; raise ``ConfigError``
+        naming the config ``key`` where it exceeds the machine's memory."""
+        shape = (max(buffer_size // n_envs, 1) + 1, n_envs)
+        arrays = [((*shape, *s.shape), s.dtype) for s in _space_items(observation_space).values()]
+        action_dtype = np.int64 if isinstance(action_space, gym.spaces.Discrete) else np.float32
+        arrays.append(((*shape, *action_space.shape), action_dtype))
+        # rewards, terminated, episode_ends, final_slot; the final ring grows with episode ends.
+        arrays += [(shape, np.float32), (shape, bool), (shape, bool), (shape, np.int32)]
+        return check_memory(f"{key}={buffer_size}", "replay buffer", arrays)
 
     # -- storing ------------------------------------------------------------------------------
     def __len__(self) -> int:

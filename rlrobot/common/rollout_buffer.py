@@ -16,8 +16,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlrobot.common.memory import check_memory
 from rlrobot.envs.state import check_dict, check_like
 from rlrobot.errors import CheckpointError
+
+
+def _action_dtype(action_space: gym.Space) -> type:
+    """Return the dtype actions are stored in: int64 for ``Discrete``, float32 otherwise."""
+    return np.int64 if isinstance(action_space, gym.spaces.Discrete) else np.float32
 
 
 class RolloutBuffer:
@@ -31,6 +37,7 @@ class RolloutBuffer:
     def __init__(
         self, n_steps: int, n_envs: int, observation_space: gym.Space, action_space: gym.Space
     ) -> None:
+        self.check_size(n_steps, n_envs, observation_space, action_space)
         self.n_steps, self.n_envs = n_steps, n_envs
 
         def zeros(space: gym.Space) -> np.ndarray:
@@ -40,8 +47,9 @@ class RolloutBuffer:
             self.observations: Any = {k: zeros(s) for k, s in observation_space.spaces.items()}
         else:
             self.observations = zeros(observation_space)
-        action_dtype = np.int64 if isinstance(action_space, gym.spaces.Discrete) else np.float32
-        self.actions = np.zeros((n_steps, n_envs, *action_space.shape), dtype=action_dtype)
+        self.actions = np.zeros(
+            (n_steps, n_envs, *action_space.shape), dtype=_action_dtype(action_space)
+        )
         shape = (n_steps, n_envs)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.terminated = np.zeros(shape, dtype=bool)
@@ -53,6 +61,24 @@ class RolloutBuffer:
         self.returns = np.zeros(shape, dtype=np.float32)
         # False for steps not to train on (pending delayed rewards, padding).
         self.valid = np.ones(shape, dtype=bool)
+
+    @classmethod
+    def check_size(
+        cls, n_steps: int, n_envs: int, observation_space: gym.Space, action_space: gym.Space
+    ) -> int:
+        """Return the bytes a rollout of this size takes; raise ``ConfigError`` naming
+        ``n_steps`` and ``n_envs`` where it exceeds the machine's memory."""
+        spaces = (
+            observation_space.spaces.values()
+            if isinstance(observation_space, gym.spaces.Dict)
+            else [observation_space]
+        )
+        shape = (n_steps, n_envs)
+        arrays = [((*shape, *space.shape), space.dtype) for space in spaces]
+        arrays.append(((*shape, *action_space.shape), _action_dtype(action_space)))
+        # The per-step arrays: float32 ones and the three bool ones (terminated, ends, valid).
+        arrays += [(shape, np.float32)] * (len(cls.STEP_ARRAYS) - 4) + [(shape, bool)] * 3
+        return check_memory(f"n_steps={n_steps} × n_envs={n_envs}", "rollout buffer", arrays)
 
     # The per-step arrays besides the observations.
     STEP_ARRAYS = (

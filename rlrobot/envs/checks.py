@@ -13,6 +13,7 @@ import functools
 import inspect
 import math
 import numbers
+import reprlib
 import types
 import typing
 from collections.abc import Callable
@@ -81,6 +82,25 @@ NonNegative = Annotated[float, NON_NEGATIVE]
 Fraction = Annotated[float, UNIT_INTERVAL]
 
 
+# Bounds on a value shown in a message: a YAML alias bomb ("billion laughs") is a few aliased
+# lists that ``repr`` expands to 10**9 items, minutes of work and gigabytes of message.
+_SHORT_REPR = reprlib.Repr()  # Python 3.11's takes no keywords
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 3, 60, 60
+_SHORT_REPR.maxdict = _SHORT_REPR.maxlist = _SHORT_REPR.maxtuple = _SHORT_REPR.maxset = 8
+MAX_REPR_CHARS = 200
+
+
+def shorten(text: str, limit: int = MAX_REPR_CHARS) -> str:
+    """Return ``text`` cut to ``limit`` characters (ending in "...")."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short_repr(value: Any) -> str:
+    """Return a ``repr`` of ``value`` of at most ``MAX_REPR_CHARS`` characters, however large,
+    deep or aliased it is."""
+    return shorten(_SHORT_REPR.repr(value))
+
+
 def check_number(name: str, value: Any, kind: type = float, interval: Interval = ANY_NUMBER) -> Any:
     """Return `value` as `kind` (float or int); raise ValueError unless it is finite and allowed.
 
@@ -92,24 +112,24 @@ def check_number(name: str, value: Any, kind: type = float, interval: Interval =
     if kind is int:
         integral = is_real and math.isfinite(value) and float(value).is_integer()
         if not integral or int(value) not in interval:
-            raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+            raise ValueError(f"{name} must be an integer {allowed}, got {short_repr(value)}")
         return int(value)
     if not is_real or not math.isfinite(value) or value not in interval:
-        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number {allowed}, got {short_repr(value)}")
     return float(value)
 
 
 def check_bool(name: str, value: Any) -> bool:
     """Return `value`; raise ValueError unless it is True or False (not "yes", not 1)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be true or false, got {value!r}")
+        raise ValueError(f"{name} must be true or false, got {short_repr(value)}")
     return bool(value)
 
 
 def check_choice(name: str, value: T, choices: tuple) -> T:
     """Return `value`; raise ValueError unless it is one of `choices`."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        raise ValueError(f"{name} must be one of {choices}, got {short_repr(value)}")
     return value
 
 
@@ -136,12 +156,12 @@ def check_value(name: str, value: Any, hint: Any) -> Any:
             return check_value(name, value, members[0])
         return value
     if origin in (tuple, list) and not isinstance(value, (tuple, list, np.ndarray)):
-        raise ValueError(f"{name} must be a sequence of values, got {value!r}")
+        raise ValueError(f"{name} must be a sequence of values, got {short_repr(value)}")
     if origin in (tuple, list) and isinstance(value, (tuple, list)):
         if origin is list or (len(args) == 2 and args[1] is Ellipsis):
             args = (args[0] if args else Any,) * len(value)
         elif len(args) != len(value):
-            raise ValueError(f"{name} must hold {len(args)} values, got {value!r}")
+            raise ValueError(f"{name} must hold {len(args)} values, got {short_repr(value)}")
         pairs = enumerate(zip(value, args, strict=True))
         return type(value)(check_value(f"{name}[{i}]", item, hint) for i, (item, hint) in pairs)
     if hint is bool:

@@ -12,17 +12,24 @@ from typing import Any, Literal, get_args
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
+from rlrobot.common.config import SEED, check_argument
 from rlrobot.common.env_util import EnvSpec, check_env_id, make_env
+from rlrobot.envs.checks import Interval
 from rlrobot.envs.state import EpisodeStateAccess
 from rlrobot.vec.adapters import SB3VecEnv, is_sb3_vec_env, to_same_step
 from rlrobot.vec.shared_memory import SharedMemoryVectorEnv, default_main_envs
 from rlrobot.vec.state import EPISODE_STATE_METADATA
-from rlrobot.vec.workers import ReportingAsyncVectorEnv, check_worker_timeout
+from rlrobot.vec.workers import CheckedSyncVectorEnv, ReportingAsyncVectorEnv, check_worker_timeout
 
 # The ``vec_env`` choices of ``make_vec_env``; ``RunConfig.vec_env`` is typed with the same alias,
 # so the config's validation and the factory cannot drift apart.
 VecEnvName = Literal["sync", "async", "shm", "shm_workers"]
 VEC_ENV_CHOICES: tuple[VecEnvName, ...] = get_args(VecEnvName)
+# The most envs one vector env holds: each is an env and a physics client (with "async"/"shm"
+# a process too), so 10**5 of them exhaust memory or file handles long before they step; a
+# checkpoint's saved n_envs is held to the same bound.
+MAX_ENVS = 1024
+ENVS = Interval(1, MAX_ENVS, reason="an env and a physics client each")
 
 
 def _make_env_factory(env_id: str, env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
@@ -58,7 +65,7 @@ def make_vec_env(
             SB3's ``make_vec_env``, wrappers such as ``VecNormalize`` included). A given
             vector env keeps its own number of envs and processes (``n_envs`` and ``vec_env``
             are ignored); one that is not ``SAME_STEP`` is adapted (``rlrobot.vec.adapters``).
-        n_envs: Number of parallel envs.
+        n_envs: Number of parallel envs, 1 to ``MAX_ENVS``.
         vec_env: ``"sync"`` (one process), ``"async"`` (one subprocess per env,
             ``ReportingAsyncVectorEnv``), ``"shm"`` (``SharedMemoryVectorEnv``: step data in
             shared memory, one process per core, the main one stepping its share of the envs
@@ -75,8 +82,9 @@ def make_vec_env(
         The vector env, already reset. Each env it makes is wrapped in ``EpisodeStateAccess``,
         so that ``rlrobot.vec.state`` can save and restore its episode in progress.
     """
-    if n_envs < 1:
-        raise ValueError(f"n_envs must be >= 1, got {n_envs}")
+    n_envs = check_argument("n_envs", n_envs, int, ENVS)
+    if seed is not None:  # NumPy integers too: Gymnasium's reset takes a Python int only
+        seed = check_argument("seed", seed, int, SEED)
     if vec_env not in VEC_ENV_CHOICES:
         raise ValueError(
             f"vec_env must be one of {', '.join(map(repr, VEC_ENV_CHOICES))}, got {vec_env!r}"
@@ -122,7 +130,7 @@ def make_vec_env(
                 factories, autoreset_mode=AutoresetMode.SAME_STEP, worker_timeout_s=worker_timeout_s
             )
         else:
-            vector = gym.vector.SyncVectorEnv(factories, autoreset_mode=AutoresetMode.SAME_STEP)
+            vector = CheckedSyncVectorEnv(factories, autoreset_mode=AutoresetMode.SAME_STEP)
         vector.metadata = {**vector.metadata, EPISODE_STATE_METADATA: True}
     if seed is not None:
         vector.action_space.seed(seed)

@@ -47,7 +47,12 @@ from gymnasium.vector.utils import (
     read_from_shared_memory,
 )
 
-from rlrobot.vec.workers import EnvWorkerError, check_worker_timeout, describe_exit_code
+from rlrobot.vec.workers import (
+    EnvWorkerError,
+    check_action_rows,
+    check_worker_timeout,
+    describe_exit_code,
+)
 
 # How often a waiting side checks that the other side is still alive (s): only a failure
 # waits this long, a normal wake-up is immediate.
@@ -300,6 +305,7 @@ class SharedMemoryVectorEnv(gym.vector.VectorEnv):
             ``(observations, rewards (n_envs,) float64, terminated (n_envs,) bool, truncated
             (n_envs,) bool, infos)``; ended envs are already reset (see the module docstring).
         """
+        check_action_rows(actions, self.num_envs)
         _copy_into(self._arrays["actions"], actions)
         replies = self._run(_STEP, f"vector step {self.vector_steps + 1}")
         self.vector_steps += 1

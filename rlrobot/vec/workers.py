@@ -1,5 +1,5 @@
-"""Errors and checks shared by the vector envs with worker processes, and Gymnasium's
-``AsyncVectorEnv`` made to name a failing worker."""
+"""Errors and checks shared by the vector envs (action batches; worker processes), Gymnasium's
+``AsyncVectorEnv`` made to name a failing worker and its ``SyncVectorEnv`` checking actions."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 
 class EnvWorkerError(RuntimeError):
@@ -23,6 +24,35 @@ def check_worker_timeout(worker_timeout_s: float | None) -> float | None:
     if isinstance(worker_timeout_s, bool) or not float(worker_timeout_s) > 0:
         raise ValueError(f"worker_timeout_s must be > 0 or None, got {worker_timeout_s!r}")
     return float(worker_timeout_s)
+
+
+def check_action_rows(actions: Any, n_envs: int) -> None:
+    """Raise ValueError unless every array of ``actions`` (nested dicts/tuples too) has one row
+    per env: Gymnasium's vector envs would zip them with the envs and fail half-way, or drop
+    the extra rows."""
+    if isinstance(actions, dict):
+        parts: Any = actions.values()
+    elif isinstance(actions, tuple):
+        parts = actions
+    else:
+        rows = len(actions) if np.ndim(actions) else 0
+        if rows != n_envs:
+            raise ValueError(
+                f"actions have {rows} rows (shape {np.shape(actions)}) for {n_envs} envs; "
+                f"step takes one action per env, a batch of {n_envs}"
+            )
+        return
+    for part in parts:
+        check_action_rows(part, n_envs)
+
+
+class CheckedSyncVectorEnv(gym.vector.SyncVectorEnv):
+    """Gymnasium's ``SyncVectorEnv`` whose ``step`` checks there is one action per env."""
+
+    def step(self, actions: Any) -> Any:
+        """Gymnasium's ``step``, after ``check_action_rows``."""
+        check_action_rows(actions, self.num_envs)
+        return super().step(actions)
 
 
 class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
@@ -58,6 +88,7 @@ class ReportingAsyncVectorEnv(gym.vector.AsyncVectorEnv):
 
     def step_async(self, actions: Any) -> None:
         """Gymnasium's ``step_async``; a worker that died since the last call is reported."""
+        check_action_rows(actions, self.num_envs)
         self._call_name = f"vector step {self.vector_steps + 1}"
         self._guarded(super().step_async, actions)
 

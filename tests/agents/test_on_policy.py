@@ -133,7 +133,7 @@ def test_load_with_an_env_keeps_the_saved_number_of_envs(tmp_path):
 
 def test_predict_rejects_wrong_observation_shape():
     agent = PPO("CartPole-v1", seed=0, **SMALL)
-    with pytest.raises(ValueError, match=r"shape \(3,\), expected \(4,\)"):
+    with pytest.raises(ValueError, match=r"shape \(3,\), expected shape \(4,\) or \(n, 4\)"):
         agent.predict(np.zeros(3))
 
 

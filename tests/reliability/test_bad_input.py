@@ -264,7 +264,8 @@ def test_ppo_batch_larger_than_the_rollout_is_refused_and_its_envs_closed():
         ({"device": "cuda:7"}, ConfigError, "device 'cuda:7': this machine has"),
         ({"seed": -1}, ConfigError, r"seed must be an integer in \[0, .*, got -1"),
         ({"seed": "0"}, ConfigError, r"seed must be an integer in \[0, .*, got '0'"),
-        ({"n_envs": 0}, ValueError, "n_envs must be >= 1"),
+        ({"n_envs": 0}, ConfigError, r"n_envs must be an integer in \[1, 1024\].*, got 0"),
+        ({"n_envs": 5000}, ConfigError, r"n_envs must be an integer in \[1, 1024\].*, got 5000"),
         (
             {"vec_env": "threads"},
             ValueError,
@@ -653,5 +654,7 @@ def test_damaged_dataset_file_is_a_dataset_error(damage, message, tmp_path):
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
 def test_predict_names_a_wrong_observation_shape(algo, saved_agents):
     agent = ALGORITHMS[algo].load(saved_agents / algo)
-    with pytest.raises(ValueError, match=r"observation has shape \(3,\), expected \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"observation has shape \(3,\), expected shape \(4,\) or \(n, 4\)"
+    ):
         agent.predict(np.zeros(3, np.float32))
