@@ -46,6 +46,7 @@ from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
 from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE, Interval
 from rlrobot.errors import ConfigError
 from rlrobot.vec import VecEnvName
+from rlrobot.vec.make import ENVS
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -68,7 +69,7 @@ class RunConfig(BaseConfig):
     """Settings of a training run that are not hyperparameters of the algorithm."""
 
     n_timesteps: int = option(100_000, "env steps to train for, over all envs (--steps)", COUNT)
-    n_envs: int = option(1, "number of parallel envs (--n-envs)", COUNT)
+    n_envs: int = option(1, "number of parallel envs (--n-envs)", ENVS)
     vec_env: VecEnvName = option(
         "sync",
         "sync: one process; async: Gymnasium's AsyncVectorEnv, one process per env; "
