@@ -248,18 +248,29 @@ def find_resume_point(folder: RunFolder, n_timesteps: int) -> tuple[Path, dict[s
 
 
 def check_run(resolved: ResolvedConfig) -> None:
-    """Make the checks of a run's start that its config alone cannot: the device exists and
-    the env id and ``env_kwargs`` make an env (one, in this process: no workers started).
+    """Make the checks of a run's start that its config alone cannot, by building its agent
+    and envs once (in this process: no workers started) and closing them: the device exists,
+    the env id and ``env_kwargs`` make envs, and the buffers fit the machine's memory.
 
     ``rlrobot train --dry-run`` calls it, so a dry run fails where the run's start would (a
     real run makes these checks when it builds its agent, before it writes anything).
 
     Raises:
-        ConfigError: A device this machine lacks.
+        ConfigError: A device this machine lacks, or buffers it cannot hold.
         EnvMakeError: An unknown env id, keyword or a value the env refuses.
     """
-    resolve_device(resolved.run.device)
-    make_env(resolved).close()
+    run = resolved.run
+    resolve_device(run.device)
+    agent = algorithm_class(resolved.algo)(
+        resolved.env,
+        seed=resolved.seed,
+        config=resolved.algorithm,
+        n_envs=run.n_envs,
+        vec_env="sync",
+        env_kwargs=run.env_kwargs,
+        device=run.device,
+    )
+    agent.env.close()
 
 
 def config_difference(saved: Any, resolved: ResolvedConfig, checkpoint: Path) -> str | None:

@@ -134,6 +134,8 @@ def test_exponent_numbers_are_still_floats(capsys):
         (["--set", "env_kwargs.bogus=1"], "takes no keyword 'bogus'"),
         (["--set", "env_kwargs.randomization={mass_scale: [2, 1]}"], "low <= high"),
         (["--seed", "99999999999999999999999"], "config key 'seed': must be an integer in [0,"),
+        (["--set", f"n_steps={10**30}"], "EiB for the rollout buffer; this machine has"),
+        (["--n-envs", "1000000"], "config key 'n_envs': must be an integer in [1, 1024]"),
     ],
 )
 @pytest.mark.parametrize("dry_run", [True, False])
