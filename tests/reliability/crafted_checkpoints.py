@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -316,6 +317,8 @@ def make_variants(kind: str, content: Content) -> list[Variant]:
 def _load_and_train(path: str, loader: str, algo: str, field: tuple[str, ...], answer: Any) -> None:
     """Child process: load the variant, train 64 steps, report the outcome through ``answer``."""
     torch.set_num_threads(1)
+    # A variant may hold a relative path that is valid (tensorboard_log "12"): it writes there.
+    os.chdir(Path(path).parent)
     cls = ALGORITHMS[algo] if loader == "algorithm" else BaseAgent
     try:
         agent = cls.load(path, env=ALGORITHM_ENV, device="cpu")
