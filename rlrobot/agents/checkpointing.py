@@ -471,8 +471,8 @@ def _apply_changes(
     return cls.config_class.from_dict({**saved_values, **changes.hyperparameters})
 
 
-# The top-level fields of metadata.json besides the spaces, the config and the state, which
-# their own checks read: (types allowed, required).
+# The top-level fields of metadata.json: (types allowed, required). The spaces, the config
+# and the state are checked in depth by their own checks.
 METADATA_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "algorithm": ((str,), True),
     "env_id": ((str, type(None)), False),

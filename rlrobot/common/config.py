@@ -16,13 +16,12 @@ import dataclasses
 import difflib
 import functools
 import numbers
-import reprlib
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
-from rlrobot.envs.checks import ANY_NUMBER, Interval, check_number
+from rlrobot.envs.checks import ANY_NUMBER, Interval, check_number, short_repr
 from rlrobot.errors import ConfigError
 
 ConfigT = TypeVar("ConfigT", bound="BaseConfig")
@@ -31,20 +30,6 @@ ConfigT = TypeVar("ConfigT", bound="BaseConfig")
 COUNT = Interval(1)
 # Seeds: integers >= 0 up to what torch.manual_seed takes.
 SEED = Interval(0, 2**64 - 1, reason="torch.manual_seed's range")
-
-
-# ``repr`` with bounds, for messages that quote a user's value: a 100,000-digit number or a
-# list of a million items stays a line.
-_BOUNDED_REPR = reprlib.Repr()
-_BOUNDED_REPR.maxlevel = 4
-_BOUNDED_REPR.maxlist = _BOUNDED_REPR.maxtuple = _BOUNDED_REPR.maxdict = 20
-_BOUNDED_REPR.maxset = _BOUNDED_REPR.maxfrozenset = 20
-_BOUNDED_REPR.maxstring = _BOUNDED_REPR.maxother = _BOUNDED_REPR.maxlong = 80
-
-
-def bounded(value: Any) -> str:
-    """Return ``repr(value)`` shortened (``...``) to a few hundred characters at most."""
-    return _BOUNDED_REPR.repr(value)
 
 
 def option(default: Any, help: str, interval: Interval | None = None) -> Any:
@@ -93,19 +78,19 @@ def _convert(label: str, value: Any, annotation: Any, interval: Interval | None 
         # Only Python callers pass these (SB3's schedules); YAML files cannot hold one.
         if callable(value):
             return value
-        raise ConfigError(f"{label}: expected a number or a callable, got {bounded(value)}")
+        raise ConfigError(f"{label}: expected a number or a callable, got {short_repr(value)}")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{label}: expected one of {list(args)}, got {bounded(value)}")
+            raise ConfigError(f"{label}: expected one of {list(args)}, got {short_repr(value)}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{label}: expected a list, got {bounded(value)}")
+            raise ConfigError(f"{label}: expected a list, got {short_repr(value)}")
         if origin is tuple and len(args) > 1 and args[1] is not Ellipsis:
             # A fixed-length tuple such as (frequency, unit): one type per position.
             if len(value) != len(args):
                 raise ConfigError(
-                    f"{label}: expected {len(args)} items, got {bounded(list(value))}"
+                    f"{label}: expected {len(args)} items, got {short_repr(list(value))}"
                 )
             pairs = zip(value, args, strict=True)
             return tuple(_convert(label, item, arg, interval) for item, arg in pairs)
@@ -114,7 +99,7 @@ def _convert(label: str, value: Any, annotation: Any, interval: Interval | None 
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{label}: expected a mapping, got {bounded(value)}")
+            raise ConfigError(f"{label}: expected a mapping, got {short_repr(value)}")
         return dict(value)
     if annotation in (int, float) and _is_real(value):
         try:
@@ -123,13 +108,14 @@ def _convert(label: str, value: Any, annotation: Any, interval: Interval | None 
             raise ConfigError(str(error)) from None
         except OverflowError:  # an int beyond a float's range (check_number compares floats)
             raise ConfigError(
-                f"{label}: {bounded(value)} is beyond any allowed value (over 1.8e308)"
+                f"{label}: {short_repr(value)} is beyond any allowed value (over 1.8e308)"
             ) from None
     is_other_class = isinstance(annotation, type) and annotation not in (int, float)
     if is_other_class and isinstance(value, annotation):  # bool, str, a protocol
         return value
     raise ConfigError(
-        f"{label}: expected {_type_name(annotation)}, got {type(value).__name__} {bounded(value)}"
+        f"{label}: expected {_type_name(annotation)}, got {type(value).__name__} "
+        f"{short_repr(value)}"
     )
 
 
@@ -157,7 +143,7 @@ def _union_error(label: str, value: Any, annotation: Any, errors: dict[Any, Conf
         for arg in members:
             if (get_origin(arg) in (tuple, list)) == is_sequence and not _is_python_only(arg):
                 return errors[arg]
-    return ConfigError(f"{label}: expected {_type_name(annotation)}, got {bounded(value)}")
+    return ConfigError(f"{label}: expected {_type_name(annotation)}, got {short_repr(value)}")
 
 
 def check_argument(
@@ -179,7 +165,8 @@ def did_you_mean(name: str, known: list[str]) -> str:
 
 def unknown_key_error(key: str, known: list[str], owner: str) -> ConfigError:
     """Return the error for an unknown ``key``, suggesting up to three close ``known`` keys."""
-    return ConfigError(f"unknown config key {bounded(key)} for {owner}{did_you_mean(key, known)}")
+    suggestion = did_you_mean(key, known)
+    return ConfigError(f"unknown config key {short_repr(key)} for {owner}{suggestion}")
 
 
 @functools.cache
@@ -280,4 +267,5 @@ class BaseConfig:
 
     def _require(self, condition: bool, key: str, message: str) -> None:
         if not condition:
-            raise ConfigError(f"config key {key!r}: {message}, got {bounded(getattr(self, key))}")
+            value = short_repr(getattr(self, key))
+            raise ConfigError(f"config key {key!r}: {message}, got {value}")

@@ -36,14 +36,13 @@ from rlrobot.common.config import (
     COUNT,
     SEED,
     BaseConfig,
-    bounded,
     check_argument,
     did_you_mean,
     option,
     unknown_key_error,
 )
 from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
-from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE, Interval
+from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE, Interval, short_repr
 from rlrobot.errors import ConfigError
 from rlrobot.vec import VecEnvName
 from rlrobot.vec.make import ENVS
@@ -150,7 +149,9 @@ def algorithm_class(algo: str) -> type:
     from rlrobot.agents import ALGORITHMS
 
     if algo not in ALGORITHMS:
-        raise ConfigError(f"unknown algorithm {bounded(algo)}; choose one of {sorted(ALGORITHMS)}")
+        raise ConfigError(
+            f"unknown algorithm {short_repr(algo)}; choose one of {sorted(ALGORITHMS)}"
+        )
     return ALGORITHMS[algo]
 
 
@@ -196,7 +197,7 @@ def check_keys(data: dict[Any, Any], owner: str) -> None:
         for key, value in mapping.items():
             if not isinstance(key, str):
                 raise ConfigError(
-                    f"{owner}: config keys are names (strings), got the key {bounded(key)} "
+                    f"{owner}: config keys are names (strings), got the key {short_repr(key)} "
                     f"({type(key).__name__})"
                 )
             if isinstance(value, dict):
@@ -246,12 +247,12 @@ def parse_override(text: str) -> dict[str, Any]:
     key, separator, raw_value = text.partition("=")
     key = key.strip()
     if not separator or not key:
-        raise ConfigError(f"--set expects key=value, got {bounded(text)}")
+        raise ConfigError(f"--set expects key=value, got {short_repr(text)}")
     try:
         value = load_yaml(raw_value) if raw_value.strip() else ""
     except yaml.YAMLError as error:
         raise ConfigError(
-            f"--set {bounded(key)}: {bounded(raw_value)} is not a valid YAML value "
+            f"--set {short_repr(key)}: {short_repr(raw_value)} is not a valid YAML value "
             f"({describe_yaml_error(error)})"
         ) from None
     for part in reversed(key.split(".")[1:]):
@@ -336,12 +337,12 @@ def tuned_entry(
     for key in (DEFAULT_ENTRY, env_id):
         entry = entries.get(key) or {}
         if not isinstance(entry, dict):
-            raise ConfigError(f"{name}: entry {key!r} must be a mapping, got {bounded(entry)}")
+            raise ConfigError(f"{name}: entry {key!r} must be a mapping, got {short_repr(entry)}")
         sub_entries = entry.get(DELAYED_ENTRY) or {}
         if not isinstance(sub_entries, dict):
             raise ConfigError(
                 f"{name}: the {DELAYED_ENTRY!r} sub-entries of {key!r} must be a mapping, "
-                f"got {bounded(sub_entries)}"
+                f"got {short_repr(sub_entries)}"
             )
     values = select_env_entry(entries, env_id)
     delayed = values.pop(DELAYED_ENTRY, None) or {}
@@ -437,10 +438,10 @@ def check_identity(algo: Any, env_id: Any, seed: Any) -> None:
     for key, value in (("algo", algo), ("env", env_id)):
         if not isinstance(value, str) or not value:
             raise ConfigError(
-                f"config key {key!r}: expected a name (a string), got {bounded(value)}"
+                f"config key {key!r}: expected a name (a string), got {short_repr(value)}"
             )
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"config key 'seed': expected an integer >= 0, got {bounded(seed)}")
+        raise ConfigError(f"config key 'seed': expected an integer >= 0, got {short_repr(seed)}")
     check_argument("config key 'seed':", seed, int, SEED)
 
 

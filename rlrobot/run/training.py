@@ -31,10 +31,10 @@ import numpy as np
 import torch
 
 from rlrobot.agents.config import resolve_device
-from rlrobot.common.config import bounded
 from rlrobot.common.evaluation import evaluate_policy
 from rlrobot.common.logger import Logger
 from rlrobot.common.seeding import get_rng_state, set_rng_state
+from rlrobot.envs.checks import short_repr
 from rlrobot.errors import RunFolderError
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
 from rlrobot.run.evaluation import format_summary, make_env
@@ -286,7 +286,8 @@ def config_difference(saved: Any, resolved: ResolvedConfig, checkpoint: Path) ->
     if not differing:
         return None
     changes = "; ".join(
-        f"{key}: {bounded(given[key])} here, {bounded(saved_values.get(key))} in the checkpoint"
+        f"{key}: {short_repr(given[key])} here, {short_repr(saved_values.get(key))} in the "
+        "checkpoint"
         for key in differing[:5]
     )
     more = f" (and {len(differing) - 5} more)" if len(differing) > 5 else ""
