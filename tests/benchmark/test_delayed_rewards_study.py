@@ -35,9 +35,11 @@ def test_plan_sets_only_the_reward_mode_and_the_redistribution():
         assert spec.framework == ("sb3" if condition == "sb3 delayed" else "rlrobot")
         assert spec.config["reward_redistribution"] == study.REDISTRIBUTION.get(condition)
         assert spec.steps == task.budgets[algo]
-        # Everything else is the env's tuned config: the conditions differ in nothing more.
-        dense = by_condition[(task_id, algo, "dense")][0].config
-        differing = {k for k in spec.config if spec.config[k] != dense[k]}
+        # Everything else is the env's tuned config (its delayed variant for the delayed
+        # conditions, as `--set env_kwargs.reward_mode=delayed` gives): they differ in no more.
+        variant = "dense" if condition == "dense" else "delayed"
+        base = by_condition[(task_id, algo, variant)][0].config
+        differing = {k for k in spec.config if spec.config[k] != base[k]}
         assert differing <= {"reward_redistribution"}
 
 
@@ -114,3 +116,21 @@ def test_reward_model_measurement_compares_r_hat_with_the_unseen_dense_reward():
     assert -1.0 <= measured["correlation"] <= 1.0
     assert measured["mean_paid"] < 0.0  # −distance per step on the dense env
     assert 0.0 <= measured["score"] <= 1.0
+
+
+def test_only_runs_the_named_parts_and_reports_every_finished_one(tmp_path):
+    assert "Reach-v0:sac" in study.PARTS and "Push-v0:sac" in study.PARTS
+    chosen = study.build_specs([0], only=("Reach-v0:sac", "Pendulum-v1:sac"))
+    assert {(spec.env_kwargs.get("env_id", spec.env_id), spec.algo) for _, spec in chosen} == {
+        ("rlrobot/Reach-v0", "sac"),
+        ("Pendulum-v1", "sac"),
+    }
+    out = tmp_path / "report"
+    base = ["bench", "--study", "delayed_rewards", "--quick", "--seeds", "1", "--out", str(out)]
+    trials = out / "delayed_rewards_trials" / "trials"
+    assert main([*base, "--only", "CartPoleContinuous-v0:a2c", "--workers", "2"]) == 0
+    assert len(list(trials.glob("*.json"))) == len(study.CONDITIONS)
+    assert main([*base, "--only", "CartPoleContinuous-v0:ppo", "--workers", "2"]) == 0
+    assert len(list(trials.glob("*.json"))) == 2 * len(study.CONDITIONS)
+    rows = json.loads((out / "delayed_rewards.json").read_text())["rows"]
+    assert {row["algo"] for row in rows} == {"a2c", "ppo"}  # the first part's trials kept
