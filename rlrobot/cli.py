@@ -12,6 +12,7 @@ Run ``python -m rlrobot.cli --help`` (or ``rlrobot --help`` once installed).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -67,10 +68,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_unknown_arguments(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]
+) -> str:
+    """Return one line naming the sub-command, the first unknown option and its closest ones.
+
+    argparse would print the top-level usage and ``unrecognized arguments``, which names
+    neither the sub-command nor what was meant.
+    """
+    command = getattr(args, "command", None)
+    subparser = _subparsers(parser).get(command) if command else None
+    owner = subparser or parser
+    known = [option for action in owner._actions for option in action.option_strings]
+    unknown = next((extra for extra in extras if extra.startswith("-")), extras[0])
+    name = f"{parser.prog} {command}" if command else parser.prog
+    if not unknown.startswith("-"):
+        return f"{name}: error: unexpected argument {unknown!r} (see {name} --help)"
+    flag = unknown.split("=", 1)[0]
+    close = difflib.get_close_matches(flag, known, n=3, cutoff=0.6)
+    config_keys = getattr(args, "config_keys", None)  # commands with --set offer their keys
+    if config_keys is not None:
+        key = flag.lstrip("-").replace("-", "_")
+        close += [f"--set {k}=…" for k in difflib.get_close_matches(key, config_keys(), n=2)]
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"{name}: error: unknown option {flag}{hint} (see {name} --help)"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Return the sub-command parsers of ``parser`` by name."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen command, return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        print(describe_unknown_arguments(parser, args, extras), file=sys.stderr)
+        return 2
     handler = getattr(args, "func", None)
     if handler is None:
         parser.print_help()

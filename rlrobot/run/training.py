@@ -37,7 +37,7 @@ from rlrobot.common.seeding import get_rng_state, set_rng_state
 from rlrobot.envs.checks import short_repr
 from rlrobot.errors import RunFolderError
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
-from rlrobot.run.evaluation import format_summary, make_env
+from rlrobot.run.evaluation import format_summary, make_env, vector_env_arguments
 from rlrobot.run.folder import RunFolder, read_run_state
 from rlrobot.run.lock import LOCK_FILE
 
@@ -262,13 +262,12 @@ def check_run(resolved: ResolvedConfig) -> None:
     run = resolved.run
     resolve_device(run.device)
     agent = algorithm_class(resolved.algo)(
-        resolved.env,
         seed=resolved.seed,
         config=resolved.algorithm,
         n_envs=run.n_envs,
         vec_env="sync",
-        env_kwargs=run.env_kwargs,
         device=run.device,
+        **vector_env_arguments(resolved),
     )
     agent.env.close()
 
@@ -362,13 +361,13 @@ def _train_into(
         "n_envs": run.n_envs,
         "vec_env": run.vec_env,
         "worker_timeout_s": run.worker_timeout_s,
-        "env_kwargs": run.env_kwargs,
         "device": run.device,
+        **vector_env_arguments(resolved),
     }
     if resume_point is not None:
         checkpoint, state = resume_point
         # No seed: the checkpoint's RNG states are restored instead, and its episodes go on.
-        agent = agent_class.load(checkpoint, env=resolved.env, force_reset=False, **env_options)
+        agent = agent_class.load(checkpoint, force_reset=False, **env_options)
         difference = config_difference(agent.config, resolved, checkpoint)
         if difference is not None:
             agent.env.close()
@@ -379,9 +378,7 @@ def _train_into(
         best_mean_reward = state["best_mean_reward"]
         report(f"resuming {folder.path} from {checkpoint.name} at step {agent.num_timesteps:,}")
     else:
-        agent = agent_class(
-            resolved.env, seed=resolved.seed, config=resolved.algorithm, **env_options
-        )
+        agent = agent_class(seed=resolved.seed, config=resolved.algorithm, **env_options)
         best_mean_reward = -math.inf
         if resume:
             report(f"{folder.path} has no checkpoint yet: training it from step 0 again")
