@@ -32,6 +32,12 @@ env_kwargs.reward_mode=delayed); --config FILE and then --set key=value override
 --steps/--n-envs win over all. Values are read as YAML (3e-4, [64, 64], true). Unknown keys and
 wrong types are errors. The resolved config is saved as RUN_DIR/config.yaml.
 
+RL Zoo: --config hyperparams/ppo.yml reads a Zoo file as it is (an entry with a `policy` key
+replaces the tuned defaults; lin_0.001, normalize, policy_kwargs strings, env_wrapper and
+frame_stack are converted, the strings parsed, never run), and the Zoo's flags are aliases:
+  rlrobot train --algo ppo --env CartPole-v1 --config ppo.yml -n 1e5 \
+      --hyperparams learning_rate:lin_3e-4 n_envs:4 --eval-freq 10000 --vec-env subproc -f logs
+
 run folder: config.yaml, progress.csv + TensorBoard events (tensorboard --logdir RUN_DIR),
 evaluations.csv, checkpoints/step_*/, latest/, best/, learning_curve.png.
 """

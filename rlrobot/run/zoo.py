@@ -163,7 +163,12 @@ def convert_zoo_entry(
                     f"{short_repr(value)}"
                 )
             converted["policy_name"] = value
-        elif key in SCHEDULE_KINDS and isinstance(value, str) and key in fields:
+        elif (
+            key in SCHEDULE_KINDS
+            and isinstance(value, str)
+            and value.startswith(LINEAR_PREFIX)
+            and key in fields
+        ):
             converted.update(_convert_schedule(key, value))
         elif key == "normalize":
             converted.update(_convert_normalize(value, algorithm, fields))
@@ -193,16 +198,13 @@ def convert_zoo_entry(
 
 def _convert_schedule(key: str, value: str) -> dict[str, Any]:
     """``learning_rate: lin_0.001`` → ``learning_rate: 0.001, lr_schedule: linear``."""
-    number = value[len(LINEAR_PREFIX) :] if value.startswith(LINEAR_PREFIX) else None
     try:
-        start = float(number) if number is not None else None
+        start = float(value[len(LINEAR_PREFIX) :])
     except ValueError:
-        start = None
-    if start is None:
         raise ConfigError(
-            f"config key {key!r}: expected a number or the RL Zoo's lin_<number> (e.g. "
+            f"config key {key!r}: the RL Zoo's linear schedule is lin_<number> (e.g. "
             f"lin_0.001), got {short_repr(value)}"
-        )
+        ) from None
     return {key: start, SCHEDULE_KINDS[key]: "linear"}
 
 

@@ -191,9 +191,13 @@ def test_env_wrapper_outside_the_wrapper_packages_is_refused(path):
         _resolve("ppo", "CartPole-v1", overrides=[f"env_wrapper={path}"])
 
 
-def test_schedule_text_other_than_lin_is_refused():
-    with pytest.raises(ConfigError, match=r"lin_<number>.*'exp_0.1'"):
-        _resolve("ppo", "CartPole-v1", overrides=["learning_rate=exp_0.1"])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("lin_fast", r"lin_<number>.*'lin_fast'"), ("exp_0.1", r"expected float.*'exp_0.1'")],
+)
+def test_schedule_text_other_than_lin_number_is_refused(value, message):
+    with pytest.raises(ConfigError, match=message):
+        _resolve("ppo", "CartPole-v1", overrides=[f"learning_rate={value}"])
 
 
 # -- the strings are parsed, never run -------------------------------------------------------
@@ -346,3 +350,10 @@ def test_unknown_option_names_the_command_and_its_closest_options(arguments, exp
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and error.startswith(expected), error
     assert "usage:" not in error
+
+
+def test_bench_refuses_the_train_only_env_keys():
+    from rlrobot.benchmark.bench import resolve_trial_config
+
+    with pytest.raises(ConfigError, match="apply to rlrobot train runs only"):
+        resolve_trial_config("ppo", "CartPole-v1", ["frame_stack=2"])
