@@ -95,10 +95,14 @@ def budget_rounding_notice(agent: Any, start_step: int, n_timesteps: int) -> str
     )
 
 
-def episodes_abandoned_notice(env_id: str) -> str:
+def episodes_abandoned_notice(resolved: ResolvedConfig) -> str:
     """Return the notice of a run whose envs cannot save their episodes in progress."""
+    run = resolved.run
+    wrapped = run.env_wrapper or run.frame_stack != 1
+    # Only the wrappers of rlrobot and gym.make save their state: others stop an exact resume.
+    env = f"{resolved.env} in its env_wrapper/frame_stack wrappers" if wrapped else resolved.env
     return (
-        f"note: {env_id} cannot save its state mid-episode (no get_state/set_state, see "
+        f"note: {env} cannot save its state mid-episode (no get_state/set_state, see "
         "docs/reliability.md), so each checkpoint ends the episodes in progress and starts new "
         "ones: checkpoint_freq changes what is learned"
     )
@@ -400,7 +404,7 @@ def _train_into(
             agent.start_new_episodes(segment_seed(resolved.seed, start_step))
         exact_resume = agent.get_episode_state() is not None
         if not exact_resume and run.checkpoint_freq:
-            report(episodes_abandoned_notice(resolved.env), to_stderr=True)
+            report(episodes_abandoned_notice(resolved), to_stderr=True)
         monitor = RunMonitor(
             folder, resolved, logger, eval_env, start_step, best_mean_reward, exact_resume
         )

@@ -62,7 +62,7 @@ def test_zoo_file_trains_and_the_run_config_holds_the_converted_values(tmp_path,
     assert read_run_config(run / "config.yaml").to_dict() == saved  # it can be given back
 
 
-def test_zoo_entry_with_its_forms_trains_with_wrappers_and_frame_stack(tmp_path):
+def test_zoo_entry_with_its_forms_trains_with_wrappers_and_frame_stack(tmp_path, capsys):
     entry = {
         "policy": "MlpPolicy",
         "n_timesteps": 1e5,
@@ -76,6 +76,8 @@ def test_zoo_entry_with_its_forms_trains_with_wrappers_and_frame_stack(tmp_path)
     arguments += [str(_write(tmp_path, entry)), "--steps", "128", "--hyperparams", *TINY]
     arguments += ["--eval-freq", "128", "--eval-episodes", "1", "--out", str(out)]
     assert main([*arguments, "--no-progress"]) == 0
+    # Gymnasium's wrappers save no episode state: checkpoints start new episodes, and say why.
+    assert "in its env_wrapper/frame_stack wrappers cannot save" in capsys.readouterr().err
     agent, resolved, _ = load_run_agent(out)
     # CartPole's 4 values and the time, stacked 3 deep: the wrappers ran in training and eval.
     assert agent.observation_space.shape == (3, 5)
