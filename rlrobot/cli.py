@@ -69,22 +69,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def describe_unknown_arguments(
-    parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str]
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str],
+    args: argparse.Namespace,
+    extras: list[str],
 ) -> str:
     """Return one line naming the sub-command, the first unknown option and its closest ones.
 
     argparse would print the top-level usage and ``unrecognized arguments``, which names
     neither the sub-command nor what was meant.
     """
-    command = getattr(args, "command", None)
-    subparser = _subparsers(parser).get(command) if command else None
-    owner = subparser or parser
-    known = [option for action in owner._actions for option in action.option_strings]
+    names, owner = [parser.prog], parser
+    for token in argv:  # down to the innermost sub-command (``perception collect``)
+        choices = _subparsers(owner)
+        if token in choices:
+            names.append(token)
+            owner = choices[token]
+    name = " ".join(names)
     unknown = next((extra for extra in extras if extra.startswith("-")), extras[0])
-    name = f"{parser.prog} {command}" if command else parser.prog
     if not unknown.startswith("-"):
         return f"{name}: error: unexpected argument {unknown!r} (see {name} --help)"
     flag = unknown.split("=", 1)[0]
+    known = [option for action in owner._actions for option in action.option_strings]
     close = difflib.get_close_matches(flag, known, n=3, cutoff=0.6)
     config_keys = getattr(args, "config_keys", None)  # commands with --set offer their keys
     if config_keys is not None:
@@ -105,9 +111,10 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen command, return its exit code."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args, extras = parser.parse_known_args(argv)
     if extras:
-        print(describe_unknown_arguments(parser, args, extras), file=sys.stderr)
+        print(describe_unknown_arguments(parser, argv, args, extras), file=sys.stderr)
         return 2
     handler = getattr(args, "func", None)
     if handler is None:

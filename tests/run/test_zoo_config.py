@@ -344,6 +344,10 @@ def test_zoo_flags_refuse_in_one_line(arguments, message, capsys, tmp_path, monk
             "rlrobot eval: error: unknown option --episods; did you mean --episodes",
         ),
         (["eval", "runs/x", "runs/y"], "rlrobot eval: error: unexpected argument 'runs/y'"),
+        (
+            ["perception", "collect", "--out", "x", "--episods", "3"],
+            "rlrobot perception collect: error: unknown option --episods; did you mean --episodes",
+        ),
         (["--bogus"], "rlrobot: error: unknown option --bogus"),
     ],
 )
