@@ -12,6 +12,7 @@ Run ``python -m rlrobot.cli --help`` (or ``rlrobot --help`` once installed).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -67,10 +68,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_unknown_arguments(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str],
+    args: argparse.Namespace,
+    extras: list[str],
+) -> str:
+    """Return one line naming the sub-command, the first unknown option and its closest ones.
+
+    argparse would print the top-level usage and ``unrecognized arguments``, which names
+    neither the sub-command nor what was meant.
+    """
+    names, owner = [parser.prog], parser
+    for token in argv:  # down to the innermost sub-command (``perception collect``)
+        choices = _subparsers(owner)
+        if token in choices:
+            names.append(token)
+            owner = choices[token]
+    name = " ".join(names)
+    unknown = next((extra for extra in extras if extra.startswith("-")), extras[0])
+    if not unknown.startswith("-"):
+        return f"{name}: error: unexpected argument {unknown!r} (see {name} --help)"
+    flag = unknown.split("=", 1)[0]
+    known = [option for action in owner._actions for option in action.option_strings]
+    close = difflib.get_close_matches(flag, known, n=3, cutoff=0.6)
+    config_keys = getattr(args, "config_keys", None)  # commands with --set offer their keys
+    if config_keys is not None:
+        key = flag.lstrip("-").replace("-", "_")
+        close += [f"--set {k}=…" for k in difflib.get_close_matches(key, config_keys(), n=2)]
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"{name}: error: unknown option {flag}{hint} (see {name} --help)"
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Return the sub-command parsers of ``parser`` by name."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the chosen command, return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        print(describe_unknown_arguments(parser, argv, args, extras), file=sys.stderr)
+        return 2
     handler = getattr(args, "func", None)
     if handler is None:
         parser.print_help()

@@ -18,6 +18,7 @@ from rlrobot.benchmark.report import write_report
 from rlrobot.benchmark.runner import Execution, Log, TrialStore, run_trials
 from rlrobot.benchmark.sb3 import SB3_ALGORITHMS
 from rlrobot.benchmark.trial import TrialSpec
+from rlrobot.errors import ConfigError
 
 RUN_INFO_FILE = "bench.json"
 
@@ -79,6 +80,12 @@ def resolve_trial_config(
         config_dir=config_dir,
     )
     run = resolved.run
+    if run.env_wrapper or run.frame_stack != 1:
+        # Trials make their envs (ours and SB3's) from the env id and env_kwargs alone.
+        raise ConfigError(
+            "config keys 'env_wrapper' and 'frame_stack' apply to rlrobot train runs only; "
+            "bench and sweep trials make their envs from the env id and env_kwargs"
+        )
     return ResolvedTrialConfig(
         resolved.algorithm.to_dict(), run.n_envs, run.n_timesteps, dict(run.env_kwargs)
     )

@@ -16,6 +16,7 @@ close matches) and for option values the env rejects. The vector envs themselves
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 from collections import deque
 from collections.abc import Callable
@@ -122,6 +123,71 @@ def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
         raise EnvMakeError(
             f"cannot make {env_id} with {short_repr(env_kwargs or {})}: {reason}"
         ) from error
+
+
+# Packages whose wrapper classes a config may name. Importing a module runs its code, so a
+# config never imports any other (the RL Zoo imports whatever its file names).
+WRAPPER_PACKAGES = ("gymnasium", "stable_baselines3", "sb3_contrib", "rlrobot")
+
+
+def resolve_wrapper_class(path: str) -> type[gym.Wrapper]:
+    """Return the ``gym.Wrapper`` subclass named ``"package.module.Class"`` (the RL Zoo's form).
+
+    Raises:
+        EnvMakeError: A package outside ``WRAPPER_PACKAGES``, a module that cannot be
+            imported, no such class, or a class that is not a ``gym.Wrapper``.
+    """
+    module_name, _, class_name = path.rpartition(".")
+    if module_name.split(".")[0] not in WRAPPER_PACKAGES:
+        raise EnvMakeError(
+            f"env_wrapper {short_repr(path)}: only wrappers of {', '.join(WRAPPER_PACKAGES)} "
+            "can be named (package.module.Class)"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise EnvMakeError(f"env_wrapper {short_repr(path)}: cannot import: {error}") from None
+    wrapper = getattr(module, class_name, None)
+    if not (isinstance(wrapper, type) and issubclass(wrapper, gym.Wrapper)):
+        raise EnvMakeError(f"env_wrapper {short_repr(path)}: not a gymnasium.Wrapper class")
+    return wrapper
+
+
+def wrap_env(
+    env: gym.Env, wrappers: list[dict[str, dict[str, Any]]], frame_stack: int = 1
+) -> gym.Env:
+    """Wrap ``env`` in ``wrappers`` (``{path: kwargs}`` items, innermost first), then stack the
+    last ``frame_stack`` observations (``FrameStackObservation``: a new first axis) if above 1.
+
+    Raises:
+        EnvMakeError: A wrapper that cannot be resolved (``resolve_wrapper_class``) or that
+            refuses its keywords.
+    """
+    for item in wrappers:
+        ((path, kwargs),) = item.items()
+        wrapper = resolve_wrapper_class(path)
+        try:
+            env = wrapper(env, **kwargs)
+        except (TypeError, ValueError) as error:
+            env.close()
+            reason = shorten(str(error), 2 * MAX_REPR_CHARS)
+            raise EnvMakeError(
+                f"env_wrapper {short_repr(path)} with {short_repr(kwargs)}: {reason}"
+            ) from error
+    if frame_stack > 1:
+        env = gym.wrappers.FrameStackObservation(env, frame_stack)
+    return env
+
+
+def make_wrapped_env(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    wrappers: list[dict[str, dict[str, Any]]],
+    frame_stack: int = 1,
+) -> gym.Env:
+    """``wrap_env(make_env(env_id, env_kwargs), wrappers, frame_stack)``: with
+    ``functools.partial``, a factory that worker processes can receive (it pickles)."""
+    return wrap_env(make_env(env_id, env_kwargs), wrappers, frame_stack)
 
 
 def get_final_observations(

@@ -32,6 +32,12 @@ env_kwargs.reward_mode=delayed); --config FILE and then --set key=value override
 --steps/--n-envs win over all. Values are read as YAML (3e-4, [64, 64], true). Unknown keys and
 wrong types are errors. The resolved config is saved as RUN_DIR/config.yaml.
 
+RL Zoo: --config hyperparams/ppo.yml reads a Zoo file as it is (an entry with a `policy` key
+replaces the tuned defaults; lin_0.001, normalize, policy_kwargs strings, env_wrapper and
+frame_stack are converted, the strings parsed, never run), and the Zoo's flags are aliases:
+  rlrobot train --algo ppo --env CartPole-v1 --config ppo.yml -n 1e5 \
+      --hyperparams learning_rate:lin_3e-4 n_envs:4 --eval-freq 10000 --vec-env subproc -f logs
+
 run folder: config.yaml, progress.csv + TensorBoard events (tensorboard --logdir RUN_DIR),
 evaluations.csv, checkpoints/step_*/, latest/, best/, learning_curve.png.
 """
@@ -61,14 +67,66 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         help="override one config key (repeatable); VALUE is read as YAML",
     )
     train.add_argument(
+        "--hyperparams",
+        metavar="KEY:VALUE",
+        nargs="+",
+        action="extend",
+        type=zoo_pair,
+        dest="overrides",
+        help="override config keys, several after one flag; the same as --set KEY=VALUE "
+        "(RL Zoo alias)",
+    )
+    train.add_argument(
         "--seed", type=int, metavar="N", help="seed of networks, envs and sampling (default 0)"
     )
     train.add_argument(
-        "--steps", type=int, metavar="N", help="env steps to train for (config n_timesteps)"
+        "--steps",
+        "-n",
+        "--n-timesteps",
+        type=count,
+        metavar="N",
+        help="env steps to train for, 1e5 allowed (config n_timesteps; -n/--n-timesteps: RL "
+        "Zoo aliases)",
     )
     train.add_argument("--n-envs", type=int, metavar="N", help="parallel envs (config n_envs)")
     train.add_argument(
         "--out", metavar="DIR", help="run folder (default runs/<algo>-<env>-seed<seed>)"
+    )
+    train.add_argument(
+        "-f",
+        "--log-folder",
+        metavar="DIR",
+        type=path_text,
+        help="put the run folder <algo>-<env>-seed<seed> in DIR instead of runs/ (RL Zoo alias; "
+        "not with --out)",
+    )
+    zoo = train.add_argument_group("RL Zoo aliases of config keys (the same as --set KEY=VALUE)")
+    zoo.add_argument(
+        "--eval-freq",
+        type=non_negative_int,
+        metavar="N",
+        help="eval_freq: evaluate every N env steps (0: never, the Zoo's -1)",
+    )
+    zoo.add_argument(
+        "--eval-episodes", type=positive_int, metavar="N", help="eval_episodes: episodes each"
+    )
+    zoo.add_argument(
+        "--save-freq",
+        type=non_negative_int,
+        metavar="N",
+        help="checkpoint_freq: checkpoint every N env steps (0: only at the end, the Zoo's -1)",
+    )
+    zoo.add_argument(
+        "--vec-env",
+        choices=tuple(VEC_ENV_ALIASES),
+        help="vec_env: dummy = sync (one process), subproc = async (a process per env); "
+        "rlrobot's sync, async, shm, shm_workers too",
+    )
+    zoo.add_argument("--device", metavar="DEVICE", help="device: auto, cpu, cuda, cuda:N")
+    zoo.add_argument(
+        "--tensorboard-log",
+        metavar="DIR",
+        help="refused with a reason: TensorBoard events are always written into the run folder",
     )
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument(
@@ -80,8 +138,14 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--list-keys", action="store_true", help="list the config keys of --algo, stop"
     )
     train.add_argument("--verbose", action="store_true", help="print logged values as tables")
-    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    train.set_defaults(func=run_train)
+    progress = train.add_mutually_exclusive_group()
+    progress.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    progress.add_argument(
+        "--progress",
+        action="store_true",
+        help="show the progress bar, as by default (RL Zoo alias)",
+    )
+    train.set_defaults(func=run_train, config_keys=all_config_keys)
 
     evaluate = subparsers.add_parser(
         "eval",
@@ -188,6 +252,42 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=run_demo)
 
 
+# ``--vec-env`` choices → ``vec_env``: the Zoo's (SB3's VecEnv classes) and ours.
+VEC_ENV_ALIASES = {
+    "dummy": "sync",
+    "subproc": "async",
+    "sync": "sync",
+    "async": "async",
+    "shm": "shm",
+    "shm_workers": "shm_workers",
+}
+
+
+def zoo_pair(text: str) -> str:
+    """Parse the RL Zoo's ``KEY:VALUE`` into ``--set``'s ``KEY=VALUE`` (an argparse ``type``)."""
+    key, separator, value = text.partition(":")
+    if not separator or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY:VALUE, got {text!r}")
+    return f"{key}={value}"
+
+
+def count(text: str) -> int:
+    """Parse a step count >= 1; ``1e5`` (integral) is 100000, as in YAML files and the Zoo."""
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+        if not number.is_integer():
+            raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}") from None
+        value = int(number)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
 def image_side(text: str) -> int:
     """Parse a frame side in px, 1 to ``MAX_IMAGE_SIDE`` (an argparse ``type``, like the env's
     own render size cap: a larger frame takes seconds to render, a 20000 px one minutes)."""
@@ -232,6 +332,17 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def all_config_keys() -> list[str]:
+    """Return the config keys of every algorithm's runs (what ``--set`` may name)."""
+    from rlrobot.agents import ALGORITHMS
+    from rlrobot.run.config import RunConfig
+
+    keys = set(RunConfig.field_names())
+    for agent_class in ALGORITHMS.values():
+        keys |= set(agent_class.config_class.field_names())
+    return sorted(keys)
+
+
 # -- handlers ---------------------------------------------------------------------------------
 def run_train(args: argparse.Namespace) -> int:
     """Handle ``rlrobot train``."""
@@ -240,6 +351,13 @@ def run_train(args: argparse.Namespace) -> int:
     from rlrobot.run.folder import RunFolder
     from rlrobot.run.training import check_run, find_resume_point, train
 
+    if args.tensorboard_log is not None:
+        raise CommandError(
+            "--tensorboard-log is not needed: rlrobot writes TensorBoard events into the run "
+            "folder (tensorboard --logdir RUN_DIR, or the -f folder for all its runs)"
+        )
+    if args.log_folder is not None and args.out is not None:
+        raise CommandError("give --out (the run folder) or -f/--log-folder (its parent), not both")
     if args.list_keys:
         if not args.algo:
             raise CommandError("--list-keys needs --algo")
@@ -258,14 +376,24 @@ def run_train(args: argparse.Namespace) -> int:
             args.seed,
             args.config,
             args.overrides,
-            {"n_timesteps": args.steps, "n_envs": args.n_envs},
+            {
+                "n_timesteps": args.steps,
+                "n_envs": args.n_envs,
+                "eval_freq": args.eval_freq,
+                "eval_episodes": args.eval_episodes,
+                "checkpoint_freq": args.save_freq,
+                "vec_env": VEC_ENV_ALIASES.get(args.vec_env),
+                "device": args.device,
+            },
         )
     if args.dry_run:
         # What a real run's start checks (building its agent and envs), without starting it.
         check_run(resolved)
         print(resolved.to_yaml(), end="")
         return 0
-    out = args.out or default_run_dir(resolved.algo, resolved.env, resolved.seed)
+    out = args.out or default_run_dir(
+        resolved.algo, resolved.env, resolved.seed, args.log_folder or "runs"
+    )
     check_writable(out, "--out", is_folder=True)
     action = "resuming" if args.resume else "training"
     print(f"{action} {resolved.algo} on {resolved.env} (seed {resolved.seed}) → {out}")
@@ -286,9 +414,18 @@ def _resumed_config(args: argparse.Namespace, read_run_config: Any, folder: Any)
     if not folder.config_path.is_file():
         raise CommandError(f"{folder.path} holds no run to resume (no config.yaml)")
     stored = read_run_config(folder.config_path)
-    if args.config or args.overrides:
+    zoo_flags = {
+        "--eval-freq": args.eval_freq,
+        "--eval-episodes": args.eval_episodes,
+        "--save-freq": args.save_freq,
+        "--vec-env": args.vec_env,
+        "--device": args.device,
+    }
+    zoo_flags.update({"--config": args.config, "--set/--hyperparams": args.overrides or None})
+    given = [flag for flag, value in zoo_flags.items() if value is not None]
+    if given:
         raise CommandError(
-            "a resumed run keeps its config.yaml; --config and --set only apply to new runs "
+            f"a resumed run keeps its config.yaml; {', '.join(given)}: for new runs only "
             "(use --steps to train longer)"
         )
     for flag, given, kept in (
@@ -307,9 +444,9 @@ def _resumed_config(args: argparse.Namespace, read_run_config: Any, folder: Any)
     return stored
 
 
-def default_run_dir(algo: str, env_id: str, seed: int) -> str:
-    """Return ``runs/<algo>-<env name>-seed<seed>`` (``rlrobot/Reach-v0`` → ``Reach-v0``)."""
-    return f"runs/{algo}-{env_id.split('/')[-1]}-seed{seed}"
+def default_run_dir(algo: str, env_id: str, seed: int, parent: str = "runs") -> str:
+    """Return ``<parent>/<algo>-<env name>-seed<seed>`` (``rlrobot/Reach-v0`` → ``Reach-v0``)."""
+    return f"{parent}/{algo}-{env_id.split('/')[-1]}-seed{seed}"
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -9,10 +9,15 @@ A run's configuration is one flat mapping: the fields of the algorithm's config 
    then the entry of the env id (RL Zoo habit); when the run's ``env_kwargs.reward_mode`` is
    ``delayed``, the ``delayed`` sub-entries of both (tuned settings for delayed rewards:
    redistribution, γ, λ …) come next;
-3. a ``--config FILE`` (flat, or keyed by env id like the files in ``rlrobot/configs/``);
-4. ``--set key=value`` overrides (values read as YAML: ``3e-4``, ``[64, 64]``, ``true``;
-   ``env_kwargs.reward_mode=sparse`` sets one nested key);
-5. explicit command-line flags (``--steps``, ``--n-envs``).
+3. a ``--config FILE`` (flat, or keyed by env id like the files in ``rlrobot/configs/``). An
+   RL Zoo hyperparameter file works too: an entry with a ``policy`` key is the Zoo's, and it
+   replaces layer 2, as in the Zoo, where keys an entry leaves out take SB3's defaults;
+4. ``--set key=value`` (or ``--hyperparams key:value``) overrides (values read as YAML:
+   ``3e-4``, ``[64, 64]``, ``true``; ``env_kwargs.reward_mode=sparse`` sets one nested key);
+5. explicit command-line flags (``--steps``, ``--n-envs``, ``--eval-freq`` …).
+
+Layers 3 and 4 may use the RL Zoo's forms (``lin_0.001``, ``normalize``, ``policy_kwargs``
+strings, ``env_wrapper``), converted once into our keys by ``rlrobot.run.zoo``.
 
 A missing or unreadable ``rlrobot/configs/<algo>.yaml`` is an error, never a silent fall-back to
 the untuned dataclass defaults. Unknown keys are errors naming the key with close matches;
@@ -24,6 +29,7 @@ The resolved config is written to the run folder as ``config.yaml`` together wit
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -41,6 +47,7 @@ from rlrobot.common.config import (
     option,
     unknown_key_error,
 )
+from rlrobot.common.env_util import WRAPPER_PACKAGES
 from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
 from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE, Interval, short_repr
 from rlrobot.errors import ConfigError
@@ -57,6 +64,8 @@ DEFAULT_ENTRY = "default"
 # Sub-entry of a rlrobot/configs/<algo>.yaml entry that applies under
 # env_kwargs.reward_mode=delayed.
 DELAYED_ENTRY = "delayed"
+# ``env_wrapper``'s class paths: dotted names (``gymnasium.wrappers.TimeAwareObservation``).
+WRAPPER_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 # Keys of a resolved ``config.yaml`` that name the run rather than configure it.
 IDENTITY_KEYS = ("algo", "env", "seed")
 # Names people try as config keys (``--set seed=5``) that are command-line options instead.
@@ -86,6 +95,20 @@ class RunConfig(BaseConfig):
         default_factory=dict,
         metadata={"help": "keyword arguments for gym.make, e.g. {reward_mode: sparse}"},
     )
+    env_wrapper: list[dict[str, dict[str, Any]]] = field(
+        default_factory=list,
+        metadata={
+            "help": "wrappers around each env, innermost first, as {package.module.Class: "
+            "{keyword: value}} items (the RL Zoo's env_wrapper; Gymnasium, SB3, sb3-contrib "
+            "and rlrobot wrappers)"
+        },
+    )
+    frame_stack: int = option(
+        1,
+        "stack the last N observations of each env (Gymnasium's FrameStackObservation: a new "
+        "first axis); 1: none",
+        Interval(1, 1024, reason="each stacked frame is a copy of the observation"),
+    )
     device: str = option("auto", "torch device: auto (CUDA if available), cpu, cuda")
     torch_threads: int = option(
         1,
@@ -106,7 +129,23 @@ class RunConfig(BaseConfig):
     )
 
     def validate(self) -> None:
-        """Check the rule that ties fields together."""
+        """Check the rules that tie fields together, and the form of ``env_wrapper``."""
+        for item in self.env_wrapper:
+            self._require(
+                len(item) == 1
+                and all(isinstance(path, str) and path for path in item)
+                and all(isinstance(kwargs, dict) for kwargs in item.values()),
+                "env_wrapper",
+                "each item must be one {package.module.Class: {keyword: value}}",
+            )
+            for path in item:
+                self._require(
+                    WRAPPER_PATH.fullmatch(path) is not None
+                    and path.split(".")[0] in WRAPPER_PACKAGES,
+                    "env_wrapper",
+                    f"{short_repr(path)} must name a class package.module.Class of "
+                    f"{', '.join(WRAPPER_PACKAGES)}",
+                )
         self._require(
             self.worker_timeout_s is None or self.vec_env != "sync",
             "worker_timeout_s",
@@ -389,9 +428,19 @@ def resolve_config(
     if seed is None:
         seed = identity["seed"] if identity["seed"] is not None else 0
     check_identity(algo, env_id, seed)
-    known_keys = set(RunConfig.field_names()) | set(
-        algorithm_class(algo).config_class.field_names()
-    )
+    from rlrobot.run.zoo import convert_zoo_entry, is_zoo_entry  # torch: not at import time
+
+    agent_class = algorithm_class(algo)
+    known_keys = set(RunConfig.field_names()) | set(agent_class.config_class.field_names())
+
+    def convert(source: str, values: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        # RL Zoo forms (policy, lin_0.001, normalize, policy_kwargs strings …) → our keys.
+        try:
+            return source, convert_zoo_entry(
+                values, agent_class.__name__, agent_class.on_policy, agent_class.config_class
+            )
+        except ConfigError as error:
+            raise ConfigError(f"{error} (from {source})") from None
 
     tuned = tuned_entry(algo, env_id, config_dir=config_dir)
     layers: list[tuple[str, dict[str, Any]]] = [(tuned.source, tuned.values)]
@@ -407,9 +456,15 @@ def resolve_config(
                 )
             source = describe_env_entry(source, values, env_id)
             values = select_env_entry(values, env_id)
-        layers.append((source, values))
+        if is_zoo_entry(values):
+            # As in the Zoo, its entry is the whole set: keys it leaves out take SB3's defaults
+            # (ours), not rlrobot's tuned values for the env.
+            tuned = TunedEntry(tuned.source, {}, {})
+            layers = []
+            source = f"{source} (an RL Zoo entry: rlrobot's tuned defaults are not applied)"
+        layers.append(convert(source, values))
     for text in overrides:
-        layers.append((f"--set {text}", parse_override(text)))
+        layers.append(convert(f"--set {text}", parse_override(text)))
     if explicit:
         flags = {key: value for key, value in explicit.items() if value is not None}
         if flags:

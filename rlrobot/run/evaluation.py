@@ -5,6 +5,7 @@ The evaluation loop itself is ``rlrobot.common.evaluation.evaluate_policy``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any
@@ -16,11 +17,27 @@ from rlrobot.run.folder import RunFolder
 
 
 def make_env(resolved: ResolvedConfig, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
-    """Make one (non-vector) env of a run, with its ``env_kwargs`` and extra ``kwargs``."""
-    from rlrobot.common.env_util import make_env as make_checked_env
+    """Make one (non-vector) env of a run, with its ``env_kwargs`` and extra ``kwargs``, in
+    its ``env_wrapper`` wrappers and ``frame_stack``."""
+    from rlrobot.common.env_util import make_wrapped_env
 
-    env_kwargs = {**resolved.run.env_kwargs, "render_mode": render_mode, **kwargs}
-    return make_checked_env(resolved.env, env_kwargs)
+    run = resolved.run
+    env_kwargs = {**run.env_kwargs, "render_mode": render_mode, **kwargs}
+    return make_wrapped_env(resolved.env, env_kwargs, run.env_wrapper, run.frame_stack)
+
+
+def vector_env_arguments(resolved: ResolvedConfig) -> dict[str, Any]:
+    """Return the ``env`` and ``env_kwargs`` an agent makes the run's vector env from: the env
+    id and its keywords, or a (picklable) factory when the run wraps its envs."""
+    run = resolved.run
+    if not run.env_wrapper and run.frame_stack == 1:
+        return {"env": resolved.env, "env_kwargs": run.env_kwargs}
+    from rlrobot.common.env_util import make_wrapped_env
+
+    factory = functools.partial(
+        make_wrapped_env, resolved.env, run.env_kwargs, run.env_wrapper, run.frame_stack
+    )
+    return {"env": factory, "env_kwargs": None}
 
 
 class EpisodeProgress(gym.Wrapper):

@@ -37,7 +37,7 @@ from rlrobot.common.seeding import get_rng_state, set_rng_state
 from rlrobot.envs.checks import short_repr
 from rlrobot.errors import RunFolderError
 from rlrobot.run.config import ResolvedConfig, algorithm_class, read_run_config
-from rlrobot.run.evaluation import format_summary, make_env
+from rlrobot.run.evaluation import format_summary, make_env, vector_env_arguments
 from rlrobot.run.folder import RunFolder, read_run_state
 from rlrobot.run.lock import LOCK_FILE
 
@@ -95,10 +95,14 @@ def budget_rounding_notice(agent: Any, start_step: int, n_timesteps: int) -> str
     )
 
 
-def episodes_abandoned_notice(env_id: str) -> str:
+def episodes_abandoned_notice(resolved: ResolvedConfig) -> str:
     """Return the notice of a run whose envs cannot save their episodes in progress."""
+    run = resolved.run
+    wrapped = run.env_wrapper or run.frame_stack != 1
+    # Only the wrappers of rlrobot and gym.make save their state: others stop an exact resume.
+    env = f"{resolved.env} in its env_wrapper/frame_stack wrappers" if wrapped else resolved.env
     return (
-        f"note: {env_id} cannot save its state mid-episode (no get_state/set_state, see "
+        f"note: {env} cannot save its state mid-episode (no get_state/set_state, see "
         "docs/reliability.md), so each checkpoint ends the episodes in progress and starts new "
         "ones: checkpoint_freq changes what is learned"
     )
@@ -262,13 +266,12 @@ def check_run(resolved: ResolvedConfig) -> None:
     run = resolved.run
     resolve_device(run.device)
     agent = algorithm_class(resolved.algo)(
-        resolved.env,
         seed=resolved.seed,
         config=resolved.algorithm,
         n_envs=run.n_envs,
         vec_env="sync",
-        env_kwargs=run.env_kwargs,
         device=run.device,
+        **vector_env_arguments(resolved),
     )
     agent.env.close()
 
@@ -362,13 +365,13 @@ def _train_into(
         "n_envs": run.n_envs,
         "vec_env": run.vec_env,
         "worker_timeout_s": run.worker_timeout_s,
-        "env_kwargs": run.env_kwargs,
         "device": run.device,
+        **vector_env_arguments(resolved),
     }
     if resume_point is not None:
         checkpoint, state = resume_point
         # No seed: the checkpoint's RNG states are restored instead, and its episodes go on.
-        agent = agent_class.load(checkpoint, env=resolved.env, force_reset=False, **env_options)
+        agent = agent_class.load(checkpoint, force_reset=False, **env_options)
         difference = config_difference(agent.config, resolved, checkpoint)
         if difference is not None:
             agent.env.close()
@@ -379,9 +382,7 @@ def _train_into(
         best_mean_reward = state["best_mean_reward"]
         report(f"resuming {folder.path} from {checkpoint.name} at step {agent.num_timesteps:,}")
     else:
-        agent = agent_class(
-            resolved.env, seed=resolved.seed, config=resolved.algorithm, **env_options
-        )
+        agent = agent_class(seed=resolved.seed, config=resolved.algorithm, **env_options)
         best_mean_reward = -math.inf
         if resume:
             report(f"{folder.path} has no checkpoint yet: training it from step 0 again")
@@ -403,7 +404,7 @@ def _train_into(
             agent.start_new_episodes(segment_seed(resolved.seed, start_step))
         exact_resume = agent.get_episode_state() is not None
         if not exact_resume and run.checkpoint_freq:
-            report(episodes_abandoned_notice(resolved.env), to_stderr=True)
+            report(episodes_abandoned_notice(resolved), to_stderr=True)
         monitor = RunMonitor(
             folder, resolved, logger, eval_env, start_step, best_mean_reward, exact_resume
         )

@@ -284,6 +284,7 @@ TEXT_FIELDS = {
     "device",
     "ent_coef",
     "env_kwargs",
+    "env_wrapper",
     "features_extractor_class",
     "features_extractor_kwargs",
     "goal_selection_strategy",
