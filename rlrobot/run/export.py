@@ -202,6 +202,8 @@ def export_policy(
     policy = DeployablePolicy(agent).cpu().eval()
     inputs = example_inputs(agent.observation_space)
     try:
+        # Before any file is written: a space the description cannot hold is refused here.
+        description = describe_export(agent, policy, path.name, export_format, details)
         with atomic_output(path) as temporary, torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", DEPRECATION_MESSAGES)
             if export_format == "onnx":
@@ -225,7 +227,6 @@ def export_policy(
         # The agent's own networks were traced: give them back their device and mode.
         for name, module in modules.items():
             module.to(agent.device).train(modes[name])
-    description = describe_export(agent, policy, path.name, export_format, details)
     atomic_write_bytes(metadata_path(path), (json.dumps(description, indent=2) + "\n").encode())
     return path
 
@@ -314,11 +315,19 @@ class OnnxPolicy:
     def __init__(self, path: str | os.PathLike, threads: int = 1) -> None:
         onnxruntime = import_onnxruntime()
         self.description = read_description(path)
+        if self.description.get("format") != "onnx":
+            raise CommandError(
+                f"{path} is a {self.description.get('format')} export, not ONNX; run it with "
+                "torch.jit.load, or export with --format onnx"
+            )
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # its errors derive from Exception alone (InvalidProtobuf …)
+            raise CommandError(f"ONNX Runtime cannot load {path}: {error}") from None
         self.inputs = [
             (item["name"], np.dtype(item["dtype"])) for item in self.description["inputs"]
         ]

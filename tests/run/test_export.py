@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -107,6 +108,7 @@ def deployed(tmp_path_factory):
         given = observations if len(observations) > 1 else observations["observation"]
         expected = agent.predict(given, deterministic=True)[0]
         np.savez(tmp_path / f"{case}_obs.npz", **observations)
+        modes = [module.training for module in agent.modules().values()]
         for export_format, suffix in (("onnx", ".onnx"), ("torchscript", ".pt")):
             model = export_policy(agent, tmp_path / f"{case}{suffix}", export_format)
             entries[export_format].append(
@@ -118,6 +120,7 @@ def deployed(tmp_path_factory):
             )
         # Exporting leaves the agent as it was.
         assert np.array_equal(agent.predict(given, deterministic=True)[0], expected)
+        assert [module.training for module in agent.modules().values()] == modes
         results[case] = (agent, expected)
     imported = {fmt: run_deployed(fmt, entries[fmt], tmp_path) for fmt in entries}
     return tmp_path, results, imported
@@ -145,6 +148,7 @@ def test_exported_policy_acts_as_predict_without_rlrobot(deployed, case, export_
 
 def test_description_lists_inputs_spaces_and_normalized_keys(deployed):
     tmp_path, _, _ = deployed
+    onnx.checker.check_model(str(tmp_path / "ppo-dict-pixels.onnx"), full_check=True)
     description = json.loads(metadata_path(tmp_path / "ppo-dict-pixels.onnx").read_text())
     assert description["algo"] == "ppo" and description["format"] == "onnx"
     assert description["inputs"] == [
@@ -216,6 +220,7 @@ def test_export_and_eval_onnx_commands(tmp_path, capsys):
         (["eval", "--env", "rlrobot/CartPole-v0"], "--env applies only with --onnx"),
         (["eval", "--onnx", "missing.onnx"], "no exported policy at missing.onnx"),
         (["eval"], "eval needs RUN_DIR, or --onnx FILE"),
+        (["eval", "RUN", "--onnx", "x.onnx"], "give RUN_DIR or --onnx FILE, not both"),
     ],
 )
 def test_eval_onnx_mistakes_are_one_line_errors(arguments, message, tmp_path, capsys):
@@ -234,3 +239,11 @@ def test_eval_onnx_refuses_an_env_with_other_spaces(deployed, capsys):
     arguments = ["eval", "--onnx", str(onnx), "--env", "rlrobot/CartPoleContinuous-v0"]
     assert main([*arguments, "--out", str(tmp_path / "e.json")]) != 0
     assert "differs from the exported policy's" in capsys.readouterr().err
+    scripted = tmp_path / "sac-state.pt"
+    assert main(["eval", "--onnx", str(scripted), "--out", str(tmp_path / "e.json")]) != 0
+    assert "is a torchscript export, not ONNX" in capsys.readouterr().err
+    damaged = tmp_path / "damaged.onnx"
+    damaged.write_bytes(b"not a model")
+    metadata_path(damaged).write_text(metadata_path(onnx).read_text())
+    assert main(["eval", "--onnx", str(damaged), "--out", str(tmp_path / "e.json")]) != 0
+    assert "ONNX Runtime cannot load" in capsys.readouterr().err
