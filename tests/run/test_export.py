@@ -17,8 +17,9 @@ import onnx
 import pytest
 import torch
 
-from rlrobot.agents import A2C, PPO, SAC, TD3
+from rlrobot.agents import A2C, PPO, REINFORCE, SAC, TD3
 from rlrobot.cli import main
+from rlrobot.perception.models import ModelSpec, make_encoder
 from rlrobot.run.export import export_policy, input_names, metadata_path
 
 RUNNER = Path(__file__).with_name("deployed_policy_runner.py")
@@ -29,10 +30,18 @@ CASES = {
     "ppo-state": (PPO, "Pendulum-v1", {}, {"normalize_observations": True}),
     "sac-state": (SAC, "Pendulum-v1", {}, {"normalize_observations": True}),
     "td3-state": (TD3, "Pendulum-v1", {}, {"normalize_observations": True}),
+    "reinforce-state": (REINFORCE, "Pendulum-v1", {}, {}),
     "a2c-discrete": (A2C, "rlrobot/CartPole-v0", {}, {"normalize_observations": True}),
     "ppo-pixels": (PPO, "rlrobot/CartPoleContinuous-v0", PIXELS, {}),
     "sac-pixels": (SAC, "rlrobot/CartPoleContinuous-v0", PIXELS, {}),
     "td3-pixels": (TD3, "rlrobot/CartPoleContinuous-v0", PIXELS, {}),
+    # A perception encoder (spatial softmax over CoordConv maps) in place of NatureCNN.
+    "sac-pixels-encoder": (
+        SAC,
+        "rlrobot/CartPoleContinuous-v0",
+        PIXELS,
+        {"image_encoder": ModelSpec("spatial_softmax_cnn", "regression", (36, 36, 3), 1, 32)},
+    ),
     "sac-goal": (SAC, "rlrobot/Reach-v0", {}, {"normalize_observations": True}),
     "ppo-dict-pixels": (
         PPO,
@@ -64,6 +73,8 @@ def record_observations(env_id, env_kwargs, n):
 def make_agent(case, observations):
     """Build the case's agent: weights perturbed (so actions reach the bounds), statistics set."""
     agent_class, env_id, env_kwargs, keywords = CASES[case]
+    if "image_encoder" in keywords:
+        keywords = {**keywords, "image_encoder": make_encoder(keywords["image_encoder"])}
     agent = agent_class(env_id, env_kwargs=env_kwargs, seed=0, device="cpu", **keywords)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
