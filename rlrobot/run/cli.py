@@ -102,7 +102,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_policy_arguments(evaluate)
     evaluate.add_argument(
-        "--out", metavar="FILE", type=path_text, help="JSON file (default RUN_DIR/eval.json)"
+        "--out",
+        metavar="FILE",
+        type=path_text,
+        help="JSON file (default RUN_DIR/eval.json; with --onnx FILE, FILE.eval.json)",
     )
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     evaluate.set_defaults(func=run_eval)
@@ -527,6 +530,11 @@ def run_eval_onnx(args: argparse.Namespace) -> int:
         raise CommandError("--env applies only with --onnx FILE (a run folder names its env)")
     if args.run_dir is not None:
         raise CommandError("give RUN_DIR or --onnx FILE, not both")
+    if args.checkpoint != "latest":
+        raise CommandError(
+            f"--checkpoint {args.checkpoint} applies to RUN_DIR; an exported file holds one "
+            "policy (choose it with rlrobot export --checkpoint)"
+        )
     out = Path(args.out) if args.out else Path(f"{args.onnx}.eval.json")
     check_writable(out, "--out", is_folder=False)
     policy = OnnxPolicy(args.onnx)

@@ -232,6 +232,7 @@ def test_export_and_eval_onnx_commands(tmp_path, capsys):
         (["eval", "--onnx", "missing.onnx"], "no exported policy at missing.onnx"),
         (["eval"], "eval needs RUN_DIR, or --onnx FILE"),
         (["eval", "RUN", "--onnx", "x.onnx"], "give RUN_DIR or --onnx FILE, not both"),
+        (["eval", "--onnx", "x.onnx", "--checkpoint", "best"], "--checkpoint best applies to"),
     ],
 )
 def test_eval_onnx_mistakes_are_one_line_errors(arguments, message, tmp_path, capsys):
