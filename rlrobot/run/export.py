@@ -204,6 +204,7 @@ def export_policy(
     try:
         # Before any file is written: a space the description cannot hold is refused here.
         description = describe_export(agent, policy, path.name, export_format, details)
+        text = json.dumps(description, indent=2) + "\n"
         with atomic_output(path) as temporary, torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", DEPRECATION_MESSAGES)
             if export_format == "onnx":
@@ -227,7 +228,7 @@ def export_policy(
         # The agent's own networks were traced: give them back their device and mode.
         for name, module in modules.items():
             module.to(agent.device).train(modes[name])
-    atomic_write_bytes(metadata_path(path), (json.dumps(description, indent=2) + "\n").encode())
+    atomic_write_bytes(metadata_path(path), text.encode())
     return path
 
 
