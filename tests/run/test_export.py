@@ -259,3 +259,37 @@ def test_eval_onnx_refuses_an_env_with_other_spaces(deployed, capsys):
     metadata_path(damaged).write_text(metadata_path(onnx).read_text())
     assert main(["eval", "--onnx", str(damaged), "--out", str(tmp_path / "e.json")]) != 0
     assert "ONNX Runtime cannot load" in capsys.readouterr().err
+
+
+def test_discrete_start_and_float64_observations(tmp_path):
+    import onnxruntime
+
+    torch.set_num_threads(1)
+    observation_space = gym.spaces.Box(-5.0, 5.0, (4,), dtype=np.float64)
+    agent = A2C(
+        observation_space=observation_space,
+        action_space=gym.spaces.Discrete(3, start=-1),
+        normalize_observations=True,
+        seed=0,
+        device="cpu",
+    )
+    observations = np.random.default_rng(0).normal(size=(200, 4))
+    agent.obs_normalizer.update(observations + 0.5)
+    with torch.no_grad():
+        agent.policy.action_head.logits.weight.normal_(0.0, 10.0)  # every action gets its turn
+    expected = agent.predict(observations, deterministic=True)[0]
+    assert set(expected) == {-1, 0, 1}
+    path = export_policy(agent, tmp_path / "policy.onnx")
+    description = json.loads(metadata_path(path).read_text())
+    assert description["inputs"] == [
+        {"name": "observation", "shape": [None, 4], "dtype": "float64"}
+    ]
+    assert description["action_space"] == {
+        "type": "Discrete",
+        "n": 3,
+        "start": -1,
+        "dtype": "int64",
+    }
+    assert description["env_id"] is None  # a predict-only agent: eval --onnx needs --env
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"observation": observations})[0], expected)
