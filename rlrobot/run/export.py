@@ -14,6 +14,7 @@ nothing it adds.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import warnings
@@ -196,6 +197,8 @@ def export_policy(
         The path of the exported file.
     """
     export_format = check_choice("format", export_format, EXPORT_FORMATS)
+    if export_format == "onnx":
+        import_extra("onnx", "exporting to ONNX")  # torch's exporter writes with it
     path = Path(path)
     modules = agent.modules()
     modes = {name: module.training for name, module in modules.items()}
@@ -294,15 +297,12 @@ def check_spaces(description: dict[str, Any], env: gym.Env) -> None:
             )
 
 
-def import_onnxruntime() -> Any:
-    """Return the ``onnxruntime`` module; CommandError naming the extra if it is missing."""
+def import_extra(name: str, purpose: str) -> Any:
+    """Return the module ``name`` of the ``export`` extra; CommandError naming it if missing."""
     try:
-        import onnxruntime
+        return importlib.import_module(name)
     except ImportError:
-        raise CommandError(
-            "running an ONNX policy needs onnxruntime: pip install 'rlrobot[export]'"
-        ) from None
-    return onnxruntime
+        raise CommandError(f"{purpose} needs {name}: pip install 'rlrobot[export]'") from None
 
 
 class OnnxPolicy:
@@ -314,7 +314,7 @@ class OnnxPolicy:
     """
 
     def __init__(self, path: str | os.PathLike, threads: int = 1) -> None:
-        onnxruntime = import_onnxruntime()
+        onnxruntime = import_extra("onnxruntime", "running an ONNX policy")
         self.description = read_description(path)
         if self.description.get("format") != "onnx":
             raise CommandError(

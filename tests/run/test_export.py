@@ -19,8 +19,9 @@ import torch
 
 from rlrobot.agents import A2C, PPO, REINFORCE, SAC, TD3
 from rlrobot.cli import main
+from rlrobot.errors import CommandError
 from rlrobot.perception.models import ModelSpec, make_encoder
-from rlrobot.run.export import export_policy, input_names, metadata_path
+from rlrobot.run.export import OnnxPolicy, export_policy, input_names, metadata_path
 
 RUNNER = Path(__file__).with_name("deployed_policy_runner.py")
 N_OBSERVATIONS = 1000
@@ -293,3 +294,18 @@ def test_discrete_start_and_float64_observations(tmp_path):
     assert description["env_id"] is None  # a predict-only agent: eval --onnx needs --env
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     np.testing.assert_array_equal(session.run(None, {"observation": observations})[0], expected)
+
+
+def test_a_missing_extra_is_named(tmp_path, monkeypatch):
+    agent = PPO(
+        observation_space=gym.spaces.Box(-1.0, 1.0, (3,)),
+        action_space=gym.spaces.Box(-1.0, 1.0, (2,)),
+        device="cpu",
+    )
+    monkeypatch.setitem(sys.modules, "onnx", None)  # an import of it then fails, as if missing
+    with pytest.raises(CommandError, match="exporting to ONNX needs onnx: pip install 'rlrobot"):
+        export_policy(agent, tmp_path / "policy.onnx")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(CommandError, match="running an ONNX policy needs onnxruntime"):
+        OnnxPolicy(tmp_path / "policy.onnx")
