@@ -1,4 +1,4 @@
-"""Sub-commands ``train``, ``eval``, ``record``, ``plot`` and ``demo`` of the ``rlrobot`` command.
+"""Sub-commands ``train``, ``eval``, ``record``, ``plot``, ``demo`` and ``export`` of ``rlrobot``.
 
 Parsers are built without importing torch or pybullet (so ``rlrobot --help`` is quick); each
 handler imports what it needs and calls the functions of ``rlrobot.run`` that scripts use too.
@@ -44,7 +44,7 @@ evaluations.csv, checkpoints/step_*/, latest/, best/, learning_curve.png.
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``eval``, ``record``, ``plot`` and ``demo`` to the ``rlrobot`` parser."""
+    """Add ``train``, ``eval``, ``record``, ``plot``, ``demo`` and ``export`` to the parser."""
     formatter = argparse.RawDescriptionHelpFormatter
 
     train = subparsers.add_parser(
@@ -155,7 +155,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         epilog="example:\n  rlrobot eval runs/cartpole --episodes 20 --deterministic",
         formatter_class=formatter,
     )
-    evaluate.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="run folder")
+    evaluate.add_argument(
+        "run_dir", metavar="RUN_DIR", nargs="?", type=path_text, help="run folder (or --onnx)"
+    )
     evaluate.add_argument(
         "--episodes",
         type=eval_episodes,
@@ -164,7 +166,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_policy_arguments(evaluate)
     evaluate.add_argument(
-        "--out", metavar="FILE", type=path_text, help="JSON file (default RUN_DIR/eval.json)"
+        "--out",
+        metavar="FILE",
+        type=path_text,
+        help="JSON file (default RUN_DIR/eval.json; with --onnx FILE, FILE.eval.json)",
     )
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     evaluate.set_defaults(func=run_eval)
@@ -250,6 +255,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--steps", type=positive_int, help="env steps (default 40960)")
     demo.add_argument("--seed", type=non_negative_int, default=0, help="seed (default 0)")
     demo.set_defaults(func=run_demo)
+    _add_export_arguments(subparsers, evaluate)
 
 
 # ``--vec-env`` choices → ``vec_env``: the Zoo's (SB3's VecEnv classes) and ours.
@@ -455,6 +461,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from rlrobot.common.progress import make_progress_bar
     from rlrobot.run.evaluation import EpisodeProgress, format_summary, make_env
 
+    if args.onnx is not None or args.env is not None:
+        return run_eval_onnx(args)
+    if args.run_dir is None:
+        raise CommandError("eval needs RUN_DIR, or --onnx FILE (an exported policy)")
     agent, resolved, folder = _load_agent(args)
     out = Path(args.out) if args.out else folder.eval_path
     check_writable(out, "--out", is_folder=False)  # before the episodes, not after them
@@ -572,4 +582,127 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_writable(args.out, "--out", is_folder=True)
     demo(args.out, args.steps, args.seed)
+    return 0
+
+
+# -- export, and eval --onnx ------------------------------------------------------------------
+EXPORT_EPILOG = """\
+examples:
+  rlrobot export runs/reach --format onnx                # runs/reach/policy.onnx (+ .json)
+  rlrobot export runs/reach --format torchscript --checkpoint best --out reach.pt
+  rlrobot eval --onnx runs/reach/policy.onnx --episodes 20   # check it before the robot does
+
+The file holds the deterministic policy: observation normalisation, the network and the
+mapping to the action bounds; its output equals the agent's predict(obs, deterministic=True).
+FILE.json beside it lists the inputs (names, shapes, dtypes), the spaces, algo and env.
+"""
+
+
+def _add_export_arguments(
+    subparsers: argparse._SubParsersAction, evaluate: argparse.ArgumentParser
+) -> None:
+    """Add ``export``, and ``eval``'s ``--onnx``/``--env`` options."""
+    export = subparsers.add_parser(
+        "export",
+        help="export a run's policy to ONNX or TorchScript for a robot",
+        description="Write a run folder's deterministic policy (preprocessing, network, action "
+        "bounds) as an ONNX or TorchScript file that runs without rlrobot, and FILE.json "
+        "describing its inputs and spaces.",
+        epilog=EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="run folder")
+    export.add_argument(
+        "--format", choices=("onnx", "torchscript"), default="onnx", help="file format (onnx)"
+    )
+    export.add_argument("--checkpoint", default="latest", help="latest, best or a step number")
+    export.add_argument(
+        "--out",
+        metavar="FILE",
+        type=path_text,
+        help="file to write (default RUN_DIR/policy.onnx, or policy.pt for torchscript)",
+    )
+    export.set_defaults(func=run_export)
+    evaluate.add_argument(
+        "--onnx",
+        metavar="FILE",
+        type=path_text,
+        help="evaluate an exported ONNX policy (with onnxruntime) instead of a run folder",
+    )
+    evaluate.add_argument(
+        "--env", metavar="ID", help="with --onnx: env id (default: the one in FILE.json)"
+    )
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot export``."""
+    from rlrobot.run.export import FILE_SUFFIXES, export_policy, metadata_path
+
+    if args.out:  # before the checkpoint is loaded
+        check_writable(args.out, "--out", is_folder=False)
+    agent, resolved, folder = _load_agent(args)
+    out = Path(args.out) if args.out else folder.path / f"policy{FILE_SUFFIXES[args.format]}"
+    check_writable(out, "--out", is_folder=False)
+    details = {
+        "env_id": resolved.env,
+        "env_kwargs": resolved.run.env_kwargs,
+        "run": str(folder.path),
+        "checkpoint": args.checkpoint,
+    }
+    export_policy(agent, out, args.format, details)
+    print(f"wrote {out} ({args.format}) and {metadata_path(out)}")
+    return 0
+
+
+def run_eval_onnx(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot eval --onnx FILE``: run the exported policy with ONNX Runtime."""
+    from rlrobot.common.env_util import make_env
+    from rlrobot.common.evaluation import evaluate_policy
+    from rlrobot.common.files import atomic_write_bytes
+    from rlrobot.common.progress import make_progress_bar
+    from rlrobot.run.evaluation import EpisodeProgress, format_summary
+    from rlrobot.run.export import OnnxPolicy, check_spaces
+
+    if args.onnx is None:
+        raise CommandError("--env applies only with --onnx FILE (a run folder names its env)")
+    if args.run_dir is not None:
+        raise CommandError("give RUN_DIR or --onnx FILE, not both")
+    if args.checkpoint != "latest":
+        raise CommandError(
+            f"--checkpoint {args.checkpoint} applies to RUN_DIR; an exported file holds one "
+            "policy (choose it with rlrobot export --checkpoint)"
+        )
+    out = Path(args.out) if args.out else Path(f"{args.onnx}.eval.json")
+    check_writable(out, "--out", is_folder=False)
+    policy = OnnxPolicy(args.onnx)
+    description = policy.description
+    env_id = args.env or description.get("env_id")
+    if not env_id:
+        raise CommandError(f"{args.onnx}.json names no env; give --env ID")
+    env = make_env(env_id, description.get("env_kwargs") or {})
+    bar = make_progress_bar(not args.no_progress, args.episodes, "episode")
+    try:
+        check_spaces(description, env)
+        evaluated = env if bar is None else EpisodeProgress(env, bar)
+        result = evaluate_policy(policy, evaluated, args.episodes, True, args.seed)
+    finally:
+        if bar is not None:
+            bar.close()
+        env.close()
+    summary = {
+        "policy": str(args.onnx),
+        "env": env_id,
+        "algo": description.get("algo"),
+        "num_timesteps": description.get("num_timesteps"),
+        "deterministic": True,
+        "seed": args.seed,
+        **result.summary(),
+        "returns": result.returns,
+        "lengths": result.lengths,
+        "successes": result.successes,
+    }
+    atomic_write_bytes(out, (json.dumps(summary, indent=2) + "\n").encode())
+    print(f"{summary['algo']} (ONNX, {args.onnx}) on {env_id}")
+    print(format_summary(summary))
+    print(f"written to {out}")
     return 0

@@ -31,6 +31,7 @@ BASE_ARGUMENTS: dict[str, list[str]] = {
     "record": ["RUN"],
     "plot": ["RUN"],
     "demo": ["--steps", "64"],
+    "export": ["RUN"],
     "bench": ["--envs", ALGORITHM_ENV],
     "sweep": ["--env", ALGORITHM_ENV, "--param", "gamma=[0.9]"],
     "perception collect": [],

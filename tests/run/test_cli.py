@@ -106,7 +106,7 @@ def test_help_lists_commands_and_examples(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     text = capsys.readouterr().out
-    for command in ("train", "eval", "record", "plot", "demo"):
+    for command in ("train", "eval", "record", "plot", "demo", "export"):
         assert f"    {command} " in text
     assert "rlrobot train --env rlrobot/CartPole-v0 --algo ppo" in text
     with pytest.raises(SystemExit):

@@ -98,6 +98,8 @@ STUDIES: dict[str, Study] = {
     "configs": Study("configs", seeds=1, trials="runs/bench_configs"),
     # Env steps/s, a few minutes; the seeds are its repeats.
     "envs": Study("env_speed", seeds=3, report="rewrite_report"),
+    # Single-observation latency of the exported policies (about a minute, one thread).
+    "export_latency": Study("export_latency", seeds=1, report="rewrite_report"),
     # The long reliability runs (about 30 minutes): they keep nothing but soak.json.
     "soak": Study("soak", seeds=1, report="rewrite_report"),
     # Hours of CPU, and its image datasets and models take gigabytes: run on its own, with
