@@ -150,7 +150,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         # Unlike help strings, descriptions are not %-formatted: one % sign.
         description="Plot learning curves against env steps. Runs that differ only in their "
         "seed are one curve: mean and 95% confidence band. A success-rate panel is added "
-        "where the env reports success.",
+        "where the env reports success; runs of several envs and algorithms get one row of "
+        "panels per env, each with its own scale.",
         epilog="examples:\n  rlrobot plot runs/cartpole\n"
         "  rlrobot plot runs/ppo-seed0 runs/ppo-seed1 runs/a2c-seed0 --out curves.png\n"
         "  rlrobot plot runs/sweep --source eval   # every run folder below runs/sweep",
