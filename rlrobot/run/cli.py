@@ -391,12 +391,15 @@ def run_record(args: argparse.Namespace) -> int:
     )
     fps = real_time_fps if args.fps is None else args.fps
     video = tile_episodes(episodes)
-    write_video(out, video, fps)
+    # What the file holds: an MP4 is padded, a GIF merges identical consecutive frames.
+    n_frames, height, width = write_video(out, video, fps)
     lengths = ", ".join(str(len(frames)) for frames in episodes)
-    print(
-        f"wrote {out}: {video.shape[0]} frames of {video.shape[2]}×{video.shape[1]} at "
-        f"{fps:g} fps ({args.episodes} episodes; frames per episode: {lengths})"
-    )
+    notes = [f"{args.episodes} episodes; frames per episode: {lengths}"]
+    if (height, width) != video.shape[1:3]:
+        notes.append(f"padded from {video.shape[2]}×{video.shape[1]} to sides divisible by 16")
+    if n_frames < len(video):
+        notes.append(f"{len(video)} frames rendered, identical consecutive ones merged")
+    print(f"wrote {out}: {n_frames} frames of {width}×{height} at {fps:g} fps ({'; '.join(notes)})")
     return 0
 
 
