@@ -100,7 +100,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_policy_arguments(evaluate)
     evaluate.add_argument(
-        "--out", metavar="FILE", type=path_text, help="JSON file (default RUN_DIR/eval.json)"
+        "--out",
+        metavar="FILE",
+        type=path_text,
+        help="JSON file, replaced if it exists (default RUN_DIR/eval.json, or eval-2.json … "
+        "when taken: earlier evaluations are kept)",
     )
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     evaluate.set_defaults(func=run_eval)
@@ -317,12 +321,15 @@ def run_eval(args: argparse.Namespace) -> int:
     """Handle ``rlrobot eval``."""
     from rlrobot.common.evaluation import evaluate_policy
     from rlrobot.common.progress import make_progress_bar
-    from rlrobot.run.evaluation import EpisodeProgress, format_summary, make_env
+    from rlrobot.run.evaluation import EpisodeProgress, describe_success, format_summary, make_env
 
     agent, resolved, folder = _load_agent(args)
-    out = Path(args.out) if args.out else folder.eval_path
+    # An earlier evaluation is kept: eval-2.json … unless --out names the file to replace.
+    out = Path(args.out) if args.out else folder.next_eval_path()
+    replaced = out.exists()
     check_writable(out, "--out", is_folder=False)  # before the episodes, not after them
     env = make_env(resolved)
+    success = describe_success(env)
     bar = make_progress_bar(not args.no_progress, args.episodes, "episode")
     try:
         evaluated = env if bar is None else EpisodeProgress(env, bar)
@@ -340,6 +347,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "deterministic": args.deterministic,
         "seed": args.seed,
         **result.summary(),
+        "success": success if result.successes else None,
         "returns": result.returns,
         "lengths": result.lengths,
         "successes": result.successes,
@@ -349,7 +357,9 @@ def run_eval(args: argparse.Namespace) -> int:
     atomic_write_bytes(out, (json.dumps(summary, indent=2) + "\n").encode())
     print(f"{resolved.algo} on {resolved.env} after {agent.num_timesteps:,} steps")
     print(format_summary(summary))
-    print(f"written to {out}")
+    if result.successes:
+        print(success)
+    print(f"written to {out}" + (" (replaced)" if replaced else ""))
     return 0
 
 
@@ -408,9 +418,14 @@ def _load_agent(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from rlrobot.run.evaluation import load_run_agent
 
     try:
-        return load_run_agent(args.run_dir, args.checkpoint)
+        agent, resolved, folder = load_run_agent(args.run_dir, args.checkpoint)
     except (RunFolderError, CheckpointError) as error:
         raise CommandError(str(error)) from None
+    import torch
+
+    # This process only acts: the run's thread count, as in training (docs/threads.md).
+    torch.set_num_threads(resolved.run.torch_threads)
+    return agent, resolved, folder
 
 
 def run_plot(args: argparse.Namespace) -> int:

@@ -175,6 +175,24 @@ def test_eval_prints_and_writes_statistics(trained):
     assert result["returns"] == [float(length) for length in result["lengths"]]
     assert result["mean_ep_length"] == pytest.approx(np.mean(result["lengths"]))
     assert result["success_rate"] == pytest.approx(np.mean(result["successes"]))
+    # What success means, from the env's own definition.
+    success = "success: the pole is within success_angle = 0.05 of upright, at the last step"
+    assert success in stdout and result["success"].startswith(success)
+
+
+def test_eval_keeps_earlier_evaluations_unless_out_names_the_file(trained, capsys):
+    work, _ = trained
+    run = work / "runs/seed1"
+    for name in ("eval.json", "eval-2.json", "eval-3.json"):
+        assert in_process("eval", "runs/seed1", "--episodes", 1, "--no-progress", cwd=work) == 0
+        assert capsys.readouterr().out.endswith(f"written to runs/seed1/{name}\n")
+    first = (run / "eval.json").read_text()
+    arguments = ["--episodes", 2, "--no-progress", "--out", "runs/seed1/eval.json"]
+    assert in_process("eval", "runs/seed1", *arguments, cwd=work) == 0
+    assert capsys.readouterr().out.endswith("written to runs/seed1/eval.json (replaced)\n")
+    assert json.loads((run / "eval.json").read_text())["n_episodes"] == 2
+    assert json.loads(first)["n_episodes"] == 1
+    assert not (run / "eval-4.json").exists()
 
 
 def test_record_mp4_grid_has_the_right_frames_and_size(trained):
@@ -383,3 +401,29 @@ def test_record_without_pygame_names_the_extra(pendulum_run, capsys, monkeypatch
         "envs draw with it): pip install 'rlrobot[classic-control]'"
     )
     assert not (pendulum_run / "run/rollout.gif").exists()
+
+
+def test_train_eval_and_record_use_the_runs_torch_threads(trained, tmp_path, monkeypatch):
+    import torch
+
+    from rlrobot.agents import base
+
+    counts = []
+    original = base.torch_threads_set
+
+    def recording(count):
+        counts.append(count)
+        return original(count)
+
+    monkeypatch.setattr(base, "torch_threads_set", recording)
+    arguments = [*TINY_RUN, "--steps", 64, "--set", "eval_freq=0", "--set", "torch_threads=2"]
+    assert in_process("train", *arguments, "--no-progress", "--out", "run", cwd=tmp_path) == 0
+    assert counts == [2]
+    work, _ = trained
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert in_process("eval", "runs/seed0", "--episodes", 1, "--no-progress", cwd=work) == 0
+        assert torch.get_num_threads() == 1  # the run's config: torch_threads 1
+    finally:
+        torch.set_num_threads(previous)
