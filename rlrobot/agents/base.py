@@ -359,10 +359,13 @@ class BaseAgent(ABC):
         """
         space = self.observation_space
         if not isinstance(space, gym.spaces.Dict):
-            if observations is None or isinstance(observations, Mapping):
-                keys = None if observations is None else sorted(map(str, observations))
-                got = "None" if keys is None else f"a mapping with keys {keys}"
-                raise ValueError(f"observation is {got}; expected {_expected_shapes(space)}")
+            if observations is None:
+                raise ValueError(f"observation is None; expected {_expected_shapes(space)}")
+            if isinstance(observations, Mapping):  # e.g. a goal env's observation
+                raise ValueError(
+                    f"this agent takes a {type(space).__name__} observation, got a dict with "
+                    f"keys {sorted(map(str, observations))}; expected {_expected_shapes(space)}"
+                )
             return _check_observation_array("observation", observations, space)
         if not isinstance(observations, Mapping):
             raise ValueError(
