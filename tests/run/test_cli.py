@@ -427,3 +427,25 @@ def test_train_eval_and_record_use_the_runs_torch_threads(trained, tmp_path, mon
         assert torch.get_num_threads() == 1  # the run's config: torch_threads 1
     finally:
         torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--env", "rlrobot/CartPol-v0", "--algo", "ppo"], "unknown env id 'rlrobot/CartPol-v0'"),
+        (
+            ["--env", "rlrobot/Reach-v0", "--algo", "ppo", "--set", "env_kwargs.reward_mod=sparse"],
+            "rlrobot/Reach-v0 takes no keyword 'reward_mod'; did you mean 'reward_mode'",
+        ),
+        (
+            ["--env", "rlrobot/CartPole-v0", "--algo", "sac"],
+            "SAC needs a 1-D Box action space, got Discrete(2)",
+        ),
+    ],
+)
+def test_dry_run_refuses_what_train_refuses_and_prints_no_config(capsys, arguments, message):
+    assert main(["train", *arguments, "--dry-run"]) == 2
+    output = capsys.readouterr()
+    (line,) = output.err.strip().splitlines()
+    assert line.startswith("rlrobot train: error: ") and message in line
+    assert output.out == ""
