@@ -28,3 +28,10 @@ def test_readme_snippet_runs_on_its_own(index, tmp_path, monkeypatch):
     code = BUDGET.sub(lambda match: f"learn({match.group(1) or ''}64", python_snippets()[index])
     assert code != python_snippets()[index] or "learn(" not in code
     exec(compile(code, f"README.md python snippet {index + 1}", "exec"), {})
+
+
+def test_readme_commands_write_under_runs_not_over_tracked_files():
+    commands = "\n".join(re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL))
+    outputs = re.findall(r"--out\s+(\S+)", commands)
+    assert len(outputs) >= 5
+    assert all(path.startswith("runs/") for path in outputs), outputs
