@@ -18,7 +18,8 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -49,7 +50,7 @@ from rlrobot.agents.sb3_arguments import (
     split_policy_and_env,
 )
 from rlrobot.common.checkpoint import load_optimizer_state
-from rlrobot.common.config import BaseConfig
+from rlrobot.common.config import TORCH_THREADS, BaseConfig, check_argument
 from rlrobot.common.env_util import EnvSpec, EpisodeTracker
 from rlrobot.common.logger import Logger, latest_run_id
 from rlrobot.common.normalization import ObservationNormalizer, RewardNormalizer
@@ -66,6 +67,18 @@ AgentT = TypeVar("AgentT", bound="BaseAgent")
 Observation = np.ndarray | dict[str, np.ndarray]
 # ``learn``'s callback: ``callback(agent)``, an SB3 ``BaseCallback`` or a list (see callbacks.py).
 Callback = Any
+
+
+@contextmanager
+def torch_threads_set(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch CPU threads (None: as they are), then restore them."""
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _optimizer_key(name: str) -> str:
@@ -130,6 +143,10 @@ class BaseAgent(ABC):
             training stops with ``EnvWorkerError`` (``None``: no limit; see ``make_vec_env``).
         seed: Seeds the global RNGs, the network initialisation and the envs.
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``….
+        torch_threads: torch's CPU threads during ``learn`` (``torch.set_num_threads``, the
+            previous count restored when ``learn`` returns); ``None`` leaves the process's
+            count (``OMP_NUM_THREADS``, your own ``torch.set_num_threads``) alone. 1 by
+            default: RL's small networks train fastest on one thread (docs/threads.md).
         config: A config dataclass; keyword hyperparameters override its fields.
         observation_space: Used when ``env`` is None.
         action_space: Used when ``env`` is None.
@@ -171,6 +188,7 @@ class BaseAgent(ABC):
         worker_timeout_s: float | None = None,
         seed: int | None = None,
         device: str | torch.device = "auto",
+        torch_threads: int | None = 1,
         config: BaseConfig | None = None,
         observation_space: gym.Space | None = None,
         action_space: gym.Space | None = None,
@@ -196,6 +214,9 @@ class BaseAgent(ABC):
         self.config = self.config_class.from_dict({**base_values, **sb3_values})
         seed = check_common_arguments(verbose, stats_window_size, seed)
         self.seed = seed
+        if torch_threads is not None:
+            torch_threads = check_argument("torch_threads", torch_threads, int, TORCH_THREADS)
+        self.torch_threads = torch_threads
         self.verbose = verbose
         self.tensorboard_log = tensorboard_log
         self.device = resolve_device(device)
@@ -297,17 +318,18 @@ class BaseAgent(ABC):
         tb_log_name = check_run_name(tb_log_name)
         reset_num_timesteps = check_flag("reset_num_timesteps", reset_num_timesteps)
         progress_bar = check_flag("progress_bar", progress_bar)
-        end, callbacks = self._begin_learn(
-            total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
-        )
-        bar = self._make_progress_bar(progress_bar, total_timesteps)
-        try:
-            self._run_loop(end, callbacks, log_interval, bar)
-            callbacks.on_training_end()
-        finally:
-            self._end_learn()
-            if bar is not None:
-                bar.close()
+        with torch_threads_set(self.torch_threads):
+            end, callbacks = self._begin_learn(
+                total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
+            )
+            bar = self._make_progress_bar(progress_bar, total_timesteps)
+            try:
+                self._run_loop(end, callbacks, log_interval, bar)
+                callbacks.on_training_end()
+            finally:
+                self._end_learn()
+                if bar is not None:
+                    bar.close()
         return self
 
     @abstractmethod
@@ -337,10 +359,13 @@ class BaseAgent(ABC):
         """
         space = self.observation_space
         if not isinstance(space, gym.spaces.Dict):
-            if observations is None or isinstance(observations, Mapping):
-                keys = None if observations is None else sorted(map(str, observations))
-                got = "None" if keys is None else f"a mapping with keys {keys}"
-                raise ValueError(f"observation is {got}; expected {_expected_shapes(space)}")
+            if observations is None:
+                raise ValueError(f"observation is None; expected {_expected_shapes(space)}")
+            if isinstance(observations, Mapping):  # e.g. a goal env's observation
+                raise ValueError(
+                    f"this agent takes a {type(space).__name__} observation, got a dict with "
+                    f"keys {sorted(map(str, observations))}; expected {_expected_shapes(space)}"
+                )
             return _check_observation_array("observation", observations, space)
         if not isinstance(observations, Mapping):
             raise ValueError(

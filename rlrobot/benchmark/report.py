@@ -194,8 +194,11 @@ def format_interval(summary: dict[str, Any] | None, key: str = "mean", ci_key: s
     return f"{format_number(summary[key])} [{format_number(low)}, {format_number(high)}]"
 
 
-def _steps(value: int | None) -> str:
-    return "not reached" if value is None else f"{value:,}"
+def _steps(value: int | None, start: int) -> str:
+    """A step count of the efficiency table; ``start`` is the curve's first (untrained) step."""
+    if value is None:
+        return "not reached"
+    return f"{value:,} (untrained)" if value == start else f"{value:,}"
 
 
 def plot_file_name(row: dict[str, Any]) -> str:
@@ -250,6 +253,7 @@ def render_markdown(
         "| train steps/s: ours | SB3 | ratio | wall s: ours | SB3 | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    untrained = False
     for row in rows:
         ours, baseline = row.get(OURS), row.get(BASELINE)
         if not (ours and baseline):
@@ -261,15 +265,25 @@ def render_markdown(
             )
             continue
         reached, ratios = row["steps_to_threshold"], row["ratios"]
+        starts = {name: row[name]["curve_steps"][0] for name in (OURS, BASELINE)}
+        untrained |= any(reached[name] == starts[name] for name in (OURS, BASELINE))
         lines.append(
             f"| {row['env_id']} | {row['algo']} | {format_number(row['threshold'])} "
-            f"| {_steps(reached[OURS])} | {_steps(reached[BASELINE])} "
+            f"| {_steps(reached[OURS], starts[OURS])} "
+            f"| {_steps(reached[BASELINE], starts[BASELINE])} "
             f"| {format_number(ratios['steps_to_threshold'], 2)} "
             f"| {ours['steps_per_second']:.0f} | {baseline['steps_per_second']:.0f} "
             f"| {format_number(ratios['steps_per_second'], 2)} "
             f"| {ours['wall_time_s']:.0f} | {baseline['wall_time_s']:.0f} "
             f"| {format_number(ratios['wall_time'], 2)} |"
         )
+    if untrained:
+        lines += [
+            "",
+            "(untrained): the evaluation before any training already reaches SB3's final "
+            "return, so that step count says nothing about learning speed; a ratio of two "
+            "such counts is left out.",
+        ]
     successes = [
         r for r in rows if any("success_rate" in (r.get(f) or {}) for f in (OURS, BASELINE))
     ]

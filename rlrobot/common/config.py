@@ -30,6 +30,9 @@ ConfigT = TypeVar("ConfigT", bound="BaseConfig")
 COUNT = Interval(1)
 # Seeds: integers >= 0 up to what torch.manual_seed takes.
 SEED = Interval(0, 2**64 - 1, reason="torch.manual_seed's range")
+# torch CPU threads. A fixed bound, not os.cpu_count(): a run's config.yaml stays valid on
+# another machine.
+TORCH_THREADS = Interval(1, 1024, reason="torch.set_num_threads crashes the process at 100000")
 
 
 def option(default: Any, help: str, interval: Interval | None = None) -> Any:

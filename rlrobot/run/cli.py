@@ -169,7 +169,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--out",
         metavar="FILE",
         type=path_text,
-        help="JSON file (default RUN_DIR/eval.json; with --onnx FILE, FILE.eval.json)",
+        help="JSON file, replaced if it exists (default RUN_DIR/eval.json, or eval-2.json … "
+        "when taken: earlier evaluations are kept; with --onnx FILE, FILE.eval.json)",
     )
     evaluate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     evaluate.set_defaults(func=run_eval)
@@ -219,7 +220,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         # Unlike help strings, descriptions are not %-formatted: one % sign.
         description="Plot learning curves against env steps. Runs that differ only in their "
         "seed are one curve: mean and 95% confidence band. A success-rate panel is added "
-        "where the env reports success.",
+        "where the env reports success; runs of several envs and algorithms get one row of "
+        "panels per env, each with its own scale.",
         epilog="examples:\n  rlrobot plot runs/cartpole\n"
         "  rlrobot plot runs/ppo-seed0 runs/ppo-seed1 runs/a2c-seed0 --out curves.png\n"
         "  rlrobot plot runs/sweep --source eval   # every run folder below runs/sweep",
@@ -459,16 +461,19 @@ def run_eval(args: argparse.Namespace) -> int:
     """Handle ``rlrobot eval``."""
     from rlrobot.common.evaluation import evaluate_policy
     from rlrobot.common.progress import make_progress_bar
-    from rlrobot.run.evaluation import EpisodeProgress, format_summary, make_env
+    from rlrobot.run.evaluation import EpisodeProgress, describe_success, format_summary, make_env
 
     if args.onnx is not None or args.env is not None:
         return run_eval_onnx(args)
     if args.run_dir is None:
         raise CommandError("eval needs RUN_DIR, or --onnx FILE (an exported policy)")
     agent, resolved, folder = _load_agent(args)
-    out = Path(args.out) if args.out else folder.eval_path
+    # An earlier evaluation is kept: eval-2.json … unless --out names the file to replace.
+    out = Path(args.out) if args.out else folder.next_eval_path()
+    replaced = out.exists()
     check_writable(out, "--out", is_folder=False)  # before the episodes, not after them
     env = make_env(resolved)
+    success = describe_success(env)
     bar = make_progress_bar(not args.no_progress, args.episodes, "episode")
     try:
         evaluated = env if bar is None else EpisodeProgress(env, bar)
@@ -486,6 +491,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "deterministic": args.deterministic,
         "seed": args.seed,
         **result.summary(),
+        "success": success if result.successes else None,
         "returns": result.returns,
         "lengths": result.lengths,
         "successes": result.successes,
@@ -495,7 +501,9 @@ def run_eval(args: argparse.Namespace) -> int:
     atomic_write_bytes(out, (json.dumps(summary, indent=2) + "\n").encode())
     print(f"{resolved.algo} on {resolved.env} after {agent.num_timesteps:,} steps")
     print(format_summary(summary))
-    print(f"written to {out}")
+    if result.successes:
+        print(success)
+    print(f"written to {out}" + (" (replaced)" if replaced else ""))
     return 0
 
 
@@ -537,12 +545,15 @@ def run_record(args: argparse.Namespace) -> int:
     )
     fps = real_time_fps if args.fps is None else args.fps
     video = tile_episodes(episodes)
-    write_video(out, video, fps)
+    # What the file holds: an MP4 is padded, a GIF merges identical consecutive frames.
+    n_frames, height, width = write_video(out, video, fps)
     lengths = ", ".join(str(len(frames)) for frames in episodes)
-    print(
-        f"wrote {out}: {video.shape[0]} frames of {video.shape[2]}×{video.shape[1]} at "
-        f"{fps:g} fps ({args.episodes} episodes; frames per episode: {lengths})"
-    )
+    notes = [f"{args.episodes} episodes; frames per episode: {lengths}"]
+    if (height, width) != video.shape[1:3]:
+        notes.append(f"padded from {video.shape[2]}×{video.shape[1]} to sides divisible by 16")
+    if n_frames < len(video):
+        notes.append(f"{len(video)} frames rendered, identical consecutive ones merged")
+    print(f"wrote {out}: {n_frames} frames of {width}×{height} at {fps:g} fps ({'; '.join(notes)})")
     return 0
 
 
@@ -551,9 +562,14 @@ def _load_agent(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from rlrobot.run.evaluation import load_run_agent
 
     try:
-        return load_run_agent(args.run_dir, args.checkpoint)
+        agent, resolved, folder = load_run_agent(args.run_dir, args.checkpoint)
     except (RunFolderError, CheckpointError) as error:
         raise CommandError(str(error)) from None
+    import torch
+
+    # This process only acts: the run's thread count, as in training (docs/threads.md).
+    torch.set_num_threads(resolved.run.torch_threads)
+    return agent, resolved, folder
 
 
 def run_plot(args: argparse.Namespace) -> int:

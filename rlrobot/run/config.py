@@ -41,6 +41,7 @@ import yaml
 from rlrobot.common.config import (
     COUNT,
     SEED,
+    TORCH_THREADS,
     BaseConfig,
     check_argument,
     did_you_mean,
@@ -112,9 +113,9 @@ class RunConfig(BaseConfig):
     device: str = option("auto", "torch device: auto (CUDA if available), cpu, cuda")
     torch_threads: int = option(
         1,
-        "torch CPU threads; 1 is fastest for the small networks of RL on few shared cores",
-        # A fixed bound, not os.cpu_count(): a run's config.yaml stays valid on another machine.
-        Interval(1, 1024, reason="torch.set_num_threads crashes the process at 100000"),
+        "torch CPU threads while training; 1 is fastest for the small networks of RL on few "
+        "shared cores (docs/threads.md)",
+        TORCH_THREADS,
     )
     eval_freq: int = option(10_000, "evaluate every this many env steps (0: never)", NON_NEGATIVE)
     eval_episodes: int = option(10, "episodes per periodic evaluation", COUNT)

@@ -80,7 +80,8 @@ def demo(out: str | os.PathLike | None = None, steps: int | None = None, seed: i
     episodes, fps = record_episodes(
         agent, resolved, n_episodes=4, deterministic=True, seed=seed, size=160, frame_skip=2
     )
-    gif_path = write_video(folder.path / "rollout.gif", tile_episodes(episodes), fps)
+    gif_path = folder.path / "rollout.gif"
+    write_video(gif_path, tile_episodes(episodes), fps)
 
     total_seconds = time.perf_counter() - started
     print(

@@ -6,8 +6,10 @@ The evaluation loop itself is ``rlrobot.common.evaluation.evaluate_policy``.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import os
+import re
 from typing import Any
 
 import gymnasium as gym
@@ -77,6 +79,25 @@ def load_run_agent(
     path = folder.resolve_checkpoint(checkpoint)
     agent = algorithm_class(resolved.algo).load(path, device=device)
     return agent, resolved, folder
+
+
+def describe_success(env: gym.Env) -> str:
+    """Say what ``success`` counts: ``info["is_success"]`` at each episode's last step, for an
+    rlrobot env as its task's ``is_success`` defines it (``success_angle`` and such with their
+    values), e.g. ``the pole is within success_angle = 0.05 of upright``."""
+    task = getattr(env.unwrapped, "task", None)
+    definition = inspect.getdoc(getattr(task, "is_success", None)) if task is not None else None
+    if not definition:
+        return 'success: the env\'s info["is_success"] at the last step of each episode'
+
+    def with_value(match: re.Match) -> str:
+        name = match.group(1)
+        value = getattr(task, name, None)
+        return f"{name} = {value:g}" if isinstance(value, (int, float)) else name
+
+    sentence = re.sub(r"`(\w+)`", with_value, definition.splitlines()[0]).rstrip(".")
+    sentence = re.sub(r"^whether ", "", sentence, flags=re.IGNORECASE)
+    return f"success: {sentence[:1].lower()}{sentence[1:]}, at the last step of each episode"
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -11,7 +11,8 @@ Layout::
       latest/                      copy of the newest checkpoint (what ``--resume`` loads)
       best/                        the checkpoint with the best evaluation return so far
       learning_curve.png           written at the end of training
-      eval.json, rollout.gif …     written by ``rlrobot eval`` / ``rlrobot record``
+      eval.json, rollout.gif …     written by ``rlrobot eval`` (then eval-2.json …) /
+                                   ``rlrobot record``
       run.lock                     while ``rlrobot train`` writes: its PID, host and start time
 
 A checkpoint directory is built under a temporary name and moved into place with
@@ -94,6 +95,15 @@ class RunFolder:
     def write_config(self, config_text: str) -> None:
         """Write ``config.yaml`` atomically (creating the folder)."""
         atomic_write_bytes(self.config_path, config_text.encode())
+
+    def next_eval_path(self) -> Path:
+        """Return ``eval.json``, else the first free ``eval-2.json``, ``eval-3.json`` …: an
+        evaluation never replaces an earlier one."""
+        path, number = self.eval_path, 1
+        while path.exists():
+            number += 1
+            path = self.path / f"eval-{number}.json"
+        return path
 
     def require_run(self) -> None:
         """Raise ``RunFolderError`` unless the folder holds a run's ``config.yaml``."""

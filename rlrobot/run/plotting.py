@@ -5,7 +5,7 @@ Runs whose resolved configs differ only in the seed (and in bookkeeping keys suc
 95% confidence band (``rlrobot.common.stats.bootstrap_ci``, as in the benchmark reports),
 against environment steps. Each run's curve is linearly interpolated onto a grid covering the
 steps that every run of the group reached. A second panel shows the success rate where the env
-reports one.
+reports one. Runs of several envs get one row of panels per env, each with its own y-axis.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -98,17 +98,22 @@ def group_runs(runs: list[RunFolder]) -> dict[str, list[RunFolder]]:
         values = {k: v for k, v in resolved.to_dict().items() if k not in BOOKKEEPING_KEYS}
         key = tuple(sorted((k, repr(v)) for k, v in values.items()))
         groups.setdefault(key, []).append((run, values))
-    representatives = [members[0][1] for members in groups.values()]
-    varying = [
-        k
-        for k in representatives[0]
-        if k not in ("algo", "env") and len({repr(r.get(k)) for r in representatives}) > 1
-    ]
+    # The label "algo on env" tells groups of other algorithms or envs apart; the keys that
+    # vary are looked for only among the groups it leaves alike (each algorithm has its own).
+    alike: dict[tuple[str, str], list[dict]] = {}
+    for members in groups.values():
+        values = members[0][1]
+        alike.setdefault((values["algo"], values["env"]), []).append(values)
     labelled: dict[str, list[RunFolder]] = {}
     for members in groups.values():
         values = members[0][1]
         label = f"{values['algo']} on {values['env']}"
-        extras = [f"{k}={values[k]}" for k in varying]
+        others = alike[values["algo"], values["env"]]
+        extras = [
+            f"{k}={v}"
+            for k, v in values.items()
+            if k not in ("algo", "env") and len({repr(other.get(k)) for other in others}) > 1
+        ]
         if extras:
             label += " (" + ", ".join(extras) + ")"
         labelled[label] = [run for run, _ in members]
@@ -170,49 +175,51 @@ def plot_runs(
     if not runs:
         raise ValueError(f"no run folders (with config.yaml) under {[str(p) for p in paths]}")
     sources: tuple[Source, ...] = ("train", "eval") if source == "both" else (source,)
-    # (group label, source) → curves of the group's runs that logged something.
-    grouped: dict[tuple[str, Source], list[Curve]] = {}
+    # (env, group label, source) → curves of the group's runs that logged something.
+    grouped: dict[tuple[str, str, Source], list[Curve]] = {}
     for label, members in group_runs(runs).items():
+        env = read_run_config(members[0].config_path).env
         for curve_source in sources:
             curves = [c for run in members if (c := read_curve(run, curve_source)) is not None]
             if curves:
-                grouped[label, curve_source] = curves
+                grouped[env, label, curve_source] = curves
     if not grouped:
         raise ValueError(f"none of the runs has logged a finished episode ({source} curves)")
+    # One row of panels per env: returns of different envs share no scale.
+    envs = list(dict.fromkeys(env for env, _, _ in grouped))
     with_success = any(c.successes is not None for curves in grouped.values() for c in curves)
     n_panels = 2 if with_success else 1
     # Constrained layout makes room for the legend below the panels, however long its labels.
     figure, axes = plt.subplots(
-        1, n_panels, figsize=(6.4 * n_panels, 4.2), squeeze=False, layout="constrained"
+        len(envs),
+        n_panels,
+        figsize=(6.4 * n_panels, 4.2 * len(envs)),
+        squeeze=False,
+        layout="constrained",
     )
     panels = [("returns", "episode return")]
     if with_success:
         panels.append(("successes", "success rate"))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    labels = list(dict.fromkeys(label for label, _ in grouped))
-    for axis, (attribute, y_label) in zip(axes[0], panels, strict=True):
-        for (label, curve_source), curves in grouped.items():
-            usable = [c for c in curves if getattr(c, attribute) is not None]
-            if not usable:
+    labels = list(dict.fromkeys(label for _, label, _ in grouped))
+    for row, env in zip(axes, envs, strict=True):
+        for axis, (attribute, y_label) in zip(row, panels, strict=True):
+            drawn = _draw_panel(axis, grouped, env, attribute, sources, labels, colors, n_panels)
+            if not drawn:  # this env reports no success: no empty panel
+                axis.set_visible(False)
                 continue
-            steps, mean, band = mean_and_band(usable, attribute)
-            text = label + (f" [{len(usable)} runs]" if len(usable) > 1 else "")
-            if len(sources) > 1:
-                text += " (evaluation)" if curve_source == "eval" else " (training)"
-            text = textwrap.fill(text, LEGEND_WIDTH * n_panels, subsequent_indent="  ")
-            color = colors[labels.index(label) % len(colors)]
-            style = {"linestyle": "--", "marker": "o", "markersize": 3}
-            axis.plot(
-                steps, mean, label=text, color=color, **(style if curve_source == "eval" else {})
-            )
-            if band is not None:
-                axis.fill_between(steps, band[0], band[1], alpha=0.2, color=color)
-        axis.set_xlabel("environment steps")
-        suffix = {"train": " (training)", "eval": " (evaluation)", "both": ""}[source]
-        axis.set_ylabel(y_label + suffix)
-        axis.grid(alpha=0.3)
-    # One legend for both panels (they share curves and colours), under them.
-    handles, texts = axes[0][0].get_legend_handles_labels()
+            axis.set_xlabel("environment steps")
+            suffix = {"train": " (training)", "eval": " (evaluation)", "both": ""}[source]
+            axis.set_ylabel(y_label + suffix)
+            axis.grid(alpha=0.3)
+            if len(envs) > 1:
+                axis.set_title(env)
+    # One legend for all panels (they share curves and colours), under them.
+    handles, texts = [], []
+    for row in axes:
+        row_handles, row_texts = row[0].get_legend_handles_labels()
+        handles += row_handles
+        texts += row_texts
     figure.legend(handles, texts, loc="outside lower center", fontsize="small")
     if title:
         figure.suptitle(title)
@@ -223,3 +230,34 @@ def plot_runs(
     plt.close(figure)
     atomic_write_bytes(out, image.getvalue())
     return out
+
+
+def _draw_panel(
+    axis: Any,
+    grouped: dict[tuple[str, str, Source], list[Curve]],
+    env: str,
+    attribute: str,
+    sources: tuple[Source, ...],
+    labels: list[str],
+    colors: list[str],
+    n_panels: int,
+) -> bool:
+    """Draw ``env``'s curves of ``attribute`` (returns or successes) on ``axis``, one colour
+    per group label; return whether any curve was drawn."""
+    drawn = False
+    for (curve_env, label, curve_source), curves in grouped.items():
+        usable = [c for c in curves if getattr(c, attribute) is not None]
+        if curve_env != env or not usable:
+            continue
+        steps, mean, band = mean_and_band(usable, attribute)
+        text = label + (f" [{len(usable)} runs]" if len(usable) > 1 else "")
+        if len(sources) > 1:
+            text += " (evaluation)" if curve_source == "eval" else " (training)"
+        text = textwrap.fill(text, LEGEND_WIDTH * n_panels, subsequent_indent="  ")
+        color = colors[labels.index(label) % len(colors)]
+        style = {"linestyle": "--", "marker": "o", "markersize": 3}
+        axis.plot(steps, mean, label=text, color=color, **(style if curve_source == "eval" else {}))
+        if band is not None:
+            axis.fill_between(steps, band[0], band[1], alpha=0.2, color=color)
+        drawn = True
+    return drawn

@@ -18,6 +18,7 @@ import numpy as np
 
 from rlrobot.common.files import atomic_output
 from rlrobot.envs.checks import MAX_IMAGE_SIDE, Interval, check_number
+from rlrobot.errors import EnvMakeError
 from rlrobot.run.config import ResolvedConfig
 from rlrobot.run.evaluation import make_env
 
@@ -99,8 +100,13 @@ def record_episodes(
 
     Raises:
         ValueError: The grid of ``n_episodes`` cells of ``size`` px is too large (``check_grid``).
+        EnvMakeError: The env's renderer needs a package that is not installed (pygame for
+            Gymnasium's classic-control envs: the ``classic-control`` extra).
     """
     check_grid(n_episodes, size)
+    # ``rgb_array`` needs no display; without this, SDL (Gymnasium's classic-control envs draw
+    # with pygame) probes Wayland and X11 and prints errors on a headless machine.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     size_kwargs = (
         {"render_width": size, "render_height": size} if resolved.env.startswith("rlrobot/") else {}
     )
@@ -110,7 +116,7 @@ def record_episodes(
         render_fps = float(env.metadata.get("render_fps") or render_fps)
         try:
             observation, _ = env.reset(seed=None if seed is None else seed + episode)
-            frames = [_fit(env.render(), size)]
+            frames = [_fit(_render(env, resolved.env), size)]
             step, done = 0, False
             while not done and (max_steps is None or step < max_steps):
                 action, _ = agent.predict(observation, deterministic=deterministic)
@@ -124,6 +130,22 @@ def record_episodes(
             env.close()
         episodes.append(frames)
     return episodes, render_fps / frame_skip
+
+
+def _render(env: Any, env_id: str) -> np.ndarray:
+    """Return the env's first frame; a renderer that is not installed is an ``EnvMakeError``
+    naming the extra that installs it."""
+    import gymnasium as gym
+
+    try:
+        return env.render()
+    except gym.error.DependencyNotInstalled as error:
+        if "pygame" not in str(error):
+            raise EnvMakeError(f"rendering {env_id} needs a package: {error}") from None
+        raise EnvMakeError(
+            f"rendering {env_id} needs pygame (Gymnasium's classic-control envs draw with it): "
+            "pip install 'rlrobot[classic-control]'"
+        ) from None
 
 
 def _fit(frame: np.ndarray, size: int) -> np.ndarray:
@@ -161,15 +183,20 @@ def tile_episodes(episodes: list[list[np.ndarray]], gap: int = GRID_GAP) -> np.n
     return video
 
 
-def write_video(path: str | os.PathLike, video: np.ndarray, fps: float) -> Path:
+def write_video(path: str | os.PathLike, video: np.ndarray, fps: float) -> tuple[int, int, int]:
     """Write ``video`` ``(n_frames, height, width, 3)`` uint8 as a GIF or an MP4, atomically.
 
     MP4 frames are padded with black to sides divisible by 16.
+
+    Returns:
+        ``(frames, height, width)`` as the file holds them: an MP4's padded sides, a GIF's
+        frame count after Pillow merged identical consecutive frames into longer ones.
 
     Raises:
         ValueError: The suffix is neither ``.gif`` nor ``.mp4``.
     """
     import imageio.v3 as iio
+    from PIL import Image
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -182,11 +209,10 @@ def write_video(path: str | os.PathLike, video: np.ndarray, fps: float) -> Path:
             # is kept.
             duration_ms = max(20, round(100 / fps) * 10)
             iio.imwrite(temporary, video, extension=".gif", duration=duration_ms, loop=0)
-        else:
-            pad_height = -video.shape[1] % _MP4_BLOCK
-            pad_width = -video.shape[2] % _MP4_BLOCK
-            video = np.pad(video, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)))
-            iio.imwrite(
-                temporary, video, fps=fps, codec="libx264", plugin="FFMPEG", macro_block_size=1
-            )
-    return path
+            with Image.open(temporary) as written:
+                return written.n_frames, written.height, written.width
+        pad_height = -video.shape[1] % _MP4_BLOCK
+        pad_width = -video.shape[2] % _MP4_BLOCK
+        video = np.pad(video, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)))
+        iio.imwrite(temporary, video, fps=fps, codec="libx264", plugin="FFMPEG", macro_block_size=1)
+        return video.shape[0], video.shape[1], video.shape[2]

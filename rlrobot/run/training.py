@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from rlrobot.agents.config import resolve_device
 from rlrobot.common.evaluation import evaluate_policy
@@ -345,7 +344,6 @@ def _train_into(
 ) -> None:
     """Do ``train``'s work while it holds the folder's lock."""
     run = resolved.run
-    torch.set_num_threads(run.torch_threads)
     resume_point = None
     if resume:
         folder.require_run()
@@ -386,6 +384,7 @@ def _train_into(
         best_mean_reward = -math.inf
         if resume:
             report(f"{folder.path} has no checkpoint yet: training it from step 0 again")
+    agent.torch_threads = run.torch_threads  # learn uses them, its evaluations included
     if resume:
         folder.truncate_evaluations(agent.num_timesteps)
     # Written once the agent and its envs exist, so a config they reject leaves no run behind;

@@ -1,17 +1,19 @@
-"""The built wheel carries the tuned configs: installed from it, ``rlrobot train`` finds them."""
+"""The built wheel carries the tuned configs (installed from it, ``rlrobot train`` finds them)
+and the LICENSE file."""
 
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import yaml
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # What the wheel is built from; copied so that the build leaves nothing in the checkout.
-SOURCES = ("pyproject.toml", "README.md", "rlrobot")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "rlrobot")
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -35,6 +37,10 @@ def test_wheel_install_outside_the_repository_uses_the_tuned_entry(tmp_path):
     build = ["wheel", "--no-deps", "--no-build-isolation", "--no-index", str(source)]
     run([*pip, *build, "-w", str(wheels)])
     (wheel,) = wheels.glob("rlrobot-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        licenses = [name for name in archive.namelist() if name.endswith("licenses/LICENSE")]
+        assert len(licenses) == 1, archive.namelist()
+        assert archive.read(licenses[0]) == (REPOSITORY / "LICENSE").read_bytes()
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
@@ -58,3 +64,11 @@ def test_wheel_install_outside_the_repository_uses_the_tuned_entry(tmp_path):
     config = yaml.safe_load(printed)
     # The tuned CartPole entry, not PPOConfig's defaults (gamma 0.99, n_steps 2048).
     assert (config["gamma"], config["n_steps"], config["n_envs"]) == (0.98, 32, 8)
+
+
+def test_the_license_is_the_mit_license_pyproject_declares():
+    pyproject = (REPOSITORY / "pyproject.toml").read_text()
+    assert 'license = "MIT"' in pyproject and 'license-files = ["LICENSE"]' in pyproject
+    text = (REPOSITORY / "LICENSE").read_text()
+    assert text.startswith("MIT License\n\nCopyright (c) 2026 rlrobot contributors\n")
+    assert "Permission is hereby granted, free of charge" in text

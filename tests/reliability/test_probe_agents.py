@@ -142,7 +142,11 @@ EXPECTED = r"expected shape \(4,\) or \(n, 4\) for Box"
             rf"dtype complex128 \(ndarray\); expected real numbers of {EXPECTED[9:]}",
         ),
         (None, rf"observation is None; {EXPECTED}"),
-        ({"observation": np.zeros(4)}, rf"a mapping with keys \['observation'\]; {EXPECTED}"),
+        (
+            {"observation": np.zeros(4)},
+            rf"^this agent takes a Box observation, got a dict with keys \['observation'\]; "
+            rf"{EXPECTED}",
+        ),
         ("obs", rf"observation has dtype <U3 \(str\); expected real numbers of {EXPECTED[9:]}"),
         (np.array(["a"] * 4), r"observation has dtype <U1"),
         (np.array([object()] * 4, dtype=object), r"observation has dtype object"),

@@ -21,9 +21,11 @@ from tests.reliability.small_runs import make_small_agent
 STEPS = 256
 
 
-def _train(algo: str, seed: int, path) -> list[float]:
+def _train(algo: str, seed: int, path, torch_threads: int = 1) -> list[float]:
     """Train a small agent into checkpoint ``path``; return its finished episodes' returns."""
-    agent = make_small_agent(algo, seed=seed, n_envs=2, normalize_observations=True)
+    agent = make_small_agent(
+        algo, seed=seed, n_envs=2, normalize_observations=True, torch_threads=torch_threads
+    )
     agent.learn(STEPS)
     path.mkdir()  # a checkpoint directory, whose metadata.json the test reads
     agent.save(path)
@@ -50,12 +52,7 @@ def test_same_seed_gives_identical_returns_and_checkpoints(algo, tmp_path):
 
 
 def test_two_threads_are_reproducible_among_themselves(tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        runs = [_train("ppo", 7, tmp_path / str(index)) for index in range(2)]
-    finally:
-        torch.set_num_threads(threads)
+    runs = [_train("ppo", 7, tmp_path / str(index), torch_threads=2) for index in range(2)]
     assert runs[0] == runs[1]
     tensors = [load_checkpoint(tmp_path / str(index))[0] for index in range(2)]
     assert all(torch.equal(tensors[0][key], tensors[1][key]) for key in tensors[0])

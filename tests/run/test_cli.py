@@ -175,26 +175,48 @@ def test_eval_prints_and_writes_statistics(trained):
     assert result["returns"] == [float(length) for length in result["lengths"]]
     assert result["mean_ep_length"] == pytest.approx(np.mean(result["lengths"]))
     assert result["success_rate"] == pytest.approx(np.mean(result["successes"]))
+    # What success means, from the env's own definition.
+    success = "success: the pole is within success_angle = 0.05 of upright, at the last step"
+    assert success in stdout and result["success"].startswith(success)
+
+
+def test_eval_keeps_earlier_evaluations_unless_out_names_the_file(trained, capsys):
+    work, _ = trained
+    run = work / "runs/seed1"
+    for name in ("eval.json", "eval-2.json", "eval-3.json"):
+        assert in_process("eval", "runs/seed1", "--episodes", 1, "--no-progress", cwd=work) == 0
+        assert capsys.readouterr().out.endswith(f"written to runs/seed1/{name}\n")
+    first = (run / "eval.json").read_text()
+    arguments = ["--episodes", 2, "--no-progress", "--out", "runs/seed1/eval.json"]
+    assert in_process("eval", "runs/seed1", *arguments, cwd=work) == 0
+    assert capsys.readouterr().out.endswith("written to runs/seed1/eval.json (replaced)\n")
+    assert json.loads((run / "eval.json").read_text())["n_episodes"] == 2
+    assert json.loads(first)["n_episodes"] == 1
+    assert not (run / "eval-4.json").exists()
 
 
 def test_record_mp4_grid_has_the_right_frames_and_size(trained):
     work, _ = trained
     args = ["record", "runs/seed0", "--episodes", 3, "--size", 48, "--max-steps", 6]
-    check(rlrobot(*args, "--deterministic", "--out", "runs/seed0/grid.mp4", cwd=work))
+    stdout = check(rlrobot(*args, "--deterministic", "--out", "runs/seed0/grid.mp4", cwd=work))
     video = iio.imread(work / "runs/seed0/grid.mp4", plugin="FFMPEG")
     # 3 episodes → 2×2 grid of 48-pixel cells with 2-pixel gaps (98×98), padded to 112×112
     # for H.264; the reset frame plus 6 steps = 7 frames unless an episode ends earlier.
     assert video.shape[1:] == (112, 112, 3)
     assert 2 <= video.shape[0] <= 7
+    # What is announced is what the file holds.
+    assert f": {video.shape[0]} frames of 112×112 at " in stdout
+    assert "padded from 98×98 to sides divisible by 16" in stdout
     assert video[:, 98:, :].max() < 30  # padding stays black (up to codec noise)
 
 
-def test_record_gif_plays_in_real_time(trained):
+def test_record_gif_plays_in_real_time(trained, capsys):
     work, _ = trained
     assert in_process("record", "runs/seed1", "--size", 40, "--max-steps", 8, cwd=work) == 0
     path = work / "runs/seed1/rollout.gif"
     frames = iio.imread(path, index=None)
     assert frames.shape[1:3] == (40, 40)
+    assert f": {frames.shape[0]} frames of 40×40 at " in capsys.readouterr().out
     # Identical consecutive frames are merged by the GIF writer, their durations added.
     durations = [iio.immeta(path, index=i)["duration"] for i in range(frames.shape[0])]
     assert 2 <= frames.shape[0] <= 9
@@ -345,3 +367,85 @@ def test_envs_an_agent_cannot_use_are_one_line_errors_that_leave_no_run(
     assert code == 2 and message in error and "Traceback" not in error
     assert error.startswith("rlrobot train: error:") and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def pendulum_run(tmp_path_factory):
+    """A tiny SAC run on Gymnasium's Pendulum-v1 (a classic-control env, drawn with pygame)."""
+    work = tmp_path_factory.mktemp("pendulum")
+    settings = ["learning_starts=16", "batch_size=16", "net_arch=[16]", "eval_freq=0"]
+    arguments = ["train", "--env", "Pendulum-v1", "--algo", "sac", "--steps", 32, "--out", "run"]
+    arguments += [part for setting in settings for part in ("--set", setting)]
+    assert in_process(*arguments, "--no-progress", cwd=work) == 0
+    return work
+
+
+def test_record_renders_a_classic_control_env_headless(pendulum_run, capfd, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+    arguments = ["record", "run", "--size", 32, "--max-steps", 3, "--out", "run/pendulum.gif"]
+    assert in_process(*arguments, cwd=pendulum_run) == 0
+    output = capfd.readouterr()  # SDL writes to the file descriptor, past sys.stderr
+    frames = iio.imread(pendulum_run / "run/pendulum.gif", index=None)
+    assert frames.shape[1:3] == (32, 32) and frames.max() > frames.min()  # a drawn pendulum
+    assert f": {frames.shape[0]} frames of 32×32 at " in output.out
+    assert "error" not in output.err  # SDL found no display to complain about
+
+
+def test_record_without_pygame_names_the_extra(pendulum_run, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pygame", None)  # import pygame raises ImportError
+    assert in_process("record", "run", "--max-steps", 2, cwd=pendulum_run) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        "rlrobot record: error: rendering Pendulum-v1 needs pygame (Gymnasium's classic-control "
+        "envs draw with it): pip install 'rlrobot[classic-control]'"
+    )
+    assert not (pendulum_run / "run/rollout.gif").exists()
+
+
+def test_train_eval_and_record_use_the_runs_torch_threads(trained, tmp_path, monkeypatch):
+    import torch
+
+    from rlrobot.agents import base
+
+    counts = []
+    original = base.torch_threads_set
+
+    def recording(count):
+        counts.append(count)
+        return original(count)
+
+    monkeypatch.setattr(base, "torch_threads_set", recording)
+    arguments = [*TINY_RUN, "--steps", 64, "--set", "eval_freq=0", "--set", "torch_threads=2"]
+    assert in_process("train", *arguments, "--no-progress", "--out", "run", cwd=tmp_path) == 0
+    assert counts == [2]
+    work, _ = trained
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert in_process("eval", "runs/seed0", "--episodes", 1, "--no-progress", cwd=work) == 0
+        assert torch.get_num_threads() == 1  # the run's config: torch_threads 1
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--env", "rlrobot/CartPol-v0", "--algo", "ppo"], "unknown env id 'rlrobot/CartPol-v0'"),
+        (
+            ["--env", "rlrobot/Reach-v0", "--algo", "ppo", "--set", "env_kwargs.reward_mod=sparse"],
+            "rlrobot/Reach-v0 takes no keyword 'reward_mod'; did you mean 'reward_mode'",
+        ),
+        (
+            ["--env", "rlrobot/CartPole-v0", "--algo", "sac"],
+            "SAC needs a 1-D Box action space, got Discrete(2)",
+        ),
+    ],
+)
+def test_dry_run_refuses_what_train_refuses_and_prints_no_config(capsys, arguments, message):
+    assert main(["train", *arguments, "--dry-run"]) == 2
+    output = capsys.readouterr()
+    (line,) = output.err.strip().splitlines()
+    assert line.startswith("rlrobot train: error: ") and message in line
+    assert output.out == ""

@@ -1,8 +1,10 @@
-"""Learning-curve plots: grouping of runs and a legend that stays inside the figure."""
+"""Learning-curve plots: grouping of runs, one row of panels per env, and a legend that stays
+inside the figure."""
 
 import matplotlib.figure
 import pytest
 
+from rlrobot.cli import main
 from rlrobot.run.config import resolve_config
 from rlrobot.run.folder import RunFolder
 from rlrobot.run.plotting import group_runs, plot_runs
@@ -13,9 +15,9 @@ SETTINGS = [
 ]
 
 
-def fake_run(path, overrides, seed, offset):
+def fake_run(path, overrides, seed, offset, algo="ppo", env="CartPole-v1"):
     """A run folder with a config and a short progress.csv (no training)."""
-    resolved = resolve_config("ppo", "CartPole-v1", seed=seed, overrides=overrides)
+    resolved = resolve_config(algo, env, seed=seed, overrides=overrides)
     folder = RunFolder(path)
     path.mkdir(parents=True)
     folder.write_config(resolved.to_yaml())
@@ -64,3 +66,29 @@ def test_long_legend_labels_stay_inside_the_figure(runs, tmp_path, monkeypatch):
     assert frame.x0 <= legend.x0 and legend.x1 <= frame.x1 and frame.y0 <= legend.y0
     assert legend.y1 <= axis.y0  # under the panel, not over the curves
     assert n_entries == 2
+
+
+def test_runs_of_different_algorithms_and_envs_plot_together_one_panel_per_env(
+    tmp_path, monkeypatch, capsys
+):
+    ppo = fake_run(tmp_path / "ppo_run", [], 0, 10)
+    a2c = fake_run(tmp_path / "a2c_run", [], 0, 20, algo="a2c")
+    sac = fake_run(tmp_path / "sac_run", [], 0, -1500, algo="sac", env="Pendulum-v1")
+    assert list(group_runs([ppo, a2c, sac])) == [
+        "ppo on CartPole-v1",
+        "a2c on CartPole-v1",
+        "sac on Pendulum-v1",
+    ]
+    figures = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda f, *a, **k: figures.append(f))
+    out = tmp_path / "curves.png"
+    arguments = ["plot", str(ppo.path), str(a2c.path), str(sac.path), "--out", str(out)]
+    assert main([*arguments, "--source", "train"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    (figure,) = figures
+    cartpole, pendulum = (axis for axis in figure.axes if axis.get_visible())
+    assert (cartpole.get_title(), pendulum.get_title()) == ("CartPole-v1", "Pendulum-v1")
+    assert len(cartpole.get_lines()) == 2 and len(pendulum.get_lines()) == 1
+    # Each env keeps its own scale: CartPole's 10..50, Pendulum's around -1500.
+    assert cartpole.get_ylim()[0] > 0 > pendulum.get_ylim()[1]
+    assert not cartpole.get_shared_y_axes().joined(cartpole, pendulum)

@@ -180,22 +180,18 @@ def train_small(
     algo: str, seed: int, threads: int, path: Path
 ) -> tuple[list[float], str, dict[str, torch.Tensor]]:
     """Train the small test agent with ``threads`` torch threads; return returns, sha, tensors."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        agent = ALGORITHMS[algo](
-            "rlrobot/CartPoleContinuous-v0",
-            n_envs=2,
-            seed=seed,
-            device="cpu",
-            normalize_observations=True,
-            **SMALL_CONFIGS[algo],
-        )
-        agent.learn(512)
-        agent.save(path)
-        agent.env.close()
-    finally:
-        torch.set_num_threads(previous)
+    agent = ALGORITHMS[algo](
+        "rlrobot/CartPoleContinuous-v0",
+        n_envs=2,
+        seed=seed,
+        device="cpu",
+        torch_threads=threads,
+        normalize_observations=True,
+        **SMALL_CONFIGS[algo],
+    )
+    agent.learn(512)
+    agent.save(path)
+    agent.env.close()
     tensors, metadata = load_checkpoint(path)
     return list(agent.episode_tracker.recent_returns), metadata["tensors_sha256"], tensors
 
