@@ -188,9 +188,78 @@ def add_subcommand(subparsers: Any) -> None:
     add_sweep_arguments(sweep)
     _add_execution_arguments(sweep)
     sweep.set_defaults(func=sweep_command)
+    add_optimize_options(subparsers.choices["train"])
 
 
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+def add_optimize_options(train: argparse.ArgumentParser) -> None:
+    """Give ``train`` the RL Zoo's tuning flags: ``-optimize`` runs a sweep of --env and --algo.
+
+    Added here, not in ``rlrobot.run.cli``: the sweep is a layer above ``run``.
+    """
+    group = train.add_argument_group(
+        "hyperparameter tuning (the RL Zoo's flags: -optimize runs rlrobot sweep on --env and "
+        "--algo, one seed per trial, into --out)"
+    )
+    group.add_argument(
+        "-optimize",
+        "--optimize-hyperparameters",
+        dest="optimize",
+        action="store_true",
+        help="tune instead of training: without --param, the algorithm's default search space "
+        "(rlrobot.benchmark.sweep.DEFAULT_SPACES)",
+    )
+    add_sweep_arguments(group)
+    train.set_defaults(func=train_or_optimize, train_func=train.get_default("func"))
+
+
+def train_or_optimize(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot train``: train, or with ``-optimize`` run the sweep of its env and algo."""
+    from rlrobot.benchmark.sweep import default_parameters
+    from rlrobot.errors import CommandError
+
+    sweep_flags = {
+        "params": "--param",
+        "sampler": "--sampler",
+        "pruner": "--pruner",
+        "trials": "--n-trials",
+        "n_jobs": "--n-jobs",
+        "storage": "--storage",
+        "study_name": "--study-name",
+        "sweep_seed": "--sweep-seed",
+    }
+    if not args.optimize:
+        given = [
+            flag for dest, flag in sweep_flags.items() if getattr(args, dest) != _default(dest)
+        ]
+        if given:
+            raise CommandError(f"{' '.join(given)}: tuning options, for train -optimize only")
+        return args.train_func(args)
+    refused = [flag for flag in ("config", "resume", "dry_run") if getattr(args, flag, None)]
+    if refused:
+        flags = " ".join("--" + flag.replace("_", "-") for flag in refused)
+        raise CommandError(f"-optimize tunes from rlrobot/configs/ and --set: no {flags}")
+    if not args.env or not args.algo:
+        raise CommandError("-optimize needs --env ID and --algo NAME")
+    args.params = args.params or default_parameters(args.algo)
+    args.seeds = 1
+    args.eval_interval = None
+    args.eval_episodes = getattr(args, "eval_episodes", None) or 5
+    args.backend, args.ray_address, args.cpus_per_trial, args.workers = "local", None, 1.0, None
+    args.report_only = None
+    args.out = args.out or f"runs/sweep-{args.algo}-{args.env.replace('/', '-')}"
+    if args.seed is not None:
+        args.sweep_seed = args.seed
+    return sweep_command(args)
+
+
+def _default(dest: str) -> Any:
+    """Return the default of a sweep option (as ``add_sweep_arguments`` sets it)."""
+    parser = argparse.ArgumentParser()
+    add_sweep_arguments(parser)
+    return parser.get_default(dest)
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Add the Optuna options of ``sweep`` (``train --optimize-hyperparameters`` takes them too)."""
     from rlrobot.benchmark.sweep import PRUNERS, SAMPLERS
 

@@ -205,3 +205,18 @@ def test_a_second_invocation_continues_the_study_in_its_storage(tmp_path, capsys
     other.remove("--steps")
     assert main(other) == 2
     assert "study 'cartpole'" in capsys.readouterr().err
+
+
+def test_train_optimize_runs_the_sweep_of_its_env_and_algo(tmp_path, capsys):
+    out = tmp_path / "tuned"
+    argv = ["train", "--env", "CartPole-v1", "--algo", "a2c", "--set", "n_steps=8"]
+    argv += ["--steps", "128", "--n-envs", "1", "--n-trials", "2", "--out", str(out)]
+    # The tuning flags without -optimize are refused, not ignored.
+    assert main(argv) == 2
+    assert "--n-trials: tuning options, for train -optimize only" in capsys.readouterr().err
+    assert main([*argv, "-optimize", "--sampler", "random", "--pruner", "none"]) == 0
+    assert "2 trials × 1 seeds, random sampler, none pruner" in capsys.readouterr().out
+    ranking = json.loads((out / "ranking.json").read_text())
+    # The default search space of A2C.
+    assert set(ranking[0]["params"]) == {"learning_rate", "gamma", "gae_lambda", "ent_coef"}
+    assert [row["state"] for row in ranking] == ["COMPLETE", "COMPLETE"]
