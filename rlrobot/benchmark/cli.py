@@ -614,6 +614,8 @@ def bench_command_line(args: argparse.Namespace, out: str) -> str:
         "--eval-episodes": args.eval_episodes,
         "--baseline": args.baseline,
         "--backend": args.backend,
+        "--ray-address": args.ray_address,
+        "--cpus-per-trial": args.cpus_per_trial if args.backend == "ray" else None,
     }
     for flag, value in options.items():
         if value is not None:

@@ -63,8 +63,8 @@ class Execution:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
 
-class ResourceError(RLRobotError):
-    """The Ray cluster has no node that can run a trial of the requested size."""
+class ClusterError(RLRobotError):
+    """The Ray cluster cannot be reached, or has no node that can run a trial of the size asked."""
 
 
 class TrialStore:
@@ -157,9 +157,13 @@ def _connect_ray(ray: Any, execution: Execution, log: Log) -> None:
             log_to_driver=False,
             runtime_env=runtime_env,
         )
-    except ConnectionError:
+    except ConnectionError as error:
         if execution.ray_address is not None:
-            raise
+            raise ClusterError(
+                f"cannot connect to the Ray cluster at --ray-address {execution.ray_address} "
+                f"({str(error).splitlines()[0]}); a cluster with token authentication also "
+                "needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+            ) from None
         ray.init(
             num_cpus=execution.workers or os.cpu_count() or 1,
             include_dashboard=False,
@@ -171,14 +175,14 @@ def _connect_ray(ray: Any, execution: Execution, log: Log) -> None:
 
 
 def check_ray_fits(ray: Any, cpus_per_trial: float) -> None:
-    """Raise ``ResourceError`` unless some live Ray node has ``cpus_per_trial`` CPUs.
+    """Raise ``ClusterError`` unless some live Ray node has ``cpus_per_trial`` CPUs.
 
     Ray would queue such a task forever, its complaint going only to its own log.
     """
     nodes = [node for node in ray.nodes() if node.get("Alive")]
     node_cpus = [node["Resources"].get("CPU", 0.0) for node in nodes]
     if not any(cpus >= cpus_per_trial for cpus in node_cpus):
-        raise ResourceError(
+        raise ClusterError(
             f"a trial asks for {cpus_per_trial:g} CPUs (--cpus-per-trial), but no Ray node has "
             f"that many: {len(nodes)} live node(s) with {[f'{c:g}' for c in node_cpus]} CPUs "
             f"(cluster: {ray.cluster_resources()})"
@@ -193,7 +197,7 @@ def _run_ray(
     A task whose worker died yields the exception instead of a result.
 
     Raises:
-        ResourceError: No node can run a task (checked before submitting and while waiting).
+        ClusterError: No node can run a task (checked before submitting and while waiting).
     """
     try:
         import ray

@@ -195,13 +195,19 @@ def code_version() -> str:
 
 
 def get_machine() -> dict[str, Any]:
-    """Return what the trial ran on (host, CPU, core count) and how busy it was.
+    """Return what the trial ran on (host, Ray node, CPU, core count) and how busy it was.
 
     ``load_average`` is the 1-, 5- and 15-minute system load average when this is called (at
     the end of a trial): on a shared machine it tells how much other work slowed the timings.
     """
+    import sys
+
+    ray = sys.modules.get("ray")  # a Ray worker has it imported; never imported here
+    in_ray = ray is not None and ray.is_initialized()
     return {
         "hostname": platform.node(),
+        # Hosts can run several Ray nodes (and share names): speeds compare within a node.
+        "ray_node": ray.get_runtime_context().get_node_id() if in_ray else None,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
