@@ -375,7 +375,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("optuna") is None:
         raise CommandError("sweep needs Optuna: pip install 'rlrobot[tune]'")
-    from rlrobot.benchmark.sweep import run_sweep, write_sweep_report
+    from rlrobot.benchmark.sweep import SWEEP_FILE, run_sweep, write_sweep_report
 
     out = _output_folder(args)
     if args.report_only is not None:
@@ -387,6 +387,8 @@ def sweep_command(args: argparse.Namespace) -> int:
         return 0
     if not args.env or not args.params:
         raise CommandError("give --env ID and at least one --param KEY=VALUES (or --report-only)")
+    if args.workers is not None:
+        raise CommandError("sweep runs --n-jobs trials at once: give --n-jobs, not --workers")
     plan = sweep_plan(args, out)
     n_trials = args.trials or (plan.grid_size if plan.sampler == "grid" else DEFAULT_TRIALS)
     info = {
@@ -411,9 +413,10 @@ def sweep_command(args: argparse.Namespace) -> int:
         for row in json.loads((Path(out) / "ranking.json").read_text())
         if row["state"] == "FAIL"
     ]
-    if failed:
-        print(f"{len(failed)} trial(s) failed; see the report")
-    return 1 if failed else 0
+    failed_jobs = json.loads((Path(out) / SWEEP_FILE).read_text()).get("failed_jobs", [])
+    if failed or failed_jobs:
+        print(f"{len(failed)} trial(s) and {len(failed_jobs)} worker(s) failed; see the report")
+    return 1 if failed or failed_jobs else 0
 
 
 def sweep_plan(args: argparse.Namespace, out: str) -> Any:

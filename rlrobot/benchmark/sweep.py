@@ -175,6 +175,8 @@ class SweepPlan:
         pruner: One of ``PRUNERS``.
         sampler_seed: Seed of the sampler.
         retries: Extra attempts of a seed that fails.
+        fixed: The env's entry of the tuned configs as every trial uses it (``fixed_entry``),
+            under the best parameters in the report's YAML.
     """
 
     env_id: str
@@ -511,16 +513,24 @@ def run_sweep(
         optimize(plan, shares[0], 0, log)
     elif shares:
         calls = [(plan, share, index) for index, share in enumerate(shares)]
+        # Locally one process per job; on Ray the cluster's CPUs decide.
+        workers = len(shares) if execution.backend == "local" else execution.workers
         pool = Execution(
             execution.backend,
-            len(shares),
+            workers,
             execution.ray_address,
             execution.cpus_per_trial,
             execution.retries,
         )
+        failed_jobs = []
         for index, outcome in run_calls(optimize, calls, pool, log):
             if isinstance(outcome, BaseException):
-                log(f"FAILED sweep job {index}: {type(outcome).__name__}: {outcome}")
+                last_line = str(outcome).strip().splitlines()[-1] if str(outcome) else ""
+                failed_jobs.append(f"job {index}: {type(outcome).__name__}: {last_line}")
+                log(f"FAILED sweep {failed_jobs[-1]}")
+        if failed_jobs:
+            info["failed_jobs"] = failed_jobs
+            (out / SWEEP_FILE).write_text(json.dumps(info, indent=1))
     return write_sweep_report(out)
 
 
@@ -637,6 +647,9 @@ def render_sweep_markdown(rows: Sequence[dict[str, Any]], info: dict[str, Any]) 
         lines += ["", f"![{caption}]({name})"]
     for note in info.get("plot_notes", []):
         lines += ["", note]
+    if info.get("failed_jobs"):
+        lines += ["", "Sweep workers that failed (their trials are missing):", ""]
+        lines += [f"- {job}" for job in info["failed_jobs"]]
     return "\n".join(lines) + "\n"
 
 
