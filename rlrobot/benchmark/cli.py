@@ -99,6 +99,12 @@ def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=positive_int, default=None, help="parallel trials (default: CPU cores)"
     )
+    parser.add_argument(
+        "--retries",
+        type=non_negative_int,
+        default=1,
+        help="extra attempts of a failed trial (default 1)",
+    )
     parser.add_argument("--out", help="output folder (results, report, plots)")
     parser.add_argument(
         "--report-only",
@@ -245,6 +251,7 @@ def train_or_optimize(args: argparse.Namespace) -> int:
     args.eval_interval = None
     args.eval_episodes = getattr(args, "eval_episodes", None) or 5
     args.backend, args.ray_address, args.cpus_per_trial, args.workers = "local", None, 1.0, None
+    args.retries = 1
     args.report_only = None
     args.out = args.out or f"runs/sweep-{args.algo}-{args.env.replace('/', '-')}"
     if args.seed is not None:
@@ -448,6 +455,7 @@ def sweep_plan(args: argparse.Namespace, out: str) -> Any:
         sampler=args.sampler,
         pruner=args.pruner,
         sampler_seed=args.sweep_seed,
+        retries=args.retries,
         fixed=fixed_entry(
             args.algo,
             args.env,
@@ -636,7 +644,9 @@ def _execution(args: argparse.Namespace) -> Any:
 
     if args.backend == "ray" and importlib.util.find_spec("ray") is None:
         raise CommandError("--backend ray needs Ray: pip install 'rlrobot[ray]'")
-    return Execution(args.backend, args.workers, args.ray_address, args.cpus_per_trial)
+    return Execution(
+        args.backend, args.workers, args.ray_address, args.cpus_per_trial, args.retries
+    )
 
 
 def _check_algorithms(algos: Sequence[str]) -> None:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from rlrobot.agents import PPOConfig
+from rlrobot.benchmark.report import retried_trial_lines
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
 from rlrobot.benchmark.trial import (
     CheckpointEvaluator,
@@ -121,6 +122,10 @@ def test_failed_trials_are_retried_once_and_reported(tmp_path):
     assert broken_result["attempts"] == 2
     assert "planned failure (always)" in broken_result["error"]
     assert sum("FAILED" in line for line in lines) == 3  # flaky once, broken twice
+    # The report lists the trial that needed a retry.
+    assert retried_trial_lines([flaky_result, broken_result]) == [
+        f"- ppo/rlrobot {FLAKY_ID} seed 0 (key {flaky.key}): ok at attempt 2"
+    ]
     # Both are stored; only the completed one counts as done on a restart.
     assert store.load(flaky.key)["status"] == "ok"
     assert store.load(broken.key)["status"] == "failed"
