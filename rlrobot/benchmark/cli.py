@@ -6,6 +6,7 @@ Heavy imports (torch, SB3, Ray) stay inside the handlers so that ``rlrobot --hel
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,21 @@ mapping (rlrobot.benchmark.sb3.to_sb3). Finished trials are cached in OUT/trials
 """
 
 DEFAULT_SEEDS = 3
+DEFAULT_TRIALS = 10
 ALL_STUDIES = "all"
 
 SWEEP_EPILOG = """\
 examples:
-  rlrobot sweep --env CartPole-v1 --algo ppo --param 'learning_rate=[3e-4, 1e-3]' \\
-      --param 'n_epochs=[4, 10]' --seeds 2 --steps 30000 --out runs/sweep
-  rlrobot sweep --env rlrobot/Reach-v0 --algo ppo --search random --trials 20 \\
+  rlrobot sweep --env CartPole-v1 --algo ppo --param 'learning_rate=loguniform(1e-4, 3e-3)' \\
+      --param 'n_epochs=[4, 10]' --trials 20 --seeds 2 --steps 30000 --out runs/sweep
+  rlrobot sweep --env CartPole-v1 --algo ppo --sampler grid --pruner none \\
+      --param 'learning_rate=[3e-4, 1e-3]' --param 'n_epochs=[4, 10]' --out runs/grid
+  rlrobot sweep ... --out runs/sweep   # again: the study continues (OUT/study.db)
+  rlrobot sweep --env rlrobot/Reach-v0 --algo ppo --trials 40 --n-jobs 8 \\
       --param 'learning_rate=loguniform(1e-4, 3e-3)' --param 'gae_lambda=uniform(0.9, 1.0)' \\
-      --seeds 3 --steps 30000 --backend ray --out runs/sweep-reach
+      --seeds 3 --steps 30000 --backend ray --storage postgresql://host/db --out runs/reach
+  rlrobot sweep --report-only runs/sweep   # rebuild sweep.md and the plots from the study
+  rlrobot plot runs/sweep --source eval    # every trial's evaluation curves
 """
 
 
@@ -91,6 +98,12 @@ def _add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers", type=positive_int, default=None, help="parallel trials (default: CPU cores)"
+    )
+    parser.add_argument(
+        "--retries",
+        type=non_negative_int,
+        default=1,
+        help="extra attempts of a failed trial (default 1)",
     )
     parser.add_argument("--out", help="output folder (results, report, plots)")
     parser.add_argument(
@@ -168,38 +181,144 @@ def add_subcommand(subparsers: Any) -> None:
 
     sweep = subparsers.add_parser(
         "sweep",
-        help="grid or random search over config keys (local pool or Ray)",
-        description="Try configs of one algorithm on one env, each with several seeds, and rank "
-        "them by mean final return in OUT/sweep.md.",
+        help="tune config keys with Optuna (TPE, random or grid; pruning; local pool or Ray)",
+        description="Tune configs of one algorithm on one env with Optuna, each trial several "
+        "seeds, ranked by mean final evaluation return in OUT/sweep.md (with the best entry as "
+        "YAML for rlrobot/configs/ and Optuna's plots). The study lives in --storage, so a rerun "
+        "continues it.",
         epilog=SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument("--env", metavar="ID", help="env id, e.g. rlrobot/Reach-v0 (required)")
     sweep.add_argument("--algo", default="ppo", help="algorithm to tune (default ppo)")
-    sweep.add_argument(
+    add_sweep_arguments(sweep)
+    _add_execution_arguments(sweep)
+    sweep.set_defaults(func=sweep_command)
+    add_optimize_options(subparsers.choices["train"])
+
+
+def add_optimize_options(train: argparse.ArgumentParser) -> None:
+    """Give ``train`` the RL Zoo's tuning flags: ``-optimize`` runs a sweep of --env and --algo.
+
+    Added here, not in ``rlrobot.run.cli``: the sweep is a layer above ``run``.
+    """
+    group = train.add_argument_group(
+        "hyperparameter tuning (the RL Zoo's flags: -optimize runs rlrobot sweep on --env and "
+        "--algo, one seed per trial, into --out)"
+    )
+    group.add_argument(
+        "-optimize",
+        "--optimize-hyperparameters",
+        dest="optimize",
+        action="store_true",
+        help="tune instead of training: without --param, the algorithm's default search space "
+        "(rlrobot.benchmark.sweep.DEFAULT_SPACES)",
+    )
+    add_sweep_arguments(group)
+    train.set_defaults(func=train_or_optimize, train_func=train.get_default("func"))
+
+
+def train_or_optimize(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot train``: train, or with ``-optimize`` run the sweep of its env and algo."""
+    from rlrobot.benchmark.sweep import default_parameters
+    from rlrobot.errors import CommandError
+
+    sweep_flags = {
+        "params": "--param",
+        "sampler": "--sampler",
+        "pruner": "--pruner",
+        "trials": "--n-trials",
+        "n_jobs": "--n-jobs",
+        "storage": "--storage",
+        "study_name": "--study-name",
+        "sweep_seed": "--sweep-seed",
+    }
+    if not args.optimize:
+        given = [
+            flag for dest, flag in sweep_flags.items() if getattr(args, dest) != _default(dest)
+        ]
+        if given:
+            raise CommandError(f"{' '.join(given)}: tuning options, for train -optimize only")
+        return args.train_func(args)
+    refused = [flag for flag in ("config", "resume", "dry_run") if getattr(args, flag, None)]
+    if refused:
+        flags = " ".join("--" + flag.replace("_", "-") for flag in refused)
+        raise CommandError(f"-optimize tunes from rlrobot/configs/ and --set: no {flags}")
+    if not args.env or not args.algo:
+        raise CommandError("-optimize needs --env ID and --algo NAME")
+    args.params = args.params or default_parameters(args.algo)
+    args.seeds = 1
+    args.eval_interval = None
+    args.eval_episodes = getattr(args, "eval_episodes", None) or 5
+    args.backend, args.ray_address, args.cpus_per_trial, args.workers = "local", None, 1.0, None
+    args.retries = 1
+    args.report_only = None
+    args.out = args.out or f"runs/sweep-{args.algo}-{args.env.replace('/', '-')}"
+    if args.seed is not None:
+        args.sweep_seed = args.seed
+    return sweep_command(args)
+
+
+def _default(dest: str) -> Any:
+    """Return the default of a sweep option (as ``add_sweep_arguments`` sets it)."""
+    parser = argparse.ArgumentParser()
+    add_sweep_arguments(parser)
+    return parser.get_default(dest)
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add the Optuna options of ``sweep`` (``train --optimize-hyperparameters`` takes them too)."""
+    from rlrobot.benchmark.sweep import PRUNERS, SAMPLERS
+
+    parser.add_argument(
         "--param",
         dest="params",
         action="append",
         default=[],
         metavar="KEY=VALUES",
         help="a config key to sweep (repeatable, at least one): a YAML list like "
-        "'n_epochs=[4, 10]', or for --search random loguniform(a, b), uniform(a, b) or "
+        "'n_epochs=[4, 10]', or (not for --sampler grid) loguniform(a, b), uniform(a, b) or "
         "randint(a, b)",
     )
-    sweep.add_argument(
-        "--search",
-        choices=("grid", "random"),
-        default="grid",
-        help="grid: every combination of the --param lists (default); random: --trials draws",
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="tpe",
+        help="tpe: Optuna's TPE, seeded (default); random; grid: every combination of the "
+        "--param lists",
     )
-    sweep.add_argument(
-        "--trials", type=positive_int, default=10, help="random search: configs to draw"
+    parser.add_argument(
+        "--pruner",
+        choices=PRUNERS,
+        default="median",
+        help="stop poor trials from their periodic evaluations: median (default), halving "
+        "(successive halving) or none",
     )
-    sweep.add_argument(
-        "--sweep-seed", type=non_negative_int, default=0, help="random search: sampler seed"
+    parser.add_argument(
+        "--trials",
+        "--n-trials",
+        dest="trials",
+        type=positive_int,
+        default=None,
+        help="trials to run now (default 10; grid: the whole grid); a continued study adds them",
     )
-    _add_execution_arguments(sweep)
-    sweep.set_defaults(func=sweep_command)
+    parser.add_argument(
+        "--n-jobs",
+        type=positive_int,
+        default=1,
+        help="trials run in parallel, each in its own process or Ray task (default 1)",
+    )
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage: sqlite:///path.db or a database URL (default sqlite:///OUT/study.db)",
+    )
+    parser.add_argument(
+        "--study-name", default="sweep", help="study in the storage (default sweep)"
+    )
+    parser.add_argument(
+        "--sweep-seed", type=non_negative_int, default=0, help="seed of the sampler (default 0)"
+    )
 
 
 def _check_positive(**values: int | None) -> None:
@@ -257,70 +376,125 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """Run (or only report) a sweep; return 0, or 1 when some trial failed."""
-    from rlrobot.benchmark.bench import resolve_trial_config, split_overrides
-    from rlrobot.benchmark.sweep import (
-        build_sweep_specs,
-        candidate_configs,
-        fixed_entry,
-        parse_parameter,
-        run_sweep,
-        write_sweep_report,
-    )
+    import importlib.util
+
     from rlrobot.errors import CommandError
+
+    if importlib.util.find_spec("optuna") is None:
+        raise CommandError("sweep needs Optuna: pip install 'rlrobot[tune]'")
+    from rlrobot.benchmark.sweep import SWEEP_FILE, run_sweep, write_sweep_report
 
     out = _output_folder(args)
     if args.report_only is not None:
         try:
             path = write_sweep_report(out)
-        except FileNotFoundError as error:
+        except (FileNotFoundError, KeyError) as error:
             raise CommandError(f"no sweep in {out}: {error}") from None
         print(f"report: {path}")
         return 0
     if not args.env or not args.params:
         raise CommandError("give --env ID and at least one --param KEY=VALUES (or --report-only)")
+    if args.workers is not None:
+        raise CommandError("sweep runs --n-jobs trials at once: give --n-jobs, not --workers")
+    plan = sweep_plan(args, out)
+    n_trials = args.trials or (plan.grid_size if plan.sampler == "grid" else DEFAULT_TRIALS)
+    info = {
+        "settings": {
+            "sampler": args.sampler,
+            "pruner": args.pruner,
+            "seeds": len(plan.seeds),
+            "steps": plan.steps,
+            "eval interval": plan.eval_interval,
+            "backend": args.backend,
+        },
+        "command": sweep_command_line(args, out),
+    }
+    print(
+        f"sweep: {n_trials} trials × {len(plan.seeds)} seeds, {args.sampler} sampler, "
+        f"{args.pruner} pruner, {args.n_jobs} job(s) ({args.backend}) → {out}"
+    )
+    path = run_sweep(plan, n_trials, args.n_jobs, _execution(args), info)
+    print(f"report: {path}")
+    failed = [
+        row
+        for row in json.loads((Path(out) / "ranking.json").read_text())
+        if row["state"] == "FAIL"
+    ]
+    failed_jobs = json.loads((Path(out) / SWEEP_FILE).read_text()).get("failed_jobs", [])
+    if failed or failed_jobs:
+        print(f"{len(failed)} trial(s) and {len(failed_jobs)} worker(s) failed; see the report")
+    return 1 if failed or failed_jobs else 0
+
+
+def sweep_plan(args: argparse.Namespace, out: str) -> Any:
+    """Return the ``SweepPlan`` of parsed ``sweep`` (or ``train --optimize``) arguments."""
+    from rlrobot.benchmark.bench import resolve_trial_config, split_overrides
+    from rlrobot.benchmark.sweep import SweepPlan, default_storage, fixed_entry, parse_parameter
+
     args.seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
     _check_positive(seeds=args.seeds, steps=args.steps, trials=args.trials, n_envs=args.n_envs)
     _check_positive(eval_interval=args.eval_interval, eval_episodes=args.eval_episodes)
     _check_algorithms([args.algo])
-    parameters = [parse_parameter(text) for text in args.params]
-    candidates = candidate_configs(parameters, args.search, args.trials, args.sweep_seed)
+    parameters = tuple(parse_parameter(text) for text in args.params)
     overrides = split_overrides(args.overrides, args.algo)
     resolved = resolve_trial_config(args.algo, args.env, overrides, args.n_envs, args.steps)
-    interval = args.eval_interval or max(1, resolved.steps // 10)
-    groups = build_sweep_specs(
-        args.env,
-        args.algo,
-        candidates,
-        resolved.config,
-        range(args.seeds),
-        resolved.steps,
-        resolved.n_envs,
-        resolved.env_kwargs,
-        interval,
-        args.eval_episodes,
-    )
-    info = {
-        "env_id": args.env,
-        "algo": args.algo,
-        "keys": [p.key for p in parameters],
-        "fixed": fixed_entry(
+    return SweepPlan(
+        env_id=args.env,
+        algo=args.algo,
+        parameters=parameters,
+        base_config=resolved.config,
+        seeds=tuple(range(args.seeds)),
+        steps=resolved.steps,
+        n_envs=resolved.n_envs,
+        env_kwargs=resolved.env_kwargs,
+        eval_interval=args.eval_interval or max(1, resolved.steps // 10),
+        eval_episodes=args.eval_episodes,
+        out=str(out),
+        storage=args.storage or default_storage(out),
+        study_name=args.study_name,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        sampler_seed=args.sweep_seed,
+        retries=args.retries,
+        fixed=fixed_entry(
             args.algo,
             args.env,
             overrides,
             {"n_envs": resolved.n_envs, "n_timesteps": resolved.steps},
         ),
-        "settings": {
-            "search": args.search,
-            "configs": len(candidates),
-            "seeds": args.seeds,
-            "steps": resolved.steps,
-            "backend": args.backend,
-        },
+    )
+
+
+def sweep_command_line(args: argparse.Namespace, out: str) -> str:
+    """Return the ``rlrobot sweep`` command that reproduces (or continues) a sweep."""
+    import shlex
+
+    words = ["rlrobot", "sweep", "--env", args.env, "--algo", args.algo]
+    for text in args.params:
+        words += ["--param", text]
+    options = {
+        "--sampler": args.sampler,
+        "--pruner": args.pruner,
+        "--trials": args.trials,
+        "--n-jobs": args.n_jobs,
+        "--storage": args.storage,
+        "--study-name": args.study_name,
+        "--sweep-seed": args.sweep_seed,
+        "--seeds": args.seeds,
+        "--steps": args.steps,
+        "--n-envs": args.n_envs,
+        "--eval-interval": args.eval_interval,
+        "--eval-episodes": args.eval_episodes,
+        "--backend": args.backend,
+        "--ray-address": args.ray_address,
+        "--cpus-per-trial": args.cpus_per_trial if args.backend == "ray" else None,
     }
-    print(f"sweep: {len(candidates)} configs × {args.seeds} seeds ({args.backend}) → {out}")
-    path = run_sweep(groups, candidates, out, info, _execution(args))
-    print(f"report: {path}")
-    return _exit_code(out, [spec.key for group in groups for spec in group])
+    for flag, value in options.items():
+        if value is not None:
+            words += [flag, str(value)]
+    for text in args.overrides:
+        words += ["--set", text]
+    return shlex.join([*words, "--out", out])
 
 
 def study_command(args: argparse.Namespace) -> int:
@@ -451,6 +625,8 @@ def bench_command_line(args: argparse.Namespace, out: str) -> str:
         "--eval-episodes": args.eval_episodes,
         "--baseline": args.baseline,
         "--backend": args.backend,
+        "--ray-address": args.ray_address,
+        "--cpus-per-trial": args.cpus_per_trial if args.backend == "ray" else None,
     }
     for flag, value in options.items():
         if value is not None:
@@ -468,7 +644,9 @@ def _execution(args: argparse.Namespace) -> Any:
 
     if args.backend == "ray" and importlib.util.find_spec("ray") is None:
         raise CommandError("--backend ray needs Ray: pip install 'rlrobot[ray]'")
-    return Execution(args.backend, args.workers, args.ray_address, args.cpus_per_trial)
+    return Execution(
+        args.backend, args.workers, args.ray_address, args.cpus_per_trial, args.retries
+    )
 
 
 def _check_algorithms(algos: Sequence[str]) -> None:

@@ -299,6 +299,9 @@ def render_markdown(
     for row in rows:
         lines.append(f"![{row['algo']} on {row['env_id']}]({plot_file_name(row)})")
     lines += ["", "## Failed trials", "", *failed_trial_lines(results)]
+    retried = retried_trial_lines(results)
+    if retried:
+        lines += ["", "## Trials that needed a retry", "", *retried]
     lines += environment_lines(results)
     return "\n".join(lines) + "\n"
 
@@ -315,6 +318,16 @@ def failed_trial_lines(results: Sequence[dict[str, Any]]) -> list[str]:
                 f"(key {result['key']}, {result.get('attempts', 1)} attempt(s)): `{last_line[0]}`"
             )
     return lines or ["None."]
+
+
+def retried_trial_lines(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Return one Markdown item per trial that completed only after a retry."""
+    return [
+        f"- {r['spec']['algo']}/{r['spec']['framework']} {r['spec']['env_id']} seed "
+        f"{r['spec']['seed']} (key {r['key']}): ok at attempt {r['attempts']}"
+        for r in results
+        if r.get("status") == "ok" and r.get("attempts", 1) > 1
+    ]
 
 
 def environment_lines(results: Sequence[dict[str, Any]]) -> list[str]:

@@ -7,6 +7,13 @@ a failed trial is retried once in the same run and, if it fails again, recorded 
 
 Both backends run ``rlrobot.benchmark.trial.execute_trial`` on the spec's dict, with one torch
 thread per trial, so a spec gives the same result on either.
+
+Code versions: every result records ``code_version`` (a hash of the package's files). The
+cache key leaves it out, so that the stored trials of the studies (hours of compute) survive
+edits. On Ray, where nodes may run other code, results must match: workers refuse to run a
+trial with code other than the driver's, and a stored result of other code is run again. On the
+local pool (the driver's own code) such results are kept, with a warning line; results stored
+before versions were recorded are kept on both.
 """
 
 from __future__ import annotations
@@ -18,10 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlrobot.benchmark.trial import TrialSpec, execute_trial, failure_result
+from rlrobot.benchmark.trial import TrialSpec, code_version, execute_trial, failure_result
 from rlrobot.common.files import atomic_write_bytes
+from rlrobot.errors import RLRobotError
 
 BACKENDS = ("local", "ray")
+# Seconds between checks that the Ray cluster can still run the unfinished tasks, and between
+# progress lines while none finishes.
+RAY_WAIT_S = 60.0
+RAY_WAITING_LOG_S = 600.0
 
 Log = Callable[[str], None]
 
@@ -49,6 +61,10 @@ class Execution:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+
+
+class ClusterError(RLRobotError):
+    """The Ray cluster cannot be reached, or has no node that can run a trial of the size asked."""
 
 
 class TrialStore:
@@ -94,8 +110,13 @@ def _init_local_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _run_local(specs: list[TrialSpec], workers: int) -> Iterator[tuple[TrialSpec, dict]]:
-    """Yield ``(spec, result)`` as trials finish in a pool of ``workers`` processes."""
+def _run_local(
+    function: Callable[..., Any], calls: list[tuple], workers: int
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, function(*calls[index]))`` as calls finish in a pool of processes.
+
+    A call whose worker died yields the exception instead of a result.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -105,21 +126,79 @@ def _run_local(specs: list[TrialSpec], workers: int) -> Iterator[tuple[TrialSpec
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["torch", "stable_baselines3", "rlrobot.benchmark.trial"])
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(specs)), mp_context=context, initializer=_init_local_worker
+        max_workers=min(workers, len(calls)), mp_context=context, initializer=_init_local_worker
     ) as pool:
-        futures = {pool.submit(execute_trial, spec.to_dict()): spec for spec in specs}
+        futures = {pool.submit(function, *call): index for index, call in enumerate(calls)}
         for future in as_completed(futures):
-            spec = futures[future]
             try:
-                yield spec, future.result()
+                yield futures[future], future.result()
             except Exception as error:  # a worker that died (BrokenProcessPool) …
-                yield spec, failure_result(spec, error)
+                yield futures[future], error
+
+
+def _connect_ray(ray: Any, execution: Execution, log: Log) -> None:
+    """Connect to the cluster of ``--ray-address``, else one found here, else start Ray here.
+
+    ``ray.init(address="auto")`` finds a cluster from ``RAY_ADDRESS`` (how ``ray job submit``
+    points a driver) or from a ``ray start`` on this machine; Ray refuses ``num_cpus`` for an
+    existing cluster, so it is given only to an instance started here. On a cluster the
+    workers get this package's code (``py_modules``): nodes need its dependencies, not a
+    checkout of the same commit.
+    """
+    import rlrobot
+
+    runtime_env = {
+        "py_modules": [str(Path(rlrobot.__file__).parent)],
+        "excludes": ["__pycache__", "*.pyc"],
+    }
+    try:
+        ray.init(
+            address=execution.ray_address or "auto",
+            log_to_driver=False,
+            runtime_env=runtime_env,
+        )
+    except ConnectionError as error:
+        if execution.ray_address is not None:
+            raise ClusterError(
+                f"cannot connect to the Ray cluster at --ray-address {execution.ray_address} "
+                f"({str(error).splitlines()[0]}); a cluster with token authentication also "
+                "needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+            ) from None
+        ray.init(
+            num_cpus=execution.workers or os.cpu_count() or 1,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+        return
+    if execution.workers is not None:
+        log(f"--workers {execution.workers} is ignored on a Ray cluster: its CPUs decide")
+
+
+def check_ray_fits(ray: Any, cpus_per_trial: float) -> None:
+    """Raise ``ClusterError`` unless some live Ray node has ``cpus_per_trial`` CPUs.
+
+    Ray would queue such a task forever, its complaint going only to its own log.
+    """
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    node_cpus = [node["Resources"].get("CPU", 0.0) for node in nodes]
+    if not any(cpus >= cpus_per_trial for cpus in node_cpus):
+        raise ClusterError(
+            f"a trial asks for {cpus_per_trial:g} CPUs (--cpus-per-trial), but no Ray node has "
+            f"that many: {len(nodes)} live node(s) with {[f'{c:g}' for c in node_cpus]} CPUs "
+            f"(cluster: {ray.cluster_resources()})"
+        )
 
 
 def _run_ray(
-    specs: list[TrialSpec], workers: int, address: str | None, cpus_per_trial: float
-) -> Iterator[tuple[TrialSpec, dict]]:
-    """Yield ``(spec, result)`` as Ray tasks finish (connects to or starts Ray if needed)."""
+    function: Callable[..., Any], calls: list[tuple], execution: Execution, log: Log
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, result)`` as Ray tasks finish (connects to or starts Ray if needed).
+
+    A task whose worker died yields the exception instead of a result.
+
+    Raises:
+        ClusterError: No node can run a task (checked before submitting and while waiting).
+    """
     try:
         import ray
     except ImportError as error:
@@ -128,25 +207,45 @@ def _run_ray(
         ) from error
     started_here = not ray.is_initialized()
     if started_here:
-        if address is None:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
+        _connect_ray(ray, execution, log)
     try:
+        check_ray_fits(ray, execution.cpus_per_trial)
         # max_retries=0: retries are ours (same policy as the local backend).
-        remote = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(execute_trial)
-        pending = {remote.remote(spec.to_dict()): spec for spec in specs}
+        remote = ray.remote(num_cpus=execution.cpus_per_trial, max_retries=0)(function)
+        pending = {remote.remote(*call): index for index, call in enumerate(calls)}
+        waited = 0.0
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=RAY_WAIT_S)
+            if not done:
+                # Nodes may have left since the start: fail rather than wait forever.
+                check_ray_fits(ray, execution.cpus_per_trial)
+                waited += RAY_WAIT_S
+                if waited % RAY_WAITING_LOG_S < RAY_WAIT_S:
+                    log(f"waiting for Ray: {len(pending)} task(s) unfinished after {waited:.0f} s")
+                continue
+            waited = 0.0
             for reference in done:
-                spec = pending.pop(reference)
+                index = pending.pop(reference)
                 try:
-                    yield spec, ray.get(reference)
+                    yield index, ray.get(reference)
                 except Exception as error:  # a task whose worker died (RayError …)
-                    yield spec, failure_result(spec, error)
+                    yield index, error
     finally:
         if started_here:
             ray.shutdown()
+
+
+def run_calls(
+    function: Callable[..., Any], calls: list[tuple], execution: Execution, log: Log = print
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, function(*calls[index]))`` as calls finish on the execution's backend.
+
+    ``function`` must be importable by module and name (workers import it). A call whose
+    worker died yields the exception instead of a result.
+    """
+    if execution.backend == "local":
+        return _run_local(function, calls, execution.workers or os.cpu_count() or 1)
+    return _run_ray(function, calls, execution, log)
 
 
 def run_trials(
@@ -172,29 +271,39 @@ def run_trials(
         One result dict per spec (``status`` ``"ok"`` or ``"failed"`` with ``error``).
     """
     execution = execution or Execution()
-    workers = execution.workers or os.cpu_count() or 1
     retries = execution.retries
+    current = code_version()
     results: dict[str, dict[str, Any]] = {}
     pending: dict[str, TrialSpec] = {}
+    other_code = 0
     for spec in specs:
         cached = store.load(spec.key)
-        if cached is not None and cached.get("status") == "ok":
-            results[spec.key] = cached
-        else:
+        if cached is None or cached.get("status") != "ok":
             pending[spec.key] = spec
+            continue
+        # Results stored before code versions were recorded carry none: kept.
+        if cached.get("code_version", current) != current:
+            other_code += 1
+            if execution.backend == "ray":
+                pending[spec.key] = spec
+                continue
+        results[spec.key] = cached
     if results:
         log(f"{len(results)} trial(s) already done in {store.directory}, {len(pending)} to run")
+    if other_code:
+        action = "run again (ray backend)" if execution.backend == "ray" else "kept"
+        log(f"{other_code} stored trial(s) were run by other rlrobot code: {action}")
+    # Ray workers check that they run this code (a node with another checkout fails).
+    expected = current if execution.backend == "ray" else None
     for attempt in range(1, retries + 2):
         if not pending:
             break
-        if execution.backend == "local":
-            outcomes = _run_local(list(pending.values()), workers)
-        else:
-            outcomes = _run_ray(
-                list(pending.values()), workers, execution.ray_address, execution.cpus_per_trial
-            )
+        batch = list(pending.values())
+        calls = [(spec.to_dict(), expected) for spec in batch]
         failed: dict[str, TrialSpec] = {}
-        for spec, result in outcomes:
+        for index, outcome in run_calls(execute_trial, calls, execution, log):
+            spec = batch[index]
+            result = outcome if isinstance(outcome, dict) else failure_result(spec, outcome)
             label = (labels or {}).get(spec.key, spec.label)
             result["attempts"] = attempt
             results[spec.key] = result

@@ -8,13 +8,16 @@ worker, for every backend, so the same spec gives the same result everywhere.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import platform
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,10 +116,20 @@ class CheckpointEvaluator:
         interval: Env steps between checkpoints.
         n_episodes: Episodes per checkpoint.
         seed: Seed of the first evaluation episode.
+        on_checkpoint: Called with each new checkpoint (``step`` and the record); a sweep's
+            pruner raises from it to stop the trial.
     """
 
-    def __init__(self, env: Any, interval: int, n_episodes: int, seed: int) -> None:
+    def __init__(
+        self,
+        env: Any,
+        interval: int,
+        n_episodes: int,
+        seed: int,
+        on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.env, self.interval, self.n_episodes, self.seed = env, interval, n_episodes, seed
+        self.on_checkpoint = on_checkpoint
         self.next_step = 0
         self.curve: list[dict[str, Any]] = []
         self.eval_time = 0.0
@@ -133,6 +146,8 @@ class CheckpointEvaluator:
         self.curve.append({"step": int(agent.num_timesteps), **result})
         while self.next_step <= agent.num_timesteps:
             self.next_step += self.interval
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.curve[-1])
 
     def __call__(self, agent: Any) -> None:
         """Evaluate if ``agent.num_timesteps`` reached the next checkpoint (a training callback)."""
@@ -163,14 +178,36 @@ def get_versions() -> dict[str, str]:
     }
 
 
+@functools.cache
+def code_version() -> str:
+    """Return a hash of the rlrobot package's code and configs: which code ran a trial.
+
+    A hash of the files rather than a git commit: it also covers uncommitted edits, and it is
+    the same on a Ray worker that runs a copy of the package (no git there).
+    """
+    import rlrobot
+
+    package = Path(rlrobot.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted([*package.rglob("*.py"), *package.glob("configs/*.yaml")]):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def get_machine() -> dict[str, Any]:
-    """Return what the trial ran on (host, CPU, core count) and how busy it was.
+    """Return what the trial ran on (host, Ray node, CPU, core count) and how busy it was.
 
     ``load_average`` is the 1-, 5- and 15-minute system load average when this is called (at
     the end of a trial): on a shared machine it tells how much other work slowed the timings.
     """
+    import sys
+
+    ray = sys.modules.get("ray")  # a Ray worker has it imported; never imported here
+    in_ray = ray is not None and ray.is_initialized()
     return {
         "hostname": platform.node(),
+        # Hosts can run several Ray nodes (and share names): speeds compare within a node.
+        "ray_node": ray.get_runtime_context().get_node_id() if in_ray else None,
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -219,8 +256,15 @@ def make_agent(spec: TrialSpec) -> Any:
     )
 
 
-def run_trial(spec: TrialSpec) -> dict[str, Any]:
+def run_trial(
+    spec: TrialSpec, on_checkpoint: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """Train and evaluate one trial in this process with one torch thread; return its result.
+
+    Args:
+        spec: The trial.
+        on_checkpoint: Called with each checkpoint record as it is made (see
+            ``CheckpointEvaluator``); what it raises stops the trial and propagates.
 
     Returns:
         A JSON-friendly dict: ``key``, ``spec``, ``status="ok"``, ``curve`` (one entry per
@@ -229,7 +273,8 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         ``train_time_s`` (learning without evaluation), ``eval_time_s``, ``wall_time_s``,
         ``steps_per_second``, ``train_cpu_time_s`` and ``cpu_steps_per_second`` (the same on
         this process's CPU time: less disturbed by other jobs on a shared machine; sync vector
-        envs step inside it), ``torch_threads``, ``versions`` and ``machine``.
+        envs step inside it), ``torch_threads``, ``versions``, ``code_version``
+        (``code_version()``) and ``machine``.
     """
     import gymnasium as gym
     import torch
@@ -240,7 +285,11 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
     try:
         eval_env = gym.make(register_env_id(spec.env_id), **spec.env_kwargs)
         evaluator = CheckpointEvaluator(
-            eval_env, spec.eval_interval, spec.eval_episodes, spec.seed + EVAL_SEED_OFFSET
+            eval_env,
+            spec.eval_interval,
+            spec.eval_episodes,
+            spec.seed + EVAL_SEED_OFFSET,
+            on_checkpoint,
         )
         try:
             evaluator(agent)
@@ -273,6 +322,7 @@ def run_trial(spec: TrialSpec) -> dict[str, Any]:
         "cpu_steps_per_second": agent.num_timesteps / train_cpu_time,
         "torch_threads": torch.get_num_threads(),
         "versions": get_versions(),
+        "code_version": code_version(),
         "machine": get_machine(),
     }
 
@@ -286,9 +336,23 @@ def failure_result(spec: TrialSpec, error: BaseException | str) -> dict[str, Any
     return {"key": spec.key, "spec": spec.to_dict(), "status": "failed", "error": message}
 
 
-def execute_trial(spec_dict: dict[str, Any]) -> dict[str, Any]:
-    """Run a trial from its dict form and return a result record, never raising (worker entry)."""
+def execute_trial(
+    spec_dict: dict[str, Any], expected_code_version: str | None = None
+) -> dict[str, Any]:
+    """Run a trial from its dict form and return a result record, never raising (worker entry).
+
+    Args:
+        spec_dict: ``TrialSpec.to_dict()``.
+        expected_code_version: The driver's ``code_version()``: a worker running other code
+            (a Ray node with another checkout) fails the trial instead of mixing results.
+    """
     spec = TrialSpec.from_dict(spec_dict)
+    if expected_code_version is not None and expected_code_version != code_version():
+        return failure_result(
+            spec,
+            f"this worker runs rlrobot code {code_version()} (in {Path(__file__).parent.parent}), "
+            f"the driver {expected_code_version}: give the node the driver's code",
+        )
     try:
         return run_trial(spec)
     except Exception as error:

@@ -84,7 +84,12 @@ def find_runs(paths: Sequence[str | os.PathLike]) -> list[RunFolder]:
             runs.append(RunFolder(path))
         else:
             found = sorted(config.parent for config in path.rglob("config.yaml"))
-            runs += [RunFolder(folder) for folder in found if (folder / "progress.csv").exists()]
+            # A sweep's trials log evaluations only (no progress.csv).
+            runs += [
+                RunFolder(folder)
+                for folder in found
+                if (folder / "progress.csv").exists() or (folder / "evaluations.csv").exists()
+            ]
     return runs
 
 

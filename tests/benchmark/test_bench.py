@@ -1,17 +1,14 @@
-"""``rlrobot bench`` and ``rlrobot sweep`` end to end on tiny budgets (local process pool)."""
+"""``rlrobot bench`` end to end on tiny budgets (local process pool); sweeps are in test_sweep."""
 
 import json
 
 import numpy as np
 import pytest
-import yaml
 
-from rlrobot.benchmark.bench import build_bench_specs, resolve_trial_config, split_overrides
+from rlrobot.benchmark.bench import build_bench_specs, split_overrides
 from rlrobot.benchmark.report import summarize
-from rlrobot.benchmark.sweep import candidate_configs, parse_parameter
 from rlrobot.cli import main
 from rlrobot.errors import ConfigError
-from rlrobot.run.config import read_tuned_configs
 
 
 def test_tiny_bench_end_to_end(tmp_path, capsys, tiny_bench_argv):
@@ -125,101 +122,3 @@ def test_summary_compares_frameworks_on_shared_checkpoints():
     assert row["ratios"]["return"] == pytest.approx(90 / 70)
     # Pairs (100 vs 60, 100 vs 80, 80 vs 60 win; 80 vs 80 ties) → 3.5 / 4.
     assert row["probability_of_improvement"] == pytest.approx(0.875)
-
-
-def test_sweep_parameters_and_candidates():
-    # YAML 1.1 reads 1e-4 as a string; it is a number here.
-    assert parse_parameter("learning_rate=[1e-4, 3e-4]").choices == (1e-4, 3e-4)
-    assert parse_parameter("activation=[tanh, relu]").choices == ("tanh", "relu")
-    assert parse_parameter("n_epochs=4").choices == (4,)
-    log_uniform = parse_parameter("learning_rate=loguniform(1e-5, 1e-2)")
-    assert (log_uniform.distribution, log_uniform.low, log_uniform.high) == (
-        "loguniform",
-        1e-5,
-        1e-2,
-    )
-    grid = candidate_configs([parse_parameter("a=[1, 2]"), parse_parameter("b=[x, y, z]")], "grid")
-    assert len(grid) == 6 and grid[0] == {"a": 1, "b": "x"} and grid[-1] == {"a": 2, "b": "z"}
-    drawn = candidate_configs(
-        [log_uniform, parse_parameter("n=randint(3, 5)")], "random", n_trials=50, seed=1
-    )
-    assert drawn == candidate_configs(
-        [log_uniform, parse_parameter("n=randint(3, 5)")], "random", n_trials=50, seed=1
-    )
-    assert all(1e-5 <= c["learning_rate"] <= 1e-2 for c in drawn)
-    assert {c["n"] for c in drawn} == {3, 4, 5}
-    with pytest.raises(ConfigError, match="grid search"):
-        candidate_configs([log_uniform], "grid")
-    with pytest.raises(ConfigError, match="low < high"):
-        parse_parameter("lr=uniform(2, 1)")
-    with pytest.raises(ConfigError, match="key="):
-        parse_parameter("learning_rate")
-
-
-def test_sweep_help_explains_its_options(capsys):
-    with pytest.raises(SystemExit):
-        main(["sweep", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    assert "--env ID env id, e.g. rlrobot/Reach-v0 (required)" in text
-    assert "--algo ALGO algorithm to tune (default ppo)" in text
-    assert "--param KEY=VALUES a config key to sweep" in text
-    assert "--search {grid,random} grid: every combination of the --param lists (default)" in text
-    assert "--set [ALGO:]KEY=VALUE override a config key for every trial" in text
-
-
-def test_tiny_sweep_ranks_configs_and_skips_finished_trials(tmp_path, capsys):
-    out = tmp_path / "sweep"
-    argv = [
-        "sweep",
-        "--env",
-        "CartPole-v1",
-        "--algo",
-        "a2c",
-        "--param",
-        "learning_rate=[1e-3, 1e-9]",
-        "--set",
-        "n_steps=8",
-        "--set",
-        "a2c:gamma=0.9",
-        "--set",
-        "ppo:n_epochs=3",
-        "--seeds",
-        "1",
-        "--steps",
-        "256",
-        "--n-envs",
-        "1",
-        "--eval-episodes",
-        "2",
-        "--workers",
-        "2",
-        "--out",
-        str(out),
-    ]
-    assert main(argv) == 0
-    # Progress lines tell the candidates apart (same env, algo and seed).
-    progress = capsys.readouterr().out
-    assert "done   a2c/rlrobot CartPole-v1 seed 0 [learning_rate=0.001]:" in progress
-    assert "done   a2c/rlrobot CartPole-v1 seed 0 [learning_rate=1e-09]:" in progress
-    ranking = json.loads((out / "ranking.json").read_text())
-    assert [row["n_ok"] for row in ranking] == [1, 1]
-    assert ranking[0]["mean"] >= ranking[1]["mean"]
-    assert {row["params"]["learning_rate"] for row in ranking} == {1e-3, 1e-9}
-    sweep_report = (out / "sweep.md").read_text()
-    assert "| 1 |" in sweep_report and "Best config" in sweep_report
-
-    # Pasted over the env's entry of rlrobot/configs/a2c.yaml, the best config gives the
-    # winner's trial.
-    best_block = sweep_report.split("```yaml\n")[1].split("```")[0]
-    best_entry = yaml.safe_load(best_block)["CartPole-v1"]
-    assert "n_epochs" not in best_entry  # a PPO-only override
-    configs = read_tuned_configs("a2c")
-    (tmp_path / "a2c.yaml").write_text(yaml.safe_dump({**configs, "CartPole-v1": best_entry}))
-    pasted = resolve_trial_config("a2c", "CartPole-v1", config_dir=str(tmp_path))
-    winner = json.loads((out / "trials" / f"{ranking[0]['keys'][0]}.json").read_text())["spec"]
-    assert pasted.config == winner["config"]
-    assert (pasted.n_envs, pasted.steps, pasted.env_kwargs) == (1, 256, winner["env_kwargs"])
-    assert (pasted.config["gamma"], pasted.config["n_steps"]) == (0.9, 8)
-
-    assert main(argv) == 0
-    assert "2 trial(s) already done" in capsys.readouterr().out

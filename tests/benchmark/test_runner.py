@@ -5,8 +5,16 @@ import json
 import pytest
 
 from rlrobot.agents import PPOConfig
+from rlrobot.benchmark.report import retried_trial_lines
 from rlrobot.benchmark.runner import Execution, TrialStore, run_trials
-from rlrobot.benchmark.trial import CheckpointEvaluator, TrialSpec, checkpoint_record, run_trial
+from rlrobot.benchmark.trial import (
+    CheckpointEvaluator,
+    TrialSpec,
+    checkpoint_record,
+    code_version,
+    execute_trial,
+    run_trial,
+)
 from rlrobot.common.evaluation import EvaluationResult
 
 FLAKY_ID = "tests.benchmark.flaky_env:FlakyCartPole-v0"
@@ -114,6 +122,10 @@ def test_failed_trials_are_retried_once_and_reported(tmp_path):
     assert broken_result["attempts"] == 2
     assert "planned failure (always)" in broken_result["error"]
     assert sum("FAILED" in line for line in lines) == 3  # flaky once, broken twice
+    # The report lists the trial that needed a retry.
+    assert retried_trial_lines([flaky_result, broken_result]) == [
+        f"- ppo/rlrobot {FLAKY_ID} seed 0 (key {flaky.key}): ok at attempt 2"
+    ]
     # Both are stored; only the completed one counts as done on a restart.
     assert store.load(flaky.key)["status"] == "ok"
     assert store.load(broken.key)["status"] == "failed"
@@ -121,3 +133,27 @@ def test_failed_trials_are_retried_once_and_reported(tmp_path):
     again = run_trials([flaky], store, Execution(workers=1), lines.append)
     assert again[0]["curve"] == flaky_result["curve"]
     assert lines == [f"1 trial(s) already done in {store.directory}, 0 to run"]
+
+
+def test_code_versions_are_recorded_and_checked(tmp_path):
+    version = code_version()
+    assert len(version) == 12 and version == code_version()
+    # A worker running other code than the driver's refuses the trial.
+    refused = execute_trial(tiny_spec().to_dict(), expected_code_version="0123456789ab")
+    assert refused["status"] == "failed"
+    assert f"this worker runs rlrobot code {version}" in refused["error"]
+    assert "the driver 0123456789ab" in refused["error"]
+    # Locally, a stored result of other code is kept, and said so; one of before the code
+    # versions (none recorded) is kept silently.
+    store = TrialStore(tmp_path)
+    old, older = tiny_spec(seed=1), tiny_spec(seed=2)
+    stored = {"status": "ok", "final_return": 1.0, "curve": []}
+    store.save({**stored, "key": old.key, "code_version": "0123456789ab"})
+    store.save({**stored, "key": older.key})
+    lines = []
+    results = run_trials([old, older], store, log=lines.append)
+    assert [result["final_return"] for result in results] == [1.0, 1.0]
+    assert lines == [
+        f"2 trial(s) already done in {store.directory}, 0 to run",
+        "1 stored trial(s) were run by other rlrobot code: kept",
+    ]

@@ -102,6 +102,9 @@ STUDIES: dict[str, Study] = {
     "export_latency": Study("export_latency", seeds=1, report="rewrite_report"),
     # The long reliability runs (about 30 minutes): they keep nothing but soak.json.
     "soak": Study("soak", seeds=1, report="rewrite_report"),
+    # TPE + pruning against random search, tens of minutes on 2 cores; its studies and run
+    # folders stay out of docs/.
+    "tuning": Study("tuning", seeds=3, trials="runs/tuning_study", report="rewrite_report"),
     # Hours of CPU, and its image datasets and models take gigabytes: run on its own, with
     # its cache outside docs/.
     "perception": Study(
