@@ -74,7 +74,7 @@ def test_every_env_entry_is_a_valid_config_dense_and_delayed(algo):
         dense = resolve_config(algo, env_id)
         delayed = resolve_config(algo, env_id, overrides=["env_kwargs.reward_mode=delayed"])
         assert dense.algorithm.reward_redistribution is None
-        assert delayed.algorithm.reward_redistribution == "uniform"
+        assert delayed.algorithm.reward_redistribution in ("uniform", "rrd")
         assert any("delayed sub-entries" in source for source in delayed.sources)
         if getattr(dense.algorithm, "replay_buffer", None) == "her":
             assert delayed.algorithm.replay_buffer == "standard"

@@ -40,6 +40,7 @@ from rlrobot.run.export import (
     DEPRECATION_MESSAGES,
     DeployablePolicy,
     OnnxPolicy,
+    example_inputs,
     export_policy,
     input_names,
 )
@@ -87,10 +88,12 @@ def make_runtimes(agent: Any, folder: Path) -> dict[str, Callable[[Any], Any]]:
     """Return, per runtime, ``act(observation) -> action`` for one unbatched observation."""
     names = input_names(agent.observation_space)
     module = DeployablePolicy(agent).eval()
-    scripted_path = export_policy(agent, folder / "policy.pt", "torchscript")
+    # The module export_policy writes as TorchScript, traced here in memory: the package never
+    # loads a TorchScript file (tests/reliability/test_security.py).
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", DEPRECATION_MESSAGES)
-        scripted = torch.jit.load(str(scripted_path))
+        inputs = example_inputs(agent.observation_space, batch=1)
+        scripted = torch.jit.freeze(torch.jit.trace(module, inputs, check_trace=False))
     onnx = OnnxPolicy(export_policy(agent, folder / "policy.onnx", "onnx"), threads=1)
 
     def tensors(observation: Any) -> list[torch.Tensor]:
