@@ -467,8 +467,6 @@ def sweep_plan(args: argparse.Namespace, out: str) -> Any:
 
 def sweep_command_line(args: argparse.Namespace, out: str) -> str:
     """Return the ``rlrobot sweep`` command that reproduces (or continues) a sweep."""
-    import shlex
-
     words = ["rlrobot", "sweep", "--env", args.env, "--algo", args.algo]
     for text in args.params:
         words += ["--param", text]
@@ -489,11 +487,15 @@ def sweep_command_line(args: argparse.Namespace, out: str) -> str:
         "--ray-address": args.ray_address,
         "--cpus-per-trial": args.cpus_per_trial if args.backend == "ray" else None,
     }
-    for flag, value in options.items():
-        if value is not None:
-            words += [flag, str(value)]
-    for text in args.overrides:
-        words += ["--set", text]
+    return command_line(words, options, args.overrides, out)
+
+
+def command_line(words: list[str], options: dict[str, Any], overrides: list[str], out: str) -> str:
+    """Return the shell command ``words`` plus each option that is set, ``--set``s and ``--out``."""
+    import shlex
+
+    words = [*words, *(w for flag, v in options.items() if v is not None for w in (flag, str(v)))]
+    words += [word for text in overrides for word in ("--set", text)]
     return shlex.join([*words, "--out", out])
 
 
@@ -614,8 +616,6 @@ def _run_study(name: str, out: Path, args: argparse.Namespace) -> int:
 
 def bench_command_line(args: argparse.Namespace, out: str) -> str:
     """Return the ``rlrobot bench`` command that reproduces a run (for the report)."""
-    import shlex
-
     words = ["rlrobot", "bench", "--envs", *args.envs, "--algos", *args.algos]
     options = {
         "--seeds": args.seeds,
@@ -628,12 +628,7 @@ def bench_command_line(args: argparse.Namespace, out: str) -> str:
         "--ray-address": args.ray_address,
         "--cpus-per-trial": args.cpus_per_trial if args.backend == "ray" else None,
     }
-    for flag, value in options.items():
-        if value is not None:
-            words += [flag, str(value)]
-    for text in args.overrides:
-        words += ["--set", text]
-    return shlex.join([*words, "--out", out])
+    return command_line(words, options, args.overrides, out)
 
 
 def _execution(args: argparse.Namespace) -> Any:

@@ -18,10 +18,11 @@ import pytest
 import torch
 
 from rlrobot.agents import A2C, PPO, REINFORCE, SAC, TD3
+from rlrobot.benchmark.studies import export_latency
 from rlrobot.cli import main
 from rlrobot.errors import CommandError
 from rlrobot.perception.models import ModelSpec, make_encoder
-from rlrobot.run.export import OnnxPolicy, export_policy, input_names, metadata_path
+from rlrobot.run.export import OnnxPolicy, export_policy, metadata_path
 
 RUNNER = Path(__file__).with_name("deployed_policy_runner.py")
 N_OBSERVATIONS = 1000
@@ -55,19 +56,9 @@ CASES = {
 
 def record_observations(env_id, env_kwargs, n):
     """Return ``n`` observations of random-action episodes, as ``{input name: batch}``."""
-    env = gym.make(env_id, **env_kwargs)
-    env.action_space.seed(0)
-    observation, _ = env.reset(seed=0)
-    recorded = []
-    for _ in range(n):
-        recorded.append(observation)
-        observation, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            observation, _ = env.reset()
-    space = env.observation_space
-    env.close()
-    if isinstance(space, gym.spaces.Dict):
-        return {key: np.stack([o[key] for o in recorded]) for key in input_names(space)}
+    recorded = export_latency.record_observations(env_id, env_kwargs, n)
+    if isinstance(recorded[0], dict):
+        return {key: np.stack([o[key] for o in recorded]) for key in sorted(recorded[0])}
     return {"observation": np.stack(recorded)}
 
 
