@@ -49,7 +49,7 @@ from rlrobot.agents.sb3_arguments import (
     convert_sb3_arguments,
     split_policy_and_env,
 )
-from rlrobot.common.checkpoint import load_optimizer_state
+from rlrobot.common.checkpoint import check_optimizer_state, load_optimizer_state
 from rlrobot.common.config import TORCH_THREADS, BaseConfig, check_argument
 from rlrobot.common.env_util import EnvSpec, EpisodeTracker
 from rlrobot.common.logger import Logger, latest_run_id
@@ -552,7 +552,8 @@ class BaseAgent(ABC):
             device: Where a checkpoint is read to (the weights then go to this agent's device).
 
         Raises:
-            ValueError: ``exact_match`` and the entries or keys differ from this agent's.
+            ValueError: ``exact_match`` and the entries or keys differ from this agent's, or an
+                optimizer state does not fit its optimizer (``check_optimizer_state``).
         """
         if isinstance(load_path_or_dict, dict):
             parameters = load_path_or_dict
@@ -565,11 +566,18 @@ class BaseAgent(ABC):
                 f"set_parameters: names of parameters do not match the agent's: expected "
                 f"{sorted(expected)}, got {sorted(parameters)}"
             )
+        optimizers = {
+            _optimizer_key(name): optimizer
+            for name, optimizer in self.optimizers().items()
+            if _optimizer_key(name) in parameters
+        }
+        # Checked as a checkpoint's are, all before anything is loaded.
+        for key, optimizer in optimizers.items():
+            check_optimizer_state(f"set_parameters: {key}", optimizer, parameters[key])
         if "policy" in parameters:
             self._load_policy_state_dict(parameters["policy"], exact_match)
-        for name, optimizer in self.optimizers().items():
-            if _optimizer_key(name) in parameters:
-                optimizer.load_state_dict(parameters[_optimizer_key(name)])
+        for key, optimizer in optimizers.items():
+            load_optimizer_state(optimizer, parameters[key])
 
     def _policy_state_dict(self) -> dict[str, torch.Tensor]:
         modules = self.modules()
