@@ -36,7 +36,7 @@ def test_tiny_bench_end_to_end(tmp_path, capsys, tiny_bench_argv):
     plot = out / "curves_ppo_rlrobot-CartPole-v0.png"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The summary agrees with the raw results.
-    (row,) = json.loads((out / "summary.json").read_text())
+    (row,) = json.loads((out / "summary.json").read_text())["rows"]
     ours = [r["final_return"] for r in results if r["spec"]["framework"] == "rlrobot"]
     assert row["rlrobot"]["mean"] == pytest.approx(np.mean(ours))
 
