@@ -89,7 +89,7 @@ class Study:
 
 STUDIES: dict[str, Study] = {
     "summary": Study("summary", seeds=3, trials="{out}/summary"),
-    "on_policy": Study("on_policy", seeds=3, trials="{out}/on_policy"),
+    "on_policy": Study("on_policy", seeds=3, trials="{out}/on_policy", report="rewrite_report"),
     "off_policy": Study("off_policy"),
     "delayed_rewards": Study("delayed_rewards"),
     # The learning tests' exact trials: a measurement for the tests, not a benchmark.
