@@ -169,9 +169,10 @@ def score_references(agents: dict[tuple[str, str], dict[str, Any]]) -> dict[str,
         for env_id, summary in by_env.items():
             starts[env_id] += [curve[0] for curve in summary["curve_returns"]]
             finals[env_id] += summary["finals"]
+    # Sorted: the stratified bootstrap then draws the same resamples whatever the rows' order.
     return {
         env_id: {"untrained": float(np.mean(starts[env_id])), "best": float(max(finals[env_id]))}
-        for env_id in starts
+        for env_id in sorted(starts)
     }
 
 
