@@ -438,9 +438,9 @@ class BaseAgent(ABC):
         """Return the env ``learn`` trains in as SB3 does: a ``VecEnv``, or None without an env.
 
         It is the SB3 VecEnv the agent was given, or a ``VecEnvView`` of the agent's own
-        Gymnasium vector env (``agent.env``), so SB3 scripts step it with SB3's API
-        (``obs = env.reset()``; ``obs, rewards, dones, infos = env.step(actions)``) and SB3's
-        ``evaluate_policy`` and callbacks take it.
+        Gymnasium vector env (``agent.env``) in a ``VecMonitor``, so SB3 scripts step it with
+        SB3's API (``obs = env.reset()``; ``obs, rewards, dones, infos = env.step(actions)``)
+        and SB3's ``evaluate_policy`` and callbacks take it.
         """
         if self.env is None:
             return None
@@ -449,9 +449,13 @@ class BaseAgent(ABC):
             return given
         if self._env_view is None or self._env_view.env is not self.env:
             # SB3 is imported only here: agents that no one asks for a VecEnv run without it.
+            from stable_baselines3.common.vec_env import VecMonitor
+
             from rlrobot.vec.sb3_view import VecEnvView
 
-            self._env_view = VecEnvView(self.env)
+            # SB3's own get_env() gives Monitor-wrapped envs: evaluate_policy and EvalCallback
+            # read info["episode"] (the env's own returns) and do not warn.
+            self._env_view = VecMonitor(VecEnvView(self.env))
         return self._env_view
 
     def set_env(self, env: EnvSpec | gym.vector.VectorEnv, force_reset: bool = True) -> None:
