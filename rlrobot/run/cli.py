@@ -542,6 +542,7 @@ def run_record(args: argparse.Namespace) -> int:
     """Handle ``rlrobot record``."""
     from rlrobot.run.recording import (
         VIDEO_SUFFIXES,
+        check_camera,
         check_fps,
         check_grid,
         record_episodes,
@@ -563,6 +564,11 @@ def run_record(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CommandError(str(error)) from None
     policies = _load_policies(args)
+    if args.camera is not None:
+        try:
+            check_camera(policies[0][2].env, args.camera, "--camera")
+        except ValueError as error:
+            raise CommandError(str(error)) from None
     if out is None:
         first = Path(args.run_dirs[0])
         folder = first if first.is_dir() else first.parent
