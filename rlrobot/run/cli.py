@@ -195,7 +195,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     record.add_argument(
         "run_dirs",
-        metavar="RUN",
+        metavar="RUN_DIR",
         nargs="+",
         type=path_text,
         help="run folder, or a model .zip (SB3's or ours); several play side by side",
