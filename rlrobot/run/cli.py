@@ -186,10 +186,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "their names, so their tiles start from the same states.",
         epilog="examples:\n"
         "  rlrobot record runs/cartpole --episodes 4 --out runs/cartpole/rollout.mp4\n"
-        "  rlrobot record runs/ppo runs/sac runs/sb3-ppo.zip --episodes 3 --deterministic \\\n"
-        "      --info-key reward_alive --out runs/comparison.gif\n"
+        "  rlrobot record runs/seed0 runs/seed1 runs/sb3-ppo.zip --episodes 3 --deterministic "
+        "\\\n      --info-key reward_alive --out runs/comparison.gif\n"
         "  rlrobot record runs/quadruped --camera robot --out runs/quadruped/onboard.mp4\n\n"
-        "A model .zip (saved by Stable-Baselines3 or by our agents' save) plays the env of the "
+        "A model .zip (saved by Stable-Baselines3 or by our agents' save) plays the env of the\n"
         "first run folder given, with its env_kwargs and wrappers.",
         formatter_class=formatter,
     )
@@ -213,7 +213,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         metavar="VIDEO",
         type=path_text,
         help="video file, .gif or .mp4 (default RUN_DIR/rollout.gif; with several runs, "
-        "comparison.gif in the first run folder)",
+        "comparison.gif in the first one's folder)",
     )
     record.add_argument(
         "--size", type=image_side, default=320, help="pixels per cell side (320, at most 2048)"
@@ -580,18 +580,18 @@ def run_record(args: argparse.Namespace) -> int:
             episodes, real_time_fps = record_episodes(
                 agent,
                 resolved,
-                args.episodes,
-                args.deterministic,
-                args.seed,
-                args.size,
-                args.frame_skip,
-                args.max_steps,
+                n_episodes=args.episodes,
+                deterministic=args.deterministic,
+                seed=args.seed,
+                size=args.size,
+                frame_skip=args.frame_skip,
+                max_steps=args.max_steps,
                 camera=args.camera,
                 info_keys=args.info_keys,
                 label=name if n_runs > 1 else None,
             )
-        except ValueError as error:
-            raise CommandError(str(error)) from None
+        except ValueError as error:  # a bad --info-key, an agent that does not fit the env
+            raise CommandError(f"{name}: {error}" if n_runs > 1 else str(error)) from None
         recorded.append((name, episodes))
     fps = real_time_fps if args.fps is None else args.fps
     cells = [episode.frames for _, episodes in recorded for episode in episodes]

@@ -27,13 +27,16 @@ TINY_PPO += ["--set", "eval_freq=0", "--no-progress"]
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """``work/runs/a`` (our PPO, one update) and ``work/runs/sb3.zip`` (SB3's PPO, untrained)."""
+    """``work/runs/a`` (our PPO, one update), ``work/runs/sb3.zip`` (SB3's PPO, untrained) and
+    SB3's PPO for Pendulum, ``work/runs/pendulum.zip``."""
     import stable_baselines3
 
     work = tmp_path_factory.mktemp("record")
     assert in_process("train", *TINY_PPO, "--out", "runs/a", cwd=work) == 0
     model = stable_baselines3.PPO("MlpPolicy", gym.make("rlrobot/CartPole-v0"), device="cpu")
     model.save(work / "runs/sb3.zip")
+    pendulum = stable_baselines3.PPO("MlpPolicy", gym.make("Pendulum-v1"), device="cpu")
+    pendulum.save(work / "runs/pendulum.zip")
     return work
 
 
@@ -91,9 +94,10 @@ def test_tiles_show_text_in_a_band_and_a_border_by_success(runs, capsys):
 
 def test_two_runs_play_the_same_seeds_from_the_same_first_frames(runs, capsys):
     arguments = ["record", "runs/a", "runs/sb3.zip", "--episodes", 2, "--size", SIZE]
-    assert in_process(*arguments, "--max-steps", 4, "--out", "runs/both.gif", cwd=runs) == 0
+    assert in_process(*arguments, "--max-steps", 4, cwd=runs) == 0
     printed = capsys.readouterr().out
-    video = iio.imread(runs / "runs/both.gif", index=None)
+    assert printed.startswith("wrote runs/a/comparison.gif: ")
+    video = iio.imread(runs / "runs/a/comparison.gif", index=None)
     # One row per run, one column per episode.
     assert video.shape[1:] == (2 * SIZE + 2, 2 * SIZE + 2, 3)
     assert "(2 runs × 2 episodes; " in printed
@@ -134,6 +138,10 @@ def test_camera_choices_are_the_envs(runs, capsys):
             "record RUN_DIR runs/sb3.zip",
         ),
         (["runs/a", "runs/absent.zip"], "runs/absent.zip: "),
+        (
+            ["runs/a", "runs/pendulum.zip"],
+            "pendulum.zip: observation has shape (4,), expected shape (3,)",
+        ),
         (
             ["runs/a"] * 5 + ["--episodes", 13],
             "--episodes × 5 runs must be at most 64 (one grid cell each), got 13 × 5 runs",
