@@ -167,11 +167,13 @@ class FrameRecorder(gym.Wrapper):
         self.episodes: list[RecordedEpisode] = []
         self._font = _font(size)
 
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """Start an episode and keep its first frame."""
-        observation, info = self.env.reset(**kwargs)
-        self.episodes.append(RecordedEpisode(seed=kwargs.get("seed")))
-        self._keep_frame({})
+        observation, info = self.env.reset(seed=seed, options=options)
+        self.episodes.append(RecordedEpisode(seed=seed))
+        self._keep_frame(info)
         return observation, info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
@@ -202,8 +204,7 @@ class FrameRecorder(gym.Wrapper):
                     f"info key {key!r} is not in the step info of {_env_name(self.env)} "
                     f"(it holds {held})"
                 )
-            value = np.asarray(info[key])
-            if value.size != 1 or value.dtype.kind not in "biuf":
+            if _number(info[key]) is None:
                 raise ValueError(f"info key {key!r} holds {info[key]!r}, not one number")
 
     def _keep_frame(self, info: dict[str, Any]) -> None:
@@ -214,10 +215,16 @@ class FrameRecorder(gym.Wrapper):
         lines = [first if self.label is None else f"{self.label} · {first}"]
         lines.append(f"step {episode.length} · return {episode.episode_return:.2f}")
         for key in self.info_keys:
-            value = info.get(key)
-            lines.append(f"{key} {'–' if value is None else format(float(value), '.3g')}")
+            value = _number(info.get(key))
+            lines.append(f"{key} {'–' if value is None else format(value, '.3g')}")
         frame = _fit(_render(self.env), self.size)
         episode.frames.append(draw_text(frame, lines, self._font))
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is one real number (or bool), else None."""
+    array = np.asarray(value)
+    return float(array.item()) if array.size == 1 and array.dtype.kind in "biuf" else None
 
 
 def record_episodes(
