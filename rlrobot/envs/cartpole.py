@@ -55,7 +55,7 @@ class CartPoleEnv(RobotTaskEnv):
     `success_angle` (rad, 0.05; both angles in (0, π]), and the options of every robot env
     (`RobotTaskEnv`): `reward_mode`, `obs_mode`,
     `pixels_width`/`pixels_height`, `pixels_camera`, `randomization`, `render_mode`,
-    `render_width`/`render_height`
+    `render_width`/`render_height`, `render_camera`
     (image sides at most 2048 px, `MAX_IMAGE_SIDE`).
     ## Version history
     - v0: first version. The force is now held over both substeps of a step (PyBullet

@@ -191,6 +191,8 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         render_mode: "rgb_array" (headless TinyRenderer) or "human" (a GUI window).
         render_width, render_height: Size of `render()` frames in pixels (default 480×480), at
             most `MAX_IMAGE_SIDE` (2048) px a side.
+        render_camera: The camera of `render()`, one of `metadata["render_cameras"]`: "fixed"
+            (the scene camera, as `pixels_camera`'s) or "robot" (mounted on the robot).
 
     Every numeric and bool `gym.make` keyword (these and each env's own) declares its type and
     range in the signature of its constructor, which `check_arguments` checks before the
@@ -203,7 +205,11 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
     pixels.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": list(RENDER_MODES), "render_fps": 30}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": list(RENDER_MODES),
+        "render_fps": 30,
+        "render_cameras": list(PIXELS_CAMERAS),
+    }
 
     # Checked before the physics client exists: an oversized frame must fail at once.
     @check_arguments
@@ -223,11 +229,13 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         render_mode: str | None = None,
         render_width: ImageSide = 480,
         render_height: ImageSide = 480,
+        render_camera: str = "fixed",
     ) -> None:
         self._closed = False
         self.randomization = DomainRandomization.from_option(randomization)
         self.render_mode = check_choice("render_mode", render_mode, (*RENDER_MODES, None))
         self.render_width, self.render_height = render_width, render_height
+        self.render_camera = check_choice("render_camera", render_camera, PIXELS_CAMERAS)
         self.obs_mode = check_choice("obs_mode", obs_mode, OBS_MODES)
         self.pixels_width, self.pixels_height = pixels_width, pixels_height
         self.pixels_camera = check_choice("pixels_camera", pixels_camera, PIXELS_CAMERAS)
@@ -257,12 +265,8 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         self.action_space = self.robot.action_space
         self._is_box_action = isinstance(self.action_space, spaces.Box)
         self._state_only = self.obs_mode == "state" and not self.task.goal_conditioned
-        self._pixels_projection = self.sim.compute_projection_matrix(
-            self.camera.fov,
-            self.pixels_width / self.pixels_height,
-            self.camera.near,
-            self.camera.far,
-        )
+        self._pixels_projection = self._projection(self.pixels_width, self.pixels_height)
+        self._render_projection = self._projection(self.render_width, self.render_height)
         self._reward_delay = RewardDelay() if reward_mode == "delayed" else None
         self._nominal_dynamics: dict[tuple[str, int], tuple[float, float]] | None = None
         self._observation_noise = 0.0
@@ -300,14 +304,25 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
             state += noise.astype(np.float32)
         return state
 
+    def _projection(self, width: int, height: int) -> Any:
+        """The scene camera's projection matrix for frames of ``width``×``height`` px."""
+        camera = self.camera
+        return self.sim.compute_projection_matrix(
+            camera.fov, width / height, camera.near, camera.far
+        )
+
+    def _view(self, camera: str, width: int, height: int, projection: Any) -> np.ndarray:
+        """The scene from ``camera`` ("fixed" or "robot"), uint8 shape (height, width, 3)."""
+        if camera == "robot":
+            view = self.sim.compute_view_matrix(*self.robot.get_camera_pose())
+            return self.sim.render_from_matrices(width, height, view, projection)
+        return self.sim.render(width, height, self.camera)
+
     def get_pixels(self) -> np.ndarray:
         """The pixel observation now, uint8 shape (pixels_height, pixels_width, 3)."""
-        if self.pixels_camera == "robot":
-            view = self.sim.compute_view_matrix(*self.robot.get_camera_pose())
-            return self.sim.render_from_matrices(
-                self.pixels_width, self.pixels_height, view, self._pixels_projection
-            )
-        return self.sim.render(self.pixels_width, self.pixels_height, self.camera)
+        return self._view(
+            self.pixels_camera, self.pixels_width, self.pixels_height, self._pixels_projection
+        )
 
     def _get_obs(self) -> Observation:
         if self._state_only:  # the common case, without the dict bookkeeping
@@ -456,7 +471,9 @@ class RobotTaskEnv(GroundTruth, EpisodeSnapshot, gym.Env):
         """`rgb_array`: uint8 (render_height, render_width, 3); `human`: the GUI shows it."""
         self._check_open("render")
         if self.render_mode == "rgb_array":
-            return self.sim.render(self.render_width, self.render_height, self.camera)
+            return self._view(
+                self.render_camera, self.render_width, self.render_height, self._render_projection
+            )
         return None
 
     def close(self) -> None:

@@ -63,7 +63,7 @@ class NavigateEnv(GoalRobotTaskEnv):
     `max_steering` (rad, 0.5, at most π/2), `n_rays` (16, at most 4096), `ray_length` (m, 3),
     and the options of every robot env (`RobotTaskEnv`): `reward_mode`, `obs_mode`,
     `pixels_width`/`pixels_height` (at most 2048), `pixels_camera`, `randomization`,
-    `render_mode`, `render_width`/`render_height` (at most 2048).
+    `render_mode`, `render_width`/`render_height` (at most 2048), `render_camera`.
 
     ## Version history
     - v0: first version.

@@ -64,7 +64,7 @@ class PushEnv(PandaTableEnv):
     `object_mass` (kg, 1), `object_range`/`goal_range` (m, 0.15), `max_ee_step` (m, 0.05),
     `max_joint_step` (rad, 0.05), and the options of every robot env (`RobotTaskEnv`):
     `reward_mode`, `obs_mode`, `pixels_width`/`pixels_height`, `pixels_camera`,
-    `randomization`, `render_mode`, `render_width`/`render_height`
+    `randomization`, `render_mode`, `render_width`/`render_height`, `render_camera`
     (image sides at most 2048 px, `MAX_IMAGE_SIDE`).
     ## Version history
     - v0: first version.

@@ -61,7 +61,7 @@ class QuadrupedEnv(RobotTaskEnv):
     `energy_weight` (per J, ≥ 0, 0.004), `alive_bonus` (1), `min_height` (m, 0.26), `max_tilt`
     (rad in (0, π], 1.0), `success_distance` (m, 2), and the options of every robot env
     (`RobotTaskEnv`): `reward_mode`, `obs_mode`, `pixels_width`/`pixels_height`, `pixels_camera`,
-    `randomization`, `render_mode`, `render_width`/`render_height`
+    `randomization`, `render_mode`, `render_width`/`render_height`, `render_camera`
     (image sides at most 2048 px, `MAX_IMAGE_SIDE`).
     ## Version history
     - v0: first version. Torques are held over all 4 substeps of a step (PyBullet applies a

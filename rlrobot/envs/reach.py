@@ -59,7 +59,7 @@ class ReachEnv(PandaTableEnv):
     `control_mode` ("ee" | "joints"), `distance_threshold` (m, 0.05), `goal_low`/`goal_high`
     (m), `max_ee_step` (m, 0.05), `max_joint_step` (rad, 0.05), and the options of every robot
     env (`RobotTaskEnv`): `reward_mode`, `obs_mode`, `pixels_width`/`pixels_height`,
-    `pixels_camera`, `randomization`, `render_mode`, `render_width`/`render_height`
+    `pixels_camera`, `randomization`, `render_mode`, `render_width`/`render_height`, `render_camera`
     (image sides at most 2048 px, `MAX_IMAGE_SIDE`).
     ## Version history
     - v0: first version.

@@ -177,29 +177,46 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
     record = subparsers.add_parser(
         "record",
-        help="record a rollout video (GIF or MP4), several episodes as a grid",
+        help="record an annotated rollout video (GIF or MP4); several episodes and runs as a grid",
         description="Render episodes of a run folder's agent headless and write a video; "
-        "several episodes play side by side in a grid.",
-        epilog="example:\n"
-        "  rlrobot record runs/cartpole --episodes 4 --out runs/cartpole/rollout.mp4",
+        "several episodes play side by side in a grid. Each tile shows the episode, its seed, "
+        "the step and the return so far (and --info-key values); the last frame of an episode "
+        "has a green border when it succeeded, a red one when it failed (envs that report "
+        "info['is_success']). Several runs play the same seeds, one row each, labelled with "
+        "their names, so their tiles start from the same states.",
+        epilog="examples:\n"
+        "  rlrobot record runs/cartpole --episodes 4 --out runs/cartpole/rollout.mp4\n"
+        "  rlrobot record runs/seed0 runs/seed1 runs/sb3-ppo.zip --episodes 3 --deterministic "
+        "\\\n      --info-key reward_alive --out runs/comparison.gif\n"
+        "  rlrobot record runs/quadruped --camera robot --out runs/quadruped/onboard.mp4\n\n"
+        "A model .zip (saved by Stable-Baselines3 or by our agents' save) plays the env of the\n"
+        "first run folder given, with its env_kwargs and wrappers.",
         formatter_class=formatter,
     )
-    record.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="run folder")
+    record.add_argument(
+        "run_dirs",
+        metavar="RUN_DIR",
+        nargs="+",
+        type=path_text,
+        help="run folder, or a model .zip (SB3's or ours); several play side by side",
+    )
     record.add_argument(
         "--episodes",
         type=positive_int,
         default=1,
-        help="episodes, one per grid cell (at most 64; the grid at most 2048 px a side)",
+        help="episodes per run, one per grid cell (at most 64 cells; the grid at most 2048 px "
+        "a side)",
     )
     _add_policy_arguments(record)
     record.add_argument(
         "--out",
         metavar="VIDEO",
         type=path_text,
-        help="video file, .gif or .mp4 (default RUN_DIR/rollout.gif)",
+        help="video file, .gif or .mp4 (default RUN_DIR/rollout.gif; with several runs, "
+        "comparison.gif in the first one's folder)",
     )
     record.add_argument(
-        "--size", type=image_side, default=240, help="pixels per cell side (240, at most 2048)"
+        "--size", type=image_side, default=320, help="pixels per cell side (320, at most 2048)"
     )
     record.add_argument(
         "--frame-skip", type=positive_int, default=1, help="keep every n-th frame (1)"
@@ -211,6 +228,20 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--fps",
         type=positive_float,
         help="frames per second (default: real time; at most 50 for a GIF, 240 for an MP4)",
+    )
+    record.add_argument(
+        "--camera",
+        metavar="NAME",
+        help="rlrobot envs: fixed (the scene camera, following mobile robots; the default) or "
+        "robot (mounted on the robot)",
+    )
+    record.add_argument(
+        "--info-key",
+        metavar="KEY",
+        action="append",
+        default=[],
+        dest="info_keys",
+        help="also draw this scalar of the step's info, e.g. reward_alive (repeatable)",
     )
     record.set_defaults(func=run_record)
 
@@ -511,6 +542,7 @@ def run_record(args: argparse.Namespace) -> int:
     """Handle ``rlrobot record``."""
     from rlrobot.run.recording import (
         VIDEO_SUFFIXES,
+        check_camera,
         check_fps,
         check_grid,
         record_episodes,
@@ -524,45 +556,111 @@ def run_record(args: argparse.Namespace) -> int:
             f"--out must end in {' or '.join(VIDEO_SUFFIXES)} (a file name such as "
             f"rollout.gif), got {out.name!r}"
         )
-    try:  # before the checkpoint is loaded and any frame rendered
-        check_grid(args.episodes, args.size, ("--episodes", "--size"))
+    n_runs = len(args.run_dirs)
+    try:  # before any checkpoint is loaded and any frame rendered
+        check_grid(args.episodes, args.size, ("--episodes", "--size"), n_runs)
         if args.fps is not None:
             check_fps(args.fps, out.suffix.lower() if out else ".gif", "--fps")
     except ValueError as error:
         raise CommandError(str(error)) from None
-    agent, resolved, folder = _load_agent(args)
-    out = out or folder.path / "rollout.gif"
+    policies = _load_policies(args)
+    if args.camera is not None:
+        try:
+            check_camera(policies[0][2].env, args.camera, "--camera")
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    if out is None:
+        first = Path(args.run_dirs[0])
+        folder = first if first.is_dir() else first.parent
+        out = folder / ("rollout.gif" if n_runs == 1 else "comparison.gif")
     check_writable(out, "--out", is_folder=False)
-    episodes, real_time_fps = record_episodes(
-        agent,
-        resolved,
-        args.episodes,
-        args.deterministic,
-        args.seed,
-        args.size,
-        args.frame_skip,
-        args.max_steps,
-    )
+    recorded = []
+    for name, agent, resolved in policies:
+        try:
+            episodes, real_time_fps = record_episodes(
+                agent,
+                resolved,
+                n_episodes=args.episodes,
+                deterministic=args.deterministic,
+                seed=args.seed,
+                size=args.size,
+                frame_skip=args.frame_skip,
+                max_steps=args.max_steps,
+                camera=args.camera,
+                info_keys=args.info_keys,
+                label=name if n_runs > 1 else None,
+            )
+        except ValueError as error:  # a bad --info-key, an agent that does not fit the env
+            raise CommandError(f"{name}: {error}" if n_runs > 1 else str(error)) from None
+        recorded.append((name, episodes))
     fps = real_time_fps if args.fps is None else args.fps
-    video = tile_episodes(episodes)
+    cells = [episode.frames for _, episodes in recorded for episode in episodes]
+    video = tile_episodes(cells, n_rows=n_runs if n_runs > 1 else None)
     # What the file holds: an MP4 is padded, a GIF merges identical consecutive frames.
     n_frames, height, width = write_video(out, video, fps)
-    lengths = ", ".join(str(len(frames)) for frames in episodes)
-    notes = [f"{args.episodes} episodes; frames per episode: {lengths}"]
+    lengths = ", ".join(str(len(frames)) for frames in cells)
+    runs = f"{n_runs} runs × " if n_runs > 1 else ""
+    notes = [f"{runs}{args.episodes} episodes; frames per episode: {lengths}"]
     if (height, width) != video.shape[1:3]:
         notes.append(f"padded from {video.shape[2]}×{video.shape[1]} to sides divisible by 16")
     if n_frames < len(video):
         notes.append(f"{len(video)} frames rendered, identical consecutive ones merged")
     print(f"wrote {out}: {n_frames} frames of {width}×{height} at {fps:g} fps ({'; '.join(notes)})")
+    for name, episodes in recorded:
+        print(f"  {name}: " + "; ".join(_describe_episode(episode) for episode in episodes))
     return 0
 
 
-def _load_agent(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+def _describe_episode(episode: Any) -> str:
+    """Return ``seed 3: return 9.00 in 9 steps, failed`` for a recorded episode."""
+    outcome = {None: "", True: ", succeeded", False: ", failed"}[episode.success]
+    played = f"return {episode.episode_return:.2f} in {episode.length} steps"
+    return f"seed {episode.seed}: {played}{outcome}"
+
+
+def _load_policies(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
+    """Load ``(name, agent, run config)`` of every RUN of ``rlrobot record``: run folders with
+    their own configs, model .zip files with the first run folder's (same env, same wrappers)."""
+    from rlrobot.errors import CheckpointError
+
+    names = [Path(run).name for run in args.run_dirs]
+    if len(set(names)) < len(names):  # runs/a/seed0 and runs/b/seed0: keep what tells them apart
+        names = list(args.run_dirs)
+    folders = [run for run in args.run_dirs if not run.endswith(".zip")]
+    if not folders:
+        raise CommandError(
+            "a model .zip plays the env of a run folder given with it; add one, e.g. "
+            f"rlrobot record RUN_DIR {args.run_dirs[0]}"
+        )
+    loaded = {run: _load_agent(args, run)[:2] for run in folders}
+    resolved = loaded[folders[0]][1]
+    envs = {loaded[run][1].env for run in folders}
+    if len(envs) > 1:
+        played = ", ".join(f"{run} plays {loaded[run][1].env}" for run in folders)
+        raise CommandError(f"the runs of one grid must play one env: {played}")
+    policies = []
+    for name, run in zip(names, args.run_dirs, strict=True):
+        if run in loaded:
+            policies.append((name, *loaded[run]))
+            continue
+        from rlrobot.agents import BaseAgent
+
+        try:
+            agent = BaseAgent.load(run, device="cpu")
+        except (CheckpointError, OSError) as error:
+            raise CommandError(f"{run}: {error}") from None
+        policies.append((name, agent, resolved))
+    return policies
+
+
+def _load_agent(args: argparse.Namespace, run_dir: str | None = None) -> tuple[Any, Any, Any]:
+    """Load ``(agent, run config, run folder)`` of ``run_dir`` (default ``args.run_dir``) at
+    ``args.checkpoint``, with the run's torch thread count."""
     from rlrobot.errors import CheckpointError, RunFolderError
     from rlrobot.run.evaluation import load_run_agent
 
     try:
-        agent, resolved, folder = load_run_agent(args.run_dir, args.checkpoint)
+        agent, resolved, folder = load_run_agent(run_dir or args.run_dir, args.checkpoint)
     except (RunFolderError, CheckpointError) as error:
         raise CommandError(str(error)) from None
     import torch

@@ -78,10 +78,10 @@ def demo(out: str | os.PathLike | None = None, steps: int | None = None, seed: i
     print(f"evaluation (10 episodes, deterministic): {format_summary(summary)}")
 
     episodes, fps = record_episodes(
-        agent, resolved, n_episodes=4, deterministic=True, seed=seed, size=160, frame_skip=2
+        agent, resolved, n_episodes=4, deterministic=True, seed=seed, size=240, frame_skip=2
     )
     gif_path = folder.path / "rollout.gif"
-    write_video(gif_path, tile_episodes(episodes), fps)
+    write_video(gif_path, tile_episodes([episode.frames for episode in episodes]), fps)
 
     total_seconds = time.perf_counter() - started
     print(
@@ -98,7 +98,7 @@ def demo(out: str | os.PathLike | None = None, steps: int | None = None, seed: i
         f"  rlrobot train --env {DEMO_ENV} --algo {DEMO_ALGO} --seed {seed} "
         f"--steps {resolved.run.n_timesteps} --out {out}\n"
         f"  rlrobot eval {out} --episodes 10 --deterministic\n"
-        f"  rlrobot record {out} --episodes 4 --deterministic --size 160 --frame-skip 2\n"
+        f"  rlrobot record {out} --episodes 4 --deterministic --size 240 --frame-skip 2\n"
         f"  rlrobot plot {out}"
     )
     return folder.path

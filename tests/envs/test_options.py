@@ -181,12 +181,32 @@ def moving_action(space: gym.Space) -> np.ndarray | int:
     return np.where(signs > 0, space.high, space.low).astype(space.dtype)
 
 
+@pytest.mark.parametrize("env_id", rlrobot.ENV_IDS)
+def test_render_camera_draws_the_view_its_pixels_camera_does(env_id):
+    frames = {}
+    for camera in ("fixed", "robot"):
+        pixels = gym.make(env_id, obs_mode="pixels", pixels_camera=camera, pixels_width=48)
+        render = gym.make(
+            env_id, obs_mode="pixels", render_mode="rgb_array", render_camera=camera,
+            render_width=48, render_height=84,
+        )  # fmt: skip
+        observation = pixels.reset(seed=3)[0]
+        render.reset(seed=3)
+        frames[camera] = render.render()
+        pixels.close(), render.close()
+        np.testing.assert_array_equal(frames[camera], pixels_of(observation))
+    assert render.unwrapped.metadata["render_cameras"] == ["fixed", "robot"]
+    assert np.abs(frames["fixed"].astype(int) - frames["robot"]).max() > 30
+
+
+def pixels_of(observation) -> np.ndarray:
+    """The image of a pixel observation (goal envs put it under ``pixels``)."""
+    return observation["pixels"] if isinstance(observation, dict) else observation
+
+
 @pytest.mark.parametrize("pixels_camera", ["fixed", "robot"])
 @pytest.mark.parametrize("env_id", rlrobot.ENV_IDS)
 def test_pixels_change_when_the_robot_moves(env_id, pixels_camera):
-    def pixels_of(observation) -> np.ndarray:
-        return observation["pixels"] if isinstance(observation, dict) else observation
-
     env = gym.make(env_id, obs_mode="pixels", pixels_camera=pixels_camera)
     before = pixels_of(env.reset(seed=0)[0])
     still_env = gym.make(env_id, obs_mode="pixels", pixels_camera=pixels_camera)
@@ -301,6 +321,8 @@ def test_bad_option_values_are_rejected():
         gym.make("rlrobot/CartPole-v0", obs_mode="rgb")
     with pytest.raises(ValueError, match="pixels_camera"):
         gym.make("rlrobot/CartPole-v0", pixels_camera="top")
+    with pytest.raises(ValueError, match=r"render_camera must be one of \('fixed', 'robot'\)"):
+        gym.make("rlrobot/CartPole-v0", render_camera="top")
     with pytest.raises(ValueError, match="pixels_width must be an integer"):
         gym.make("rlrobot/CartPole-v0", pixels_width=0)
     with pytest.raises(TypeError, match="horizon"):  # gone: delayed rewards need no horizon

@@ -49,8 +49,8 @@ def _refusal(capsys: pytest.CaptureFixture, argv: list[str]) -> str:
             "--episodes 16 × --size 2048 make 8198 px frames, over the 2048 px cap: use "
             "--size 510 or less",
         ),
-        (100, 240, "--episodes must be at most 64 (one grid cell and env each), got 100"),
-        (1_000_000, 240, "--episodes must be at most 64 (one grid cell and env each)"),
+        (100, 240, "--episodes must be at most 64 (one grid cell each), got 100"),
+        (1_000_000, 240, "--episodes must be at most 64 (one grid cell each)"),
         (2, 1024, "--episodes 2 × --size 1024 make 2050 px frames"),
     ],
 )

@@ -14,7 +14,7 @@ def test_demo_writes_everything_it_announces(tmp_path, capsys):
     assert expected | {"learning_curve.png", "eval.json", "rollout.gif"} <= names
     assert json.loads((folder / "eval.json").read_text())["n_episodes"] == 10
     video = iio.imread(folder / "rollout.gif", index=None)
-    assert video.shape[1:] == (322, 322, 3)  # 2×2 grid of 160-pixel cells, 2-pixel gaps
+    assert video.shape[1:] == (482, 482, 3)  # 2×2 grid of 240-pixel cells, 2-pixel gaps
     printed = capsys.readouterr().out
     assert f"into {folder}/" in printed and "rlrobot eval" in printed
 
