@@ -220,3 +220,25 @@ def test_train_optimize_runs_the_sweep_of_its_env_and_algo(tmp_path, capsys):
     # The default search space of A2C.
     assert set(ranking[0]["params"]) == {"learning_rate", "gamma", "gae_lambda", "ent_coef"}
     assert [row["state"] for row in ranking] == ["COMPLETE", "COMPLETE"]
+
+
+def test_train_optimize_takes_the_zoo_flags_and_refuses_run_only_ones(tmp_path, capsys):
+    argv = ["train", "--env", "CartPole-v1", "--algo", "a2c", "-optimize", "--n-trials", "2"]
+    argv += ["-n", "128", "--hyperparams", "n_steps:8", "n_envs:1", "--eval-freq", "32"]
+    argv += ["--eval-episodes", "1", "--sampler", "random", "--pruner", "median", "--seed", "3"]
+    storage = f"sqlite:///{tmp_path / 'zoo.db'}"
+    argv += ["--n-jobs", "1", "--storage", storage, "--study-name", "zoo"]
+    for refused in (["--device", "cpu"], ["--tensorboard-log", "tb"], ["--save-freq", "64"]):
+        assert main([*argv, *refused, "-f", str(tmp_path)]) == 2
+        assert "for train runs, not for -optimize's trials" in capsys.readouterr().err
+    assert main([*argv, "--eval-freq", "0", "-f", str(tmp_path)]) == 2
+    assert main([*argv, "-f", str(tmp_path)]) == 0
+    out = tmp_path / "sweep-a2c-CartPole-v1"  # -f: the log folder holds the sweep
+    info = json.loads((out / "sweep.json").read_text())
+    settings = info["settings"]
+    assert (settings["eval interval"], settings["steps"], settings["seeds"]) == (32, 128, 1)
+    assert (settings["sampler"], settings["pruner"]) == ("random", "median")
+    assert "--sweep-seed 3" in info["command"] and "--eval-episodes 1" in info["command"]
+    assert info["fixed"]["n_steps"] == 8
+    study = optuna.load_study(study_name="zoo", storage=storage)
+    assert len(study.trials) == 2
