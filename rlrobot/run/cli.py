@@ -573,7 +573,7 @@ def _load_agent(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         raise CommandError(str(error)) from None
     import torch
 
-    # This process only acts: the run's thread count, as in training (docs/threads.md).
+    # This process only acts: the run's thread count, as in training (docs/benchmarks/threads.md).
     torch.set_num_threads(resolved.run.torch_threads)
     return agent, resolved, folder
 

@@ -122,7 +122,7 @@ class RunConfig(BaseConfig):
     torch_threads: int = option(
         1,
         "torch CPU threads while training; 1 is fastest for the small networks of RL on few "
-        "shared cores (docs/threads.md)",
+        "shared cores (docs/benchmarks/threads.md)",
         TORCH_THREADS,
     )
     eval_freq: int = option(10_000, "evaluate every this many env steps (0: never)", NON_NEGATIVE)
