@@ -64,7 +64,18 @@ class Execution:
 
 
 class ClusterError(RLRobotError):
-    """The Ray cluster cannot be reached, or has no node that can run a trial of the size asked."""
+    """The Ray cluster cannot be reached (or was lost), or has no node that can run a trial of
+    the size asked."""
+
+
+def with_partial_report(error: ClusterError, write_report: Callable[[], Path]) -> ClusterError:
+    """Return ``error`` naming the report of what finished, which ``write_report`` writes now
+    (``error`` itself when nothing finished)."""
+    try:
+        path = write_report()
+    except (FileNotFoundError, KeyError):  # no finished trial to report
+        return error
+    return ClusterError(f"{error}; partial report: {path}")
 
 
 class TrialStore:
@@ -215,10 +226,19 @@ def _run_ray(
         pending = {remote.remote(*call): index for index, call in enumerate(calls)}
         waited = 0.0
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=RAY_WAIT_S)
+            try:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=RAY_WAIT_S)
+                if not done:
+                    # Nodes may have left since the start: fail rather than wait forever.
+                    check_ray_fits(ray, execution.cpus_per_trial)
+            except ConnectionError as error:  # the head node (its GCS) is gone
+                detail = (str(error).strip() or type(error).__name__).splitlines()[0]
+                raise ClusterError(
+                    f"lost the Ray cluster with {len(pending)} of {len(calls)} task(s) "
+                    f"unfinished ({detail}); finished trials are saved: run the same command "
+                    "again to resume"
+                ) from None
             if not done:
-                # Nodes may have left since the start: fail rather than wait forever.
-                check_ray_fits(ray, execution.cpus_per_trial)
                 waited += RAY_WAIT_S
                 if waited % RAY_WAITING_LOG_S < RAY_WAIT_S:
                     log(f"waiting for Ray: {len(pending)} task(s) unfinished after {waited:.0f} s")

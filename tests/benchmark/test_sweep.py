@@ -242,3 +242,21 @@ def test_train_optimize_takes_the_zoo_flags_and_refuses_run_only_ones(tmp_path, 
     assert info["fixed"]["n_steps"] == 8
     study = optuna.load_study(study_name="zoo", storage=storage)
     assert len(study.trials) == 2
+
+
+def test_a_sweep_that_loses_its_ray_cluster_says_so_in_one_line_with_its_partial_report(
+    tmp_path, capsys, monkeypatch
+):
+    import sys
+
+    from tests.benchmark.fake_ray import LostCluster
+
+    monkeypatch.setitem(sys.modules, "ray", LostCluster(lost_after=1))  # one of two jobs ends
+    out = tmp_path / "sweep"
+    argv = ["sweep", *TINY, "--param", "learning_rate=[1e-3, 3e-3]", "--seeds", "1"]
+    argv += ["--trials", "2", "--n-jobs", "2", "--backend", "ray", "--out", str(out)]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("rlrobot sweep: error: lost the Ray cluster with 1 of 2 task(s)")
+    assert line.endswith(f"partial report: {out / 'sweep.md'}")
+    assert "1 trials: 1 complete" in (out / "sweep.md").read_text()
