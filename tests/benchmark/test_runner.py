@@ -137,6 +137,19 @@ def test_failed_trials_are_retried_once_and_reported(tmp_path):
     assert lines == [f"1 trial(s) already done in {store.directory}, 0 to run"]
 
 
+def test_a_failed_trial_is_retried_as_soon_as_it_fails_not_after_the_others(tmp_path):
+    flaky = tiny_spec(env_id=FLAKY_ID, env_kwargs={"marker": str(tmp_path / "marker")})
+    long = tiny_spec(steps=2048, eval_interval=1024)  # seconds: the flaky one fails and retries
+    lines = []
+    run_trials([long, flaky], TrialStore(tmp_path), Execution(workers=2), lines.append)
+    events = [line.split(": ")[0] for line in lines]
+    assert events == [
+        f"FAILED {flaky.label} (attempt 1)",
+        f"done   {flaky.label}",
+        f"done   {long.label}",
+    ]
+
+
 def test_code_versions_are_recorded_and_checked(tmp_path):
     version = code_version()
     assert len(version) == 12 and version == code_version()
