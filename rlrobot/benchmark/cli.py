@@ -203,10 +203,11 @@ def add_optimize_options(train: argparse.ArgumentParser) -> None:
     Added here, not in ``rlrobot.run.cli``: the sweep is a layer above ``run``.
     """
     group = train.add_argument_group(
-        "hyperparameter tuning (the RL Zoo's flags: -optimize runs rlrobot sweep on --env and "
-        "--algo, one seed per trial, into --out, default runs/ or -f DIR: "
-        "sweep-<algo>-<env>; each trial takes -n/--steps, --n-envs, --set/--hyperparams, "
-        "--eval-freq and --eval-episodes; --seed seeds the sampler)"
+        "hyperparameter tuning (the RL Zoo's flags)",
+        "-optimize runs rlrobot sweep on --env and --algo, one seed per trial, into --out\n"
+        "(default: runs/ or -f DIR, then sweep-<algo>-<env>). Each trial takes -n/--steps,\n"
+        "--n-envs, --set/--hyperparams, --eval-freq and --eval-episodes; --seed seeds the\n"
+        "sampler.",
     )
     group.add_argument(
         "-optimize",

@@ -35,8 +35,10 @@ wrong types are errors. The resolved config is saved as RUN_DIR/config.yaml.
 RL Zoo: --config hyperparams/ppo.yml reads a Zoo file as it is (an entry with a `policy` key
 replaces the tuned defaults; lin_0.001, normalize, policy_kwargs strings, env_wrapper and
 frame_stack are converted, the strings parsed, never run), and the Zoo's flags are aliases:
-  rlrobot train --algo ppo --env CartPole-v1 --config ppo.yml -n 1e5 \
-      --hyperparams learning_rate:lin_3e-4 n_envs:4 --eval-freq 10000 --vec-env subproc -f logs
+  rlrobot train --algo ppo --env CartPole-v1 --config ppo.yml -n 1e5 \\
+      --hyperparams learning_rate:lin_3e-4 n_envs:4 --eval-freq 10000 --vec-env subproc -f logs \\
+      --tensorboard-log tb
+  rlrobot train --algo ppo --env CartPole-v1 -optimize --n-trials 20 --storage sqlite:///s.db
 
 run folder: config.yaml, progress.csv + TensorBoard events (tensorboard --logdir RUN_DIR; with
 --tensorboard-log DIR they go to DIR/<run folder name>_N instead, named in RUN_DIR/tensorboard.txt),
@@ -124,7 +126,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "rlrobot's sync, async, shm, shm_workers too",
     )
     zoo.add_argument("--device", metavar="DEVICE", help="device: auto, cpu, cuda, cuda:N")
-    zoo.add_argument(
+    train.add_argument(
         "--tensorboard-log",
         metavar="DIR",
         type=path_text,
