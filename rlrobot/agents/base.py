@@ -49,7 +49,7 @@ from rlrobot.agents.sb3_arguments import (
     convert_sb3_arguments,
     split_policy_and_env,
 )
-from rlrobot.common.checkpoint import load_optimizer_state
+from rlrobot.common.checkpoint import check_optimizer_state, load_optimizer_state
 from rlrobot.common.config import TORCH_THREADS, BaseConfig, check_argument
 from rlrobot.common.env_util import EnvSpec, EpisodeTracker
 from rlrobot.common.logger import Logger, latest_run_id
@@ -473,9 +473,9 @@ class BaseAgent(ABC):
         """Return the env ``learn`` trains in as SB3 does: a ``VecEnv``, or None without an env.
 
         It is the SB3 VecEnv the agent was given, or a ``VecEnvView`` of the agent's own
-        Gymnasium vector env (``agent.env``), so SB3 scripts step it with SB3's API
-        (``obs = env.reset()``; ``obs, rewards, dones, infos = env.step(actions)``) and SB3's
-        ``evaluate_policy`` and callbacks take it.
+        Gymnasium vector env (``agent.env``) in a ``VecMonitor``, so SB3 scripts step it with
+        SB3's API (``obs = env.reset()``; ``obs, rewards, dones, infos = env.step(actions)``)
+        and SB3's ``evaluate_policy`` and callbacks take it.
         """
         if self.env is None:
             return None
@@ -484,9 +484,13 @@ class BaseAgent(ABC):
             return given
         if self._env_view is None or self._env_view.env is not self.env:
             # SB3 is imported only here: agents that no one asks for a VecEnv run without it.
+            from stable_baselines3.common.vec_env import VecMonitor
+
             from rlrobot.vec.sb3_view import VecEnvView
 
-            self._env_view = VecEnvView(self.env)
+            # SB3's own get_env() gives Monitor-wrapped envs: evaluate_policy and EvalCallback
+            # read info["episode"] (the env's own returns) and do not warn.
+            self._env_view = VecMonitor(VecEnvView(self.env))
         return self._env_view
 
     def set_env(self, env: EnvSpec | gym.vector.VectorEnv, force_reset: bool = True) -> None:
@@ -587,7 +591,8 @@ class BaseAgent(ABC):
             device: Where a checkpoint is read to (the weights then go to this agent's device).
 
         Raises:
-            ValueError: ``exact_match`` and the entries or keys differ from this agent's.
+            ValueError: ``exact_match`` and the entries or keys differ from this agent's, or an
+                optimizer state does not fit its optimizer (``check_optimizer_state``).
         """
         if isinstance(load_path_or_dict, dict):
             parameters = load_path_or_dict
@@ -600,11 +605,18 @@ class BaseAgent(ABC):
                 f"set_parameters: names of parameters do not match the agent's: expected "
                 f"{sorted(expected)}, got {sorted(parameters)}"
             )
+        optimizers = {
+            _optimizer_key(name): optimizer
+            for name, optimizer in self.optimizers().items()
+            if _optimizer_key(name) in parameters
+        }
+        # Checked as a checkpoint's are, all before anything is loaded.
+        for key, optimizer in optimizers.items():
+            check_optimizer_state(f"set_parameters: {key}", optimizer, parameters[key])
         if "policy" in parameters:
             self._load_policy_state_dict(parameters["policy"], exact_match)
-        for name, optimizer in self.optimizers().items():
-            if _optimizer_key(name) in parameters:
-                optimizer.load_state_dict(parameters[_optimizer_key(name)])
+        for key, optimizer in optimizers.items():
+            load_optimizer_state(optimizer, parameters[key])
 
     def _policy_state_dict(self) -> dict[str, torch.Tensor]:
         modules = self.modules()

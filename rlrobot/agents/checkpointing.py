@@ -602,9 +602,21 @@ def _import_sb3_agent(
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{location}: its hyperparameters do not fit ({error})") from error
     config = _apply_changes(cls, saved_config, values, changes)
-    agent = _build_agent(
-        cls, config, imported.spaces, imported.n_envs, changes.attributes, target, True
-    )
+    sb3_names = {ours: sb3 for sb3, ours in SB3_ATTRIBUTE_NAMES.items()}
+    saved = {
+        name: imported.data[sb3_names.get(name, name)]
+        for name in SAVED_ATTRIBUTES
+        if sb3_names.get(name, name) in imported.data
+    }
+    try:
+        attributes = read_saved_attributes(saved)
+    except CheckpointError as error:
+        raise CheckpointError(f"{location}: {error}") from None
+    seed = attributes.pop("seed", None)
+    keywords = {**attributes, **changes.attributes}
+    agent = _build_agent(cls, config, imported.spaces, imported.n_envs, keywords, target, True)
+    if target.seed is None:
+        agent.seed = seed  # as SB3 restores it
     for name, weights in imported.weights.items():
         try:
             agent.checkpoint_modules()[name].load_state_dict(weights)

@@ -128,6 +128,7 @@ class SB3Import:
     spaces: tuple[gym.Space, gym.Space]
     n_envs: int
     weights: dict[str, dict[str, torch.Tensor]]
+    data: dict[str, Any]  # the zip's ``data`` as read (unchecked): its attributes, by SB3's names
 
 
 def read_sb3_archive(location: Path, expected_algorithm: str | None) -> SB3Import:
@@ -187,7 +188,7 @@ def read_sb3_archive(location: Path, expected_algorithm: str | None) -> SB3Impor
         # A fixed coefficient (SB3's "auto…" strings learn it, from log_ent_coef).
         config["auto_ent_coef"] = False
         weights["entropy"] = {"log_ent_coef": torch.tensor(math.log(data["ent_coef"]))}
-    return SB3Import(algorithm, config, spaces, int(data.get("n_envs", 1)), weights)
+    return SB3Import(algorithm, config, spaces, int(data.get("n_envs", 1)), weights, data)
 
 
 def _load_tensors(location: Path, data: bytes) -> dict[str, torch.Tensor]:

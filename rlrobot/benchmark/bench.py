@@ -192,8 +192,13 @@ def run_bench(
     return write_report(out, results, run_info)
 
 
-def rebuild_report(out: str | Path) -> Path:
-    """Rebuild ``report.md`` and the plots from the stored trial results only."""
+def load_bench_results(out: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Return a bench's stored trial results (in ``bench.json``'s order) and its run info.
+
+    Raises:
+        FileNotFoundError: No results, or some trial ``bench.json`` names has none (a report
+            of the others would silently leave it out).
+    """
     out = Path(out)
     store = TrialStore(out)
     info_path = out / RUN_INFO_FILE
@@ -201,9 +206,21 @@ def rebuild_report(out: str | Path) -> Path:
     results = store.load_all()
     if not results:
         raise FileNotFoundError(f"no trial results in {store.directory}")
-    keys = run_info.get("keys")
+    keys = list(dict.fromkeys(run_info.get("keys") or []))
     if keys:
         # Only this bench's trials (a folder may also hold trials of an earlier, larger run).
         by_key = {result["key"]: result for result in results}
-        results = [by_key[key] for key in dict.fromkeys(keys) if key in by_key]
+        missing = [key for key in keys if key not in by_key]
+        if missing:
+            raise FileNotFoundError(
+                f"{info_path} names {len(keys)} trials, {len(missing)} of them (e.g. "
+                f"{missing[0]}) not in {store.directory}: rerun the bench to train them"
+            )
+        results = [by_key[key] for key in keys]
+    return results, run_info
+
+
+def rebuild_report(out: str | Path) -> Path:
+    """Rebuild ``report.md`` and the plots from the stored trial results only."""
+    results, run_info = load_bench_results(out)
     return write_report(out, results, run_info)

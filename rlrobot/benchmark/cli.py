@@ -26,6 +26,7 @@ examples:
   rlrobot bench --study all --quick                 # a smoke run of each
   rlrobot bench --study envs --only vector --out docs/benchmarks   # one part of a study
   rlrobot bench --study soak --report-only docs/benchmarks   # rebuild soak.md from soak.json
+  rlrobot bench --study on_policy --report-only docs/benchmarks   # on_policy.md from its trials
 Hyperparameters come from rlrobot/configs/<algo>.yaml (keyed by env id), then --set key=value (all
 algorithms) or --set ppo:key=value (one algorithm); SB3 gets the same values through one
 mapping (rlrobot.benchmark.sb3.to_sb3). Finished trials are cached in OUT/trials/ and not rerun.

@@ -2,9 +2,11 @@
 
 Everything here reads only the JSON results, so ``rlrobot bench --report-only DIR`` rebuilds
 the report without training. Per env × algo it gives, across seeds: the final return's mean
-with a 95 % bootstrap CI and its IQM, the probability that our run beats an SB3 run, the
-steps each needs to reach SB3's final mean return, training speed and wall time, and ours/SB3
-ratios.
+and IQM with 95 % bootstrap CIs, the difference ours − SB3 and the probability that our run
+beats an SB3 run (each with a two-sample bootstrap CI), the steps each needs to reach SB3's
+final mean return (marked when the untrained policy already does), training speed and wall
+time, and ours/SB3 ratios. A report that spans several envs adds, per agent, the IQM and the
+optimality gap of normalised scores with stratified-bootstrap CIs.
 """
 
 from __future__ import annotations
@@ -18,11 +20,17 @@ from typing import Any
 import numpy as np
 
 from rlrobot.common.stats import (
+    aggregate_iqm,
     bootstrap_ci,
+    bootstrap_ci_two_sample,
+    first_crossing,
     interquartile_mean,
+    mean_difference,
+    normalize_scores,
+    optimality_gap,
     probability_of_improvement,
     safe_ratio,
-    steps_to_threshold,
+    stratified_bootstrap_ci,
 )
 
 OURS, BASELINE = "rlrobot", "sb3"
@@ -71,26 +79,36 @@ def compare_summaries(ours: dict[str, Any], baseline: dict[str, Any]) -> dict[st
     (e.g. SB3's A2C for our REINFORCE, which has no SB3 counterpart).
 
     Returns:
-        ``threshold`` (the baseline's final mean), ``steps_to_threshold`` per framework,
-        ``probability_of_improvement`` and ``ratios`` ours / baseline (``return``,
-        ``steps_to_threshold``, ``steps_per_second``, ``wall_time``).
+        ``threshold`` (the baseline's final mean); per framework ``steps_to_threshold`` (None:
+        never) and ``threshold_at_start`` (its first checkpoint already reaches it);
+        ``difference`` (mean ours − baseline) and ``probability_of_improvement`` (P(ours >
+        baseline)), each with a two-sample bootstrap ``…_ci``; ``ratios`` ours / baseline
+        (``return``, ``steps_to_threshold``, ``steps_per_second``, ``wall_time``).
     """
     threshold = baseline["mean"]
-    reached = {
-        name: steps_to_threshold(
+    crossings = {
+        name: first_crossing(
             summary["curve_steps"], np.mean(summary["curve_returns"], axis=0), threshold
         )
         for name, summary in ((OURS, ours), (BASELINE, baseline))
     }
+    # A count that the untrained policy already meets measures no learning: no ratio of it.
+    learned = {name: None if c.at_start else c.step for name, c in crossings.items()}
     return {
         "threshold": threshold,
-        "steps_to_threshold": reached,
+        "steps_to_threshold": {name: crossing.step for name, crossing in crossings.items()},
+        "threshold_at_start": {name: crossing.at_start for name, crossing in crossings.items()},
+        "difference": mean_difference(ours["finals"], baseline["finals"]),
+        "difference_ci": bootstrap_ci_two_sample(ours["finals"], baseline["finals"]),
         "probability_of_improvement": probability_of_improvement(
             ours["finals"], baseline["finals"]
         ),
+        "probability_of_improvement_ci": bootstrap_ci_two_sample(
+            ours["finals"], baseline["finals"], "probability_of_improvement"
+        ),
         "ratios": {
             "return": safe_ratio(ours["mean"], baseline["mean"]),
-            "steps_to_threshold": safe_ratio(reached[OURS], reached[BASELINE] or None),
+            "steps_to_threshold": safe_ratio(learned[OURS], learned[BASELINE]),
             "steps_per_second": safe_ratio(ours["steps_per_second"], baseline["steps_per_second"]),
             "wall_time": safe_ratio(ours["wall_time_s"], baseline["wall_time_s"]),
         },
@@ -122,6 +140,135 @@ def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append(row)
     rows.sort(key=lambda r: (r["env_id"], r["algo"]))
     return rows
+
+
+def agent_summaries(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Return each agent's summary per env: ``{(framework, algo): {env_id: summary}}``.
+
+    A row's baseline counts under ``baseline_algo`` when the row has one (the on-policy study
+    compares REINFORCE with SB3's A2C), so a baseline shared by two rows counts once.
+    """
+    agents: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+    for row in rows:
+        for framework, algo in ((OURS, row["algo"]), (BASELINE, row.get("baseline_algo"))):
+            if row.get(framework) is not None:
+                agents[(framework, algo or row["algo"])][row["env_id"]] = row[framework]
+    return dict(agents)
+
+
+def score_references(agents: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Return each env's normalisation: its ``untrained`` return maps to 0, its ``best`` to 1.
+
+    ``untrained``: the mean return of every run of every agent at its first checkpoint (the
+    policy before training, on the same evaluation episodes); ``best``: the highest final
+    return of any run. Both are measured in the runs themselves.
+    """
+    starts: dict[str, list[float]] = defaultdict(list)
+    finals: dict[str, list[float]] = defaultdict(list)
+    for by_env in agents.values():
+        for env_id, summary in by_env.items():
+            starts[env_id] += [curve[0] for curve in summary["curve_returns"]]
+            finals[env_id] += summary["finals"]
+    # Sorted: the stratified bootstrap then draws the same resamples whatever the rows' order.
+    return {
+        env_id: {"untrained": float(np.mean(starts[env_id])), "best": float(max(finals[env_id]))}
+        for env_id in sorted(starts)
+    }
+
+
+def aggregate_scores(
+    rows: Sequence[dict[str, Any]], n_resamples: int = 2000
+) -> dict[str, Any] | None:
+    """Return each agent's aggregate over envs of normalised final returns (None: one env).
+
+    Scores are ``normalize_scores`` of the final returns with ``score_references``; per agent,
+    their IQM and optimality gap (shortfall from the best run, 1) with stratified-bootstrap
+    95 % CIs (seeds resampled within each env). An env where no run ends above the untrained
+    return, or an agent without the same number of runs on every env, is left out and named.
+
+    Returns:
+        ``references`` (per env ``untrained`` and ``best``), ``agents`` (``framework``,
+        ``algo``, ``envs``, ``n_runs`` per env, ``iqm``, ``iqm_ci``, ``optimality_gap``,
+        ``optimality_gap_ci``) and ``left_out`` (one sentence each).
+    """
+    agents = agent_summaries(rows)
+    references = score_references(agents)
+    if len(references) < 2:
+        return None
+    envs = [env_id for env_id, r in references.items() if r["best"] > r["untrained"]]
+    left_out = [
+        f"{env_id}: no run ends above the untrained return"
+        for env_id in references
+        if env_id not in envs
+    ]
+    low = [references[env_id]["untrained"] for env_id in envs]
+    high = [references[env_id]["best"] for env_id in envs]
+    aggregates = []
+    # With fewer than two envs left there is nothing to aggregate.
+    for (framework, algo), by_env in agents.items() if len(envs) > 1 else ():
+        counts = {len(by_env[env_id]["finals"]) for env_id in envs if env_id in by_env}
+        if not set(envs) <= set(by_env) or len(counts) != 1:
+            left_out.append(f"{framework} {algo}: not the same number of runs on every env")
+            continue
+        scores = normalize_scores(np.array([by_env[e]["finals"] for e in envs]).T, low, high)
+        aggregates.append(
+            {
+                "framework": framework,
+                "algo": algo,
+                "envs": envs,
+                "n_runs": counts.pop(),
+                "iqm": aggregate_iqm(scores),
+                "iqm_ci": stratified_bootstrap_ci(scores, aggregate_iqm, n_resamples=n_resamples),
+                "optimality_gap": optimality_gap(scores),
+                "optimality_gap_ci": stratified_bootstrap_ci(
+                    scores, optimality_gap, n_resamples=n_resamples
+                ),
+            }
+        )
+    aggregates.sort(key=lambda a: (a["algo"], a["framework"] != OURS))
+    return {"references": references, "agents": aggregates, "left_out": left_out}
+
+
+def aggregate_lines(aggregate: dict[str, Any] | None) -> list[str]:
+    """Return the Markdown section of ``aggregate_scores``, blank line last (none: no lines)."""
+    if aggregate is None:
+        return []
+    names = {OURS: "ours", BASELINE: "SB3"}
+    lines = [
+        "## Across envs",
+        "",
+        "Final returns normalised per env: 0 = the untrained policy (mean return of every run "
+        "at its first checkpoint), 1 = the best final return of any run of either library. "
+        "Per agent, over all its runs on every env: the IQM of the normalised scores, and the "
+        "optimality gap (1 − the mean of the scores capped at 1: how far the runs fall short "
+        "of the best one), each with a 95 % stratified-bootstrap CI (seeds resampled within "
+        "each env).",
+        "",
+        *markdown_table(
+            ["agent", "envs × runs", "IQM [95% CI]", "optimality gap [95% CI]"],
+            (
+                [
+                    f"{names[a['framework']]} {a['algo'].upper()}",
+                    f"{len(a['envs'])} × {a['n_runs']}",
+                    format_interval(a, "iqm", "iqm_ci"),
+                    format_interval(a, "optimality_gap", "optimality_gap_ci"),
+                ]
+                for a in aggregate["agents"]
+            ),
+        ),
+        "",
+        *markdown_table(
+            ["env", "0: untrained return", "1: best final return"],
+            (
+                [env_id, format_number(r["untrained"]), format_number(r["best"])]
+                for env_id, r in aggregate["references"].items()
+            ),
+        ),
+        "",
+    ]
+    if aggregate["left_out"]:
+        lines += ["Left out: " + "; ".join(aggregate["left_out"]) + ".", ""]
+    return lines
 
 
 def plot_summary_curve(
@@ -194,11 +341,21 @@ def format_interval(summary: dict[str, Any] | None, key: str = "mean", ci_key: s
     return f"{format_number(summary[key])} [{format_number(low)}, {format_number(high)}]"
 
 
-def _steps(value: int | None, start: int) -> str:
-    """A step count of the efficiency table; ``start`` is the curve's first (untrained) step."""
-    if value is None:
+def format_difference(row: dict[str, Any] | None) -> str:
+    """Return a row's ours − baseline with its two-sample CI ("—" when None)."""
+    return format_interval(row, "difference", "difference_ci")
+
+
+def format_probability(row: dict[str, Any] | None) -> str:
+    """Return a row's P(ours > baseline) with its two-sample CI ("—" when None)."""
+    return format_interval(row, "probability_of_improvement", "probability_of_improvement_ci")
+
+
+def format_steps(step: int | None, at_start: bool) -> str:
+    """Return a step count to a threshold: ``"not reached"``, or marked when untrained."""
+    if step is None:
         return "not reached"
-    return f"{value:,} (untrained)" if value == start else f"{value:,}"
+    return f"{step:,} (untrained)" if at_start else f"{step:,}"
 
 
 def plot_file_name(row: dict[str, Any]) -> str:
@@ -219,27 +376,29 @@ def render_markdown(
         lines += [f"Command: `{run_info['command']}`", ""]
     lines += [
         "Final return = deterministic evaluation return at the last checkpoint, one value per "
-        "seed; mean and IQM with 95 % percentile-bootstrap CIs across seeds. "
-        "P(ours > SB3) = probability that a random run of ours beats a random SB3 run. "
-        "Ratios are ours / SB3 (return ratios only when both are positive).",
+        "seed; mean and IQM with 95 % percentile-bootstrap CIs across seeds. ours − SB3 (the "
+        "difference of the means) and P(ours > SB3) (the chance that a random run of ours "
+        "beats a random SB3 run, ties counting one half) have 95 % two-sample bootstrap CIs: "
+        "each library's seeds resampled on their own. Ratios are ours / SB3 (return ratios "
+        "only when both are positive).",
         "",
         "## Return",
         "",
         "| env | algo | seeds | ours: mean [95% CI] | SB3: mean [95% CI] | ours: IQM [95% CI] "
-        "| SB3: IQM [95% CI] | ours − SB3 | ratio | P(ours > SB3) |",
+        "| SB3: IQM [95% CI] | ours − SB3 [95% CI] | ratio | P(ours > SB3) [95% CI] |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ours, baseline = row.get(OURS), row.get(BASELINE)
         seeds = "/".join(str(s["n_runs"]) for s in (ours, baseline) if s)
-        difference = ours["mean"] - baseline["mean"] if ours and baseline else None
-        ratios = row.get("ratios", {})
+        compared = row if "difference" in row else None
         lines.append(
             f"| {row['env_id']} | {row['algo']} | {seeds} | {format_interval(ours)} "
             f"| {format_interval(baseline)} | {format_interval(ours, 'iqm', 'iqm_ci')} "
-            f"| {format_interval(baseline, 'iqm', 'iqm_ci')} | {format_number(difference)} "
-            f"| {format_number(ratios.get('return'))} "
-            f"| {format_number(row.get('probability_of_improvement'))} |"
+            f"| {format_interval(baseline, 'iqm', 'iqm_ci')} "
+            f"| {format_difference(compared)} "
+            f"| {format_number(row.get('ratios', {}).get('return'))} "
+            f"| {format_probability(compared)} |"
         )
     lines += [
         "",
@@ -264,13 +423,16 @@ def render_markdown(
                 f"| {wall} | — | — |"
             )
             continue
-        reached, ratios = row["steps_to_threshold"], row["ratios"]
-        starts = {name: row[name]["curve_steps"][0] for name in (OURS, BASELINE)}
-        untrained |= any(reached[name] == starts[name] for name in (OURS, BASELINE))
+        reached, at_start, ratios = (
+            row["steps_to_threshold"],
+            row["threshold_at_start"],
+            row["ratios"],
+        )
+        untrained |= any(at_start.values())
         lines.append(
             f"| {row['env_id']} | {row['algo']} | {format_number(row['threshold'])} "
-            f"| {_steps(reached[OURS], starts[OURS])} "
-            f"| {_steps(reached[BASELINE], starts[BASELINE])} "
+            f"| {format_steps(reached[OURS], at_start[OURS])} "
+            f"| {format_steps(reached[BASELINE], at_start[BASELINE])} "
             f"| {format_number(ratios['steps_to_threshold'], 2)} "
             f"| {ours['steps_per_second']:.0f} | {baseline['steps_per_second']:.0f} "
             f"| {format_number(ratios['steps_per_second'], 2)} "
@@ -281,8 +443,8 @@ def render_markdown(
         lines += [
             "",
             "(untrained): the evaluation before any training already reaches SB3's final "
-            "return, so that step count says nothing about learning speed; a ratio of two "
-            "such counts is left out.",
+            "return, so that step count says nothing about learning speed; a ratio with such "
+            "a count is left out.",
         ]
     successes = [
         r for r in rows if any("success_rate" in (r.get(f) or {}) for f in (OURS, BASELINE))
@@ -295,7 +457,7 @@ def render_markdown(
                 for framework, name in ((OURS, "ours"), (BASELINE, "SB3"))
             ]
             lines.append(f"- {row['env_id']} {row['algo']}: " + ", ".join(rates))
-    lines += ["", "## Learning curves", ""]
+    lines += ["", *aggregate_lines(aggregate_scores(rows)), "## Learning curves", ""]
     for row in rows:
         lines.append(f"![{row['algo']} on {row['env_id']}]({plot_file_name(row)})")
     lines += ["", "## Failed trials", "", *failed_trial_lines(results)]
@@ -393,6 +555,8 @@ def write_report(
 ) -> Path:
     """Write ``report.md``, ``summary.json`` and one PNG per env × algo into ``directory``.
 
+    ``summary.json`` holds ``rows`` (``summarize``) and ``aggregate`` (``aggregate_scores``).
+
     Returns:
         The path of ``report.md``.
     """
@@ -403,7 +567,8 @@ def write_report(
     rows = summarize(results)
     for row in rows:
         plot_curves(row, directory / plot_file_name(row))
-    (directory / "summary.json").write_text(json.dumps(rows, indent=1))
+    summary = {"rows": rows, "aggregate": aggregate_scores(rows)}
+    (directory / "summary.json").write_text(json.dumps(summary, indent=1))
     path = directory / "report.md"
     path.write_text(render_markdown(rows, results, run_info))
     return path

@@ -596,7 +596,7 @@ def check_like_template(field: str, saved: Any, template: Any) -> None:
         for key, value in template.items():
             check_like_template(f"{field}.{key}", saved[key], value)
     elif isinstance(template, (list, tuple)):
-        _check_type(field, saved, list)
+        _check_type(field, saved, (list, tuple))  # JSON gives lists; a live state dict tuples
         if len(saved) != len(template):
             raise ValueError(f"field {field!r} must hold {len(template)} items, got {len(saved)}")
         for index, (item, expected) in enumerate(zip(saved, template, strict=True)):

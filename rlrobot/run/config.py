@@ -8,7 +8,9 @@ A run's configuration is one flat mapping: the fields of the algorithm's config 
 2. ``rlrobot/configs/<algo>.yaml`` (package data; ``tuned_entry``): its ``default`` entry,
    then the entry of the env id (RL Zoo habit); when the run's ``env_kwargs.reward_mode`` is
    ``delayed``, the ``delayed`` sub-entries of both (tuned settings for delayed rewards:
-   redistribution, γ, λ …) come next;
+   redistribution, γ, λ …) come next. ``rlrobot/Delayed-v0`` (``DelayedReward`` around the
+   env named by ``env_kwargs.env_id``) takes the inner env's entries with their ``delayed``
+   sub-entries, its ``env_kwargs`` going to the inner env;
 3. a ``--config FILE`` (flat, or keyed by env id like the files in ``rlrobot/configs/``). An
    RL Zoo hyperparameter file works too: an entry with a ``policy`` key is the Zoo's, and it
    replaces layer 2, as in the Zoo, where keys an entry leaves out take SB3's defaults;
@@ -51,6 +53,7 @@ from rlrobot.common.config import (
 from rlrobot.common.env_util import WRAPPER_PACKAGES
 from rlrobot.common.yaml_loading import describe_yaml_error, load_yaml
 from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE, Interval, short_repr
+from rlrobot.envs.registration import DELAYED_ENV_ID
 from rlrobot.errors import ConfigError
 from rlrobot.vec import VecEnvName
 from rlrobot.vec.make import ENVS
@@ -451,7 +454,7 @@ def resolve_config(
         except ConfigError as error:
             raise ConfigError(f"{error} (from {source})") from None
 
-    tuned = tuned_entry(algo, env_id, config_dir=config_dir)
+    tuned: TunedEntry | None = tuned_entry(algo, env_id, config_dir=config_dir)
     layers: list[tuple[str, dict[str, Any]]] = [(tuned.source, tuned.values)]
     if config_file is not None:
         values = {k: v for k, v in file_values.items() if k not in IDENTITY_KEYS}
@@ -468,7 +471,7 @@ def resolve_config(
         if is_zoo_entry(values):
             # As in the Zoo, its entry is the whole set: keys it leaves out take SB3's defaults
             # (ours), not rlrobot's tuned values for the env.
-            tuned = TunedEntry(tuned.source, {}, {})
+            tuned = None
             layers = []
             source = f"{source} (an RL Zoo entry: rlrobot's tuned defaults are not applied)"
         layers.append(convert(source, values))
@@ -482,14 +485,15 @@ def resolve_config(
     for _, values in layers:
         merged = deep_merge(merged, values)
     env_kwargs = merged.get("env_kwargs")
-    if (
-        tuned.delayed
-        and isinstance(env_kwargs, dict)
-        and env_kwargs.get("reward_mode") == "delayed"
-    ):
+    if tuned is not None and isinstance(env_kwargs, dict):
         # In the tuned layer, so the user's own layers still win.
-        tuned = tuned_entry(algo, env_id, DELAYED_ENTRY, config_dir)
-        layers[0] = (tuned.source, tuned.values)
+        inner_id = env_kwargs.get("env_id")
+        if env_id == DELAYED_ENV_ID and isinstance(inner_id, str):
+            inner = tuned_entry(algo, inner_id, DELAYED_ENTRY, config_dir)
+            layers[0] = (f"{inner.source} (the env inside {env_id})", inner.values)
+        elif tuned.delayed and env_kwargs.get("reward_mode") == "delayed":
+            tuned = tuned_entry(algo, env_id, DELAYED_ENTRY, config_dir)
+            layers[0] = (tuned.source, tuned.values)
     return validate_layers(algo, env_id, seed, layers)
 
 

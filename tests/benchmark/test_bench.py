@@ -36,7 +36,7 @@ def test_tiny_bench_end_to_end(tmp_path, capsys, tiny_bench_argv):
     plot = out / "curves_ppo_rlrobot-CartPole-v0.png"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The summary agrees with the raw results.
-    (row,) = json.loads((out / "summary.json").read_text())
+    (row,) = json.loads((out / "summary.json").read_text())["rows"]
     ours = [r["final_return"] for r in results if r["spec"]["framework"] == "rlrobot"]
     assert row["rlrobot"]["mean"] == pytest.approx(np.mean(ours))
 
@@ -122,3 +122,14 @@ def test_summary_compares_frameworks_on_shared_checkpoints():
     assert row["ratios"]["return"] == pytest.approx(90 / 70)
     # Pairs (100 vs 60, 100 vs 80, 80 vs 60 win; 80 vs 80 ties) → 3.5 / 4.
     assert row["probability_of_improvement"] == pytest.approx(0.875)
+
+
+def test_report_only_refuses_a_bench_whose_trials_are_missing(tmp_path, capsys):
+    from rlrobot.benchmark.runner import TrialStore
+
+    TrialStore(tmp_path).save({"key": "a", "status": "failed", "spec": {}, "error": "x"})
+    (tmp_path / "bench.json").write_text(json.dumps({"keys": ["a", "b"]}))
+    # A report of "a" alone would leave "b" out without a word.
+    assert main(["bench", "--report-only", str(tmp_path)]) == 2
+    assert "bench.json names 2 trials, 1 of them (e.g. b) not in" in capsys.readouterr().err
+    assert not (tmp_path / "report.md").exists()

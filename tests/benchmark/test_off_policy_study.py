@@ -1,9 +1,13 @@
 """The off-policy study (``rlrobot.benchmark.studies.off_policy``): its plan, its report on
 made-up results, and the matmul profile behind the update-step table."""
 
+import json
+
 import pytest
 import torch
 
+from rlrobot.benchmark.report import FINDINGS_MARKER
+from rlrobot.benchmark.studies import StudyOptions
 from rlrobot.benchmark.studies import off_policy as study
 
 
@@ -85,10 +89,45 @@ def test_report_tables_from_made_up_results():
     assert (
         text.startswith("# Off-policy benchmark") and "Written by `cmd`. Whole run: 1.0 min" in text
     )
-    assert "| Pendulum-v1 | sac | -150 [-150, -150] | -200 [-200, -200] |" in text
+    assert (
+        "| Pendulum-v1 | sac | -150 [-150, -150] | -200 [-200, -200] | 50 [50, 50] | — | — "
+        "| 1 [1, 1] |"
+    ) in text
     assert "| 100 | 50 | 2.00× | 110 | 55 | 2.00× |" in text
     assert "| Pendulum-v1 | sac | -160 [-160, -160] |" in text  # the bfloat16 table
     assert "| Pendulum-v1 | sac | 2.00 | 1.00 | 4.00 | 2.00× | 4.00× |" in text
     assert "holds 162 MB (< 300 MB)" in text
     assert "- sac/sb3 Pendulum-v1 seed 1 (key sac-sb3-1-False, 1 attempt(s)): `Boom`" in text
     assert "torch threads per trial: 1" in text
+
+
+def test_main_writes_the_json_behind_the_page_and_report_only_rebuilds_it(tmp_path, monkeypatch):
+    results = [
+        fake_result("sac", "rlrobot", 0, -150.0),
+        fake_result("sac", "sb3", 0, -200.0),
+        fake_result("sac", "rlrobot", 0, -160.0, bfloat16=True),
+    ]
+    update = {"env_id": "Pendulum-v1", "algo": "sac", "rlrobot": 2.0, "rlrobot_bf16": 1.0,
+              "sb3": 4.0, "speedup": 2.0, "speedup_bf16": 4.0, "matmul_rlrobot": 1.0,
+              "matmul_sb3": 2.0, "gflops_rlrobot": 50.0, "gflops_sb3": 40.0}  # fmt: skip
+    memory = [{"case": "1M", "ours_mb": 162.0, "observations_mb": 120.0, "sb3_mb": 284.0}]
+    monkeypatch.setattr(study, "run_trials", lambda specs, store, execution: results)
+    monkeypatch.setattr(study, "time_update_step", lambda *args: update)
+    monkeypatch.setattr(study, "measure_memory", lambda: memory)
+    monkeypatch.setattr(study, "matmul_peak_gflops", lambda: 95.0)
+    page = tmp_path / "off_policy.md"
+    page.write_text(f"old\n{FINDINGS_MARKER}\nKept.\n")
+    study.main(StudyOptions(tmp_path, tmp_path / "trials", [0], quick=True, command="cmd"))
+    text = page.read_text()
+    saved = json.loads((tmp_path / "off_policy.json").read_text())
+    # Per-seed results, and the rows of both tables with their comparisons.
+    assert [r["final_return"] for r in saved["results"]] == [-150.0, -200.0, -160.0]
+    assert saved["rows"][0]["difference"] == 50.0
+    assert saved["rows_bfloat16"][0]["rlrobot"]["finals"] == [-160.0]
+    assert saved["updates"] == [update] and saved["peak_gflops"] == 95.0
+    assert saved["aggregate"] is None  # one env
+    # --report-only: the same page from the JSON, nothing measured again.
+    monkeypatch.setattr(study, "time_update_step", None)
+    page.write_text(f"stale\n{FINDINGS_MARKER}\nKept.\n")
+    assert study.rewrite_report(tmp_path) == page
+    assert page.read_text() == text and text.endswith("Kept.\n")

@@ -1,6 +1,8 @@
 """The on-policy study (``rlrobot.benchmark.studies.on_policy``): its trials and its report,
 on made-up results (no training)."""
 
+import json
+
 import pytest
 
 from rlrobot.benchmark.bench import resolve_trial_config
@@ -66,11 +68,19 @@ def test_report_table_and_goals(results):
         for algo, (n_steps, n_envs) in rollouts.items()
     ]
     text = study.render_markdown(rows, results, specs, "cmd", quick=False, workers=2)
-    assert "| CartPole-v1 | REINFORCE (vs A2C) | 120 [120, 120] | 80 [80, 80] | +40 " in text
+    assert (
+        "| CartPole-v1 | REINFORCE (vs A2C) | 120 [120, 120] | 80 [80, 80] | 40 [40, 40] "
+        "| 1 [1, 1] |"
+    ) in text
     assert "| 3e+03 |" not in text and "| 3000 | 1000 | 3.00× |" in text
-    # A2C is the one row below SB3's return; A2C is also the one row under 1.5× throughput.
-    assert "- Final return ≥ SB3's: 2 of 3 rows." in text
-    assert "  - below: A2C on CartPole-v1: -30, P(ours > SB3) = 0.00\n" in text
+    # PPO beats SB3 on every resample, A2C loses on every one; REINFORCE is not counted.
+    assert (
+        "- Final return against SB3's, on the 2 rows of the same algorithm: the 95 % CI of "
+        "ours − SB3 lies above 0 on 1, below 0 on 1 and holds 0 (not told apart) on 0. "
+        "Not counted: the REINFORCE rows (1), compared with another algorithm (SB3's A2C)."
+    ) in text
+    assert "  - below: A2C on CartPole-v1: -30 [-30, -30], P(ours > SB3) = 0 [0, 0]\n" in text
+    # A2C is also the one row under 1.5× throughput.
     assert "- Training throughput ≥ 1.5× SB3's: 2 of 3 rows" in text
     assert "  - below: A2C on CartPole-v1: 1.20× (an update every 40 steps: env steps" in text
     # Why a row misses the return goal: overlapping CIs, or another algorithm.
@@ -78,11 +88,15 @@ def test_report_table_and_goals(results):
     text = study.render_markdown(
         study.compare_rows(results), results, specs, "cmd", False, workers=2
     )
+    # Ours 120, 120, −100 against 80, 80: the resampled mean difference runs from
+    # −100 − 80 = −180 (all three −100, 1/27 of the resamples) to 120 − 80 = 40 (8/27).
     assert (
-        "  - below: REINFORCE on CartPole-v1: -33.3, P(ours > SB3) = 0.67 (within the noise: "
-        "the 95 % CIs overlap; another algorithm: REINFORCE updates once per 1,000 steps, "
-        "2 times in this budget)"
+        "  - below: REINFORCE on CartPole-v1: -33.3 [-180, 40], P(ours > SB3) = 0.667 [0, 1] "
+        "(within the noise: the CI of ours − SB3 holds 0; another algorithm: REINFORCE "
+        "updates once per 1,000 steps, 2 times in this budget)"
     ) in text
+    # 2 seeds a side: the intervals are the seeds' range, which holds the median half the time.
+    assert "holds the true median only 50 % of the time" in text
     assert "torch threads per trial: 1" in text
     assert "the load average was not recorded with these trials" in text
     for load, result in zip([3.0, 9.0, 4.0], results, strict=False):
@@ -111,20 +125,37 @@ def test_trials_follow_the_configs_scaled():
 
 def test_main_writes_the_page_next_to_its_trials_and_keeps_the_findings(tmp_path, monkeypatch):
     def fake_run_bench(specs, out, execution, settings, command):
+        """Store made-up results and the run info, as ``run_bench`` does."""
         store = TrialStore(out)
         for spec in specs:
             speed = 2000.0 if spec.framework == "rlrobot" else 1000.0
             result = make_result(spec.algo, spec.framework, spec.seed, [10.0, 100.0], speed)
-            store.save({**result, "key": spec.key})
+            store.save({**result, "key": spec.key, "spec": spec.to_dict()})
+        keys = [spec.key for spec in specs]
+        run_info = {"command": command, "settings": settings, "keys": keys}
+        (out / "bench.json").write_text(json.dumps(run_info))
 
     monkeypatch.setattr(study, "run_bench", fake_run_bench)
     page = tmp_path / "on_policy.md"
     page.write_text(f"old tables\n{FINDINGS_MARKER}\nOur reading, kept.\n")
-    options = StudyOptions(tmp_path, tmp_path / "trials", [0], quick=True, command="cmd")
+    trials = tmp_path / "on_policy"
+    options = StudyOptions(tmp_path, trials, [0], quick=True, command="cmd")
     path = study.main(options)
     assert path == page
     text = page.read_text()
     assert "old tables" not in text and text.endswith("Our reading, kept.\n")
     assert "Written by `cmd` (smoke run, numbers meaningless). 5 trials" in text
-    assert "[trials/report.md](trials/report.md)" in text
-    assert (tmp_path / "trials" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "[on_policy/report.md](on_policy/report.md)" in text
+    assert (trials / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    # The JSON next to the page holds the page's rows, per-seed finals and comparisons.
+    saved = json.loads((tmp_path / "on_policy.json").read_text())
+    rows = {row["algo"]: row for row in saved["rows"]}
+    assert rows["reinforce"]["baseline_algo"] == "a2c"
+    assert rows["ppo"]["rlrobot"]["finals"] == [100.0]
+    assert rows["ppo"]["difference_ci"] == [0.0, 0.0]
+    assert saved["aggregate"] is None  # one env
+    # --report-only rebuilds the same page from the trials folder, without training.
+    monkeypatch.setattr(study, "run_bench", None)
+    page.unlink()
+    assert study.rewrite_report(tmp_path) == page
+    assert page.read_text().startswith(text[: text.index(FINDINGS_MARKER)])

@@ -6,6 +6,7 @@ Every example is parametrised over ``FRAMEWORKS``: the same snippet gets SB3's P
 not by SB3's ``.zip`` suffix.
 """
 
+import copy
 import csv
 import os
 import pathlib
@@ -323,6 +324,22 @@ def test_get_and_set_parameters_use_sb3s_keys(make, keys, tmp_path):
     with pytest.raises(ValueError, match="names of parameters do not match"):
         target.set_parameters({"policy": parameters["policy"]})
     target.set_parameters({"policy": parameters["policy"]}, exact_match=False)
+    # An optimizer state is checked as a checkpoint's, before anything is loaded.
+    source.learn(source.learning_starts + 64 if hasattr(source, "learning_starts") else 64)
+    trained = source.get_parameters()
+    key = sorted(keys - {"policy"})[0]
+    assert trained[key]["state"]  # the steps above filled it
+    forged = copy.deepcopy(trained)
+    first = next(iter(forged[key]["state"].values()))
+    first["exp_avg_sq"].fill_(-1.0)
+    before = target.get_parameters()
+    with pytest.raises(ValueError, match=rf"set_parameters: {key}.*negative values"):
+        target.set_parameters(forged)
+    after = target.get_parameters()
+    assert all(torch.equal(after["policy"][k], v) for k, v in before["policy"].items())
+    target.set_parameters(trained)
+    parameters = trained
+    expected, _ = source.predict(observations, deterministic=True)
     source.save(tmp_path / "model")
     fresh = make("rlrobot")
     fresh.set_parameters(tmp_path / "model")

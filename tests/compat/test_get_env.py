@@ -12,6 +12,8 @@ Each test runs the same code with SB3's classes and with ours.
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -58,7 +60,11 @@ def test_the_getting_started_loop_runs_on_get_env(library):
         assert info["terminal_observation"].shape == (4,)
         assert info["TimeLimit.truncated"] in (True, False)
     assert all("terminal_observation" not in info for info, done in steps if not done)
-    mean_reward, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=2)
+    for info in ends:  # Monitor's record of the episode, as SB3's own envs carry it
+        assert info["episode"]["r"] == info["episode"]["l"] >= 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # SB3 warns about an env it cannot see a Monitor in
+        mean_reward, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=2)
     assert mean_reward >= 8  # CartPole pays 1 per step; an episode lasts at least 8 steps
 
 

@@ -272,3 +272,26 @@ def test_an_sb3_image_model_on_another_image_size_is_refused(tmp_path):
     other = FakeImageEnv(screen_height=40, screen_width=40, n_channels=3, discrete=True)
     with pytest.raises(CheckpointError, match="observation space"):
         PPO.load(tmp_path / "ppo", env=lambda: other)
+
+
+def test_an_sb3_zip_restores_verbose_tensorboard_log_seed_and_stats_window(tmp_path):
+    logs = str(tmp_path / "tb")
+    model = sb3.PPO(
+        "MlpPolicy",
+        "CartPole-v1",
+        n_steps=32,
+        batch_size=32,
+        verbose=0,
+        tensorboard_log=logs,
+        seed=3,
+        stats_window_size=50,
+        device="cpu",
+    )
+    model.verbose = 2  # as a user sets it before saving
+    model.save(tmp_path / "model")
+    agent = PPO.load(tmp_path / "model", device="cpu")
+    assert (agent.verbose, agent.tensorboard_log, agent.seed) == (2, logs, 3)
+    assert agent.episode_tracker.recent_returns.maxlen == 50
+    # The load's own keywords win, as in SB3.
+    quiet = PPO.load(tmp_path / "model", device="cpu", verbose=0, tensorboard_log=None)
+    assert (quiet.verbose, quiet.tensorboard_log) == (0, None)

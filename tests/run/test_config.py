@@ -255,3 +255,38 @@ def test_tuned_entry_merges_default_env_and_variant(tmp_path):
         tuned_entry("ppo", "CartPole-v1").source
         == "rlrobot/configs/ppo.yaml: default + CartPole-v1"
     )
+
+
+def test_delayed_wrapper_takes_the_inner_envs_delayed_entry(tmp_path):
+    (tmp_path / "sac.yaml").write_text(
+        "default: {gamma: 0.9, delayed: {reward_redistribution: uniform}}\n"
+        "Foo-v0: {learning_rate: 0.002, env_kwargs: {b: 2}, "
+        "delayed: {reward_redistribution: rrd, rrd_batch_size: 8}}\n"
+        "rlrobot/Delayed-v0: {learning_rate: 0.5}\n"
+    )
+    wrapped = resolve_config(
+        "sac", "rlrobot/Delayed-v0", overrides=["env_kwargs.env_id=Foo-v0"], config_dir=tmp_path
+    )
+    # The inner env's entry and its delayed sub-entries; its env_kwargs go to the inner env.
+    assert wrapped.algorithm.learning_rate == 0.002 and wrapped.algorithm.gamma == 0.9
+    assert wrapped.algorithm.reward_redistribution == "rrd"
+    assert wrapped.algorithm.rrd_batch_size == 8
+    assert wrapped.run.env_kwargs == {"b": 2, "env_id": "Foo-v0"}
+    assert wrapped.sources[0].endswith("(the env inside rlrobot/Delayed-v0)")
+    # The user's layers still win over the inner entry.
+    chosen = resolve_config(
+        "sac",
+        "rlrobot/Delayed-v0",
+        overrides=["env_kwargs.env_id=Foo-v0", "reward_redistribution=null"],
+        config_dir=tmp_path,
+    )
+    assert chosen.algorithm.reward_redistribution is None
+    # Without an inner id the wrapper's own entry applies, as for any env.
+    bare = resolve_config("sac", "rlrobot/Delayed-v0", config_dir=tmp_path)
+    assert bare.algorithm.learning_rate == 0.5 and bare.algorithm.reward_redistribution is None
+    # The shipped Pendulum entry picks the study's better method.
+    pendulum = resolve_config(
+        "sac", "rlrobot/Delayed-v0", overrides=["env_kwargs.env_id=Pendulum-v1"]
+    )
+    assert pendulum.algorithm.reward_redistribution == "rrd"
+    assert pendulum.run.n_timesteps == 20_000

@@ -7,6 +7,8 @@ runs the files on 1,000 observations recorded in the env with random actions.
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -300,3 +302,28 @@ def test_a_missing_extra_is_named(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(CommandError, match="running an ONNX policy needs onnxruntime"):
         OnnxPolicy(tmp_path / "policy.onnx")
+
+
+def readme_robot_snippet() -> str:
+    """Return README's robot-side ONNX snippet (a ```py block: it needs an exported file)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```py\n(.*?)```", readme, flags=re.DOTALL)
+    (snippet,) = [block for block in blocks if "onnxruntime.InferenceSession" in block]
+    return snippet
+
+
+@pytest.mark.parametrize("case", ["sac-state", "ppo-dict-pixels"])
+def test_readme_robot_snippet_acts_as_predict(deployed, case, tmp_path, monkeypatch):
+    exported, results, _ = deployed
+    _, expected = results[case]
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(exported / f"{case}.onnx", "policy.onnx")
+    shutil.copy(metadata_path(exported / f"{case}.onnx"), "policy.onnx.json")
+    namespace: dict = {}
+    exec(compile(readme_robot_snippet(), "README.md robot-side snippet", "exec"), namespace)
+    with np.load(exported / f"{case}_obs.npz") as recorded:
+        observations = {key: recorded[key] for key in recorded.files}
+    for index in (0, 7, 500):
+        one = {key: batch[index] for key, batch in observations.items()}
+        observation = one if len(one) > 1 else one["observation"]
+        assert np.abs(namespace["act"](observation) - expected[index]).max() <= 1e-5

@@ -89,8 +89,8 @@ class Study:
 
 STUDIES: dict[str, Study] = {
     "summary": Study("summary", seeds=3, trials="{out}/summary"),
-    "on_policy": Study("on_policy", seeds=3, trials="{out}/on_policy"),
-    "off_policy": Study("off_policy"),
+    "on_policy": Study("on_policy", seeds=3, trials="{out}/on_policy", report="rewrite_report"),
+    "off_policy": Study("off_policy", report="rewrite_report"),
     "delayed_rewards": Study("delayed_rewards"),
     # The learning tests' exact trials: a measurement for the tests, not a benchmark.
     "delayed_rewards_margins": Study("delayed_rewards", "main_margins", seeds=10, in_all=False),

@@ -57,7 +57,8 @@ class Task:
         budgets: Env steps per trial by algorithm (the dense config's budget, or its cut).
         config_budgets: The dense config's ``n_timesteps`` by algorithm, for the report.
         wrapped: A Gymnasium env without ``reward_mode``: its delayed conditions run
-            ``rlrobot/Delayed-v0`` (``DelayedReward`` around it) under its dense config.
+            ``rlrobot/Delayed-v0`` (``DelayedReward`` around it) under its entry with its
+            ``delayed:`` sub-entries.
     """
 
     env_id: str
@@ -122,10 +123,14 @@ def condition_spec(
     method = REDISTRIBUTION.get(condition)
     redistribution = f"reward_redistribution={method if method else 'null'}"
     env_id = task.env_id
-    if task.wrapped:
+    if task.wrapped and condition == "dense":
         resolved = resolve_trial_config(algo, env_id, [redistribution])
-        if condition != "dense":
-            env_id, resolved.env_kwargs = DELAYED_ENV_ID, {"env_id": task.env_id}
+    elif task.wrapped:
+        # As `rlrobot train --env rlrobot/Delayed-v0 --set env_kwargs.env_id=…` resolves it.
+        env_id = DELAYED_ENV_ID
+        resolved = resolve_trial_config(
+            algo, env_id, [f"env_kwargs.env_id={task.env_id}", redistribution]
+        )
     elif condition == "dense":
         resolved = resolve_trial_config(algo, env_id, ["env_kwargs.reward_mode=dense"])
     else:

@@ -1,6 +1,8 @@
 """Off-policy study: our SAC and TD3 (with HER on sparse Reach) against Stable-Baselines3.
 
-Three parts, written to ``off_policy.md`` (its hand-written findings kept) and ``off_policy.png``:
+Three parts, written to ``off_policy.md`` (its hand-written findings kept) and ``off_policy.png``,
+with every number behind them (per-trial results with their per-seed curves, the comparison
+rows, the update-step and memory measurements) in ``off_policy.json``:
 
 1. Learning runs (``rlrobot.benchmark`` trials): for each env × algo, ours and SB3's with the
    same resolved config from ``rlrobot/configs/{sac,td3}.yaml`` (translated field by field by
@@ -16,10 +18,12 @@ Three parts, written to ``off_policy.md`` (its hand-written findings kept) and `
 
     rlrobot bench --study off_policy --out docs/benchmarks   # full run (see the report's time)
     rlrobot bench --study off_policy --quick                 # smoke run, temp folder
+    rlrobot bench --study off_policy --report-only docs/benchmarks   # rebuild from the JSON
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -29,9 +33,13 @@ import numpy as np
 
 from rlrobot.benchmark.bench import build_bench_specs, resolve_trial_config
 from rlrobot.benchmark.report import (
+    aggregate_lines,
+    aggregate_scores,
     environment_lines,
     failed_trial_lines,
+    format_difference,
     format_interval,
+    format_probability,
     summarize,
     write_keeping_findings,
 )
@@ -48,6 +56,7 @@ BUDGETS = {"Pendulum-v1": 20_000, "rlrobot/Reach-v0": 5000}
 # to baddbmm, and their backward passes to mm / bmm).
 MATMUL_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
 EVAL_EPISODES = 10
+JSON_NAME = "off_policy.json"
 
 
 def build_specs(seeds: Sequence[int], quick: bool, budget_scale: float) -> list[TrialSpec]:
@@ -75,6 +84,18 @@ def build_specs(seeds: Sequence[int], quick: bool, budget_scale: float) -> list[
 def is_bfloat16(result: dict[str, Any]) -> bool:
     """Whether a trial ran our agent with bfloat16 matmuls."""
     return result["spec"]["config"].get("matmul_dtype") == "bfloat16"
+
+
+def split_series(
+    results: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return the float32 comparison's trials and the bfloat16 one's (with the same SB3 ones).
+
+    Cases without a bfloat16 run have only SB3's trials in the second, hence no row there.
+    """
+    fp32 = [r for r in results if not is_bfloat16(r)]
+    mixed = [r for r in results if is_bfloat16(r) or r["spec"]["framework"] == "sb3"]
+    return fp32, mixed
 
 
 def label(result: dict[str, Any]) -> str:
@@ -285,10 +306,10 @@ def comparison_table(results: list[dict[str, Any]]) -> list[str]:
     """Markdown table of one series of ours (float32 or bfloat16) against SB3's trials."""
     rows = summarize(results)
     table = [
-        "| env | algo | ours: final return [95% CI] | SB3 | ours: success | SB3 "
-        "| P(ours > SB3) | steps/s (wall): ours | SB3 | ratio | steps/CPU-s: ours | SB3 "
-        "| ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| env | algo | ours: final return [95% CI] | SB3 | ours − SB3 [95% CI] | ours: success "
+        "| SB3 | P(ours > SB3) [95% CI] | steps/s (wall): ours | SB3 | ratio "
+        "| steps/CPU-s: ours | SB3 | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     cpu_speed = cpu_steps_per_second(results)
     ours_label = "rlrobot bf16" if any(is_bfloat16(r) for r in results) else "rlrobot"
@@ -309,7 +330,8 @@ def comparison_table(results: list[dict[str, Any]]) -> list[str]:
         )
         table.append(
             f"| {row['env_id']} | {row['algo']} | {format_interval(ours)} | {format_interval(sb3)} "
-            f"| {success(ours)} | {success(sb3)} | {row['probability_of_improvement']:.2f} "
+            f"| {format_difference(row)} | {success(ours)} | {success(sb3)} "
+            f"| {format_probability(row)} "
             f"| {ours['steps_per_second']:.0f} | {sb3['steps_per_second']:.0f} | {speed:.2f}× "
             f"| {cpu_cells} |"
         )
@@ -330,9 +352,7 @@ def render_markdown(
 
     ``reused_keys``: trials loaded from the trials folder, finished by an earlier run.
     """
-    fp32 = [r for r in results if not is_bfloat16(r)]
-    # Ours in bfloat16 against the same SB3 trials (cases without a bfloat16 run have no row).
-    mixed = [r for r in results if is_bfloat16(r) or r["spec"]["framework"] == "sb3"]
+    fp32, mixed = split_series(results)
     table = comparison_table(fp32)
     mixed_table = comparison_table(mixed)
     update_table = [
@@ -387,7 +407,8 @@ def render_markdown(
         "noise 0.1 for TD3, and SB3's `HerReplayBuffer` with the same strategy and k on Reach.",
         f"- Final return / success: {EVAL_EPISODES} deterministic evaluation episodes at the "
         "last checkpoint (the same start states for both), mean over seeds with a 95 % "
-        "percentile-bootstrap CI; P(ours > SB3) compares random pairs of runs.",
+        "percentile-bootstrap CI; ours − SB3 (difference of the means) and P(ours > SB3) "
+        "(random pairs of runs, ties one half) with 95 % two-sample bootstrap CIs.",
         "- Train steps/s: env steps / time of `learn()` without evaluation, one torch "
         "thread per trial, two trials in parallel on a 2-core machine shared with other "
         "engineers' jobs. Wall-clock figures depend on how busy the machine was during each "
@@ -397,6 +418,7 @@ def render_markdown(
         "",
         *table,
         "",
+        *aggregate_lines(aggregate_scores(summarize(fp32))),
         "![learning curves](off_policy.png)",
         "",
         "Bands: min–max over seeds. Reach curves show the success rate of the sparse task.",
@@ -450,25 +472,65 @@ def render_markdown(
 
 def main(options: StudyOptions) -> Path:
     """Run the learning trials not yet in the trials folder, time the update step, measure the
-    buffers and write the report; return ``off_policy.md``."""
+    buffers and write the report and its JSON; return ``off_policy.md``."""
     start = time.perf_counter()
-    out_dir, quick = options.out_dir, options.quick
+    quick = options.quick
     store = TrialStore(options.trials_dir)
     specs = build_specs(options.seeds, quick, options.budget_scale)
     reused_keys = {spec.key for spec in specs if (store.load(spec.key) or {}).get("status") == "ok"}
     results = run_trials(specs, store, options.execution or Execution(workers=2))
     rounds, steps = (2, 20) if quick else (7, 100)
     cases = CASES[:1] if quick else CASES
-    updates = [time_update_step(env_id, algo, rounds, steps) for env_id, algo in cases]
-    memory = measure_memory()
-    peak_gflops = matmul_peak_gflops()
-    ok = [r for r in results if r.get("status") == "ok"]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot_curves(ok, out_dir / "off_policy.png")
-    markdown = out_dir / "off_policy.md"
-    wall = time.perf_counter() - start
-    page = render_markdown(
-        results, updates, memory, peak_gflops, quick, wall, reused_keys, options.command
+    measured = {
+        "updates": [time_update_step(env_id, algo, rounds, steps) for env_id, algo in cases],
+        "memory": measure_memory(),
+        "peak_gflops": matmul_peak_gflops(),
+    }
+    run = {
+        "command": options.command,
+        "quick": quick,
+        "wall_s": time.perf_counter() - start,
+        "reused_keys": sorted(reused_keys),
+        **measured,
+        "results": results,
+    }
+    fp32, mixed = split_series(results)
+    summary = {"rows": summarize(fp32), "rows_bfloat16": summarize(mixed)}
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    (options.out_dir / JSON_NAME).write_text(
+        json.dumps({**run, **summary, "aggregate": aggregate_scores(summary["rows"])}, indent=1)
+        + "\n"
     )
+    return write_page(options.out_dir, run)
+
+
+def rewrite_report(out_dir: Path) -> Path:
+    """Rewrite ``off_policy.md`` and ``off_policy.png`` from ``off_policy.json`` alone."""
+    return write_page(Path(out_dir), json.loads((Path(out_dir) / JSON_NAME).read_text()))
+
+
+def write_page(out_dir: Path, run: dict[str, Any]) -> Path:
+    """Write the learning-curve figure and ``off_policy.md`` of a run; return the page.
+
+    Args:
+        out_dir: The page's folder.
+        run: What ``off_policy.json`` holds: ``results``, ``updates``, ``memory``,
+            ``peak_gflops``, ``quick``, ``wall_s``, ``reused_keys`` and ``command``.
+    """
+    results = run["results"]
+    plot_curves([r for r in results if r.get("status") == "ok"], out_dir / "off_policy.png")
+    page = render_markdown(
+        results,
+        run["updates"],
+        run["memory"],
+        run["peak_gflops"],
+        run["quick"],
+        run["wall_s"],
+        run["reused_keys"],
+        run["command"],
+    )
+    markdown = out_dir / "off_policy.md"
+    write_keeping_findings(markdown, page)
+    return markdown
     write_keeping_findings(markdown, page)
     return markdown
