@@ -188,7 +188,13 @@ def run_bench(
     try:
         results = run_trials(list(specs), store, execution, log=log)
     except ClusterError as error:
-        raise with_partial_report(error, lambda: rebuild_report(out)) from None
+        finished = [result for spec in specs if (result := store.load(spec.key)) is not None]
+        if not finished:
+            raise
+        # The report's settings say it is partial: a report that silently lacks trials misleads.
+        settings = {**run_info["settings"], "finished": f"{len(finished)} of {len(specs)} trials"}
+        partial = {**run_info, "settings": settings}
+        raise with_partial_report(error, lambda: write_report(out, finished, partial)) from None
     return write_report(out, results, run_info)
 
 
