@@ -86,7 +86,7 @@ def resolve_torch_threads(torch_threads: int | str | None) -> int | None:
     ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``, or with ``torch.set_num_threads`` after importing
     rlrobot's agents. An integer is that count.
     """
-    if not isinstance(torch_threads, str):
+    if not (isinstance(torch_threads, str) and torch_threads == "auto"):
         return torch_threads
     if any(os.environ.get(name) for name in THREAD_VARIABLES):
         return None
