@@ -69,6 +69,32 @@ Observation = np.ndarray | dict[str, np.ndarray]
 Callback = Any
 
 
+# torch's CPU threads in ``learn`` when neither the agent nor the user chose a count: one is
+# the fastest for RL's small networks on a few shared cores (docs/benchmarks/threads.md).
+DEFAULT_TORCH_THREADS = 1
+# torch's thread count when rlrobot's agents were imported: torch's own default. Another count
+# at ``learn`` was set by the script (``torch.set_num_threads``), and is its choice.
+STARTING_TORCH_THREADS = torch.get_num_threads()
+# Environment variables through which a user gives torch its thread count before it starts.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def resolve_torch_threads(torch_threads: int | str | None) -> int | None:
+    """Return the thread count ``learn`` runs with (None: the process's, left alone).
+
+    ``"auto"`` is ``DEFAULT_TORCH_THREADS`` unless the user chose a count: through
+    ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``, or with ``torch.set_num_threads`` after importing
+    rlrobot's agents. An integer is that count.
+    """
+    if not (isinstance(torch_threads, str) and torch_threads == "auto"):
+        return torch_threads
+    if any(os.environ.get(name) for name in THREAD_VARIABLES):
+        return None
+    if torch.get_num_threads() != STARTING_TORCH_THREADS:
+        return None
+    return DEFAULT_TORCH_THREADS
+
+
 @contextmanager
 def torch_threads_set(count: int | None) -> Iterator[None]:
     """Run the block with ``count`` torch CPU threads (None: as they are), then restore them."""
@@ -145,8 +171,10 @@ class BaseAgent(ABC):
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``….
         torch_threads: torch's CPU threads during ``learn`` (``torch.set_num_threads``, the
             previous count restored when ``learn`` returns); ``None`` leaves the process's
-            count (``OMP_NUM_THREADS``, your own ``torch.set_num_threads``) alone. 1 by
-            default: RL's small networks train fastest on one thread (docs/threads.md).
+            count alone. ``"auto"`` (the default): one thread, on which RL's small networks
+            train fastest (docs/benchmarks/threads.md), unless you chose a count yourself
+            (``OMP_NUM_THREADS``, or ``torch.set_num_threads`` after importing rlrobot's
+            agents), which is then left alone.
         config: A config dataclass; keyword hyperparameters override its fields.
         observation_space: Used when ``env`` is None.
         action_space: Used when ``env`` is None.
@@ -188,7 +216,7 @@ class BaseAgent(ABC):
         worker_timeout_s: float | None = None,
         seed: int | None = None,
         device: str | torch.device = "auto",
-        torch_threads: int | None = 1,
+        torch_threads: int | str | None = "auto",
         config: BaseConfig | None = None,
         observation_space: gym.Space | None = None,
         action_space: gym.Space | None = None,
@@ -214,8 +242,15 @@ class BaseAgent(ABC):
         self.config = self.config_class.from_dict({**base_values, **sb3_values})
         seed = check_common_arguments(verbose, stats_window_size, seed)
         self.seed = seed
-        if torch_threads is not None:
-            torch_threads = check_argument("torch_threads", torch_threads, int, TORCH_THREADS)
+        if torch_threads is not None and not (
+            isinstance(torch_threads, str) and torch_threads == "auto"
+        ):
+            try:
+                torch_threads = check_argument("torch_threads", torch_threads, int, TORCH_THREADS)
+            except ConfigError as error:
+                raise ConfigError(
+                    f'{error}; "auto" (the default) and None are allowed too'
+                ) from None
         self.torch_threads = torch_threads
         self.verbose = verbose
         self.tensorboard_log = tensorboard_log
@@ -318,7 +353,7 @@ class BaseAgent(ABC):
         tb_log_name = check_run_name(tb_log_name)
         reset_num_timesteps = check_flag("reset_num_timesteps", reset_num_timesteps)
         progress_bar = check_flag("progress_bar", progress_bar)
-        with torch_threads_set(self.torch_threads):
+        with torch_threads_set(resolve_torch_threads(self.torch_threads)):
             end, callbacks = self._begin_learn(
                 total_timesteps, logger, reset_num_timesteps, callback, log_interval, tb_log_name
             )

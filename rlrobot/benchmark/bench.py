@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from rlrobot.benchmark.report import write_report
-from rlrobot.benchmark.runner import Execution, Log, TrialStore, run_trials
+from rlrobot.benchmark.runner import (
+    ClusterError,
+    Execution,
+    Log,
+    TrialStore,
+    run_trials,
+    with_partial_report,
+)
 from rlrobot.benchmark.sb3 import SB3_ALGORITHMS
 from rlrobot.benchmark.trial import TrialSpec
 from rlrobot.errors import ConfigError
@@ -163,6 +170,10 @@ def run_bench(
         settings: Shown at the top of the report.
         command: The command line that reproduces the run, shown in the report.
         log: Receives progress lines.
+
+    Raises:
+        ClusterError: The Ray cluster was lost (or cannot run a trial); the report of the
+            trials that finished is written first and named.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,7 +185,16 @@ def run_bench(
     }
     (out / RUN_INFO_FILE).write_text(json.dumps(run_info, indent=1))
     store = TrialStore(out)
-    results = run_trials(list(specs), store, execution, log=log)
+    try:
+        results = run_trials(list(specs), store, execution, log=log)
+    except ClusterError as error:
+        finished = [result for spec in specs if (result := store.load(spec.key)) is not None]
+        if not finished:
+            raise
+        # The report's settings say it is partial: a report that silently lacks trials misleads.
+        settings = {**run_info["settings"], "finished": f"{len(finished)} of {len(specs)} trials"}
+        partial = {**run_info, "settings": settings}
+        raise with_partial_report(error, lambda: write_report(out, finished, partial)) from None
     return write_report(out, results, run_info)
 
 

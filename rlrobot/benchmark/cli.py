@@ -204,8 +204,11 @@ def add_optimize_options(train: argparse.ArgumentParser) -> None:
     Added here, not in ``rlrobot.run.cli``: the sweep is a layer above ``run``.
     """
     group = train.add_argument_group(
-        "hyperparameter tuning (the RL Zoo's flags: -optimize runs rlrobot sweep on --env and "
-        "--algo, one seed per trial, into --out)"
+        "hyperparameter tuning (the RL Zoo's flags)",
+        "-optimize runs rlrobot sweep on --env and --algo, one seed per trial, into --out\n"
+        "(default: runs/ or -f DIR, then sweep-<algo>-<env>). Each trial takes -n/--steps,\n"
+        "--n-envs, --set/--hyperparams, --eval-freq and --eval-episodes; --seed seeds the\n"
+        "sampler.",
     )
     group.add_argument(
         "-optimize",
@@ -245,16 +248,35 @@ def train_or_optimize(args: argparse.Namespace) -> int:
     if refused:
         flags = " ".join("--" + flag.replace("_", "-") for flag in refused)
         raise CommandError(f"-optimize tunes from rlrobot/configs/ and --set: no {flags}")
+    # ``train``'s options that configure one run's folder and process, not a sweep's trials.
+    run_only = {
+        "--save-freq": args.save_freq,
+        "--vec-env": args.vec_env,
+        "--device": args.device,
+        "--tensorboard-log": args.tensorboard_log,
+        "--list-keys": args.list_keys or None,
+        "--verbose": args.verbose or None,
+    }
+    given = [flag for flag, value in run_only.items() if value is not None]
+    if given:
+        raise CommandError(f"{' '.join(given)}: for train runs, not for -optimize's trials")
+    if args.eval_freq == 0:
+        raise CommandError("--eval-freq 0: -optimize prunes trials from their evaluations")
+    if args.log_folder is not None and args.out is not None:
+        raise CommandError(
+            "give --out (the sweep folder) or -f/--log-folder (its parent), not both"
+        )
     if not args.env or not args.algo:
         raise CommandError("-optimize needs --env ID and --algo NAME")
     args.params = args.params or default_parameters(args.algo)
     args.seeds = 1
-    args.eval_interval = None
+    args.eval_interval = args.eval_freq
     args.eval_episodes = getattr(args, "eval_episodes", None) or 5
     args.backend, args.ray_address, args.cpus_per_trial, args.workers = "local", None, 1.0, None
     args.retries = 1
     args.report_only = None
-    args.out = args.out or f"runs/sweep-{args.algo}-{args.env.replace('/', '-')}"
+    name = f"sweep-{args.algo}-{args.env.replace('/', '-')}"
+    args.out = args.out or f"{args.log_folder or 'runs'}/{name}"
     if args.seed is not None:
         args.sweep_seed = args.seed
     return sweep_command(args)

@@ -2,8 +2,8 @@
 
 Results are JSON files ``DIR/trials/<key>.json`` written atomically. A trial whose file says
 ``"status": "ok"`` is never run again (restarting a bench or sweep only runs what is missing);
-a failed trial is retried once in the same run and, if it fails again, recorded as failed
-(and tried again on the next restart).
+a failed trial is retried once in the same run, as soon as it fails, and, if it fails again,
+recorded as failed (and tried again on the next restart).
 
 Both backends run ``rlrobot.benchmark.trial.execute_trial`` on the spec's dict, with one torch
 thread per trial, so a spec gives the same result on either.
@@ -64,7 +64,18 @@ class Execution:
 
 
 class ClusterError(RLRobotError):
-    """The Ray cluster cannot be reached, or has no node that can run a trial of the size asked."""
+    """The Ray cluster cannot be reached (or was lost), or has no node that can run a trial of
+    the size asked."""
+
+
+def with_partial_report(error: ClusterError, write_report: Callable[[], Path]) -> ClusterError:
+    """Return ``error`` naming the report of what finished, which ``write_report`` writes now
+    (``error`` itself when nothing finished)."""
+    try:
+        path = write_report()
+    except (FileNotFoundError, KeyError):  # no finished trial to report
+        return error
+    return ClusterError(f"{error}; partial report: {path}")
 
 
 class TrialStore:
@@ -115,10 +126,11 @@ def _run_local(
 ) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, function(*calls[index]))`` as calls finish in a pool of processes.
 
-    A call whose worker died yields the exception instead of a result.
+    Calls appended to ``calls`` meanwhile (a retry) are submitted as soon as the caller asks
+    for the next result. A call whose worker died yields the exception instead of a result.
     """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     # "forkserver": workers fork from a clean single-threaded server (safe with torch's thread
     # pools and PyBullet clients, unlike forking this process) that has imported the heavy
@@ -128,12 +140,20 @@ def _run_local(
     with ProcessPoolExecutor(
         max_workers=min(workers, len(calls)), mp_context=context, initializer=_init_local_worker
     ) as pool:
-        futures = {pool.submit(function, *call): index for index, call in enumerate(calls)}
-        for future in as_completed(futures):
-            try:
-                yield futures[future], future.result()
-            except Exception as error:  # a worker that died (BrokenProcessPool) …
-                yield futures[future], error
+        futures: dict[Any, int] = {}
+        submitted = 0
+        while submitted < len(calls) or futures:
+            for index in range(submitted, len(calls)):
+                futures[pool.submit(function, *calls[index])] = index
+            submitted = len(calls)
+            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for future in done:
+                index = futures.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as error:  # a worker that died (BrokenProcessPool) …
+                    outcome = error
+                yield index, outcome
 
 
 def _connect_ray(ray: Any, execution: Execution, log: Log) -> None:
@@ -194,7 +214,8 @@ def _run_ray(
 ) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, result)`` as Ray tasks finish (connects to or starts Ray if needed).
 
-    A task whose worker died yields the exception instead of a result.
+    Calls appended to ``calls`` meanwhile (a retry) are submitted as soon as the caller asks
+    for the next result. A task whose worker died yields the exception instead of a result.
 
     Raises:
         ClusterError: No node can run a task (checked before submitting and while waiting).
@@ -212,13 +233,25 @@ def _run_ray(
         check_ray_fits(ray, execution.cpus_per_trial)
         # max_retries=0: retries are ours (same policy as the local backend).
         remote = ray.remote(num_cpus=execution.cpus_per_trial, max_retries=0)(function)
-        pending = {remote.remote(*call): index for index, call in enumerate(calls)}
-        waited = 0.0
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=RAY_WAIT_S)
+        pending: dict[Any, int] = {}
+        submitted, waited = 0, 0.0
+        while submitted < len(calls) or pending:
+            for index in range(submitted, len(calls)):
+                pending[remote.remote(*calls[index])] = index
+            submitted = len(calls)
+            try:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=RAY_WAIT_S)
+                if not done:
+                    # Nodes may have left since the start: fail rather than wait forever.
+                    check_ray_fits(ray, execution.cpus_per_trial)
+            except ConnectionError as error:  # the head node (its GCS) is gone
+                detail = (str(error).strip() or type(error).__name__).splitlines()[0]
+                raise ClusterError(
+                    f"lost the Ray cluster with {len(pending)} of {len(calls)} task(s) "
+                    f"unfinished ({detail}); finished trials are saved: run the same command "
+                    "again to resume"
+                ) from None
             if not done:
-                # Nodes may have left since the start: fail rather than wait forever.
-                check_ray_fits(ray, execution.cpus_per_trial)
                 waited += RAY_WAIT_S
                 if waited % RAY_WAITING_LOG_S < RAY_WAIT_S:
                     log(f"waiting for Ray: {len(pending)} task(s) unfinished after {waited:.0f} s")
@@ -295,30 +328,30 @@ def run_trials(
         log(f"{other_code} stored trial(s) were run by other rlrobot code: {action}")
     # Ray workers check that they run this code (a node with another checkout fails).
     expected = current if execution.backend == "ray" else None
-    for attempt in range(1, retries + 2):
-        if not pending:
-            break
-        batch = list(pending.values())
-        calls = [(spec.to_dict(), expected) for spec in batch]
-        failed: dict[str, TrialSpec] = {}
-        for index, outcome in run_calls(execute_trial, calls, execution, log):
-            spec = batch[index]
-            result = outcome if isinstance(outcome, dict) else failure_result(spec, outcome)
-            label = (labels or {}).get(spec.key, spec.label)
-            result["attempts"] = attempt
-            results[spec.key] = result
-            if result["status"] == "ok":
-                store.save(result)
-                log(
-                    f"done   {label}: return {result['final_return']:.4g}, "
-                    f"{result['steps_per_second']:.0f} steps/s, {result['wall_time_s']:.0f} s"
-                )
-            else:
-                failed[spec.key] = spec
-                last_line = result["error"].strip().splitlines()[-1]
-                will_retry = attempt <= retries
-                log(f"FAILED {label} (attempt {attempt}): {last_line}")
-                if not will_retry:
-                    store.save(result)
-        pending = failed
+    batch = list(pending.values())
+    calls = [(spec.to_dict(), expected) for spec in batch]
+    attempts = [1] * len(batch)
+    # A failed trial is submitted again as soon as it fails, not after the others: on a bench
+    # of hours its retry runs alongside them.
+    for index, outcome in run_calls(execute_trial, calls, execution, log) if calls else ():
+        spec, attempt = batch[index], attempts[index]
+        result = outcome if isinstance(outcome, dict) else failure_result(spec, outcome)
+        label = (labels or {}).get(spec.key, spec.label)
+        result["attempts"] = attempt
+        results[spec.key] = result
+        if result["status"] == "ok":
+            store.save(result)
+            log(
+                f"done   {label}: return {result['final_return']:.4g}, "
+                f"{result['steps_per_second']:.0f} steps/s, {result['wall_time_s']:.0f} s"
+            )
+            continue
+        last_line = result["error"].strip().splitlines()[-1]
+        log(f"FAILED {label} (attempt {attempt}): {last_line}")
+        if attempt <= retries:
+            batch.append(spec)
+            attempts.append(attempt + 1)
+            calls.append(calls[index])
+        else:
+            store.save(result)
     return [results[spec.key] for spec in specs]

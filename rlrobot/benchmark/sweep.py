@@ -42,7 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from rlrobot.benchmark.runner import Execution, Log, TrialStore, run_calls
+from rlrobot.benchmark.runner import (
+    ClusterError,
+    Execution,
+    Log,
+    TrialStore,
+    run_calls,
+    with_partial_report,
+)
 from rlrobot.benchmark.trial import TrialSpec, run_trial
 from rlrobot.common.stats import bootstrap_ci, interquartile_mean
 from rlrobot.errors import ConfigError
@@ -523,11 +530,14 @@ def run_sweep(
             execution.retries,
         )
         failed_jobs = []
-        for index, outcome in run_calls(optimize, calls, pool, log):
-            if isinstance(outcome, BaseException):
-                last_line = str(outcome).strip().splitlines()[-1] if str(outcome) else ""
-                failed_jobs.append(f"job {index}: {type(outcome).__name__}: {last_line}")
-                log(f"FAILED sweep {failed_jobs[-1]}")
+        try:
+            for index, outcome in run_calls(optimize, calls, pool, log):
+                if isinstance(outcome, BaseException):
+                    last_line = str(outcome).strip().splitlines()[-1] if str(outcome) else ""
+                    failed_jobs.append(f"job {index}: {type(outcome).__name__}: {last_line}")
+                    log(f"FAILED sweep {failed_jobs[-1]}")
+        except ClusterError as error:  # the study keeps the finished trials
+            raise with_partial_report(error, lambda: write_sweep_report(out)) from None
         if failed_jobs:
             info["failed_jobs"] = failed_jobs
             (out / SWEEP_FILE).write_text(json.dumps(info, indent=1))

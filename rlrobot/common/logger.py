@@ -28,6 +28,8 @@ class Logger:
         resume_step: Continue the logs of an interrupted run from this env step: keep the rows
             of ``progress.csv`` up to it (later ones are dropped) and append to the file, and
             hide TensorBoard events after it (``purge_step``). ``None`` starts new logs.
+        tensorboard_folder: Where the TensorBoard events go (default: ``folder``), e.g. the
+            ``--tensorboard-log`` folder of a run whose CSV stays in its run folder.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class Logger:
         outputs: tuple[str, ...] = ("stdout", "csv", "tensorboard"),
         stream: TextIO | None = None,
         resume_step: int | None = None,
+        tensorboard_folder: str | os.PathLike | None = None,
     ) -> None:
         unknown = set(outputs) - {"stdout", "csv", "tensorboard"}
         if unknown:
@@ -56,7 +59,8 @@ class Logger:
                 from torch.utils.tensorboard import SummaryWriter
 
                 purge_step = resume_step + 1 if resume_step is not None else None
-                self._writer = SummaryWriter(log_dir=str(self.folder), purge_step=purge_step)
+                log_dir = self.folder if tensorboard_folder is None else tensorboard_folder
+                self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     @property
     def csv_path(self) -> Path | None:

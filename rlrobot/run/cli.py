@@ -35,10 +35,13 @@ wrong types are errors. The resolved config is saved as RUN_DIR/config.yaml.
 RL Zoo: --config hyperparams/ppo.yml reads a Zoo file as it is (an entry with a `policy` key
 replaces the tuned defaults; lin_0.001, normalize, policy_kwargs strings, env_wrapper and
 frame_stack are converted, the strings parsed, never run), and the Zoo's flags are aliases:
-  rlrobot train --algo ppo --env CartPole-v1 --config ppo.yml -n 1e5 \
-      --hyperparams learning_rate:lin_3e-4 n_envs:4 --eval-freq 10000 --vec-env subproc -f logs
+  rlrobot train --algo ppo --env CartPole-v1 --config ppo.yml -n 1e5 \\
+      --hyperparams learning_rate:lin_3e-4 n_envs:4 --eval-freq 10000 --vec-env subproc -f logs \\
+      --tensorboard-log tb
+  rlrobot train --algo ppo --env CartPole-v1 -optimize --n-trials 20 --storage sqlite:///s.db
 
-run folder: config.yaml, progress.csv + TensorBoard events (tensorboard --logdir RUN_DIR),
+run folder: config.yaml, progress.csv + TensorBoard events (tensorboard --logdir RUN_DIR; with
+--tensorboard-log DIR they go to DIR/<run folder name>_N instead, named in RUN_DIR/tensorboard.txt),
 evaluations.csv, checkpoints/step_*/, latest/, best/, learning_curve.png.
 """
 
@@ -123,10 +126,12 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "rlrobot's sync, async, shm, shm_workers too",
     )
     zoo.add_argument("--device", metavar="DEVICE", help="device: auto, cpu, cuda, cuda:N")
-    zoo.add_argument(
+    train.add_argument(
         "--tensorboard-log",
         metavar="DIR",
-        help="refused with a reason: TensorBoard events are always written into the run folder",
+        type=path_text,
+        help="write TensorBoard events into DIR/<run folder name>_N (SB3's naming) instead of "
+        "the run folder, which names that folder in tensorboard.txt (RL Zoo alias; new runs)",
     )
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument(
@@ -390,11 +395,6 @@ def run_train(args: argparse.Namespace) -> int:
     from rlrobot.run.folder import RunFolder
     from rlrobot.run.training import check_run, find_resume_point, train
 
-    if args.tensorboard_log is not None:
-        raise CommandError(
-            "--tensorboard-log is not needed: rlrobot writes TensorBoard events into the run "
-            "folder (tensorboard --logdir RUN_DIR, or the -f folder for all its runs)"
-        )
     if args.log_folder is not None and args.out is not None:
         raise CommandError("give --out (the run folder) or -f/--log-folder (its parent), not both")
     if args.list_keys:
@@ -434,11 +434,18 @@ def run_train(args: argparse.Namespace) -> int:
         resolved.algo, resolved.env, resolved.seed, args.log_folder or "runs"
     )
     check_writable(out, "--out", is_folder=True)
+    if args.tensorboard_log is not None:
+        check_writable(args.tensorboard_log, "--tensorboard-log", is_folder=True)
     action = "resuming" if args.resume else "training"
     print(f"{action} {resolved.algo} on {resolved.env} (seed {resolved.seed}) → {out}")
     try:
         folder = train(
-            resolved, out, args.resume, progress_bar=not args.no_progress, verbose=args.verbose
+            resolved,
+            out,
+            args.resume,
+            progress_bar=not args.no_progress,
+            verbose=args.verbose,
+            tensorboard_log=args.tensorboard_log,
         )
     except RunFolderError as error:
         raise CommandError(str(error)) from None
@@ -459,6 +466,7 @@ def _resumed_config(args: argparse.Namespace, read_run_config: Any, folder: Any)
         "--save-freq": args.save_freq,
         "--vec-env": args.vec_env,
         "--device": args.device,
+        "--tensorboard-log": args.tensorboard_log,
     }
     zoo_flags.update({"--config": args.config, "--set/--hyperparams": args.overrides or None})
     given = [flag for flag, value in zoo_flags.items() if value is not None]
@@ -665,7 +673,7 @@ def _load_agent(args: argparse.Namespace, run_dir: str | None = None) -> tuple[A
         raise CommandError(str(error)) from None
     import torch
 
-    # This process only acts: the run's thread count, as in training (docs/threads.md).
+    # This process only acts: the run's thread count, as in training (docs/benchmarks/threads.md).
     torch.set_num_threads(resolved.run.torch_threads)
     return agent, resolved, folder
 

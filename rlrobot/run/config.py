@@ -72,8 +72,16 @@ DELAYED_ENTRY = "delayed"
 WRAPPER_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 # Keys of a resolved ``config.yaml`` that name the run rather than configure it.
 IDENTITY_KEYS = ("algo", "env", "seed")
-# Names people try as config keys (``--set seed=5``) that are command-line options instead.
-OPTION_KEYS = {"algo": "--algo", "env": "--env", "seed": "--seed", "steps": "--steps"}
+# Names people try as config keys (``--set seed=5``, SB3's ``tensorboard_log`` in a file) that
+# are command-line options of ``train`` instead → the option, and whether bench and sweep have
+# one of their own.
+OPTION_KEYS = {
+    "algo": ("--algo", True),
+    "env": ("--env", True),
+    "seed": ("--seed", True),
+    "steps": ("--steps", True),
+    "tensorboard_log": ("--tensorboard-log", False),
+}
 
 
 @dataclass
@@ -117,7 +125,7 @@ class RunConfig(BaseConfig):
     torch_threads: int = option(
         1,
         "torch CPU threads while training; 1 is fastest for the small networks of RL on few "
-        "shared cores (docs/threads.md)",
+        "shared cores (docs/benchmarks/threads.md)",
         TORCH_THREADS,
     )
     eval_freq: int = option(10_000, "evaluate every this many env steps (0: never)", NON_NEGATIVE)
@@ -524,10 +532,11 @@ def validate_layers(
             if key in run_keys or key in algorithm_keys:
                 continue
             if key in OPTION_KEYS:
+                flag, elsewhere = OPTION_KEYS[key]
+                others = "; bench and sweep have their own" if elsewhere else ""
                 raise ConfigError(
                     f"unknown config key {key!r} for {algo} runs: it is a command-line option "
-                    f"(rlrobot train {OPTION_KEYS[key]} {values[key]}; bench and sweep "
-                    f"have their own) (from {source})"
+                    f"(rlrobot train {flag} {values[key]}{others}) (from {source})"
                 )
             error = unknown_key_error(key, known_keys, f"{algo} runs")
             raise ConfigError(f"{error} (from {source})")

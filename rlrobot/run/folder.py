@@ -5,6 +5,8 @@ Layout::
     RUN_DIR/
       config.yaml                  resolved config (algo, env, seed, every key)
       progress.csv, events.out.*   training log: SB3 key names, CSV and TensorBoard
+      tensorboard.txt              with ``--tensorboard-log DIR`` only: the folder
+                                   DIR/<run folder name>_N that holds the events instead
       evaluations.csv              one row per periodic evaluation
       checkpoints/step_0000020480/ periodic checkpoints (model.safetensors, metadata.json,
                                    run_state.json); the newest ``keep_checkpoints`` are kept
@@ -38,7 +40,7 @@ from typing import Any
 
 from rlrobot.common.checkpoint import METADATA_FILE, TENSORS_FILE, load_checkpoint
 from rlrobot.common.files import TEMPORARY_PATTERN, atomic_write_bytes, temporary_path
-from rlrobot.common.logger import row_step
+from rlrobot.common.logger import latest_run_id, row_step
 from rlrobot.errors import CheckpointError, RunFolderError
 from rlrobot.run.lock import LOCK_FILE, hold_writer_lock, lock_state
 
@@ -74,6 +76,7 @@ class RunFolder:
         self.best_path = self.path / "best"
         self.curve_path = self.path / "learning_curve.png"
         self.eval_path = self.path / "eval.json"
+        self.tensorboard_note_path = self.path / "tensorboard.txt"
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -95,6 +98,22 @@ class RunFolder:
     def write_config(self, config_text: str) -> None:
         """Write ``config.yaml`` atomically (creating the folder)."""
         atomic_write_bytes(self.config_path, config_text.encode())
+
+    def tensorboard_folder(self) -> Path:
+        """Return where the run's TensorBoard events go: the folder ``tensorboard.txt`` names
+        (a run trained with ``--tensorboard-log``), else the run folder itself."""
+        if self.tensorboard_note_path.is_file():
+            return Path(self.tensorboard_note_path.read_text().strip())
+        return self.path
+
+    def record_tensorboard_folder(self, tensorboard_log: str | os.PathLike) -> Path:
+        """Choose ``tensorboard_log/<run folder name>_N`` (SB3's naming: N one above the latest
+        there) for the events, write it into ``tensorboard.txt`` and return it."""
+        name = self.path.resolve().name
+        number = latest_run_id(tensorboard_log, name) + 1
+        events = Path(tensorboard_log).resolve() / f"{name}_{number}"
+        atomic_write_bytes(self.tensorboard_note_path, f"{events}\n".encode())
+        return events
 
     def next_eval_path(self) -> Path:
         """Return ``eval.json``, else the first free ``eval-2.json``, ``eval-3.json`` …: an

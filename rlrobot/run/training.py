@@ -305,6 +305,7 @@ def train(
     resume: bool = False,
     progress_bar: bool = True,
     verbose: bool = False,
+    tensorboard_log: str | os.PathLike | None = None,
 ) -> RunFolder:
     """Train ``resolved.algo`` on ``resolved.env`` into the run folder ``out``.
 
@@ -316,6 +317,10 @@ def train(
             before its first checkpoint trains again from step 0 with its config.
         progress_bar: Show a tqdm bar (only on a terminal and outside CI).
         verbose: Also print the SB3-style table of logged values at each log step.
+        tensorboard_log: A new run's TensorBoard events go to
+            ``tensorboard_log/<run folder name>_N`` (SB3's naming) instead of the run folder,
+            which names that folder in ``tensorboard.txt``; a resume writes where the note
+            says. None: into the run folder.
 
     Returns:
         The run folder.
@@ -323,8 +328,13 @@ def train(
     Raises:
         RunFolderError: Another process is writing ``out``; ``out`` holds a run (and no
             ``resume``), holds no run or only damaged checkpoints (``resume``), or is already
-            at ``n_timesteps``.
+            at ``n_timesteps``; ``tensorboard_log`` with ``resume``.
     """
+    if resume and tensorboard_log is not None:
+        raise RunFolderError(
+            "a resumed run keeps writing its TensorBoard events where it did (tensorboard.txt): "
+            "no tensorboard_log"
+        )
     folder = RunFolder(out)
     # Held from before the first look at the folder: a second writer is refused before it
     # reads, cleans or writes anything.
@@ -335,12 +345,17 @@ def train(
                 "longer running",
                 to_stderr=True,
             )
-        _train_into(folder, resolved, resume, progress_bar, verbose)
+        _train_into(folder, resolved, resume, progress_bar, verbose, tensorboard_log)
     return folder
 
 
 def _train_into(
-    folder: RunFolder, resolved: ResolvedConfig, resume: bool, progress_bar: bool, verbose: bool
+    folder: RunFolder,
+    resolved: ResolvedConfig,
+    resume: bool,
+    progress_bar: bool,
+    verbose: bool,
+    tensorboard_log: str | os.PathLike | None,
 ) -> None:
     """Do ``train``'s work while it holds the folder's lock."""
     run = resolved.run
@@ -391,12 +406,19 @@ def _train_into(
     # a resume rewrites it only when --steps changed the budget.
     if not resume or read_run_config(folder.config_path).to_dict() != resolved.to_dict():
         folder.write_config(resolved.to_yaml())
+    if tensorboard_log is not None:
+        report(f"TensorBoard events → {folder.record_tensorboard_folder(tensorboard_log)}")
     start_step = agent.num_timesteps
     notice = budget_rounding_notice(agent, start_step, run.n_timesteps)
     if notice is not None:
         report(notice, to_stderr=True)
     outputs = ("csv", "tensorboard", "stdout") if verbose else ("csv", "tensorboard")
-    logger = Logger(folder.path, outputs, resume_step=start_step if resume else None)
+    logger = Logger(
+        folder.path,
+        outputs,
+        resume_step=start_step if resume else None,
+        tensorboard_folder=folder.tensorboard_folder(),
+    )
     try:
         # A resume continues the checkpoint's episodes if it holds them (``load`` restored them).
         if not agent.episodes_in_progress:

@@ -1,6 +1,7 @@
 """Trials, cache and retry: specs, keys, the local process pool and failure handling."""
 
 import json
+import sys
 
 import pytest
 
@@ -16,6 +17,7 @@ from rlrobot.benchmark.trial import (
     run_trial,
 )
 from rlrobot.common.evaluation import EvaluationResult
+from tests.benchmark.fake_ray import LostCluster
 
 FLAKY_ID = "tests.benchmark.flaky_env:FlakyCartPole-v0"
 TINY_PPO = PPOConfig(n_steps=32, batch_size=32, n_epochs=1).to_dict()
@@ -135,6 +137,19 @@ def test_failed_trials_are_retried_once_and_reported(tmp_path):
     assert lines == [f"1 trial(s) already done in {store.directory}, 0 to run"]
 
 
+def test_a_failed_trial_is_retried_as_soon_as_it_fails_not_after_the_others(tmp_path):
+    flaky = tiny_spec(env_id=FLAKY_ID, env_kwargs={"marker": str(tmp_path / "marker")})
+    long = tiny_spec(steps=2048, eval_interval=1024)  # seconds: the flaky one fails and retries
+    lines = []
+    run_trials([long, flaky], TrialStore(tmp_path), Execution(workers=2), lines.append)
+    events = [line.split(": ")[0] for line in lines]
+    assert events == [
+        f"FAILED {flaky.label} (attempt 1)",
+        f"done   {flaky.label}",
+        f"done   {long.label}",
+    ]
+
+
 def test_code_versions_are_recorded_and_checked(tmp_path):
     version = code_version()
     assert len(version) == 12 and version == code_version()
@@ -157,3 +172,27 @@ def test_code_versions_are_recorded_and_checked(tmp_path):
         f"2 trial(s) already done in {store.directory}, 0 to run",
         "1 stored trial(s) were run by other rlrobot code: kept",
     ]
+
+
+def test_a_lost_ray_cluster_is_one_error_naming_the_partial_report(tmp_path, monkeypatch):
+    from rlrobot.benchmark.bench import run_bench
+    from rlrobot.benchmark.runner import ClusterError
+
+    monkeypatch.setitem(sys.modules, "ray", LostCluster(lost_after=1))
+    specs = [tiny_spec(seed=0), tiny_spec(seed=1)]
+    with pytest.raises(ClusterError) as error:
+        run_bench(specs, tmp_path, Execution("ray", retries=0), log=lambda line: None)
+    message = str(error.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith("lost the Ray cluster with 1 of 2 task(s) unfinished (GCS has been")
+    assert message.endswith(
+        f"run the same command again to resume; partial report: {tmp_path / 'report.md'}"
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "finished = 1 of 2 trials" in report and "| CartPole-v1 | ppo | 1 |" in report
+    # The rerun resumes: the finished trial is kept, the other runs.
+    monkeypatch.setitem(sys.modules, "ray", LostCluster(lost_after=None))
+    lines = []
+    results = run_trials(specs, TrialStore(tmp_path), Execution("ray"), lines.append)
+    assert [result["status"] for result in results] == ["ok", "ok"]
+    assert lines[0] == f"1 trial(s) already done in {tmp_path / 'trials'}, 1 to run"

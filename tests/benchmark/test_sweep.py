@@ -220,3 +220,43 @@ def test_train_optimize_runs_the_sweep_of_its_env_and_algo(tmp_path, capsys):
     # The default search space of A2C.
     assert set(ranking[0]["params"]) == {"learning_rate", "gamma", "gae_lambda", "ent_coef"}
     assert [row["state"] for row in ranking] == ["COMPLETE", "COMPLETE"]
+
+
+def test_train_optimize_takes_the_zoo_flags_and_refuses_run_only_ones(tmp_path, capsys):
+    argv = ["train", "--env", "CartPole-v1", "--algo", "a2c", "-optimize", "--n-trials", "2"]
+    argv += ["-n", "128", "--hyperparams", "n_steps:8", "n_envs:1", "--eval-freq", "32"]
+    argv += ["--eval-episodes", "1", "--sampler", "random", "--pruner", "median", "--seed", "3"]
+    storage = f"sqlite:///{tmp_path / 'zoo.db'}"
+    argv += ["--n-jobs", "1", "--storage", storage, "--study-name", "zoo"]
+    for refused in (["--device", "cpu"], ["--tensorboard-log", "tb"], ["--save-freq", "64"]):
+        assert main([*argv, *refused, "-f", str(tmp_path)]) == 2
+        assert "for train runs, not for -optimize's trials" in capsys.readouterr().err
+    assert main([*argv, "--eval-freq", "0", "-f", str(tmp_path)]) == 2
+    assert main([*argv, "-f", str(tmp_path)]) == 0
+    out = tmp_path / "sweep-a2c-CartPole-v1"  # -f: the log folder holds the sweep
+    info = json.loads((out / "sweep.json").read_text())
+    settings = info["settings"]
+    assert (settings["eval interval"], settings["steps"], settings["seeds"]) == (32, 128, 1)
+    assert (settings["sampler"], settings["pruner"]) == ("random", "median")
+    assert "--sweep-seed 3" in info["command"] and "--eval-episodes 1" in info["command"]
+    assert info["fixed"]["n_steps"] == 8
+    study = optuna.load_study(study_name="zoo", storage=storage)
+    assert len(study.trials) == 2
+
+
+def test_a_sweep_that_loses_its_ray_cluster_says_so_in_one_line_with_its_partial_report(
+    tmp_path, capsys, monkeypatch
+):
+    import sys
+
+    from tests.benchmark.fake_ray import LostCluster
+
+    monkeypatch.setitem(sys.modules, "ray", LostCluster(lost_after=1))  # one of two jobs ends
+    out = tmp_path / "sweep"
+    argv = ["sweep", *TINY, "--param", "learning_rate=[1e-3, 3e-3]", "--seeds", "1"]
+    argv += ["--trials", "2", "--n-jobs", "2", "--backend", "ray", "--out", str(out)]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("rlrobot sweep: error: lost the Ray cluster with 1 of 2 task(s)")
+    assert line.endswith(f"partial report: {out / 'sweep.md'}")
+    assert "1 trials: 1 complete" in (out / "sweep.md").read_text()

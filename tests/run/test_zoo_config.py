@@ -306,10 +306,54 @@ def test_integral_float_reads_as_int_and_fractions_are_refused(flag, capsys):
     assert code == 2 and "'n_steps': must be an integer" in error
 
 
+def _event_tags(folder: Path) -> set[str]:
+    """Return the scalar tags of the TensorBoard events in ``folder``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return set(EventAccumulator(str(folder)).Reload().Tags()["scalars"])
+
+
+def test_tensorboard_log_writes_sb3_named_folders_that_the_run_folder_names(tmp_path, capsys):
+    logs, tensorboard = tmp_path / "logs", tmp_path / "tb"
+    arguments = ["train", "--algo", "ppo", "--env", "CartPole-v1", "-n", "128"]
+    arguments += ["--hyperparams", *TINY, "--eval-freq", "0", "--no-progress"]
+    assert main([*arguments, "-f", str(logs), "--tensorboard-log", str(tensorboard)]) == 0
+    run = logs / "ppo-CartPole-v1-seed0"
+    first = tensorboard / "ppo-CartPole-v1-seed0_1"
+    assert (run / "tensorboard.txt").read_text() == f"{first.resolve()}\n"
+    assert f"TensorBoard events → {first.resolve()}" in capsys.readouterr().out
+    assert "time/fps" in _event_tags(first)
+    assert not list(run.glob("events.out.tfevents*"))  # the CSV stays, the events moved
+    assert (run / "progress.csv").is_file()
+    # A second run of the same name: the next number, as SB3 counts.
+    again = ["-f", str(tmp_path / "again"), "--tensorboard-log", str(tensorboard)]
+    assert main([*arguments, *again]) == 0
+    assert sorted(path.name for path in tensorboard.iterdir()) == [
+        "ppo-CartPole-v1-seed0_1",
+        "ppo-CartPole-v1-seed0_2",
+    ]
+    # A resume writes where tensorboard.txt says, and takes no new folder.
+    assert main(["train", "--out", str(run), "--resume", "--steps", "256", "--no-progress"]) == 0
+    assert len(list(first.glob("events.out.tfevents*"))) == 2
+    assert not list(run.glob("events.out.tfevents*"))
+    capsys.readouterr()
+    resumed = ["train", "--out", str(run), "--resume", "--steps", "512"]
+    assert main([*resumed, "--tensorboard-log", str(tensorboard)]) == 2
+    assert "--tensorboard-log: for new runs only" in capsys.readouterr().err
+
+
+def test_without_tensorboard_log_the_events_are_in_the_run_folder(tmp_path):
+    out = tmp_path / "run"
+    arguments = ["train", "--algo", "ppo", "--env", "CartPole-v1", "-n", "128", "--out", str(out)]
+    assert main([*arguments, "--hyperparams", *TINY, "--eval-freq", "0", "--no-progress"]) == 0
+    assert "time/fps" in _event_tags(out) and not (out / "tensorboard.txt").exists()
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--tensorboard-log", "tb"], "TensorBoard events into the run folder"),
+        (["--tensorboard-log", ""], "argument --tensorboard-log: must name a path"),
+        (["--set", "tensorboard_log=tb"], "command-line option (rlrobot train --tensorboard-log"),
         (["-f", "logs", "--out", "run"], "not both"),
         (["-n", "1.5"], "argument --steps/-n/--n-timesteps: must be an integer >= 1"),
         (["--hyperparams", "gamma=0.9"], "expected KEY:VALUE"),
