@@ -254,6 +254,7 @@ def run_trials(
     execution: Execution | None = None,
     log: Log = print,
     labels: Mapping[str, str] | None = None,
+    function: Callable[..., dict[str, Any]] = execute_trial,
 ) -> list[dict[str, Any]]:
     """Run the trials not already completed in ``store``; return every result in spec order.
 
@@ -266,6 +267,9 @@ def run_trials(
         execution: Backend, parallelism and retries (default: local pool, one retry).
         log: Receives one progress line per finished trial.
         labels: Names of trials in the progress lines, by key (default: ``spec.label``).
+        function: The worker entry, ``function(spec.to_dict(), expected_code_version)``:
+            ``execute_trial``, or a study's own for its own spec class (a module-level
+            function, so that workers can import it).
 
     Returns:
         One result dict per spec (``status`` ``"ok"`` or ``"failed"`` with ``error``).
@@ -301,7 +305,7 @@ def run_trials(
         batch = list(pending.values())
         calls = [(spec.to_dict(), expected) for spec in batch]
         failed: dict[str, TrialSpec] = {}
-        for index, outcome in run_calls(execute_trial, calls, execution, log):
+        for index, outcome in run_calls(function, calls, execution, log):
             spec = batch[index]
             result = outcome if isinstance(outcome, dict) else failure_result(spec, outcome)
             label = (labels or {}).get(spec.key, spec.label)
