@@ -511,7 +511,9 @@ def censored_scores(runs: Sequence[dict[str, Any]]) -> np.ndarray:
 
 def censored_median(times: np.ndarray) -> float:
     """Return the ⌈n/2⌉-th smallest of ``times`` (``CENSORED`` when half or more are)."""
-    return float(np.quantile(times, 0.5, method="inverted_cdf"))
+    # np.quantile(times, 0.5, method="inverted_cdf"), ten times faster: the bootstrap calls it
+    # for every resample.
+    return float(np.partition(times, (len(times) - 1) // 2)[(len(times) - 1) // 2])
 
 
 def _finite(value: float, largest: float) -> float | None:
