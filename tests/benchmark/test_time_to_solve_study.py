@@ -255,7 +255,7 @@ def test_the_page_reports_each_series_and_the_cases_not_run(tmp_path):
     results = {"command": "rlrobot bench --time-to-solve", "machine": {"cpu_count": 2}}
     (tmp_path / tts.RESULTS_FILE).write_text(json.dumps({**results, "cases": cases}))
     page = tts.rewrite_report(tmp_path).read_text()
-    assert "| rlrobot | `sync` × 8 | 3/3 | 4 [4, 4] |" in page
+    assert "| rlrobot | `sync` × 8 | 3/3 | 4 [4, 4] | 20000 | 0.2 |" in page
     assert "rlrobot, SB3's hyperparameters (= rlrobot: the same trials)" in page
     assert "| rlrobot | 0.4× | 1.00 [1.00, 1.00] |" in page
     assert "--only Pendulum-v1:sac" in page and "`LunarLander-v3`" in page

@@ -527,8 +527,9 @@ def summarize_series(runs: Sequence[dict[str, Any]], seed: int = 0) -> dict[str,
     Returns:
         ``n``, ``n_solved``, ``median_s`` (None: fewer than half solved), ``ci_s`` (low,
         high; None where open or undefined), the medians of ``eval_time_s`` and ``setup_s``
-        over all runs, and those of ``solve_step``, ``bound_s`` and ``train_over_bound`` over
-        the runs that solved (None when none did).
+        over all runs, and those of ``solve_step``, ``ms_per_step`` (time to solve ÷ steps
+        to solve, in ms), ``bound_s`` and ``train_over_bound`` over the runs that solved (None
+        when none did).
     """
     times = censored_scores(runs)
     solved = [r for r in runs if r["solved"]]
@@ -545,6 +546,9 @@ def summarize_series(runs: Sequence[dict[str, Any]], seed: int = 0) -> dict[str,
     for key in ("solve_step", "eval_time_s", "setup_s", "bound_s", "train_over_bound"):
         values = [r[key] for r in (runs if key in ALL_RUNS_KEYS else solved)]
         summary[key] = float(np.median(values)) if values else None
+    # Speed apart from sample efficiency: training time per env step of the solving runs.
+    per_step = [r["time_to_solve_s"] / r["solve_step"] * 1e3 for r in solved]
+    summary["ms_per_step"] = float(np.median(per_step)) if per_step else None
     return summary
 
 
@@ -619,14 +623,20 @@ def case_results(plan: Sequence[PlannedTrial], results: Sequence[dict[str, Any]]
             entry["runs"].append(per_seed_record(planned, result))
     for name, entry in entries.items():
         entry["same_as"] = same_trials(plan, name)
-        runs = {s: [r for r in entry["runs"] if r["series"] == s] for s in entry["series"]}
-        entry["summaries"] = {s: summarize_series(r) for s, r in runs.items() if r}
-        entry["comparisons"] = {
-            s: compare_series(r, runs[SB3])
-            for s, r in runs.items()
-            if r and runs.get(SB3) and entry["series"][s]["framework"] == OURS
-        }
+        summarize_case(entry)
     return entries
+
+
+def summarize_case(entry: dict[str, Any]) -> None:
+    """Set a case entry's ``summaries`` (per series) and ``comparisons`` (ours against SB3)
+    from its per-seed ``runs``."""
+    runs = {s: [r for r in entry["runs"] if r["series"] == s] for s in entry["series"]}
+    entry["summaries"] = {s: summarize_series(r) for s, r in runs.items() if r}
+    entry["comparisons"] = {
+        s: compare_series(r, runs[SB3])
+        for s, r in runs.items()
+        if r and runs.get(SB3) and entry["series"][s]["framework"] == OURS
+    }
 
 
 def same_trials(plan: Sequence[PlannedTrial], case_name: str) -> dict[str, str]:
@@ -659,8 +669,8 @@ def _interval(summary: dict[str, Any]) -> str:
 
 SERIES_COLUMNS = (
     "series", "vector env × envs", "solved", "time to solve, s: median [95% CI]",
-    "steps to solve", "eval time, s (excluded)", "setup, s (included)", "simulator bound, s",
-    "training ÷ bound",
+    "steps to solve", "ms per step", "eval time, s (excluded)", "setup, s (included)",
+    "simulator bound, s", "training ÷ bound",
 )  # fmt: skip
 
 
@@ -678,6 +688,7 @@ def case_section(entry: dict[str, Any]) -> list[str]:
                 f"{summary['n_solved']}/{summary['n']}",
                 _interval(summary),
                 format_number(summary["solve_step"]),
+                format_number(summary["ms_per_step"]),
                 _seconds(summary["eval_time_s"]),
                 _seconds(summary["setup_s"]),
                 _seconds(summary["bound_s"]),
@@ -738,8 +749,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         "is the ⌈n/2⌉-th smallest time (the Kaplan–Meier median when no run is censored "
         "before the last solve) and is given only when at least half solved; its 95 % CI is "
         "a percentile bootstrap of that median (10,000 resamples), its upper end *> budget* "
-        "when more than 2.5 % of resamples have no finite median. The steps, bound and ratio "
-        "columns are medians over the runs that solved, eval time and setup over all runs.",
+        "when more than 2.5 % of resamples have no finite median. The steps, ms per step "
+        "(time to solve ÷ steps to solve: speed apart from sample efficiency), bound and "
+        "ratio columns are medians over the runs that solved, eval time and setup over all "
+        "runs.",
         "- **P(ours solves sooner)**: for a random run of ours and one of SB3's, the chance "
         "that ours solves first (a censored run loses to any solved one; two censored runs "
         "tie), with a bootstrap CI over both sides' seeds.",
@@ -793,8 +806,13 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def rewrite_report(out_dir: Path) -> Path:
-    """Rewrite ``out_dir/time_to_solve.md`` from ``out_dir/time_to_solve.json``."""
-    results = json.loads((out_dir / RESULTS_FILE).read_text())
+    """Rewrite ``out_dir/time_to_solve.md`` from the per-seed runs in ``time_to_solve.json``
+    (its statistics recomputed and saved too)."""
+    path = out_dir / RESULTS_FILE
+    results = json.loads(path.read_text())
+    for entry in results["cases"].values():
+        summarize_case(entry)
+    path.write_text(json.dumps(results, indent=1) + "\n")
     return write_keeping_findings(out_dir / PAGE_FILE, render_markdown(results))
 
 
