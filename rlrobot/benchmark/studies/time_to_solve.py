@@ -674,6 +674,12 @@ SERIES_COLUMNS = (
 )  # fmt: skip
 
 
+def load_range(runs: Sequence[dict[str, Any]]) -> str:
+    """The range of the 1-minute load averages the runs ended with, e.g. ``"7.9–15.2"``."""
+    loads = [r["load_average"][0] for r in runs if r.get("load_average")]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "unknown"
+
+
 def case_section(entry: dict[str, Any]) -> list[str]:
     """Return the Markdown of one case: the series table and ours against SB3."""
     threshold = entry["threshold"]
@@ -709,7 +715,9 @@ def case_section(entry: dict[str, Any]) -> list[str]:
         "",
         f"Solved: {threshold['meaning']} (`{threshold['metric']}` ≥ {threshold['value']:g}) "
         f"over {entry['eval_episodes']} deterministic episodes, evaluated every "
-        f"{entry['eval_interval']:,} env steps; budget {entry['budget']:,} env steps.",
+        f"{entry['eval_interval']:,} env steps; budget {entry['budget']:,} env steps. "
+        f"Run by `{entry.get('command', '?')}`; load average (1 min) at the end of its trials "
+        f"{load_range(entry['runs'])}.",
         "",
         *markdown_table(SERIES_COLUMNS, rows),
         "",
@@ -734,8 +742,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"Written by `rlrobot bench --study time_to_solve` (`--time-to-solve`); last run "
         f"`{results['command']}` on {results['machine']['cpu_count']} CPU cores shared with "
-        "other jobs (load average per trial in the JSON). Every number, per seed, is in "
-        f"`{RESULTS_FILE}`.",
+        "other jobs (each case says its command and the machine's load). Every number, per "
+        f"seed, is in `{RESULTS_FILE}`.",
         "",
         "## What is measured",
         "",
@@ -836,7 +844,8 @@ def main(options: StudyOptions) -> Path:
     path = options.out_dir / RESULTS_FILE
     saved = json.loads(path.read_text()) if path.is_file() else {}
     saved_cases = saved.get("cases", {})
-    saved_cases.update(case_results(plan, results))
+    for name, entry in case_results(plan, results).items():
+        saved_cases[name] = {**entry, "command": options.command}
     merged = {
         "command": options.command,
         "machine": {"cpu_count": os.cpu_count()},
