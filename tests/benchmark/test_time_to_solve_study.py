@@ -257,7 +257,7 @@ def test_the_page_reports_each_series_and_the_cases_not_run(tmp_path):
     page = tts.rewrite_report(tmp_path).read_text()
     assert "| rlrobot | `sync` × 8 | 3/3 | 4 [4, 4] | 20000 | 0.2 |" in page
     assert "rlrobot, SB3's hyperparameters (= rlrobot: the same trials)" in page
-    assert "| rlrobot | 0.4× | 1.00 [1.00, 1.00] |" in page
+    assert "| rlrobot | 0.4× | 1.00 [1.00, 1.00] | 0.4× |" in page
     assert "--only Pendulum-v1:sac" in page and "`LunarLander-v3`" in page
     never = tts.case_results(plan, fake_results(plan, solved_time=None))["CartPole-v1:ppo"]
     assert never["summaries"]["rlrobot"]["median_s"] is None

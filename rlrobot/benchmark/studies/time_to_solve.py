@@ -674,6 +674,10 @@ SERIES_COLUMNS = (
 )  # fmt: skip
 
 
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{format_number(value)}×"
+
+
 def load_range(runs: Sequence[dict[str, Any]]) -> str:
     """The range of the 1-minute load averages the runs ended with, e.g. ``"7.9–15.2"``."""
     loads = [r["load_average"][0] for r in runs if r.get("load_average")]
@@ -701,12 +705,18 @@ def case_section(entry: dict[str, Any]) -> list[str]:
                 format_number(summary["train_over_bound"]),
             ]
         )
+    summaries = entry["summaries"]
     comparisons = [
         [
             name,
-            format_number(values["time_ratio"]) + ("×" if values["time_ratio"] else ""),
+            _ratio(values["time_ratio"]),
             f"{values['p_sooner']:.2f} [{values['p_sooner_ci'][0]:.2f}, "
             f"{values['p_sooner_ci'][1]:.2f}]",
+            _ratio(
+                None
+                if None in (summaries[name]["ms_per_step"], summaries[SB3]["ms_per_step"])
+                else summaries[name]["ms_per_step"] / summaries[SB3]["ms_per_step"]
+            ),
         ]
         for name, values in entry["comparisons"].items()
     ]
@@ -725,7 +735,13 @@ def case_section(entry: dict[str, Any]) -> list[str]:
     if comparisons:
         lines += [
             *markdown_table(
-                ["ours", "time ÷ SB3's (medians)", "P(ours solves sooner) [95% CI]"], comparisons
+                [
+                    "ours",
+                    "time to solve ÷ SB3's (medians)",
+                    "P(ours solves sooner) [95% CI]",
+                    "ms per step ÷ SB3's (medians)",
+                ],
+                comparisons,
             ),
             "",
         ]
