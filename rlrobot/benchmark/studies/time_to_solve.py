@@ -767,7 +767,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         "evaluation env made: *setup*, included) until a periodic deterministic evaluation "
         "first reaches the env's threshold; training stops there. The evaluations are left "
         "out (the clock stops while evaluating) and reported on their own. Resolution: the "
-        "evaluation interval, the same in env steps for every series.",
+        "evaluation interval, the same in env steps for every series. Before the clock "
+        "starts, each trial makes and closes one throwaway agent on in-process envs, so that "
+        "one-time costs of a fresh process (imports, torch's first linear-algebra call) are "
+        "not counted against whichever library a worker runs first.",
         "- **Censoring**: a run that has not solved by its budget (its final policy evaluated "
         "too) is censored there and counts as slower than every run that solved. The median "
         "is the ⌈n/2⌉-th smallest time (the Kaplan–Meier median when no run is censored "
