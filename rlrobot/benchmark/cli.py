@@ -27,6 +27,7 @@ examples:
   rlrobot bench --study envs --only vector --out docs/benchmarks   # one part of a study
   rlrobot bench --study soak --report-only docs/benchmarks   # rebuild soak.md from soak.json
   rlrobot bench --study on_policy --report-only docs/benchmarks   # on_policy.md from its trials
+  rlrobot bench --time-to-solve --only CartPole-v1:ppo --out docs/benchmarks   # time to solve
 Hyperparameters come from rlrobot/configs/<algo>.yaml (keyed by env id), then --set key=value (all
 algorithms) or --set ppo:key=value (one algorithm); SB3 gets the same values through one
 mapping (rlrobot.benchmark.sb3.to_sb3). Finished trials are cached in OUT/trials/ and not rerun.
@@ -155,6 +156,14 @@ def add_subcommand(subparsers: Any) -> None:
         + "; it takes --seeds, --out, --workers, --backend, "
         "--budget-scale, --quick, --trials-dir, --only and (a study that saves its "
         "results) --report-only",
+    )
+    bench.add_argument(
+        "--time-to-solve",
+        dest="study",
+        action="store_const",
+        const="time_to_solve",
+        help="the same as --study time_to_solve: wall-clock until solved, ours against SB3 "
+        "and the simulator's bound (docs/benchmarks/time_to_solve.md)",
     )
     bench.add_argument(
         "--budget-scale", type=positive_float, default=1.0, help="--study: scale every budget"

@@ -287,6 +287,7 @@ def run_trials(
     execution: Execution | None = None,
     log: Log = print,
     labels: Mapping[str, str] | None = None,
+    function: Callable[..., dict[str, Any]] = execute_trial,
 ) -> list[dict[str, Any]]:
     """Run the trials not already completed in ``store``; return every result in spec order.
 
@@ -299,6 +300,9 @@ def run_trials(
         execution: Backend, parallelism and retries (default: local pool, one retry).
         log: Receives one progress line per finished trial.
         labels: Names of trials in the progress lines, by key (default: ``spec.label``).
+        function: The worker entry, ``function(spec.to_dict(), expected_code_version)``:
+            ``execute_trial``, or a study's own for its own spec class (a module-level
+            function, so that workers can import it).
 
     Returns:
         One result dict per spec (``status`` ``"ok"`` or ``"failed"`` with ``error``).
@@ -333,7 +337,7 @@ def run_trials(
     attempts = [1] * len(batch)
     # A failed trial is submitted again as soon as it fails, not after the others: on a bench
     # of hours its retry runs alongside them.
-    for index, outcome in run_calls(execute_trial, calls, execution, log) if calls else ():
+    for index, outcome in run_calls(function, calls, execution, log) if calls else ():
         spec, attempt = batch[index], attempts[index]
         result = outcome if isinstance(outcome, dict) else failure_result(spec, outcome)
         label = (labels or {}).get(spec.key, spec.label)

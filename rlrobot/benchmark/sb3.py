@@ -25,6 +25,8 @@ from rlrobot.common.networks import get_activation
 # Our algorithm name → SB3 class name.
 SB3_ALGORITHMS: dict[str, str] = {"ppo": "PPO", "a2c": "A2C", "sac": "SAC", "td3": "TD3"}
 ON_POLICY = ("ppo", "a2c")
+# SB3's vector envs: every env in this process, or one subprocess per env.
+SB3_VEC_ENVS = ("dummy", "subproc")
 
 RRD_FIELD = "a setting of RRD's reward model, which SB3 does not have (see reward_redistribution)"
 # Fields with no SB3 constructor argument, and why leaving them out keeps the match fair.
@@ -292,6 +294,35 @@ class SB3Agent:
         return self
 
 
+def make_sb3_vec_env(
+    env_id: str, env_kwargs: dict[str, Any], n_envs: int, seed: int, vec_env: str = "dummy"
+) -> Any:
+    """Return SB3's vector env of ``n_envs`` envs (env ``i`` seeded with ``seed + i``).
+
+    Args:
+        env_id: Gymnasium id (rlrobot ids are registered by importing rlrobot).
+        env_kwargs: ``gym.make`` keywords.
+        n_envs: Number of envs.
+        seed: Seed of the first env.
+        vec_env: ``"dummy"`` (``DummyVecEnv``: sequential, like our sync vector env) or
+            ``"subproc"`` (``SubprocVecEnv``: one process per env, SB3's way to use cores).
+    """
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    import rlrobot  # noqa: F401 - registers the rlrobot env ids in this process
+
+    if vec_env not in SB3_VEC_ENVS:
+        raise ValueError(f"vec_env must be one of {SB3_VEC_ENVS}, got {vec_env!r}")
+    return make_vec_env(
+        env_id,
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=dict(env_kwargs),
+        vec_env_cls=DummyVecEnv if vec_env == "dummy" else SubprocVecEnv,
+    )
+
+
 def make_sb3_agent(
     algo: str,
     config: BaseConfig,
@@ -299,6 +330,7 @@ def make_sb3_agent(
     env_kwargs: dict[str, Any],
     n_envs: int,
     seed: int,
+    vec_env: str = "dummy",
 ) -> SB3Agent:
     """Build the SB3 counterpart of our agent on the same envs, seeds and hyperparameters.
 
@@ -307,19 +339,15 @@ def make_sb3_agent(
         config: Our resolved config for it.
         env_id: Gymnasium id (rlrobot ids are registered by importing rlrobot).
         env_kwargs: ``gym.make`` keywords.
-        n_envs: Number of envs in SB3's ``DummyVecEnv`` (sequential, like our sync vector env).
+        n_envs: Number of envs.
         seed: Model seed; env ``i`` is seeded with ``seed + i``.
+        vec_env: SB3's vector env, ``"dummy"`` or ``"subproc"`` (see ``make_sb3_vec_env``).
     """
     import stable_baselines3
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-
-    import rlrobot  # noqa: F401 - registers the rlrobot env ids in this process
+    from stable_baselines3.common.vec_env import VecNormalize
 
     setup = to_sb3(algo, config)
-    env = make_vec_env(
-        env_id, n_envs=n_envs, seed=seed, env_kwargs=dict(env_kwargs), vec_env_cls=DummyVecEnv
-    )
+    env = make_sb3_vec_env(env_id, env_kwargs, n_envs, seed, vec_env)
     vec_normalize = None
     if setup.vec_normalize_kwargs is not None:
         env = vec_normalize = VecNormalize(env, **setup.vec_normalize_kwargs)

@@ -118,6 +118,7 @@ class CheckpointEvaluator:
         seed: Seed of the first evaluation episode.
         on_checkpoint: Called with each new checkpoint (``step`` and the record); a sweep's
             pruner raises from it to stop the trial.
+        clock: Wall clock in seconds that times the evaluations (a test passes a fake one).
     """
 
     def __init__(
@@ -127,9 +128,11 @@ class CheckpointEvaluator:
         n_episodes: int,
         seed: int,
         on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.env, self.interval, self.n_episodes, self.seed = env, interval, n_episodes, seed
         self.on_checkpoint = on_checkpoint
+        self.clock = clock
         self.next_step = 0
         self.curve: list[dict[str, Any]] = []
         self.eval_time = 0.0
@@ -137,11 +140,11 @@ class CheckpointEvaluator:
 
     def evaluate(self, agent: Any) -> None:
         """Evaluate now and append the checkpoint to ``curve``."""
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start, cpu_start = self.clock(), time.process_time()
         result = checkpoint_record(
             evaluate_policy(agent, self.env, self.n_episodes, seed=self.seed)
         )
-        self.eval_time += time.perf_counter() - start
+        self.eval_time += self.clock() - start
         self.eval_cpu_time += time.process_time() - cpu_start
         self.curve.append({"step": int(agent.num_timesteps), **result})
         while self.next_step <= agent.num_timesteps:
@@ -236,8 +239,15 @@ def register_env_id(env_id: str) -> str:
     return name
 
 
-def make_agent(spec: TrialSpec) -> Any:
-    """Build the spec's agent: ours from ``ALGORITHMS`` or SB3's through ``to_sb3``."""
+def make_agent(spec: TrialSpec, vec_env: str | None = None, torch_threads: int = 1) -> Any:
+    """Build the spec's agent: ours from ``ALGORITHMS`` or SB3's through ``to_sb3``.
+
+    Args:
+        spec: The trial.
+        vec_env: The training envs' vector env: ours one of ``rlrobot.vec.VEC_ENV_CHOICES``,
+            SB3's one of ``rlrobot.benchmark.sb3.SB3_VEC_ENVS`` (None: in this process, both).
+        torch_threads: Our agent's torch threads during ``learn`` (SB3's are the process's).
+    """
     from rlrobot.agents import ALGORITHMS
 
     env_id = register_env_id(spec.env_id)
@@ -245,13 +255,17 @@ def make_agent(spec: TrialSpec) -> Any:
     if spec.framework == "sb3":
         from rlrobot.benchmark.sb3 import make_sb3_agent
 
-        return make_sb3_agent(spec.algo, config, env_id, spec.env_kwargs, spec.n_envs, spec.seed)
+        return make_sb3_agent(
+            spec.algo, config, env_id, spec.env_kwargs, spec.n_envs, spec.seed, vec_env or "dummy"
+        )
     return ALGORITHMS[spec.algo](
         env_id,
         n_envs=spec.n_envs,
+        vec_env=vec_env or "sync",
         env_kwargs=dict(spec.env_kwargs),
         seed=spec.seed,
         device="cpu",
+        torch_threads=torch_threads,
         config=config,
     )
 
@@ -337,7 +351,10 @@ def failure_result(spec: TrialSpec, error: BaseException | str) -> dict[str, Any
 
 
 def execute_trial(
-    spec_dict: dict[str, Any], expected_code_version: str | None = None
+    spec_dict: dict[str, Any],
+    expected_code_version: str | None = None,
+    spec_class: Any = TrialSpec,
+    run: Callable[[Any], dict[str, Any]] = run_trial,
 ) -> dict[str, Any]:
     """Run a trial from its dict form and return a result record, never raising (worker entry).
 
@@ -345,8 +362,12 @@ def execute_trial(
         spec_dict: ``TrialSpec.to_dict()``.
         expected_code_version: The driver's ``code_version()``: a worker running other code
             (a Ray node with another checkout) fails the trial instead of mixing results.
+        spec_class: The spec's class (a study's own, with ``from_dict``, ``key`` and
+            ``to_dict``, e.g. the time-to-solve study's).
+        run: Runs the spec in this process and returns its result (``run_trial`` for a
+            ``TrialSpec``).
     """
-    spec = TrialSpec.from_dict(spec_dict)
+    spec = spec_class.from_dict(spec_dict)
     if expected_code_version is not None and expected_code_version != code_version():
         return failure_result(
             spec,
@@ -354,6 +375,6 @@ def execute_trial(
             f"the driver {expected_code_version}: give the node the driver's code",
         )
     try:
-        return run_trial(spec)
+        return run(spec)
     except Exception as error:
         return failure_result(spec, error)

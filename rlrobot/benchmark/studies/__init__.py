@@ -105,6 +105,11 @@ STUDIES: dict[str, Study] = {
     # TPE + pruning against random search, tens of minutes on 2 cores; its studies and run
     # folders stay out of docs/.
     "tuning": Study("tuning", seeds=3, trials="runs/tuning_study", report="rewrite_report"),
+    # Wall-clock until solved, ours against SB3 (`--time-to-solve`): hours on 2 cores for
+    # every case, one trial at a time; its trial cache (curves) stays out of docs/.
+    "time_to_solve": Study(
+        "time_to_solve", trials="runs/time_to_solve", in_all=False, report="rewrite_report"
+    ),
     # Hours of CPU, and its image datasets and models take gigabytes: run on its own, with
     # its cache outside docs/.
     "perception": Study(
