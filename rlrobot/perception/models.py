@@ -512,7 +512,9 @@ class ImageDecoder(nn.Module):
     """NatureCNN mirrored: code → linear layers → transposed convolutions → sigmoid image.
 
     Each transposed convolution is given the size of the feature map its twin took, so that
-    any image at least 36×36 comes back at its own size.
+    any image at least 36×36 comes back at its own size. A per-pixel logit (``mean_logits``)
+    is added before the sigmoid: set to the train images' mean, the decoder starts at the best
+    constant image and learns the difference from it.
 
     Args:
         image_shape: ``(H, W, C)`` of the images.
@@ -535,6 +537,7 @@ class ImageDecoder(nn.Module):
             nn.ReLU(),
         )
         in_channels = [channels] + [out for out, _, _ in NATURE_CNN_LAYERS[:-1]]
+        self.mean_logits = nn.Parameter(torch.zeros(channels, height, width))
         self.deconvolutions = nn.ModuleList(
             nn.ConvTranspose2d(out, in_, kernel, stride)
             for in_, (out, kernel, stride) in reversed(
@@ -549,7 +552,7 @@ class ImageDecoder(nn.Module):
             x = deconvolution(x, output_size=self.sizes[-2 - index])
             if index < len(self.deconvolutions) - 1:
                 x = torch.relu(x)
-        return torch.sigmoid(x)
+        return torch.sigmoid(x + self.mean_logits)
 
 
 class Reconstruction(NamedTuple):
@@ -582,6 +585,20 @@ class AutoencoderModel(nn.Module):
             self.decoder: nn.Module = mlp(spec.output_dim, widths, n_features, spec.activation)
         else:
             self.decoder = ImageDecoder(spec.input_shape, spec.output_dim, spec.features_dim)
+
+    @torch.no_grad()
+    def start_at_mean(self, mean_target: np.ndarray) -> None:
+        """Start the decoder at a constant reconstruction, the train split's mean target.
+
+        The decoder's last offset (an image decoder's ``mean_logits``, an MLP's output bias)
+        becomes that mean, so that training starts from the best constant and learns the
+        difference: from zero offsets an image VAE stalled on one flat colour (perception.md).
+        """
+        mean = torch.as_tensor(mean_target, dtype=torch.float32)
+        if isinstance(self.decoder, ImageDecoder):
+            self.decoder.mean_logits.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
+        else:
+            self.decoder[-1].bias.copy_(mean)
 
     def forward(self, inputs: torch.Tensor) -> Reconstruction:
         """Encode and decode raw inputs ``(batch, *input_shape)``.

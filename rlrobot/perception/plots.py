@@ -85,7 +85,9 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path) ->
     return path
 
 
-def plot_reconstructions(pairs: np.ndarray, path: Path, title: str = "Reconstructions") -> Path:
+def plot_reconstructions(
+    pairs: np.ndarray, path: Path, title: str = "Inputs and their reconstructions"
+) -> Path:
     """Draw inputs (top row) above their reconstructions (bottom row).
 
     Args:
@@ -108,12 +110,15 @@ def plot_reconstructions(pairs: np.ndarray, path: Path, title: str = "Reconstruc
                 if column == 0:
                     axis.set_ylabel(name)
     else:
-        figure, axis = plt.subplots(figsize=(8, 0.5 + 0.5 * len(pairs)))
+        figure, axis = plt.subplots(figsize=(8, 1.2 + 0.45 * len(pairs) * 2))
         rows = pairs.reshape(-1, pairs.shape[-1])  # input, reconstruction, input, …
         limit = float(np.abs(rows).max()) or 1.0
         image = axis.imshow(rows, aspect="auto", cmap="coolwarm", vmin=-limit, vmax=limit)
-        axis.set_yticks(range(len(rows)), ["input", "reconstruction"] * len(pairs), fontsize=6)
-        axis.set_xlabel("feature (standardised)")
+        names = [f"#{i + 1} {kind}" for i in range(len(pairs)) for kind in ("input", "output")]
+        axis.set_yticks(range(len(rows)), names, fontsize=8)
+        for boundary in range(2, len(rows), 2):  # a line between samples
+            axis.axhline(boundary - 0.5, color="black", linewidth=1.5)
+        axis.set_xlabel("input dimension (standardised value)")
         figure.colorbar(image, ax=axis)
     figure.suptitle(title)
     figure.tight_layout()

@@ -152,7 +152,9 @@ def _fit_normalisation(model: Model, train: Dataset, label: str | None) -> np.nd
         model.preprocess.mean.copy_(torch.as_tensor(flat.mean(axis=0)))
         model.preprocess.std.copy_(torch.as_tensor(flat.std(axis=0) + 1e-6))
     if isinstance(model, AutoencoderModel):
-        return mean_preprocessed_input(model, train)
+        mean_input = mean_preprocessed_input(model, train)
+        model.start_at_mean(mean_input)
+        return mean_input
     targets = train.labels[label]
     if model.is_regression:
         model.target_mean.copy_(torch.as_tensor(targets.mean(axis=0)))

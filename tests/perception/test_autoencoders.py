@@ -158,3 +158,17 @@ def test_load_encoder_refuses_a_vector_autoencoder(tmp_path) -> None:
     save_model(make_model(reconstruction_spec("mlp", (4,), True)), tmp_path / "vae")
     with pytest.raises(CheckpointError, match="holds an MLP"):
         load_encoder(tmp_path / "vae")
+
+
+def test_the_decoder_starts_at_the_mean_target() -> None:
+    torch.manual_seed(0)
+    image_model = make_model(reconstruction_spec("nature_cnn", (40, 40, 3), variational=True))
+    mean_image = np.full((3, 40, 40), 0.25, dtype=np.float32)
+    mean_image[0] = 0.8
+    image_model.start_at_mean(mean_image)
+    torch.testing.assert_close(
+        torch.sigmoid(image_model.decoder.mean_logits), torch.as_tensor(mean_image)
+    )
+    vector_model = make_model(reconstruction_spec("mlp", (4,), variational=False))
+    vector_model.start_at_mean(np.array([0.5, -1.0, 0.0, 2.0]))
+    torch.testing.assert_close(vector_model.decoder[-1].bias, torch.tensor([0.5, -1.0, 0.0, 2.0]))
