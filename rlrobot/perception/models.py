@@ -615,7 +615,7 @@ class AutoencoderModel(nn.Module):
         return Reconstruction(reconstruction, target, mean, log_variance)
 
     def loss(self, inputs: torch.Tensor) -> torch.Tensor:
-        """The ``vae_loss`` of a batch of raw inputs (β = 0 terms dropped for an AE)."""
+        """The ``vae_loss`` of a batch of raw inputs (an AE has no KL term)."""
         outputs = self(inputs)
         return vae_loss(*outputs, beta=self.spec.beta)[0]
 
