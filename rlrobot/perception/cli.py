@@ -31,7 +31,7 @@ examples:
   rlrobot perception train --data data/reach.npz --label target_position --model nature_cnn \\
       --set epochs=40 --out runs/perception/reach
   rlrobot perception eval runs/perception/reach --data data/reach.npz --split test
-  rlrobot perception train --data data/reach.npz --objective vae --beta 4 --latent-dim 32 \
+  rlrobot perception train --data data/reach.npz --objective vae --beta 0.01 --latent-dim 32 \
       --out runs/perception/reach_vae
   rlrobot perception collect --kind events --env rlrobot/Quadruped-v0 --event-key fell \\
       --episodes 200 --window 16 --horizon 10 --out data/falls.npz
@@ -247,7 +247,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     train_parser.add_argument(
         "--beta",
         type=non_negative_float,
-        help="--objective vae: weight of the KL term (default 1: the plain VAE)",
+        help="--objective vae: weight of the KL term (default 1: the plain VAE; images, "
+        "whose pixels are in [0, 1], need about 0.01, see docs/benchmarks/perception.md)",
     )
     train_parser.add_argument(
         "--latent-dim", type=positive_int, help="--objective ae|vae: code dimensions (default 32)"
