@@ -31,7 +31,7 @@ examples:
   rlrobot perception train --data data/reach.npz --label target_position --model nature_cnn \\
       --set epochs=40 --out runs/perception/reach
   rlrobot perception eval runs/perception/reach --data data/reach.npz --split test
-  rlrobot perception train --data data/reach.npz --objective vae --beta 0.01 --latent-dim 32 \
+  rlrobot perception train --data data/reach.npz --objective vae --beta 0.01 --latent-dim 32 \\
       --out runs/perception/reach_vae
   rlrobot perception collect --kind events --env rlrobot/Quadruped-v0 --event-key fell \\
       --episodes 200 --window 16 --horizon 10 --out data/falls.npz
