@@ -1,4 +1,5 @@
-"""The update maths of the agents as pure functions: losses, TD targets, the Polyak update.
+"""The update maths as pure functions: the agents' losses, TD targets, the Polyak update, and
+the (β-)VAE loss of the perception autoencoders.
 
 Each function is the formula of its paper and nothing else: the agents compute the network
 outputs, draw any noise, and pass tensors in; nothing here reads a config, calls a network or
@@ -190,3 +191,50 @@ def polyak_update(
         tau: ``τ`` in ``[0, 1]``: 0 leaves the targets, 1 copies the parameters.
     """
     torch._foreach_lerp_(target_params, params, tau)
+
+
+# -- representation learning: autoencoder, β-VAE ------------------------------------------------
+
+
+def gaussian_kl_divergence(mean: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+    """Return ``KL(N(μ, σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1)`` per sample.
+
+    Args:
+        mean: ``μ``, shape ``(batch, latent_dim)``.
+        log_variance: ``log σ²``, same shape.
+
+    Returns:
+        Shape ``(batch,)`` (nats).
+    """
+    return 0.5 * (mean.pow(2) + log_variance.exp() - log_variance - 1.0).sum(dim=1)
+
+
+def vae_loss(
+    reconstruction: torch.Tensor,
+    target: torch.Tensor,
+    mean: torch.Tensor | None = None,
+    log_variance: torch.Tensor | None = None,
+    beta: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return the β-VAE loss ``mean_b(Σ_d (x̂ − x)² + β·KL)`` and its terms (Higgins et al., 2017).
+
+    The squared error summed over a sample's dimensions is the negative log-likelihood of a
+    unit-variance Gaussian decoder up to ½ and a constant; with no ``mean``/``log_variance``
+    (a plain autoencoder) the KL term is 0.
+
+    Args:
+        reconstruction: ``x̂``, shape ``(batch, *dims)``.
+        target: ``x``, same shape.
+        mean: ``μ`` of the posterior, ``(batch, latent_dim)``, or None.
+        log_variance: ``log σ²`` of the posterior, same shape, or None.
+        beta: ``β ≥ 0``, the weight of the KL term (1: the VAE of Kingma and Welling, 2014).
+
+    Returns:
+        ``(loss, reconstruction term, KL term)``, each a scalar averaged over the batch.
+    """
+    squared_error = (reconstruction - target).pow(2).flatten(1).sum(dim=1).mean()
+    if mean is None or log_variance is None:
+        kl = torch.zeros((), dtype=squared_error.dtype, device=squared_error.device)
+    else:
+        kl = gaussian_kl_divergence(mean, log_variance).mean()
+    return squared_error + beta * kl, squared_error, kl

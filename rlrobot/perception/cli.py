@@ -1,7 +1,8 @@
 """``rlrobot perception collect|train|eval``, and the same three steps as Python functions.
 
 - ``collect``: run a policy in an env and save a labelled dataset (``.npz`` + ``.json`` card);
-- ``train``: train a perception model on one label into a run folder (checkpoint, CSV, plots);
+- ``train``: train a perception model on one label, or (``--objective ae|vae``) an autoencoder
+  or β-VAE on the inputs alone, into a run folder (checkpoint, CSV, plots);
 - ``evaluate``: score a trained model on a split of a dataset (metrics JSON and a plot).
 
 The parser is built without importing torch or pybullet, so ``rlrobot --help`` stays quick.
@@ -30,10 +31,12 @@ examples:
   rlrobot perception train --data data/reach.npz --label target_position --model nature_cnn \\
       --set epochs=40 --out runs/perception/reach
   rlrobot perception eval runs/perception/reach --data data/reach.npz --split test
+  rlrobot perception train --data data/reach.npz --objective vae --beta 0.01 --latent-dim 32 \\
+      --out runs/perception/reach_vae
   rlrobot perception collect --kind events --env rlrobot/Quadruped-v0 --event-key fell \\
       --episodes 200 --window 16 --horizon 10 --out data/falls.npz
 
-Use the trained CNN as an agent's image encoder (Python):
+Use the trained CNN (supervised or a VAE's encoder) as an agent's image encoder (Python):
   from rlrobot.perception import load_encoder
   PPO(env, image_encoder=load_encoder("runs/perception/reach/model"), freeze_encoder=True)
 """
@@ -78,6 +81,7 @@ def train(
     architecture: str | None = None,
     model_options: dict[str, Any] | None = None,
     progress_bar: bool = False,
+    objective: str = "supervised",
     **config_fields: Any,
 ) -> Any:
     """Train a perception model on a saved dataset into the run folder ``out``.
@@ -85,9 +89,11 @@ def train(
     Args:
         data: Dataset path (``.npz``).
         out: Run folder: ``model/``, ``progress.csv``, ``loss_curves.png``, test metrics/plot.
-        label: Label to learn (default: the dataset's only label).
+        label: Label to learn (default: the dataset's only label; none for ``ae``/``vae``).
         architecture: One of ``models.ARCHITECTURES`` (default by input).
-        model_options: Other ``ModelSpec`` fields (``features_dim``, ``hidden_sizes`` …).
+        model_options: Other ``ModelSpec`` fields (``features_dim``, ``hidden_sizes``,
+            ``beta`` …) and ``latent_dim`` (autoencoders).
+        objective: ``"supervised"``, ``"ae"`` or ``"vae"`` (``models.OBJECTIVES``).
         progress_bar: Show a tqdm bar over epochs.
         **config_fields: ``TrainConfig`` fields.
 
@@ -95,16 +101,17 @@ def train(
         The ``TrainResult``.
     """
     from rlrobot.perception.dataset import Dataset
-    from rlrobot.perception.models import PerceptionModel
+    from rlrobot.perception.models import make_model
     from rlrobot.perception.training import model_spec_for, train_model
 
     dataset = Dataset.load(data)
-    label = default_label(dataset, label)
-    spec = model_spec_for(dataset, label, architecture, **(model_options or {}))
+    if objective == "supervised":
+        label = default_label(dataset, label)
+    spec = model_spec_for(dataset, label, architecture, objective, **(model_options or {}))
     return train_model(
         dataset,
         label,
-        PerceptionModel(spec),
+        make_model(spec),
         out_dir=out,
         progress_bar=progress_bar,
         **config_fields,
@@ -136,7 +143,9 @@ def evaluate(
     checkpoint = run / "model" if (run / "model").is_dir() else run
     model, metadata = load_model(checkpoint)
     dataset = Dataset.load(data)
-    label = metadata.get("label") or default_label(dataset, None)
+    label = None  # an autoencoder is scored on its inputs
+    if model.spec.task != "reconstruction":
+        label = metadata.get("label") or default_label(dataset, None)
     return evaluate_model(model, dataset, label, split=split, out_dir=out or run)
 
 
@@ -226,6 +235,23 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         # models.ARCHITECTURES, spelled out: the parser must not import torch.
         choices=("mlp", "nature_cnn", "residual_cnn", "spatial_softmax_cnn"),
         help="architecture (default: nature_cnn for images, mlp otherwise)",
+    )
+    train_parser.add_argument(
+        "--objective",
+        # models.OBJECTIVES, spelled out: the parser must not import torch.
+        choices=("supervised", "ae", "vae"),
+        default="supervised",
+        help="learn a label, or reconstruct the inputs without labels: autoencoder or β-VAE "
+        "(default supervised)",
+    )
+    train_parser.add_argument(
+        "--beta",
+        type=non_negative_float,
+        help="--objective vae: weight of the KL term (default 1: the plain VAE; images, "
+        "whose pixels are in [0, 1], need about 0.01, see docs/benchmarks/perception.md)",
+    )
+    train_parser.add_argument(
+        "--latent-dim", type=positive_int, help="--objective ae|vae: code dimensions (default 32)"
     )
     train_parser.add_argument("--features-dim", type=positive_int, help="CNN output features")
     train_parser.add_argument(
@@ -320,7 +346,16 @@ def run_collect(args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     """Handle ``rlrobot perception train``."""
-    model_options = {} if args.features_dim is None else {"features_dim": args.features_dim}
+    if args.beta is not None and args.objective != "vae":
+        raise CommandError(
+            f"--beta weighs a VAE's KL term; it needs --objective vae, not {args.objective}"
+        )
+    if args.latent_dim is not None and args.objective == "supervised":
+        raise CommandError("--latent-dim needs --objective ae or vae")
+    if args.label is not None and args.objective != "supervised":
+        raise CommandError(f"--objective {args.objective} learns without labels; drop --label")
+    given = {"features_dim": args.features_dim, "beta": args.beta, "latent_dim": args.latent_dim}
+    model_options = {key: value for key, value in given.items() if value is not None}
     check_writable(args.out, "--out", is_folder=True)
     try:
         result = train(
@@ -330,6 +365,7 @@ def run_train(args: argparse.Namespace) -> None:
             args.model,
             model_options,
             progress_bar=not args.no_progress,
+            objective=args.objective,
             **parse_assignments(args.overrides),
         )
     except _user_errors() as error:
@@ -352,7 +388,12 @@ def run_eval(args: argparse.Namespace) -> None:
 def _print_metrics(split: str, metrics: dict[str, Any]) -> None:
     if not metrics:
         return
-    names = ("median_error", "mae", "rmse") if "mae" in metrics else ("accuracy", "f1", "recall")
+    if "reconstruction_mse" in metrics:
+        names: tuple[str, ...] = ("reconstruction_mse",)
+    elif "mae" in metrics:
+        names = ("median_error", "mae", "rmse")
+    else:
+        names = ("accuracy", "f1", "recall")
     units = f" {metrics['units']}" if metrics.get("units") else ""
     print(f"{split} ({metrics['n_samples']} samples)     model    baseline")
     for name in names:

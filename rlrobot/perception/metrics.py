@@ -4,6 +4,12 @@ Regression: MAE, RMSE and the median Euclidean error in the label's units; class
 accuracy, precision, recall, F1 and the confusion matrix. ``compute_metrics`` scores a model
 and the trivial baseline (train-set mean / majority class, ``trivial_baseline``) alike.
 
+An autoencoder (``AutoencoderModel``) is scored by its reconstruction error in the
+preprocessed space against the train-mean input's (``reconstruction_metrics``), and as an
+anomaly detector by ranking metrics of its per-sample scores: ``roc_auc`` and
+``average_precision`` (the area under the precision-recall curve, which depends on the
+positive rate; ``resample_positive_rate`` sets that rate).
+
 For an event detector, ``ensemble_probabilities`` averages the class probabilities of models
 trained alike with different seeds, and ``choose_threshold`` picks the decision threshold on the
 event probability with the best F1, to be chosen on the validation split and then applied,
@@ -16,9 +22,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from rlrobot.perception.dataset import Dataset
-from rlrobot.perception.models import PerceptionModel
+from rlrobot.perception.models import AutoencoderModel, PerceptionModel, run_in_batches
+
+N_RECONSTRUCTIONS_SHOWN = 8  # reconstruction pairs compute_metrics returns (for the figure)
 
 
 def trivial_baseline(targets: np.ndarray, is_regression: bool, n_classes: int) -> np.ndarray | int:
@@ -131,10 +140,115 @@ def choose_threshold(
     return float(threshold), float(f1)
 
 
+def reconstruction_metrics(
+    model: AutoencoderModel, dataset: Dataset, baseline: np.ndarray, batch_size: int = 256
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Reconstruction error of an autoencoder and of the constant ``baseline`` reconstruction.
+
+    Args:
+        model: The autoencoder.
+        dataset: Samples to score.
+        baseline: The train-set mean of the preprocessed inputs (the best constant).
+        batch_size: Samples per forward pass.
+
+    Returns:
+        ``(metrics, pairs)``: ``reconstruction_mse`` (per dimension, preprocessed units),
+        ``baseline_reconstruction_mse``, the mean ``kl`` per sample (nats, 0 for an AE),
+        ``n_samples``; ``pairs`` is float ``(m, 2, *preprocessed shape)``, (input,
+        reconstruction) of the first ``m ≤ N_RECONSTRUCTIONS_SHOWN`` samples.
+    """
+    errors = model.sample_errors(dataset.inputs, batch_size)
+    constant = torch.as_tensor(baseline, dtype=torch.float32)
+
+    def baseline_errors(batch: torch.Tensor) -> torch.Tensor:
+        return (model.preprocess(batch) - constant).pow(2).flatten(1).mean(dim=1)
+
+    baseline_mse = run_in_batches(model, dataset.inputs, batch_size, baseline_errors)
+    targets, reconstructions = model.reconstruct(dataset.inputs[:N_RECONSTRUCTIONS_SHOWN])
+    metrics = {
+        "reconstruction_mse": float(errors["reconstruction_mse"].mean()),
+        "baseline_reconstruction_mse": float(baseline_mse.mean()),
+        "kl": float(errors["kl"].mean()),
+        "n_samples": len(dataset),
+    }
+    return metrics, np.stack([targets, reconstructions], axis=1)
+
+
+def roc_auc(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a positive outranks a negative.
+
+    Computed from ranks (the Mann-Whitney U statistic); tied scores count one half.
+
+    Args:
+        scores: ``(n,)`` scores, higher meaning "more likely positive".
+        targets: ``(n,)`` true classes 0/1, both present.
+    """
+    scores, targets = np.asarray(scores, np.float64), np.asarray(targets).astype(bool)
+    n_positive, n_negative = int(targets.sum()), int((~targets).sum())
+    if n_positive == 0 or n_negative == 0:
+        raise ValueError("roc_auc needs both classes among the targets")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    _, inverse = np.unique(scores, return_inverse=True)
+    tied_mean = np.bincount(inverse, weights=ranks) / np.bincount(inverse)  # average ranks
+    ranks = tied_mean[inverse]
+    u_statistic = ranks[targets].sum() - n_positive * (n_positive + 1) / 2
+    return float(u_statistic / (n_positive * n_negative))
+
+
+def precision_recall_curve(
+    scores: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision and recall of "positive when score ≥ t" for every distinct score ``t``.
+
+    Returns:
+        ``(precision, recall, thresholds)``, thresholds in decreasing order.
+    """
+    scores, targets = np.asarray(scores, np.float64), np.asarray(targets).astype(bool)
+    if not targets.any():
+        raise ValueError("a precision-recall curve needs at least one positive target")
+    order = np.argsort(-scores, kind="mergesort")
+    sorted_scores, sorted_targets = scores[order], targets[order]
+    last_of_each = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(scores) - 1]
+    true_positives = np.cumsum(sorted_targets)[last_of_each]
+    predicted = last_of_each + 1
+    return true_positives / predicted, true_positives / targets.sum(), sorted_scores[last_of_each]
+
+
+def average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Area under the precision-recall curve as ``Σ_k (R_k − R_{k−1}) P_k`` (step-wise)."""
+    precision, recall, _ = precision_recall_curve(scores, targets)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def resample_positive_rate(
+    targets: np.ndarray, positive_rate: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Indices of all negatives and a random subset of positives making ``positive_rate``.
+
+    Precision and average precision depend on how rare the event is: this sets the rate of a
+    test set (e.g. to 1 % falls) without changing what each score is.
+
+    Args:
+        targets: ``(n,)`` classes 0/1.
+        positive_rate: Wanted fraction of positives, in (0, current rate].
+        rng: The generator that draws the kept positives.
+    """
+    targets = np.asarray(targets).astype(bool)
+    negatives, positives = np.flatnonzero(~targets), np.flatnonzero(targets)
+    current = len(positives) / len(targets)
+    if not 0 < positive_rate <= current:
+        raise ValueError(f"positive_rate must be in (0, {current:.4f}], got {positive_rate}")
+    n_kept = max(1, round(positive_rate * len(negatives) / (1 - positive_rate)))
+    kept = rng.choice(positives, size=min(n_kept, len(positives)), replace=False)
+    return np.sort(np.r_[negatives, kept])
+
+
 def compute_metrics(
-    model: PerceptionModel,
+    model: PerceptionModel | AutoencoderModel,
     dataset: Dataset,
-    label: str,
+    label: str | None,
     baseline: np.ndarray | int,
     batch_size: int = 256,
 ) -> tuple[dict[str, Any], np.ndarray]:
@@ -143,13 +257,17 @@ def compute_metrics(
     Args:
         model: The model.
         dataset: Samples to score (e.g. ``dataset.split("test")``).
-        label: The label name.
-        baseline: Train-set label mean ``(k,)`` (regression) or majority class (classification).
+        label: The label name (None for an autoencoder).
+        baseline: Train-set label mean ``(k,)`` (regression), majority class
+            (classification) or mean preprocessed input (reconstruction).
         batch_size: Samples per forward pass.
 
     Returns:
-        ``(metrics, predictions)``; every metric has a ``baseline_<name>`` twin.
+        ``(metrics, predictions)``; every metric has a ``baseline_<name>`` twin. For an
+        autoencoder, ``reconstruction_metrics``' metrics and pairs.
     """
+    if isinstance(model, AutoencoderModel):
+        return reconstruction_metrics(model, dataset, np.asarray(baseline), batch_size)
     info = dataset.label_info(label)
     targets = dataset.labels[label]
     predictions = model.predict(dataset.inputs, batch_size)

@@ -1,4 +1,4 @@
-"""Perception models: an MLP for vectors and two CNN encoders for images, each with a task head.
+"""Perception models: an MLP and CNN encoders, each with a task head or a decoder (AE, β-VAE).
 
 A ``PerceptionModel`` is ``preprocess → encoder → head``:
 
@@ -14,17 +14,26 @@ A ``PerceptionModel`` is ``preprocess → encoder → head``:
 - ``head`` maps features to regression outputs (standardised by the train-set label mean and
   std, stored as buffers, so ``predict`` answers in physical units) or to class logits.
 
+A self-supervised ``AutoencoderModel`` (``task="reconstruction"``) is ``preprocess → encoder →
+decoder``: its encoder is a ``LatentEncoder`` (the same backbones, then a linear map to the
+code ``z``, or to the posterior mean and log-variance of a β-VAE, whose features are the mean),
+the decoder maps the code back to the preprocessed input (the NatureCNN mirrored for images,
+the MLP reversed for vectors), and ``vae_loss`` scores the reconstruction in the preprocessed
+space (pixels in [0, 1], standardised features).
+
 Checkpoints use the agents' format (``model.safetensors`` + ``metadata.json``, no pickles);
-``load_encoder`` returns the encoder alone, ready for ``PPO(..., image_encoder=encoder,
-freeze_encoder=True)``.
+``load_encoder`` returns the encoder alone (a supervised model's or an autoencoder's), ready
+for ``PPO(..., image_encoder=encoder, freeze_encoder=True)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -33,6 +42,7 @@ from torch import nn
 
 import rlrobot
 from rlrobot.common.checkpoint import load_checkpoint, save_checkpoint
+from rlrobot.common.losses import gaussian_kl_divergence, vae_loss
 from rlrobot.common.networks import (
     ImagePreprocess,
     NatureCNN,
@@ -44,7 +54,9 @@ from rlrobot.common.networks import (
 from rlrobot.errors import CheckpointError
 
 ARCHITECTURES = ("mlp", "nature_cnn", "residual_cnn", "spatial_softmax_cnn")
-TASKS = ("regression", "classification")
+TASKS = ("regression", "classification", "reconstruction")
+# The training objectives the CLI names: a supervised task, or reconstruction without labels.
+OBJECTIVES = ("supervised", "ae", "vae")
 CHECKPOINT_ALGORITHM = "perception"
 
 
@@ -55,16 +67,20 @@ class ModelSpec:
     Args:
         architecture: ``"mlp"``, ``"nature_cnn"``, ``"residual_cnn"`` or
             ``"spatial_softmax_cnn"``.
-        task: ``"regression"`` or ``"classification"``.
+        task: ``"regression"``, ``"classification"`` or ``"reconstruction"`` (an autoencoder).
         input_shape: Shape of one raw input: ``(H, W, C)`` uint8 images for the CNNs, any
             float shape (e.g. ``(window, obs_dim)``) for the MLP.
-        output_dim: Label components (regression) or number of classes (classification).
+        output_dim: Label components (regression), number of classes (classification) or
+            latent dimensions (reconstruction).
         features_dim: Output width of the CNN encoders.
         hidden_sizes: Hidden layers of the MLP encoder (its ``features_dim`` is the last one).
         head_sizes: Hidden layers of the task head (empty: one linear layer).
         channels: Channels of the residual CNN's stages, or of the spatial-softmax CNN's
             convolutions (its keypoints are ``2 × channels[-1]`` image coordinates).
         activation: Hidden activation of the MLP encoder and of the head.
+        variational: Reconstruction only: a β-VAE (a Gaussian posterior per input) instead of
+            a deterministic autoencoder.
+        beta: The β-VAE's weight of the KL term (≥ 0; 1 is the plain VAE).
     """
 
     architecture: str
@@ -76,6 +92,8 @@ class ModelSpec:
     head_sizes: tuple[int, ...] = ()
     channels: tuple[int, ...] = (16, 32, 32)
     activation: str = "relu"
+    variational: bool = False
+    beta: float = 1.0
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(n) for n in self.input_shape)
@@ -100,6 +118,19 @@ class ModelSpec:
             )
         if self.architecture == "mlp" and not self.hidden_sizes:
             raise ValueError("the MLP needs at least one hidden layer (hidden_sizes)")
+        if self.variational and self.task != "reconstruction":
+            raise ValueError(f"variational needs task 'reconstruction', got {self.task!r}")
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            raise ValueError(f"beta must be a finite number >= 0, got {self.beta}")
+        if self.beta != 1.0 and not self.variational:
+            raise ValueError(f"beta weighs a VAE's KL term; got beta={self.beta} without one")
+
+    @property
+    def objective(self) -> str:
+        """``"supervised"``, ``"ae"`` or ``"vae"`` (one of ``OBJECTIVES``)."""
+        if self.task != "reconstruction":
+            return "supervised"
+        return "vae" if self.variational else "ae"
 
     def to_dict(self) -> dict[str, Any]:
         """Return the spec as JSON values."""
@@ -304,21 +335,59 @@ class Standardize(nn.Module):
         return (inputs.reshape(inputs.shape[0], -1).float() - self.mean) / self.std
 
 
+class LatentEncoder(nn.Module):
+    """A backbone encoder, then a linear map to the code: ``z`` (AE) or ``μ, log σ²`` (β-VAE).
+
+    Its features (``forward``, ``features_dim`` wide) are the code, or the posterior mean of a
+    VAE: a deterministic representation, what an agent or a few-label head reads.
+
+    Args:
+        backbone: An encoder with ``features_dim`` (``MLPEncoder``, ``NatureCNNEncoder`` …).
+        latent_dim: Dimensions of the code.
+        variational: Also predict the posterior's log-variance.
+    """
+
+    def __init__(self, backbone: nn.Module, latent_dim: int, variational: bool) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.to_latent = nn.Linear(backbone.features_dim, latent_dim * (2 if variational else 1))
+        self.features_dim = latent_dim
+        self.variational = variational
+
+    def posterior(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(μ or z, log σ² or None)``, each ``(batch, latent_dim)``."""
+        code = self.to_latent(self.backbone(inputs))
+        if not self.variational:
+            return code, None
+        mean, log_variance = code.chunk(2, dim=1)
+        return mean, log_variance
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Map preprocessed inputs to ``(batch, features_dim)``: the code or the posterior mean."""
+        return self.posterior(inputs)[0]
+
+
+def make_backbone(spec: ModelSpec) -> nn.Module:
+    """Build the MLP or CNN that ``spec.architecture`` names; it has an int ``features_dim``."""
+    if spec.architecture == "mlp":
+        return MLPEncoder(int(np.prod(spec.input_shape)), spec.hidden_sizes, spec.activation)
+    if spec.architecture == "nature_cnn":
+        return NatureCNNEncoder(spec.input_shape, spec.features_dim)
+    if spec.architecture == "spatial_softmax_cnn":
+        return SpatialSoftmaxEncoder(spec.input_shape, spec.features_dim, spec.channels)
+    return ResidualCNNEncoder(spec.input_shape, spec.features_dim, spec.channels)
+
+
 def make_encoder(spec: ModelSpec) -> nn.Module:
     """Build the encoder that ``spec`` names; it has an int ``features_dim``.
 
-    It also carries ``encoder_spec`` (JSON), so that an agent using it as its image encoder can
-    store the architecture in its checkpoint and ``Agent.load`` can rebuild it.
+    A reconstruction spec gets a ``LatentEncoder`` around the backbone. The encoder carries
+    ``encoder_spec`` (JSON), so that an agent using it as its image encoder can store the
+    architecture in its checkpoint and ``Agent.load`` can rebuild it.
     """
-    encoder: nn.Module
-    if spec.architecture == "mlp":
-        encoder = MLPEncoder(int(np.prod(spec.input_shape)), spec.hidden_sizes, spec.activation)
-    elif spec.architecture == "nature_cnn":
-        encoder = NatureCNNEncoder(spec.input_shape, spec.features_dim)
-    elif spec.architecture == "spatial_softmax_cnn":
-        encoder = SpatialSoftmaxEncoder(spec.input_shape, spec.features_dim, spec.channels)
-    else:
-        encoder = ResidualCNNEncoder(spec.input_shape, spec.features_dim, spec.channels)
+    encoder = make_backbone(spec)
+    if spec.task == "reconstruction":
+        encoder = LatentEncoder(encoder, spec.output_dim, spec.variational)
     encoder.encoder_spec = {"builder": ENCODER_BUILDER, "config": spec.to_dict()}
     return encoder
 
@@ -332,6 +401,48 @@ ENCODER_BUILDER = f"{__name__}:{make_encoder_from_config.__name__}"
 register_image_encoder(ENCODER_BUILDER, make_encoder_from_config)
 
 
+def make_preprocess(spec: ModelSpec) -> nn.Module:
+    """Return the input preprocessing: ``Standardize`` for the MLP, ``ImagePreprocess`` else."""
+    if spec.architecture == "mlp":
+        return Standardize(int(np.prod(spec.input_shape)))
+    return ImagePreprocess(channels_last=True)
+
+
+@torch.no_grad()
+def run_in_batches(
+    model: nn.Module,
+    inputs: np.ndarray | torch.Tensor,
+    batch_size: int,
+    function: Callable[[torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """Apply ``function`` to ``model.spec``-shaped raw inputs in eval mode, batch by batch.
+
+    Args:
+        model: A model with ``spec`` (its device is that of its parameters).
+        inputs: ``(n, *spec.input_shape)`` raw inputs.
+        batch_size: Samples per pass.
+        function: Maps a batch of raw inputs to ``(batch, *out)``.
+
+    Returns:
+        ``(n, *out)`` results concatenated (on the model's device).
+    """
+    inputs = torch.as_tensor(inputs)
+    if tuple(inputs.shape[1:]) != model.spec.input_shape:
+        raise ValueError(
+            f"inputs have shape {tuple(inputs.shape)}, expected (n, *{model.spec.input_shape})"
+        )
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    outputs = [
+        function(inputs[i : i + batch_size].to(device)) for i in range(0, len(inputs), batch_size)
+    ]
+    model.train(was_training)
+    if not outputs:  # no samples: the output's shape from one dummy sample
+        outputs = [function(torch.zeros((1, *inputs.shape[1:]), dtype=inputs.dtype))[:0]]
+    return torch.cat(outputs)
+
+
 class PerceptionModel(nn.Module):
     """``preprocess → encoder → head`` for one supervised task (see the module docstring).
 
@@ -341,11 +452,10 @@ class PerceptionModel(nn.Module):
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
+        if spec.task == "reconstruction":
+            raise ValueError("a reconstruction spec builds an AutoencoderModel (make_model)")
         self.spec = spec
-        if spec.architecture == "mlp":
-            self.preprocess: nn.Module = Standardize(int(np.prod(spec.input_shape)))
-        else:
-            self.preprocess = ImagePreprocess(channels_last=True)
+        self.preprocess = make_preprocess(spec)
         self.encoder = make_encoder(spec)
         self.head = mlp(
             self.encoder.features_dim, spec.head_sizes, spec.output_dim, spec.activation
@@ -369,25 +479,6 @@ class PerceptionModel(nn.Module):
         """Undo the label standardisation of regression outputs (physical units)."""
         return outputs * self.target_std + self.target_mean
 
-    @torch.no_grad()
-    def _forward_in_batches(
-        self, inputs: np.ndarray | torch.Tensor, batch_size: int
-    ) -> torch.Tensor:
-        """Raw outputs ``(n, output_dim)`` in eval mode, ``batch_size`` samples per pass."""
-        inputs = torch.as_tensor(inputs)
-        if tuple(inputs.shape[1:]) != self.spec.input_shape:
-            raise ValueError(
-                f"inputs have shape {tuple(inputs.shape)}, expected (n, *{self.spec.input_shape})"
-            )
-        was_training = self.training
-        self.eval()
-        device = self.target_mean.device
-        outputs = [
-            self(inputs[i : i + batch_size].to(device)) for i in range(0, len(inputs), batch_size)
-        ]
-        self.train(was_training)
-        return torch.cat(outputs) if outputs else torch.zeros(0, self.spec.output_dim)
-
     def predict(self, inputs: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
         """Predict in eval mode, in batches.
 
@@ -399,7 +490,7 @@ class PerceptionModel(nn.Module):
             Regression: float ``(n, output_dim)`` in the label's units; classification: int64
             class indices ``(n,)``.
         """
-        result = self._forward_in_batches(inputs, batch_size)
+        result = run_in_batches(self, inputs, batch_size, self)
         if self.is_regression:
             return self.to_physical(result).cpu().numpy()
         return result.argmax(dim=1).cpu().numpy()
@@ -410,11 +501,175 @@ class PerceptionModel(nn.Module):
         """Class probabilities (softmax of the logits) of a classifier, float ``(n, n_classes)``."""
         if self.is_regression:
             raise ValueError("predict_probabilities needs a classification model")
-        return torch.softmax(self._forward_in_batches(inputs, batch_size), dim=1).cpu().numpy()
+        return torch.softmax(run_in_batches(self, inputs, batch_size, self), dim=1).cpu().numpy()
+
+
+# NatureCNN's convolutions as (out channels, kernel, stride), which ImageDecoder mirrors.
+NATURE_CNN_LAYERS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))
+
+
+class ImageDecoder(nn.Module):
+    """NatureCNN mirrored: code → linear layers → transposed convolutions → sigmoid image.
+
+    Each transposed convolution is given the size of the feature map its twin took, so that
+    any image at least 36×36 comes back at its own size. A per-pixel logit (``mean_logits``)
+    is added before the sigmoid: set to the train images' mean, the decoder starts at the best
+    constant image and learns the difference from it.
+
+    Args:
+        image_shape: ``(H, W, C)`` of the images.
+        latent_dim: Dimensions of the code.
+        features_dim: Width of the hidden linear layer (the encoder's ``features_dim``).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int, features_dim: int):
+        super().__init__()
+        height, width, channels = image_shape
+        self.sizes = [(height, width)]
+        for _, kernel, stride in NATURE_CNN_LAYERS:
+            h, w = self.sizes[-1]
+            self.sizes.append(((h - kernel) // stride + 1, (w - kernel) // stride + 1))
+        last_channels = NATURE_CNN_LAYERS[-1][0]
+        self.linear = nn.Sequential(
+            nn.Linear(latent_dim, features_dim),
+            nn.ReLU(),
+            nn.Linear(features_dim, last_channels * self.sizes[-1][0] * self.sizes[-1][1]),
+            nn.ReLU(),
+        )
+        in_channels = [channels] + [out for out, _, _ in NATURE_CNN_LAYERS[:-1]]
+        self.mean_logits = nn.Parameter(torch.zeros(channels, height, width))
+        self.deconvolutions = nn.ModuleList(
+            nn.ConvTranspose2d(out, in_, kernel, stride)
+            for in_, (out, kernel, stride) in reversed(
+                list(zip(in_channels, NATURE_CNN_LAYERS, strict=True))
+            )
+        )
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, latent_dim)`` to float ``(batch, C, H, W)`` images in (0, 1)."""
+        x = self.linear(code).unflatten(1, (NATURE_CNN_LAYERS[-1][0], *self.sizes[-1]))
+        for index, deconvolution in enumerate(self.deconvolutions):
+            x = deconvolution(x, output_size=self.sizes[-2 - index])
+            if index < len(self.deconvolutions) - 1:
+                x = torch.relu(x)
+        return torch.sigmoid(x + self.mean_logits)
+
+
+class Reconstruction(NamedTuple):
+    """An autoencoder's pass: ``reconstruction`` of ``target`` (the preprocessed input), the
+    code or posterior ``mean`` and, for a VAE, its ``log_variance``."""
+
+    reconstruction: torch.Tensor
+    target: torch.Tensor
+    mean: torch.Tensor
+    log_variance: torch.Tensor | None
+
+
+class AutoencoderModel(nn.Module):
+    """``preprocess → LatentEncoder → decoder``: an autoencoder or β-VAE (module docstring).
+
+    Args:
+        spec: A ``task="reconstruction"`` spec (``output_dim`` latent dimensions).
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        if spec.task != "reconstruction":
+            raise ValueError(f"an AutoencoderModel needs task 'reconstruction', got {spec.task!r}")
+        self.spec = spec
+        self.preprocess = make_preprocess(spec)
+        self.encoder = make_encoder(spec)
+        if spec.architecture == "mlp":
+            widths = tuple(reversed(spec.hidden_sizes))
+            n_features = int(np.prod(spec.input_shape))
+            self.decoder: nn.Module = mlp(spec.output_dim, widths, n_features, spec.activation)
+        else:
+            self.decoder = ImageDecoder(spec.input_shape, spec.output_dim, spec.features_dim)
+
+    @torch.no_grad()
+    def start_at_mean(self, mean_target: np.ndarray) -> None:
+        """Start the decoder at a constant reconstruction, the train split's mean target.
+
+        The decoder's last offset (an image decoder's ``mean_logits``, an MLP's output bias)
+        becomes that mean, so that training starts from the best constant and learns the
+        difference: from zero offsets an image VAE stalled on one flat colour (perception.md).
+        """
+        mean = torch.as_tensor(mean_target, dtype=torch.float32)
+        if isinstance(self.decoder, ImageDecoder):
+            self.decoder.mean_logits.copy_(torch.logit(mean.clamp(1e-3, 1 - 1e-3)))
+        else:
+            self.decoder[-1].bias.copy_(mean)
+
+    def forward(self, inputs: torch.Tensor) -> Reconstruction:
+        """Encode and decode raw inputs ``(batch, *input_shape)``.
+
+        In train mode a VAE decodes a sample ``z = μ + σ ε`` (the reparameterisation trick,
+        Kingma and Welling, 2014); in eval mode it decodes ``μ``.
+        """
+        target = self.preprocess(inputs)
+        mean, log_variance = self.encoder.posterior(target)
+        code = mean
+        if log_variance is not None and self.training:
+            code = mean + torch.randn_like(mean) * (0.5 * log_variance).exp()
+        reconstruction = self.decoder(code).reshape(target.shape)
+        return Reconstruction(reconstruction, target, mean, log_variance)
+
+    def loss(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The ``vae_loss`` of a batch of raw inputs (an AE has no KL term)."""
+        outputs = self(inputs)
+        return vae_loss(*outputs, beta=self.spec.beta)[0]
+
+    def encode(self, inputs: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """Return the features (code or posterior mean), float ``(n, latent_dim)``, in eval mode."""
+        features = run_in_batches(self, inputs, batch_size, self._features)
+        return features.cpu().numpy()
+
+    def _features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.preprocess(inputs))
+
+    def sample_errors(
+        self, inputs: np.ndarray | torch.Tensor, batch_size: int = 256
+    ) -> dict[str, np.ndarray]:
+        """Per-sample ``reconstruction_mse`` (mean over dimensions) and ``kl`` (0 for an AE).
+
+        Both are in eval mode (the decoder sees ``μ``), float ``(n,)``: anomaly scores.
+        """
+
+        def errors(batch: torch.Tensor) -> torch.Tensor:
+            outputs = self(batch)
+            squared = (outputs.reconstruction - outputs.target).pow(2).flatten(1).mean(dim=1)
+            kl = torch.zeros_like(squared)
+            if outputs.log_variance is not None:
+                kl = gaussian_kl_divergence(outputs.mean, outputs.log_variance)
+            return torch.stack([squared, kl], dim=1)
+
+        result = run_in_batches(self, inputs, batch_size, errors).cpu().numpy()
+        return {"reconstruction_mse": result[:, 0], "kl": result[:, 1]}
+
+    def reconstruct(
+        self, inputs: np.ndarray | torch.Tensor, batch_size: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(target, reconstruction)``, each float ``(n, *preprocessed shape)``."""
+
+        def pair(batch: torch.Tensor) -> torch.Tensor:
+            outputs = self(batch)
+            return torch.stack([outputs.target, outputs.reconstruction], dim=1)
+
+        pairs = run_in_batches(self, inputs, batch_size, pair).cpu().numpy()
+        return pairs[:, 0], pairs[:, 1]
+
+
+def make_model(spec: ModelSpec) -> PerceptionModel | AutoencoderModel:
+    """Build the model of a spec: an ``AutoencoderModel`` for reconstruction, else supervised."""
+    if spec.task == "reconstruction":
+        return AutoencoderModel(spec)
+    return PerceptionModel(spec)
 
 
 def save_model(
-    model: PerceptionModel, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+    model: PerceptionModel | AutoencoderModel,
+    path: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
 ) -> None:
     """Save a model as a checkpoint directory (``model.safetensors`` + ``metadata.json``).
 
@@ -437,7 +692,7 @@ def save_model(
 
 def load_model(
     path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[PerceptionModel, dict[str, Any]]:
+) -> tuple[PerceptionModel | AutoencoderModel, dict[str, Any]]:
     """Load a model saved by ``save_model``; returns ``(model in eval mode, metadata)``.
 
     Raises:
@@ -445,7 +700,7 @@ def load_model(
     """
     tensors, metadata = load_checkpoint(path, expected_algorithm=CHECKPOINT_ALGORITHM)
     try:
-        model = PerceptionModel(ModelSpec.from_dict(metadata["model"]))
+        model = make_model(ModelSpec.from_dict(metadata["model"]))
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {path}: invalid model spec ({error})") from None
     try:
@@ -461,7 +716,8 @@ def load_encoder(path: str | os.PathLike, observation_space: gym.Space | None = 
     Use it as ``PPO(env, image_encoder=load_encoder(path, env_space), freeze_encoder=True)``.
 
     Args:
-        path: A checkpoint written by ``save_model`` (a CNN model).
+        path: A checkpoint written by ``save_model`` (a CNN model, supervised or an
+            autoencoder, whose encoder gives the code or posterior mean).
         observation_space: If given, the uint8 image space (or a ``Dict`` holding one) the
             encoder will see; its image shape must match the one the encoder was trained on.
 

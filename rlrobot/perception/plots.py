@@ -1,7 +1,8 @@
 """Plots and files of a perception model's training and evaluation (PNG via matplotlib's Agg).
 
 Loss curves per epoch, predicted-vs-true scatters for regression, confusion matrices for
-classification, and ``write_evaluation``, which writes a split's metrics JSON with its plot.
+classification, inputs above their reconstructions for autoencoders, and
+``write_evaluation``, which writes a split's metrics JSON with its plot.
 """
 
 from __future__ import annotations
@@ -84,18 +85,66 @@ def plot_confusion_matrix(matrix: np.ndarray, classes: list[str], path: Path) ->
     return path
 
 
+def plot_reconstructions(
+    pairs: np.ndarray, path: Path, title: str = "Inputs and their reconstructions"
+) -> Path:
+    """Draw inputs (top row) above their reconstructions (bottom row).
+
+    Args:
+        pairs: ``(m, 2, C, H, W)`` images in [0, 1], or ``(m, 2, n_features)`` standardised
+            vectors (drawn as one heat-map row per sample, as ``input / reconstruction``).
+        path: The PNG to write.
+        title: Figure title.
+    """
+    plt = _pyplot()
+    pairs = np.asarray(pairs)
+    if pairs.ndim == 5:
+        m = len(pairs)
+        figure, axes = plt.subplots(2, m, figsize=(1.6 * m, 3.6), squeeze=False)
+        for column in range(m):
+            for row, name in enumerate(("input", "reconstruction")):
+                axis = axes[row, column]
+                axis.imshow(np.clip(pairs[column, row].transpose(1, 2, 0), 0.0, 1.0))
+                axis.set_xticks([])
+                axis.set_yticks([])
+                if column == 0:
+                    axis.set_ylabel(name)
+    else:
+        figure, axis = plt.subplots(figsize=(8, 1.2 + 0.45 * len(pairs) * 2))
+        rows = pairs.reshape(-1, pairs.shape[-1])  # input, reconstruction, input, …
+        limit = float(np.abs(rows).max()) or 1.0
+        image = axis.imshow(rows, aspect="auto", cmap="coolwarm", vmin=-limit, vmax=limit)
+        names = [f"#{i + 1} {kind}" for i in range(len(pairs)) for kind in ("input", "output")]
+        axis.set_yticks(range(len(rows)), names, fontsize=8)
+        for boundary in range(2, len(rows), 2):  # a line between samples
+            axis.axhline(boundary - 0.5, color="black", linewidth=1.5)
+        axis.set_xlabel("input dimension (standardised value)")
+        figure.colorbar(image, ax=axis)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
 def write_evaluation(
     metrics: dict[str, Any],
     predictions: np.ndarray,
     dataset: Dataset,
-    label: str,
+    label: str | None,
     out_dir: Path,
     prefix: str = "test",
 ) -> dict[str, Path]:
-    """Write ``<prefix>_metrics.json`` and the task's plot (predicted-vs-true or confusion)."""
+    """Write ``<prefix>_metrics.json`` and the task's plot (predicted-vs-true, confusion, or,
+    for an autoencoder (``label`` None, ``predictions`` its pairs), reconstructions)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"metrics": out_dir / f"{prefix}_metrics.json"}
     atomic_write_bytes(files["metrics"], json.dumps(metrics, indent=2).encode())
+    if label is None:
+        files["reconstructions"] = plot_reconstructions(
+            predictions, out_dir / f"{prefix}_reconstructions.png"
+        )
+        return files
     info = dataset.label_info(label)
     if info["task"] == "regression":
         files["predicted_vs_true"] = plot_predicted_vs_true(

@@ -1,12 +1,14 @@
-"""One supervised training loop for perception models.
+"""One training loop for perception models, supervised or self-supervised.
 
-``train_model`` fits a ``PerceptionModel`` to one label of a ``Dataset``: AdamW on shuffled
+``train_model`` fits a ``PerceptionModel`` to one label of a ``Dataset``, or an
+``AutoencoderModel`` (AE, β-VAE) to its inputs alone: AdamW on shuffled
 minibatches of the train split, a learning-rate schedule, validation after every epoch with
 early stopping on the validation loss or F1 (the best weights are restored), per-epoch metrics
 (``progress.csv``), a tqdm bar on a terminal, and at the end test metrics, PNG plots and a
 checkpoint. Regression uses MSE on standardised labels, classification (optionally
-class-balanced) cross-entropy; the metrics (``metrics.py``) and plots (``plots.py``) are in the
-label's units, each beside the trivial baseline's value (train-set mean / majority class).
+class-balanced) cross-entropy, reconstruction ``vae_loss``; the metrics (``metrics.py``) and
+plots (``plots.py``) are in the label's units, each beside the trivial baseline's value
+(train-set mean / majority class / mean input).
 ``evaluate_model`` scores a trained model on one split.
 """
 
@@ -31,8 +33,17 @@ from rlrobot.envs.checks import NON_NEGATIVE, POSITIVE
 from rlrobot.errors import DatasetError
 from rlrobot.perception.dataset import Dataset
 from rlrobot.perception.metrics import compute_metrics, trivial_baseline
-from rlrobot.perception.models import ModelSpec, PerceptionModel, save_model
+from rlrobot.perception.models import (
+    OBJECTIVES,
+    AutoencoderModel,
+    ModelSpec,
+    PerceptionModel,
+    make_model,
+    save_model,
+)
 from rlrobot.perception.plots import plot_loss_curves, write_evaluation
+
+Model = PerceptionModel | AutoencoderModel
 
 
 @dataclass
@@ -70,7 +81,7 @@ class TrainResult:
         files: Paths written (checkpoint, plots, CSV, metrics JSON) by name.
     """
 
-    model: PerceptionModel
+    model: Model
     history: list[dict[str, float]]
     best_epoch: int
     val_metrics: dict[str, Any]
@@ -79,21 +90,44 @@ class TrainResult:
 
 
 def model_spec_for(
-    dataset: Dataset, label: str, architecture: str | None = None, **spec_kwargs: Any
+    dataset: Dataset,
+    label: str | None,
+    architecture: str | None = None,
+    objective: str = "supervised",
+    latent_dim: int = 32,
+    **spec_kwargs: Any,
 ) -> ModelSpec:
-    """Return the ``ModelSpec`` that fits a dataset's inputs and a label.
+    """Return the ``ModelSpec`` that fits a dataset's inputs and a label (or no label).
 
     Args:
         dataset: The dataset.
-        label: The label to learn.
+        label: The label to learn (supervised), or None (autoencoders).
         architecture: One of ``models.ARCHITECTURES``; default: NatureCNN
             for uint8 images, MLP otherwise.
-        **spec_kwargs: Other ``ModelSpec`` fields (``features_dim``, ``hidden_sizes`` …).
+        objective: ``"supervised"``, ``"ae"`` or ``"vae"`` (``models.OBJECTIVES``).
+        latent_dim: Dimensions of an autoencoder's code.
+        **spec_kwargs: Other ``ModelSpec`` fields (``features_dim``, ``beta`` …).
     """
-    info = dataset.label_info(label)
     is_image = dataset.inputs.dtype == np.uint8 and dataset.inputs.ndim == 4
     if architecture is None:
         architecture = "nature_cnn" if is_image else "mlp"
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective != "supervised":
+        if label is not None:
+            raise ValueError(f"the {objective} objective learns without a label, got {label!r}")
+        variational = objective == "vae"
+        return ModelSpec(
+            architecture,
+            "reconstruction",
+            dataset.inputs.shape[1:],
+            latent_dim,
+            variational=variational,
+            **spec_kwargs,
+        )
+    if label is None:
+        raise ValueError("the supervised objective needs a label")
+    info = dataset.label_info(label)
     if info["task"] == "regression":
         output_dim = dataset.labels[label].shape[1]
     else:
@@ -103,24 +137,43 @@ def model_spec_for(
     )
 
 
-def _fit_normalisation(model: PerceptionModel, train: Dataset, label: str) -> np.ndarray | int:
+def mean_preprocessed_input(model: AutoencoderModel, train: Dataset) -> np.ndarray:
+    """The train split's mean input after the model's preprocessing: the best constant."""
+    # Both preprocessings are affine, so the image of the mean input is the mean of the images.
+    mean_input = torch.as_tensor(train.inputs.mean(axis=0, dtype=np.float64)[None])
+    with torch.no_grad():
+        return model.preprocess(mean_input)[0].float().numpy()
+
+
+def _fit_normalisation(model: Model, train: Dataset, label: str | None) -> np.ndarray | int:
     """Set input/label standardisation from the train split; return the trivial baseline."""
-    targets = train.labels[label]
     if model.spec.architecture == "mlp":
         flat = train.inputs.reshape(len(train), -1).astype(np.float64)
         model.preprocess.mean.copy_(torch.as_tensor(flat.mean(axis=0)))
         model.preprocess.std.copy_(torch.as_tensor(flat.std(axis=0) + 1e-6))
+    if isinstance(model, AutoencoderModel):
+        mean_input = mean_preprocessed_input(model, train)
+        model.start_at_mean(mean_input)
+        return mean_input
+    targets = train.labels[label]
     if model.is_regression:
         model.target_mean.copy_(torch.as_tensor(targets.mean(axis=0)))
         model.target_std.copy_(torch.as_tensor(targets.std(axis=0) + 1e-8))
     return trivial_baseline(targets, model.is_regression, model.spec.output_dim)
 
 
-def _loss_function(model: PerceptionModel, train: Dataset, label: str, config: TrainConfig) -> Any:
+def _loss_function(model: Model, train: Dataset, label: str | None, config: TrainConfig) -> Any:
+    """Return ``(inputs, targets) -> loss`` for the model's task."""
+    if isinstance(model, AutoencoderModel):
+
+        def reconstruction_loss(inputs: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
+            return model.loss(inputs)
+
+        return reconstruction_loss
     if model.is_regression:
 
-        def regression_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            return F.mse_loss(outputs, (targets - model.target_mean) / model.target_std)
+        def regression_loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return F.mse_loss(model(inputs), (targets - model.target_mean) / model.target_std)
 
         return regression_loss
     weights = None
@@ -129,14 +182,14 @@ def _loss_function(model: PerceptionModel, train: Dataset, label: str, config: T
         balanced = len(train) / (model.spec.output_dim * np.maximum(counts, 1))
         weights = torch.as_tensor(balanced, dtype=torch.float32)
 
-    def classification_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(outputs, targets, weight=weights)
+    def classification_loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(inputs), targets, weight=weights)
 
     return classification_loss
 
 
 def _mean_loss(
-    model: PerceptionModel,
+    model: Model,
     loss_function: Any,
     inputs: torch.Tensor,
     targets: torch.Tensor,
@@ -147,7 +200,7 @@ def _mean_loss(
     with torch.no_grad():
         for start in range(0, len(inputs), batch_size):
             batch = slice(start, start + batch_size)
-            total += float(loss_function(model(inputs[batch]), targets[batch])) * len(inputs[batch])
+            total += float(loss_function(inputs[batch], targets[batch])) * len(inputs[batch])
     return total / max(1, len(inputs))
 
 
@@ -165,18 +218,18 @@ def _make_scheduler(
 
 def train_model(
     dataset: Dataset,
-    label: str,
-    model: PerceptionModel | None = None,
+    label: str | None,
+    model: Model | None = None,
     config: TrainConfig | None = None,
     out_dir: str | os.PathLike | None = None,
     progress_bar: bool = False,
     **config_fields: Any,
 ) -> TrainResult:
-    """Train a perception model on one label of a dataset (see the module docstring).
+    """Train a perception model on one label of a dataset, or an autoencoder on its inputs.
 
     Args:
         dataset: A dataset with non-empty train and val splits (test is optional).
-        label: Which label to learn.
+        label: Which label to learn; None for an ``AutoencoderModel``, which needs none.
         model: The model to train; default ``PerceptionModel(model_spec_for(dataset, label))``.
         config: Training hyperparameters; ``config_fields`` override its fields.
         out_dir: If given, receives ``model/`` (checkpoint), ``progress.csv``,
@@ -188,26 +241,30 @@ def train_model(
         The ``TrainResult`` with the best-validation model.
     """
     config = TrainConfig.from_dict({**(config.to_dict() if config else {}), **config_fields})
-    info = dataset.label_info(label)
+    is_autoencoder = isinstance(model, AutoencoderModel)
+    if is_autoencoder and label is not None:
+        raise DatasetError(f"an autoencoder learns without a label, got label {label!r}")
+    info = None if is_autoencoder else dataset.label_info(label)
     train, val = dataset.split("train"), dataset.split("val")
     has_test = bool((dataset.splits == 2).any())
     torch.manual_seed(config.seed)
     if model is None:
-        model = PerceptionModel(model_spec_for(dataset, label))
+        model = make_model(model_spec_for(dataset, label))
     if model.spec.input_shape != tuple(dataset.inputs.shape[1:]):
         raise DatasetError(
             f"the model expects inputs of shape {model.spec.input_shape}, the dataset has "
             f"{tuple(dataset.inputs.shape[1:])}"
         )
-    if model.spec.task != info["task"]:
+    if info is not None and model.spec.task != info["task"]:
         raise DatasetError(
             f"label {label!r} is a {info['task']} label, the model does {model.spec.task}"
         )
     baseline = _fit_normalisation(model, train, label)
     loss_function = _loss_function(model, train, label, config)
     train_inputs, val_inputs = torch.as_tensor(train.inputs), torch.as_tensor(val.inputs)
-    train_targets = torch.as_tensor(train.labels[label])
-    val_targets = torch.as_tensor(val.labels[label])
+    # An autoencoder's targets are its inputs (the loss preprocesses them).
+    train_targets = train_inputs if is_autoencoder else torch.as_tensor(train.labels[label])
+    val_targets = val_inputs if is_autoencoder else torch.as_tensor(val.labels[label])
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -218,7 +275,7 @@ def train_model(
     generator = torch.Generator().manual_seed(config.seed)
 
     bar = make_progress_bar(progress_bar, config.epochs, "epoch")
-    if config.monitor == "f1" and model.is_regression:
+    if config.monitor == "f1" and model.spec.task != "classification":
         raise DatasetError("monitor='f1' needs a classification label; use monitor='loss'")
     best_score, best_epoch, best_state = -math.inf, 0, copy.deepcopy(model.state_dict())
     history: list[dict[str, float]] = []
@@ -230,7 +287,7 @@ def train_model(
             total_loss = 0.0
             for start in range(0, len(train), config.batch_size):
                 indices = permutation[start : start + config.batch_size]
-                loss = loss_function(model(train_inputs[indices]), train_targets[indices])
+                loss = loss_function(train_inputs[indices], train_targets[indices])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -250,11 +307,11 @@ def train_model(
                 "train/learning_rate": optimizer.param_groups[0]["lr"],
                 "time/epoch_s": time.perf_counter() - start_time,
             }
-            summary = (
-                ("mae", "rmse", "median_error")
-                if model.is_regression
-                else ("accuracy", "precision", "recall", "f1")
-            )
+            summary = {
+                "regression": ("mae", "rmse", "median_error"),
+                "classification": ("accuracy", "precision", "recall", "f1"),
+                "reconstruction": ("reconstruction_mse", "kl"),
+            }[model.spec.task]
             row.update({f"val/{key}": metrics[key] for key in summary})
             history.append(row)
             for key, value in row.items():
@@ -297,7 +354,8 @@ def train_model(
             {
                 "label": label,
                 "label_info": info,
-                "baseline": np.asarray(baseline).tolist(),
+                # An autoencoder's baseline is a whole mean input: the train split recomputes it.
+                "baseline": None if is_autoencoder else np.asarray(baseline).tolist(),
                 "dataset": {k: v for k, v in dataset.card.items() if k != "versions"},
                 "train_config": config.to_dict(),
                 "best_epoch": best_epoch,
@@ -309,9 +367,9 @@ def train_model(
 
 
 def evaluate_model(
-    model: PerceptionModel,
+    model: Model,
     dataset: Dataset,
-    label: str,
+    label: str | None,
     baseline: np.ndarray | int | None = None,
     split: str = "test",
     out_dir: str | os.PathLike | None = None,
@@ -322,7 +380,7 @@ def evaluate_model(
     Args:
         model: The trained model.
         dataset: The dataset (the whole of it; ``split`` selects the samples).
-        label: Label to score against.
+        label: Label to score against (None for an autoencoder).
         baseline: Constant prediction to compare with; default: from the dataset's train split.
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
         out_dir: Where ``<split>_metrics.json`` and the plot go (optional).
@@ -333,8 +391,12 @@ def evaluate_model(
     """
     subset = dataset if split == "all" else dataset.split(split)
     if baseline is None:
-        targets = dataset.split("train").labels[label]
-        baseline = trivial_baseline(targets, model.is_regression, model.spec.output_dim)
+        train = dataset.split("train")
+        if isinstance(model, AutoencoderModel):
+            baseline = mean_preprocessed_input(model, train)
+        else:
+            targets = train.labels[label]
+            baseline = trivial_baseline(targets, model.is_regression, model.spec.output_dim)
     metrics, predictions = compute_metrics(model, subset, label, baseline, batch_size)
     if out_dir is not None:
         write_evaluation(metrics, predictions, subset, label, Path(out_dir), prefix=split)

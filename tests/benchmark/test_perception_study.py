@@ -55,3 +55,35 @@ def test_quick_study_runs_its_parts_reuses_the_cache_and_keeps_findings(tmp_path
     assert again["falls"]["reused"] and again["falls"]["final"] == results["falls"]["final"]
     assert again["ppo"] == results["ppo"]  # not rerun: kept
     assert "(parts 2 reused from the cache)" in (out / "perception.md").read_text()
+
+
+def test_quick_self_supervised_parts_write_their_sections_and_figures(tmp_path):
+    out = tmp_path / "report"
+    argv = ["bench", "--study", "perception", "--quick", "--budget-scale", "0.5"]
+    assert main([*argv, "--out", str(out), "--only", "ssl_falls", "ssl_reach"]) == 0
+    results = json.loads((out / "perception.json").read_text())
+    falls, reach = results["ssl_falls"], results["ssl_reach"]
+    assert falls["fractions"] == [0.01, 0.05, 0.2, 1.0] == reach["fractions"]
+    assert len(falls["supervised"]) == len(falls["vae_head"]) == len(reach["vae_head"]) == 4
+    # More labels never means fewer labelled windows; 100 % is the whole training split.
+    samples = [row["train_samples"] for row in falls["vae_head"]]
+    assert samples == sorted(samples) and samples[-1] == falls["splits"]["train"]["samples"]
+    assert falls["vae"]["test"]["kl"] > 0
+    scores = {row["score"] for row in falls["anomaly"]["rows"]}
+    assert scores == {"reconstruction error", "negative ELBO", "latent Mahalanobis"} | {
+        "supervised MLP"
+    }
+    assert falls["anomaly"]["selected"] in scores - {"supervised MLP"}
+    for row in falls["anomaly"]["rows"]:
+        assert 0.0 <= row["auroc"] <= 1.0 and set(row["average_precision"]) == {
+            "data",
+            "0.05",
+            "0.01",
+        }
+    names = ("falls_reconstructions", "falls_latents", "falls_precision_recall")
+    for name in (*names, "reach_reconstructions", "reach_latents"):
+        assert (out / f"perception_ssl_{name}.png").read_bytes()[:4] == b"\x89PNG"
+    page = (out / "perception.md").read_text()
+    for heading in ("## 4. Self-supervised", "### 4a.", "### 4b.", "### 4c."):
+        assert heading in page
+    assert "Falls from 5 % of the labels" in page and "AUROC" in page

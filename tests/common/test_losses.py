@@ -1,4 +1,5 @@
-"""Hand-computed checks of the update maths: PPO's clipping, the SAC/TD3 targets, α, Polyak."""
+"""Hand-computed checks of the update maths: PPO's clipping, the SAC/TD3 targets, α, Polyak,
+the β-VAE loss."""
 
 import math
 
@@ -12,12 +13,14 @@ from rlrobot.common.losses import (
     clipped_surrogate_loss,
     critic_mse_loss,
     entropy_temperature_loss,
+    gaussian_kl_divergence,
     normalize_advantages,
     policy_gradient_loss,
     polyak_update,
     sac_actor_loss,
     soft_q_target,
     target_policy_smoothing,
+    vae_loss,
 )
 
 GAMMA = 0.9
@@ -195,3 +198,30 @@ def test_polyak_update(tau, expected):
     # The online parameters are read, never written.
     assert_close(params[0].detach(), [1.0, 2.0])
     assert_close(params[1].detach(), [10.0])
+
+
+def test_gaussian_kl_divergence_matches_hand_computed_values() -> None:
+    mean = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    log_variance = torch.tensor([[0.0, 0.0], [0.0, math.log(2.0)]])
+    # Sample 1 is the prior: 0. Sample 2: ½(1 + 1 − 0 − 1) + ½(0 + 2 − ln 2 − 1) = 1 − ½ ln 2.
+    assert_close(gaussian_kl_divergence(mean, log_variance), [0.0, 1.0 - 0.5 * math.log(2.0)])
+
+
+def test_vae_loss_is_summed_squared_error_plus_beta_kl_averaged_over_the_batch() -> None:
+    reconstruction = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    target = torch.tensor([[0.0, 2.0], [1.0, 1.0]])
+    mean = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    log_variance = torch.tensor([[0.0, 0.0], [0.0, math.log(2.0)]])
+    # Squared errors per sample: 1 + 0 = 1 and 4 + 9 = 13, mean 7; mean KL (1 − ½ ln 2) / 2.
+    kl = (1.0 - 0.5 * math.log(2.0)) / 2
+    loss, squared_error, kl_term = vae_loss(reconstruction, target, mean, log_variance, beta=4.0)
+    assert_close(squared_error, 7.0)
+    assert_close(kl_term, kl)
+    assert_close(loss, 7.0 + 4.0 * kl)
+    # A plain autoencoder (no posterior) has no KL term, whatever β.
+    loss, squared_error, kl_term = vae_loss(reconstruction, target, beta=4.0)
+    assert_close(loss, 7.0)
+    assert_close(kl_term, 0.0)
+    # Images (batch, C, H, W) are summed over every dimension of a sample.
+    images = torch.ones(2, 3, 2, 2)
+    assert_close(vae_loss(images, torch.zeros_like(images))[0], 12.0)

@@ -1,4 +1,5 @@
-"""A pretrained perception CNN becomes a PPO agent's image encoder, frozen or fine-tuned."""
+"""A pretrained perception CNN (supervised, or a VAE's encoder) becomes an agent's image encoder,
+frozen or fine-tuned."""
 
 from __future__ import annotations
 
@@ -8,20 +9,44 @@ import pytest
 import torch
 
 from rlrobot.agents import PPO
-from rlrobot.perception.models import ModelSpec, PerceptionModel, load_encoder, save_model
+from rlrobot.perception.models import (
+    LatentEncoder,
+    ModelSpec,
+    load_encoder,
+    make_model,
+    save_model,
+)
 
 PIXELS = {"obs_mode": "pixels", "pixels_width": 84, "pixels_height": 84}
+# (architecture, task, output_dim): two supervised CNNs and a β-VAE with 32 latent dimensions.
+PRETRAINED = {
+    "nature_cnn": ("nature_cnn", "regression", 1),
+    "residual_cnn": ("residual_cnn", "regression", 1),
+    "vae": ("nature_cnn", "reconstruction", 32),
+}
 
 
-@pytest.mark.parametrize("architecture", ["nature_cnn", "residual_cnn"])
-@pytest.mark.parametrize("freeze", [True, False])
-def test_pretrained_encoder_in_ppo_one_training_step(
-    architecture: str, freeze: bool, tmp_path
-) -> None:
-    torch.manual_seed(0)
-    pretrained = PerceptionModel(
-        ModelSpec(architecture, "regression", (84, 84, 3), 1, features_dim=32, channels=(8, 8))
+def pretrained_model(name: str, features_dim: int = 32) -> torch.nn.Module:
+    """A small untrained model of ``PRETRAINED[name]`` on 84×84 images."""
+    architecture, task, output_dim = PRETRAINED[name]
+    spec = ModelSpec(
+        architecture,
+        task,
+        (84, 84, 3),
+        output_dim,
+        features_dim=features_dim,
+        channels=(8, 8),
+        variational=task == "reconstruction",
+        beta=4.0 if task == "reconstruction" else 1.0,
     )
+    return make_model(spec)
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+@pytest.mark.parametrize("freeze", [True, False])
+def test_pretrained_encoder_in_ppo_one_training_step(name: str, freeze: bool, tmp_path) -> None:
+    torch.manual_seed(0)
+    pretrained = pretrained_model(name)
     save_model(pretrained, tmp_path / "encoder")
     env = gym.make("rlrobot/CartPole-v0", **PIXELS)
     observation, _ = env.reset(seed=0)
@@ -41,7 +66,8 @@ def test_pretrained_encoder_in_ppo_one_training_step(
     )
     extractor = agent.policy.features_extractor
     assert extractor.encoder is encoder and extractor.features_dim == 32
-    # The agent sees what the pretrained model sees: same features for the same image.
+    # The agent sees what the pretrained model sees: same features (a VAE's: the posterior
+    # mean) for the same image.
     images = torch.as_tensor(observation[None])
     with torch.no_grad():
         expected = pretrained.encoder(pretrained.preprocess(images))
@@ -63,12 +89,11 @@ def test_pretrained_encoder_in_ppo_one_training_step(
     assert np.ndim(action) == 0 and int(action) in (0, 1)
 
 
-@pytest.fixture
-def frozen_encoder_path(tmp_path):
-    """A small pretrained NatureCNN perception checkpoint for 84×84 images."""
+@pytest.fixture(params=["nature_cnn", "vae"])
+def frozen_encoder_path(request, tmp_path):
+    """A small pretrained perception checkpoint for 84×84 images: supervised or a β-VAE."""
     torch.manual_seed(1)
-    model = PerceptionModel(ModelSpec("nature_cnn", "regression", (84, 84, 3), 3, features_dim=16))
-    save_model(model, tmp_path / "encoder")
+    save_model(pretrained_model(request.param, features_dim=16), tmp_path / "encoder")
     return tmp_path / "encoder"
 
 
@@ -124,7 +149,8 @@ def test_agent_with_pretrained_frozen_encoder_saves_and_loads(
     extractor = loaded.modules()["policy" if algorithm == "ppo" else "actor"].features_extractor
     assert extractor.extractors["pixels"].freeze
     loaded_encoder = extractor.extractors["pixels"].encoder
-    assert loaded_encoder is not encoder
+    assert loaded_encoder is not encoder and type(loaded_encoder) is type(encoder)
+    assert isinstance(encoder, LatentEncoder) == (encoder.features_dim == 32)
     assert all(not p.requires_grad for p in loaded_encoder.parameters())
     observations = _pixel_reach_observations(4)
     expected, _ = agent.predict(observations, deterministic=True)

@@ -1,4 +1,4 @@
-"""Metrics: hand-computed values, thresholds, ensembles and the trivial baseline."""
+"""Metrics: hand-computed values, thresholds, ensembles, the trivial baseline, ranking scores."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import torch
 
 from rlrobot.perception.dataset import Dataset
 from rlrobot.perception.metrics import (
+    average_precision,
     choose_threshold,
     classification_metrics,
     ensemble_probabilities,
+    precision_recall_curve,
     regression_metrics,
+    resample_positive_rate,
+    roc_auc,
     trivial_baseline,
 )
 from rlrobot.perception.models import ModelSpec, PerceptionModel
@@ -76,3 +80,35 @@ def test_trivial_baseline_is_the_mean_or_the_majority_class() -> None:
     np.testing.assert_allclose(trivial_baseline(targets, True, 0), [2.0, 4.0])
     assert trivial_baseline(np.array([2, 0, 2, 1]), False, 3) == 2
     assert trivial_baseline(np.array([1, 1]), False, 3) == 1
+
+
+def test_roc_auc_is_the_fraction_of_positive_negative_pairs_ranked_right() -> None:
+    # Positive 0.35 beats negative 0.1 but not 0.4; positive 0.8 beats both: 3 of 4 pairs.
+    assert roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
+    assert roc_auc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5  # a tie counts one half
+    assert roc_auc(np.array([3.0, 2.0, 1.0]), np.array([1, 1, 0])) == 1.0
+    with pytest.raises(ValueError, match="both classes"):
+        roc_auc(np.array([0.1, 0.2]), np.array([1, 1]))
+
+
+def test_precision_recall_and_average_precision_match_hand_computed_values() -> None:
+    scores, targets = np.array([0.8, 0.4, 0.35, 0.1]), np.array([1, 0, 1, 0])
+    precision, recall, thresholds = precision_recall_curve(scores, targets)
+    np.testing.assert_allclose(precision, [1.0, 0.5, 2 / 3, 0.5])
+    np.testing.assert_allclose(recall, [0.5, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(thresholds, [0.8, 0.4, 0.35, 0.1])
+    # AP = Σ ΔR·P = 0.5·1 + 0.5·(2/3).
+    assert average_precision(scores, targets) == pytest.approx(0.5 + 1 / 3)
+    # Tied scores are one threshold: both samples enter together.
+    precision, recall, _ = precision_recall_curve(np.array([0.9, 0.9, 0.1]), np.array([1, 0, 1]))
+    np.testing.assert_allclose(precision, [0.5, 2 / 3])
+    np.testing.assert_allclose(recall, [0.5, 1.0])
+
+
+def test_resample_positive_rate_keeps_every_negative_and_enough_positives() -> None:
+    targets = np.r_[np.zeros(10, int), np.ones(10, int)]
+    indices = resample_positive_rate(targets, 1 / 6, np.random.default_rng(0))
+    assert len(indices) == 12 and targets[indices].sum() == 2  # 2 / 12 = 1/6
+    assert set(np.flatnonzero(targets == 0)) <= set(indices)
+    with pytest.raises(ValueError, match="positive_rate must be in"):
+        resample_positive_rate(targets, 0.6, np.random.default_rng(0))

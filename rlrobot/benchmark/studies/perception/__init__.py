@@ -15,6 +15,9 @@ Parts (``rlrobot bench --study perception --only …``; each merges into ``perce
 - ``ppo`` (3, ``pixel_ppo.py``): PPO on pixel Reach (image and end-effector position, not the
   target) with the frozen encoder of 1a or a NatureCNN from scratch, against an agent given
   the true target; ≥ 3 seeds, return and success against env steps, a final evaluation.
+- ``ssl_falls`` (4a, 4b) and ``ssl_reach`` (4c, ``self_supervised.py``): β-VAE features with a
+  small head against the supervised models on 1–100 % of the labels; a β-VAE of normal gait
+  as a fall detector (AUROC, precision-recall, rare fall rates).
 
 Datasets, models and each part's results are cached in ``trials_dir`` (one folder per
 budget) and reused by the next run; delete the folder to measure again. ``report.py`` writes
@@ -43,6 +46,12 @@ BUDGETS = {
         "ppo_steps": 10_240,
         "ppo_seeds": 3,
         "eval_episodes": 20,
+        "ssl_fall_episodes": 1500,
+        "ssl_reach_episodes": 400,
+        "ssl_vae_epochs": 15,
+        "ssl_reach_epochs": 30,
+        "ssl_reach_min_steps": 500,
+        "ssl_min_steps": 600,
     },
     "quick": {
         "reach_episodes": 40,
@@ -58,11 +67,18 @@ BUDGETS = {
         "ppo_steps": 1024,
         "ppo_seeds": 2,
         "eval_episodes": 2,
+        "ssl_fall_episodes": 30,
+        "ssl_reach_episodes": 20,
+        "ssl_vae_epochs": 2,
+        "ssl_reach_epochs": 2,
+        "ssl_reach_min_steps": 0,
+        "ssl_min_steps": 0,
     },
 }
 # Budget keys that --budget-scale scales: the amounts of data and of training.
 SCALED_KEYS = ("reach_episodes", "reach_train_episodes", "reach2_episodes")
 SCALED_KEYS += ("reach2_train_episodes", "fall_episodes", "ppo_steps")
+SCALED_KEYS += ("ssl_fall_episodes", "ssl_reach_episodes")
 
 
 def scaled_budget(quick: bool, budget_scale: float) -> dict[str, Any]:

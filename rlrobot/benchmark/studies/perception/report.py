@@ -8,6 +8,7 @@ and the prototypes behind the study's choices, are in the page's hand-written fi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,11 @@ from rlrobot.benchmark.studies.perception.falls import FALL_ENV_KWARGS
 POSITION_GOAL_M = 0.01  # median error of the target position
 F1_GOAL = 0.95  # fall prediction on held-out episodes
 PART_LABELS = {"reach": "1a", "reach2": "1b", "falls": "2", "ppo": "3"}
+PART_LABELS |= {"ssl_falls": "4a-4b", "ssl_reach": "4c"}
+# Part 4's goals at 5 % of the labels, against the supervised model on all of them.
+FEW_LABEL_FRACTION = 0.05
+FEW_LABEL_F1_GAP = 0.02  # falls: F1 at most this much lower
+FEW_LABEL_ERROR_RATIO = 1.10  # target position: median error at most 10 % higher
 
 
 def met(reached: bool) -> str:
@@ -53,6 +59,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += fall_lines(results["falls"])
     if results.get("ppo"):
         lines += ppo_lines(results["ppo"])
+    if results.get("ssl_falls") or results.get("ssl_reach"):
+        lines += self_supervised_lines(results.get("ssl_falls"), results.get("ssl_reach"))
     return "\n".join(lines)
 
 
@@ -98,6 +106,28 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"- Pixel Reach, PPO, {ppo['steps']} steps × {seeds} seeds: return of the last "
             f"rollout {described}; see 3."
+        )
+    if results.get("ssl_falls"):
+        vae_f1, supervised_f1 = few_label_falls_goal(results["ssl_falls"])
+        anomaly = results["ssl_falls"]["anomaly"]
+        detector = next(r for r in anomaly["rows"] if r["score"] == anomaly["selected"])
+        reference = next(r for r in anomaly["rows"] if r["score"] == "supervised MLP")
+        lines.append(
+            f"- Falls from 5 % of the labels: β-VAE features + head F1 **{vae_f1:.3f}** vs the "
+            f"supervised MLP on all labels {supervised_f1:.3f} (goal within "
+            f"{FEW_LABEL_F1_GAP}: {met(vae_f1 >= supervised_f1 - FEW_LABEL_F1_GAP)}, "
+            f"{vae_f1 - supervised_f1:+.3f}); a β-VAE of normal gait as a fall detector "
+            f"({anomaly['selected']}): AUROC **{detector['auroc']:.3f}** vs "
+            f"{reference['auroc']:.3f} supervised; see 4a-4b."
+        )
+    if results.get("ssl_reach"):
+        vae_error, supervised_error = few_label_reach_goal(results["ssl_reach"])
+        lines.append(
+            f"- Reach target position from 5 % of the labels: β-VAE features + head "
+            f"**{100 * vae_error:.1f} cm** vs the NatureCNN on all labels "
+            f"{100 * supervised_error:.1f} cm (goal ≤ +10 %: "
+            f"{met(vae_error <= FEW_LABEL_ERROR_RATIO * supervised_error)}, "
+            f"{100 * (vae_error / supervised_error - 1):+.0f} %); see 4c."
         )
     return [*lines, ""]
 
@@ -352,5 +382,230 @@ def ppo_lines(ppo: dict[str, Any]) -> list[str]:
         ),
         "",
         *figures("pixel_ppo"),
+        "",
+    ]
+
+
+def few_label_falls_goal(ssl_falls: dict[str, Any]) -> tuple[float, float]:
+    """Test F1 of the VAE head at 5 % of the labels and of the supervised MLP at 100 %."""
+    index = ssl_falls["fractions"].index(FEW_LABEL_FRACTION)
+    return ssl_falls["vae_head"][index]["test"]["f1"], ssl_falls["supervised"][-1]["test"]["f1"]
+
+
+def few_label_reach_goal(ssl_reach: dict[str, Any]) -> tuple[float, float]:
+    """Median test error (m) of the VAE head at 5 % of the labels and of the CNN at 100 %."""
+    index = ssl_reach["fractions"].index(FEW_LABEL_FRACTION)
+    head = ssl_reach["vae_head"][index]["test"]["median_error"]
+    return head, ssl_reach["supervised"][-1]["median_error"]
+
+
+def vae_row(name: str, vae: dict[str, Any]) -> list[Any]:
+    """One row of the β-VAE table."""
+    test = vae["test"]
+    return [
+        name,
+        vae["train_samples"],
+        f"{test['reconstruction_mse']:.4f}",
+        f"{test['baseline_reconstruction_mse']:.4f}",
+        f"{test['kl']:.1f}",
+        f"{vae['epochs_run']} ({vae['best_epoch']})",
+        f"{vae['train_s']:.0f} s",
+    ]
+
+
+def self_supervised_lines(
+    ssl_falls: dict[str, Any] | None, ssl_reach: dict[str, Any] | None
+) -> list[str]:
+    """Return section 4: β-VAE features with few labels (falls, Reach), falls as anomalies."""
+    settings = (ssl_falls or ssl_reach)["settings"]
+    head = (ssl_falls or ssl_reach)["head"]
+    betas = " and ".join(
+        f"{part['settings']['vae']['beta']:g} ({name})"
+        for name, part in (("windows", ssl_falls), ("images", ssl_reach))
+        if part
+    )
+    vaes = []
+    if ssl_falls:
+        vaes.append(vae_row("ant windows (all)", ssl_falls["vae"]))
+        vaes.append(vae_row("ant windows (normal gait only, 4b)", ssl_falls["anomaly"]["vae"]))
+    if ssl_reach:
+        vaes.append(vae_row("Reach 84×84 images", ssl_reach["vae"]))
+    lines = [
+        "## 4. Self-supervised features: β-VAE, few labels, falls as anomalies",
+        "",
+        "A β-VAE (`rlrobot perception train --objective vae`) learns the inputs without labels: "
+        "for the ant's windows an MLP encoder (256, 256) → a Gaussian posterior with "
+        f"{settings['vae']['latent_dim']} dimensions → the MLP reversed, on standardised "
+        "inputs; for images a NatureCNN encoder → the posterior → NatureCNN mirrored "
+        "(transposed convolutions, sigmoid pixels, starting from the mean image); loss "
+        f"Σ (x̂ − x)² + β·KL with β = {betas}, AdamW "
+        f"{settings['vae_training']['learning_rate']:g}, early stopping on validation loss. "
+        "Its features are the posterior mean. *Few labels*: the first 1 %, 5 %, 20 % or 100 % "
+        "of the training episodes keep their labels; the supervised model of part 2 (MLP) or "
+        f"1a (NatureCNN) and a small head (MLP {tuple(head['hidden_sizes'])}) on the frozen "
+        "β-VAE features learn from them, with the same training settings, at least "
+        f"{settings['min_steps']} updates (the smaller sets run more epochs), and the full "
+        "validation split for early stopping and model selection (the same for both). "
+        "Reconstruction error: mean squared error per input dimension in the "
+        "preprocessed space (pixels in [0, 1], standardised features), next to that of the "
+        "train-set mean input.",
+        "",
+        *markdown_table(
+            [
+                *("β-VAE of", "training samples", "test reconstruction MSE", "mean input's MSE"),
+                *("KL (nats)", "epochs (best)", "train time"),
+            ],
+            vaes,
+            "lrrrrrr",
+        ),
+        "",
+    ]
+    if ssl_falls:
+        lines += few_label_falls_lines(ssl_falls) + anomaly_lines(ssl_falls)
+    if ssl_reach:
+        lines += few_label_reach_lines(ssl_reach)
+    return lines
+
+
+def fraction_rows(
+    part: dict[str, Any], samples: tuple[str, str], cells: Callable[[dict, dict], list[str]]
+) -> list[list[str]]:
+    """One table row per label fraction: the fraction, then ``cells(supervised, head)``.
+
+    ``samples`` is the supervised rows' key of the labelled samples and their name.
+    """
+    key, name = samples
+    return [
+        [
+            f"{100 * fraction:g} % ({supervised['train_episodes']} episodes, "
+            f"{supervised[key]} {name})",
+            *cells(supervised, head),
+        ]
+        for fraction, supervised, head in zip(
+            part["fractions"], part["supervised"], part["vae_head"], strict=True
+        )
+    ]
+
+
+def few_label_falls_lines(ssl_falls: dict[str, Any]) -> list[str]:
+    """Return section 4a: fall prediction from few labels, VAE head vs supervised MLP."""
+
+    def cells(supervised: dict[str, Any], head: dict[str, Any]) -> list[str]:
+        return [
+            f"{supervised['test']['f1']:.3f}",
+            f"{head['test']['f1']:.3f}",
+            f"{supervised['test']['precision']:.3f} / {supervised['test']['recall']:.3f}",
+            f"{head['test']['precision']:.3f} / {head['test']['recall']:.3f}",
+            f"{supervised['train_s']:.0f} s / {head['train_s']:.0f} s",
+        ]
+
+    rows = fraction_rows(ssl_falls, ("train_samples", "windows"), cells)
+    vae_f1, supervised_f1 = few_label_falls_goal(ssl_falls)
+    splits = ssl_falls["splits"]
+    return [
+        "### 4a. Falls from few labels",
+        "",
+        f"Data: part 2's kicked ant (same env, kicks, label and exclusions), "
+        f"{sum(s['episodes'] for s in splits.values())} episodes, {ssl_falls['n_windows']} "
+        f"windows of 4 observations, {100 * ssl_falls['positive_fraction']:.1f} % positive; "
+        f"split by episode ({splits['train']['episodes']} / {splits['val']['episodes']} / "
+        f"{splits['test']['episodes']}). Both models see the whole 4-observation window. "
+        "Test F1 of the fall class at p > 0.5:",
+        "",
+        *markdown_table(
+            [
+                *("labels", "supervised MLP F1", "β-VAE + head F1"),
+                *("supervised precision / recall", "β-VAE + head precision / recall"),
+                "train time (supervised / head)",
+            ],
+            rows,
+            "lrrrrr",
+        ),
+        "",
+        f"**Goal (5 % of the labels within {FEW_LABEL_F1_GAP} F1 of the supervised model on "
+        f"100 %): {met(vae_f1 >= supervised_f1 - FEW_LABEL_F1_GAP)}** — {vae_f1:.3f} vs "
+        f"{supervised_f1:.3f} ({vae_f1 - supervised_f1:+.3f}).",
+        "",
+        *figures("ssl_falls_reconstructions", "ssl_falls_latents"),
+        "",
+    ]
+
+
+def anomaly_lines(ssl_falls: dict[str, Any]) -> list[str]:
+    """Return section 4b: the normal-gait β-VAE as a fall detector."""
+    anomaly = ssl_falls["anomaly"]
+    rates = [key for key in anomaly["rows"][0]["average_precision"] if key != "data"]
+    rows = []
+    for row in anomaly["rows"]:
+        name = row["score"] + (" (selected)" if row["score"] == anomaly["selected"] else "")
+        rows.append(
+            [name, f"{row['val_auroc']:.3f}", f"{row['auroc']:.3f}"]
+            + [f"{row['average_precision'][key]:.3f}" for key in ("data", *rates)]
+            + [f"{row['precision_at_recall_0.5'][key]:.3f}" for key in ("data", *rates)]
+        )
+    data_rate = f"{100 * anomaly['test_fall_rate']:.1f} %"
+    rate_names = [f"{100 * float(rate):g} %" for rate in rates]
+    header = ["score", "val AUROC", "test AUROC"]
+    header += [f"AP at {rate}" for rate in (data_rate, *rate_names)]
+    header += [f"precision at recall 0.5, {rate}" for rate in (data_rate, *rate_names)]
+    return [
+        "### 4b. Falls as anomalies: a β-VAE of normal gait",
+        "",
+        f"The β-VAE learns only windows with no fall ahead ({anomaly['normal_train_windows']} "
+        "training windows; no fall label is used to train it). Scores of a test window: its "
+        "reconstruction error, its negative ELBO (summed squared error + KL) and the "
+        "Mahalanobis distance of its code under a Gaussian fitted to the training codes; the "
+        "detector is the score with the best validation AUROC. The reference is the "
+        "supervised MLP of 4a trained on all labels (its fall probability). AUROC does not "
+        "depend on the fall rate; average precision (AP, the area under the precision-recall "
+        f"curve) and precision do: they are given at the test split's rate ({data_rate}) and "
+        "at rarer falls, every normal window kept and the fall windows subsampled "
+        "(mean of 20 draws, the same for every score).",
+        "",
+        *markdown_table(header, rows, "l" + "r" * (len(header) - 1)),
+        "",
+        *figures("ssl_falls_precision_recall"),
+        "",
+    ]
+
+
+def few_label_reach_lines(ssl_reach: dict[str, Any]) -> list[str]:
+    """Return section 4c: Reach's target position from few labels."""
+
+    def cells(supervised: dict[str, Any], head: dict[str, Any]) -> list[str]:
+        return [
+            f"{100 * supervised['median_error']:.1f} cm",
+            f"{100 * head['test']['median_error']:.1f} cm",
+            f"{100 * supervised['baseline_median_error']:.1f} cm",
+            f"{supervised['train_s']:.0f} s / {head['train_s']:.0f} s",
+        ]
+
+    rows = fraction_rows(ssl_reach, ("train_images", "images"), cells)
+    vae_error, supervised_error = few_label_reach_goal(ssl_reach)
+    splits = ssl_reach["splits"]
+    return [
+        "### 4c. Reach target position from few labels",
+        "",
+        "Data: part 1a's images (the env's one 84×84 camera, colours and light randomised), "
+        f"split by episode ({splits['train']['episodes']} / {splits['val']['episodes']} / "
+        f"{splits['test']['episodes']} episodes, {splits['train']['samples']} training "
+        "images). The supervised model is 1a's NatureCNN with 1a's settings. Median 3-D "
+        "error on the test images:",
+        "",
+        *markdown_table(
+            [
+                *("labels", "supervised NatureCNN", "β-VAE + head", "predict-the-mean"),
+                "train time (supervised / head)",
+            ],
+            rows,
+            "lrrrr",
+        ),
+        "",
+        f"**Goal (5 % of the labels within 10 % of the supervised model's error on 100 %): "
+        f"{met(vae_error <= FEW_LABEL_ERROR_RATIO * supervised_error)}** — "
+        f"{100 * vae_error:.1f} cm vs {100 * supervised_error:.1f} cm "
+        f"({100 * (vae_error / supervised_error - 1):+.0f} %).",
+        "",
+        *figures("ssl_reach_reconstructions", "ssl_reach_latents"),
         "",
     ]

@@ -19,8 +19,9 @@ from rlrobot.benchmark.studies.perception.falls import run_fall_prediction
 from rlrobot.benchmark.studies.perception.pixel_ppo import run_pixel_ppo
 from rlrobot.benchmark.studies.perception.reach import run_reach_regression, run_two_view_reach
 from rlrobot.benchmark.studies.perception.report import render_markdown
+from rlrobot.benchmark.studies.perception.self_supervised import run_ssl_falls, run_ssl_reach
 
-PARTS = ("reach", "reach2", "falls", "ppo")
+PARTS = ("reach", "reach2", "falls", "ppo", "ssl_falls", "ssl_reach")
 
 
 def main(options: StudyOptions) -> Path:
@@ -57,6 +58,10 @@ def main(options: StudyOptions) -> Path:
     if "ppo" in parts:
         encoder = results["reach"]["encoder_checkpoint"]
         results["ppo"] = run_pixel_ppo(budget, out_dir, work, encoder)
+    if "ssl_falls" in parts:
+        results["ssl_falls"] = run_ssl_falls(budget, out_dir, work)
+    if "ssl_reach" in parts:
+        results["ssl_reach"] = run_ssl_reach(budget, out_dir, work)
     results["total_s"] = time.perf_counter() - start
     merge_results(out_dir / "perception.json", results)
     return rewrite_report(out_dir)
