@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 # The order here is the order of the commands in ``rlrobot --help``.
 SUBCOMMAND_MODULES: list[str] = [
-    "rlrobot.run.cli",  # train, eval, record, plot, demo
+    "rlrobot.run.cli",  # train, eval, record, view, plot, demo
     "rlrobot.benchmark.cli",  # bench, sweep
     "rlrobot.perception.cli",  # perception collect|train|eval
     "rlrobot.envs.listing",  # envs
