@@ -663,22 +663,17 @@ def run_view(args: argparse.Namespace) -> int:
     check_writable(out, "--out", is_folder=False)
     try:
         episodes, fps = view_episodes(
-            agent,
-            resolved,
-            n_episodes=args.episodes,
-            deterministic=args.deterministic,
-            seed=args.seed,
-            size=args.size,
-            observations=args.obs,
-            max_steps=args.max_steps,
-        )
+            agent, resolved, args.episodes, args.deterministic, args.seed, args.size, args.obs,
+            args.max_steps,
+        )  # fmt: skip
     except ValueError as error:
         raise CommandError(str(error)) from None
     title = (
         f"{resolved.algo} on {resolved.env} after {agent.num_timesteps:,} steps ({args.run_dir})"
     )
     size = write_page(out, episodes, title, fps)
-    print(f"wrote {out}: {len(episodes)} episodes, {size / 1e6:.1f} MB")
+    count = f"{len(episodes)} episode{'s' if len(episodes) > 1 else ''}"
+    print(f"wrote {out}: {count}, {size / 1e6:.1f} MB")
     for viewed in episodes:
         print("  " + _describe_episode(viewed.recorded))
     return 0
