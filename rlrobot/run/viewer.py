@@ -45,6 +45,8 @@ DEFAULT_OBSERVATIONS = 4
 _JPEG_QUALITY = 80
 # A row of an env docstring's observation table: "| 3 | pole angular velocity | rad/s |" or a
 # range "| 11–18 | joint angles | rad |" (Gymnasium's own tables: "| 0 | Cart Position | …").
+# Entries of Dict observations plotted as numbers (see ``state_key``).
+_STATE_KEYS = ("state", "observation")
 _TABLE_ROW = re.compile(r"^\s*\|\s*(\d+)(?:\s*[–-]\s*(\d+))?\s*\|\s*([^|]+?)\s*\|")
 
 
@@ -107,14 +109,22 @@ def select_observations(names: list[str], chosen: list[str]) -> list[int]:
     return indices
 
 
+def state_key(entries: Any) -> str | None:
+    """The entry of a ``Dict`` observation (its space's ``spaces`` or one observation) that
+    holds the plotted numbers: ``"state"`` (``obs_mode="state+pixels"``) or ``"observation"``
+    (goal envs); None without one."""
+    return next((key for key in _STATE_KEYS if key in entries), None)
+
+
 def flat_observations(observations: list[Any]) -> np.ndarray | None:
     """``(n, dim)`` float array of a list of observations: a Box's flattened, a Dict's
-    ``"state"`` entry; None for image-only observations."""
+    ``state_key`` entry; None for image-only observations."""
     first = observations[0]
     if isinstance(first, dict):
-        if "state" not in first:
+        key = state_key(first)
+        if key is None:
             return None
-        observations = [observation["state"] for observation in observations]
+        observations = [observation[key] for observation in observations]
     array = np.asarray(observations)
     if array.dtype == np.uint8:  # pixels: nothing to plot as a line
         return None
@@ -125,7 +135,8 @@ def agent_diagnostics(agent: Any, episode: RecordedEpisode) -> dict[str, tuple[s
     """Return what ``agent`` computed along ``episode``: name → ``(group, values)``.
 
     Values of observation ``t`` (V(s), Q(s, a), entropy, action std) are ``(length + 1,)``
-    or ``(length,)``; agents without networks we know (SB3 models) give none.
+    or ``(length,)``; agents without networks we know (SB3 models) give none. V and Q are in
+    the scale the critic learned: that of the normalised rewards under ``normalize_rewards``.
     """
     import torch
 
@@ -145,9 +156,9 @@ def agent_diagnostics(agent: Any, episode: RecordedEpisode) -> dict[str, tuple[s
                 std = distribution.std.mean(dim=-1)[:-1]
                 found["action std (mean)"] = ("policy", std.cpu().numpy())
         elif isinstance(agent, OffPolicyAgent):
-            actions = np.asarray(episode.actions, dtype=np.float32).reshape(episode.length, -1)
+            actions = np.asarray(episode.actions).reshape(episode.length, -1)
             # The critics read the policy's actions in [-1, 1], not the env's bounds.
-            scaled = (actions - agent._action_center) / agent._action_scale
+            scaled = agent.actions_from_env(actions)
             head = _take(observations, slice(None, -1))
             q_values = agent.critic(head, torch.as_tensor(scaled, dtype=torch.float32))
             found["Q(s,a)"] = ("value", q_values.min(dim=0).values.cpu().numpy())
@@ -175,7 +186,7 @@ def redistributed_rewards(agent: Any, episode: RecordedEpisode) -> np.ndarray | 
 
     actions = np.asarray(episode.actions)
     if isinstance(agent, OffPolicyAgent):  # its replay buffer stores the policy's actions
-        actions = (actions.reshape(len(rewards), -1) - agent._action_center) / agent._action_scale
+        actions = agent.actions_from_env(actions.reshape(len(rewards), -1))
     observations = flat_or_dict(episode.observations)
     device = agent.device
     # The reward model reads observations as the env gives them, before any normalisation.
@@ -280,11 +291,12 @@ def view_episodes(
     check_view_episodes(n_episodes)
     space = agent.observation_space
     if isinstance(space, gym.spaces.Dict):
-        space = space.spaces.get("state")
+        key = state_key(space.spaces)
+        space = None if key is None else space.spaces[key]
     width = int(np.prod(space.shape)) if space is not None and space.dtype != np.uint8 else 0
     names = observation_names(resolved.env, width)
     if width == 0 and observations:
-        raise ValueError(f"--obs: {resolved.env}'s observations are images, no numbers to plot")
+        raise ValueError(f"--obs: {resolved.env}'s observations hold no numbers to plot")
     indices = select_observations(names, list(observations or []))
     recorded, fps = record_episodes(
         agent, resolved, n_episodes, deterministic, seed, size, max_steps=max_steps,

@@ -30,12 +30,15 @@ TINY_SAC += ["--set", "learning_starts=32", "--set", "eval_freq=0", "--no-progre
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """``work/runs/ppo`` (one PPO update), ``work/runs/uniform`` (PPO on delayed rewards,
-    redistributed uniformly) and ``work/runs/sac`` (SAC on the continuous cart-pole)."""
+    """``work/runs/ppo`` (one PPO update), ``work/runs/uniform`` and ``work/runs/rrd`` (PPO on
+    delayed rewards, redistributed uniformly or by RRD's reward model) and ``work/runs/sac``
+    (SAC on the continuous cart-pole)."""
     work = tmp_path_factory.mktemp("view")
     assert in_process("train", *TINY_PPO, "--out", "runs/ppo", cwd=work) == 0
     delayed = ["--set", "env_kwargs.reward_mode=delayed", "--set", "reward_redistribution=uniform"]
     assert in_process("train", *TINY_PPO, *delayed, "--out", "runs/uniform", cwd=work) == 0
+    rrd = [*delayed[:2], "--set", "reward_redistribution=rrd", "--set", "rrd_buffer_size=1000"]
+    assert in_process("train", *TINY_PPO, *rrd, "--out", "runs/rrd", cwd=work) == 0
     assert in_process("train", *TINY_SAC, "--out", "runs/sac", cwd=work) == 0
     return work
 
@@ -91,6 +94,17 @@ def test_uniform_redistribution_spreads_the_return_over_the_episode(runs):
     # Delayed: nothing until the last step, which pays the whole return.
     assert rewards == [0.0] * (length - 1) + [float(length)]
     assert episode.series["redistributed"][1] == [None] + [1.0] * length
+
+
+def test_rrd_redistribution_is_the_reward_models_prediction_per_step(runs):
+    agent, episode, _ = viewed(runs, "rrd")
+    observations = torch.as_tensor(np.stack(episode.recorded.observations))
+    actions = torch.as_tensor(np.asarray(episode.recorded.actions))
+    predicted = agent.reward_redistributor.predict(observations[:-1], actions, observations[1:])
+    redistributed = episode.series["redistributed"][1]
+    assert redistributed[0] is None  # frame 0: no step yet
+    assert redistributed[1:] == pytest.approx(predicted.tolist(), abs=1e-6)
+    assert len(set(redistributed[1:])) > 1  # one reward per transition, not a split
 
 
 def test_off_policy_series_are_the_smaller_q_and_the_action_std(runs):
