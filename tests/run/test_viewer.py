@@ -138,10 +138,12 @@ def test_bad_view_arguments_are_one_line_errors(runs, capsys, arguments, message
     assert line.startswith("rlrobot view: error: ") and message in line, line
 
 
-def browser_self_test(page) -> dict:
-    """Open ``page`` at ``#selftest`` in headless Chromium; return what the page found."""
+def browser_self_test(page, profile) -> dict:
+    """Open ``page`` at ``#selftest`` in headless Chromium with its own ``profile`` folder (so
+    parallel tests share no profile lock); return what the page found."""
     command = [
         CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        f"--user-data-dir={profile}",
         "--virtual-time-budget=10000", "--dump-dom", f"{page.resolve().as_uri()}#selftest",
     ]  # fmt: skip
     dom = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
@@ -164,9 +166,9 @@ needs_chromium = pytest.mark.skipif(
 
 
 @needs_chromium
-def test_the_page_draws_and_seeks_in_a_browser(page):
+def test_the_page_draws_and_seeks_in_a_browser(page, tmp_path):
     assert "http" not in re.sub(r"<!DOCTYPE[^>]*>", "", page.read_text())  # nothing to fetch
-    report = browser_self_test(page)
+    report = browser_self_test(page, tmp_path)
     assert report["errors"] == []
     assert report["frame"] == {"width": SIZE, "height": SIZE}  # the video's frame is decoded
     inked = {plot["group"]: plot["inked"] for plot in report["plots"]}
@@ -179,6 +181,10 @@ def test_the_page_draws_and_seeks_in_a_browser(page):
     assert click["frameChanged"]
     assert report["scrub"]["frame"] == 1
     assert report["scrub"]["cursorX"] == pytest.approx(report["scrub"]["expected"])
+    # A click on the last summary row shows that episode from its start.
+    picked = report["picked"]
+    assert picked["episode"] == 1 and picked["frame"] == 0 and "selected" in picked["selected"]
+    assert picked["slider"] == picked["frames"] - 1
 
 
 @needs_chromium
@@ -186,5 +192,5 @@ def test_the_browser_test_catches_a_script_error(page, tmp_path):
     broken = tmp_path / "broken.html"
     # A typo in the drawing code: the self-test must report it, not pass.
     broken.write_text(page.read_text().replace("context.stroke();", "context.strok();", 1))
-    report = browser_self_test(broken)
+    report = browser_self_test(broken, tmp_path / "profile")
     assert any("strok is not a function" in error for error in report["errors"]), report
