@@ -137,12 +137,13 @@ def agent_diagnostics(agent: Any, episode: RecordedEpisode) -> dict[str, tuple[s
     Values of observation ``t`` (V(s), Q(s, a), entropy, action std) are ``(length + 1,)``
     or ``(length,)``; agents without networks we know (SB3 models) give none. V and Q are in
     the scale the critic learned: that of the normalised rewards under ``normalize_rewards``.
+    SAC's action std is its Gaussian's, before the ``tanh`` squashing.
     """
     import torch
 
     from rlrobot.agents.off_policy import OffPolicyAgent
     from rlrobot.agents.on_policy import OnPolicyAgent
-    from rlrobot.common.distributions import Categorical
+    from rlrobot.common.distributions import Categorical, DiagGaussian
 
     observations = agent.obs_to_tensor(flat_or_dict(episode.observations))
     found: dict[str, tuple[str, np.ndarray]] = {}
@@ -163,7 +164,7 @@ def agent_diagnostics(agent: Any, episode: RecordedEpisode) -> dict[str, tuple[s
             q_values = agent.critic(head, torch.as_tensor(scaled, dtype=torch.float32))
             found["Q(s,a)"] = ("value", q_values.min(dim=0).values.cpu().numpy())
             distribution = agent.actor(head)
-            if hasattr(distribution, "std"):  # SAC; TD3's actor is deterministic
+            if isinstance(distribution, DiagGaussian):  # SAC's; TD3's actor is deterministic
                 found["action std (mean)"] = ("policy", distribution.std.mean(-1).cpu().numpy())
     return found
 

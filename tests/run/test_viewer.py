@@ -24,22 +24,24 @@ from .test_recording import TINY_PPO
 
 SIZE = 64
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-TINY_SAC = ["--env", "rlrobot/CartPoleContinuous-v0", "--algo", "sac", "--steps", 64]
-TINY_SAC += ["--set", "learning_starts=32", "--set", "eval_freq=0", "--no-progress"]
+TINY_OFF_POLICY = ["--env", "rlrobot/CartPoleContinuous-v0", "--steps", 64, "--no-progress"]
+TINY_OFF_POLICY += ["--set", "learning_starts=32", "--set", "eval_freq=0"]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """``work/runs/ppo`` (one PPO update), ``work/runs/uniform`` and ``work/runs/rrd`` (PPO on
     delayed rewards, redistributed uniformly or by RRD's reward model) and ``work/runs/sac``
-    (SAC on the continuous cart-pole)."""
+    (SAC and TD3 on the continuous cart-pole)."""
     work = tmp_path_factory.mktemp("view")
     assert in_process("train", *TINY_PPO, "--out", "runs/ppo", cwd=work) == 0
     delayed = ["--set", "env_kwargs.reward_mode=delayed", "--set", "reward_redistribution=uniform"]
     assert in_process("train", *TINY_PPO, *delayed, "--out", "runs/uniform", cwd=work) == 0
     rrd = [*delayed[:2], "--set", "reward_redistribution=rrd", "--set", "rrd_buffer_size=1000"]
     assert in_process("train", *TINY_PPO, *rrd, "--out", "runs/rrd", cwd=work) == 0
-    assert in_process("train", *TINY_SAC, "--out", "runs/sac", cwd=work) == 0
+    for algo in ("sac", "td3"):
+        arguments = ["train", *TINY_OFF_POLICY, "--algo", algo, "--out", f"runs/{algo}"]
+        assert in_process(*arguments, cwd=work) == 0
     return work
 
 
@@ -107,15 +109,20 @@ def test_rrd_redistribution_is_the_reward_models_prediction_per_step(runs):
     assert len(set(redistributed[1:])) > 1  # one reward per transition, not a split
 
 
-def test_off_policy_series_are_the_smaller_q_and_the_action_std(runs):
-    agent, episode, _ = viewed(runs, "sac")
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_off_policy_series_are_the_smaller_q_and_the_action_std(runs, algo):
+    agent, episode, _ = viewed(runs, algo)
     recorded, series = episode.recorded, episode.series
-    assert series["Q(s,a)"][0] == "value" and series["action std (mean)"][0] == "policy"
+    assert series["Q(s,a)"][0] == "value"
     observations = agent.obs_to_tensor(np.stack(recorded.observations[:-1]))
     actions = torch.as_tensor(np.asarray(recorded.actions, dtype=np.float32))
     with torch.no_grad():
         q_values = agent.critic(observations, actions)  # CartPoleContinuous: bounds are ±1
     assert series["Q(s,a)"][1][:-1] == pytest.approx(q_values.min(0).values.tolist(), abs=1e-6)
+    if algo == "td3":  # a deterministic actor: no spread to plot
+        assert "action std (mean)" not in series
+        return
+    assert series["action std (mean)"][0] == "policy"
     assert all(value > 0 for value in series["action std (mean)"][1][:-1])
 
 
