@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 # The order here is the order of the commands in ``rlrobot --help``.
 SUBCOMMAND_MODULES: list[str] = [
-    "rlrobot.run.cli",  # train, eval, record, plot, demo
+    "rlrobot.run.cli",  # train, eval, record, view, plot, demo
     "rlrobot.benchmark.cli",  # bench, sweep
     "rlrobot.perception.cli",  # perception collect|train|eval
     "rlrobot.envs.listing",  # envs
@@ -32,6 +32,7 @@ quick start (each step writes into the run folder runs/cartpole):
   rlrobot record runs/cartpole --episodes 4 --out runs/cartpole/rollout.gif
   rlrobot plot runs/cartpole runs/cartpole-seed1 --out curves.png
   rlrobot demo                      # all of the above in about a minute
+  rlrobot view runs/cartpole        # video next to per-step plots: runs/cartpole/view.html
 
 change hyperparameters:
   rlrobot train --env rlrobot/Reach-v0 --algo sac --set learning_rate=1e-3 --set batch_size=256 \\

@@ -188,6 +188,11 @@ class OffPolicyAgent(BaseAgent):
         """Map policy actions in ``[-1, 1]`` to the Box bounds."""
         return self._action_center + self._action_scale * np.clip(actions, -1.0, 1.0)
 
+    def actions_from_env(self, actions: np.ndarray) -> np.ndarray:
+        """Map env actions within the Box bounds back to the policy's ``[-1, 1]`` (the inverse
+        of ``actions_to_env``), e.g. to evaluate the critics at actions an episode took."""
+        return ((np.asarray(actions) - self._action_center) / self._action_scale).astype(np.float32)
+
     def _explore_actions(self, observations: Any) -> torch.Tensor:
         """Actions in ``[-1, 1]`` to collect data with: the policy's, plus Gaussian noise of
         std ``action_noise`` when that is a float > 0."""

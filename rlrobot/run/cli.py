@@ -1,4 +1,5 @@
-"""Sub-commands ``train``, ``eval``, ``record``, ``plot``, ``demo`` and ``export`` of ``rlrobot``.
+"""Sub-commands ``train``, ``eval``, ``record``, ``view``, ``plot``, ``demo`` and ``export`` of
+``rlrobot``.
 
 Parsers are built without importing torch or pybullet (so ``rlrobot --help`` is quick); each
 handler imports what it needs and calls the functions of ``rlrobot.run`` that scripts use too.
@@ -47,7 +48,8 @@ evaluations.csv, checkpoints/step_*/, latest/, best/, learning_curve.png.
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``eval``, ``record``, ``plot``, ``demo`` and ``export`` to the parser."""
+    """Add ``train``, ``eval``, ``record``, ``view``, ``plot``, ``demo`` and ``export`` to the
+    parser."""
     formatter = argparse.RawDescriptionHelpFormatter
 
     train = subparsers.add_parser(
@@ -249,6 +251,43 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         help="also draw this scalar of the step's info, e.g. reward_alive (repeatable)",
     )
     record.set_defaults(func=run_record)
+
+    view = subparsers.add_parser(
+        "view",
+        help="write a rollout viewer: one HTML page, video next to per-step plots",
+        description="Play episodes of a run folder's agent and write one self-contained HTML "
+        "page (no network, no server): each episode's video next to per-step plots of the "
+        "reward (its info terms, and the redistributed reward under reward_redistribution), "
+        "the actions, chosen observations, V(s) or Q(s, a), and the policy's entropy or "
+        "action std, on one time cursor. Scrub or play the video, or click a plot to seek; "
+        "a table lists each episode's return, length and success and picks the episode.",
+        epilog="examples:\n"
+        "  rlrobot view runs/cartpole --episodes 3 --out runs/cartpole/view.html\n"
+        "  rlrobot view runs/quadruped --obs 0 --obs 'torso linear velocity (world frame) [0]' "
+        "--max-steps 300",
+        formatter_class=formatter,
+    )
+    view.add_argument("run_dir", metavar="RUN_DIR", type=path_text, help="run folder")
+    view.add_argument(
+        "--episodes", type=positive_int, default=3, help="episodes to play (3, at most 20)"
+    )
+    _add_policy_arguments(view)
+    view.add_argument(
+        "--out", metavar="HTML", type=path_text, help="page to write (default RUN_DIR/view.html)"
+    )
+    view.add_argument(
+        "--obs",
+        metavar="INDEX|NAME",
+        action="append",
+        default=[],
+        help="observation to plot, by index or by its name in the env's observation table "
+        "(repeatable; default the first four)",
+    )
+    view.add_argument(
+        "--size", type=image_side, default=240, help="pixels of the video's side (240)"
+    )
+    view.add_argument("--max-steps", type=positive_int, help="stop episodes after this many steps")
+    view.set_defaults(func=run_view)
 
     plot = subparsers.add_parser(
         "plot",
@@ -616,6 +655,35 @@ def run_record(args: argparse.Namespace) -> int:
     print(f"wrote {out}: {n_frames} frames of {width}×{height} at {fps:g} fps ({'; '.join(notes)})")
     for name, episodes in recorded:
         print(f"  {name}: " + "; ".join(_describe_episode(episode) for episode in episodes))
+    return 0
+
+
+def run_view(args: argparse.Namespace) -> int:
+    """Handle ``rlrobot view``."""
+    from rlrobot.run.viewer import check_view_episodes, view_episodes, write_page
+
+    try:  # before the checkpoint is loaded
+        check_view_episodes(args.episodes)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    out = Path(args.out) if args.out else Path(args.run_dir) / "view.html"
+    agent, resolved, _ = _load_agent(args)
+    check_writable(out, "--out", is_folder=False)
+    try:
+        episodes, fps = view_episodes(
+            agent, resolved, args.episodes, args.deterministic, args.seed, args.size, args.obs,
+            args.max_steps,
+        )  # fmt: skip
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    title = (
+        f"{resolved.algo} on {resolved.env} after {agent.num_timesteps:,} steps ({args.run_dir})"
+    )
+    size = write_page(out, episodes, title, fps)
+    count = f"{len(episodes)} episode{'s' if len(episodes) > 1 else ''}"
+    print(f"wrote {out}: {count}, {size / 1e6:.1f} MB")
+    for viewed in episodes:
+        print("  " + _describe_episode(viewed.recorded))
     return 0
 
 

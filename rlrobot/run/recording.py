@@ -133,6 +133,11 @@ class RecordedEpisode:
         episode_return: Undiscounted return (of the recorded steps).
         length: Steps played.
         success: ``info["is_success"]`` at the last step; None where the env reports none.
+        observations: With ``keep_steps``: every observation the agent saw, the reset's first
+            (``length + 1``); else empty.
+        actions: With ``keep_steps``: the action of each step, as the env was given it.
+        rewards: With ``keep_steps``: the reward of each step.
+        infos: With ``keep_steps``: the scalar (number or bool) values of each step's ``info``.
     """
 
     seed: int | None
@@ -140,6 +145,10 @@ class RecordedEpisode:
     episode_return: float = 0.0
     length: int = 0
     success: bool | None = None
+    observations: list[Any] = field(default_factory=list)
+    actions: list[Any] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    infos: list[dict[str, float]] = field(default_factory=list)
 
 
 class FrameRecorder(gym.Wrapper):
@@ -152,6 +161,8 @@ class FrameRecorder(gym.Wrapper):
         info_keys: Scalar ``info`` values to draw under the step and return; a key that the
             first step's ``info`` lacks is a ValueError naming those it holds.
         label: First words of the annotation (a run's name), or None.
+        keep_steps: Also keep each step's observation, action, reward and scalar ``info``
+            values (``rlrobot view`` plots them).
     """
 
     def __init__(
@@ -161,9 +172,11 @@ class FrameRecorder(gym.Wrapper):
         frame_skip: int = 1,
         info_keys: Sequence[str] = (),
         label: str | None = None,
+        keep_steps: bool = False,
     ) -> None:
         super().__init__(env)
         self.size, self.frame_skip, self.info_keys, self.label = size, frame_skip, info_keys, label
+        self.keep_steps = keep_steps
         self.episodes: list[RecordedEpisode] = []
         self._font = _font(size)
 
@@ -173,6 +186,8 @@ class FrameRecorder(gym.Wrapper):
         """Start an episode and keep its first frame."""
         observation, info = self.env.reset(seed=seed, options=options)
         self.episodes.append(RecordedEpisode(seed=seed))
+        if self.keep_steps:
+            self.episodes[-1].observations.append(observation)
         self._keep_frame(info)
         return observation, info
 
@@ -184,6 +199,14 @@ class FrameRecorder(gym.Wrapper):
         episode.episode_return += float(reward)
         if episode.length == 1:
             self._check_info_keys(info)
+        if self.keep_steps:
+            episode.observations.append(observation)
+            episode.actions.append(action)
+            episode.rewards.append(float(reward))
+            scalars = {str(key): _number(value) for key, value in info.items()}
+            episode.infos.append(
+                {key: value for key, value in scalars.items() if value is not None}
+            )
         done = terminated or truncated
         if done or episode.length % self.frame_skip == 0:
             self._keep_frame(info)
@@ -240,6 +263,7 @@ def record_episodes(
     camera: str | None = None,
     info_keys: Sequence[str] = (),
     label: str | None = None,
+    keep_steps: bool = False,
 ) -> tuple[list[RecordedEpisode], float]:
     """Roll out ``n_episodes`` annotated episodes; return them and the real-time frame rate.
 
@@ -255,6 +279,7 @@ def record_episodes(
         camera: The rlrobot env's ``render_camera`` (``check_camera``); None for its default.
         info_keys: Scalar ``info`` values to draw into each frame.
         label: Name drawn first into each frame (a run's, when several share a grid).
+        keep_steps: Also keep each step's observation, action, reward and ``info`` scalars.
 
     Returns:
         ``(episodes, fps)``: the episodes, their frames ``(size, size, 3)`` uint8; and the frame
@@ -280,7 +305,7 @@ def record_episodes(
     render_fps = float(env.metadata.get("render_fps") or 30.0)
     if max_steps is not None:
         env = gym.wrappers.TimeLimit(env, max_steps)
-    recorder = FrameRecorder(env, size, frame_skip, info_keys, label)
+    recorder = FrameRecorder(env, size, frame_skip, info_keys, label, keep_steps)
     try:
         evaluate_policy(agent, recorder, n_episodes, deterministic, seed)
     finally:

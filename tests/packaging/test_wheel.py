@@ -41,6 +41,8 @@ def test_wheel_install_outside_the_repository_uses_the_tuned_entry(tmp_path):
         licenses = [name for name in archive.namelist() if name.endswith("licenses/LICENSE")]
         assert len(licenses) == 1, archive.namelist()
         assert archive.read(licenses[0]) == (REPOSITORY / "LICENSE").read_bytes()
+        # Package data read with importlib.resources: the rollout viewer's page template.
+        assert "rlrobot/run/viewer.html" in archive.namelist()
 
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
