@@ -247,8 +247,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     train_parser.add_argument(
         "--beta",
         type=non_negative_float,
-        help="--objective vae: weight of the KL term (default 1: the plain VAE; images, "
-        "whose pixels are in [0, 1], need about 0.01, see docs/benchmarks/perception.md)",
+        help="--objective vae: weight of the KL term (default 0.01 for images, 0.1 for "
+        "vectors, as measured in docs/benchmarks/perception.md; 1 is the plain VAE)",
     )
     train_parser.add_argument(
         "--latent-dim", type=positive_int, help="--objective ae|vae: code dimensions (default 32)"

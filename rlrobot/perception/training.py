@@ -89,6 +89,12 @@ class TrainResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
+# A VAE's default β by input (docs/benchmarks/perception.md, part 4): the plain VAE's 1 lets
+# the KL term win over the reconstruction of images in [0, 1] (the code collapses); 0.1 suits
+# standardised proprioceptive windows.
+VAE_BETA = {"image": 0.01, "vector": 0.1}
+
+
 def model_spec_for(
     dataset: Dataset,
     label: str | None,
@@ -106,7 +112,8 @@ def model_spec_for(
             for uint8 images, MLP otherwise.
         objective: ``"supervised"``, ``"ae"`` or ``"vae"`` (``models.OBJECTIVES``).
         latent_dim: Dimensions of an autoencoder's code.
-        **spec_kwargs: Other ``ModelSpec`` fields (``features_dim``, ``beta`` …).
+        **spec_kwargs: Other ``ModelSpec`` fields (``features_dim``, ``beta`` …); a VAE without
+            ``beta`` takes ``VAE_BETA`` for its inputs.
     """
     is_image = dataset.inputs.dtype == np.uint8 and dataset.inputs.ndim == 4
     if architecture is None:
@@ -117,6 +124,8 @@ def model_spec_for(
         if label is not None:
             raise ValueError(f"the {objective} objective learns without a label, got {label!r}")
         variational = objective == "vae"
+        if variational and "beta" not in spec_kwargs:
+            spec_kwargs["beta"] = VAE_BETA["image" if is_image else "vector"]
         return ModelSpec(
             architecture,
             "reconstruction",

@@ -103,6 +103,13 @@ def test_model_spec_for_builds_each_objective(cart_windows: Dataset) -> None:
         model_spec_for(cart_windows, None)
 
 
+def test_a_vae_without_beta_takes_the_measured_one_for_its_inputs(cart_windows, cart_images):
+    # The plain VAE's β = 1 collapses the image code (perception.md, part 4).
+    assert model_spec_for(cart_images, None, objective="vae").beta == 0.01
+    assert model_spec_for(cart_windows, None, objective="vae").beta == 0.1
+    assert model_spec_for(cart_images, None, objective="ae").beta == 1.0  # unused: no KL term
+
+
 def test_save_load_round_trip_gives_the_same_codes_and_reconstructions(tmp_path) -> None:
     torch.manual_seed(0)
     model = make_model(ModelSpec("mlp", "reconstruction", (3, 4), 4, variational=True, beta=3.0))

@@ -43,16 +43,15 @@ from rlrobot.perception.metrics import (
 )
 from rlrobot.perception.models import AutoencoderModel, PerceptionModel, load_model
 from rlrobot.perception.plots import plot_reconstructions
-from rlrobot.perception.training import model_spec_for, train_model
+from rlrobot.perception.training import VAE_BETA, model_spec_for, train_model
 
 LABEL_FRACTIONS = (0.01, 0.05, 0.2, 1.0)
 FALL_LABEL = "about_to_fall"
 REACH_LABEL = "target_position"
-# 32-dimensional codes; the window VAE is as wide as part 2's MLP. β per input (why:
-# perception.md): 0.1 for the standardised windows (chosen on the heads' validation F1 in a
-# prototype), 0.01 for pixels in [0, 1], with which the image VAE does not collapse.
-FALL_VAE = {"latent_dim": 32, "beta": 0.1, "hidden_sizes": (256, 256)}
-REACH_VAE = {"latent_dim": 32, "beta": 0.01}
+# 32-dimensional codes; the window VAE is as wide as part 2's MLP. β: the defaults per input,
+# training.VAE_BETA (why: perception.md).
+FALL_VAE = {"latent_dim": 32, "beta": VAE_BETA["vector"], "hidden_sizes": (256, 256)}
+REACH_VAE = {"latent_dim": 32, "beta": VAE_BETA["image"]}
 VAE_TRAINING = {"patience": 5, "learning_rate": 1e-3, "seed": 0}
 HEAD = {"hidden_sizes": (64,)}  # the small head on the VAE's features: one hidden layer
 REALISTIC_FALL_RATES = (0.05, 0.01)
