@@ -49,6 +49,36 @@ def mean_curve(results: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarra
     return steps, returns
 
 
+def node_of(result: dict[str, Any]) -> str:
+    """The Ray node a trial ran on, or ``"local"`` for a trial run without Ray."""
+    return (result.get("machine") or {}).get("ray_node") or "local"
+
+
+def speeds_by_node(results: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Return the mean env steps/s of ``results`` per node (``node_of``)."""
+    speeds: dict[str, list[float]] = defaultdict(list)
+    for result in results:
+        speeds[node_of(result)].append(result["steps_per_second"])
+    return {node: float(np.mean(values)) for node, values in sorted(speeds.items())}
+
+
+def speed_ratio(ours: dict[str, Any], baseline: dict[str, Any]) -> float | None:
+    """Ours ÷ the baseline's steps/s, compared only within a node (None: no node ran both).
+
+    On a Ray cluster of mixed machines a mean over nodes would compare hardware, not code: the
+    ratio is the geometric mean of the per-node ratios on the nodes that ran both frameworks.
+    """
+    shared = sorted(
+        set(ours["steps_per_second_by_node"]) & set(baseline["steps_per_second_by_node"])
+    )
+    ratios = [
+        safe_ratio(ours["steps_per_second_by_node"][n], baseline["steps_per_second_by_node"][n])
+        for n in shared
+    ]
+    ratios = [ratio for ratio in ratios if ratio is not None and ratio > 0]
+    return float(np.exp(np.mean(np.log(ratios)))) if ratios else None
+
+
 def summarize_framework(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Return the statistics of one framework's runs (one per seed) on one env × algo."""
     finals = np.array([r["final_return"] for r in results])
@@ -61,6 +91,7 @@ def summarize_framework(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "iqm": interquartile_mean(finals),
         "iqm_ci": bootstrap_ci(finals, statistic="iqm"),
         "steps_per_second": float(np.mean([r["steps_per_second"] for r in results])),
+        "steps_per_second_by_node": speeds_by_node(results),
         "wall_time_s": float(np.mean([r["wall_time_s"] for r in results])),
         "train_time_s": float(np.mean([r["train_time_s"] for r in results])),
         "curve_steps": steps.tolist(),
@@ -83,7 +114,8 @@ def compare_summaries(ours: dict[str, Any], baseline: dict[str, Any]) -> dict[st
         never) and ``threshold_at_start`` (its first checkpoint already reaches it);
         ``difference`` (mean ours − baseline) and ``probability_of_improvement`` (P(ours >
         baseline)), each with a two-sample bootstrap ``…_ci``; ``ratios`` ours / baseline
-        (``return``, ``steps_to_threshold``, ``steps_per_second``, ``wall_time``).
+        (``return``, ``steps_to_threshold``, ``steps_per_second`` within nodes: ``speed_ratio``,
+        ``wall_time``).
     """
     threshold = baseline["mean"]
     crossings = {
@@ -109,7 +141,7 @@ def compare_summaries(ours: dict[str, Any], baseline: dict[str, Any]) -> dict[st
         "ratios": {
             "return": safe_ratio(ours["mean"], baseline["mean"]),
             "steps_to_threshold": safe_ratio(learned[OURS], learned[BASELINE]),
-            "steps_per_second": safe_ratio(ours["steps_per_second"], baseline["steps_per_second"]),
+            "steps_per_second": speed_ratio(ours, baseline),
             "wall_time": safe_ratio(ours["wall_time_s"], baseline["wall_time_s"]),
         },
     }

@@ -136,3 +136,30 @@ def test_a_learned_count_is_not_divided_by_an_untrained_one():
     results += [result("sb3", s, [(0, 10.0), (100, 30.0), (200, 50.0)]) for s in (0, 1)]
     row, _ = efficiency_row(results)
     assert "| 0 (untrained) | 200 | — |" in row
+
+
+def test_speed_is_compared_within_a_ray_node():
+    def on_node(framework, seed, node, speed):
+        trial = result(framework, seed, [(0, 1.0), (100, 2.0)])
+        trial["machine"] = {**trial["machine"], "ray_node": node}
+        trial["steps_per_second"] = speed
+        return trial
+
+    # A fast node (4,000 vs 2,000 steps/s) and a slow one (1,000 vs 250): ours is 2× and 4×
+    # as fast where both ran; a mean over nodes would compare hardware.
+    mixed = [
+        on_node("rlrobot", 0, "fast", 4000.0),
+        on_node("sb3", 0, "fast", 2000.0),
+        on_node("rlrobot", 1, "slow", 1000.0),
+        on_node("sb3", 1, "slow", 250.0),
+        on_node("sb3", 2, "other", 10.0),  # no run of ours there: not compared
+    ]
+    (row,) = summarize(mixed)
+    assert row["rlrobot"]["steps_per_second_by_node"] == {"fast": 4000.0, "slow": 1000.0}
+    assert row["ratios"]["steps_per_second"] == pytest.approx(8**0.5)  # √(2 × 4)
+    apart = [on_node("rlrobot", 0, "fast", 4000.0), on_node("sb3", 0, "slow", 250.0)]
+    (row,) = summarize(apart)
+    assert row["ratios"]["steps_per_second"] is None
+    # Trials run without Ray are one machine: the plain ratio.
+    (row,) = summarize([result("rlrobot", 0, [(0, 1.0)]), result("sb3", 0, [(0, 1.0)])])
+    assert row["ratios"]["steps_per_second"] == 1.0
