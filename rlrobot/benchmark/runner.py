@@ -33,6 +33,9 @@ BACKENDS = ("local", "ray")
 # Seconds between checks that the Ray cluster can still run the unfinished tasks, and between
 # progress lines while none finishes.
 RAY_WAIT_S = 60.0
+# Tasks of one Ray node that fail before their trial runs (other code, a failed import, a
+# worker that cannot start) after which no more trials are sent there.
+NODE_FAULT_LIMIT = 2
 RAY_WAITING_LOG_S = 600.0
 
 Log = Callable[[str], None]
@@ -235,9 +238,12 @@ def _run_ray(
         remote = ray.remote(num_cpus=execution.cpus_per_trial, max_retries=0)(function)
         pending: dict[Any, int] = {}
         submitted, waited = 0, 0.0
+        faults: dict[str, int] = {}
+        excluded: set[str] = set()
         while submitted < len(calls) or pending:
             for index in range(submitted, len(calls)):
-                pending[remote.remote(*calls[index])] = index
+                task = _placed(ray, remote, excluded, execution.cpus_per_trial, index)
+                pending[task.remote(*calls[index])] = index
             submitted = len(calls)
             try:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=RAY_WAIT_S)
@@ -260,12 +266,70 @@ def _run_ray(
             for reference in done:
                 index = pending.pop(reference)
                 try:
-                    yield index, ray.get(reference)
+                    outcome = ray.get(reference)
                 except Exception as error:  # a task whose worker died (RayError …)
-                    yield index, error
+                    outcome = error
+                node = _faulty_node(ray, outcome)
+                if node is not None and node not in excluded:
+                    faults[node] = faults.get(node, 0) + 1
+                    if faults[node] >= NODE_FAULT_LIMIT:
+                        excluded.add(node)
+                        log(
+                            f"Ray node {node}: {faults[node]} tasks failed before their trial "
+                            "ran (other code or a failed import): no more trials go there"
+                        )
+                yield index, outcome
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _faulty_node(ray: Any, outcome: Any) -> str | None:
+    """Return the node of a task that failed before its trial ran, else None.
+
+    Such a task returns a failure naming other code or an import error (its ``machine``
+    names the node), or raises a Ray error whose ``ip`` is one live node's address.
+    """
+    if isinstance(outcome, dict):
+        error = outcome.get("error", "") if outcome.get("status") == "failed" else ""
+        before_running = error.startswith("this worker runs rlrobot code") or any(
+            name in error for name in ("ModuleNotFoundError", "ImportError")
+        )
+        return (outcome.get("machine") or {}).get("ray_node") if before_running else None
+    address = getattr(outcome, "ip", None)
+    nodes = [
+        node["NodeID"]
+        for node in ray.nodes()
+        if node.get("Alive") and address and node.get("NodeManagerAddress") == address
+    ]
+    return nodes[0] if len(nodes) == 1 else None
+
+
+def _placed(ray: Any, remote: Any, excluded: set[str], cpus: float, index: int) -> Any:
+    """Return ``remote``, pinned (round robin by ``index``) to a live node not ``excluded``.
+
+    Raises:
+        ClusterError: Every node that could run a trial is excluded.
+    """
+    if not excluded:
+        return remote
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    healthy = [
+        node["NodeID"]
+        for node in ray.nodes()
+        if node.get("Alive")
+        and node["NodeID"] not in excluded
+        and node["Resources"].get("CPU", 0.0) >= cpus
+    ]
+    if not healthy:
+        raise ClusterError(
+            f"every Ray node that can run a trial failed {NODE_FAULT_LIMIT} tasks before their "
+            f"trial ran (other code or a failed import): {sorted(excluded)}; fix their "
+            "environment (the runs' errors say what failed) and run the same command again"
+        )
+    node = healthy[index % len(healthy)]
+    return remote.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
 
 
 def run_calls(

@@ -369,12 +369,13 @@ def execute_trial(
     """
     spec = spec_class.from_dict(spec_dict)
     if expected_code_version is not None and expected_code_version != code_version():
-        return failure_result(
+        failed = failure_result(
             spec,
             f"this worker runs rlrobot code {code_version()} (in {Path(__file__).parent.parent}), "
             f"the driver {expected_code_version}: give the node the driver's code",
         )
+        return {**failed, "machine": get_machine()}  # the node, for the driver's retries
     try:
         return run(spec)
     except Exception as error:
-        return failure_result(spec, error)
+        return {**failure_result(spec, error), "machine": get_machine()}

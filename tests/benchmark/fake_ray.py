@@ -52,3 +52,53 @@ class Remote:
         reference = Remote(self.function)
         reference.call = call
         return reference
+
+
+class BadNode(LostCluster):
+    """A stand-in ``ray`` with two nodes: tasks on ``bad`` run other rlrobot code (their trials
+    fail before running), tasks on ``good`` run; unpinned tasks alternate between them."""
+
+    def __init__(self) -> None:
+        super().__init__(lost_after=None)
+        self.submitted, self.current, self.ran_on = 0, "good", []
+
+    def nodes(self) -> list[dict]:
+        return [
+            {"NodeID": node, "Alive": True, "Resources": {"CPU": 1.0}} for node in ("bad", "good")
+        ]
+
+    def get_runtime_context(self):
+        return type("Context", (), {"get_node_id": staticmethod(lambda: self.current)})
+
+    def remote(self, **_options):
+        return lambda function: Placed(self, function, None)
+
+    def get(self, reference):
+        self.current = reference.node
+        self.ran_on.append(reference.node)
+        spec, expected = reference.call
+        return reference.function(spec, "0123456789ab" if reference.node == "bad" else expected)
+
+
+class Placed:
+    """``ray.remote(function)``, optionally ``.options(scheduling_strategy=…)``-pinned."""
+
+    def __init__(self, ray: BadNode, function, node: str | None) -> None:
+        self.ray, self.function, self.node = ray, function, node
+
+    def options(self, scheduling_strategy):
+        return Placed(self.ray, self.function, scheduling_strategy.node_id)
+
+    def remote(self, *call):
+        node = self.node or ("bad", "good")[self.ray.submitted % 2]
+        self.ray.submitted += 1
+        reference = Placed(self.ray, self.function, node)
+        reference.call = call
+        return reference
+
+
+class NodeAffinitySchedulingStrategy:
+    """``ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy``."""
+
+    def __init__(self, node_id: str, soft: bool) -> None:
+        self.node_id, self.soft = node_id, soft

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import types
 
 import pytest
 
@@ -17,7 +18,8 @@ from rlrobot.benchmark.trial import (
     run_trial,
 )
 from rlrobot.common.evaluation import EvaluationResult
-from tests.benchmark.fake_ray import LostCluster
+from tests.benchmark import fake_ray
+from tests.benchmark.fake_ray import BadNode, LostCluster
 
 FLAKY_ID = "tests.benchmark.flaky_env:FlakyCartPole-v0"
 TINY_PPO = PPOConfig(n_steps=32, batch_size=32, n_epochs=1).to_dict()
@@ -196,3 +198,22 @@ def test_a_lost_ray_cluster_is_one_error_naming_the_partial_report(tmp_path, mon
     results = run_trials(specs, TrialStore(tmp_path), Execution("ray"), lines.append)
     assert [result["status"] for result in results] == ["ok", "ok"]
     assert lines[0] == f"1 trial(s) already done in {tmp_path / 'trials'}, 1 to run"
+
+
+def test_a_node_whose_tasks_fail_before_running_gets_no_more_trials(tmp_path, monkeypatch):
+    fake = BadNode()
+    strategies = types.ModuleType("ray.util.scheduling_strategies")
+    strategies.NodeAffinitySchedulingStrategy = fake_ray.NodeAffinitySchedulingStrategy
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray.util.scheduling_strategies", strategies)
+    specs = [tiny_spec(seed=seed) for seed in range(4)]
+    lines = []
+    results = run_trials(specs, TrialStore(tmp_path), Execution("ray", retries=2), lines.append)
+    # Unpinned tasks alternate: seeds 0 and 2 and seed 0's first retry (sent before the node
+    # was out) went to the bad node, whose code is other. After its second such failure it is
+    # out: seed 2's retry and seed 0's second one run on the good node, and nothing else goes
+    # to the bad one.
+    assert [result["status"] for result in results] == ["ok"] * 4
+    assert fake.ran_on == ["bad", "good", "bad", "good", "bad", "good", "good"]
+    assert "Ray node bad: 2 tasks failed before their trial ran" in "\n".join(lines)
+    assert [result["attempts"] for result in results] == [3, 1, 2, 1]
