@@ -29,6 +29,7 @@ BASE_ARGUMENTS: dict[str, list[str]] = {
     "train": TRAIN_BASE,
     "eval": ["RUN"],
     "record": ["RUN"],
+    "view": ["RUN"],
     "plot": ["RUN"],
     "demo": ["--steps", "64"],
     "export": ["RUN"],
