@@ -18,7 +18,7 @@ same data, so that the losses can be compared with the baseline's (the first of 
 includes ``torch.compile``'s compilation, reported apart); then they are timed side by side
 in rotating rounds (``export_latency.time_side_by_side``), so that the load of the shared
 machine reaches them all alike. Ratios: the baseline's median over the lever's (> 1: faster),
-with the spread of the per-round ratios as the noise.
+with the quartiles of the per-round ratios as the noise.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rlrobot.agents import PPO, SAC
@@ -213,8 +214,7 @@ def bench_update(name: str, levers: list[Lever], calls: int, check_steps: int) -
         rows[lever] = {
             "median_ms": median / 1e3,
             "speedup_vs_baseline": statistics.median(times[baseline]) / statistics.median(values),
-            "round_speedups_min": min(ratios),
-            "round_speedups_max": max(ratios),
+            "round_speedups_quartiles": [float(q) for q in np.percentile(ratios, [25, 75])],
             # Compilation: what the first call took beyond a steady call.
             "first_call_extra_s": max(0.0, checks[lever]["first_call_s"] - median * per_call / 1e6),
             "max_abs_loss_difference": checks[lever]["max_abs_loss_difference"],
@@ -303,7 +303,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"{machine['compiler'] or 'none'}; Python {machine['python']}, torch {machine['torch']}, "
         "1 thread. Each lever has its own agent on the same data; they are timed side by side "
         f"in rotating rounds of {BLOCK} calls. Speed-up: the baseline's median over the "
-        "lever's (> 1: faster); the per-round range is the noise. Loss difference: the largest "
+        "lever's (> 1: faster); the quartiles of the per-round speed-ups are the noise. "
+        "Loss difference: the largest "
         f"difference of the losses from the baseline's after {results['check_steps']} updates "
         "from the same torch seed. First-call extra: what the first call took beyond a steady "
         "one (`torch.compile`'s compilation).",
@@ -320,7 +321,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                     "lever",
                     "median ms",
                     "speed-up",
-                    "per-round range",
+                    "per-round quartiles",
                     "loss difference",
                     "first-call extra s",
                 ],
@@ -329,7 +330,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                         lever,
                         f"{row['median_ms']:.3f}",
                         f"{row['speedup_vs_baseline']:.2f}×",
-                        f"{row['round_speedups_min']:.2f}–{row['round_speedups_max']:.2f}×",
+                        "{:.2f}–{:.2f}×".format(*row["round_speedups_quartiles"]),
                         f"{row['max_abs_loss_difference']:.1e}",
                         f"{row['first_call_extra_s']:.1f}",
                     ]
