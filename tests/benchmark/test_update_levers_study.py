@@ -91,3 +91,15 @@ def test_page_is_rebuilt_from_the_json_keeping_the_findings(tmp_path):
     assert "| torch.compile | 25.000 | 0.50× | 0.97–1.04× | 0.0e+00 | 61.0 |" in text
     (tmp_path / "update_levers.md").write_text(text.replace("None written yet.", "Fused wins."))
     assert "Fused wins." in study.rewrite_report(tmp_path).read_text()
+
+
+def test_loss_check_compares_the_last_losses_from_the_same_torch_seed():
+    def update(offset: float) -> study.Update:
+        # Losses drawn from torch's generator: equal only when each run starts from seed 0.
+        return study.Update(lambda i: {"loss": float(torch.rand(())) + offset + i})
+
+    checks = study.check_losses({"base": update(0.0), "same": update(0.0), "off": update(1e-3)}, 3)
+    assert checks["base"]["max_abs_loss_difference"] == 0.0
+    assert checks["same"]["max_abs_loss_difference"] == 0.0
+    assert abs(checks["off"]["max_abs_loss_difference"] - 1e-3) < 1e-9
+    assert all(check["first_call_s"] >= 0.0 for check in checks.values())
