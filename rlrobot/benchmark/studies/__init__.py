@@ -100,6 +100,9 @@ STUDIES: dict[str, Study] = {
     "envs": Study("env_speed", seeds=3, report="rewrite_report"),
     # Single-observation latency of the exported policies (about a minute, one thread).
     "export_latency": Study("export_latency", seeds=1, report="rewrite_report"),
+    # One update step per optimizer/compile/bfloat16 lever (about two minutes, one thread,
+    # up to a minute of it torch.compile's compilation when its cache is cold).
+    "update_levers": Study("update_levers", seeds=1, report="rewrite_report"),
     # The long reliability runs (about 30 minutes): they keep nothing but soak.json.
     "soak": Study("soak", seeds=1, report="rewrite_report"),
     # TPE + pruning against random search, tens of minutes on 2 cores; its studies and run
