@@ -877,17 +877,32 @@ class BaseAgent(ABC):
     def _make_replay_buffer(self) -> ReplayBuffer:
         raise RuntimeError(f"{type(self).__name__} has no replay buffer")
 
+    def _check_env_for_replay_buffer(self) -> None:
+        """Raise unless the agent has an env, which a replay buffer is built for."""
+        if self.env is None:
+            name = type(self).__name__
+            raise RuntimeError(
+                f"this {name} has no env, so no replay buffer; give it one: {name}(policy, env), "
+                f"set_env(env) or {name}.load(path, env=env)"
+            )
+
     def _ensure_replay_buffer(self) -> ReplayBuffer:
         if self.replay_buffer is None:
-            if self.env is None:
-                raise RuntimeError("this agent has no env; load it with env=… to use a buffer")
+            self._check_env_for_replay_buffer()
             self.replay_buffer = self._make_replay_buffer()
         return self.replay_buffer
 
     def save_replay_buffer(self, path: str | os.PathLike) -> Path:
-        """Write the replay buffer to an ``.npz`` file (arrays only; suffix added if missing)."""
+        """Write the replay buffer to an ``.npz`` file (arrays only; suffix added if missing).
+
+        An off-policy agent has its (empty) buffer from the moment it has an env, as in SB3.
+        """
         if self.replay_buffer is None:
-            raise RuntimeError("there is no replay buffer yet (call learn first)")
+            self._check_env_for_replay_buffer()
+            raise RuntimeError(
+                f"{type(self).__name__} has no replay buffer (an on-policy agent holds one only "
+                "with reward_redistribution='rrd', from its first learn)"
+            )
         return self.replay_buffer.save(path)
 
     def load_replay_buffer(self, path: str | os.PathLike) -> None:

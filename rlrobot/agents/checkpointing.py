@@ -431,7 +431,7 @@ def load_agent(
     except CheckpointError as error:
         raise CheckpointError(f"checkpoint {path}: {error}") from None
     if target.seed is None:
-        agent.seed = seed  # as SB3 restores it: the next new episodes start from it
+        _restore_seed(agent, seed)
     if agent.env_id is None:
         agent.env_id = metadata.get("env_id")
     try:
@@ -555,6 +555,15 @@ def _build_agent(
     return agent
 
 
+def _restore_seed(agent: BaseAgent, seed: int | None) -> None:
+    """Give a loaded agent its saved seed, as SB3 does: the next new episodes start from it."""
+    agent.seed = seed
+    if agent.replay_buffer is not None:
+        # Built before the saved seed was known: it samples as one built with that seed (a
+        # saved buffer, restored afterwards, brings its own generator's state).
+        agent.replay_buffer.rng = np.random.default_rng(seed)
+
+
 def _close(agent: BaseAgent) -> None:
     """Close the env of an agent being refused, so it leaves no worker behind."""
     if agent.env is not None:
@@ -616,7 +625,7 @@ def _import_sb3_agent(
     keywords = {**attributes, **changes.attributes}
     agent = _build_agent(cls, config, imported.spaces, imported.n_envs, keywords, target, True)
     if target.seed is None:
-        agent.seed = seed  # as SB3 restores it
+        _restore_seed(agent, seed)
     for name, weights in imported.weights.items():
         try:
             agent.checkpoint_modules()[name].load_state_dict(weights)

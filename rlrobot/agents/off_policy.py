@@ -20,11 +20,11 @@ import torch
 from rlrobot.agents.base import BaseAgent
 from rlrobot.agents.callbacks import TrainingCallback
 from rlrobot.agents.config import OffPolicyConfig
-from rlrobot.agents.her import ComputeReward, HerReplayBuffer, check_goal_space, get_compute_reward
+from rlrobot.agents.her import HerReplayBuffer, check_goal_space, get_compute_reward
 from rlrobot.agents.policies import Actor, CriticEnsemble, OffPolicyPolicy
 from rlrobot.agents.redistribution import RewardRedistributor
 from rlrobot.agents.sb3_arguments import build_features_extractor
-from rlrobot.common.env_util import get_final_observations
+from rlrobot.common.env_util import EnvSpec, get_final_observations
 from rlrobot.common.memory import check_memory
 from rlrobot.common.networks import (
     MATMUL_DTYPES,
@@ -65,12 +65,8 @@ class OffPolicyAgent(BaseAgent):
                 "actions should take, e.g. gymnasium.wrappers.TransformAction(env, lambda a: "
                 "a, Box(low, high))"
             )
-        self._compute_reward: ComputeReward | None = None
         if self.config.replay_buffer == "her":
             check_goal_space(self.observation_space)
-            if self.env is not None:
-                # Taken now so that an env without one is refused here, not inside learn().
-                self._compute_reward = get_compute_reward(self.env)
         if self.config.normalize_observations:
             self.obs_normalizer = ObservationNormalizer(
                 self.observation_space, clip=self.config.clip_observations
@@ -88,6 +84,10 @@ class OffPolicyAgent(BaseAgent):
         self._phase_steps = 0
         self._setup_redistribution()
         self._check_buffer_size()
+        # As SB3 allocates it in _setup_model: an empty buffer scripts can fill or save before
+        # learn; an env without HER's compute_reward is refused here, not inside learn().
+        if self.env is not None:
+            self.replay_buffer = self._make_replay_buffer()
 
     def _check_buffer_size(self) -> None:
         """Refuse, before any learn() (and any run folder), a replay buffer or a minibatch the
@@ -203,6 +203,15 @@ class OffPolicyAgent(BaseAgent):
         return actions
 
     # -- replay buffer ------------------------------------------------------------------------
+    def set_env(self, env: EnvSpec | gym.vector.VectorEnv, force_reset: bool = True) -> None:
+        """``BaseAgent.set_env``; an agent loaded without an env gets its empty replay buffer
+        now, and HER's buffer relabels goals with the new env's ``compute_reward``."""
+        super().set_env(env, force_reset)
+        if self.replay_buffer is None:
+            self.replay_buffer = self._make_replay_buffer()
+        elif isinstance(self.replay_buffer, HerReplayBuffer):
+            self.replay_buffer.compute_reward = get_compute_reward(self.env)
+
     def _make_replay_buffer(self) -> ReplayBuffer:
         config = self.config
         common = {
@@ -212,12 +221,11 @@ class OffPolicyAgent(BaseAgent):
             "seed": self.seed,
         }
         if config.replay_buffer == "her":
-            assert self._compute_reward is not None  # set in _setup whenever there is an env
             return HerReplayBuffer(
                 config.buffer_size,
                 self.observation_space,
                 self.action_space,
-                self._compute_reward,
+                get_compute_reward(self.env),
                 n_sampled_goal=config.n_sampled_goal,
                 goal_selection_strategy=config.goal_selection_strategy,
                 **common,

@@ -163,6 +163,10 @@ class ReplayBuffer:
         rows = self.n_rows - 1 if self.full else self.pos
         return rows * self.n_envs
 
+    def size(self) -> int:
+        """Number of vector steps stored, as SB3 counts (``len`` counts transitions)."""
+        return len(self) // self.n_envs
+
     @property
     def nbytes(self) -> int:
         """Bytes held by all arrays of the buffer."""
