@@ -119,7 +119,8 @@ def test_bench_and_sweep_on_a_two_node_cluster_by_address(
     assert [result["status"] for result in results] == ["ok"] * 2
     # The workers ran this checkout's code (shipped as py_modules), on both nodes.
     assert {result["code_version"] for result in results} == {code_version()}
-    assert len({result["machine"]["ray_node"] for result in results}) == 2
+    cluster_nodes = {result["machine"]["ray_node"] for result in results}
+    assert len(cluster_nodes) == 2
     # The same numbers as a local run.
     result = next(r for r in results if r["spec"]["seed"] == 0)
     assert run_trial(TrialSpec.from_dict(result["spec"]))["curve"] == result["curve"]
@@ -138,6 +139,8 @@ def test_bench_and_sweep_on_a_two_node_cluster_by_address(
         assert main(argv) == 0
     ranking = json.loads((sweep / "ranking.json").read_text())
     assert [row["state"] for row in ranking] == ["COMPLETE", "COMPLETE"]
-    # Both jobs ran on the cluster (its sqlite storage is on this machine's disk).
+    # The trials ran on the cluster's nodes (its sqlite storage is on this machine's disk). Not
+    # necessarily on both: an Optuna worker that starts first may take both trials.
     results = [json.loads(path.read_text()) for path in (sweep / "trials").glob("*.json")]
-    assert len({result["machine"]["ray_node"] for result in results}) == 2
+    assert len(results) == 2
+    assert {result["machine"]["ray_node"] for result in results} <= cluster_nodes
