@@ -456,17 +456,31 @@ def run_seeds(trial: Any, plan: SweepPlan, log: Log = print) -> float:
     return value
 
 
+def worker_seed(sampler_seed: int, job_index: int, n_trials_before: int) -> int:
+    """Return the sampler seed of sweep job ``job_index`` joining a study of ``n_trials_before``.
+
+    Job 0 takes ``sampler_seed + n_trials_before`` (a continued one-job sweep draws new
+    configs). Other jobs take a seed from the triple: ``sampler_seed + job + trials`` could
+    give two jobs that start a moment apart the same seed, hence the same configs.
+    """
+    if job_index == 0:
+        return sampler_seed + n_trials_before
+    sequence = np.random.SeedSequence([sampler_seed, job_index, n_trials_before])
+    return int(sequence.generate_state(1)[0])
+
+
 def optimize(plan: SweepPlan, n_trials: int, job_index: int = 0, log: Log = print) -> int:
     """Run ``n_trials`` Optuna trials of the plan's study in this process (one sweep worker).
 
-    The sampler's seed is offset by the job and by the trials already in the study, so that
-    parallel jobs and continued studies draw new configs. Returns the trials run.
+    The sampler's seed depends on the job and on the trials already in the study
+    (``worker_seed``), so that parallel jobs and continued studies draw new configs. Returns
+    the trials run.
     """
     import torch
 
     torch.set_num_threads(1)
     study = open_study(plan)
-    seed = plan.sampler_seed + job_index + len(study.trials)
+    seed = worker_seed(plan.sampler_seed, job_index, len(study.trials))
     study = open_study(plan, sampler_seed=seed)
     before = len(study.trials)
     # catch: a failed trial (bad suggested config, a crashing seed) is recorded, not fatal.

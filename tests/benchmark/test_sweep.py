@@ -9,7 +9,12 @@ optuna = pytest.importorskip("optuna", reason="sweeps need Optuna: pip install '
 import yaml  # noqa: E402
 
 from rlrobot.benchmark.bench import resolve_trial_config  # noqa: E402
-from rlrobot.benchmark.sweep import SeedReporter, SweepPlan, parse_parameter  # noqa: E402
+from rlrobot.benchmark.sweep import (  # noqa: E402
+    SeedReporter,
+    SweepPlan,
+    parse_parameter,
+    worker_seed,
+)
 from rlrobot.cli import main  # noqa: E402
 from rlrobot.errors import ConfigError  # noqa: E402
 from rlrobot.run.config import read_tuned_configs  # noqa: E402
@@ -260,3 +265,13 @@ def test_a_sweep_that_loses_its_ray_cluster_says_so_in_one_line_with_its_partial
     assert line.startswith("rlrobot sweep: error: lost the Ray cluster with 1 of 2 task(s)")
     assert line.endswith(f"partial report: {out / 'sweep.md'}")
     assert "1 trials: 1 complete" in (out / "sweep.md").read_text()
+
+
+def test_parallel_sweep_jobs_never_share_a_sampler_seed():
+    # A one-job sweep continues with new configs, as before.
+    assert [worker_seed(7, 0, n) for n in (0, 1, 5)] == [7, 8, 12]
+    # Before: job 1 opening an empty study took 0 + 1 + 0 = 1, and job 0 opening it a moment
+    # later, after job 1's first trial, 0 + 0 + 1 = 1: both drew the same configs (the
+    # two-node test's sweep ran one config twice). Every (job, trials) pair differs now.
+    seeds = {(job, n): worker_seed(0, job, n) for job in range(4) for n in range(50)}
+    assert len(set(seeds.values())) == len(seeds)
