@@ -75,6 +75,11 @@ SB3_CUSTOM_OBJECT_NAMES = {"lr_schedule": "learning_rate"}
 SAVED_ATTRIBUTES = ("verbose", "tensorboard_log", "seed", "stats_window_size")
 # SB3's attribute names of ours where they differ (``save``'s ``exclude``/``include``).
 SB3_ATTRIBUTE_NAMES = {"_stats_window_size": "stats_window_size"}
+# Each of ``SAVED_ATTRIBUTES`` by SB3's name (its own where they agree).
+SB3_NAME_OF = {
+    name: next((sb3 for sb3, ours in SB3_ATTRIBUTE_NAMES.items() if ours == name), name)
+    for name in SAVED_ATTRIBUTES
+}
 # SB3's names of what ``include_episodes`` stores (the episodes in progress).
 EPISODE_NAMES = ("_last_obs", "_last_episode_starts", "_last_original_obs")
 # SB3 attributes that its ``save`` leaves out by default and ours never stores: excluding them
@@ -148,9 +153,8 @@ def resolve_save_contents(
                 f"save: exclude={sorted(excluded)} leaves {sorted(excluded & names)} out, but "
                 f"{flag}=True asks for it; give one"
             )
-    sb3_names = {ours: sb3 for sb3, ours in SB3_ATTRIBUTE_NAMES.items()}
     attributes = tuple(
-        name for name in SAVED_ATTRIBUTES if not {name, sb3_names.get(name)} & excluded
+        name for name in SAVED_ATTRIBUTES if not {name, SB3_NAME_OF[name]} & excluded
     )
     return SaveContents(
         training_state=include_training_state,
@@ -611,11 +615,10 @@ def _import_sb3_agent(
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{location}: its hyperparameters do not fit ({error})") from error
     config = _apply_changes(cls, saved_config, values, changes)
-    sb3_names = {ours: sb3 for sb3, ours in SB3_ATTRIBUTE_NAMES.items()}
     saved = {
-        name: imported.data[sb3_names.get(name, name)]
+        name: imported.data[SB3_NAME_OF[name]]
         for name in SAVED_ATTRIBUTES
-        if sb3_names.get(name, name) in imported.data
+        if SB3_NAME_OF[name] in imported.data
     }
     try:
         attributes = read_saved_attributes(saved)
